@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test lint typecheck bench reliability clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## run: validate, plan and apply the examples to the embedded DuckDB target, then show the lineage
+run: setup
+	cd examples && ../$(BIN)/lac validate
+	cd examples && ../$(BIN)/lac plan
+	cd examples && ../$(BIN)/lac apply
+	cd examples && ../$(BIN)/lac plan --detailed-exitcode
+
+## test: the whole suite (unit, contract, emulator and object-store tests)
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check lineage_as_code tests
+	$(BIN)/mypy lineage_as_code
+
+clean:
+	rm -rf $(VENV) .pytest_cache examples/.lac build *.egg-info

@@ -1,0 +1,157 @@
+"""lac.yaml -> Config: manifests, state location, defaults and named targets.
+
+Validated by ``schemas/config.schema.json``; every problem is reported as ``lac.yaml:LINE: field:
+message``. Secrets never live here: a target names the environment variable that holds its token
+(``token_env``), and a key that looks like an inline secret is refused. Without a lac.yaml the
+project is the embedded DuckDB target at ``.lac/lineage.duckdb`` with state in ``.lac/state.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .errors import ConfigError, ManifestError, Problem
+from .manifest.validate import load_yaml, schema_problems
+
+CONFIG_NAME = "lac.yaml"
+DEFAULT_STATE = ".lac/state.json"
+DEFAULT_DUCKDB = ".lac/lineage.duckdb"
+_SECRET_KEYS = {"token", "password", "secret", "api_key", "apikey", "access_key", "secret_key", "client_secret", "key"}
+_MANIFEST_DEFAULT_KEYS = ("platform", "database", "schema")
+
+
+class InputHandling(StrEnum):
+    """Atlan Lineage Builder's vocabulary for assets a manifest references but a target lacks."""
+
+    UPSERT = "UPSERT"
+    PARTIAL = "PARTIAL"
+    UPDATE = "UPDATE"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a target treats input: the knobs of Atlan's Lineage Builder plus our safety rail."""
+
+    input_handling: InputHandling = InputHandling.PARTIAL
+    fail_on_errors: bool = True
+    case_sensitive_match: bool = True
+    batch_size: int | None = None
+    max_deletes: int = 100
+
+    def merged(self, overrides: Mapping[str, Any]) -> Policy:
+        values = {k: overrides[k] for k in ("fail_on_errors", "case_sensitive_match", "batch_size", "max_deletes")
+                  if k in overrides}
+        if "input_handling" in overrides:
+            values["input_handling"] = InputHandling(str(overrides["input_handling"]).upper())
+        return Policy(**{**self.__dict__, **values})
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """One named target: its type, its own settings (vendor-specific) and its policy."""
+
+    name: str
+    type: str
+    settings: Mapping[str, Any]
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Config:
+    """A project: where manifests and state live, and the targets they are applied to."""
+
+    root: Path
+    manifests: tuple[str, ...]
+    state_path: str
+    targets: Mapping[str, TargetConfig]
+    manifest_defaults: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    field_separator: str | None = None
+    from_file: bool = False
+
+    def select(self, names: list[str] | None) -> list[TargetConfig]:
+        """Return the named targets (all when ``names`` is empty); raise ConfigError for unknown names."""
+        if not names:
+            return list(self.targets.values())
+        unknown = [n for n in names if n not in self.targets]
+        if unknown:
+            raise ConfigError(f"unknown target(s) {', '.join(unknown)}; lac.yaml defines {', '.join(self.targets)}")
+        return [self.targets[n] for n in names]
+
+
+def resolve_path(root: Path, spec: str) -> str:
+    """Return ``spec`` resolved against the project root unless it is absolute or a URI."""
+    if "://" in spec or Path(spec).is_absolute():
+        return spec
+    return str(root / spec)
+
+
+def default_config(root: Path, manifests: tuple[str, ...] = ()) -> Config:
+    """The zero-configuration project: embedded DuckDB target and local state under ``.lac/``."""
+    duck = TargetConfig("local", "duckdb", MappingProxyType({"path": resolve_path(root, DEFAULT_DUCKDB)}), Policy())
+    return Config(root, manifests, resolve_path(root, DEFAULT_STATE), MappingProxyType({"local": duck}))
+
+
+def _secret_problems(raw: dict[str, Any], lines: Any, name: str) -> list[Problem]:
+    problems = []
+    for tname, target in (raw.get("targets") or {}).items():
+        if isinstance(target, dict):
+            for key in target:
+                if str(key).lower() in _SECRET_KEYS:
+                    path = ("targets", tname, key)
+                    problems.append(Problem(name, lines.line(path), f"targets.{tname}.{key}",
+                                            "secrets must not be written in lac.yaml: put the value in an "
+                                            "environment variable and name it with token_env"))
+    return problems
+
+
+def parse_config(name: str, data: bytes, root: Path) -> Config:
+    """Parse and validate lac.yaml bytes; raise ConfigError listing every problem."""
+    raw, lines, problems = load_yaml(name, data)
+    if not problems:
+        if raw is None:
+            problems = [Problem(name, 1, "", "empty configuration: expected 'version: 1'")]
+        else:
+            problems = _secret_problems(raw, lines, name) if isinstance(raw, dict) else []
+            problems += [p for p in schema_problems(raw, "config", name, lines.line)
+                         if not any(p.field == q.field for q in problems)]
+    if problems:
+        raise ConfigError(str(ManifestError(problems)))
+    defaults = raw.get("defaults") or {}
+    base = Policy().merged(defaults)
+    targets = {}
+    for tname, t in (raw.get("targets") or {"local": {"type": "duckdb", "path": DEFAULT_DUCKDB}}).items():
+        settings = dict(t)
+        if "path" in settings:
+            settings["path"] = resolve_path(root, settings["path"])
+        targets[tname] = TargetConfig(tname, t["type"], MappingProxyType(settings), base.merged(t))
+    state = (raw.get("state") or {}).get("path", DEFAULT_STATE)
+    return Config(
+        root=root,
+        manifests=tuple(raw.get("manifests") or ()),
+        state_path=resolve_path(root, state),
+        targets=MappingProxyType(targets),
+        manifest_defaults=MappingProxyType({k: str(defaults[k]) for k in _MANIFEST_DEFAULT_KEYS if k in defaults}),
+        field_separator=defaults.get("field_separator"),
+        from_file=True,
+    )
+
+
+def load_config(path: str | None = None, cwd: Path | None = None) -> Config:
+    """Load ``path`` (or ./lac.yaml when present); fall back to the zero-configuration project."""
+    cwd = cwd or Path.cwd()
+    file = Path(path) if path else cwd / CONFIG_NAME
+    if not file.exists():
+        if path:
+            raise ConfigError(f"{path}: no such configuration file")
+        return default_config(cwd)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from exc
+    shown = path or CONFIG_NAME
+    return parse_config(shown, data, file.parent.resolve() if path else cwd)

@@ -1,0 +1,102 @@
+"""The error tree: every error the CLI can show, with the exit code it maps to.
+
+    LineageAsCodeError                  any failure a user can act on (exit 1)
+    ├── ConfigError                     lac.yaml is missing, unreadable or invalid
+    ├── SourceError                     a path or URI could not be listed or read
+    ├── ManifestError                   manifests failed validation; carries every Problem
+    ├── PlanError                       the plan cannot be built (e.g. a mode a target refuses)
+    │   └── StalePlanError              a saved plan no longer matches the state (exit 3)
+    ├── StateError                      state could not be read or written
+    │   ├── StateConflictError          the state moved under us (compare-and-swap failed)
+    │   └── LockError                   the state is locked by someone else; names the holder
+    ├── ApplyError                      some changes failed; state holds what succeeded
+    │   └── MassDeleteError             the plan deletes more than max_deletes allows
+    └── TargetError                     a vendor call failed
+        ├── TransientTargetError        retrying may help (429, 5xx, timeouts, dropped connections)
+        └── TerminalTargetError         retrying will not help (4xx, bad credentials, bad payload)
+
+Third-party exceptions (httpx, boto3, cloud SDKs, duckdb) are translated into these at the
+module that calls them, always with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One validation finding, located at ``file:line`` and a dotted field path."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class LineageAsCodeError(Exception):
+    """Base class; ``exit_code`` is what the CLI returns when this error ends a command."""
+
+    exit_code = 1
+
+
+class ConfigError(LineageAsCodeError):
+    """lac.yaml is missing, unreadable or invalid."""
+
+
+class SourceError(LineageAsCodeError):
+    """A manifest path or URI could not be listed or read."""
+
+
+class ManifestError(LineageAsCodeError):
+    """One or more manifests are invalid; ``problems`` lists every finding, sorted."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PlanError(LineageAsCodeError):
+    """The plan cannot be built as asked."""
+
+
+class StalePlanError(PlanError):
+    """A saved plan was made against a state that has since changed."""
+
+    exit_code = 3
+
+
+class StateError(LineageAsCodeError):
+    """State could not be read or written."""
+
+
+class StateConflictError(StateError):
+    """The state's serial moved between read and write."""
+
+
+class LockError(StateError):
+    """The state is locked; the message names the holder and how to force-unlock."""
+
+
+class ApplyError(LineageAsCodeError):
+    """Some changes failed to apply; everything that succeeded is recorded in state."""
+
+
+class MassDeleteError(ApplyError):
+    """The plan deletes more resources than ``max_deletes`` allows."""
+
+
+class TargetError(LineageAsCodeError):
+    """A call to a target failed."""
+
+
+class TransientTargetError(TargetError):
+    """A failure that a retry may fix."""
+
+
+class TerminalTargetError(TargetError):
+    """A failure that a retry will not fix."""

@@ -1,0 +1,75 @@
+"""Manifests -> Lineage: parse every file (YAML, native CSV, Atlan Lineage Builder CSV), validate
+against ``schemas/``, run the checks a schema cannot express across files, and merge.
+
+``build_lineage`` is the single entry point; it raises ManifestError listing *every* problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..errors import ManifestError, Problem
+from ..model import Lineage
+from .atlan_csv import parse_atlan_csv
+from .csv_common import decode, detect_dialect, read_frame
+from .csv_format import parse_native_csv
+from .yaml_format import ParsedFile, parse_yaml
+
+__all__ = ["ManifestInput", "build_lineage", "parse_file"]
+
+
+@dataclass(frozen=True)
+class ManifestInput:
+    """A manifest's name (path or URI, as shown in messages) and its bytes."""
+
+    name: str
+    data: bytes
+
+
+def parse_file(item: ManifestInput, defaults: Mapping[str, str] | None = None,
+               field_separator: str | None = None) -> ParsedFile:
+    """Parse one manifest by its extension: ``.csv`` (either dialect) or YAML."""
+    if item.name.lower().endswith(".csv"):
+        text = decode(item.name, item.data)
+        if isinstance(text, Problem):
+            return ParsedFile(problems=[text])
+        dialect = detect_dialect(item.name, text, field_separator)
+        if isinstance(dialect, Problem):
+            return ParsedFile(problems=[dialect])
+        kind, sep = dialect
+        frame = read_frame(item.name, text, sep)
+        if isinstance(frame, Problem):
+            return ParsedFile(problems=[frame])
+        if kind == "atlan":
+            return parse_atlan_csv(item.name, *frame)
+        return parse_native_csv(item.name, *frame, defaults=defaults)
+    return parse_yaml(item.name, item.data, defaults)
+
+
+def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | None = None,
+                  field_separator: str | None = None) -> Lineage:
+    """Parse, validate and merge manifests; raise ManifestError with every problem found."""
+    problems: list[Problem] = []
+    processes = []
+    assets = []
+    seen: dict[str, str] = {}
+    count = 0
+    for item in items:
+        count += 1
+        parsed = parse_file(item, defaults, field_separator)
+        problems.extend(parsed.problems)
+        assets.extend(parsed.assets)
+        for proc in parsed.processes:
+            where = str(proc.source)
+            if proc.id in seen:
+                problems.append(Problem(proc.source.file, proc.source.line, "id",
+                                        f"duplicate process id {proc.id!r}: also defined at {seen[proc.id]}"))
+                continue
+            seen[proc.id] = where
+            processes.append(proc)
+    if count == 0:
+        problems.append(Problem("(manifests)", 0, "", "no manifest files found (*.yaml, *.yml, *.csv)"))
+    if problems:
+        raise ManifestError(problems)
+    return Lineage.build(processes, assets)

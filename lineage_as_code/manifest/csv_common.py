@@ -1,0 +1,86 @@
+"""What both CSV dialects share: decoding, separator and dialect detection, reading with pandas,
+and mapping each data row back to the line it starts on (quoted cells may span lines)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pandas as pd
+
+from ..errors import Problem
+
+SEPARATORS = (",", ";", "\t", "|")
+ATLAN_COLUMNS = tuple(
+    f"{side} {part}"
+    for side in ("Source", "Target")
+    for part in ("Type", "Connector", "Connection", "Identity", "Name")
+) + tuple(f"Transformation {part}" for part in ("Connector", "Connection", "Identity", "Name"))
+NATIVE_COLUMNS = ("process_id", "process_name", "source", "target", "source_column", "target_column",
+                  "transform", "description", "sql", "owner")
+
+
+def normalise_native(header: str) -> str:
+    """``Process ID`` -> ``process_id``: native headers are matched without case or spacing."""
+    return re.sub(r"[\s\-]+", "_", header.strip().lower())
+
+
+def _header_cells(first_line: str, sep: str) -> list[str]:
+    return [c.strip() for c in next(csv.reader([first_line], delimiter=sep), [])]
+
+
+def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, str] | Problem:
+    """Return ``(dialect, separator)`` with dialect ``atlan`` or ``native``, or a Problem at line 1."""
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    for sep in ((separator,) if separator else SEPARATORS):
+        cells = _header_cells(first_line, sep)
+        if set(ATLAN_COLUMNS) <= set(cells):
+            return "atlan", sep
+        if {"source", "target"} <= {normalise_native(c) for c in cells}:
+            return "native", sep
+    return Problem(
+        name, 1, "(header)",
+        "unrecognised CSV header: expected native columns (process_id, source, target, ...) "
+        "or the 14 Atlan Lineage Builder columns (Source Type, ..., Transformation Name)",
+    )
+
+
+def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series] | Problem:
+    """Read every cell as text; return the frame and each row's 1-based starting line."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                            skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL)
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        return Problem(name, int(match.group(1)) if match else 0, "", f"malformed CSV: {exc}".replace("\n", " "))
+    except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        return Problem(name, 1, "", f"unreadable CSV: {exc}")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        return frame, pd.Series([], dtype="int64")
+    newlines = sum((frame[c].str.count("\n") for c in frame.columns), start=pd.Series(0, index=frame.index))
+    lines = pd.Series(range(2, len(frame) + 2), index=frame.index) + newlines.cumsum().shift(1, fill_value=0)
+    if text.rstrip("\r\n").count("\n") > len(frame) + int(newlines.sum()):
+        # blank lines were skipped by pandas: recount from the raw text with the csv module
+        lines = _lines_with_blanks(text, sep, len(frame))
+    return frame, lines
+
+
+def _lines_with_blanks(text: str, sep: str, rows: int) -> pd.Series:
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    starts: list[int] = []
+    next(reader, None)
+    line = reader.line_num + 1
+    for record in reader:
+        if any(cell.strip() for cell in record):
+            starts.append(line)
+        line = reader.line_num + 1
+    return pd.Series((starts + [0] * rows)[:rows])
+
+
+def decode(name: str, data: bytes) -> str | Problem:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Problem(name, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")

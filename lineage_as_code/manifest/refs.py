@@ -1,0 +1,108 @@
+"""Shorthand asset references: ``[platform:]database.schema.table`` with backtick-quoted segments.
+
+Segments are right-aligned: ``orders`` is a name, ``raw.orders`` a schema and name, and
+``shop.raw.orders`` a database, schema and name; what is missing comes from the manifest's
+defaults. A segment holding a dot, a colon or a space is quoted with backticks, as in Google's
+fully qualified names (``bigquery:`my-project.eu`.sales.orders``); a literal backtick is doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..model import Asset
+
+
+class RefError(ValueError):
+    """A reference that cannot be parsed; the message says why."""
+
+
+def split_ref(text: str) -> tuple[str | None, list[str]]:
+    """Return ``(platform, segments)`` for a shorthand reference; raise RefError when malformed."""
+    if not isinstance(text, str) or not text.strip():
+        raise RefError("an asset reference must be a non-empty string")
+    text = text.strip()
+    platform: str | None = None
+    segments: list[str] = []
+    current: list[str] = []
+    quoted_segment = False
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "`":
+            end = i + 1
+            buf: list[str] = []
+            while True:
+                if end >= n:
+                    raise RefError(f"unclosed backtick in {text!r}")
+                if text[end] == "`":
+                    if end + 1 < n and text[end + 1] == "`":
+                        buf.append("`")
+                        end += 2
+                        continue
+                    break
+                buf.append(text[end])
+                end += 1
+            if current:
+                raise RefError(f"a backtick-quoted segment must be a whole segment in {text!r}")
+            current.extend(buf)
+            quoted_segment = True
+            i = end + 1
+            if i < n and text[i] not in ".:":
+                raise RefError(f"expected '.' after a quoted segment in {text!r}")
+            continue
+        if ch == ":" and platform is None and not segments:
+            if not current or quoted_segment:
+                raise RefError(f"empty platform in {text!r}")
+            platform = "".join(current)
+            current, quoted_segment = [], False
+        elif ch == ".":
+            if not current and not quoted_segment:
+                raise RefError(f"empty segment in {text!r}")
+            segments.append("".join(current))
+            current, quoted_segment = [], False
+        else:
+            current.append(ch)
+        i += 1
+    if not current and not quoted_segment:
+        raise RefError(f"reference {text!r} ends without a name")
+    segments.append("".join(current))
+    return platform, segments
+
+
+def build_asset(
+    platform: str | None,
+    segments: list[str],
+    defaults: Mapping[str, str],
+    *,
+    type_: str | None = None,
+    connection: str | None = None,
+    ids: tuple[tuple[str, str], ...] = (),
+) -> Asset:
+    """Return the Asset for right-aligned ``segments``, filling gaps from ``defaults``."""
+    if len(segments) > 3:
+        raise RefError(
+            f"{'.'.join(segments)!r} has {len(segments)} segments; expected at most database.schema.name "
+            "(quote segments that contain dots with backticks)"
+        )
+    padded = [None] * (3 - len(segments)) + list(segments)
+    database = padded[0] if padded[0] is not None else defaults.get("database", "")
+    schema = padded[1] if padded[1] is not None else defaults.get("schema", "")
+    platform = platform or defaults.get("platform")
+    if not platform:
+        raise RefError(f"{'.'.join(segments)!r} names no platform and no default platform is set")
+    return Asset(
+        platform=str(platform),
+        database=str(database or ""),
+        schema=str(schema or ""),
+        name=str(padded[2]),
+        type=str(type_ or defaults.get("type") or "table"),
+        connection=str(connection or defaults.get("connection") or ""),
+        ids=ids,
+    )
+
+
+def parse_asset(text: str, defaults: Mapping[str, str]) -> Asset:
+    """Parse a shorthand reference into an Asset; raise RefError when malformed."""
+    platform, segments = split_ref(text)
+    return build_asset(platform, segments, defaults)

@@ -1,0 +1,169 @@
+"""Schema validation with line numbers: YAML is composed into nodes so every value keeps its line.
+
+``load_yaml`` returns the document together with a LineMap (JSON path -> 1-based line);
+``schema_problems`` runs a JSON Schema (draft 2020-12, from ``schemas/``) and turns *every* error
+into a Problem located at the deepest line known for its path. YAML syntax errors, duplicate keys,
+alias bombs and absurd nesting become Problems too, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from ..errors import Problem
+
+Path = tuple[str | int, ...]
+MAX_EXPANDED_NODES = 2_000_000
+MAX_DEPTH = 64
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineMap:
+    """Maps JSON paths inside one document to the line they were written on."""
+
+    def __init__(self, lines: dict[Path, int] | None = None) -> None:
+        self._lines = lines or {}
+
+    def line(self, path: Iterable[str | int]) -> int:
+        """Return the line of ``path`` or of its nearest ancestor (0 when nothing is known)."""
+        key = tuple(path)
+        while key:
+            if key in self._lines:
+                return self._lines[key]
+            key = key[:-1]
+        return self._lines.get((), 0)
+
+
+def field_path(path: Iterable[str | int]) -> str:
+    """Render a JSON path as ``processes[0].inputs[1]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Return a JSON Schema shipped with the package (``manifest``, ``lineage-row`` or ``config``)."""
+    text = resources.files("lineage_as_code.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(load_schema(name))
+
+
+def _short(value: str, limit: int = 160) -> str:
+    return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def schema_problems(
+    instance: Any,
+    schema_name: str,
+    file: str,
+    line_of: Callable[[Sequence[str | int]], int],
+    base: Path = (),
+) -> list[Problem]:
+    """Validate ``instance`` and return one Problem per schema error (empty when valid)."""
+    problems = []
+    for error in _validator(schema_name).iter_errors(instance):
+        path = (*base, *error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = set(error.schema.get("properties", {}))
+            for extra in sorted(k for k in error.instance if k not in known):
+                where = (*path, extra)
+                problems.append(Problem(file, line_of(where), field_path(where), "unknown field"))
+            continue
+        if error.validator in ("required", "dependentRequired"):
+            missing = re.match(r"^'(.+?)' is a (?:required property|dependency of '(.+)')$", error.message)
+            if missing:
+                where = (*path, missing.group(1))
+                because = f" (because {missing.group(2)} is given)" if missing.group(2) else ""
+                problems.append(Problem(file, line_of(path), field_path(where), f"is required{because}"))
+                continue
+        problems.append(Problem(file, line_of(path), field_path(path) or "(document)", _short(error.message)))
+    return problems
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+    if depth > MAX_DEPTH:
+        raise _TooDeep(node)
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo, depth + 1) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(v, memo, depth + 1) for _, v in node.value)
+    memo[id(node)] = size
+    return size
+
+
+class _TooDeep(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], file: str) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            _walk(child, (*path, index), lines, problems, file)
+    elif isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key == "<<":
+                continue
+            if key in seen:
+                problems.append(Problem(file, key_node.start_mark.line + 1, field_path((*path, key)), "duplicate key"))
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _walk(value_node, (*path, key), lines, problems, file)
+
+
+def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
+    """Parse one YAML document; return (value, line map, problems). Never raises for bad input."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, LineMap(), [Problem(file, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, LineMap(), []
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+            line = node.start_mark.line + 1
+            return None, LineMap(), [Problem(file, line, "", "document expands to too many nodes (YAML alias bomb?)")]
+        value = loader.construct_document(node)
+    except _TooDeep as exc:
+        line = exc.node.start_mark.line + 1
+        return None, LineMap(), [Problem(file, line, "", f"nesting deeper than {MAX_DEPTH} levels")]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        return None, LineMap(), [Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        return None, LineMap(), [Problem(file, 0, "", f"invalid YAML: {_short(str(exc))}")]
+    finally:
+        loader.dispose()
+    lines: dict[Path, int] = {}
+    problems: list[Problem] = []
+    _walk(node, (), lines, problems, file)
+    return value, LineMap(lines), problems

@@ -1,0 +1,172 @@
+"""YAML manifests (``version: 1``): defaults, shorthand refs, aliases, column lineage, id overrides.
+
+``parse_yaml`` turns one file into processes and declared assets plus every Problem found in it,
+each at its ``file:line``. A process whose own entry broke the schema is left out of the result
+(its problems are reported), so one typo never hides the findings in the rest of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Problem
+from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
+from .refs import RefError, build_asset, parse_asset, split_ref
+from .validate import LineMap, field_path, load_yaml, schema_problems
+
+
+@dataclass
+class ParsedFile:
+    """What one manifest contributes: processes, file-level assets, and problems."""
+
+    processes: list[Process] = field(default_factory=list)
+    assets: list[Asset] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+class _FileContext:
+    def __init__(self, name: str, lines: LineMap, defaults: Mapping[str, str]) -> None:
+        self.name = name
+        self.lines = lines
+        self.defaults = defaults
+        self.aliases: dict[str, Asset] = {}
+        self.declared: dict[str, Asset] = {}
+        self.problems: list[Problem] = []
+
+    def problem(self, path: tuple[str | int, ...], message: str) -> None:
+        self.problems.append(Problem(self.name, self.lines.line(path), field_path(path), message))
+
+
+def _asset_from_entry(entry: Any, ctx: _FileContext, path: tuple[str | int, ...], aliases: dict[str, Asset]) -> Asset | None:
+    try:
+        if isinstance(entry, str):
+            if "." not in entry and ":" not in entry and entry in aliases:
+                return aliases[entry]
+            asset = parse_asset(entry, ctx.defaults)
+            return ctx.declared.get(asset.key, asset)
+        ids = freeze_mapping({str(k): str(v) for k, v in (entry.get("ids") or {}).items()})
+        if "ref" in entry:
+            platform, segments = split_ref(entry["ref"])
+        else:
+            platform = entry.get("platform")
+            segments = [entry.get("database", ctx.defaults.get("database", "")),
+                        entry.get("schema", ctx.defaults.get("schema", "")), entry["name"]]
+        asset = build_asset(platform, segments, ctx.defaults, type_=entry.get("type"),
+                            connection=entry.get("connection"), ids=ids)
+    except RefError as exc:
+        ctx.problem(path, str(exc))
+        return None
+    declared = ctx.declared.get(asset.key)
+    if declared is not None and not asset.ids:
+        asset = declared
+    alias = entry.get("alias")
+    if alias:
+        if alias in aliases and aliases[alias].key != asset.key:
+            ctx.problem((*path, "alias"), f"alias {alias!r} already names {aliases[alias].key}")
+        aliases[alias] = asset
+    return asset
+
+
+def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[str, Asset],
+                    role: str, ctx: _FileContext, path: tuple[str | int, ...]) -> ColumnRef | None:
+    try:
+        platform, segments = split_ref(text)
+    except RefError as exc:
+        ctx.problem(path, str(exc))
+        return None
+    if len(segments) < 2:
+        ctx.problem(path, f"{text!r} names no asset: write <alias or asset>.<column>")
+        return None
+    *asset_part, column = segments
+    if platform is None and len(asset_part) == 1 and asset_part[0] in aliases:
+        asset = aliases[asset_part[0]]
+        if asset.key not in {c.key for c in candidates}:
+            ctx.problem(path, f"alias {asset_part[0]!r} ({asset.key}) is not among the process's {role}")
+            return None
+        return ColumnRef(asset.key, column)
+    matches = [a for a in candidates
+               if (platform is None or a.platform == platform)
+               and [s for s in (a.database, a.schema, a.name) if s][-len(asset_part):] == asset_part]
+    if len(matches) == 1:
+        return ColumnRef(matches[0].key, column)
+    ref = ".".join(asset_part)
+    if len(matches) > 1:
+        ctx.problem(path, f"{ref!r} matches several {role}: {', '.join(sorted(a.key for a in matches))}")
+    elif len(asset_part) == 1 and platform is None:
+        ctx.problem(path, f"alias or asset {ref!r} does not resolve to any of the process's {role}")
+    else:
+        ctx.problem(path, f"{ref!r} is not among the process's {role}")
+    return None
+
+
+def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | None:
+    base: tuple[str | int, ...] = ("processes", index)
+    aliases = dict(ctx.aliases)
+    before = len(ctx.problems)
+    inputs = [_asset_from_entry(e, ctx, (*base, "inputs", i), aliases) for i, e in enumerate(entry.get("inputs", []))]
+    outputs = [_asset_from_entry(e, ctx, (*base, "outputs", i), aliases) for i, e in enumerate(entry.get("outputs", []))]
+    if not inputs:
+        ctx.problem((*base, "inputs") if "inputs" in entry else base, "process has no inputs")
+    if not outputs:
+        ctx.problem((*base, "outputs") if "outputs" in entry else base, "process has no outputs")
+    ins = tuple(dict.fromkeys(a for a in inputs if a is not None))
+    outs = tuple(dict.fromkeys(a for a in outputs if a is not None))
+    mappings = []
+    for j, col in enumerate(entry.get("columns", [])):
+        cpath = (*base, "columns", j)
+        froms = col["from"] if isinstance(col["from"], list) else [col["from"]]
+        if isinstance(col["from"], list):
+            sources = [_resolve_column(f, ins, aliases, "inputs", ctx, (*cpath, "from", k)) for k, f in enumerate(froms)]
+        else:
+            sources = [_resolve_column(froms[0], ins, aliases, "inputs", ctx, (*cpath, "from"))]
+        target = _resolve_column(col["to"], outs, aliases, "outputs", ctx, (*cpath, "to"))
+        if target is not None and all(s is not None for s in sources):
+            mappings.append(ColumnMapping(tuple(s for s in sources if s), target, str(col.get("transform", ""))))
+    if len(ctx.problems) > before:
+        return None
+    return Process(
+        id=entry["id"],
+        name=str(entry.get("name") or entry["id"]),
+        inputs=ins,
+        outputs=outs,
+        description=str(entry.get("description", "")),
+        sql=str(entry.get("sql", "")),
+        owner=str(entry.get("owner", "")),
+        attributes=freeze_mapping({str(k): str(v) for k, v in (entry.get("attributes") or {}).items()}),
+        columns=tuple(mappings),
+        ids=freeze_mapping({str(k): str(v) for k, v in (entry.get("ids") or {}).items()}),
+        source=SourceLocation(ctx.name, ctx.lines.line(base)),
+    )
+
+
+def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None) -> ParsedFile:
+    """Parse one YAML manifest; ``defaults`` (from lac.yaml) sit under the file's own defaults."""
+    value, lines, problems = load_yaml(name, data)
+    out = ParsedFile(problems=list(problems))
+    if problems:
+        return out
+    if value is None:
+        out.problems.append(Problem(name, 1, "", "empty manifest: expected 'version: 1' and 'processes'"))
+        return out
+    schema_errors = schema_problems(value, "manifest", name, lines.line)
+    out.problems.extend(schema_errors)
+    if not isinstance(value, dict) or any(p.field in ("(document)", "version", "defaults", "assets")
+                                         or p.field.startswith(("defaults.", "assets[")) for p in schema_errors):
+        return out
+    broken = {p.field.split("]")[0] + "]" for p in schema_errors if p.field.startswith("processes[")}
+    ctx = _FileContext(name, lines, {**(defaults or {}), **(value.get("defaults") or {})})
+    for i, entry in enumerate(value.get("assets") or []):
+        asset = _asset_from_entry(entry, ctx, ("assets", i), ctx.aliases)
+        if asset is not None:
+            ctx.declared[asset.key] = asset
+            out.assets.append(asset)
+    for i, entry in enumerate(value.get("processes") or []):
+        if f"processes[{i}]" in broken:
+            continue
+        proc = _process(entry, i, ctx)
+        if proc is not None:
+            out.processes.append(proc)
+    out.problems.extend(ctx.problems)
+    return out

@@ -1,0 +1,109 @@
+"""The one door for storage URLs: manifests, plan files and state all open through here.
+
+``open_source(uri)`` turns a local path (file, folder searched recursively, or glob) or an
+object-store URI into ManifestFile values carrying the bytes and an etag, so that a plan can
+record exactly what it read. ``read_object``/``write_object`` serve single files such as saved
+plans. This module is the only place that looks at a URL's scheme.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SourceError
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".csv")
+REMOTE_SCHEMES = ("s3://", "gs://", "az://", "abfss://")
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One manifest as read: its display name (path or URI), bytes, and etag or generation."""
+
+    name: str
+    data: bytes
+    etag: str
+
+
+def is_remote(uri: str) -> bool:
+    return uri.startswith(REMOTE_SCHEMES)
+
+
+def _local_etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def _read_local(path: Path, display: str) -> ManifestFile:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{display}: cannot read: {exc.strerror or exc}") from exc
+    return ManifestFile(display, data, _local_etag(data))
+
+
+def _open_local(spec: str, base: Path | None) -> list[ManifestFile]:
+    path = Path(spec) if base is None or os.path.isabs(spec) else base / spec
+    shown = spec if base is None else os.path.relpath(path)
+    if any(ch in spec for ch in "*?["):
+        matches = sorted(glob.glob(str(path), recursive=True))
+        files = [Path(m) for m in matches if Path(m).is_file()]
+        if not files:
+            raise SourceError(f"{spec}: the pattern matches no file")
+        return [_read_local(f, os.path.relpath(f)) for f in files]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        return [_read_local(f, os.path.relpath(f)) for f in files]
+    if path.is_file():
+        return [_read_local(path, shown)]
+    raise SourceError(f"{spec}: no such file or directory")
+
+
+def open_source(uri: str, base: Path | None = None) -> list[ManifestFile]:
+    """Return every manifest at ``uri``, sorted by name; raise SourceError when it cannot be read.
+
+    Relative local paths resolve against ``base`` (the folder of lac.yaml) when given.
+    """
+    if is_remote(uri):
+        from .remote import open_remote
+
+        return open_remote(uri)
+    if "://" in uri:
+        raise SourceError(f"{uri}: unsupported scheme; use a local path, s3://, gs://, az:// or abfss://")
+    return _open_local(uri, base)
+
+
+def read_object(uri: str) -> bytes:
+    """Return the bytes of one file or object (a saved plan, a state file)."""
+    if is_remote(uri):
+        from .remote import read_remote
+
+        return read_remote(uri)
+    try:
+        return Path(uri).read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{uri}: cannot read: {exc.strerror or exc}") from exc
+
+
+def write_object(uri: str, data: bytes) -> None:
+    """Write one file or object whole; a local file is replaced atomically."""
+    if is_remote(uri):
+        from .remote import write_remote
+
+        write_remote(uri, data)
+        return
+    path = Path(uri)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SourceError(f"{uri}: cannot write: {exc.strerror or exc}") from exc
