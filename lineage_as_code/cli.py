@@ -13,7 +13,13 @@ from . import __version__
 from .config import load_config
 from .console import Console
 from .errors import LineageAsCodeError, ManifestError
+from .plan.model import Plan
+from .plan.planfile import dump_plan
+from .plan.render import render_markdown, render_text
 from .project import load_manifests
+from .sources import write_object
+from .state import open_state_store
+from .workflow import PlanRequest, apply_project, plan_project
 
 
 def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
@@ -27,6 +33,97 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _render(plan: Plan, fmt: str, console: Console, show_unmanaged: bool = False) -> str:
+    if fmt == "json":
+        return dump_plan(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, console.paint, show_unmanaged)
+
+
+def _request(args: argparse.Namespace) -> PlanRequest:
+    return PlanRequest(tuple(args.paths), tuple(args.target or ()), args.refresh)
+
+
+def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
+    plan = plan_project(load_config(args.config), _request(args))
+    if args.out:
+        write_object(args.out, dump_plan(plan).encode())
+    console.write(_render(plan, args.format, console, args.show_unmanaged))
+    if args.out and args.format == "text":
+        console.print(f"Saved the plan to {args.out}; apply exactly this plan with: lac apply {args.out}")
+    return 2 if args.detailed_exitcode and plan.has_changes else 0
+
+
+def _confirm(console: Console, auto: bool):  # type: ignore[no-untyped-def]
+    def ask(plan: Plan) -> bool:
+        console.write(render_text(plan, console.paint))
+        if auto or not sys.stdin.isatty():
+            return True
+        console.write("Apply these changes? Only 'yes' is accepted: ")
+        return input().strip() == "yes"
+    return ask
+
+
+def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
+    config = load_config(args.config)
+    plan_file = None
+    paths = list(args.paths)
+    if len(paths) == 1 and paths[0].endswith(".json"):
+        plan_file, paths = paths[0], []
+    request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh)
+    plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
+                                 confirm=_confirm(console, args.auto_approve), progress=console.info)
+    if report is None:
+        console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
+        return 0
+    console.print(report.summary())
+    return 0
+
+
+def _cmd_state(args: argparse.Namespace, console: Console) -> int:
+    config = load_config(args.config)
+    store = open_state_store(config.state_path)
+    state = store.read()
+    if args.state_command == "list":
+        for target, entries in state.targets.items():
+            for address, entry in entries.items():
+                console.print(f"{target}\t{address}\t{entry.id}")
+        return 0
+    if args.state_command == "show":
+        console.write(state.to_json().decode())
+        return 0
+    if args.state_command == "rm":
+        lock = store.lock("state rm")
+        try:
+            state = store.read()
+            entries = state.entries(args.target_name)
+            missing = [a for a in args.addresses if a not in entries]
+            if missing:
+                console.error(f"not in state for {args.target_name}: {', '.join(missing)}")
+                return 1
+            store.write(state.updated(args.target_name, {}, set(args.addresses)), expected_serial=state.serial)
+        finally:
+            store.unlock(lock)
+        console.print(f"Removed {len(args.addresses)} address(es) from state; the target itself was not changed.")
+        return 0
+    return 1
+
+
+def _cmd_force_unlock(args: argparse.Namespace, console: Console) -> int:
+    store = open_state_store(load_config(args.config).state_path)
+    store.force_unlock(args.lock_id)
+    console.print(f"Lock {args.lock_id} removed.")
+    return 0
+
+
+def _add_plan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", help="manifests (default: lac.yaml's); for apply, or a saved plan .json")
+    p.add_argument("-t", "--target", action="append", help="limit to this target (repeatable)")
+    p.add_argument("--refresh", action=argparse.BooleanOptionalAction, default=True,
+                   help="read what each target holds to detect drift (default: on)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lac", description="Data lineage as code: validate, plan and apply.")
     parser.add_argument("--version", action="version", version=f"lac {__version__}")
@@ -37,9 +134,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files, folders, globs or URIs (default: lac.yaml's manifests)")
     p.set_defaults(func=_cmd_validate)
 
-    from .cli_plan import add_plan_commands
+    p = sub.add_parser("plan", help="show what apply would change in each target")
+    _add_plan_options(p)
+    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json'")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
+    p.add_argument("--show-unmanaged", action="store_true", help="list lineage in targets that this tool did not create")
+    p.set_defaults(func=_cmd_plan)
 
-    add_plan_commands(sub)
+    p = sub.add_parser("apply", help="apply the manifests (or a saved plan) to the targets")
+    _add_plan_options(p)
+    p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation on a terminal")
+    p.add_argument("--allow-mass-delete", action="store_true", help="allow deleting more than max_deletes")
+    p.set_defaults(func=_cmd_apply)
+
+    p = sub.add_parser("state", help="inspect or edit the ownership ledger")
+    ssub = p.add_subparsers(dest="state_command", required=True)
+    ssub.add_parser("list", help="every managed address, per target")
+    ssub.add_parser("show", help="the state document")
+    rm = ssub.add_parser("rm", help="forget addresses (the target keeps them, now unmanaged)")
+    rm.add_argument("target_name")
+    rm.add_argument("addresses", nargs="+")
+    p.set_defaults(func=_cmd_state)
+
+    p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")
+    p.add_argument("lock_id")
+    p.set_defaults(func=_cmd_force_unlock)
     return parser
 
 

@@ -1,0 +1,137 @@
+"""apply_plan: execute a Plan through its targets, recording state after every batch.
+
+Order per target: creates and updates by ``kind_order`` (assets before processes), then deletes
+in reverse order (processes before assets). Batches never exceed the target's capability (or the
+policy's smaller ``batch_size``). After each batch the state is written with serial + 1, so a
+crash loses at most the batch in flight, and a re-run converges because every write is an
+idempotent upsert keyed by a deterministic id. One failed item never fails its batch: it is
+reported, its dependents are skipped, and the run ends with ApplyError listing every failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .config import Policy
+from .errors import ApplyError, MassDeleteError, TargetError
+from .plan.model import Action, Change, Plan, TargetPlan
+from .state import State, StateEntry, StateStore
+from .targets.base import Capabilities, ItemResult, Target
+
+
+@dataclass
+class ApplyReport:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    failures: list[str] = field(default_factory=list)
+    batches: int = 0
+
+    def summary(self) -> str:
+        return (f"Apply complete: {self.created} created, {self.updated} updated, {self.deleted} deleted"
+                + (f", {len(self.failures)} failed" if self.failures else "") + ".")
+
+
+def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], allow: bool) -> None:
+    """Raise MassDeleteError when a target would lose more than its ``max_deletes``."""
+    if allow:
+        return
+    for t in plan.targets:
+        limit = policies[t.name].max_deletes
+        deletes = t.count(Action.DELETE)
+        if deletes > limit:
+            raise MassDeleteError(
+                f"target {t.name!r}: the plan deletes {deletes} resources, more than max_deletes ({limit}). "
+                "If the manifests really lost that much lineage, re-run with --allow-mass-delete.")
+
+
+def _stages(t: TargetPlan, caps: Capabilities) -> list[list[Change]]:
+    order = {kind: i for i, kind in enumerate(caps.kind_order)}
+    rank = lambda c: order.get(c.kind, len(order))  # noqa: E731
+    writes = [c for c in t.changes if c.action in (Action.CREATE, Action.UPDATE)]
+    deletes = [c for c in t.changes if c.action is Action.DELETE]
+    stages = [[c for c in writes if rank(c) == r] for r in sorted({rank(c) for c in writes})]
+    stages += [[c for c in deletes if rank(c) == r] for r in sorted({rank(c) for c in deletes}, reverse=True)]
+    return stages
+
+
+def _batches(changes: list[Change], size: int) -> list[list[Change]]:
+    return [changes[i:i + size] for i in range(0, len(changes), size)]
+
+
+class _Recorder:
+    """Writes state after each batch with compare-and-swap on the serial."""
+
+    def __init__(self, store: StateStore, state: State) -> None:
+        self.store = store
+        self.state = state
+
+    def record(self, target: str, put: dict[str, StateEntry], drop: set[str]) -> None:
+        if not put and not drop:
+            return
+        nxt = self.state.updated(target, put, drop)
+        self.store.write(nxt, expected_serial=self.state.serial)
+        self.state = nxt
+
+
+def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
+                  progress: Callable[[str], None]) -> None:
+    caps = target.capabilities
+    size = max(1, min(caps.max_batch_size, policy.batch_size or caps.max_batch_size))
+    failed: set[str] = set()
+    for stage in _stages(t, caps):
+        runnable = []
+        for change in stage:
+            blocked = [r for r in change.requires if r in failed]
+            if blocked:
+                failed.add(change.address)
+                report.failures.append(f"{t.name}: {change.address}: not applied because {blocked[0]} failed")
+            else:
+                runnable.append(change)
+        for batch in _batches(runnable, size):
+            try:
+                results = target.apply(batch)
+            except TargetError as exc:
+                results = [ItemResult(c.address, False, error=str(exc)) for c in batch]
+            report.batches += 1
+            by_address = {r.address: r for r in results}
+            put: dict[str, StateEntry] = {}
+            drop: set[str] = set()
+            for change in batch:
+                res = by_address.get(change.address) or ItemResult(change.address, False, error="no result returned")
+                if not res.ok:
+                    failed.add(change.address)
+                    report.failures.append(f"{t.name}: {change.action.value} {change.address}: {res.error}")
+                    continue
+                if change.action is Action.DELETE:
+                    drop.add(change.address)
+                    report.deleted += 1
+                    continue
+                partial = bool((change.after or {}).get("partial", False))
+                put[change.address] = StateEntry(change.kind, res.id, change.after_hash, partial, change.edges)
+                if change.action is Action.CREATE:
+                    report.created += 1
+                else:
+                    report.updated += 1
+            recorder.record(t.name, put, drop)
+            progress(f"{t.name}: batch {report.batches} applied ({len(batch)} change(s))")
+
+
+def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str, Policy], store: StateStore,
+               state: State, *, allow_mass_delete: bool = False,
+               progress: Callable[[str], None] = lambda _: None) -> tuple[ApplyReport, State]:
+    """Apply every target's changes; return the report and the final state. Raise ApplyError when
+    anything failed (state then holds everything that succeeded, so a re-run resumes)."""
+    check_mass_delete(plan, policies, allow_mass_delete)
+    report = ApplyReport()
+    recorder = _Recorder(store, state)
+    for t in plan.targets:
+        if t.changes:
+            _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress)
+    if report.failures:
+        detail = "\n".join(f"  {f}" for f in report.failures[:50])
+        more = f"\n  ... and {len(report.failures) - 50} more" if len(report.failures) > 50 else ""
+        raise ApplyError(f"{len(report.failures)} change(s) failed; state records everything that succeeded, "
+                         f"so re-running apply resumes:\n{detail}{more}\n{report.summary()}")
+    return report, recorder.state

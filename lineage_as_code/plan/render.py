@@ -1,0 +1,169 @@
+"""Render a Plan for people: text for terminals, Markdown (with a Mermaid graph) for PR comments.
+
+Both use the one action vocabulary (``+ create``, ``~ update``, ``- delete``). Everything that
+came from a manifest is escaped before it enters Markdown or Mermaid, so a name or description
+can neither inject HTML nor break the comment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from .model import Action, Change, Plan, TargetPlan
+
+PLAN_MARKER = "<!-- lineage-as-code:plan -->"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
+
+
+def _edges(change: Change) -> set[tuple[str, str]]:
+    return {tuple(e) for e in change.edges}  # type: ignore[misc]
+
+
+def _before_edges(change: Change) -> set[tuple[str, str]]:
+    return {(str(a), str(b)) for a, b in (change.before or {}).get("edges", [])}
+
+
+def _detail(change: Change) -> str:
+    body = change.after or {}
+    if "inputs" in body and "outputs" in body:
+        return f"{', '.join(map(str, body['inputs']))} -> {', '.join(map(str, body['outputs']))}"
+    return ""
+
+
+def _summary_line(plan: Plan | TargetPlan, unchanged: int, skipped: int) -> str:
+    return (f"{plan.count(Action.CREATE)} to create, {plan.count(Action.UPDATE)} to update, "
+            f"{plan.count(Action.DELETE)} to delete, {unchanged} unchanged, {skipped} skipped")
+
+
+def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, show_unmanaged: bool = False) -> str:
+    """A terminal view: one line per change with its manifest location, then a summary."""
+    colours = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
+    out: list[str] = []
+    for t in plan.targets:
+        refreshed = "refreshed" if t.refreshed else "from state only"
+        out.append(paint(f"Target {t.name} ({t.type}, {refreshed})", "bold"))
+        for c in t.changes:
+            line = f"  {c.action.symbol} {c.address}"
+            detail = _detail(c)
+            if detail:
+                line += f"  [{detail}]"
+            if c.reason:
+                line += f"  ({c.reason})"
+            if c.source:
+                line += paint(f"  {c.source}", "dim")
+            out.append(paint(line, colours[c.action]) if c.action in colours else line)
+        for s in t.skipped:
+            out.append(paint(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else ""), "yellow"))
+        for w in t.warnings:
+            out.append(paint(f"  warning: {w}", "yellow"))
+        if show_unmanaged and t.unmanaged:
+            out.append(f"  {len(t.unmanaged)} unmanaged (in the target, not created by this tool; never touched):")
+            out.extend(f"    . {a}" for a in t.unmanaged)
+        if not t.changes and not t.skipped:
+            out.append("  no changes")
+        out.append("")
+    total_skipped = sum(len(t.skipped) for t in plan.targets)
+    unchanged = sum(t.unchanged for t in plan.targets)
+    out.append(paint("Plan: " + _summary_line(plan, unchanged, total_skipped) + ".", "bold"))
+    return "\n".join(out) + "\n"
+
+
+def escape_md(text: str) -> str:
+    """Make manifest text inert in Markdown: HTML entities for ``< > &``, backslashes for the rest."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _fence(lines: Iterable[str], lang: str) -> str:
+    body = "\n".join(lines)
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{body}\n{ticks}"
+
+
+def _mermaid_label(text: str) -> str:
+    for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
+                    ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("\n", " ")):
+        text = text.replace(ch, ent)
+    return text
+
+
+def render_mermaid(plan: Plan, limit: int = 200) -> str | None:
+    """A Mermaid flowchart of the table edges the plan adds (green) and removes (red)."""
+    added: set[tuple[str, str]] = set()
+    removed: set[tuple[str, str]] = set()
+    for c in plan.changes:
+        if c.action is Action.CREATE:
+            added |= _edges(c) - _before_edges(c)
+        elif c.action is Action.UPDATE:
+            added |= _edges(c) - _before_edges(c)
+            removed |= _before_edges(c) - _edges(c)
+        elif c.action is Action.DELETE:
+            removed |= _before_edges(c)
+    if not added and not removed:
+        return None
+    edges = [(e, "added") for e in sorted(added)] + [(e, "removed") for e in sorted(removed - added)]
+    truncated = len(edges) > limit
+    edges = edges[:limit]
+    nodes: dict[str, str] = {}
+    for (src, dst), _ in edges:
+        for n in (src, dst):
+            nodes.setdefault(n, f"n{len(nodes)}")
+    lines = ["flowchart LR"]
+    lines += [f'  {nid}["{_mermaid_label(name)}"]' for name, nid in nodes.items()]
+    for (src, dst), kind in edges:
+        arrow = "-->" if kind == "added" else "-.->"
+        lines.append(f"  {nodes[src]} {arrow} {nodes[dst]}")
+    for index, (_, kind) in enumerate(edges):
+        colour = "#2da44e" if kind == "added" else "#cf222e"
+        lines.append(f"  linkStyle {index} stroke:{colour},stroke-width:2px")
+    text = _fence(lines, "mermaid")
+    if truncated:
+        text += f"\n\n_Graph limited to the first {limit} changed edges._"
+    return text
+
+
+def render_markdown(plan: Plan) -> str:
+    """A PR comment: summary table, a deletion warning, changes per target, and the edge graph."""
+    unchanged = sum(t.unchanged for t in plan.targets)
+    skipped = sum(len(t.skipped) for t in plan.targets)
+    out = [PLAN_MARKER, "### Lineage plan", "",
+           f"**{plan.count(Action.CREATE)}** to create, **{plan.count(Action.UPDATE)}** to update, "
+           f"**{plan.count(Action.DELETE)}** to delete, {unchanged} unchanged, {skipped} skipped.", "",
+           "| Target | Type | + create | ~ update | - delete | unchanged | skipped |",
+           "|---|---|--:|--:|--:|--:|--:|"]
+    for t in plan.targets:
+        out.append(f"| {escape_md(t.name)} | {escape_md(t.type)} | {t.count(Action.CREATE)} | {t.count(Action.UPDATE)} "
+                   f"| {t.count(Action.DELETE)} | {t.unchanged} | {len(t.skipped)} |")
+    deletes = [c for c in plan.changes if c.action is Action.DELETE]
+    if deletes:
+        out += ["", "> [!WARNING]", f"> This plan **deletes {len(deletes)}** resource(s) from the catalogs:"]
+        out += [f"> - `{c.target}`: {escape_md(c.address)}" for c in deletes[:50]]
+        if len(deletes) > 50:
+            out.append(f"> - ... and {len(deletes) - 50} more")
+    for t in plan.targets:
+        if not (t.changes or t.skipped or t.warnings):
+            continue
+        out += ["", f"#### {escape_md(t.name)} ({escape_md(t.type)})", ""]
+        if t.changes:
+            lines = []
+            for c in t.changes:
+                line = f"{c.action.symbol} {c.address}"
+                if c.reason:
+                    line += f"  ({c.reason})"
+                if c.source:
+                    line += f"  {c.source}"
+                lines.append(line.replace("\n", " "))
+            out.append(_fence(lines, "diff"))
+        for s in t.skipped:
+            out.append(f"- skipped {escape_md(s.address)}: {escape_md(s.reason)}")
+        for w in t.warnings:
+            out.append(f"- warning: {escape_md(w)}")
+    graph = render_mermaid(plan)
+    if graph:
+        out += ["", "<details open><summary>Changed lineage</summary>", "", graph, "", "</details>"]
+    if not plan.has_changes:
+        out += ["", "No changes. The catalogs match the manifests."]
+    return "\n".join(out) + "\n"

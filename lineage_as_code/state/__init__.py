@@ -1,0 +1,157 @@
+"""State: the ledger of what this tool created in each target, and the lock around changing it.
+
+A State is a frozen value: a lineage id (fixed at the first write), a serial that grows with
+every write, and per target a map of address -> StateEntry (vendor id, content hash, kind).
+Only resources in state are ever deleted. Stores share one protocol (read, compare-and-swap
+write, lock, unlock, force-unlock) so the same contract tests run against every backend.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Protocol
+
+from ..errors import StateError
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StateEntry:
+    """One managed resource: its kind, the vendor's id for it, and the hash of what was written."""
+
+    kind: str
+    id: str
+    hash: str
+    partial: bool = False
+    edges: tuple[tuple[str, str], ...] = ()
+
+
+def _entry_doc(entry: StateEntry) -> dict[str, object]:
+    doc = asdict(entry)
+    if not entry.edges:
+        del doc["edges"]
+    if not entry.partial:
+        del doc["partial"]
+    return doc
+
+
+@dataclass(frozen=True)
+class State:
+    lineage: str = ""
+    serial: int = 0
+    targets: Mapping[str, Mapping[str, StateEntry]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def entries(self, target: str) -> Mapping[str, StateEntry]:
+        return self.targets.get(target, MappingProxyType({}))
+
+    def updated(self, target: str, put: Mapping[str, StateEntry], drop: set[str]) -> State:
+        """Return the next state: entries put/dropped for ``target``, serial + 1, lineage fixed."""
+        current = {k: v for k, v in self.entries(target).items() if k not in drop}
+        current.update(put)
+        targets = dict(self.targets)
+        targets[target] = MappingProxyType(dict(sorted(current.items())))
+        return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))))
+
+    def to_json(self) -> bytes:
+        doc = {
+            "format_version": FORMAT_VERSION,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "targets": {t: {a: _entry_doc(e) for a, e in entries.items()} for t, entries in self.targets.items()},
+        }
+        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, where: str) -> State:
+        try:
+            doc = json.loads(data)
+            if doc.get("format_version") != FORMAT_VERSION:
+                raise StateError(f"{where}: unsupported state format {doc.get('format_version')!r}")
+            targets = {
+                t: MappingProxyType({a: _entry(e) for a, e in entries.items()})
+                for t, entries in doc["targets"].items()
+            }
+            return cls(str(doc["lineage"]), int(doc["serial"]), MappingProxyType(targets))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"{where}: state file is corrupt ({exc}); restore it from a backup") from exc
+
+
+def _entry(doc: dict[str, object]) -> StateEntry:
+    edges = tuple((str(s), str(t)) for s, t in doc.pop("edges", None) or ())  # type: ignore[union-attr]
+    return StateEntry(**doc, edges=edges)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds the state lock, for what, since when: shown to anyone who finds it taken."""
+
+    id: str
+    operation: str
+    who: str
+    created: str
+
+    @classmethod
+    def new(cls, operation: str) -> LockInfo:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        who = f"{user}@{socket.gethostname()} pid {os.getpid()}"
+        return cls(str(uuid.uuid4()), operation, who, datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> LockInfo:
+        try:
+            return cls(**json.loads(data))
+        except (ValueError, TypeError):
+            return cls("?", "?", "unknown (unreadable lock file)", "?")
+
+    def describe(self) -> str:
+        return f"lock {self.id} held by {self.who} for {self.operation} since {self.created}"
+
+
+class StateStore(Protocol):
+    """Where state lives. Every backend gives the same guarantees."""
+
+    location: str
+
+    def read(self) -> State:
+        """Return the current state (an empty State when none was written yet)."""
+        ...
+
+    def write(self, state: State, expected_serial: int) -> None:
+        """Replace the state if its serial is still ``expected_serial``; else StateConflictError."""
+        ...
+
+    def lock(self, operation: str) -> LockInfo:
+        """Take the lock or raise LockError naming the holder."""
+        ...
+
+    def unlock(self, lock: LockInfo) -> None: ...
+
+    def force_unlock(self, lock_id: str) -> None:
+        """Remove a stale lock if its id matches; LockError otherwise."""
+        ...
+
+
+def open_state_store(location: str) -> StateStore:
+    """Return the store for a local path or an s3://, gs://, az:// URI."""
+    if location.startswith(("s3://", "gs://", "az://", "abfss://")):
+        from .remote import open_remote_store
+
+        return open_remote_store(location)
+    from .local import LocalStateStore
+
+    return LocalStateStore(location)

@@ -1,0 +1,151 @@
+"""The embedded DuckDB lineage store: the default target, a real DuckDB file, no account needed.
+
+Tables (query them with SQL; the README has traversal examples):
+    assets(address, key, platform, database, schema, name, type, connection, partial, content_hash, updated_at)
+    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at)
+    edges(process_id, source, target)                       -- asset keys
+    column_edges(process_id, source, source_column, target, target_column, transform)
+
+Each batch is one transaction: a crash leaves the file as it was before the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..config import TargetConfig
+from ..errors import TerminalTargetError
+from ..model import Lineage
+from ..plan.model import Action, Change
+from .base import ASSET, Capabilities, Current, ItemResult, Resource
+from .lineage_resources import lineage_resources
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS assets (
+    address VARCHAR PRIMARY KEY, key VARCHAR NOT NULL, platform VARCHAR, database VARCHAR, schema VARCHAR,
+    name VARCHAR, type VARCHAR, connection VARCHAR, partial BOOLEAN NOT NULL DEFAULT FALSE,
+    content_hash VARCHAR, updated_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS processes (
+    address VARCHAR PRIMARY KEY, id VARCHAR NOT NULL, name VARCHAR, description VARCHAR, sql VARCHAR,
+    owner VARCHAR, attributes JSON, content_hash VARCHAR, updated_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS edges (process_id VARCHAR NOT NULL, source VARCHAR NOT NULL, target VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS column_edges (
+    process_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_column VARCHAR NOT NULL,
+    target VARCHAR NOT NULL, target_column VARCHAR NOT NULL, transform VARCHAR);
+"""
+_ASSET_COLUMNS = ["address", "key", "platform", "database", "schema", "name", "type", "connection", "partial",
+                  "content_hash", "updated_at"]
+_PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "attributes", "content_hash",
+                    "updated_at"]
+
+
+class DuckDBTarget:
+    """Lineage rows in a local DuckDB file (``path`` setting, default ``.lac/lineage.duckdb``)."""
+
+    def __init__(self, config: TargetConfig) -> None:
+        self.name = config.name
+        self.path = str(config.settings.get("path", ".lac/lineage.duckdb"))
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(max_batch_size=5000, max_parallel=1)
+
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                self._conn = duckdb.connect(self.path)
+                self._conn.execute(SCHEMA)
+            except (duckdb.Error, OSError) as exc:
+                raise TerminalTargetError(f"target {self.name!r}: cannot open {self.path}: {exc}") from exc
+        return self._conn
+
+    def translate(self, lineage: Lineage) -> list[Resource]:
+        return lineage_resources(lineage)
+
+    def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
+        if not Path(self.path).exists():
+            return {}
+        db = self._db()
+        out: dict[str, Current] = {}
+        for address, digest, partial in db.execute("SELECT address, content_hash, partial FROM assets").fetchall():
+            out[address] = Current(address, ASSET, address, digest, bool(partial))
+        if refresh:
+            for address, digest in db.execute("SELECT address, content_hash FROM processes").fetchall():
+                out[address] = Current(address, "process", address, digest)
+        return out
+
+    def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
+        db = self._db()
+        now = datetime.now(UTC).replace(tzinfo=None)
+        assets = [c for c in batch if c.kind == ASSET]
+        processes = [c for c in batch if c.kind == "process"]
+        try:
+            db.execute("BEGIN TRANSACTION")
+            self._write_assets(db, assets, now)
+            self._write_processes(db, processes, now)
+            db.execute("COMMIT")
+        except duckdb.Error as exc:
+            db.execute("ROLLBACK")
+            return [ItemResult(c.address, False, error=f"DuckDB: {exc}") for c in batch]
+        return [ItemResult(c.address, True, id=c.address) for c in batch]
+
+    @staticmethod
+    def _write_assets(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
+        if not changes:
+            return
+        db.executemany("DELETE FROM assets WHERE address = ?", [[c.address] for c in changes])
+        rows = []
+        for c in changes:
+            if c.action is Action.DELETE:
+                continue
+            b: dict[str, Any] = dict(c.after or {})
+            rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
+                         b.get("connection", ""), bool(b.get("partial")), c.after_hash, now])
+        if rows:
+            frame = pd.DataFrame(rows, columns=_ASSET_COLUMNS)  # noqa: F841 - read by DuckDB below
+            db.execute(f"INSERT INTO assets ({', '.join(_ASSET_COLUMNS)}) SELECT * FROM frame")
+
+    @staticmethod
+    def _write_processes(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
+        if not changes:
+            return
+        gone = pd.DataFrame({"address": [c.address for c in changes],
+                             "id": [c.address.split(".", 1)[1] for c in changes]})  # noqa: F841
+        db.execute("DELETE FROM processes WHERE address IN (SELECT address FROM gone)")
+        db.execute("DELETE FROM edges WHERE process_id IN (SELECT id FROM gone)")
+        db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
+        procs, edges, cols = [], [], []
+        for c in changes:
+            if c.action is Action.DELETE:
+                continue
+            b: dict[str, Any] = dict(c.after or {})
+            procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
+                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now])
+            edges.extend([b["id"], i, o] for i in b["inputs"] for o in b["outputs"])
+            for m in b["columns"]:
+                tgt_asset, tgt_col = m["target"]
+                cols.extend([b["id"], s, sc, tgt_asset, tgt_col, m["transform"]] for s, sc in m["sources"])
+        if procs:
+            pframe = pd.DataFrame(procs, columns=_PROCESS_COLUMNS)  # noqa: F841
+            db.execute(f"INSERT INTO processes ({', '.join(_PROCESS_COLUMNS)}) SELECT * FROM pframe")
+        if edges:
+            eframe = pd.DataFrame(edges, columns=["process_id", "source", "target"])  # noqa: F841
+            db.execute("INSERT INTO edges SELECT * FROM eframe")
+        if cols:
+            cframe = pd.DataFrame(cols, columns=["process_id", "source", "source_column", "target",  # noqa: F841
+                                                 "target_column", "transform"])
+            db.execute("INSERT INTO column_edges SELECT * FROM cframe")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,107 @@
+"""The project-level operations the CLI calls: plan a project, apply a project or a saved plan.
+
+Each gathers what the pure builders need (manifests, state, what targets hold), calls them, and
+makes sure locks are released and targets closed whatever happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from .apply import ApplyReport, apply_plan
+from .config import Config, TargetConfig
+from .errors import ConfigError, StalePlanError
+from .plan.build import TargetInput, build_plan
+from .plan.model import Plan
+from .plan.planfile import load_plan
+from .project import load_manifests
+from .sources import read_object
+from .state import State, StateStore, open_state_store
+from .targets import open_target
+from .targets.base import Current, Target
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    paths: Sequence[str] = ()
+    targets: Sequence[str] = ()
+    refresh: bool = True
+
+
+def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
+    loaded = load_manifests(config, request.paths)
+    opened: dict[str, Target] = {}
+    inputs = []
+    for tc in config.select(list(request.targets)):
+        target = open_target(tc)
+        stack.callback(target.close)
+        opened[tc.name] = target
+        caps = target.capabilities
+        desired = target.translate(loaded.lineage)
+        known = {a: Current(a, e.kind, e.id, e.hash, e.partial) for a, e in state.entries(tc.name).items()}
+        refresh = request.refresh and caps.supports_refresh
+        current = target.read(desired, known, refresh)
+        inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh,
+                                  loaded.lineage.column_edge_count, caps.notes))
+    plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files])
+    return plan, opened
+
+
+def plan_project(config: Config, request: PlanRequest) -> Plan:
+    """Build the plan for the project's manifests against its state and targets."""
+    store = open_state_store(config.state_path)
+    with ExitStack() as stack:
+        plan, _ = _gather(config, request, store.read(), stack)
+    return plan
+
+
+def _check_fresh(plan: Plan, state: State, where: str) -> None:
+    if plan.state_lineage != state.lineage or plan.state_serial != state.serial:
+        raise StalePlanError(
+            f"{where} was made against state serial {plan.state_serial}, but the state is now at serial "
+            f"{state.serial}{' of another lineage' if plan.state_lineage and plan.state_lineage != state.lineage else ''}; "
+            "run plan again and review the new plan")
+
+
+def _targets_for(config: Config, plan: Plan, stack: ExitStack) -> dict[str, Target]:
+    opened = {}
+    for t in plan.targets:
+        tc: TargetConfig | None = config.targets.get(t.name)
+        if tc is None:
+            raise ConfigError(f"the plan names target {t.name!r}, which lac.yaml no longer defines")
+        target = open_target(tc)
+        stack.callback(target.close)
+        opened[t.name] = target
+    return opened
+
+
+def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None = None,
+                  allow_mass_delete: bool = False, confirm: Callable[[Plan], bool] = lambda _: True,
+                  progress: Callable[[str], None] = lambda _: None,
+                  store: StateStore | None = None) -> tuple[Plan, ApplyReport | None]:
+    """Plan (or load ``plan_file``) and apply it under the state lock.
+
+    Returns the plan and the report (None when nothing changed or ``confirm`` declined). Raises
+    StalePlanError for a saved plan the state has moved past, ApplyError when changes failed.
+    """
+    store = store or open_state_store(config.state_path)
+    lock = store.lock("apply")
+    try:
+        with ExitStack() as stack:
+            state = store.read()
+            if plan_file:
+                plan = load_plan(read_object(plan_file), plan_file)
+                _check_fresh(plan, state, plan_file)
+                targets = _targets_for(config, plan, stack)
+            else:
+                plan, targets = _gather(config, request, state, stack)
+            if not plan.has_changes or not confirm(plan):
+                return plan, None
+            policies = {name: config.targets[name].policy for name in targets}
+            report, _ = apply_plan(plan, targets, policies, store, state, allow_mass_delete=allow_mass_delete,
+                                   progress=progress)
+            return plan, report
+    finally:
+        store.unlock(lock)
