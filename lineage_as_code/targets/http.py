@@ -1,0 +1,242 @@
+"""The one HTTP client every vendor target uses: timeouts, retries, rate limits, auth, redaction.
+
+Retries happen here and nowhere else: on 429, 5xx, timeouts and dropped connections, with
+exponential backoff and full jitter, honouring ``Retry-After``, for a bounded number of attempts.
+A request that is not idempotent is retried after an ambiguous failure (the server may have
+processed it) only once ``reconcile`` has looked and found the write absent, so a retry never
+duplicates lineage. Auth headers are added here; their values are redacted from every message
+and log line. Failures leave as TransientTargetError / TerminalTargetError, naming the target,
+method, path and status, never a token.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from ..errors import TerminalTargetError, TransientTargetError
+
+log = logging.getLogger("lineage_as_code.http")
+T = TypeVar("T")
+R = TypeVar("R")
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> RetryPolicy:
+        return cls(
+            max_attempts=int(settings.get("max_attempts", cls.max_attempts)),
+            base_delay=float(settings.get("retry_base_delay", cls.base_delay)),
+            max_delay=float(settings.get("retry_max_delay", cls.max_delay)),
+        )
+
+
+@dataclass
+class HttpStats:
+    """Counters for benchmarks and the reliability suite."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    server_errors: int = 0
+    network_errors: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+class RateLimiter:
+    """Spaces write requests at least ``60 / per_minute`` seconds apart (thread-safe)."""
+
+    def __init__(self, per_minute: float | None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            self._sleep(start - now)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class HttpClient:
+    """A target's connection to its API. ``auth`` headers are secret and never shown."""
+
+    def __init__(self, target: str, base_url: str, auth: Mapping[str, str] | None = None, *,
+                 timeout: float = 30.0, retry: RetryPolicy | None = None, max_parallel: int = 4,
+                 rate_limit_per_minute: float | None = None, transport: httpx.BaseTransport | None = None,
+                 sleep: Callable[[float], None] = time.sleep, headers: Mapping[str, str] | None = None) -> None:
+        self.target = target
+        self.retry = retry or RetryPolicy()
+        self.max_parallel = max(1, max_parallel)
+        self.stats = HttpStats()
+        self._secrets = [v for v in (auth or {}).values() if v]
+        self._secrets += [v.split(" ", 1)[1] for v in self._secrets if " " in v]
+        self._sleep = sleep
+        self._limiter = RateLimiter(rate_limit_per_minute, sleep=sleep)
+        self._client = httpx.Client(base_url=base_url, headers={**(headers or {}), **(auth or {})},
+                                    timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport,
+                                    limits=httpx.Limits(max_connections=self.max_parallel * 2))
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every secret value replaced by ``***``."""
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _describe(self, method: str, url: str) -> str:
+        return f"target {self.target!r}: {method} {self.redact(url.split('?', 1)[0])}"
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.retry.max_retry_after) + random.uniform(0, self.retry.base_delay / 4)
+        return random.uniform(0, min(self.retry.max_delay, self.retry.base_delay * (2 ** attempt)))
+
+    def request(self, method: str, url: str, *, params: Any = None, json: Any = None,
+                headers: Mapping[str, str] | None = None, ok: Sequence[int] = (200, 201, 202, 204),
+                idempotent: bool | None = None,
+                reconcile: Callable[[], httpx.Response | None] | None = None) -> httpx.Response:
+        """Send one request with retries; return the response whose status is in ``ok``.
+
+        ``idempotent`` defaults to True for GET/PUT/DELETE/HEAD and False for POST/PATCH. For a
+        non-idempotent request, ``reconcile`` is called after an ambiguous failure: when it returns
+        a response the write had landed and that response is returned; when None, the request is
+        retried. Without ``reconcile`` such a request is retried only on 429 and connect errors.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method not in ("POST", "PATCH")
+        what = self._describe(method, url)
+        last = ""
+        for attempt in range(self.retry.max_attempts):
+            if method in WRITE_METHODS:
+                self._limiter.wait()
+            ambiguous = False
+            retry_after = None
+            try:
+                self.stats.add(requests=1)
+                response = self._client.request(method, url, params=params, json=json, headers=headers)
+            except httpx.ConnectError as exc:
+                self.stats.add(network_errors=1)
+                last = f"connection failed ({type(exc).__name__})"
+            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                self.stats.add(network_errors=1)
+                last = f"{type(exc).__name__}"
+                ambiguous = True
+            else:
+                status = response.status_code
+                log.debug("%s -> %s", what, status)
+                if status in ok:
+                    return response
+                if status not in RETRY_STATUSES:
+                    excerpt = self.redact(response.text[:300].replace("\n", " "))
+                    raise TerminalTargetError(f"{what} -> {status}: {excerpt}")
+                if status == 429:
+                    self.stats.add(throttled=1)
+                else:
+                    self.stats.add(server_errors=1)
+                    ambiguous = True
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                last = f"HTTP {status}"
+            if attempt + 1 >= self.retry.max_attempts:
+                break
+            if ambiguous and not idempotent:
+                if reconcile is None:
+                    break
+                found = reconcile()
+                if found is not None:
+                    return found
+            self.stats.add(retries=1)
+            delay = self._delay(attempt, retry_after)
+            log.info("%s: %s; retry %d in %.2fs", what, last, attempt + 1, delay)
+            self._sleep(delay)
+        raise TransientTargetError(f"{what}: gave up after {attempt + 1} attempt(s); last failure: {last}")
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """``request`` and decode the JSON body (None for an empty body)."""
+        response = self.request(method, url, **kwargs)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TerminalTargetError(f"{self._describe(method, url)}: response is not JSON") from exc
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """Run ``fn`` over ``items`` with at most ``max_parallel`` in flight; results in input order."""
+        items = list(items)
+        if self.max_parallel == 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            return list(pool.map(fn, items))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def secret_from_env(config: Any, default_env: str) -> str:
+    """Return the token named by the target's ``token_env`` (or ``default_env``); ConfigError when unset."""
+    from ..errors import ConfigError
+
+    name = str(config.settings.get("token_env", default_env))
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(f"target {config.name!r}: environment variable {name} is not set (it holds the API token)")
+    return value
+
+
+def client_for(config: Any, default_base_url: str, auth: Mapping[str, str], *, max_parallel: int = 4,
+               rate_limit_per_minute: float | None = None, **kwargs: Any) -> HttpClient:
+    """An HttpClient configured from a target's settings (``base_url``, ``timeout``, ``max_parallel``,
+    ``rate_limit_per_minute``, ``max_attempts``, ``retry_base_delay``, ``retry_max_delay``)."""
+    s = config.settings
+    return HttpClient(
+        config.name, str(s.get("base_url", default_base_url)).rstrip("/"), auth,
+        timeout=float(s.get("timeout", 30.0)), retry=RetryPolicy.from_settings(s),
+        max_parallel=int(s.get("max_parallel", max_parallel)),
+        rate_limit_per_minute=s.get("rate_limit_per_minute", rate_limit_per_minute), **kwargs,
+    )
