@@ -130,7 +130,8 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> Target
     for address in sorted(set(state) - desired - kept):
         entry = state[address]
         if not caps.supports_delete:
-            skipped.append(Skip(t.name, address, f"no longer in the manifests, but {t.type} offers no delete: remove it by hand"))
+            skipped.append(Skip(t.name, address, f"no longer in the manifests, but {t.type} offers no delete: "
+                                "remove it by hand", cannot_delete=True))
             continue
         reason = "already gone from the target" if t.refreshed and lookup.get(address) is None else ""
         changes.append(Change(t.name, address, entry.kind, Action.DELETE, None, "", _before(entry), "", reason))

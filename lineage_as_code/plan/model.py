@@ -50,6 +50,7 @@ class Skip:
     address: str
     reason: str
     source: str = ""
+    cannot_delete: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class TargetPlan:
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
+
+    @property
+    def undeletable(self) -> tuple[Skip, ...]:
+        """Removals the target cannot perform: the user must delete these by hand."""
+        return tuple(s for s in self.skipped if s.cannot_delete)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                 "reason": c.reason, "requires": list(c.requires), "before": c.before, "after": c.after,
                 "after_hash": c.after_hash, "edges": [list(e) for e in c.edges],
             } for c in t.changes],
-            "skipped": [{"address": s.address, "reason": s.reason, "source": s.source} for s in t.skipped],
+            "skipped": [{"address": s.address, "reason": s.reason, "source": s.source,
+                         "cannot_delete": s.cannot_delete} for s in t.skipped],
             "unmanaged": list(t.unmanaged),
             "warnings": list(t.warnings),
         })
@@ -76,7 +77,8 @@ def load_plan(data: bytes, where: str) -> Plan:
                 reason=c["reason"], requires=tuple(c["requires"]),
                 edges=tuple((str(a), str(b)) for a, b in c.get("edges", [])),
             ) for c in t["changes"])
-            skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"]) for s in t["skipped"])
+            skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"], bool(s.get("cannot_delete")))
+                            for s in t["skipped"])
             targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
                                       tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"]))
         return Plan(tuple(targets), doc["state"]["lineage"], int(doc["state"]["serial"]), doc["manifest_digest"],

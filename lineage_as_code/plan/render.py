@@ -54,7 +54,11 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
                 line += paint(f"  {c.source}", "dim")
             out.append(paint(line, colours[c.action]) if c.action in colours else line)
         for s in t.skipped:
-            out.append(paint(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else ""), "yellow"))
+            if not s.cannot_delete:
+                out.append(paint(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else ""), "yellow"))
+        if t.undeletable:
+            out.append(paint(f"  Cannot delete on this target ({t.type} has no delete API); remove by hand:", "red"))
+            out.extend(paint(f"    - {s.address}", "red") for s in t.undeletable)
         for w in t.warnings:
             out.append(paint(f"  warning: {w}", "yellow"))
         if show_unmanaged and t.unmanaged:
@@ -158,7 +162,12 @@ def render_markdown(plan: Plan) -> str:
                 lines.append(line.replace("\n", " "))
             out.append(_fence(lines, "diff"))
         for s in t.skipped:
-            out.append(f"- skipped {escape_md(s.address)}: {escape_md(s.reason)}")
+            if not s.cannot_delete:
+                out.append(f"- skipped {escape_md(s.address)}: {escape_md(s.reason)}")
+        if t.undeletable:
+            out += ["", f"**Cannot delete on this target** ({escape_md(t.type)} has no delete API). "
+                        "These are no longer in the manifests; remove them by hand:"]
+            out += [f"- {escape_md(s.address)}" for s in t.undeletable]
         for w in t.warnings:
             out.append(f"- warning: {escape_md(w)}")
     graph = render_mermaid(plan)

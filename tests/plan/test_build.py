@@ -1,0 +1,121 @@
+"""build_plan is pure: same inputs, same bytes; ownership and input handling decided here."""
+
+from __future__ import annotations
+
+import pytest
+
+from lineage_as_code.config import InputHandling, Policy
+from lineage_as_code.errors import PlanError
+from lineage_as_code.manifest import ManifestInput, build_lineage
+from lineage_as_code.plan.build import TargetInput, build_plan
+from lineage_as_code.plan.model import Action
+from lineage_as_code.plan.planfile import dump_plan, load_plan
+from lineage_as_code.state import State, StateEntry
+from lineage_as_code.targets.base import ASSET, Capabilities, Current
+from lineage_as_code.targets.lineage_resources import lineage_resources
+from tests.fake_target import UPDATE_ONLY
+
+MANIFEST = b"""version: 1
+defaults: {platform: pg, database: shop}
+processes:
+  - {id: load, inputs: [raw.a, raw.b], outputs: [stg.c]}
+  - {id: mart, inputs: [stg.c], outputs: [mart.d]}
+"""
+
+
+def lineage(text: bytes = MANIFEST):
+    return build_lineage([ManifestInput("m.yaml", text)])
+
+
+def target_input(policy=Policy(), current=None, caps=Capabilities(max_batch_size=10), refreshed=True, text=MANIFEST):
+    return TargetInput("t", "fake", caps, policy, lineage_resources(lineage(text)), current or {}, refreshed)
+
+
+def applied_state(t: TargetInput) -> State:
+    """The state a successful apply of ``t``'s plan would record."""
+    plan = build_plan([t], State())
+    put = {c.address: StateEntry(c.kind, c.address, c.after_hash, bool((c.after or {}).get("partial")), c.edges)
+           for c in plan.changes}
+    return State().updated("t", put, set())
+
+
+def test_first_plan_creates_placeholders_then_processes_with_their_sources():
+    plan = build_plan([target_input()], State())
+    actions = [(c.action, c.address) for c in plan.changes]
+    assert (Action.CREATE, "asset.pg:shop.raw.a") in actions and (Action.CREATE, "process.load") in actions
+    asset = next(c for c in plan.changes if c.address == "asset.pg:shop.raw.a")
+    assert asset.after["partial"] is True and "PARTIAL" in asset.reason
+    load = next(c for c in plan.changes if c.address == "process.load")
+    assert load.source == "m.yaml:4" and load.edges == (("pg:shop.raw.a", "pg:shop.stg.c"), ("pg:shop.raw.b", "pg:shop.stg.c"))
+
+
+def test_plan_is_byte_stable_and_round_trips_through_json():
+    first = dump_plan(build_plan([target_input()], State(), "digest"))
+    assert first == dump_plan(build_plan([target_input()], State(), "digest"))
+    assert dump_plan(load_plan(first.encode(), "p.json")) == first
+
+
+def test_applied_lineage_plans_no_changes():
+    t = target_input()
+    state = applied_state(t)
+    current = {a: Current(a, e.kind, e.id, e.hash) for a, e in state.entries("t").items()}
+    plan = build_plan([target_input(current=current)], state)
+    assert not plan.has_changes and plan.targets[0].unchanged == 6
+
+
+def test_only_owned_resources_are_deleted_and_foreign_ones_are_reported_unmanaged():
+    state = applied_state(target_input())
+    smaller = b"version: 1\ndefaults: {platform: pg, database: shop}\nprocesses:\n  - {id: load, inputs: [raw.a, raw.b], outputs: [stg.c]}\n"
+    current = {a: Current(a, e.kind, e.id, e.hash) for a, e in state.entries("t").items()}
+    current["process.someone_elses"] = Current("process.someone_elses", "process", "x", "h")
+    plan = build_plan([target_input(current=current, text=smaller)], state)
+    deleted = [c.address for c in plan.changes if c.action is Action.DELETE]
+    assert deleted == ["asset.pg:shop.mart.d", "process.mart"]
+    assert plan.targets[0].unmanaged == ("process.someone_elses",)
+
+
+def test_existing_foreign_assets_are_used_not_created_and_case_insensitive_matching_is_honoured():
+    current = {"asset.PG:SHOP.RAW.A": Current("asset.PG:SHOP.RAW.A", ASSET, "g1")}
+    strict = build_plan([target_input(current=current)], State())
+    assert "asset.pg:shop.raw.a" in {c.address for c in strict.changes}
+    loose = build_plan([target_input(Policy(case_sensitive_match=False), current=current)], State())
+    assert "asset.pg:shop.raw.a" not in {c.address for c in loose.changes}
+
+
+def test_update_mode_skips_rows_with_missing_assets_and_says_why():
+    existing = {a: Current(a, ASSET, a) for a in ("asset.pg:shop.stg.c", "asset.pg:shop.mart.d")}
+    policy = Policy(input_handling=InputHandling.UPDATE, fail_on_errors=False)
+    plan = build_plan([target_input(policy, current=existing, caps=UPDATE_ONLY)], State())
+    (skip,) = plan.targets[0].skipped
+    assert skip.address == "process.load" and "asset.pg:shop.raw.a not found" in skip.reason
+    assert [c.address for c in plan.changes] == ["process.mart"]
+
+
+def test_update_mode_with_fail_on_errors_fails_the_plan_listing_every_row():
+    policy = Policy(input_handling=InputHandling.UPDATE, fail_on_errors=True)
+    with pytest.raises(PlanError, match=r"2 resource\(s\) reference assets the target lacks"):
+        build_plan([target_input(policy, caps=UPDATE_ONLY)], State())
+
+
+def test_a_mode_the_target_cannot_honour_is_refused_with_the_reason():
+    with pytest.raises(PlanError, match="cannot honour input_handling PARTIAL: it honours only UPDATE"):
+        build_plan([target_input(caps=UPDATE_ONLY)], State())
+
+
+def test_drift_is_planned_when_refresh_finds_a_managed_resource_missing():
+    state = applied_state(target_input())
+    current = {a: Current(a, e.kind, e.id, e.hash) for a, e in state.entries("t").items() if a != "process.mart"}
+    plan = build_plan([target_input(current=current)], state)
+    (change,) = plan.changes
+    assert change.action is Action.CREATE and change.reason == "recorded in state but missing from the target"
+
+
+def test_targets_without_delete_list_removals_as_skipped():
+    state = applied_state(target_input())
+    caps = Capabilities(max_batch_size=10, supports_delete=False)
+    smaller = b"version: 1\ndefaults: {platform: pg, database: shop}\nprocesses:\n  - {id: load, inputs: [raw.a, raw.b], outputs: [stg.c]}\n"
+    current = {a: Current(a, e.kind, e.id, e.hash) for a, e in state.entries("t").items()}
+    plan = build_plan([target_input(current=current, caps=caps, text=smaller)], state)
+    assert not plan.has_changes
+    assert {s.address for s in plan.targets[0].skipped} == {"process.mart", "asset.pg:shop.mart.d"}
+    assert all("offers no delete" in s.reason for s in plan.targets[0].skipped)

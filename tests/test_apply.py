@@ -1,0 +1,101 @@
+"""apply_plan: order, batching, per-item failures, resumability, and the mass-delete rail."""
+
+from __future__ import annotations
+
+import pytest
+
+from lineage_as_code.config import Policy
+from lineage_as_code.errors import ApplyError, MassDeleteError, StateConflictError
+from lineage_as_code.plan.build import TargetInput, build_plan
+from lineage_as_code.state.local import LocalStateStore
+from lineage_as_code.targets.base import Capabilities
+from tests.fake_target import FakeTarget
+from tests.plan.test_build import lineage
+from lineage_as_code.apply import apply_plan
+from lineage_as_code.targets.lineage_resources import lineage_resources
+
+
+def plan_for(target: FakeTarget, store: LocalStateStore, text: bytes | None = None, policy: Policy = Policy()):
+    state = store.read()
+    known = state.entries(target.name)
+    res = lineage_resources(lineage(text) if text else lineage())
+    current = target.read(res, {}, True)
+    t = TargetInput(target.name, "fake", target.capabilities, policy, res, current, True)
+    assert known is not None
+    return build_plan([t], state), state
+
+
+def run(target, store, text=None, policy=Policy(), allow=False):
+    plan, state = plan_for(target, store, text, policy)
+    return apply_plan(plan, {target.name: target}, {target.name: policy}, store, state, allow_mass_delete=allow)
+
+
+def test_assets_go_first_in_batches_no_larger_than_the_capability(tmp_path):
+    target, store = FakeTarget(), LocalStateStore(str(tmp_path / "s.json"))
+    report, state = run(target, store)
+    assert [len(b) for b in target.batches] == [3, 1, 2]
+    assert all(kind.startswith("asset.") for _, kind in target.batches[0] + target.batches[1])
+    assert report.created == 6 and state.serial == 3 and store.read() == state
+
+
+def test_policy_batch_size_lowers_the_batch(tmp_path):
+    target, store = FakeTarget(), LocalStateStore(str(tmp_path / "s.json"))
+    run(target, store, policy=Policy(batch_size=1))
+    assert [len(b) for b in target.batches] == [1] * 6
+
+
+def test_a_failed_item_fails_neither_its_batch_nor_unrelated_work_and_a_rerun_finishes(tmp_path):
+    target = FakeTarget(fail_addresses={"asset.pg:shop.raw.a"})
+    store = LocalStateStore(str(tmp_path / "s.json"))
+    with pytest.raises(ApplyError) as info:
+        run(target, store)
+    message = str(info.value)
+    assert "create asset.pg:shop.raw.a: injected failure" in message
+    assert "process.load: not applied because asset.pg:shop.raw.a failed" in message
+    recorded = set(store.read().entries("fake"))
+    assert "process.mart" in recorded and "process.load" not in recorded
+    target.fail_addresses.clear()
+    report, _ = run(target, store)
+    assert report.created == 2 and not plan_for(target, store)[0].has_changes
+
+
+def test_a_crash_mid_apply_leaves_state_with_what_landed_and_the_rerun_converges(tmp_path):
+    target = FakeTarget(crash_on_batch=2)
+    store = LocalStateStore(str(tmp_path / "s.json"))
+    with pytest.raises(ApplyError):
+        run(target, store)
+    assert len(store.read().entries("fake")) == 3
+    target.crash_on_batch = None
+    run(target, store)
+    plan, _ = plan_for(target, store)
+    assert not plan.has_changes
+
+
+def test_processes_are_deleted_before_assets(tmp_path):
+    target, store = FakeTarget(), LocalStateStore(str(tmp_path / "s.json"))
+    run(target, store)
+    target.batches.clear()
+    smaller = b"version: 1\ndefaults: {platform: pg, database: shop}\nprocesses:\n  - {id: load, inputs: [raw.a, raw.b], outputs: [stg.c]}\n"
+    report, _ = run(target, store, smaller)
+    assert target.batches == [[("delete", "process.mart")], [("delete", "asset.pg:shop.mart.d")]]
+    assert report.deleted == 2
+
+
+def test_mass_delete_is_refused_before_anything_is_written(tmp_path):
+    target, store = FakeTarget(), LocalStateStore(str(tmp_path / "s.json"))
+    run(target, store)
+    target.batches.clear()
+    one = b"version: 1\nprocesses:\n  - {id: other, inputs: ['x:a.b.c'], outputs: ['x:a.b.d']}\n"
+    with pytest.raises(MassDeleteError, match=r"deletes 6 resources, more than max_deletes \(2\)"):
+        run(target, store, one, Policy(max_deletes=2))
+    assert target.batches == []
+    report, _ = run(target, store, one, Policy(max_deletes=2), allow=True)
+    assert report.deleted == 6
+
+
+def test_state_written_by_someone_else_mid_run_is_a_conflict(tmp_path):
+    target, store = FakeTarget(caps=Capabilities(max_batch_size=100)), LocalStateStore(str(tmp_path / "s.json"))
+    plan, state = plan_for(target, store)
+    store.write(state.updated("other", {}, set()), expected_serial=0)
+    with pytest.raises(StateConflictError):
+        apply_plan(plan, {"fake": target}, {"fake": Policy()}, store, state)

@@ -1,0 +1,86 @@
+"""plan/apply as a user runs them: exit codes, formats, saved plans, locks."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+from tests.conftest import EXAMPLES
+
+
+def project(tmp_path):
+    shutil.copytree(EXAMPLES / "manifests", tmp_path / "manifests")
+    shutil.copy(EXAMPLES / "lac.yaml", tmp_path / "lac.yaml")
+    return tmp_path
+
+
+def test_without_lac_yaml_plan_path_uses_the_embedded_target(lac, tmp_path):
+    shutil.copytree(EXAMPLES / "manifests", tmp_path / "m")
+    result = lac("plan", "m", "--detailed-exitcode", cwd=tmp_path)
+    assert result.code == 2 and "Target local (duckdb" in result.out
+    assert lac("apply", "m", cwd=tmp_path).code == 0
+    assert (tmp_path / ".lac" / "lineage.duckdb").exists() and (tmp_path / ".lac" / "state.json").exists()
+    again = lac("plan", "m", "--detailed-exitcode", cwd=tmp_path)
+    assert again.code == 0 and "no changes" in again.out
+
+
+def test_json_plan_is_machine_readable(lac, tmp_path):
+    result = lac("plan", "--format", "json", cwd=project(tmp_path))
+    doc = json.loads(result.out)
+    assert doc["summary"]["create"] == 10 and doc["targets"][0]["name"] == "local"
+    assert {c["action"] for c in doc["targets"][0]["changes"]} == {"create"}
+
+
+def test_saved_plan_applies_once_and_is_stale_afterwards(lac, tmp_path):
+    root = project(tmp_path)
+    assert lac("plan", "--out", "plan.json", cwd=root).code == 0
+    assert lac("apply", "plan.json", cwd=root).code == 0
+    stale = lac("apply", "plan.json", cwd=root)
+    assert stale.code == 3 and "run plan again" in stale.err
+
+
+def test_markdown_plan_escapes_manifest_text(lac, write, tmp_path):
+    write("m.yaml", """
+        version: 1
+        processes:
+          - id: p
+            inputs: ["x:db.s.`<img src=x onerror=alert(1)>`"]
+            outputs: ["x:db.s.`a|b**c**`"]
+    """)
+    result = lac("plan", "m.yaml", "--format", "markdown", cwd=tmp_path)
+    assert result.code == 0
+    outside_fences = re.sub(r"(?ms)^(`{3,})\w*\n.*?^\1$", "", result.out)
+    assert "<img" not in outside_fences and "<!-- lineage-as-code:plan -->" in outside_fences
+    mermaid = result.out.split("```mermaid")[1]
+    assert "<img" not in mermaid and "#lt;img" in mermaid and "a#124;b" in mermaid
+
+
+def test_apply_refuses_while_another_run_holds_the_lock_and_force_unlock_clears_it(lac, tmp_path):
+    root = project(tmp_path)
+    (root / ".lac").mkdir()
+    (root / ".lac" / "state.json.lock").write_text(json.dumps(
+        {"id": "abc", "operation": "apply", "who": "ci@runner pid 7", "created": "2026-01-01T00:00:00+00:00"}))
+    locked = lac("apply", cwd=root)
+    assert locked.code == 1 and "held by ci@runner pid 7" in locked.err and "lac force-unlock abc" in locked.err
+    assert lac("force-unlock", "abc", cwd=root).code == 0
+    assert lac("apply", cwd=root).code == 0
+
+
+def test_state_list_and_rm_make_a_resource_unmanaged(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", cwd=root)
+    listed = lac("state", "list", cwd=root).out
+    assert "local\tprocess.rpt_revenue" in listed
+    assert lac("state", "rm", "local", "process.rpt_revenue", cwd=root).code == 0
+    result = lac("plan", cwd=root)
+    assert "+ process.rpt_revenue  [snowflake:ANALYTICS.marts.fct_orders -> looker:sales.dashboards.revenue]  " \
+           "(exists in the target; will be adopted)" in result.out
+
+
+def test_invalid_manifest_fails_plan_with_file_line_and_touches_nothing(lac, write, tmp_path):
+    write("m.yaml", "version: 1\nprocesses:\n  - {id: p, inputs: [], outputs: ['x:a.b.c']}\n")
+    result = lac("apply", "m.yaml", cwd=tmp_path)
+    assert result.code == 1 and "m.yaml:3: processes[0].inputs: process has no inputs" in result.err
+    assert not (tmp_path / ".lac" / "lineage.duckdb").exists()
+    assert not (tmp_path / ".lac" / "state.json.lock").exists()
