@@ -8,10 +8,14 @@ a space or a backtick, exactly as Google's fully qualified names quote them.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
+from typing import NamedTuple
 
 _NEEDS_QUOTE = re.compile(r"[.:\s`]")
 
@@ -29,6 +33,24 @@ def freeze_mapping(items: Mapping[str, str] | Iterable[tuple[str, str]] | None) 
         return ()
     pairs = items.items() if isinstance(items, Mapping) else items
     return tuple(sorted((str(k), str(v)) for k, v in pairs))
+
+
+@contextmanager
+def bulk_allocation() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of small values are built.
+
+    Lineage values hold no reference cycles, yet every generation-2 pass rescans them all: with
+    collection on, parsing a million column edges spends about half its time there. Survivors are
+    frozen afterwards so later collections skip them too.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -59,7 +81,7 @@ class Asset:
     connection: str = ""
     ids: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
         parts = [quote_segment(p) for p in (self.database, self.schema) if p]
         parts.append(quote_segment(self.name))
@@ -70,9 +92,8 @@ class Asset:
         return dict(self.ids).get(target)
 
 
-@dataclass(frozen=True)
-class ColumnRef:
-    """One column of one asset, by asset key."""
+class ColumnRef(NamedTuple):
+    """One column of one asset, by asset key (a tuple: cheap enough to hold millions)."""
 
     asset: str
     column: str
@@ -81,8 +102,7 @@ class ColumnRef:
         return f"{self.asset}.{quote_segment(self.column)}"
 
 
-@dataclass(frozen=True)
-class ColumnMapping:
+class ColumnMapping(NamedTuple):
     """Column lineage inside a process: ``sources`` feed ``target``, optionally through ``transform``."""
 
     sources: tuple[ColumnRef, ...]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .config import Config
 from .errors import ConfigError
 from .manifest import ManifestInput, build_lineage
-from .model import Lineage
+from .model import Lineage, bulk_allocation
 from .sources import ManifestFile, open_source
 
 
@@ -44,6 +44,7 @@ def load_manifests(config: Config, paths: Sequence[str] | None = None) -> Loaded
         for item in open_source(spec, base):
             files.setdefault(item.name, item)
     ordered = tuple(files[name] for name in sorted(files))
-    lineage = build_lineage((ManifestInput(f.name, f.data) for f in ordered), config.manifest_defaults,
-                            config.field_separator)
+    with bulk_allocation():
+            lineage = build_lineage((ManifestInput(f.name, f.data) for f in ordered), config.manifest_defaults,
+                                config.field_separator)
     return LoadedManifests(lineage, ordered)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .apply import ApplyReport, apply_plan
 from .config import Config, TargetConfig
 from .errors import ConfigError, StalePlanError
+from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan
 from .plan.model import Plan
 from .plan.planfile import load_plan
@@ -31,6 +32,12 @@ class PlanRequest:
 
 
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
+    with bulk_allocation():
+        return _gather_values(config, request, state, stack)
+
+
+def _gather_values(config: Config, request: PlanRequest, state: State,
+                   stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
     loaded = load_manifests(config, request.paths)
     opened: dict[str, Target] = {}
     inputs = []

@@ -59,9 +59,13 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         return frame, pd.Series([], dtype="int64")
+    lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
+    physical = text.rstrip("\r\n").count("\n")
+    if physical == len(frame):
+        return frame, lines  # no quoted cell spans lines and no blank line: row i is on line i + 2
     newlines = sum((frame[c].str.count("\n") for c in frame.columns), start=pd.Series(0, index=frame.index))
-    lines = pd.Series(range(2, len(frame) + 2), index=frame.index) + newlines.cumsum().shift(1, fill_value=0)
-    if text.rstrip("\r\n").count("\n") > len(frame) + int(newlines.sum()):
+    lines = lines + newlines.cumsum().shift(1, fill_value=0)
+    if physical > len(frame) + int(newlines.sum()):
         # blank lines were skipped by pandas: recount from the raw text with the csv module
         lines = _lines_with_blanks(text, sep, len(frame))
     return frame, lines

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
-
 import pandas as pd
 
 from ..errors import Problem
 from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
 from .csv_common import NATIVE_COLUMNS, normalise_native
 from .refs import RefError, parse_asset
-from .validate import schema_problems
+from .rows import Unsupported, invalid_rows
+from .validate import load_schema, schema_problems
 from .yaml_format import ParsedFile
+
+
+_DETAILS = ("process_name", "description", "sql", "owner")
 
 
 def _process_key(row: Mapping[str, str]) -> str:
@@ -36,11 +38,11 @@ class _Draft:
         self.location = location
         self.inputs: dict[str, Asset] = {}
         self.outputs: dict[str, Asset] = {}
-        self.columns: dict[tuple[ColumnRef, str], list[ColumnRef]] = {}
+        self.columns: dict[tuple[ColumnRef, str], dict[ColumnRef, None]] = {}
         self.attributes = extras
 
     def build(self) -> Process:
-        mappings = tuple(ColumnMapping(tuple(dict.fromkeys(srcs)), tgt, transform)
+        mappings = tuple(ColumnMapping(tuple(srcs), tgt, transform)
                          for (tgt, transform), srcs in self.columns.items())
         return Process(
             id=self.pid, name=self.row.get("process_name") or self.pid,
@@ -51,49 +53,112 @@ class _Draft:
         )
 
 
+def _column(frame: pd.DataFrame, name: str) -> list[str]:
+    return frame[name].tolist() if name in frame.columns else [""] * len(frame)
+
+
+def _row_problems(name: str, known: pd.DataFrame, lines: pd.Series) -> tuple[list[Problem], set[int]]:
+    """Schema problems of every row, checked vectorised; exact messages come from jsonschema."""
+    schema = load_schema("lineage-row")
+    try:
+        suspects = [int(i) for i in invalid_rows(known, schema).to_numpy().nonzero()[0]]
+    except Unsupported:
+        suspects = list(range(len(known)))
+    problems: list[Problem] = []
+    broken: set[int] = set()
+    records = known.iloc[suspects].to_dict("records") if suspects else []
+    for index, raw in zip(suspects, records, strict=True):
+        line = int(lines.iloc[index])
+        found = schema_problems({k: v for k, v in raw.items() if v != ""}, "lineage-row", name, lambda _p: line)
+        if found:
+            problems.extend(found)
+            broken.add(index)
+    return problems, broken
+
+
+def _parse_refs(values: list[str], defaults: Mapping[str, str]) -> dict[str, Asset | str]:
+    """Parse each distinct reference once: an Asset, or the error message."""
+    parsed: dict[str, Asset | str] = {}
+    for text in dict.fromkeys(values):
+        if text:
+            try:
+                parsed[text] = parse_asset(text, defaults)
+            except RefError as exc:
+                parsed[text] = str(exc)
+    return parsed
+
+
+def _process_ids(cols: dict[str, list[str]]) -> list[str]:
+    """Each row's process id: ``process_id``, or a stable id derived from ``process_name``."""
+    named: dict[str, str] = {}
+    out = []
+    for pid, pname in zip(cols["process_id"], cols["process_name"], strict=True):
+        if not pid:
+            pid = named.get(pname) or named.setdefault(pname, _process_key({"process_name": pname}))
+        out.append(pid)
+    return out
+
+
+def _details(known: pd.DataFrame, pids: list[str], keep: pd.Series) -> dict[str, dict[str, str]]:
+    """Per process, the first non-empty name/description/sql/owner over its rows."""
+    present = [k for k in _DETAILS if k in known.columns]
+    if not present:
+        return {}
+    frame = known.loc[keep, present].replace("", None)
+    firsts = frame.groupby(pd.Series(pids, index=known.index)[keep], sort=False).first()
+    return {pid: {k: v for k, v in row.items() if isinstance(v, str)} for pid, row in firsts.iterrows()}
+
+
 def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
                      defaults: Mapping[str, str] | None = None) -> ParsedFile:
-    """Turn a native CSV frame into processes; every bad cell becomes a Problem at its row's line."""
-    out = ParsedFile()
+    """Turn a native CSV frame into processes; every bad cell becomes a Problem at its row's line.
+
+    Built for millions of rows: validation is vectorised, each distinct asset reference is parsed
+    once, per-process details are grouped by pandas, and the rows are walked once over plain lists.
+    """
     rename = {c: normalise_native(c) for c in frame.columns if normalise_native(c) in NATIVE_COLUMNS}
     extra_columns = [c for c in frame.columns if c not in rename]
     known = frame[list(rename)].rename(columns=rename)
-    defaults = defaults or {}
+    problems, broken = _row_problems(name, known, lines)
+    out = ParsedFile(problems=problems)
+    cols = {c: _column(known, c) for c in NATIVE_COLUMNS}
+    refs = _parse_refs(cols["source"] + cols["target"], defaults or {})
+    keys = {text: a.key for text, a in refs.items() if isinstance(a, Asset)}
+    for text, error in refs.items():
+        if isinstance(error, str):
+            for i, (src, tgt) in enumerate(zip(cols["source"], cols["target"], strict=True)):
+                if i not in broken and text in (src, tgt):
+                    out.problems.append(Problem(name, int(lines.iloc[i]), "source" if src == text else "target", error))
+                    broken.add(i)
+    pids = _process_ids(cols)
+    keep = pd.Series(True, index=known.index)
+    if broken:
+        keep.iloc[sorted(broken)] = False
+    details = _details(known, pids, keep)
+    line_numbers = lines.tolist()
     drafts: dict[str, _Draft] = {}
-    records = known.to_dict("records")
-    extras = frame[extra_columns].to_dict("records") if extra_columns else None
-    for index, raw in enumerate(records):
-        line = int(lines.iloc[index])
-        row: dict[str, Any] = {k: v for k, v in raw.items() if v != ""}
-        problems = schema_problems(row, "lineage-row", name, lambda _p, line=line: line)
-        if problems:
-            out.problems.extend(problems)
+    sources, targets = cols["source"], cols["target"]
+    src_cols, tgt_cols, transforms = cols["source_column"], cols["target_column"], cols["transform"]
+    for i, pid in enumerate(pids):
+        if broken and i in broken:
             continue
-        try:
-            source = parse_asset(row["source"], defaults)
-        except RefError as exc:
-            out.problems.append(Problem(name, line, "source", str(exc)))
-            source = None
-        try:
-            target = parse_asset(row["target"], defaults)
-        except RefError as exc:
-            out.problems.append(Problem(name, line, "target", str(exc)))
-            target = None
-        if source is None or target is None:
-            continue
-        pid = _process_key(row)
         draft = drafts.get(pid)
         if draft is None:
-            attrs = {k: v for k, v in (extras[index] if extras else {}).items() if v != ""}
-            draft = drafts[pid] = _Draft(pid, row, SourceLocation(name, line), attrs)
-        else:
-            for key in ("process_name", "description", "sql", "owner"):
-                if row.get(key) and not draft.row.get(key):
-                    draft.row[key] = row[key]
-        draft.inputs.setdefault(source.key, source)
-        draft.outputs.setdefault(target.key, target)
-        if "source_column" in row:
-            tgt = ColumnRef(target.key, row["target_column"])
-            draft.columns.setdefault((tgt, row.get("transform", "")), []).append(ColumnRef(source.key, row["source_column"]))
+            attrs = {c: frame[c].iat[i] for c in extra_columns if frame[c].iat[i] != ""}
+            draft = drafts[pid] = _Draft(pid, details.get(pid, {}), SourceLocation(name, int(line_numbers[i])), attrs)
+        src, tgt = sources[i], targets[i]
+        src_key, tgt_key = keys[src], keys[tgt]
+        if src_key not in draft.inputs:
+            draft.inputs[src_key] = refs[src]  # type: ignore[assignment]
+        if tgt_key not in draft.outputs:
+            draft.outputs[tgt_key] = refs[tgt]  # type: ignore[assignment]
+        if src_cols[i]:
+            group = (ColumnRef(tgt_key, tgt_cols[i]), transforms[i])
+            column = ColumnRef(src_key, src_cols[i])
+            mapping = draft.columns.get(group)
+            if mapping is None:
+                draft.columns[group] = {column: None}
+            else:
+                mapping[column] = None
     out.processes.extend(d.build() for d in drafts.values())
     return out

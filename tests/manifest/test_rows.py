@@ -1,0 +1,27 @@
+"""The vectorised row checks must agree with jsonschema on every row, or the schema file would
+stop being the source of truth."""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from lineage_as_code.manifest.rows import invalid_rows
+from lineage_as_code.manifest.validate import load_schema
+
+COLUMNS = ["process_id", "process_name", "source", "target", "source_column", "target_column", "transform"]
+cell = st.one_of(st.just(""), st.sampled_from(["p1", "bad id", "x" * 300, "pg:d.s.t", "a", "é", "_ok.1:-"]),
+                 st.text(max_size=8))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=20))
+def test_vectorised_verdicts_equal_jsonschema(rows):
+    schema = load_schema("lineage-row")
+    frame = pd.DataFrame(rows, columns=COLUMNS, dtype=object)
+    fast = invalid_rows(frame, schema).tolist()
+    validator = Draft202012Validator(schema)
+    slow = [not validator.is_valid({k: v for k, v in row.items() if v != ""}) for row in rows]
+    assert fast == slow
