@@ -6,7 +6,9 @@ id validation (ids <= 200 chars of ``[a-zA-Z0-9_-:.]``, at most 100 links per ev
 only valid with the same page size), ``requestId`` idempotency (a replayed requestId returns the
 resource made the first time), 409 ALREADY_EXISTS for a taken name, and DeleteProcess/DeleteRun
 as long-running operations that are not done on the first poll. Deleting a process removes its
-runs and events. Fault knobs and the request log come from the base.
+runs and events. ``POST /token`` stands in for Google's OAuth token endpoint, so a service-account
+key whose ``token_uri`` points here drives the real google-auth ADC flow (JWT grant, scopes).
+Fault knobs and the request log come from the base.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import base64
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qs
 
 from tests.emulators.base import EmulatorApp, Faults, Request, Response
 
@@ -60,6 +63,7 @@ class GoogleLineageEmulator(EmulatorApp):
         self.replays = 0       # creates answered from a remembered requestId
         self.conflicts = 0     # creates refused because the name was taken
         self.updates = 0       # processes replaced by PATCH
+        self.token_grants: list[list[str]] = []  # scopes of every OAuth grant issued
         self._seq = 0
         for method, pattern, handler in (
             ("POST", rf"{_PARENT}/processes", self.create_process),
@@ -75,12 +79,26 @@ class GoogleLineageEmulator(EmulatorApp):
             ("GET", rf"/v1/(?P<op>projects/{_SEG}/locations/{_SEG}/operations/{_SEG})", self.get_operation),
         ):
             self.route(method, pattern, self._guarded(handler))
+        self.route("POST", "/token", self.issue_token)
 
     def authorized(self, request: Request) -> Response | None:
+        if request.path == "/token":
+            return None
         if request.header("authorization") != f"Bearer {self.token}":
             return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
                                      "login cookie or other valid authentication credential.")
         return None
+
+    def issue_token(self, request: Request) -> Response:
+        """OAuth2 JWT-bearer grant: decode the assertion's claims (unverified) and hand out the token."""
+        form = parse_qs(request.body.decode())
+        try:
+            claims = form["assertion"][0].split(".")[1]
+            scopes = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4))).get("scope", "").split()
+        except (KeyError, IndexError, ValueError):
+            return Response(400, {"error": "invalid_grant", "error_description": "bad assertion"})
+        self.token_grants.append(scopes)
+        return Response(200, {"access_token": self.token, "expires_in": 3600, "token_type": "Bearer"})
 
     @staticmethod
     def _guarded(handler: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -165,6 +166,20 @@ def test_drift_in_google_shows_in_the_plan_and_apply_repairs_it(tmp_path):
     assert app.links() == EXAMPLE_LINKS
 
 
+def test_cheap_refresh_pages_through_processes_and_still_sees_missing_ones(tmp_path):
+    manifest = write_generated(tmp_path / "m" / "gen.yaml", processes=150)
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url, refresh_events=False), manifest)
+        apply(config)
+        del app.processes[f"{PARENT}/processes/proc_00007"]
+        app.log.clear()
+        drift = plan(config)
+    # ListProcesses only, 100 per page: runs and events are not read in this mode
+    assert [(r.method, r.path) for r in app.log] == [("GET", f"/v1/{PARENT}/processes")] * 2
+    assert [(c.action, c.address) for c in drift.changes] == [(Action.CREATE, "process.proc_00007")]
+
+
 def test_lost_state_adopts_what_this_tool_wrote_without_duplicates(tmp_path):
     app = GoogleLineageEmulator(TOKEN)
     with serve(app) as server:
@@ -291,6 +306,42 @@ def test_a_wrong_token_gives_one_clear_error_and_never_shows_the_token(lac, tmp_
         assert wrong not in result.out + result.err and TOKEN not in result.out + result.err
     state = tmp_path / ".lac" / "state.json"
     assert not state.exists() or wrong not in state.read_text()
+
+
+def service_account_key(path: Path, token_uri: str) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "proj-1", "private_key_id": "k1", "private_key": pem,
+        "client_email": "lac@proj-1.iam.gserviceaccount.com", "client_id": "1", "token_uri": token_uri}))
+    return path
+
+
+def test_without_token_env_application_default_credentials_are_used(tmp_path, monkeypatch):
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        key = service_account_key(tmp_path / "sa.json", f"{server.url}/token")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+        settings = google(server.url)
+        del settings["google"]["token_env"]
+        apply(make_project(tmp_path, settings))
+    assert app.token_grants == [["https://www.googleapis.com/auth/cloud-platform"]]
+    assert app.links() == EXAMPLE_LINKS
+
+
+def test_without_any_credentials_the_error_says_where_to_get_them(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    with serve(GoogleLineageEmulator(TOKEN)) as server:
+        settings = google(server.url)
+        del settings["google"]["token_env"]
+        make_project(tmp_path, settings)
+        result = lac("plan", cwd=tmp_path)
+    assert result.code == 1
+    assert "target 'google': no Google credentials found" in result.err and "token_env" in result.err
 
 
 def test_a_missing_token_variable_is_named(lac, tmp_path, monkeypatch):
