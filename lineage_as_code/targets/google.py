@@ -1,0 +1,251 @@
+"""Google Cloud Data Lineage (``datalineage.googleapis.com/v1``): processes, runs and lineage events.
+
+Each managed process is one Process (deterministic id from the manifest's process id), one Run
+named after the content hash (``state: COMPLETED``), and LineageEvents holding at most 100 links
+each. Creates carry a ``requestId`` (uuid5 of address, content hash, part and the run's start
+time), so a retry inside an apply returns the resource already made instead of a second one; the
+deterministic names make a re-run after a crash find what it had written (409 = already there).
+
+An update writes the new content as a new Run (new name, since the hash changed), then deletes the
+process's other runs, so the process never shows no lineage mid-update. When the content is the
+same (repairing drift), the run of that content is deleted first and written again. Removing a
+process deletes it (a long-running operation, polled until done), which removes its runs and events.
+
+Google checks no asset names, so there are no asset resources: PARTIAL and UPSERT behave the same
+and UPDATE (which needs an existence lookup) is refused. Auth: a static bearer token from the
+environment variable named by ``token_env``, else Application Default Credentials.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ..config import InputHandling, TargetConfig
+from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ..model import Lineage
+from ..plan.model import Action, Change
+from .base import Capabilities, Current, ItemResult, Resource, content_hash
+from .google_fqn import PROCESS, GoogleNames, build_resources, chunk_links, process_body, request_id
+from .http import HttpClient, client_for, secret_from_env
+
+DEFAULT_BASE_URL = "https://datalineage.googleapis.com"
+SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+PAGE_SIZE = 100  # the API cuts larger pages to 100
+_HANDLED = (200, 400, 401, 403, 404, 409)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error_text(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return f"{error.get('status', '')}: {error.get('message', '')}".strip(": ").rstrip(".")
+    return str(body)[:300]
+
+
+class GoogleTarget:
+    """Lineage in Google Cloud Data Lineage for one project and location."""
+
+    def __init__(self, config: TargetConfig) -> None:
+        self.name = config.name
+        self.config = config
+        s = config.settings
+        missing = [k for k in ("project", "location") if not s.get(k)]
+        if missing:
+            raise ConfigError(f"target {self.name!r}: set {' and '.join(missing)} (the Google Cloud project id and "
+                              "the Data Lineage location, e.g. 'us' or 'europe-west1') in lac.yaml")
+        if str(s.get("write_mode", "api")) != "api":
+            raise ConfigError(f"target {self.name!r}: write_mode {s['write_mode']!r} is not supported; use 'api'")
+        self.names = GoogleNames(str(s["project"]), str(s["location"]), str(s.get("origin_name", "lineage-as-code")),
+                                 self.name, bool(s.get("column_lineage", True)))
+        self.refresh_events = bool(s.get("refresh_events", True))
+        self.poll_interval = float(s.get("operation_poll_interval", 1.0))
+        self.operation_timeout = float(s.get("operation_timeout", 600.0))
+        self._client: HttpClient | None = None
+        self._credentials: Any = None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(max_batch_size=50, max_parallel=int(self.config.settings.get("max_parallel", 4)),
+                            supports_column_lineage=self.names.column_lineage,
+                            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPSERT}), kind_order=(PROCESS,))
+
+    # -- auth and transport ------------------------------------------------------------------
+
+    def _token_help(self) -> str:
+        if "token_env" in self.config.settings:
+            return f"check the access token in environment variable {self.config.settings['token_env']} (token_env)"
+        return ("check Application Default Credentials (gcloud auth application-default login, or "
+                "GOOGLE_APPLICATION_CREDENTIALS), or set token_env to a variable holding an access token")
+
+    def _access_token(self) -> str:
+        if "token_env" in self.config.settings:
+            return secret_from_env(self.config, str(self.config.settings["token_env"]))
+        import google.auth
+        import google.auth.exceptions
+        from google.auth.transport.requests import Request
+
+        try:
+            if self._credentials is None:
+                self._credentials, _ = google.auth.default(scopes=[SCOPE])
+            self._credentials.refresh(Request())
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise ConfigError(f"target {self.name!r}: no Google credentials found; {self._token_help()}") from exc
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise TerminalTargetError(f"target {self.name!r}: cannot obtain an access token "
+                                      f"({type(exc).__name__}); {self._token_help()}") from exc
+        return str(self._credentials.token)
+
+    def _http(self) -> HttpClient:
+        """The client, made on first use. Called once per read/apply, never from worker threads:
+        ADC tokens expire (about an hour), so a long apply gets a fresh client between batches."""
+        if self._client is not None and self._credentials is not None and not self._credentials.valid:
+            self._client.close()
+            self._client = None
+        if self._client is None:
+            auth = {"Authorization": f"Bearer {self._access_token()}"}
+            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, max_parallel=4)
+        return self._client
+
+    def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+              expect: Sequence[int] = (200,)) -> tuple[int, Any]:
+        """Send one request; return (status, body) when status is in ``expect``, else raise with
+        Google's error message. Writes here are idempotent (requestId, names, allowMissing)."""
+        http = self._client or self._http()
+        response = http.request(method, f"/v1/{path}", params=dict(params or {}), json=json, ok=_HANDLED,
+                                idempotent=True)
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {"error": {"message": response.text[:300]}}
+        status = response.status_code
+        if status in expect:
+            return status, body
+        what = f"target {self.name!r}: {method} /v1/{path}"
+        if status in (401, 403):
+            raise TerminalTargetError(http.redact(
+                f"{what} -> {status} {_error_text(body)}. Google refused the credentials; {self._token_help()}"))
+        raise TerminalTargetError(http.redact(f"{what} -> {status} {_error_text(body)}"))
+
+    def _list(self, path: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a List call, following nextPageToken."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            params = {"pageSize": PAGE_SIZE, **({"pageToken": token} if token else {})}
+            _, body = self._call("GET", path, params=params)
+            items += body.get(key, [])
+            token = body.get("nextPageToken", "")
+            if not token:
+                return items
+
+    def _wait(self, operation: Mapping[str, Any]) -> None:
+        """Poll a long-running operation until done; raise when it failed or took too long."""
+        deadline = time.monotonic() + self.operation_timeout
+        while not operation.get("done"):
+            if time.monotonic() > deadline:
+                raise TransientTargetError(f"target {self.name!r}: operation {operation.get('name')} not done after "
+                                           f"{self.operation_timeout:g}s (setting operation_timeout)")
+            time.sleep(self.poll_interval)
+            _, operation = self._call("GET", str(operation["name"]))
+        if operation.get("error"):
+            raise TerminalTargetError(f"target {self.name!r}: operation {operation.get('name')} failed: "
+                                      f"{operation['error'].get('message', operation['error'])}")
+
+    def _delete(self, name: str) -> None:
+        """Delete a process or run (allowMissing: already gone is fine) and wait for it."""
+        _, operation = self._call("DELETE", name, params={"allowMissing": "true"})
+        self._wait(operation)
+
+    # -- the Target protocol -----------------------------------------------------------------
+
+    def translate(self, lineage: Lineage) -> list[Resource]:
+        return build_resources(lineage, self.names)
+
+    def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
+        """Managed processes that still exist (with the content hash rebuilt from their runs and
+        events), plus processes this tool's origin wrote that state does not know (adoptable)."""
+        if not refresh:
+            return {}
+        self._http()
+        listed = {p["name"]: p for p in self._list(f"{self.names.parent}/processes", "processes")}
+        managed = [(a, listed[c.id]) for a, c in known.items() if c.kind == PROCESS and c.id in listed]
+        hashes = self._http().map(lambda item: self._read_hash(item[1]), managed)
+        out = {a: Current(a, PROCESS, p["name"], h) for (a, p), h in zip(managed, hashes, strict=True)}
+        ids = {c.id for c in known.values()}
+        for name, p in listed.items():
+            attrs = p.get("attributes") or {}
+            ours = (p.get("origin") or {}) == self.names.origin() and attrs.get("lac_process_id")
+            if ours and name not in ids:
+                address = f"{PROCESS}.{attrs['lac_process_id']}"
+                out.setdefault(address, Current(address, PROCESS, name, None))
+        return out
+
+    def _read_hash(self, process: Mapping[str, Any]) -> str | None:
+        if not self.refresh_events:
+            return None
+        links: list[dict[str, Any]] = []
+        for run in self._list(f"{process['name']}/runs", "runs"):
+            for event in self._list(f"{run['name']}/lineageEvents", "lineageEvents"):
+                links += event.get("links", [])
+        return content_hash(process_body(process["name"], process.get("displayName", ""),
+                                         process.get("attributes") or {}, process.get("origin") or {}, links))
+
+    def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
+        return self._http().map(self._apply_one, batch)
+
+    def _apply_one(self, change: Change) -> ItemResult:
+        before_id = str((change.before or {}).get("id", ""))
+        try:
+            if change.action is Action.DELETE:
+                if before_id:
+                    self._delete(before_id)
+                return ItemResult(change.address, True, id=before_id)
+            body = dict(change.after or {})
+            self._write(change, body, existing=change.action is Action.UPDATE)
+            if before_id and before_id != body["name"]:
+                self._delete(before_id)  # project, location or id override changed: the old one goes
+            return ItemResult(change.address, True, id=str(body["name"]))
+        except TargetError as exc:
+            return ItemResult(change.address, False, error=str(exc))
+
+    def _write(self, change: Change, body: Mapping[str, Any], existing: bool) -> None:
+        """Write the process, a run for this content with its events, then retire other runs."""
+        name = str(body["name"])
+        started = _now()
+
+        def rid(part: str) -> str:
+            return request_id(change.address, change.after_hash, part, started)
+
+        process = {k: body[k] for k in ("name", "displayName", "attributes", "origin")}
+        if not existing:
+            status, _ = self._call("POST", f"{self.names.parent}/processes", params={"requestId": rid("process")},
+                                   json=process, expect=(200, 409))
+            existing = status == 409  # there already (lost state, or a crashed apply): adopt it
+        if existing:
+            self._call("PATCH", name, params={"allowMissing": "true", "requestId": rid("update")}, json=process)
+        run_name = f"{name}/runs/r-{change.after_hash[:32]}"
+        old_runs = [r["name"] for r in self._list(f"{name}/runs", "runs")] if existing else []
+        if run_name in old_runs:
+            self._delete(run_name)  # same content, drifted: write it again from scratch
+        run = {"name": run_name, "displayName": self.names.origin_name, "startTime": started, "endTime": started,
+               "state": "COMPLETED"}
+        self._call("POST", f"{name}/runs", params={"requestId": rid("run")}, json=run, expect=(200, 409))
+        for i, links in enumerate(chunk_links(list(body["links"]))):
+            event = {"name": f"{run_name}/lineageEvents/e-{i:04d}", "links": links, "startTime": started,
+                     "endTime": started}
+            self._call("POST", f"{run_name}/lineageEvents", params={"requestId": rid(f"event-{i}")}, json=event,
+                       expect=(200, 409))
+        for old in old_runs:
+            if old != run_name:
+                self._delete(old)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

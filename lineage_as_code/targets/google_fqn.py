@@ -1,0 +1,159 @@
+"""Pure translation of the Lineage into Google Cloud Data Lineage shapes: FQNs, ids and bodies.
+
+Assets become fully qualified names (``bigquery:project.dataset.table``, the documented prefix
+for other Google systems, ``custom:platform.database.schema.name`` for everything else; a
+per-asset ``ids.google`` wins). Each process becomes one resource whose body is exactly what the
+API holds and returns: the Process (name, displayName, attributes, origin) and its links, sorted.
+Because refresh rebuilds this body from what it reads, the same content hash detects drift.
+No I/O here; ``google.py`` does the talking.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Asset, Lineage, Process, quote_segment
+from .base import Resource
+from .lineage_resources import process_address
+
+PROCESS = "process"
+MAX_ID = 200
+MAX_LINKS_PER_EVENT = 100
+_ID_OK = re.compile(r"[a-zA-Z0-9_\-:.]{1,200}")
+_ID_BAD_CHAR = re.compile(r"[^a-zA-Z0-9_\-:.]")
+# displayName: "UTF-8 letters/numbers/spaces or _-:&." (proto comment); anything else becomes a space.
+_DISPLAY_BAD_CHAR = re.compile(r"[^\w\s\-:&.]")
+_DISPLAY_MAX = 200
+# Prefixes of the predefined Google formats (fully-qualified-names page); their segments are the
+# asset's database, schema and name in order. Formats with more segments need ``ids.google``.
+GOOGLE_SYSTEMS = frozenset({"bigquery", "bigtable", "cloudsql_mysql", "cloudsql_postgresql", "dataproc_metastore",
+                            "spanner", "gcs", "pubsub", "dataplex", "analytics_hub"})
+# BigQuery resources whose format inserts a kind after the prefix: bigquery:routine:p.d.r
+_BIGQUERY_KINDS = frozenset({"routine", "sharded", "connection"})
+_REQUEST_ID_NAMESPACE = uuid.UUID("6f0c1f3e-5b1a-4d0e-9a57-6c2b1d7e4f10")
+
+
+def asset_fqn(asset: Asset, target_name: str = "google") -> str:
+    """Return the fully qualified name Google Data Lineage knows ``asset`` by."""
+    override = asset.id_for(target_name) or asset.id_for("google")
+    if override:
+        return override
+    segments = ".".join(quote_segment(s) for s in (asset.database, asset.schema, asset.name) if s)
+    platform = asset.platform.lower()
+    if platform == "bigquery" and asset.type in _BIGQUERY_KINDS:
+        return f"bigquery:{asset.type}:{segments}"
+    if platform in GOOGLE_SYSTEMS:
+        return f"{platform}:{segments}"
+    return f"custom:{quote_segment(asset.platform)}.{segments}"
+
+
+def google_id(text: str) -> str:
+    """``text`` as a Data Lineage id (<= 200 chars of ``[a-zA-Z0-9_-:.]``): unchanged when valid,
+    else cleaned and suffixed with a hash of the original so two different ids never collide."""
+    if _ID_OK.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    cleaned = _ID_BAD_CHAR.sub("_", text)[: MAX_ID - len(digest) - 1]
+    return f"{cleaned}-{digest}"
+
+
+def display_name(text: str, fallback: str) -> str:
+    """A displayName Google accepts: disallowed characters become spaces, at most 200 chars."""
+    cleaned = " ".join(_DISPLAY_BAD_CHAR.sub(" ", text).split())[:_DISPLAY_MAX].strip()
+    return cleaned or fallback[:_DISPLAY_MAX]
+
+
+def request_id(*parts: str) -> str:
+    """A 36-character requestId derived from ``parts`` (uuid5): the same write gets the same id."""
+    return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def entity(fqn: str, column: str | None = None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"fullyQualifiedName": fqn}
+    if column:
+        ref["field"] = [column]
+    return ref
+
+
+def link_key(link: Mapping[str, Any]) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
+    """The sort key of a link; both translate and refresh order links by it."""
+    src, tgt = link["source"], link["target"]
+    return (src["fullyQualifiedName"], tuple(src.get("field") or ()),
+            tgt["fullyQualifiedName"], tuple(tgt.get("field") or ()))
+
+
+def canonical_links(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Links without duplicates, sorted; only source and target count (the API may add more)."""
+    unique = {link_key(link): {"source": link["source"], "target": link["target"]} for link in links}
+    return [unique[k] for k in sorted(unique)]
+
+
+def chunk_links(links: list[dict[str, Any]], size: int = MAX_LINKS_PER_EVENT) -> list[list[dict[str, Any]]]:
+    """Links split into events of at most ``size`` (the API refuses more than 100 per event)."""
+    return [links[i:i + size] for i in range(0, len(links), size)]
+
+
+def process_body(name: str, display: str, attributes: Mapping[str, Any], origin: Mapping[str, Any],
+                 links: list[dict[str, Any]]) -> dict[str, Any]:
+    """The canonical, hashable body of one managed process, as written and as read back."""
+    return {"name": name, "displayName": display, "attributes": dict(sorted(attributes.items())),
+            "origin": dict(origin), "links": canonical_links(links)}
+
+
+@dataclass(frozen=True)
+class GoogleNames:
+    """Where a target's resources live and how they are labelled."""
+
+    project: str
+    location: str
+    origin_name: str
+    target_name: str = "google"
+    column_lineage: bool = True
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}"
+
+    def process_name(self, process: Process) -> str:
+        return f"{self.parent}/processes/{google_id(process.id_for('google') or process.id)}"
+
+    def origin(self) -> dict[str, str]:
+        return {"sourceType": "CUSTOM", "name": self.origin_name}
+
+
+def _attributes(process: Process) -> dict[str, str]:
+    # The manifest file (not its line) is recorded: editing one process must not rewrite every
+    # process below it in the same file.
+    attrs = {k: v for k, v in (("description", process.description), ("sql", process.sql),
+                               ("owner", process.owner)) if v}
+    attrs.update(dict(process.attributes))
+    attrs["lac_process_id"] = process.id
+    attrs["lac_manifest"] = process.source.file
+    return attrs
+
+
+def _links(process: Process, fqns: Mapping[str, str], column_lineage: bool) -> list[dict[str, Any]]:
+    links = [{"source": entity(fqns[i.key]), "target": entity(fqns[o.key])}
+             for i in process.inputs for o in process.outputs]
+    if column_lineage:
+        for mapping in process.columns:
+            target = entity(fqns[mapping.target.asset], mapping.target.column)
+            links += [{"source": entity(fqns[s.asset], s.column), "target": target} for s in mapping.sources]
+    return links
+
+
+def build_resources(lineage: Lineage, names: GoogleNames) -> list[Resource]:
+    """One ``process.<id>`` resource per process; no asset resources (Google does not check FQNs)."""
+    fqns = {key: asset_fqn(asset, names.target_name) for key, asset in lineage.assets.items()}
+    resources = []
+    for p in lineage.processes:
+        name = names.process_name(p)
+        body = process_body(name, display_name(p.name, p.id), _attributes(p), names.origin(),
+                            _links(p, fqns, names.column_lineage))
+        resources.append(Resource(process_address(p), PROCESS, body, str(p.source), (), tuple(p.edges)))
+    return resources
