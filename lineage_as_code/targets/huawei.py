@@ -83,7 +83,7 @@ def split_process(process: Process, assets: Mapping[str, Asset]) -> list[_Node]:
     """Return the nodes ``process`` needs: one per (input chunk, output chunk) cell, plus one per
     further 100 column lineages of a cell. Deterministic: same process, same nodes, same order."""
     ins, outs = _chunks(process.inputs), _chunks(process.outputs)
-    if not ins or not outs:
+    if not ins or not outs:  # manifests refuse this; DataArts would answer 400, surfaced as is
         return [_Node(list(process.inputs), list(process.outputs))]
     in_chunk = {a.key: i for i, chunk in enumerate(ins) for a in chunk}
     out_chunk = {a.key: j for j, chunk in enumerate(outs) for a in chunk}
@@ -161,8 +161,7 @@ class HuaweiTarget:
 
     def translate(self, lineage: Lineage) -> list[Resource]:
         """One ``process`` resource per node; the body holds the exact request and, for plans, the
-        asset keys it links. A process with no input or no output cannot be sent: its body says so
-        and apply reports it."""
+        asset keys it links."""
         resources = []
         for process in lineage.processes:
             for n, node in enumerate(split_process(process, lineage.assets), start=1):
@@ -170,8 +169,6 @@ class HuaweiTarget:
                 body: dict[str, Any] = {"inputs": [a.key for a in node.inputs],
                                         "outputs": [a.key for a in node.outputs],
                                         "request": self._request(process, node, process.id + suffix)}
-                if not node.inputs or not node.outputs:
-                    body["request"] = None
                 edges = tuple((i.key, o.key) for i in node.inputs for o in node.outputs) if node.draws_edges else ()
                 resources.append(Resource(f"process.{process.id}{suffix}", "process", body, str(process.source),
                                           edges=edges))
@@ -204,10 +201,7 @@ class HuaweiTarget:
         address = change.address
         if change.action is Action.DELETE:
             return ItemResult(address, False, error="DataArts Studio offers no lineage delete: remove the node by hand")
-        request = (change.after or {}).get("request")
-        if request is None:
-            return ItemResult(address, False, error="DataArts Studio needs at least one input and one output table "
-                                                    "per node: give this process both")
+        request = (change.after or {})["request"]
         path = f"/v1/{self.project_id}/lineage/lineage-info"
         try:
             # Idempotent: the node is keyed by job_id + node_name and a re-post replaces its
