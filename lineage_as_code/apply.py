@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .config import Policy
-from .errors import ApplyError, MassDeleteError, TargetError
+from .errors import ApplyError, AuthError, MassDeleteError, TargetError
 from .plan.model import Action, Change, Plan, TargetPlan
 from .state import State, StateEntry, StateStore
 from .targets.base import Capabilities, ItemResult, Target
@@ -92,6 +92,8 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
         for batch in _batches(runnable, size):
             try:
                 results = target.apply(batch)
+            except AuthError:
+                raise
             except TargetError as exc:
                 results = [ItemResult(c.address, False, error=str(exc)) for c in batch]
             report.batches += 1

@@ -13,7 +13,8 @@
     │   └── MassDeleteError             the plan deletes more than max_deletes allows
     └── TargetError                     a vendor call failed
         ├── TransientTargetError        retrying may help (429, 5xx, timeouts, dropped connections)
-        └── TerminalTargetError         retrying will not help (4xx, bad credentials, bad payload)
+        └── TerminalTargetError         retrying will not help (4xx, bad payload)
+            └── AuthError               the credentials were refused: the run stops at once
 
 Third-party exceptions (httpx, boto3, cloud SDKs, duckdb) are translated into these at the
 module that calls them, always with ``raise ... from exc``.
@@ -100,3 +101,8 @@ class TransientTargetError(TargetError):
 
 class TerminalTargetError(TargetError):
     """A failure that a retry will not fix."""
+
+
+class AuthError(TerminalTargetError):
+    """The target refused the credentials (401/403). Every further call would fail the same way,
+    so apply stops with this one message instead of failing each item."""

@@ -57,7 +57,8 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
             if not s.cannot_delete:
                 out.append(paint(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else ""), "yellow"))
         if t.undeletable:
-            out.append(paint(f"  Cannot delete on this target ({t.type} has no delete API); remove by hand:", "red"))
+            out.append(paint(f"  Cannot delete on this target ({t.type} has no delete API); remove these by hand, "
+                             f"then run 'lac state rm {t.name} ADDRESS...':", "red"))
             out.extend(paint(f"    - {s.address}", "red") for s in t.undeletable)
         for w in t.warnings:
             out.append(paint(f"  warning: {w}", "yellow"))
@@ -166,7 +167,8 @@ def render_markdown(plan: Plan) -> str:
                 out.append(f"- skipped {escape_md(s.address)}: {escape_md(s.reason)}")
         if t.undeletable:
             out += ["", f"**Cannot delete on this target** ({escape_md(t.type)} has no delete API). "
-                        "These are no longer in the manifests; remove them by hand:"]
+                        f"These are no longer in the manifests; remove them by hand, then run "
+                        f"`lac state rm {escape_md(t.name)} ADDRESS...`:"]
             out += [f"- {escape_md(s.address)}" for s in t.undeletable]
         for w in t.warnings:
             out.append(f"- warning: {escape_md(w)}")

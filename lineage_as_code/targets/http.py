@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import TerminalTargetError, TransientTargetError
+from ..errors import AuthError, TerminalTargetError, TransientTargetError
 
 log = logging.getLogger("lineage_as_code.http")
 T = TypeVar("T")
@@ -174,7 +174,8 @@ class HttpClient:
                     return response
                 if status not in RETRY_STATUSES:
                     excerpt = self.redact(response.text[:300].replace("\n", " "))
-                    raise TerminalTargetError(f"{what} -> {status}: {excerpt}")
+                    error = AuthError if status in (401, 403) else TerminalTargetError
+                    raise error(f"{what} -> {status}: {excerpt}")
                 if status == 429:
                     self.stats.add(throttled=1)
                 else:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import InputHandling, TargetConfig
-from ..errors import ConfigError, TargetError
+from ..errors import AuthError, ConfigError, TargetError
 from ..model import Asset, Lineage, Process
 from ..plan.model import Action, Change
 from .base import Capabilities, Current, ItemResult, Resource
@@ -192,7 +192,7 @@ class HuaweiTarget:
             return self._http
 
     def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
-        """POST each node (at most ``max_parallel`` at once). Raises ConfigError on a 401, since
+        """POST each node (at most ``max_parallel`` at once). Raises AuthError on a 401, since
         every further request would be refused the same way."""
         http = self._client()
         return http.map(lambda change: self._apply_one(http, change), batch)
@@ -213,7 +213,7 @@ class HuaweiTarget:
             return ItemResult(address, True, id=self._node_id(response, request))
         code, message = self._error_body(http, response)
         if response.status_code == 401:
-            raise ConfigError(f"target {self.name!r}: DataArts Studio refused the token in {self.token_env} "
+            raise AuthError(f"target {self.name!r}: DataArts Studio refused the token in {self.token_env} "
                               f"(401 {code}: {message}). Put a valid IAM token (X-Subject-Token, valid 24 hours) "
                               f"in {self.token_env}.")
         return ItemResult(address, False, error=f"DataArts Studio {response.status_code} {code}: {message}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -151,14 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
     # the client's delayed ACK (~40 ms), which made a 2,500-request apply take minutes.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
+    def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
         return
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: with Nagle on, the client's delayed ACK
-        # stalls every response by ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _handle(self) -> None:
         app = self.app

@@ -119,7 +119,8 @@ def test_an_edit_reposts_only_that_node_and_a_removal_sends_nothing(tmp_path, la
         removal = lac("apply", cwd=tmp_path)
         assert posts(app) == before
     assert [(c.action.value, c.address) for c in edit.changes] == [("update", "process.p1")]
-    assert "! process.p2: no longer in the manifests, but huawei offers no delete: remove it by hand" in shown.out
+    assert ("Cannot delete on this target (huawei has no delete API); remove these by hand, then run "
+            "'lac state rm dataarts ADDRESS...':\n    - process.p2\n") in shown.out
     assert "0 to create, 0 to update, 0 to delete, 2 unchanged, 1 skipped" in shown.out
     assert removal.code == 0 and "No changes." in removal.out
     assert ("p2", "p2") in app.nodes  # apply never pretends to delete
