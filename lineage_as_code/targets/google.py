@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config import InputHandling, TargetConfig
-from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ..errors import AuthError, ConfigError, TargetError, TerminalTargetError, TransientTargetError
 from ..model import Lineage
 from ..plan.model import Action, Change
 from .base import Capabilities, Current, ItemResult, Resource, content_hash
@@ -128,7 +128,7 @@ class GoogleTarget:
             return status, body
         what = f"target {self.name!r}: {method} /v1/{path}"
         if status in (401, 403):
-            raise TerminalTargetError(http.redact(
+            raise AuthError(http.redact(
                 f"{what} -> {status} {_error_text(body)}. Google refused the credentials; {self._token_help()}"))
         raise TerminalTargetError(http.redact(f"{what} -> {status} {_error_text(body)}"))
 
