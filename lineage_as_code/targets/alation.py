@@ -245,7 +245,7 @@ class AlationTarget:
         self.case_sensitive = config.policy.case_sensitive_match
         self._http: HttpClient | None = None
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
-        self._wanted_edges: set[tuple[str, str]] = set()
+        self._carriers: dict[tuple[str, str], list[Resource]] = {}
         self._sleep: Callable[[float], None] = time.sleep
 
     @property
@@ -271,12 +271,13 @@ class AlationTarget:
         resources = [Resource(asset_address(a), ASSET, {**asset_body(a), "otype": refs[k].otype,
                                                          "alation_key": refs[k].key}, first_use.get(k, ""))
                      for k, a in lineage.assets.items()]
-        wanted: set[tuple[str, str]] = set()
+        carriers: dict[tuple[str, str], list[Resource]] = {}
         for p in lineage.processes:
             resource = self._dataflow_resource(p, refs)
-            wanted.update(resource.edges)
+            for edge in resource.edges:
+                carriers.setdefault(edge, []).append(resource)
             resources.append(resource)
-        self._wanted_edges = wanted  # edges another process still needs are never deleted
+        self._carriers = carriers  # who to re-POST when a shared edge is deleted (see _delete_edges)
         return resources
 
     def _dataflow_resource(self, p: Process, refs: Mapping[str, ObjectRef]) -> Resource:
@@ -290,7 +291,9 @@ class AlationTarget:
             target = column_ref(refs[m.target.asset], m.target.column)
             if target is not None and sources and all(sources):
                 paths.append([[s.payload() for s in sources if s], flow, [target.payload()]])
-        obj: dict[str, Any] = {"external_id": eid, "content": p.sql or p.description}
+        obj: dict[str, Any] = {"external_id": eid}
+        if p.sql or p.description:
+            obj["content"] = p.sql or p.description
         if self.with_title:
             obj["title"] = p.name
         body = {"dataflow_object": obj, "paths": paths}
@@ -469,12 +472,9 @@ class AlationTarget:
                 errors.update(self._post(chunk))
             except TargetError as exc:
                 errors.update({c.address: str(exc) for c in chunk})
-        for c in changes:
-            if c.address not in errors and c.action is Action.UPDATE:
-                removed = {tuple(e) for e in (c.before or {}).get("edges", [])} - set(c.edges) - self._wanted_edges
-                failed = [e for e in self._client().map(self._delete_edge, sorted(removed)) if e]
-                if failed:
-                    errors[c.address] = failed[0]
+        shrunk = {c.address: {tuple(e) for e in (c.before or {}).get("edges", [])} - set(c.edges)
+                  for c in changes if c.address not in errors and c.action is Action.UPDATE}
+        errors.update(self._delete_edges(shrunk))
         return {c.address: ItemResult(c.address, c.address not in errors, id=self._eid(c),
                                       error=errors.get(c.address, "")) for c in changes}
 
@@ -535,14 +535,37 @@ class AlationTarget:
             return f"Alation could not delete the edge {edge[0]} -> {edge[1]}: {job.get('msg') or 'job failed'}"
         return ""
 
+    def _delete_edges(self, by_address: Mapping[str, set[tuple[str, ...]]]) -> dict[str, str]:
+        """Delete each edge once, then re-POST the desired dataflows that also carry a deleted edge:
+        Alation deletes an edge "regardless of any associated dataflows", so another process sharing
+        it would otherwise lose it. Returns the first error per address."""
+        edges = sorted({(e[0], e[1]) for removed in by_address.values() for e in removed})
+        if not edges:
+            return {}
+        failed = dict(zip(edges, self._client().map(self._delete_edge, edges), strict=True))
+        errors: dict[str, str] = {}
+        for address, removed in by_address.items():
+            first = next((failed[(e[0], e[1])] for e in sorted(removed) if failed[(e[0], e[1])]), "")
+            if first:
+                errors[address] = first
+        sharing = {r.address: r for e in edges if not failed[e] for r in self._carriers.get(e, [])}
+        restore = [Change(self.name, r.address, r.kind, Action.UPDATE, r.body) for r in sharing.values()]
+        for chunk in self._chunks(restore):
+            try:
+                lost = self._post(chunk)
+            except TargetError as exc:
+                lost = {c.address: str(exc) for c in chunk}
+            for address, error in lost.items():
+                for owner, removed in by_address.items():
+                    if set(sharing[address].edges) & {(e[0], e[1]) for e in removed}:
+                        errors.setdefault(owner, f"re-adding the edges {address} shares: {error}")
+        return errors
+
     def _apply_deletes(self, changes: list[Change]) -> dict[str, ItemResult]:
         errors: dict[str, str] = {}
         if self.delete_with == "edges":
-            for c in changes:
-                edges = sorted({tuple(e) for e in (c.before or {}).get("edges", [])} - self._wanted_edges)
-                failed = [e for e in self._client().map(self._delete_edge, edges) if e]
-                if failed:
-                    errors[c.address] = failed[0]
+            errors.update(self._delete_edges({c.address: {tuple(e) for e in (c.before or {}).get("edges", [])}
+                                              for c in changes}))
         else:
             for start in range(0, len(changes), self.max_dataflows):
                 errors.update(self._delete_dataflows(changes[start:start + self.max_dataflows]))

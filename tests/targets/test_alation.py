@@ -121,6 +121,35 @@ def test_reapply_writes_nothing_and_edits_send_exactly_the_matching_requests(tmp
     assert "api/lac/p2" not in app.dataflows and app.links() == {("api/lac/p1", "1.raw.a", "1.mart.x")}
 
 
+def test_an_edge_another_process_shares_is_re_added_after_its_delete(tmp_path):
+    shared = TWO_PROCESSES + """
+      - id: p3
+        name: P3
+        inputs: [raw.b]
+        outputs: [mart.x]
+    """
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", shared)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, delete_with="edges"), manifests=manifest)
+        apply(config)
+        before = len(writes(app))
+        write_manifest(manifest, shared.replace("inputs: [raw.a, raw.b]", "inputs: [raw.a]"))
+        apply(config)
+        assert writes(app)[before:] == [("POST", LINEAGE), ("DELETE", LINEAGE), ("POST", LINEAGE)]
+        assert ("api/lac/p3", "1.raw.b", "1.mart.x") in app.links()
+        assert ("api/lac/p1", "1.raw.b", "1.mart.x") not in app.links()
+        assert not plan(config).has_changes  # converged: nothing left to repair
+        before = len(writes(app))
+        text = manifest.read_text()
+        p2 = text[text.index("  - id: p2"):text.index("  - id: p3")]
+        manifest.write_text(text.replace(p2, ""))
+        apply(config)
+    assert writes(app)[before:] == [("DELETE", LINEAGE)]  # delete_with: edges deletes p2's one edge
+    assert app.deleted_edges[-1] == ("1.mart.x", "1.mart.y")
+    assert not {link for link in app.links() if link[0] == "api/lac/p2"}
+
+
 def test_5000_edges_take_the_fewest_requests_the_batch_limit_allows(tmp_path):
     manifest = write_generated(tmp_path / "gen" / "lineage.yaml", processes=2500, inputs=2, outputs=1)
     app = AlationEmulator(TOKEN)
