@@ -19,8 +19,10 @@ one paged listing per data source and schema, cached for the run) so UPDATE can 
 
 Refresh reads managed dataflows back through the Dataflow API (``GET /integration/v2/dataflow/``,
 a batch of external ids per call) and hashes their links, so changes made in Alation show as drift.
-A removed process deletes its dataflow (and with it every path attached to it); an updated process
-whose table edges shrank deletes each removed edge with ``DELETE /integration/v2/lineage/``.
+A removed process deletes its dataflow (and with it every path attached to it; ``delete_with:
+edges`` deletes its table edges instead); an updated process whose table edges shrank deletes each
+removed edge with ``DELETE /integration/v2/lineage/``. Alation deletes an edge for every dataflow
+that carries it, so desired dataflows sharing a deleted edge are POSTed again in the same apply.
 """
 
 from __future__ import annotations
