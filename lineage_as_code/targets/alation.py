@@ -42,7 +42,7 @@ from ..model import Asset, Lineage, Process
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
 from .http import HttpClient, client_for, secret_from_env
-from .lineage_resources import asset_address, asset_body, process_address
+from .lineage_resources import asset_address, lineage_resources, process_address
 
 LINEAGE = "/integration/v2/lineage/"
 DATAFLOW = "/integration/v2/dataflow/"
@@ -266,13 +266,9 @@ class AlationTarget:
 
     def translate(self, lineage: Lineage) -> list[Resource]:
         refs = {key: self.keys.ref(asset) for key, asset in lineage.assets.items()}
-        first_use: dict[str, str] = {}
-        for p in lineage.processes:
-            for a in (*p.inputs, *p.outputs):
-                first_use.setdefault(a.key, str(p.source))
-        resources = [Resource(asset_address(a), ASSET, {**asset_body(a), "otype": refs[k].otype,
-                                                         "alation_key": refs[k].key}, first_use.get(k, ""))
-                     for k, a in lineage.assets.items()]
+        resources = [Resource(r.address, ASSET, {**r.body, "otype": refs[r.body["key"]].otype,
+                                                  "alation_key": refs[r.body["key"]].key}, r.source)
+                     for r in lineage_resources(lineage) if r.kind == ASSET]
         carriers: dict[tuple[str, str], list[Resource]] = {}
         for p in lineage.processes:
             resource = self._dataflow_resource(p, refs)
