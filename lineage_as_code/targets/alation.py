@@ -1,0 +1,588 @@
+"""Alation: one dataflow per process through the Lineage V2 API, every write a job polled to its end.
+
+Writes: ``POST /integration/v2/lineage/`` with up to ``max_dataflows_per_request`` dataflow objects
+(external_id ``api/<external_id_prefix>/<process id>``, content from the process's SQL or else its
+description, title from its name) and their paths: one table path ``[[inputs], [dataflow], [outputs]]``
+and one column path per column mapping. Each call answers a job id, polled at
+``/api/v1/bulk_metadata/job/?id=`` until it ends; per-object errors in the job result fail only the
+process they name. POSTs carry no idempotency key, so an ambiguous failure is reconciled by reading
+the dataflows back before anything is sent again.
+
+Keys: ``datasource_ids`` maps a platform (or ``platform/database``) to an Alation data source id,
+giving ``<ds>.<schema>.<table>`` (``<ds>.<db>.<schema>.<table>`` for multi-database sources); an
+asset's ``ids.alation`` override wins (``<otype>:<key>`` for files, BI objects and external ones).
+
+Input handling: a key Alation cannot resolve becomes a TMP object when a path names it, so PARTIAL
+placeholders cost no request. The lineage API cannot create catalog tables, so UPSERT is refused.
+Whether a table exists is looked up with the Relational Integration API (``/integration/v2/table/``,
+one paged listing per data source and schema, cached for the run) so UPDATE can skip what is missing.
+
+Refresh reads managed dataflows back through the Dataflow API (``GET /integration/v2/dataflow/``,
+a batch of external ids per call) and hashes their links, so changes made in Alation show as drift.
+A removed process deletes its dataflow (and with it every path attached to it; ``delete_with:
+edges`` deletes its table edges instead); an updated process whose table edges shrank deletes each
+removed edge with ``DELETE /integration/v2/lineage/``. Alation deletes an edge for every dataflow
+that carries it, so desired dataflows sharing a deleted edge are POSTed again in the same apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..config import InputHandling, TargetConfig
+from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ..model import Asset, Lineage, Process
+from ..plan.model import Action, Change
+from .base import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
+from .http import HttpClient, client_for, secret_from_env
+from .lineage_resources import asset_address, lineage_resources, process_address
+
+LINEAGE = "/integration/v2/lineage/"
+DATAFLOW = "/integration/v2/dataflow/"
+TABLES = "/integration/v2/table/"
+JOB = "/api/v1/bulk_metadata/job/"
+CREATE_TOKEN = "/integration/v1/createAPIAccessToken/"
+DEFAULT_TOKEN_ENV = "ALATION_TOKEN"
+MAX_DATAFLOWS = 1000  # Alation's recommended ceiling per lineage request
+OTYPES = frozenset({"dataflow", "table", "column", "file", "directory", "bi_report", "bi_report_column",
+                    "bi_datasource", "bi_datasource_column", "external"})
+TABLE_TYPES = frozenset({"table", "view", "materialized_view", "external_table"})
+FILE_TYPES = {"file": "file", "directory": "directory", "folder": "directory"}
+# Alation requires the database in keys of these sources (a data source spans databases).
+MULTI_DATABASE_PLATFORMS = frozenset({"sqlserver", "mssql", "redshift", "netezza"})
+JOB_ENDED = frozenset({"successful", "failed", "partially_successful"})
+AUTH_STATUSES = (401, 403)
+OK_STATUSES = (200, 201, 202, 204)
+
+Link = tuple[str, str, str, str]  # source otype, source key, target otype, target key (keys casefolded)
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """An Alation object as a lineage path names it."""
+
+    otype: str
+    key: str
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectRef:
+        """``<otype>:<key>`` when the prefix is an Alation otype, else a table key."""
+        otype, sep, rest = text.partition(":")
+        return cls(otype, rest) if sep and otype in OTYPES else cls("table", text)
+
+    def __str__(self) -> str:
+        return self.key if self.otype == "table" else f"{self.otype}:{self.key}"
+
+    def payload(self) -> dict[str, str]:
+        return {"otype": self.otype, "key": self.key}
+
+
+def _segment(name: str) -> str:
+    # A dot inside a name would split the key; Alation quotes such segments (UNCONFIRMED form).
+    return f'"{name}"' if "." in name else name
+
+
+def _split_key(key: str) -> list[str]:
+    """Split a dotted key into segments, honouring double-quoted segments."""
+    parts, current, quoted = [], "", False
+    for ch in key:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*parts, current]
+
+
+class AlationKeys:
+    """Assets -> Alation objects, from ``datasource_ids`` and per-asset ``ids`` overrides."""
+
+    def __init__(self, target: str, settings: Mapping[str, Any]) -> None:
+        self.target = target
+        raw = settings.get("datasource_ids") or {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"target {target!r}: datasource_ids must map a platform (or platform/database) "
+                              "to an Alation data source id")
+        self._sources = {str(name).casefold(): self._entry(str(name), value) for name, value in raw.items()}
+
+    def _entry(self, name: str, value: Any) -> tuple[str, bool | None]:
+        ds, with_db = (value.get("id"), value.get("database_in_key")) if isinstance(value, Mapping) else (value, None)
+        if isinstance(ds, bool) or not isinstance(ds, int | str) or not str(ds).strip():
+            raise ConfigError(f"target {self.target!r}: datasource_ids.{name} must be a data source id "
+                              "(or {id: <id>, database_in_key: true|false})")
+        return str(ds).strip(), None if with_db is None else bool(with_db)
+
+    def ref(self, asset: Asset) -> ObjectRef:
+        """The object a path names for ``asset``; ConfigError when no data source is mapped."""
+        override = asset.id_for(self.target) or asset.id_for("alation")
+        if override:
+            return ObjectRef.parse(override)
+        kind = asset.type.casefold()
+        if kind not in TABLE_TYPES and kind not in FILE_TYPES:
+            return ObjectRef("external", asset.key)
+        entry = (self._sources.get(f"{asset.platform}/{asset.database}".casefold())
+                 or self._sources.get(asset.platform.casefold()))
+        if entry is None:
+            raise ConfigError(
+                f"target {self.target!r}: no datasource_ids entry for {asset.platform}/{asset.database} or "
+                f"{asset.platform} (asset {asset.key}); add one, or give the asset ids: {{alation: <key>}}")
+        ds, with_db = entry
+        if kind in FILE_TYPES:
+            path = "/".join(p for p in (asset.database, asset.schema, asset.name) if p)
+            return ObjectRef(FILE_TYPES[kind], f"{ds}.{path}")
+        if with_db is None:
+            with_db = asset.platform.casefold() in MULTI_DATABASE_PLATFORMS
+        parts = [p for p in ((asset.database if with_db else ""), asset.schema, asset.name) if p]
+        return ObjectRef("table", ".".join([ds, *(_segment(p) for p in parts)]))
+
+
+def column_ref(table: ObjectRef, column: str) -> ObjectRef | None:
+    """The column object of ``table``; None for objects whose columns Alation keys differently."""
+    return ObjectRef("column", f"{table.key}.{_segment(column)}") if table.otype == "table" else None
+
+
+def path_links(paths: Sequence[Any]) -> dict[str, set[Link]]:
+    """Links (first segment x last segment) per dataflow key (casefolded) named in each path."""
+    out: dict[str, set[Link]] = {}
+    for path in paths:
+        if not isinstance(path, list) or len(path) < 3:
+            continue
+        flows = [o["key"].casefold() for seg in path[1:-1] for o in seg if o.get("otype") == "dataflow"]
+        links = {(s["otype"], s["key"].casefold(), t["otype"], t["key"].casefold()) for s in path[0] for t in path[-1]}
+        for flow in flows:
+            out.setdefault(flow, set()).update(links)
+    return out
+
+
+def dataflow_digest(obj: Mapping[str, Any], links: set[Link], with_title: bool) -> str:
+    """The hash of what Alation holds for a dataflow, independent of how paths are grouped or cased,
+    so the same value comes from the manifest and from a read-back (drift detection)."""
+    return content_hash({"external_id": obj["external_id"], "content": obj.get("content") or "",
+                         "title": (obj.get("title") or "") if with_title else "", "links": sorted(links)})
+
+
+@dataclass(frozen=True)
+class DataflowView:
+    """A dataflow as read back from Alation."""
+
+    obj: Mapping[str, Any]
+    links: frozenset[Link]
+
+    def holds(self, body: Mapping[str, Any], with_title: bool) -> bool:
+        """True when this view already carries ``body``'s content and every link it writes."""
+        want = body["dataflow_object"]
+        same = (self.obj.get("content") or "") == (want.get("content") or "")
+        if with_title:
+            same = same and (self.obj.get("title") or "") == (want.get("title") or "")
+        wanted = path_links(body["paths"]).get(want["external_id"].casefold(), set())
+        return same and wanted <= self.links
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def job_problems(result: Any) -> list[Any]:
+    """Per-object errors in a job result (``error_objects``, ``failed``, ``errors``, at any depth);
+    the result may arrive as a JSON-encoded string."""
+    if isinstance(result, str):
+        try:
+            result = json.loads(result)
+        except ValueError:
+            return []
+    found: list[Any] = []
+    if isinstance(result, list):
+        for item in result:
+            found += job_problems(item)
+    elif isinstance(result, Mapping):
+        for name in ("error_objects", "failed", "errors"):
+            value = result.get(name)
+            if isinstance(value, list):
+                found += value
+    return found
+
+
+def _problem_text(problem: Any) -> str:
+    if isinstance(problem, Mapping):
+        for name in ("error", "message", "msg", "reason"):
+            if problem.get(name):
+                return str(problem[name])
+    return json.dumps(problem, sort_keys=True, default=str)[:300]
+
+
+class AlationTarget:
+    """Lineage V2 dataflows in an Alation instance (settings: see the module docstring and README)."""
+
+    def __init__(self, config: TargetConfig) -> None:
+        s = config.settings
+        self.name = config.name
+        self.config = config
+        self.keys = AlationKeys(config.name, s)
+        self.prefix = str(s.get("external_id_prefix", "lac")).strip("/")
+        self.max_dataflows = max(1, min(MAX_DATAFLOWS, int(s.get("max_dataflows_per_request", MAX_DATAFLOWS))))
+        self.max_paths = int(s["max_paths_per_request"]) if s.get("max_paths_per_request") else None
+        self.poll_interval = float(s.get("poll_interval", 3.0))
+        self.job_timeout = float(s.get("job_timeout", 1800.0))
+        self.page_size = int(s.get("page_size", 1000))
+        self.with_title = bool(s.get("send_title", True))
+        self.delete_with = str(s.get("delete_with", "dataflow"))
+        if self.delete_with not in ("dataflow", "edges"):
+            raise ConfigError(f"target {self.name!r}: delete_with must be 'dataflow' or 'edges'")
+        self.case_sensitive = config.policy.case_sensitive_match
+        self._http: HttpClient | None = None
+        self._tables: dict[tuple[str, str], dict[str, str]] = {}
+        self._carriers: dict[tuple[str, str], list[Resource]] = {}
+        self._sleep: Callable[[float], None] = time.sleep
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            max_batch_size=self.max_dataflows, max_parallel=int(self.config.settings.get("max_parallel", 1)),
+            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"))
+
+    # ----- translate (pure) -------------------------------------------------------------------
+
+    def external_id(self, process: Process) -> str:
+        override = process.id_for(self.name) or process.id_for("alation")
+        if override:
+            return override if override.startswith("api/") else f"api/{override}"
+        return f"api/{self.prefix}/{process.id}" if self.prefix else f"api/{process.id}"
+
+    def translate(self, lineage: Lineage) -> list[Resource]:
+        refs = {key: self.keys.ref(asset) for key, asset in lineage.assets.items()}
+        resources = [Resource(r.address, ASSET, {**r.body, "otype": refs[r.body["key"]].otype,
+                                                  "alation_key": refs[r.body["key"]].key}, r.source)
+                     for r in lineage_resources(lineage) if r.kind == ASSET]
+        carriers: dict[tuple[str, str], list[Resource]] = {}
+        for p in lineage.processes:
+            resource = self._dataflow_resource(p, refs)
+            for edge in resource.edges:
+                carriers.setdefault(edge, []).append(resource)
+            resources.append(resource)
+        self._carriers = carriers  # who to re-POST when a shared edge is deleted (see _delete_edges)
+        return resources
+
+    def _dataflow_resource(self, p: Process, refs: Mapping[str, ObjectRef]) -> Resource:
+        eid = self.external_id(p)
+        flow = [{"otype": "dataflow", "key": eid}]
+        ins = list(dict.fromkeys(refs[a.key] for a in p.inputs))
+        outs = list(dict.fromkeys(refs[a.key] for a in p.outputs))
+        paths = [[[r.payload() for r in ins], flow, [r.payload() for r in outs]]]
+        for m in p.columns:
+            sources = [column_ref(refs[s.asset], s.column) for s in m.sources]
+            target = column_ref(refs[m.target.asset], m.target.column)
+            if target is not None and sources and all(sources):
+                paths.append([[s.payload() for s in sources if s], flow, [target.payload()]])
+        obj: dict[str, Any] = {"external_id": eid}
+        if p.sql or p.description:
+            obj["content"] = p.sql or p.description
+        if self.with_title:
+            obj["title"] = p.name
+        body = {"dataflow_object": obj, "paths": paths}
+        digest = dataflow_digest(obj, path_links(paths).get(eid.casefold(), set()), self.with_title)
+        edges = tuple(dict.fromkeys((str(i), str(o)) for i in ins for o in outs))
+        requires = tuple(dict.fromkeys(asset_address(a) for a in (*p.inputs, *p.outputs)))
+        return Resource(process_address(p), "process", body, str(p.source), requires, edges, hash=digest)
+
+    # ----- HTTP plumbing --------------------------------------------------------------------------
+
+    def _token_hint(self) -> str:
+        s = self.config.settings
+        if s.get("refresh_token_env"):
+            return f"the refresh token in {s['refresh_token_env']} (user_id {s.get('user_id')})"
+        return f"the API access token in {s.get('token_env', DEFAULT_TOKEN_ENV)}"
+
+    def _access_token(self, base_url: str) -> str:
+        s = self.config.settings
+        env = s.get("refresh_token_env")
+        if not env:
+            return secret_from_env(self.config, DEFAULT_TOKEN_ENV)
+        refresh, user = os.environ.get(str(env), ""), s.get("user_id")
+        if not refresh or user is None:
+            raise ConfigError(f"target {self.name!r}: refresh_token_env {env} must be set in the environment and "
+                              "user_id in lac.yaml to obtain an Alation API access token")
+        boot = client_for(self.config, base_url, {}, max_parallel=1)
+        try:
+            # Minting a token twice is harmless, so an ambiguous failure may simply be retried.
+            response = boot.request("POST", CREATE_TOKEN, json={"refresh_token": refresh, "user_id": int(user)},
+                                    ok=(*OK_STATUSES, 400, *AUTH_STATUSES), idempotent=True)
+        finally:
+            boot.close()
+        body = response.json() if response.status_code in OK_STATUSES and response.content else {}
+        token = body.get("api_access_token") if isinstance(body, dict) and body.get("status") != "failed" else None
+        if not token:
+            # The response body is never shown: it may echo the refresh token.
+            raise TerminalTargetError(
+                f"target {self.name!r}: Alation would not create an API access token from {self._token_hint()} "
+                f"(HTTP {response.status_code}); create a new refresh token in Alation (Account Settings > "
+                "Authentication) and check user_id")
+        return str(token)
+
+    def _client(self) -> HttpClient:
+        if self._http is None:
+            base = str(self.config.settings.get("base_url", "")).rstrip("/")
+            if not base:
+                raise ConfigError(f"target {self.name!r}: set base_url to your Alation instance URL")
+            token = self._access_token(base)
+            self._http = client_for(self.config, base, {"TOKEN": token}, max_parallel=1)
+        return self._http
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request with retries; an auth refusal becomes one error naming where the token comes from."""
+        http = self._client()
+        response = http.request(method, url, ok=(*OK_STATUSES, *AUTH_STATUSES), **kwargs)
+        if response.status_code in AUTH_STATUSES:
+            try:
+                detail = str(response.json().get("detail", ""))
+            except (ValueError, AttributeError):
+                detail = response.text[:120]
+            raise TerminalTargetError(
+                f"target {self.name!r}: Alation refused {self._token_hint()} (HTTP {response.status_code}: "
+                f"{http.redact(detail)}); put a valid token there and run again")
+        return response
+
+    def _wait(self, job_id: Any) -> dict[str, Any]:
+        """Poll a job until it ends; TransientTargetError when it outlives ``job_timeout``."""
+        deadline = time.monotonic() + self.job_timeout
+        while True:
+            self._sleep(self.poll_interval)
+            job = self._call("GET", JOB, params={"id": job_id}).json() or {}
+            status = str(job.get("status", "")).casefold()
+            if status in JOB_ENDED:
+                return dict(job)
+            if time.monotonic() > deadline:
+                raise TransientTargetError(f"target {self.name!r}: Alation job {job_id} is still {status or 'pending'} "
+                                           f"after {self.job_timeout:g}s; run apply again (writes are idempotent)")
+
+    def _job_errors(self, job: Mapping[str, Any], named: Mapping[str, str]) -> dict[str, str]:
+        """Per-item errors of an ended job: ``named`` maps an external id (casefolded) to an address."""
+        errors: dict[str, str] = {}
+        for problem in job_problems(job.get("result")):
+            for text in _strings(problem):
+                address = named.get(text.casefold())
+                if address:
+                    errors[address] = f"Alation: {_problem_text(problem)}"
+        if str(job.get("status", "")).casefold() == "failed" and not errors:
+            reason = job.get("msg") or "job failed"
+            errors = {address: f"Alation job failed: {reason}" for address in named.values()}
+        return errors
+
+    # ----- read -------------------------------------------------------------------------------------
+
+    def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
+        out: dict[str, Current] = {}
+        assets = [r for r in desired if r.kind == ASSET]
+        tables = self._existing_tables([str(r.body["alation_key"]) for r in assets if r.body["otype"] == "table"])
+        for r in assets:
+            key = str(r.body["alation_key"])
+            if r.body["otype"] != "table":
+                # Files, BI objects and external objects cannot be listed here: an explicit key is trusted.
+                out[r.address] = Current(r.address, ASSET, key)
+            elif (hit := tables.get(key if self.case_sensitive else key.casefold())) is not None:
+                out[r.address] = Current(r.address, ASSET, hit)
+        for address, cur in known.items():
+            # TMP objects exist while lineage names them, but no listing shows them.
+            if cur.kind == ASSET and cur.partial and address not in out:
+                out[address] = cur
+        if refresh:
+            managed = {c.id: a for a, c in known.items() if c.kind == "process"}
+            for eid, view in self._read_dataflows(list(managed)).items():
+                address = managed[eid]
+                obj = {**view.obj, "external_id": eid}
+                out[address] = Current(address, "process", eid, dataflow_digest(obj, set(view.links), self.with_title))
+        return out
+
+    def _existing_tables(self, keys: Sequence[str]) -> dict[str, str]:
+        """Existing table keys (casefolded too unless matching is case sensitive) -> Alation table id."""
+        found: dict[str, str] = {}
+        groups = sorted({(parts[0], ".".join(parts[1:-1])) for parts in map(_split_key, keys) if len(parts) >= 3})
+        for group in groups:
+            if group not in self._tables:
+                self._tables[group] = self._list_tables(*group)
+            for key, table_id in self._tables[group].items():
+                found[key] = table_id
+                if not self.case_sensitive:
+                    found.setdefault(key.casefold(), table_id)
+        return found
+
+    def _list_tables(self, ds_id: str, schema: str) -> dict[str, str]:
+        url: str | None = TABLES
+        params: dict[str, Any] | None = {"ds_id": ds_id, "schema_name": schema, "limit": self.page_size}
+        found: dict[str, str] = {}
+        while url:
+            response = self._call("GET", url, params=params)
+            for row in response.json() or []:
+                found[str(row.get("key"))] = str(row.get("id"))
+            url, params = response.headers.get("X-Next-Page"), None
+        return found
+
+    def _read_dataflows(self, external_ids: Sequence[str]) -> dict[str, DataflowView]:
+        """The dataflows Alation holds among ``external_ids`` (absent ones are left out)."""
+        wanted = {eid.casefold(): eid for eid in external_ids}
+        views: dict[str, DataflowView] = {}
+        for start in range(0, len(external_ids), self.max_dataflows):
+            chunk = list(external_ids[start:start + self.max_dataflows])
+            body = self._call("GET", DATAFLOW, params={"keyField": "external_id"}, json=chunk).json() or {}
+            links = path_links(body.get("paths") or [])
+            for obj in body.get("dataflow_objects") or []:
+                eid = wanted.get(str(obj.get("external_id", "")).casefold())
+                if eid is not None:
+                    views[eid] = DataflowView(obj, frozenset(links.get(eid.casefold(), set())))
+        return views
+
+    # ----- apply ------------------------------------------------------------------------------------
+
+    def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
+        results: dict[str, ItemResult] = {}
+        for c in batch:
+            if c.kind == ASSET:
+                # A placeholder is a TMP object Alation makes from the key when a path names it.
+                key = (c.after or {}).get("alation_key") or (c.before or {}).get("id", "")
+                results[c.address] = ItemResult(c.address, True, id=str(key))
+        writes = [c for c in batch if c.kind != ASSET and c.action is not Action.DELETE]
+        deletes = [c for c in batch if c.kind != ASSET and c.action is Action.DELETE]
+        if writes:
+            results.update(self._apply_writes(writes))
+        if deletes:
+            results.update(self._apply_deletes(deletes))
+        return [results.get(c.address) or ItemResult(c.address, False, error="not applied") for c in batch]
+
+    def _apply_writes(self, changes: list[Change]) -> dict[str, ItemResult]:
+        errors: dict[str, str] = {}
+        for chunk in self._chunks(changes):
+            try:
+                errors.update(self._post(chunk))
+            except TargetError as exc:
+                errors.update({c.address: str(exc) for c in chunk})
+        shrunk = {c.address: {tuple(e) for e in (c.before or {}).get("edges", [])} - set(c.edges)
+                  for c in changes if c.address not in errors and c.action is Action.UPDATE}
+        errors.update(self._delete_edges(shrunk))
+        return {c.address: ItemResult(c.address, c.address not in errors, id=self._eid(c),
+                                      error=errors.get(c.address, "")) for c in changes}
+
+    @staticmethod
+    def _eid(change: Change) -> str:
+        if change.after:
+            return str(change.after["dataflow_object"]["external_id"])
+        return str((change.before or {}).get("id", ""))
+
+    def _chunks(self, changes: list[Change]) -> Iterator[list[Change]]:
+        """Requests of at most ``max_dataflows`` dataflows and, when set, ``max_paths`` paths."""
+        chunk: list[Change] = []
+        paths = 0
+        for c in changes:
+            n = len((c.after or {}).get("paths", []))
+            if chunk and (len(chunk) >= self.max_dataflows or (self.max_paths and paths + n > self.max_paths)):
+                yield chunk
+                chunk, paths = [], 0
+            chunk.append(c)
+            paths += n
+        if chunk:
+            yield chunk
+
+    def _post(self, chunk: list[Change]) -> dict[str, str]:
+        """POST one lineage request and wait for its job; returns the per-item errors."""
+        named = {self._eid(c).casefold(): c.address for c in chunk}
+        payload = {"dataflow_objects": [c.after["dataflow_object"] for c in chunk if c.after],
+                   "paths": [p for c in chunk if c.after for p in c.after["paths"]]}
+        response = self._call("POST", LINEAGE, json=payload, reconcile=lambda: self._landed(chunk))
+        body = response.json() or {}
+        if body.get("job_id") is None:
+            # Reconciled: what landed is done; only the rest is sent again, so nothing is written twice.
+            missing = {m.casefold() for m in body.get("missing", [])}
+            rest = [c for c in chunk if self._eid(c).casefold() in missing]
+            return self._post(rest) if rest else {}
+        return self._job_errors(self._wait(body["job_id"]), named)
+
+    def _landed(self, chunk: list[Change]) -> httpx.Response | None:
+        """After an ambiguous POST failure: None when nothing landed (send it all again), else a
+        stand-in response listing the dataflows still missing."""
+        views = self._read_dataflows([self._eid(c) for c in chunk])
+        missing = [self._eid(c) for c in chunk
+                   if not (c.after and (v := views.get(self._eid(c))) and v.holds(c.after, self.with_title))]
+        if len(missing) == len(chunk):
+            return None
+        return httpx.Response(200, json={"job_id": None, "missing": missing})
+
+    def _delete_edge(self, edge: tuple[str, str]) -> str:
+        """Delete one table-level edge; returns an error message, or "" when it is gone."""
+        source, target = ObjectRef.parse(edge[0]), ObjectRef.parse(edge[1])
+        params = {"source_otype": source.otype, "source_key": source.key,
+                  "target_otype": target.otype, "target_key": target.key}
+        try:
+            job = self._wait(self._call("DELETE", LINEAGE, params=params).json()["job_id"])
+        except TargetError as exc:
+            return str(exc)
+        if str(job.get("status", "")).casefold() == "failed":
+            return f"Alation could not delete the edge {edge[0]} -> {edge[1]}: {job.get('msg') or 'job failed'}"
+        return ""
+
+    def _delete_edges(self, by_address: Mapping[str, set[tuple[str, ...]]]) -> dict[str, str]:
+        """Delete each edge once, then re-POST the desired dataflows that also carry a deleted edge:
+        Alation deletes an edge "regardless of any associated dataflows", so another process sharing
+        it would otherwise lose it. Returns the first error per address."""
+        edges = sorted({(e[0], e[1]) for removed in by_address.values() for e in removed})
+        if not edges:
+            return {}
+        failed = dict(zip(edges, self._client().map(self._delete_edge, edges), strict=True))
+        errors: dict[str, str] = {}
+        for address, removed in by_address.items():
+            first = next((failed[(e[0], e[1])] for e in sorted(removed) if failed[(e[0], e[1])]), "")
+            if first:
+                errors[address] = first
+        sharing = {r.address: r for e in edges if not failed[e] for r in self._carriers.get(e, [])}
+        restore = [Change(self.name, r.address, r.kind, Action.UPDATE, r.body) for r in sharing.values()]
+        for chunk in self._chunks(restore):
+            try:
+                lost = self._post(chunk)
+            except TargetError as exc:
+                lost = {c.address: str(exc) for c in chunk}
+            for address, error in lost.items():
+                for owner, removed in by_address.items():
+                    if set(sharing[address].edges) & {(e[0], e[1]) for e in removed}:
+                        errors.setdefault(owner, f"re-adding the edges {address} shares: {error}")
+        return errors
+
+    def _apply_deletes(self, changes: list[Change]) -> dict[str, ItemResult]:
+        errors: dict[str, str] = {}
+        if self.delete_with == "edges":
+            errors.update(self._delete_edges({c.address: {tuple(e) for e in (c.before or {}).get("edges", [])}
+                                              for c in changes}))
+        else:
+            for start in range(0, len(changes), self.max_dataflows):
+                errors.update(self._delete_dataflows(changes[start:start + self.max_dataflows]))
+        return {c.address: ItemResult(c.address, c.address not in errors, id=self._eid(c),
+                                      error=errors.get(c.address, "")) for c in changes}
+
+    def _delete_dataflows(self, chunk: list[Change]) -> dict[str, str]:
+        """Delete dataflows (and so every path attached to them) by external id."""
+        named = {self._eid(c).casefold(): c.address for c in chunk}
+        try:
+            response = self._call("DELETE", DATAFLOW, params={"keyField": "external_id"},
+                                  json=[self._eid(c) for c in chunk])
+            errors = self._job_errors(self._wait(response.json()["job_id"]), named)
+        except TargetError as exc:
+            return {c.address: str(exc) for c in chunk}
+        # A dataflow that no longer exists is what a delete wants (e.g. a retried request).
+        return {a: e for a, e in errors.items() if "not exist" not in e and "not found" not in e}
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None

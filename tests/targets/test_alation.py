@@ -1,0 +1,306 @@
+"""The Alation target against the local Alation emulator: what lands in the catalog, how many
+requests it takes, and how faults, drift, auth failures and input handling are handled."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from lineage_as_code.config import InputHandling, Policy, TargetConfig
+from lineage_as_code.errors import ApplyError, ConfigError, PlanError
+from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process
+from lineage_as_code.targets.alation import AlationTarget
+from tests.emulators.alation import AlationEmulator
+from tests.emulators.base import Faults, serve
+from tests.targets.harness import apply, make_project, plan, write_generated
+
+TOKEN = "alation-sentinel-token-5d1e"
+ENV = "ALATION_TEST_TOKEN"
+LINEAGE = "/integration/v2/lineage/"
+DATAFLOW = "/integration/v2/dataflow/"
+SOURCES = {"snowflake/ANALYTICS": 1, "snowflake/FINANCE": 2, "postgres": {"id": 3, "database_in_key": True},
+           "looker": 4}
+
+
+def settings(url: str, **extra: object) -> dict[str, dict[str, object]]:
+    return {"alation": {"type": "alation", "base_url": url, "token_env": ENV, "retry_base_delay": 0.01,
+                        "poll_interval": 0.01, "datasource_ids": SOURCES, **extra}}
+
+
+def writes(app: AlationEmulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in app.requests() if r.method in ("POST", "DELETE")]
+
+
+def write_manifest(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+TWO_PROCESSES = """
+    version: 1
+    defaults: {platform: snowflake, database: ANALYTICS}
+    processes:
+      - id: p1
+        name: P1
+        sql: select a, b
+        inputs: [raw.a, raw.b]
+        outputs: [mart.x]
+      - id: p2
+        name: P2
+        description: copies x to y
+        inputs: [mart.x]
+        outputs: [mart.y]
+"""
+
+
+@pytest.fixture(autouse=True)
+def token(monkeypatch):
+    monkeypatch.setenv(ENV, TOKEN)
+
+
+def test_examples_apply_through_the_cli_stores_exactly_the_manifests(tmp_path, lac):
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, settings(server.url))
+        result = lac("apply", "--auto-approve", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "Apply complete" in result.out
+    assert app.links("table") == {
+        ("api/lac/build_fct_orders", "1.raw.orders", "1.marts.fct_orders"),
+        ("api/lac/build_fct_orders", "3.shop.public.customers", "1.marts.fct_orders"),
+        ("api/lac/load_raw_orders", "3.shop.public.orders", "1.raw.orders"),
+        ("api/lac/monthly_revenue_dag", "1.marts.fct_orders", "2.reporting.monthly_revenue"),
+        ("api/lac/rpt_revenue", "1.marts.fct_orders", "4.dashboards.revenue"),
+    }
+    assert app.links("column") == {
+        ("api/lac/build_fct_orders", "1.raw.orders.id", "1.marts.fct_orders.order_id"),
+        ("api/lac/build_fct_orders", "3.shop.public.customers.discount", "1.marts.fct_orders.net_amount"),
+        ("api/lac/build_fct_orders", "1.raw.orders.amount", "1.marts.fct_orders.net_amount"),
+        ("api/lac/load_raw_orders", "3.shop.public.orders.id", "1.raw.orders.id"),
+        ("api/lac/load_raw_orders", "3.shop.public.orders.amount", "1.raw.orders.amount"),
+        ("api/lac/rpt_revenue", "1.marts.fct_orders.net_amount", "4.dashboards.revenue.revenue"),
+        ("api/lac/rpt_revenue", "1.marts.fct_orders.order_id", "4.dashboards.revenue.order_count"),
+    }
+    build = app.dataflows["api/lac/build_fct_orders"]
+    assert build["content"].startswith("INSERT INTO marts.fct_orders") and build["title"] == "Build fct_orders"
+    assert app.dataflows["api/lac/load_raw_orders"]["content"].startswith("Copies orders from the shop")
+    assert writes(app) == [("POST", LINEAGE)]
+
+
+def test_reapply_writes_nothing_and_edits_send_exactly_the_matching_requests(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", TWO_PROCESSES)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url), manifests=manifest)
+        apply(config)
+        first = len(writes(app))
+        again, report = apply(config)
+        assert report is None and not again.has_changes and len(writes(app)) == first
+
+        write_manifest(manifest, TWO_PROCESSES.replace("inputs: [raw.a, raw.b]", "inputs: [raw.a]")
+                       .replace("select a, b", "select a"))
+        edited, _ = apply(config)
+        assert [(c.action.value, c.address) for c in edited.changes] == [
+            ("delete", "asset.snowflake:ANALYTICS.raw.b"), ("update", "process.p1")]  # the placeholder costs no call
+        assert writes(app)[first:] == [("POST", LINEAGE), ("DELETE", LINEAGE)]
+        assert app.deleted_edges == [("1.raw.b", "1.mart.x")]
+        assert app.links() == {("api/lac/p1", "1.raw.a", "1.mart.x"), ("api/lac/p2", "1.mart.x", "1.mart.y")}
+        assert app.dataflows["api/lac/p1"]["content"] == "select a"
+
+        edited_count = len(writes(app))
+        text = manifest.read_text()
+        write_manifest(manifest, text[:text.index("  - id: p2")])
+        removed, _ = apply(config)
+    assert ("delete", "process.p2") in [(c.action.value, c.address) for c in removed.changes]
+    assert writes(app)[edited_count:] == [("DELETE", DATAFLOW)]
+    assert "api/lac/p2" not in app.dataflows and app.links() == {("api/lac/p1", "1.raw.a", "1.mart.x")}
+
+
+def test_an_edge_another_process_shares_is_re_added_after_its_delete(tmp_path):
+    shared = TWO_PROCESSES + """
+      - id: p3
+        name: P3
+        inputs: [raw.b]
+        outputs: [mart.x]
+    """
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", shared)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, delete_with="edges"), manifests=manifest)
+        apply(config)
+        before = len(writes(app))
+        write_manifest(manifest, shared.replace("inputs: [raw.a, raw.b]", "inputs: [raw.a]"))
+        apply(config)
+        assert writes(app)[before:] == [("POST", LINEAGE), ("DELETE", LINEAGE), ("POST", LINEAGE)]
+        assert ("api/lac/p3", "1.raw.b", "1.mart.x") in app.links()
+        assert ("api/lac/p1", "1.raw.b", "1.mart.x") not in app.links()
+        assert not plan(config).has_changes  # converged: nothing left to repair
+        before = len(writes(app))
+        text = manifest.read_text()
+        p2 = text[text.index("  - id: p2"):text.index("  - id: p3")]
+        manifest.write_text(text.replace(p2, ""))
+        apply(config)
+    assert writes(app)[before:] == [("DELETE", LINEAGE)]  # delete_with: edges deletes p2's one edge
+    assert app.deleted_edges[-1] == ("1.mart.x", "1.mart.y")
+    assert not {link for link in app.links() if link[0] == "api/lac/p2"}
+
+
+def test_5000_edges_take_the_fewest_requests_the_batch_limit_allows(tmp_path):
+    manifest = write_generated(tmp_path / "gen" / "lineage.yaml", processes=2500, inputs=2, outputs=1)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, datasource_ids={"snowflake": 1}), manifests=manifest)
+        apply(config)
+    posts = app.requests("POST", LINEAGE)
+    polls = app.requests("GET", "/api/v1/bulk_metadata/job/")
+    listings = app.requests("GET", "/integration/v2/table/")
+    print(f"\nalation 5000 edges / 2500 dataflows: {len(posts)} POST lineage, {len(polls)} job polls, "
+          f"{len(listings)} table listings, {len(app.requests())} requests in all")
+    assert len(app.links()) == 5000
+    assert len(posts) == 3  # ceil(2500 dataflows / 1000 per request)
+    assert len(polls) == 6  # each job is still running on its first poll
+    assert len(listings) == 2  # one per (data source, schema): raw and mart
+    assert len(app.requests()) == 11
+
+
+def test_faults_end_in_exactly_the_desired_lineage_without_duplicates(tmp_path):
+    manifest = write_generated(tmp_path / "gen" / "lineage.yaml", processes=40, inputs=2, outputs=1)
+    faults = Faults(throttle_every=3, retry_after=0.01, error_rate=0.1, drop_after_rate=0.1, seed=7)
+    app = AlationEmulator(TOKEN, faults)
+    extra = {"datasource_ids": {"snowflake": 1}, "max_dataflows_per_request": 4, "max_attempts": 10, "timeout": 2}
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, **extra), manifests=manifest)
+        apply(config)
+        write_generated(manifest, processes=30, inputs=1, outputs=1)
+        apply(config)
+        again, report = apply(config)
+    expected = {(f"api/lac/proc_{i:05d}", f"1.raw.src_{i % 40}", f"1.mart.out_{i}_0") for i in range(30)}
+    assert app.links() == expected and set(app.dataflows) == {e[0] for e in expected}
+    assert report is None and not again.has_changes
+    assert app.duplicates == 0
+    assert {"429", "503", "drop-after"} <= set(app.faults_injected)
+
+
+def test_a_wrong_token_is_one_clear_error_that_never_shows_the_token(tmp_path, lac, monkeypatch):
+    monkeypatch.setenv(ENV, "wrong-token-value-9f3a")
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, settings(server.url))
+        planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
+        applied = lac("apply", "--auto-approve", cwd=tmp_path)
+    for result in (planned, applied):
+        assert result.code == 1
+        assert result.err.count("error:") == 1
+        assert "target 'alation'" in result.err and ENV in result.err and "HTTP 401" in result.err
+        assert "wrong-token-value-9f3a" not in result.out + result.err
+    assert not (tmp_path / "plan.json").exists()
+    state = tmp_path / ".lac" / "state.json"
+    assert not state.exists() or "wrong-token-value-9f3a" not in state.read_text()
+    assert app.dataflows == {}
+
+
+def test_a_refresh_token_is_exchanged_once_for_an_access_token(tmp_path, monkeypatch, lac):
+    monkeypatch.setenv("ALATION_REFRESH", "refresh-sentinel-77")
+    app = AlationEmulator(TOKEN, refresh_token="refresh-sentinel-77", user_id=7)
+    with serve(app) as server:
+        target = settings(server.url, refresh_token_env="ALATION_REFRESH", user_id=7)
+        del target["alation"]["token_env"]
+        make_project(tmp_path, target)
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        assert app.tokens_created == 1 and len(app.dataflows) == 4
+        monkeypatch.setenv("ALATION_REFRESH", "stale-refresh-token")
+        stale = lac("plan", cwd=tmp_path)
+    assert stale.code == 1 and "ALATION_REFRESH" in stale.err and "user_id 7" in stale.err
+    assert "stale-refresh-token" not in stale.err
+
+
+def test_update_mode_looks_tables_up_page_by_page_and_skips_what_is_missing(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", TWO_PROCESSES)
+    app = AlationEmulator(TOKEN, page_cap=2)
+    for key in ("1.raw.a", "1.raw.b", "1.raw.c", "1.mart.x"):
+        app.add_table(key)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, input_handling="UPDATE", fail_on_errors=False),
+                              manifests=manifest)
+        planned, _ = apply(config)
+        strict = make_project(tmp_path, settings(server.url, input_handling="UPDATE"), manifests=manifest)
+        with pytest.raises(PlanError, match=r"process.p2.*asset.snowflake:ANALYTICS.mart.y not found"):
+            plan(strict)
+    alation = planned.targets[0]
+    assert [c.address for c in alation.changes] == ["process.p1"]  # no asset is created in UPDATE mode
+    assert [s.address for s in alation.skipped] == ["process.p2"]
+    assert app.links() == {("api/lac/p1", "1.raw.a", "1.mart.x"), ("api/lac/p1", "1.raw.b", "1.mart.x")}
+    listings = app.requests("GET", "/integration/v2/table/")
+    assert len(listings) == 2 + 1 + 3  # apply: raw in two pages, mart in one; then the strict plan again
+
+
+def test_upsert_is_refused_at_plan_time(tmp_path):
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, input_handling="UPSERT"))
+        with pytest.raises(PlanError, match="cannot honour input_handling UPSERT: it honours only PARTIAL, UPDATE"):
+            plan(config)
+
+
+def test_per_object_job_errors_fail_only_their_processes(tmp_path):
+    app = AlationEmulator(TOKEN)
+    app.deleted_datasources.add("3")
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url))
+        with pytest.raises(ApplyError) as info:
+            apply(config)
+    message = str(info.value)
+    assert "process.build_fct_orders: Alation: Upload to deleted data source 3" in message
+    assert "process.load_raw_orders" in message and "2 change(s) failed" in message
+    assert set(app.dataflows) == {"api/lac/monthly_revenue_dag", "api/lac/rpt_revenue"}
+    state = json.loads((tmp_path / ".lac" / "state.json").read_text())["targets"]["alation"]
+    assert "process.rpt_revenue" in state and "process.build_fct_orders" not in state
+
+
+def test_changes_made_in_alation_show_as_drift_and_are_repaired(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", TWO_PROCESSES)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url), manifests=manifest)
+        apply(config)
+        held = app.dataflows["api/lac/p1"]
+        held["links"] = {pair for pair in held["links"] if pair[0][1] != "1.raw.b"}
+        app.dataflows["api/lac/p2"]["content"] = "edited by hand"
+        drift = plan(config)
+        apply(config)
+        settled = plan(config)
+    assert [(c.action.value, c.address, c.reason) for c in drift.changes] == [
+        ("update", "process.p1", "changed in the target since the last apply"),
+        ("update", "process.p2", "changed in the target since the last apply")]
+    assert ("api/lac/p1", "1.raw.b", "1.mart.x") in app.links()
+    assert app.dataflows["api/lac/p2"]["content"] == "copies x to y"
+    assert not settled.has_changes
+
+
+def _config(**settings: object) -> TargetConfig:
+    return TargetConfig("cat", "alation", MappingProxyType(settings), Policy(InputHandling.PARTIAL))
+
+
+def test_keys_follow_datasource_ids_and_per_asset_overrides():
+    sqlserver = Asset("sqlserver", "sales", "dbo", "orders")
+    dotted = Asset("snowflake", "ANALYTICS", "raw", "orders.v2")
+    report = Asset("tableau", "", "site", "revenue", type="dashboard", ids=(("alation", "bi_report:5.bi_report.42"),))
+    override = Asset("snowflake", "OTHER", "s", "t", ids=(("cat", "11.s.t"),))
+    proc = Process("p", "P", (sqlserver, dotted, override), (report,), sql="select 1", ids=(("alation", "jobs/p"),),
+                   columns=(ColumnMapping((ColumnRef(sqlserver.key, "id"),), ColumnRef(report.key, "n")),))
+    target = AlationTarget(_config(datasource_ids={"sqlserver": 8, "snowflake/analytics": 1}, send_title=False))
+    resources = {r.address: r for r in target.translate(Lineage.build([proc]))}
+    keys = {r.body["name"]: (r.body["otype"], r.body["alation_key"]) for r in resources.values() if r.kind == "asset"}
+    assert keys == {"orders": ("table", "8.sales.dbo.orders"), "orders.v2": ("table", '1.raw."orders.v2"'),
+                    "revenue": ("bi_report", "5.bi_report.42"), "t": ("table", "11.s.t")}
+    body = resources["process.p"].body
+    assert body["dataflow_object"] == {"external_id": "api/jobs/p", "content": "select 1"}
+    assert len(body["paths"]) == 1  # a BI report's columns are not keyed from the table: no column path
+    with pytest.raises(ConfigError, match=r"no datasource_ids entry for snowflake/OTHER or snowflake"):
+        AlationTarget(_config(datasource_ids={"snowflake/analytics": 1})).translate(Lineage.build([Process("q", "Q", (dotted,), (
+            Asset("snowflake", "OTHER", "s", "u"),))]))
