@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from ..config import InputHandling, TargetConfig
-from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ..errors import AuthError, ConfigError, TargetError, TransientTargetError
 from ..model import Asset, Lineage, Process
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
@@ -328,7 +328,7 @@ class AlationTarget:
         token = body.get("api_access_token") if isinstance(body, dict) and body.get("status") != "failed" else None
         if not token:
             # The response body is never shown: it may echo the refresh token.
-            raise TerminalTargetError(
+            raise AuthError(
                 f"target {self.name!r}: Alation would not create an API access token from {self._token_hint()} "
                 f"(HTTP {response.status_code}); create a new refresh token in Alation (Account Settings > "
                 "Authentication) and check user_id")
@@ -352,7 +352,7 @@ class AlationTarget:
                 detail = str(response.json().get("detail", ""))
             except (ValueError, AttributeError):
                 detail = response.text[:120]
-            raise TerminalTargetError(
+            raise AuthError(
                 f"target {self.name!r}: Alation refused {self._token_hint()} (HTTP {response.status_code}: "
                 f"{http.redact(detail)}); put a valid token there and run again")
         return response
