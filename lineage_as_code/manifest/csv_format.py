@@ -106,7 +106,9 @@ def _details(known: pd.DataFrame, pids: list[str], keep: pd.Series) -> dict[str,
         return {}
     frame = known.loc[keep, present].replace("", None)
     firsts = frame.groupby(pd.Series(pids, index=known.index)[keep], sort=False).first()
-    return {pid: {k: v for k, v in row.items() if isinstance(v, str)} for pid, row in firsts.iterrows()}
+    columns = {k: firsts[k].tolist() for k in present}
+    return {pid: {k: columns[k][i] for k in present if isinstance(columns[k][i], str)}
+            for i, pid in enumerate(firsts.index.tolist())}
 
 
 def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
