@@ -24,10 +24,11 @@ class GitHubEmulator(EmulatorApp):
     def __init__(self, token: str, repo: str = "acme/lineage", prs: tuple[int, ...] = (7,),
                  faults: Faults | None = None, bot: str = "github-actions[bot]") -> None:
         super().__init__(faults)
-        self.token, self.repo, self.bot = token, repo, bot
-        self.comments: dict[int, list[dict[str, Any]]] = {pr: [] for pr in prs}
-        self.labels: dict[int, list[str]] = {pr: [] for pr in prs}
+        self.token, self.repo, self.bot, self.prs = token, repo, bot, prs
+        self.comments: dict[int, list[dict[str, Any]]] = {}
+        self.labels: dict[int, list[str]] = {}
         self._next_id = 1000
+        self.reset(faults)
         self.route("GET", _ISSUE + "/comments", self.list_comments)
         self.route("POST", _ISSUE + "/comments", self.create_comment)
         self.route("GET", _COMMENT, self.get_comment)
@@ -35,6 +36,16 @@ class GitHubEmulator(EmulatorApp):
         self.route("GET", _ISSUE + "/labels", self.list_labels)
         self.route("POST", _ISSUE + "/labels", self.add_labels)
         self.route("DELETE", _ISSUE + r"/labels/(?P<label>[^/]+)", self.remove_label)
+
+    def reset(self, faults: Faults | None = None) -> None:
+        """Forget every comment, label, logged request and fault count (one server serves many tests)."""
+        with self.lock:
+            self.faults = faults or Faults()
+            self.comments = {pr: [] for pr in self.prs}
+            self.labels = {pr: [] for pr in self.prs}
+            self.log.clear()
+            self.faults_injected.clear()
+            self._writes = 0
 
     def authorized(self, request: Request) -> Response | None:
         if request.header("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
