@@ -150,7 +150,11 @@ def _pages(http: HttpClient, path: str) -> Iterator[dict[str, Any]]:
     url: str | None = f"{path}?per_page=100"
     while url:
         response = http.request("GET", url)
-        yield from response.json()
+        try:
+            items = response.json()
+        except ValueError as exc:
+            raise TerminalTargetError(f"GitHub answered GET {path} with something that is not JSON") from exc
+        yield from items
         url = response.links.get("next", {}).get("url")
 
 
