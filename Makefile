@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck bench reliability clean
+.PHONY: setup setup-browser run test lint typecheck bench reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ run: setup
 	cd examples && ../$(BIN)/lac apply
 	cd examples && ../$(BIN)/lac plan --detailed-exitcode
 
-## test: the whole suite (unit, contract, emulator and object-store tests)
-test: setup
+## setup-browser: Debian's headless Chromium, for the HTML graph's browser test (skipped when present)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+setup-browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
+## test: the whole suite (unit, contract, emulator, object-store and browser tests)
+test: setup setup-browser
 	$(BIN)/python -m pytest -q
 
 lint: setup

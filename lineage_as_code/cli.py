@@ -6,6 +6,7 @@ tracebacks: 0 success, 1 error, 2 changes present (``plan --detailed-exitcode``)
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,8 @@ from . import __version__
 from .config import load_config
 from .console import Console
 from .errors import LineageAsCodeError, ManifestError
+from .github import PublishRequest, publish_plan_comment
+from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .plan.model import Plan
 from .plan.planfile import dump_plan
 from .plan.render import render_markdown, render_text
@@ -117,6 +120,30 @@ def _cmd_force_unlock(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_pr_comment(args: argparse.Namespace, console: Console) -> int:
+    request = PublishRequest(args.repo or os.environ.get("GITHUB_REPOSITORY", ""), args.pr, args.file,
+                             args.labels_from or "", args.labels, args.key or "", args.details_url or "",
+                             args.token_env)
+    result = publish_plan_comment(request, os.environ)
+    note = " (cut to fit GitHub's comment limit)" if result.truncated else ""
+    console.print(f"{result.action.capitalize()} plan comment {result.url or result.comment_id}{note}")
+    if result.labels_added or result.labels_removed:
+        console.print(f"Labels: +{', +'.join(result.labels_added) or ' none'}; "
+                      f"-{', -'.join(result.labels_removed) or ' none'}")
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
+    text = render_project_graph(load_config(args.config), GraphRequest(tuple(args.paths), args.format,
+                                                                        args.around, args.depth))
+    if args.out:
+        write_object(args.out, text.encode())
+        console.print(f"Wrote the {args.format} graph to {args.out}")
+    else:
+        console.write(text)
+    return 0
+
+
 def _add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", help="manifests (default: lac.yaml's); for apply, or a saved plan .json")
     p.add_argument("-t", "--target", action="append", help="limit to this target (repeatable)")
@@ -156,6 +183,26 @@ def build_parser() -> argparse.ArgumentParser:
     rm.add_argument("target_name")
     rm.add_argument("addresses", nargs="+")
     p.set_defaults(func=_cmd_state)
+
+    p = sub.add_parser("pr-comment", help="post a Markdown plan as one sticky pull-request comment, set labels")
+    p.add_argument("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY)")
+    p.add_argument("--pr", type=int, required=True, help="pull request number")
+    p.add_argument("--file", required=True, help="the Markdown plan (lac plan --format markdown > plan.md)")
+    p.add_argument("--labels-from", help="derive labels from this saved plan (default: the Markdown's summary)")
+    p.add_argument("--labels", action=argparse.BooleanOptionalAction, default=True,
+                   help="set lineage:no-changes / lineage:changes / lineage:deletes (default: on)")
+    p.add_argument("--key", help="tell apart several plan comments on one PR (one per project)")
+    p.add_argument("--details-url", help="where the full plan is when it must be cut (default: the workflow run)")
+    p.add_argument("--token-env", default="GITHUB_TOKEN", help="environment variable holding the token")
+    p.set_defaults(func=_cmd_pr_comment)
+
+    p = sub.add_parser("graph", help="render the lineage of the manifests as Mermaid, Graphviz DOT or an HTML page")
+    p.add_argument("paths", nargs="*", help="manifests (default: lac.yaml's)")
+    p.add_argument("--format", choices=GRAPH_FORMATS, default="mermaid")
+    p.add_argument("--around", help="only this asset's (or process's) neighbourhood")
+    p.add_argument("--depth", type=int, default=1, help="with --around: hops upstream and downstream (default 1)")
+    p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")
     p.add_argument("lock_id")

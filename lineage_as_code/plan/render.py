@@ -89,6 +89,8 @@ def _fence(lines: Iterable[str], lang: str) -> str:
 
 
 def _mermaid_label(text: str) -> str:
+    # '#' first: Mermaid reads '#name;' as an entity, so a literal '#' must not start one.
+    text = text.replace("#", "#35;")
     for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
                     ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("\n", " ")):
         text = text.replace(ch, ent)

@@ -1,0 +1,222 @@
+// Draws the lineage laid out by lac (node centres in the JSON block) as SVG, with pan (drag),
+// zoom (wheel, buttons, + - 0 keys), search (highlight, Enter cycles through matches, #q=... in
+// the URL pre-fills it) and a details panel. Manifest text only ever enters the DOM through
+// textContent or setAttribute, never as markup.
+(function () {
+  "use strict";
+  var NS = "http://www.w3.org/2000/svg";
+  var data = JSON.parse(document.getElementById("lineage-data").textContent);
+  var svg = document.getElementById("canvas");
+  var viewport = document.getElementById("viewport");
+  var search = document.getElementById("search");
+  var status = document.getElementById("status");
+  var view = { x: 0, y: 0, k: 1 };
+  var nodeEls = [];
+  var edgeEls = [];
+  var matches = [];
+  var current = -1;
+  var NODE_H = 34;
+
+  function el(name, attrs, parent) {
+    var node = document.createElementNS(NS, name);
+    Object.keys(attrs).forEach(function (key) { node.setAttribute(key, String(attrs[key])); });
+    if (parent) { parent.appendChild(node); }
+    return node;
+  }
+
+  function applyView() {
+    viewport.setAttribute("transform", "translate(" + view.x + "," + view.y + ") scale(" + view.k + ")");
+    svg.setAttribute("data-zoom", view.k.toFixed(3));
+  }
+
+  function zoomAt(factor, cx, cy) {
+    var k = Math.min(8, Math.max(0.05, view.k * factor));
+    view.x = cx - (cx - view.x) * (k / view.k);
+    view.y = cy - (cy - view.y) * (k / view.k);
+    view.k = k;
+    applyView();
+  }
+
+  function bounds() {
+    if (!data.nodes.length) { return { x0: 0, y0: 0, x1: 1, y1: 1 }; }
+    var b = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+    data.nodes.forEach(function (n) {
+      b.x0 = Math.min(b.x0, n.x - n.w / 2); b.x1 = Math.max(b.x1, n.x + n.w / 2);
+      b.y0 = Math.min(b.y0, n.y - NODE_H / 2); b.y1 = Math.max(b.y1, n.y + NODE_H / 2);
+    });
+    return b;
+  }
+
+  function fit() {
+    var rect = svg.getBoundingClientRect();
+    var b = bounds();
+    var width = Math.max(rect.width, 1);
+    var height = Math.max(rect.height, 1);
+    view.k = Math.min(2, Math.max(0.05, Math.min(width / (b.x1 - b.x0 + 80), height / (b.y1 - b.y0 + 80))));
+    view.x = width / 2 - ((b.x0 + b.x1) / 2) * view.k;
+    view.y = height / 2 - ((b.y0 + b.y1) / 2) * view.k;
+    applyView();
+  }
+
+  function centreOn(n) {
+    var rect = svg.getBoundingClientRect();
+    view.x = rect.width / 2 - n.x * view.k;
+    view.y = rect.height / 2 - n.y * view.k;
+    applyView();
+  }
+
+  function drawEdges() {
+    var group = document.getElementById("edges");
+    data.edges.forEach(function (pair) {
+      var a = data.nodes[pair[0]];
+      var b = data.nodes[pair[1]];
+      var x0 = a.x + a.w / 2;
+      var x1 = b.x - b.w / 2;
+      var mid = (x0 + x1) / 2;
+      var d = "M" + x0 + "," + a.y + " C" + mid + "," + a.y + " " + mid + "," + b.y + " " + x1 + "," + b.y;
+      edgeEls.push(el("path", { "class": "edge", d: d, "marker-end": "url(#arrow)" }, group));
+    });
+  }
+
+  function drawNodes() {
+    var group = document.getElementById("nodes");
+    data.nodes.forEach(function (n, index) {
+      var g = el("g", { "class": "node " + n.kind + (n.focus ? " focus" : ""), "data-node-id": n.id,
+        "data-kind": n.kind, transform: "translate(" + n.x + "," + n.y + ")", tabindex: 0 }, group);
+      el("rect", { x: -n.w / 2, y: -NODE_H / 2, width: n.w, height: NODE_H, rx: n.kind === "process" ? 17 : 4 }, g);
+      var text = el("text", {}, g);
+      text.textContent = n.short;
+      var title = el("title", {}, g);
+      title.textContent = n.label;
+      g.addEventListener("click", function (event) { event.stopPropagation(); select(index); });
+      g.addEventListener("keydown", function (event) { if (event.key === "Enter") { select(index); } });
+      nodeEls.push(g);
+    });
+  }
+
+  function neighbours(index) {
+    var near = {};
+    near[index] = true;
+    data.edges.forEach(function (pair, e) {
+      var hot = pair[0] === index || pair[1] === index;
+      edgeEls[e].classList.toggle("hot", hot);
+      if (hot) { near[pair[0]] = true; near[pair[1]] = true; }
+    });
+    return near;
+  }
+
+  function select(index) {
+    var n = data.nodes[index];
+    var near = neighbours(index);
+    nodeEls.forEach(function (g, i) {
+      g.classList.toggle("selected", i === index);
+      g.classList.toggle("dim", !near[i]);
+    });
+    document.getElementById("details-title").textContent = (n.kind === "process" ? "Process: " : "Asset: ") + n.label;
+    var list = document.getElementById("details-list");
+    list.replaceChildren();
+    n.details.forEach(function (pair) {
+      var dt = document.createElement("dt");
+      dt.textContent = pair[0];
+      var dd = document.createElement("dd");
+      dd.textContent = pair[1];
+      list.appendChild(dt);
+      list.appendChild(dd);
+    });
+    document.getElementById("details").hidden = false;
+  }
+
+  function clearSelection() {
+    nodeEls.forEach(function (g) { g.classList.remove("selected"); g.classList.remove("dim"); });
+    edgeEls.forEach(function (p) { p.classList.remove("hot"); });
+    document.getElementById("details").hidden = true;
+    runSearch();
+  }
+
+  function showStatus() {
+    var base = data.nodes.length + " nodes, " + data.edges.length + " edges";
+    if (!search.value.trim()) { status.textContent = base; return; }
+    status.textContent = matches.length + " match" + (matches.length === 1 ? "" : "es") +
+      (current >= 0 ? " (" + (current + 1) + "/" + matches.length + ")" : "") + " \u00b7 " + base;
+  }
+
+  function runSearch() {
+    var q = search.value.trim().toLowerCase();
+    matches = [];
+    current = -1;
+    data.nodes.forEach(function (n, i) {
+      var hit = q !== "" && (n.label.toLowerCase().indexOf(q) >= 0 || n.id.toLowerCase().indexOf(q) >= 0);
+      if (hit) { matches.push(i); }
+      nodeEls[i].classList.toggle("match", hit);
+      nodeEls[i].classList.remove("current");
+      nodeEls[i].classList.toggle("dim", q !== "" && !hit);
+    });
+    edgeEls.forEach(function (p) { p.classList.toggle("dim", q !== ""); });
+    showStatus();
+  }
+
+  function nextMatch() {
+    if (!matches.length) { return; }
+    if (current >= 0) { nodeEls[matches[current]].classList.remove("current"); }
+    current = (current + 1) % matches.length;
+    nodeEls[matches[current]].classList.add("current");
+    centreOn(data.nodes[matches[current]]);
+    showStatus();
+  }
+
+  function wire() {
+    var drag = null;
+    var panned = false;
+    svg.addEventListener("wheel", function (event) {
+      event.preventDefault();
+      var rect = svg.getBoundingClientRect();
+      zoomAt(Math.exp(-event.deltaY * 0.0015), event.clientX - rect.left, event.clientY - rect.top);
+    }, { passive: false });
+    svg.addEventListener("pointerdown", function (event) {
+      drag = { x: event.clientX, y: event.clientY, vx: view.x, vy: view.y, moved: false };
+      svg.classList.add("panning");
+    });
+    window.addEventListener("pointermove", function (event) {
+      if (!drag) { return; }
+      view.x = drag.vx + event.clientX - drag.x;
+      view.y = drag.vy + event.clientY - drag.y;
+      drag.moved = drag.moved || Math.abs(event.clientX - drag.x) + Math.abs(event.clientY - drag.y) > 3;
+      applyView();
+    });
+    window.addEventListener("pointerup", function () {
+      panned = Boolean(drag && drag.moved);
+      drag = null;
+      svg.classList.remove("panning");
+    });
+    // A click that ends a pan keeps the selection; a plain click on the background clears it.
+    svg.addEventListener("click", function () { if (!panned) { clearSelection(); } });
+    function zoomCentre(factor) {
+      var rect = svg.getBoundingClientRect();
+      zoomAt(factor, rect.width / 2, rect.height / 2);
+    }
+    document.getElementById("zoom-in").addEventListener("click", function () { zoomCentre(1.25); });
+    document.getElementById("zoom-out").addEventListener("click", function () { zoomCentre(0.8); });
+    document.getElementById("zoom-fit").addEventListener("click", fit);
+    document.getElementById("details-close").addEventListener("click", clearSelection);
+    search.addEventListener("input", runSearch);
+    search.addEventListener("keydown", function (event) { if (event.key === "Enter") { nextMatch(); } });
+    document.addEventListener("keydown", function (event) {
+      if (event.target === search) { return; }
+      if (event.key === "+" || event.key === "=") { zoomCentre(1.25); }
+      if (event.key === "-") { zoomCentre(0.8); }
+      if (event.key === "0") { fit(); }
+      if (event.key === "/") { event.preventDefault(); search.focus(); }
+    });
+    window.addEventListener("resize", fit);
+  }
+
+  drawEdges();
+  drawNodes();
+  wire();
+  fit();
+  var hash = new URLSearchParams(window.location.hash.slice(1));
+  search.value = hash.get("q") || "";
+  runSearch();
+  if (matches.length) { nextMatch(); }
+  document.body.setAttribute("data-ready", "true");
+}());
