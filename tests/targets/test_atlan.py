@@ -94,6 +94,7 @@ def test_examples_land_in_atlan_exactly_as_the_manifests_say(tmp_path, lac):
     tables = app.of_type("Table")
     assert len(tables) == 6 and all(t["attributes"]["isPartial"] is True for t in tables.values())
     assert max(app.bulk_sizes) <= 20 and app.duplicate_entities() == 0
+    assert TOKEN not in (tmp_path / ".lac" / "state.json").read_text() + result.out + result.err
 
 
 def test_a_rerun_writes_nothing_and_edits_send_only_the_matching_requests(tmp_path):
@@ -140,14 +141,19 @@ def test_5000_edges_take_the_fewest_requests_batch_size_allows(tmp_path):
     app = AtlanEmulator(TOKEN)
     with serve(app) as server:
         config = make_project(tmp_path, atlan(server.url, max_parallel=8), manifest)
-        _, report = apply_project(config, PlanRequest(), store=MemoryStore())
+        store = MemoryStore()
+        _, report = apply_project(config, PlanRequest(), store=store)
+        searches = len(app.requests("POST", SEARCH))
+        again, _ = apply_project(config, PlanRequest(), store=store)
+        refresh_searches = len(app.requests("POST", SEARCH)) - searches
     assets = 2501 + 2500  # src_0..src_2500 and one output per process
     expected_writes = math.ceil(assets / 20) + math.ceil(2500 / 20)
-    searches = len(app.requests("POST", SEARCH))
-    print(f"\natlan 5,000 edges: {len(writes(app))} bulk writes (expected {expected_writes}), {searches} searches")
+    print(f"\natlan 5,000 edges: {len(writes(app))} bulk writes (expected {expected_writes}), {searches} searches; "
+          f"re-plan with refresh: {refresh_searches} searches, no writes")
     assert report.created == assets + 2500
     assert len(writes(app)) == expected_writes == 376
     assert searches == math.ceil(assets / 100)  # one page per 100 looked-up qualifiedNames
+    assert not again.has_changes and refresh_searches == math.ceil(assets / 100) + math.ceil(2500 / 100)
     assert len(app.lineage()) == 2500 and app.duplicate_entities() == 0
 
 
@@ -160,6 +166,8 @@ def test_throttling_server_errors_and_dropped_replies_converge_without_duplicate
         apply(config)
         app.faults = Faults()
         assert not plan(config).has_changes
+    print(f"\natlan faults: {app.faults_injected}, {app.noop_writes} resent bulk write(s), "
+          f"{len(app.log)} requests in all")
     assert app.faults_injected["429"] > 0 and app.faults_injected["503"] > 0 and app.faults_injected["drop-after"] > 0
     assert app.duplicate_entities() == 0
     assert 0 < app.noop_writes <= app.faults_injected["drop-after"]  # resent after a lost reply, changed nothing
