@@ -146,6 +146,9 @@ class EmulatorApp:
 class _Handler(BaseHTTPRequestHandler):
     app: EmulatorApp
     protocol_version = "HTTP/1.1"
+    # headers and body leave in separate writes; with Nagle on, each keep-alive request then
+    # waits for the client's delayed ACK (~40 ms), which makes serial clients 100x slower
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
         return
