@@ -148,7 +148,7 @@ class SecodaTarget:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            max_batch_size=100, max_parallel=self.max_parallel, supports_delete=True, supports_update=True,
+            max_batch_size=250, max_parallel=self.max_parallel, supports_delete=True, supports_update=True,
             supports_refresh=True, supports_column_lineage=self.columns,
             modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE),
         )
@@ -297,6 +297,8 @@ class SecodaTarget:
         return (src, dst) if src and dst else None
 
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
+        if self.config.policy.input_handling not in self.capabilities.modes:
+            return {}  # the planner refuses this mode; no reason to call Secoda first
         assets = [r for r in desired if r.kind == ASSET]
         self.resolve(r.body for r in assets)
         out: dict[str, Current] = {}
