@@ -193,7 +193,6 @@ def test_a_rejected_key_is_one_clear_error_and_never_shown(tmp_path: Path, lac: 
     monkeypatch.setenv(ENV, wrong)
     app = SecodaEmulator(TOKEN)
     with serve(app) as server:
-        make_project(tmp_path, target(server.url))
         seed(app, lineage_of(make_project(tmp_path, target(server.url))))
         planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
         applied = lac("apply", "--auto-approve", cwd=tmp_path)
@@ -339,4 +338,16 @@ def test_an_edge_deleted_in_secoda_is_planned_again_and_recreated(tmp_path: Path
         apply(config)
     assert [(c.action.value, c.reason) for c in drift.changes] == [
         ("create", "recorded in state but missing from the target")]
+    assert app.edges() == [(a, c)]
+
+
+def test_names_match_regardless_of_case_when_case_sensitive_match_is_off(tmp_path: Path) -> None:
+    path = manifest(tmp_path / "m.yaml", [{"id": "p1", "name": "P1", "inputs": ["DB.S.ORDERS"],
+                                           "outputs": ["DB.S.Fct_Orders"]}])
+    app = SecodaEmulator(TOKEN)
+    with serve(app) as server:
+        a, c = app.add_table("db.s.orders"), app.add_table("DB.S.FCT_ORDERS")
+        with pytest.raises(PlanError, match="not found in secoda"):
+            plan(make_project(tmp_path, target(server.url), manifests=path))
+        apply(make_project(tmp_path, target(server.url, case_sensitive_match=False), manifests=path))
     assert app.edges() == [(a, c)]
