@@ -180,6 +180,7 @@ def test_faults_do_not_change_the_outcome_or_duplicate_an_edge(tmp_path: Path) -
         assert app.edges() == expected_edges(lineage_of(config), ids)
         assert not plan(config).has_changes
     assert smaller == path
+    print(f"\nsecoda faults: {app.faults_injected}, duplicates {app.duplicates}")
     assert app.faults_injected["429"] > 10 and app.faults_injected["503"] > 3
     assert app.faults_injected["drop-after"] > 0
     assert app.duplicates == 0
