@@ -10,6 +10,7 @@ reported, its dependents are skipped, and the run ends with ApplyError listing e
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -61,18 +62,37 @@ def _batches(changes: list[Change], size: int) -> list[list[Change]]:
 
 
 class _Recorder:
-    """Writes state after each batch with compare-and-swap on the serial."""
+    """Records each batch's outcome in state, with compare-and-swap on the serial.
 
-    def __init__(self, store: StateStore, state: State) -> None:
+    Small batches against a large state would rewrite the whole file hundreds of times, so writes
+    are spaced at least ``interval`` seconds apart, and always made at the end (also after a
+    failure). A crash can lose only the writes of that last interval; every one of them was an
+    idempotent upsert or delete, so the next plan adopts or repeats them and converges.
+    """
+
+    def __init__(self, store: StateStore, state: State, interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.state = state
+        self.written = state
+        self.interval = interval
+        self.clock = clock
+        self.last = clock()
 
     def record(self, target: str, put: dict[str, StateEntry], drop: set[str]) -> None:
         if not put and not drop:
             return
-        nxt = self.state.updated(target, put, drop)
-        self.store.write(nxt, expected_serial=self.state.serial)
-        self.state = nxt
+        self.state = self.state.updated(target, put, drop)
+        if self.clock() - self.last >= self.interval:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.state is self.written:
+            return
+        pending = State(self.state.lineage, self.written.serial + 1, self.state.targets)
+        self.store.write(pending, expected_serial=self.written.serial)
+        self.state = self.written = pending
+        self.last = self.clock()
 
 
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
@@ -121,16 +141,19 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
 
 
 def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str, Policy], store: StateStore,
-               state: State, *, allow_mass_delete: bool = False,
+               state: State, *, allow_mass_delete: bool = False, state_interval: float = 1.0,
                progress: Callable[[str], None] = lambda _: None) -> tuple[ApplyReport, State]:
     """Apply every target's changes; return the report and the final state. Raise ApplyError when
     anything failed (state then holds everything that succeeded, so a re-run resumes)."""
     check_mass_delete(plan, policies, allow_mass_delete)
     report = ApplyReport()
-    recorder = _Recorder(store, state)
-    for t in plan.targets:
-        if t.changes:
-            _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress)
+    recorder = _Recorder(store, state, state_interval)
+    try:
+        for t in plan.targets:
+            if t.changes:
+                _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress)
+    finally:
+        recorder.flush()
     if report.failures:
         detail = "\n".join(f"  {f}" for f in report.failures[:50])
         more = f"\n  ... and {len(report.failures) - 50} more" if len(report.failures) > 50 else ""

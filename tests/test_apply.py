@@ -35,7 +35,17 @@ def test_assets_go_first_in_batches_no_larger_than_the_capability(tmp_path):
     report, state = run(target, store)
     assert [len(b) for b in target.batches] == [3, 1, 2]
     assert all(kind.startswith("asset.") for _, kind in target.batches[0] + target.batches[1])
-    assert report.created == 6 and state.serial == 3 and store.read() == state
+    assert report.created == 6 and store.read() == state
+
+
+def test_with_no_write_interval_state_is_written_after_every_batch(tmp_path):
+    target, store = FakeTarget(), LocalStateStore(str(tmp_path / "s.json"))
+    plan, state = plan_for(target, store)
+    written = []
+    original = store.write
+    store.write = lambda s, expected_serial: (written.append(len(s.entries("fake"))), original(s, expected_serial))
+    apply_plan(plan, {"fake": target}, {"fake": Policy()}, store, state, state_interval=0)
+    assert written == [3, 4, 6]
 
 
 def test_policy_batch_size_lowers_the_batch(tmp_path):

@@ -36,11 +36,11 @@ class StateEntry:
 
 
 def _entry_doc(entry: StateEntry) -> dict[str, object]:
-    doc = asdict(entry)
-    if not entry.edges:
-        del doc["edges"]
-    if not entry.partial:
-        del doc["partial"]
+    doc: dict[str, object] = {"kind": entry.kind, "id": entry.id, "hash": entry.hash}
+    if entry.partial:
+        doc["partial"] = True
+    if entry.edges:
+        doc["edges"] = entry.edges
     return doc
 
 
@@ -68,7 +68,17 @@ class State:
             "serial": self.serial,
             "targets": {t: {a: _entry_doc(e) for a, e in entries.items()} for t, entries in self.targets.items()},
         }
-        return (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+        # one resource per line: diffable, and an order of magnitude faster to write than indent=n
+        lines = [f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
+                 f'"serial":{self.serial},"targets":{{']
+        for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
+            lines.append(("," if t_index else "") + f"{json.dumps(target)}:{{")
+            body = [f"{json.dumps(a)}:{json.dumps(_entry_doc(e), separators=(',', ':'))}"
+                    for a, e in sorted(entries.items())]
+            lines.append(",\n".join(body))
+            lines.append("}")
+        lines.append("}}")
+        return ("\n".join(lines) + "\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> State:
