@@ -49,7 +49,9 @@ def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], allow: bool) -
 
 def _stages(t: TargetPlan, caps: Capabilities) -> list[list[Change]]:
     order = {kind: i for i, kind in enumerate(caps.kind_order)}
-    rank = lambda c: order.get(c.kind, len(order))  # noqa: E731
+    def rank(change: Change) -> int:
+        return order.get(change.kind, len(order))
+
     writes = [c for c in t.changes if c.action in (Action.CREATE, Action.UPDATE)]
     deletes = [c for c in t.changes if c.action is Action.DELETE]
     stages = [[c for c in writes if rank(c) == r] for r in sorted({rank(c) for c in writes})]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from lineage_as_code.apply import apply_plan
 from lineage_as_code.config import Policy
 from lineage_as_code.errors import ApplyError, MassDeleteError, StateConflictError
 from lineage_as_code.plan.build import TargetInput, build_plan
 from lineage_as_code.state.local import LocalStateStore
 from lineage_as_code.targets.base import Capabilities
+from lineage_as_code.targets.lineage_resources import lineage_resources
 from tests.fake_target import FakeTarget
 from tests.plan.test_build import lineage
-from lineage_as_code.apply import apply_plan
-from lineage_as_code.targets.lineage_resources import lineage_resources
 
 
-def plan_for(target: FakeTarget, store: LocalStateStore, text: bytes | None = None, policy: Policy = Policy()):
+def plan_for(target: FakeTarget, store: LocalStateStore, text: bytes | None = None, policy: Policy | None = None):
+    policy = policy or Policy()
     state = store.read()
     known = state.entries(target.name)
     res = lineage_resources(lineage(text) if text else lineage())
@@ -25,7 +26,8 @@ def plan_for(target: FakeTarget, store: LocalStateStore, text: bytes | None = No
     return build_plan([t], state), state
 
 
-def run(target, store, text=None, policy=Policy(), allow=False):
+def run(target, store, text=None, policy=None, allow=False):
+    policy = policy or Policy()
     plan, state = plan_for(target, store, text, policy)
     return apply_plan(plan, {target.name: target}, {target.name: policy}, store, state, allow_mass_delete=allow)
 

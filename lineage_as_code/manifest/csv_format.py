@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+
 import pandas as pd
 
 from ..errors import Problem
@@ -19,7 +20,6 @@ from .refs import RefError, parse_asset
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
 from .yaml_format import ParsedFile
-
 
 _DETAILS = ("process_name", "description", "sql", "owner")
 
@@ -69,7 +69,8 @@ def _row_problems(name: str, known: pd.DataFrame, lines: pd.Series) -> tuple[lis
     records = known.iloc[suspects].to_dict("records") if suspects else []
     for index, raw in zip(suspects, records, strict=True):
         line = int(lines.iloc[index])
-        found = schema_problems({k: v for k, v in raw.items() if v != ""}, "lineage-row", name, lambda _p: line)
+        found = schema_problems({k: v for k, v in raw.items() if v != ""}, "lineage-row", name,
+                                lambda _p, line=line: line)
         if found:
             problems.extend(found)
             broken.add(index)

@@ -137,8 +137,8 @@ def render_markdown(plan: Plan) -> str:
     unchanged = sum(t.unchanged for t in plan.targets)
     skipped = sum(len(t.skipped) for t in plan.targets)
     out = [PLAN_MARKER, "### Lineage plan", "",
-           f"**{plan.count(Action.CREATE)}** to create, **{plan.count(Action.UPDATE)}** to update, "
-           f"**{plan.count(Action.DELETE)}** to delete, {unchanged} unchanged, {skipped} skipped.", "",
+           (f"**{plan.count(Action.CREATE)}** to create, **{plan.count(Action.UPDATE)}** to update, "
+            f"**{plan.count(Action.DELETE)}** to delete, {unchanged} unchanged, {skipped} skipped."), "",
            "| Target | Type | + create | ~ update | - delete | unchanged | skipped |",
            "|---|---|--:|--:|--:|--:|--:|"]
     for t in plan.targets:
@@ -168,9 +168,9 @@ def render_markdown(plan: Plan) -> str:
             if not s.cannot_delete:
                 out.append(f"- skipped {escape_md(s.address)}: {escape_md(s.reason)}")
         if t.undeletable:
-            out += ["", f"**Cannot delete on this target** ({escape_md(t.type)} has no delete API). "
-                        f"These are no longer in the manifests; remove them by hand, then run "
-                        f"`lac state rm {escape_md(t.name)} ADDRESS...`:"]
+            out += ["", (f"**Cannot delete on this target** ({escape_md(t.type)} has no delete API). "
+                         f"These are no longer in the manifests; remove them by hand, then run "
+                         f"`lac state rm {escape_md(t.name)} ADDRESS...`:")]
             out += [f"- {escape_md(s.address)}" for s in t.undeletable]
         for w in t.warnings:
             out.append(f"- warning: {escape_md(w)}")

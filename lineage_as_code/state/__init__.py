@@ -62,15 +62,9 @@ class State:
         return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))))
 
     def to_json(self) -> bytes:
-        doc = {
-            "format_version": FORMAT_VERSION,
-            "lineage": self.lineage,
-            "serial": self.serial,
-            "targets": {t: {a: _entry_doc(e) for a, e in entries.items()} for t, entries in self.targets.items()},
-        }
         # one resource per line: diffable, and an order of magnitude faster to write than indent=n
-        lines = [f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
-                 f'"serial":{self.serial},"targets":{{']
+        lines = [(f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
+                  f'"serial":{self.serial},"targets":{{')]
         for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
             lines.append(("," if t_index else "") + f"{json.dumps(target)}:{{")
             body = [f"{json.dumps(a)}:{json.dumps(_entry_doc(e), separators=(',', ':'))}"

@@ -46,6 +46,15 @@ _PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "att
                     "updated_at"]
 
 
+def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Bulk-insert a frame whose columns are named as the table's."""
+    db.register("incoming", frame)
+    try:
+        db.execute(f"INSERT INTO {table} ({', '.join(frame.columns)}) SELECT * FROM incoming")
+    finally:
+        db.unregister("incoming")
+
+
 class DuckDBTarget:
     """Lineage rows in a local DuckDB file (``path`` setting, default ``.lac/lineage.duckdb``)."""
 
@@ -111,18 +120,21 @@ class DuckDBTarget:
             rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
                          b.get("connection", ""), bool(b.get("partial")), c.after_hash, now])
         if rows:
-            frame = pd.DataFrame(rows, columns=_ASSET_COLUMNS)  # noqa: F841 - read by DuckDB below
-            db.execute(f"INSERT INTO assets ({', '.join(_ASSET_COLUMNS)}) SELECT * FROM frame")
+            _insert(db, "assets", pd.DataFrame(rows, columns=_ASSET_COLUMNS))
 
     @staticmethod
     def _write_processes(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
         if not changes:
             return
         gone = pd.DataFrame({"address": [c.address for c in changes],
-                             "id": [c.address.split(".", 1)[1] for c in changes]})  # noqa: F841
-        db.execute("DELETE FROM processes WHERE address IN (SELECT address FROM gone)")
-        db.execute("DELETE FROM edges WHERE process_id IN (SELECT id FROM gone)")
-        db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
+                             "id": [c.address.split(".", 1)[1] for c in changes]})
+        db.register("gone", gone)
+        try:
+            db.execute("DELETE FROM processes WHERE address IN (SELECT address FROM gone)")
+            db.execute("DELETE FROM edges WHERE process_id IN (SELECT id FROM gone)")
+            db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
+        finally:
+            db.unregister("gone")
         procs, edges, cols = [], [], []
         for c in changes:
             if c.action is Action.DELETE:
@@ -135,15 +147,12 @@ class DuckDBTarget:
                 tgt_asset, tgt_col = m["target"]
                 cols.extend([b["id"], s, sc, tgt_asset, tgt_col, m["transform"]] for s, sc in m["sources"])
         if procs:
-            pframe = pd.DataFrame(procs, columns=_PROCESS_COLUMNS)  # noqa: F841
-            db.execute(f"INSERT INTO processes ({', '.join(_PROCESS_COLUMNS)}) SELECT * FROM pframe")
+            _insert(db, "processes", pd.DataFrame(procs, columns=_PROCESS_COLUMNS))
         if edges:
-            eframe = pd.DataFrame(edges, columns=["process_id", "source", "target"])  # noqa: F841
-            db.execute("INSERT INTO edges SELECT * FROM eframe")
+            _insert(db, "edges", pd.DataFrame(edges, columns=["process_id", "source", "target"]))
         if cols:
-            cframe = pd.DataFrame(cols, columns=["process_id", "source", "source_column", "target",  # noqa: F841
-                                                 "target_column", "transform"])
-            db.execute("INSERT INTO column_edges SELECT * FROM cframe")
+            _insert(db, "column_edges", pd.DataFrame(cols, columns=["process_id", "source", "source_column", "target",
+                                                                    "target_column", "transform"]))
 
     def close(self) -> None:
         if self._conn is not None:

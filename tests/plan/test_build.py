@@ -27,7 +27,11 @@ def lineage(text: bytes = MANIFEST):
     return build_lineage([ManifestInput("m.yaml", text)])
 
 
-def target_input(policy=Policy(), current=None, caps=Capabilities(max_batch_size=10), refreshed=True, text=MANIFEST):
+DEFAULT_CAPS = Capabilities(max_batch_size=10)
+
+
+def target_input(policy=None, current=None, caps=DEFAULT_CAPS, refreshed=True, text=MANIFEST):
+    policy = policy or Policy()
     return TargetInput("t", "fake", caps, policy, lineage_resources(lineage(text)), current or {}, refreshed)
 
 

@@ -30,7 +30,7 @@ def plan(config: Config, **kw: Any) -> Plan:
     return plan_project(config, PlanRequest(**kw))
 
 
-def apply(config: Config, allow_mass_delete: bool = False, **kw: Any):  # noqa: ANN201
+def apply(config: Config, allow_mass_delete: bool = False, **kw: Any):
     """Apply and return (plan, report); report is None when nothing changed."""
     return apply_project(config, PlanRequest(**kw), allow_mass_delete=allow_mass_delete)
 

@@ -50,7 +50,7 @@ def test_edited_and_removed_processes_replace_and_remove_their_rows(tmp_path):
     config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}}, tmp_path / "m")
     apply(config)
     write_generated(manifest, 4, columns=1)
-    changed, report = apply(config)
+    _, report = apply(config)
     db = tmp_path / "l.duckdb"
     assert rows(db, "SELECT count(*) FROM processes") == [(4,)]
     assert rows(db, "SELECT count(*) FROM column_edges") == [(4,)]

@@ -61,15 +61,13 @@ def test_ambiguous_failure_of_a_post_is_reconciled_not_duplicated():
 
 def test_a_post_without_reconcile_is_not_retried_after_an_ambiguous_failure():
     app = Echo(Faults(error_rate=1.0, error_status=502))
-    with serve(app) as server:
-        with pytest.raises(TransientTargetError, match=r"target 't': POST /items: gave up after 1 attempt"):
-            client(server.url).request("POST", "/items", json={})
+    with serve(app) as server, pytest.raises(TransientTargetError, match=r"target 't': POST /items: gave up after 1"):
+        client(server.url).request("POST", "/items", json={})
 
 
 def test_terminal_errors_name_method_path_status_and_never_the_token():
-    with serve(Echo()) as server:
-        with pytest.raises(TerminalTargetError) as info:
-            client(server.url).request("GET", "/bad")
+    with serve(Echo()) as server, pytest.raises(TerminalTargetError) as info:
+        client(server.url).request("GET", "/bad")
     message = str(info.value)
     assert "GET /bad -> 400" in message and SECRET not in message and "***" in message
 
