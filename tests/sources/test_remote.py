@@ -9,6 +9,7 @@ import pytest
 
 from lineage_as_code.errors import SourceError
 from lineage_as_code.sources import open_object_store, open_source, read_object, write_object
+from lineage_as_code.sources.remote import ObjectChangedError
 from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY, Bucket
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
@@ -150,3 +151,14 @@ def test_az_without_an_account_says_where_it_comes_from(monkeypatch) -> None:
 def test_malformed_uris_are_refused_with_the_expected_form(uri: str) -> None:
     with pytest.raises(SourceError, match=uri.replace("/", "/")):
         open_source(uri)
+
+
+def test_conditional_writes_refuse_a_stale_version_or_an_existing_object(bucket: Bucket) -> None:
+    store, _ = open_object_store(bucket.uri())
+    first = store.put("k.json", b"1", absent=True)
+    with pytest.raises(ObjectChangedError):
+        store.put("k.json", b"2", absent=True)
+    second = store.put("k.json", b"2", match=first)
+    with pytest.raises(ObjectChangedError):
+        store.put("k.json", b"3", match=first)
+    assert store.get("k.json") == (b"2", second)
