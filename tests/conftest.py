@@ -15,7 +15,6 @@ from tests.servers import (  # noqa: F401  (session fixtures: real S3, GCS and A
     abfss_container,
     azure_container,
     azurite_server,
-    bucket,
     fake_gcs_server,
     gcs_bucket,
     moto_server,
