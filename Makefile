@@ -6,13 +6,21 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup setup-browser run test lint typecheck bench reliability clean
 
+NODE_STAMP := node_modules/.installed
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Azurite (the Azure Storage emulator the object-store tests run), pinned in package-lock.json.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the Azure tests: install Node.js 20+ (apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)
 
 ## run: validate, plan and apply the examples to the embedded DuckDB target, then show the lineage
 run: setup
@@ -37,4 +45,4 @@ lint: setup
 	$(BIN)/mypy lineage_as_code
 
 clean:
-	rm -rf $(VENV) .pytest_cache examples/.lac build *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache examples/.lac build *.egg-info

@@ -20,8 +20,9 @@ from .plan.model import Plan
 from .plan.planfile import dump_plan
 from .plan.render import render_markdown, render_text
 from .project import load_manifests
-from .sources import write_object
+from .sources import read_object, write_object
 from .state import open_state_store
+from .triggers.events import handle_event
 from .workflow import PlanRequest, apply_project, plan_project
 
 
@@ -144,6 +145,13 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_handle_event(args: argparse.Namespace, console: Console) -> int:
+    payload = sys.stdin.buffer.read() if args.event_file == "-" else read_object(args.event_file)
+    for outcome in handle_event(payload, args.config, progress=console.info):
+        console.print(outcome.summary())
+    return 0
+
+
 def _add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", help="manifests (default: lac.yaml's); for apply, or a saved plan .json")
     p.add_argument("-t", "--target", action="append", help="limit to this target (repeatable)")
@@ -207,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")
     p.add_argument("lock_id")
     p.set_defaults(func=_cmd_force_unlock)
+
+    p = sub.add_parser("handle-event", help="plan and apply for an S3, Cloud Storage or Event Grid object event")
+    p.add_argument("event_file", nargs="?", default="-", metavar="FILE", help="event JSON (default or '-': stdin)")
+    p.set_defaults(func=_cmd_handle_event)
     return parser
 
 

@@ -11,6 +11,16 @@ import pytest
 
 from lineage_as_code.cli import main
 from lineage_as_code.console import Console
+from tests.servers import (  # noqa: F401  (session fixtures: real S3, GCS and Azure servers)
+    abfss_container,
+    azure_container,
+    azurite_server,
+    fake_gcs_server,
+    gcs_bucket,
+    moto_server,
+    s3_bucket,
+    server_workdir,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -13,8 +13,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import SourceError
+
+if TYPE_CHECKING:
+    from .remote import ObjectStore
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".csv")
 REMOTE_SCHEMES = ("s3://", "gs://", "az://", "abfss://")
@@ -31,6 +35,74 @@ class ManifestFile:
 
 def is_remote(uri: str) -> bool:
     return uri.startswith(REMOTE_SCHEMES)
+
+
+@dataclass(frozen=True)
+class ObjectURI:
+    """An object-store URI split into parts, so no other module has to read a scheme.
+
+    ``service`` is ``s3``, ``gcs`` or ``azure``; ``bucket`` the bucket or container; ``key`` the object
+    key or prefix ('' for the whole bucket); ``account`` the Azure storage account named by an
+    abfss:// URI (az:// takes it from the environment) and ``endpoint_suffix`` its cloud's DNS suffix.
+    ``root`` is the URI up to the key, so child objects print the way the user wrote the URI.
+    """
+
+    service: str
+    bucket: str
+    key: str
+    root: str
+    account: str = ""
+    endpoint_suffix: str = ""
+
+    def child(self, key: str) -> str:
+        return self.root + key
+
+    def __str__(self) -> str:
+        return self.root + self.key
+
+
+def _split_abfss(uri: str, rest: str) -> ObjectURI:
+    authority, _, key = rest.partition("/")
+    container, at, host = authority.partition("@")
+    account, dot, suffix = host.partition(".dfs.")
+    if not (container and at and account and dot and suffix):
+        raise SourceError(f"{uri}: expected abfss://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH")
+    return ObjectURI("azure", container, key, f"abfss://{authority}/", account, suffix)
+
+
+def parse_object_uri(uri: str) -> ObjectURI:
+    """Split an s3://, gs://, az:// or abfss:// URI; raise SourceError when it names no bucket."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in _SERVICES:
+        raise SourceError(f"{uri}: unsupported scheme; use a local path, s3://, gs://, az:// or abfss://")
+    if scheme == "abfss":
+        return _split_abfss(uri, rest)
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise SourceError(f"{uri}: the URI names no bucket or container")
+    return ObjectURI(_SERVICES[scheme], bucket, key, f"{scheme}://{bucket}/")
+
+
+_SERVICES = {"s3": "s3", "gs": "gcs", "az": "azure", "abfss": "azure"}
+
+
+def open_object_store(uri: str | ObjectURI) -> tuple[ObjectStore, ObjectURI]:
+    """Return the client for the bucket an object-store URI names, and the parsed URI.
+
+    Each SDK is imported only when its scheme is used; errors are SourceError.
+    """
+    loc = uri if isinstance(uri, ObjectURI) else parse_object_uri(uri)
+    if loc.service == "s3":
+        from .s3 import S3ObjectStore
+
+        return S3ObjectStore(loc), loc
+    if loc.service == "gcs":
+        from .gcs import GCSObjectStore
+
+        return GCSObjectStore(loc), loc
+    from .azure import AzureObjectStore
+
+    return AzureObjectStore(loc), loc
 
 
 def _local_etag(data: bytes) -> str:
@@ -71,7 +143,7 @@ def open_source(uri: str, base: Path | None = None) -> list[ManifestFile]:
     if is_remote(uri):
         from .remote import open_remote
 
-        return open_remote(uri)
+        return open_remote(*open_object_store(uri))
     if "://" in uri:
         raise SourceError(f"{uri}: unsupported scheme; use a local path, s3://, gs://, az:// or abfss://")
     return _open_local(uri, base)
@@ -82,7 +154,7 @@ def read_object(uri: str) -> bytes:
     if is_remote(uri):
         from .remote import read_remote
 
-        return read_remote(uri)
+        return read_remote(*open_object_store(uri))
     try:
         return Path(uri).read_bytes()
     except OSError as exc:
@@ -94,7 +166,7 @@ def write_object(uri: str, data: bytes) -> None:
     if is_remote(uri):
         from .remote import write_remote
 
-        write_remote(uri, data)
+        write_remote(*open_object_store(uri), data)
         return
     path = Path(uri)
     try:

@@ -1,0 +1,85 @@
+"""``lac handle-event`` takes any of the three clouds' payloads, so any runner can drive it."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lineage_as_code.state import open_state_store
+from lineage_as_code.triggers.events import read_events
+from tests.servers import Bucket
+from tests.triggers.harness import EXAMPLES, PREFIX, make_project
+from tests.triggers.test_aws_lambda import s3_notification
+from tests.triggers.test_azure_functions import blob_created
+from tests.triggers.test_gcp_functions import finalized_event
+
+PAYLOADS = {"s3": s3_notification, "gs": finalized_event, "az": blob_created}
+
+
+@pytest.mark.parametrize("server", ["s3_bucket", "gcs_bucket", "azure_container"])
+def test_handle_event_applies_each_clouds_payload_from_a_file(server: str, request: pytest.FixtureRequest, lac,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bucket: Bucket = request.getfixturevalue(server)
+    project = make_project(tmp_path, bucket, monkeypatch)
+    event = PAYLOADS[bucket.scheme](bucket, PREFIX + "orders.yaml", project.upload("orders.yaml"))
+    (tmp_path / "event.json").write_text(json.dumps(event))
+
+    first = lac("handle-event", str(tmp_path / "event.json"), cwd=tmp_path)
+    assert first.code == 0, first.err
+    assert first.out.startswith(f"applied: {bucket.uri(PREFIX + 'orders.yaml')}")
+    assert "Apply complete: 6 created" in first.out
+    again = lac("handle-event", str(tmp_path / "event.json"), cwd=tmp_path)
+    assert again.out.startswith("unchanged: ")
+    assert project.processes() == ["build_fct_orders", "load_raw_orders"]
+
+
+def test_handle_event_reads_stdin_and_a_config_kept_in_the_bucket(s3_bucket: Bucket, lac, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = {"version": 1, "manifests": ["manifests/"],  # relative to the lac.yaml's folder in the bucket
+           "targets": {"local": {"type": "duckdb", "path": str(tmp_path / "lineage.duckdb")}}}
+    s3_bucket.put("lineage/lac.yaml", yaml.safe_dump(doc).encode())
+    etag = s3_bucket.put(PREFIX + "orders.yaml", (EXAMPLES / "orders.yaml").read_bytes())
+    monkeypatch.setenv("LAC_CONFIG", s3_bucket.uri("lineage/lac.yaml"))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(
+        json.dumps(s3_notification(s3_bucket, PREFIX + "orders.yaml", etag)).encode())))
+
+    result = lac("handle-event", "-", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert result.out.startswith("applied: ")
+    # State defaults to .lac/state.json beside the remote lac.yaml, not on this machine.
+    assert open_state_store(s3_bucket.uri("lineage/.lac/state.json")).read().serial > 0
+    assert not (tmp_path / ".lac").exists()
+
+
+def test_a_locked_state_fails_with_the_holder_once_the_wait_is_over(s3_bucket: Bucket, lac, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    project = make_project(tmp_path, s3_bucket, monkeypatch)
+    event = s3_notification(s3_bucket, PREFIX + "orders.yaml", project.upload("orders.yaml"))
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    held = open_state_store(s3_bucket.uri("lineage/state.json")).lock("apply")
+
+    result = lac("handle-event", str(tmp_path / "event.json"), cwd=tmp_path)
+    assert result.code == 1
+    assert held.id in result.err and project.processes() == []
+
+
+def test_events_that_are_not_object_writes_are_dropped() -> None:
+    validation = [{"id": "2d1781af", "topic": "/subscriptions/x", "subject": "",
+                   "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+                   "data": {"validationCode": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}}]
+    deleted = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete",
+                            "s3": {"bucket": {"name": "b"}, "object": {"key": "k.yaml"}}}]}
+    assert read_events(validation) == [] and read_events(deleted) == []
+    assert read_events(json.dumps(deleted).encode()) == []
+
+
+def test_a_payload_that_is_no_event_is_an_error(lac, tmp_path: Path) -> None:
+    (tmp_path / "event.json").write_text("[1, 2]")
+    result = lac("handle-event", str(tmp_path / "event.json"), cwd=tmp_path)
+    assert (result.code, result.err.strip()) == (1, "error: the event payload is neither an event nor a list of events")
+    (tmp_path / "event.json").write_text("{oops")
+    assert "not JSON" in lac("handle-event", str(tmp_path / "event.json"), cwd=tmp_path).err
