@@ -8,15 +8,19 @@ project is the embedded DuckDB target at ``.lac/lineage.duckdb`` with state in `
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import yaml
+
 from .errors import ConfigError, ManifestError, Problem
 from .manifest.validate import load_yaml, schema_problems
+from .sources import is_remote, read_object
 
 CONFIG_NAME = "lac.yaml"
 DEFAULT_STATE = ".lac/state.json"
@@ -141,8 +145,25 @@ def parse_config(name: str, data: bytes, root: Path) -> Config:
     )
 
 
+def _load_remote(location: str) -> Config:
+    """lac.yaml kept in a bucket: relative manifest and state entries resolve against its folder."""
+    data = read_object(location)
+    config = parse_config(location, data, Path.cwd())
+    folder = location.rsplit("/", 1)[0] + "/"
+    raw = yaml.safe_load(data) or {}
+    state = str((raw.get("state") or {}).get("path", DEFAULT_STATE))
+
+    def under(spec: str) -> str:
+        return spec if is_remote(spec) or os.path.isabs(spec) else folder + spec
+
+    return replace(config, manifests=tuple(under(m) for m in config.manifests), state_path=under(state))
+
+
 def load_config(path: str | None = None, cwd: Path | None = None) -> Config:
-    """Load ``path`` (or ./lac.yaml when present); fall back to the zero-configuration project."""
+    """Load ``path`` (a local file or an object URI; ./lac.yaml when None and present); fall back to
+    the zero-configuration project."""
+    if path and is_remote(path):
+        return _load_remote(path)
     cwd = cwd or Path.cwd()
     file = Path(path) if path else cwd / CONFIG_NAME
     if not file.exists():

@@ -9,7 +9,7 @@ transform merge into one mapping with several sources. Any other column becomes 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -69,8 +69,11 @@ def _row_problems(name: str, known: pd.DataFrame, lines: pd.Series) -> tuple[lis
     records = known.iloc[suspects].to_dict("records") if suspects else []
     for index, raw in zip(suspects, records, strict=True):
         line = int(lines.iloc[index])
-        found = schema_problems({k: v for k, v in raw.items() if v != ""}, "lineage-row", name,
-                                lambda _p, line=line: line)
+
+        def at_row(_path: Sequence[str | int], line: int = line) -> int:
+            return line
+
+        found = schema_problems({k: v for k, v in raw.items() if v != ""}, "lineage-row", name, at_row)
         if found:
             problems.extend(found)
             broken.add(index)

@@ -152,9 +152,8 @@ def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None
         return out
     schema_errors = schema_problems(value, "manifest", name, lines.line)
     out.problems.extend(schema_errors)
-    if not isinstance(value, dict) or any(p.field in ("(document)", "version", "defaults", "assets")
-                                         or p.field.startswith(("defaults.", "assets[")) for p in schema_errors):
-        return out
+    if not isinstance(value, dict) or any(not p.field.startswith("processes[") for p in schema_errors):
+        return out  # only errors inside single processes leave the rest of the file worth checking
     broken = {p.field.split("]")[0] + "]" for p in schema_errors if p.field.startswith("processes[")}
     ctx = _FileContext(name, lines, {**(defaults or {}), **(value.get("defaults") or {})})
     for i, entry in enumerate(value.get("assets") or []):

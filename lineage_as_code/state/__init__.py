@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..errors import StateError
 
@@ -89,9 +89,9 @@ class State:
             raise StateError(f"{where}: state file is corrupt ({exc}); restore it from a backup") from exc
 
 
-def _entry(doc: dict[str, object]) -> StateEntry:
-    edges = tuple((str(s), str(t)) for s, t in doc.pop("edges", None) or ())  # type: ignore[union-attr]
-    return StateEntry(**doc, edges=edges)  # type: ignore[arg-type]
+def _entry(doc: dict[str, Any]) -> StateEntry:
+    edges = tuple((str(s), str(t)) for s, t in doc.get("edges") or ())
+    return StateEntry(str(doc["kind"]), str(doc["id"]), str(doc["hash"]), bool(doc.get("partial", False)), edges)
 
 
 @dataclass(frozen=True)

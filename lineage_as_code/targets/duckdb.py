@@ -135,7 +135,9 @@ class DuckDBTarget:
             db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
         finally:
             db.unregister("gone")
-        procs, edges, cols = [], [], []
+        procs: list[list[Any]] = []
+        edges: list[list[str]] = []
+        cols: list[list[str]] = []
         for c in changes:
             if c.action is Action.DELETE:
                 continue

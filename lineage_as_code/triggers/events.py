@@ -24,16 +24,13 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-import yaml
-
-from ..config import DEFAULT_STATE, Config, load_config, parse_config
+from ..config import Config, load_config
 from ..errors import LockError, SourceError
-from ..sources import MANIFEST_SUFFIXES, ObjectURI, is_remote, parse_object_uri, read_object
+from ..sources import MANIFEST_SUFFIXES, ObjectURI, is_remote, parse_object_uri
 from ..workflow import PlanRequest, apply_project
 
 log = logging.getLogger("lineage_as_code.triggers")
@@ -161,21 +158,8 @@ def read_events(payload: Any) -> list[ObjectEvent]:
 
 
 def load_project(location: str | None) -> Config:
-    """Load lac.yaml from a local path or an object URI (``LAC_CONFIG`` when None).
-
-    In a remote lac.yaml, relative manifest and state entries resolve against its folder.
-    """
-    location = location or os.environ.get("LAC_CONFIG") or None
-    if location is None or not is_remote(location):
-        return load_config(location)
-    data = read_object(location)
-    config = parse_config(location, data, Path.cwd())
-    folder = location.rsplit("/", 1)[0] + "/"
-    raw_state = str(((yaml.safe_load(data) or {}).get("state") or {}).get("path", DEFAULT_STATE))
-    return replace(
-        config,
-        manifests=tuple(m if is_remote(m) or os.path.isabs(m) else folder + m for m in config.manifests),
-        state_path=raw_state if is_remote(raw_state) or os.path.isabs(raw_state) else folder + raw_state)
+    """Load lac.yaml from a local path or an object URI (``LAC_CONFIG`` when None)."""
+    return load_config(location or os.environ.get("LAC_CONFIG") or None)
 
 
 def _under(event: ObjectEvent, spec: ObjectURI) -> bool:

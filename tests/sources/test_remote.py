@@ -162,3 +162,13 @@ def test_conditional_writes_refuse_a_stale_version_or_an_existing_object(bucket:
     with pytest.raises(ObjectChangedError):
         store.put("k.json", b"3", match=first)
     assert store.get("k.json") == (b"2", second)
+
+
+def test_lac_yaml_itself_can_live_in_a_bucket(bucket: Bucket, lac, tmp_path: Path) -> None:
+    _upload_examples(bucket, "project/manifests/")
+    config = f"version: 1\nmanifests: [manifests/]\ntargets:\n  local: {{type: duckdb, path: {tmp_path / 'l.duckdb'}}}\n"
+    bucket.put("project/lac.yaml", config.encode())
+    result = lac("-c", bucket.uri("project/lac.yaml"), "plan", "--no-refresh", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "Plan: 10 to create" in result.out
+    assert bucket.uri("project/manifests/orders.yaml") in result.out
