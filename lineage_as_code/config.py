@@ -76,6 +76,7 @@ class Config:
     manifest_defaults: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     field_separator: str | None = None
     from_file: bool = False
+    cache_dir: Path | None = None  # where translated resources are cached; None: no cache
 
     def select(self, names: list[str] | None) -> list[TargetConfig]:
         """Return the named targets (all when ``names`` is empty); raise ConfigError for unknown names."""
@@ -97,7 +98,8 @@ def resolve_path(root: Path, spec: str) -> str:
 def default_config(root: Path, manifests: tuple[str, ...] = ()) -> Config:
     """The zero-configuration project: embedded DuckDB target and local state under ``.lac/``."""
     duck = TargetConfig("local", "duckdb", MappingProxyType({"path": resolve_path(root, DEFAULT_DUCKDB)}), Policy())
-    return Config(root, manifests, resolve_path(root, DEFAULT_STATE), MappingProxyType({"local": duck}))
+    return Config(root, manifests, resolve_path(root, DEFAULT_STATE), MappingProxyType({"local": duck}),
+                  cache_dir=root / ".lac" / "cache")
 
 
 def _secret_problems(raw: dict[str, Any], lines: Any, name: str) -> list[Problem]:
@@ -142,6 +144,7 @@ def parse_config(name: str, data: bytes, root: Path) -> Config:
         manifest_defaults=MappingProxyType({k: str(defaults[k]) for k in _MANIFEST_DEFAULT_KEYS if k in defaults}),
         field_separator=defaults.get("field_separator"),
         from_file=True,
+        cache_dir=root / ".lac" / "cache",
     )
 
 
@@ -156,7 +159,8 @@ def _load_remote(location: str) -> Config:
     def under(spec: str) -> str:
         return spec if is_remote(spec) or os.path.isabs(spec) else folder + spec
 
-    return replace(config, manifests=tuple(under(m) for m in config.manifests), state_path=under(state))
+    return replace(config, manifests=tuple(under(m) for m in config.manifests), state_path=under(state),
+                   cache_dir=None)
 
 
 def load_config(path: str | None = None, cwd: Path | None = None) -> Config:

@@ -1,14 +1,16 @@
 """Reading a project's manifests: from the paths given on the command line, or lac.yaml's list.
 
-Returns the Lineage together with what was read (names and etags), so that plans can record a
-digest of exactly the bytes they were built from.
+``read_manifests`` only fetches bytes (and etags); the Lineage is parsed on first use, so a plan
+whose targets' resources are cached for the same digest never parses at all. The digest covers
+exactly the bytes a plan was built from.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from .config import Config
 from .errors import ConfigError
@@ -19,20 +21,28 @@ from .sources import ManifestFile, open_source
 
 @dataclass(frozen=True)
 class LoadedManifests:
-    lineage: Lineage
     files: tuple[ManifestFile, ...]
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    field_separator: str | None = None
 
-    @property
+    @cached_property
+    def lineage(self) -> Lineage:
+        """The validated, merged lineage; raises ManifestError listing every problem."""
+        with bulk_allocation():
+            return build_lineage((ManifestInput(f.name, f.data) for f in self.files), self.defaults,
+                                 self.field_separator)
+
+    @cached_property
     def digest(self) -> str:
-        """sha256 over every manifest's name and content, in name order."""
-        h = hashlib.sha256()
+        """sha256 over every manifest's name and content, in name order, and the parse settings."""
+        h = hashlib.sha256(repr((sorted(self.defaults.items()), self.field_separator)).encode())
         for f in sorted(self.files, key=lambda f: f.name):
             h.update(f.name.encode() + b"\0" + hashlib.sha256(f.data).digest())
         return h.hexdigest()
 
 
-def load_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:
-    """Read, validate and merge the manifests; raise ManifestError/SourceError/ConfigError."""
+def read_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:
+    """Fetch the manifests' bytes (no parsing); raise SourceError/ConfigError."""
     specs = list(paths or [])
     base = None
     if not specs:
@@ -43,8 +53,12 @@ def load_manifests(config: Config, paths: Sequence[str] | None = None) -> Loaded
     for spec in specs:
         for item in open_source(spec, base):
             files.setdefault(item.name, item)
-    ordered = tuple(files[name] for name in sorted(files))
-    with bulk_allocation():
-            lineage = build_lineage((ManifestInput(f.name, f.data) for f in ordered), config.manifest_defaults,
-                                config.field_separator)
-    return LoadedManifests(lineage, ordered)
+    return LoadedManifests(tuple(files[name] for name in sorted(files)), dict(config.manifest_defaults),
+                           config.field_separator)
+
+
+def load_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:
+    """Read, validate and merge the manifests; raise ManifestError/SourceError/ConfigError."""
+    loaded = read_manifests(config, paths)
+    _ = loaded.lineage
+    return loaded

@@ -6,22 +6,40 @@ makes sure locks are released and targets closed whatever happens.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 from .apply import ApplyReport, apply_plan
+from .cache import CachedResources, ResourceCache
 from .config import Config, TargetConfig
 from .errors import ConfigError, StalePlanError
 from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan
 from .plan.model import Plan
 from .plan.planfile import load_plan
-from .project import load_manifests
+from .project import read_manifests
 from .sources import read_object
-from .state import State, StateStore, open_state_store
+from .state import State, StateEntry, StateStore, open_state_store
 from .targets import open_target
 from .targets.base import Current, Target
+
+
+class KnownResources(Mapping[str, Current]):
+    """State entries seen as what a target last held, built only for the addresses a target reads."""
+
+    def __init__(self, entries: Mapping[str, StateEntry]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, address: str) -> Current:
+        e = self._entries[address]
+        return Current(address, e.kind, e.id, e.hash, e.partial)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass(frozen=True)
@@ -38,7 +56,8 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
 
 def _gather_values(config: Config, request: PlanRequest, state: State,
                    stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
-    loaded = load_manifests(config, request.paths)
+    loaded = read_manifests(config, request.paths)
+    cache = ResourceCache(config.cache_dir)
     opened: dict[str, Target] = {}
     inputs = []
     for tc in config.select(list(request.targets)):
@@ -46,12 +65,17 @@ def _gather_values(config: Config, request: PlanRequest, state: State,
         stack.callback(target.close)
         opened[tc.name] = target
         caps = target.capabilities
-        desired = target.translate(loaded.lineage)
-        known = {a: Current(a, e.kind, e.id, e.hash, e.partial) for a, e in state.entries(tc.name).items()}
+        key = cache.key(loaded.digest, tc)
+        cached = cache.get(tc.name, key)
+        if cached is None:
+            cached = CachedResources(target.translate(loaded.lineage), loaded.lineage.column_edge_count)
+            cache.put(tc.name, key, cached)
+        desired = cached.resources
+        known = KnownResources(state.entries(tc.name))
         refresh = request.refresh and caps.supports_refresh
         current = target.read(desired, known, refresh)
         inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh,
-                                  loaded.lineage.column_edge_count, caps.notes))
+                                  cached.column_edges, caps.notes))
     plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files])
     return plan, opened
 

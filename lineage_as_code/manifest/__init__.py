@@ -11,9 +11,6 @@ from dataclasses import dataclass
 
 from ..errors import ManifestError, Problem
 from ..model import Lineage
-from .atlan_csv import parse_atlan_csv
-from .csv_common import decode, detect_dialect, read_frame
-from .csv_format import parse_native_csv
 from .yaml_format import ParsedFile, parse_yaml
 
 __all__ = ["ManifestInput", "build_lineage", "parse_file"]
@@ -31,6 +28,11 @@ def parse_file(item: ManifestInput, defaults: Mapping[str, str] | None = None,
                field_separator: str | None = None) -> ParsedFile:
     """Parse one manifest by its extension: ``.csv`` (either dialect) or YAML."""
     if item.name.lower().endswith(".csv"):
+        # pandas is imported only when a CSV is parsed: plans served from the cache never need it
+        from .atlan_csv import parse_atlan_csv
+        from .csv_common import decode, detect_dialect, read_frame
+        from .csv_format import parse_native_csv
+
         text = decode(item.name, item.data)
         if isinstance(text, Problem):
             return ParsedFile(problems=[text])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..config import InputHandling, Policy
 from ..errors import PlanError
 from ..state import State, StateEntry
-from ..targets.base import ASSET, Capabilities, Current, Resource, content_hash
+from ..targets.base import ASSET, Capabilities, Current, Resource
 from .model import Action, Change, Plan, Skip, TargetPlan
 
 
@@ -56,6 +56,11 @@ class _Lookup:
         return hit
 
 
+def asset_hash(res: Resource, partial: bool) -> str:
+    """The recorded hash of an asset: its content and whether it is a placeholder."""
+    return f"{res.hash}:{'partial' if partial else 'full'}"
+
+
 def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None, t: TargetInput) -> Change | str | None:
     """A Change for one asset, ``"missing"`` when UPDATE mode cannot resolve it, None when nothing to do."""
     mode = t.policy.input_handling
@@ -67,31 +72,33 @@ def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None,
             return "missing"
         body = {**res.body, "partial": partial}
         reason = "placeholder for an asset the target lacks (PARTIAL)" if partial else "asset the target lacks (UPSERT)"
-        return Change(t.name, res.address, res.kind, Action.CREATE, body, content_hash(body), None, res.source, reason)
-    body = {**res.body, "partial": entry.partial if mode is InputHandling.UPDATE else partial}
-    digest = content_hash(body)
+        return Change(t.name, res.address, res.kind, Action.CREATE, body, asset_hash(res, partial), None, res.source,
+                      reason)
+    partial = entry.partial if mode is InputHandling.UPDATE else partial
+    digest = asset_hash(res, partial)
+    if digest == entry.hash and not (t.refreshed and held is None):
+        return None
+    body = {**res.body, "partial": partial}
     if t.refreshed and held is None:
         return Change(t.name, res.address, res.kind, Action.CREATE, body, digest, _before(entry), res.source,
                       "recorded in state but missing from the target")
-    if digest != entry.hash:
-        return Change(t.name, res.address, res.kind, Action.UPDATE, body, digest, _before(entry), res.source)
-    return Change(t.name, res.address, res.kind, Action.NOOP)
+    return Change(t.name, res.address, res.kind, Action.UPDATE, body, digest, _before(entry), res.source)
 
 
-def _resource_change(res: Resource, entry: StateEntry | None, held: Current | None, t: TargetInput) -> Change:
+def _resource_change(res: Resource, entry: StateEntry | None, held: Current | None, t: TargetInput) -> Change | None:
     if entry is None:
         reason = "exists in the target; will be adopted" if held is not None else ""
-        return Change(t.name, res.address, res.kind, Action.CREATE, res.body, res.hash, None, res.source, reason,
+        return Change(t.name, res.address, res.kind, Action.CREATE, dict(res.body), res.hash, None, res.source, reason,
                       res.requires, res.edges)
     if t.refreshed and held is None:
-        return Change(t.name, res.address, res.kind, Action.CREATE, res.body, res.hash, _before(entry), res.source,
+        return Change(t.name, res.address, res.kind, Action.CREATE, dict(res.body), res.hash, _before(entry), res.source,
                       "recorded in state but missing from the target", res.requires, res.edges)
     drifted = t.refreshed and held is not None and held.hash is not None and held.hash != entry.hash
     if res.hash != entry.hash or drifted:
         reason = "changed in the target since the last apply" if res.hash == entry.hash else ""
-        return Change(t.name, res.address, res.kind, Action.UPDATE, res.body, res.hash, _before(entry), res.source,
+        return Change(t.name, res.address, res.kind, Action.UPDATE, dict(res.body), res.hash, _before(entry), res.source,
                       reason, res.requires, res.edges)
-    return Change(t.name, res.address, res.kind, Action.NOOP)
+    return None
 
 
 def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> TargetPlan:
@@ -105,12 +112,16 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> Target
     changes: list[Change] = []
     skipped: list[Skip] = []
     unresolved: dict[str, str] = {}
+    unchanged = 0
     for res in (r for r in t.desired if r.kind == ASSET):
-        outcome = _asset_change(res, state.get(res.address), lookup.get(res.address), t)
+        entry = state.get(res.address)
+        outcome = _asset_change(res, entry, lookup.get(res.address), t)
         if outcome == "missing":
             unresolved[res.address] = f"{res.address} not found in {t.name} (UPDATE mode creates no assets)"
         elif isinstance(outcome, Change):
             changes.append(outcome)
+        elif entry is not None:
+            unchanged += 1
     kept: set[str] = set()
     for res in (r for r in t.desired if r.kind != ASSET):
         missing = [unresolved[a] for a in res.requires if a in unresolved]
@@ -120,7 +131,11 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> Target
             if res.address in state:
                 kept.add(res.address)
             continue
-        changes.append(_resource_change(res, state.get(res.address), lookup.get(res.address), t))
+        change = _resource_change(res, state.get(res.address), lookup.get(res.address), t)
+        if change is None:
+            unchanged += 1
+        else:
+            changes.append(change)
     if skipped and policy.fail_on_errors:
         lines = "\n".join(f"  {s.source}: {s.address}: {s.reason}" for s in skipped)
         raise PlanError(f"target {t.name!r}: {len(skipped)} resource(s) reference assets the target lacks "
@@ -140,9 +155,8 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> Target
     if t.column_edges and not caps.supports_column_lineage:
         warnings.append(f"{t.column_edges} column edge(s) not sent: {t.type} does not take column lineage")
     unmanaged = sorted(a for a, c in t.current.items() if c.kind != ASSET and a not in state and a not in desired)
-    real = sorted((c for c in changes if c.action is not Action.NOOP), key=lambda c: c.address)
     return TargetPlan(
-        name=t.name, type=t.type, changes=tuple(real), unchanged=len(changes) - len(real),
+        name=t.name, type=t.type, changes=tuple(sorted(changes, key=lambda c: c.address)), unchanged=unchanged,
         skipped=tuple(sorted(skipped, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
         warnings=tuple(warnings), refreshed=t.refreshed,
     )

@@ -17,16 +17,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import StateError
+from ..model import bulk_allocation
 
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class StateEntry:
-    """One managed resource: its kind, the vendor's id for it, and the hash of what was written."""
+class StateEntry(NamedTuple):
+    """One managed resource: its kind, the vendor's id for it, and the hash of what was written.
+    (A tuple: states hold hundreds of thousands of these.)"""
 
     kind: str
     id: str
@@ -35,13 +36,9 @@ class StateEntry:
     edges: tuple[tuple[str, str], ...] = ()
 
 
-def _entry_doc(entry: StateEntry) -> dict[str, object]:
-    doc: dict[str, object] = {"kind": entry.kind, "id": entry.id, "hash": entry.hash}
-    if entry.partial:
-        doc["partial"] = True
-    if entry.edges:
-        doc["edges"] = entry.edges
-    return doc
+def _entry_doc(entry: StateEntry) -> list[object]:
+    """An entry as ``[kind, id, hash, partial, edges]``: arrays parse twice as fast as objects."""
+    return [entry.kind, entry.id, entry.hash, 1 if entry.partial else 0, entry.edges]
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,9 @@ class State:
         return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))))
 
     def to_json(self) -> bytes:
-        # one resource per line: diffable, and an order of magnitude faster to write than indent=n
+        """The state document: ``{"format_version", "lineage", "serial", "targets": {target:
+        {address: [kind, vendor id, content hash, partial 0|1, [[source, target], ...]]}}}``,
+        one resource per line so that it diffs well; arrays parse twice as fast as objects."""
         lines = [(f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
                   f'"serial":{self.serial},"targets":{{')]
         for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
@@ -77,21 +76,19 @@ class State:
     @classmethod
     def from_json(cls, data: bytes, where: str) -> State:
         try:
-            doc = json.loads(data)
-            if doc.get("format_version") != FORMAT_VERSION:
-                raise StateError(f"{where}: unsupported state format {doc.get('format_version')!r}")
-            targets = {
-                t: MappingProxyType({a: _entry(e) for a, e in entries.items()})
-                for t, entries in doc["targets"].items()
-            }
+            with bulk_allocation():
+                doc = json.loads(data)
+                if doc.get("format_version") != FORMAT_VERSION:
+                    raise StateError(f"{where}: unsupported state format {doc.get('format_version')!r}")
+                targets = {
+                    t: MappingProxyType({
+                        a: StateEntry(kind, vid, digest, bool(partial), tuple(map(tuple, edges)) if edges else ())
+                        for a, (kind, vid, digest, partial, edges) in entries.items()})
+                    for t, entries in doc["targets"].items()
+                }
             return cls(str(doc["lineage"]), int(doc["serial"]), MappingProxyType(targets))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"{where}: state file is corrupt ({exc}); restore it from a backup") from exc
-
-
-def _entry(doc: dict[str, Any]) -> StateEntry:
-    edges = tuple((str(s), str(t)) for s, t in doc.get("edges") or ())
-    return StateEntry(str(doc["kind"]), str(doc["id"]), str(doc["hash"]), bool(doc.get("partial", False)), edges)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from ..config import TargetConfig
 from ..errors import TerminalTargetError
@@ -46,7 +45,15 @@ _PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "att
                     "updated_at"]
 
 
-def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def _frame(data: Any, columns: list[str] | None = None) -> Any:
+    """A pandas DataFrame; pandas is imported only when something is written (a plan served from
+    the cache never needs it)."""
+    import pandas as pd
+
+    return pd.DataFrame(data, columns=columns)
+
+
+def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: Any) -> None:
     """Bulk-insert a frame whose columns are named as the table's."""
     db.register("incoming", frame)
     try:
@@ -120,13 +127,13 @@ class DuckDBTarget:
             rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
                          b.get("connection", ""), bool(b.get("partial")), c.after_hash, now])
         if rows:
-            _insert(db, "assets", pd.DataFrame(rows, columns=_ASSET_COLUMNS))
+            _insert(db, "assets", _frame(rows, columns=_ASSET_COLUMNS))
 
     @staticmethod
     def _write_processes(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
         if not changes:
             return
-        gone = pd.DataFrame({"address": [c.address for c in changes],
+        gone = _frame({"address": [c.address for c in changes],
                              "id": [c.address.split(".", 1)[1] for c in changes]})
         db.register("gone", gone)
         try:
@@ -149,11 +156,11 @@ class DuckDBTarget:
                 tgt_asset, tgt_col = m["target"]
                 cols.extend([b["id"], s, sc, tgt_asset, tgt_col, m["transform"]] for s, sc in m["sources"])
         if procs:
-            _insert(db, "processes", pd.DataFrame(procs, columns=_PROCESS_COLUMNS))
+            _insert(db, "processes", _frame(procs, columns=_PROCESS_COLUMNS))
         if edges:
-            _insert(db, "edges", pd.DataFrame(edges, columns=["process_id", "source", "target"]))
+            _insert(db, "edges", _frame(edges, columns=["process_id", "source", "target"]))
         if cols:
-            _insert(db, "column_edges", pd.DataFrame(cols, columns=["process_id", "source", "source_column", "target",
+            _insert(db, "column_edges", _frame(cols, columns=["process_id", "source", "source_column", "target",
                                                                     "target_column", "transform"]))
 
     def close(self) -> None:

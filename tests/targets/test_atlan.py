@@ -189,7 +189,7 @@ def test_a_wrong_token_gives_one_error_naming_the_target_and_variable(tmp_path, 
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert errors == [(f"error: target 'atlan': Atlan rejected the API token (HTTP 401 on POST {SEARCH}); "
                        f"put a valid Atlan API token in the environment variable {ENV}")]
-    files = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    files = "".join(p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file())
     for secret in ("wrong-token-value-9d2e", TOKEN):
         assert secret not in result.out + result.err + planned.out + planned.err + files
     assert not writes(app)
