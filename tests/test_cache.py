@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-import lineage_as_code.project as project
+from lineage_as_code import project
 from tests.conftest import EXAMPLES
 
 

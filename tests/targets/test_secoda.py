@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from lineage_as_code.config import Config
 from lineage_as_code.errors import PlanError, TerminalTargetError
 from lineage_as_code.model import Lineage
 from lineage_as_code.project import load_manifests
+from lineage_as_code.state import open_state_store
 from tests.emulators.base import Faults, serve
 from tests.emulators.secoda import SecodaEmulator
 from tests.targets.harness import apply, make_project, plan, write_generated
@@ -301,13 +301,13 @@ def test_existing_lineage_is_adopted_and_unmanaged_lineage_left_alone(tmp_path: 
         config = make_project(tmp_path, target(server.url), manifests=path)
         planned = plan(config)
         apply(config)
-        state = json.loads((tmp_path / ".lac" / "state.json").read_text())["targets"]["secoda"]
+        state = open_state_store(str(tmp_path / ".lac" / "state.json")).read().entries("secoda")
         manifest(path, [{"id": "p1", "name": "P1", "inputs": ["db.s.b"], "outputs": ["db.s.c"]}])
         apply(config)
     assert planned.targets[0].unmanaged == ("edge.snowflake:db.s.a -> snowflake:db.s.b",)
     assert {c.address: c.reason for c in planned.changes}["edge.snowflake:db.s.a -> snowflake:db.s.c"] == \
         "exists in the target; will be adopted"
-    assert state["edge.snowflake:db.s.a -> snowflake:db.s.c"]["id"] == existing
+    assert state["edge.snowflake:db.s.a -> snowflake:db.s.c"].id == existing
     assert existing not in app.lineage and by_hand in app.lineage
     assert app.edges() == sorted([(a, b), (b, c)]) and app.duplicates == 0
 
