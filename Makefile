@@ -44,5 +44,9 @@ lint: setup
 	$(BIN)/ruff check lineage_as_code tests
 	$(BIN)/mypy lineage_as_code
 
+## bench: scale, no-op re-plan and DuckDB apply figures against a floor (see bench/README.md)
+bench: setup
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache examples/.lac build *.egg-info
