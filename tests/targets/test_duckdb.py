@@ -69,3 +69,15 @@ def test_a_process_row_deleted_by_hand_is_drift_and_is_restored(tmp_path):
     assert not plan(config, refresh=False).has_changes
     apply(config)
     assert not plan(config).has_changes
+
+
+def test_lineage_written_by_others_is_listed_as_unmanaged_and_never_touched(tmp_path, lac):
+    config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}})
+    apply(config)
+    with duckdb.connect(str(tmp_path / "l.duckdb")) as db:
+        db.execute("INSERT INTO processes (address, id, name) VALUES ('process.hand_made', 'hand_made', 'By hand')")
+    shown = lac("plan", "--show-unmanaged", cwd=tmp_path)
+    assert "1 unmanaged (in the target, not created by this tool; never touched):\n    . process.hand_made" in shown.out
+    assert "no changes" in shown.out
+    apply(config)
+    assert rows(tmp_path / "l.duckdb", "SELECT name FROM processes WHERE id = 'hand_made'") == [("By hand",)]
