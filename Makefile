@@ -28,6 +28,8 @@ run: setup
 	cd examples && ../$(BIN)/lac plan
 	cd examples && ../$(BIN)/lac apply
 	cd examples && ../$(BIN)/lac plan --detailed-exitcode
+	cd examples && ../$(BIN)/lac graph --format html --out .lac/lineage.html
+	@echo "Lineage is in examples/.lac/lineage.duckdb (query it with SQL, see README) and examples/.lac/lineage.html"
 
 ## setup-browser: Debian's headless Chromium, for the HTML graph's browser test (skipped when present)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
