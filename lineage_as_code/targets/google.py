@@ -29,7 +29,7 @@ from ..model import Lineage
 from ..plan.model import Action, Change
 from .base import Capabilities, Current, ItemResult, Resource, content_hash
 from .google_fqn import PROCESS, GoogleNames, build_resources, chunk_links, process_body, request_id
-from .http import HttpClient, client_for, secret_from_env
+from .http import HttpClient, client_for, require_settings, secret_from_env
 
 DEFAULT_BASE_URL = "https://datalineage.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -55,10 +55,8 @@ class GoogleTarget:
         self.name = config.name
         self.config = config
         s = config.settings
-        missing = [k for k in ("project", "location") if not s.get(k)]
-        if missing:
-            raise ConfigError(f"target {self.name!r}: set {' and '.join(missing)} (the Google Cloud project id and "
-                              "the Data Lineage location, e.g. 'us' or 'europe-west1') in lac.yaml")
+        require_settings(config, ("project", "location"),
+                         "the Google Cloud project id and the Data Lineage location, e.g. 'us' or 'europe-west1'")
         if str(s.get("write_mode", "api")) != "api":
             raise ConfigError(f"target {self.name!r}: write_mode {s['write_mode']!r} is not supported; use 'api'")
         self.names = GoogleNames(str(s["project"]), str(s["location"]), str(s.get("origin_name", "lineage-as-code")),

@@ -219,6 +219,15 @@ class HttpClient:
         self._client.close()
 
 
+def require_settings(config: Any, keys: Sequence[str], hint: str) -> None:
+    """Raise ConfigError naming every setting in ``keys`` the target lacks, with ``hint`` on where to find them."""
+    from ..errors import ConfigError
+
+    missing = [k for k in keys if not config.settings.get(k)]
+    if missing:
+        raise ConfigError(f"target {config.name!r}: set {' and '.join(missing)} ({hint}) in lac.yaml")
+
+
 def secret_from_env(config: Any, default_env: str) -> str:
     """Return the token named by the target's ``token_env`` (or ``default_env``); ConfigError when unset."""
     from ..errors import ConfigError

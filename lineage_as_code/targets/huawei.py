@@ -25,7 +25,7 @@ from ..errors import AuthError, ConfigError, TargetError
 from ..model import Asset, Lineage, Process
 from ..plan.model import Action, Change
 from .base import Capabilities, Current, ItemResult, Resource
-from .http import HttpClient, client_for, secret_from_env
+from .http import HttpClient, client_for, require_settings, secret_from_env
 
 LIMIT = 100  # every list in TableLineageV2 / ColumnLineageV2 holds at most 100 items
 DEFAULT_TOKEN_ENV = "HUAWEI_AUTH_TOKEN"
@@ -107,10 +107,8 @@ class HuaweiTarget:
         self.name = config.name
         self.config = config
         s = config.settings
-        missing = [k for k in ("project_id", "workspace") if not s.get(k)]
-        if missing:
-            raise ConfigError(f"target {self.name!r}: set {' and '.join(missing)} (DataArts Studio's project ID "
-                              "and workspace ID, both shown in the console)")
+        require_settings(config, ("project_id", "workspace"),
+                         "DataArts Studio's project ID and workspace ID, both shown in the console")
         if not s.get("base_url") and not s.get("region"):
             raise ConfigError(f"target {self.name!r}: set region (e.g. cn-north-4) or base_url, the DataArts "
                               "Studio endpoint")
