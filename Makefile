@@ -39,11 +39,11 @@ setup-browser:
 	fi
 
 ## test: the whole suite (unit, contract, emulator, object-store and browser tests)
-test: setup setup-browser
+test: setup setup-browser lint
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check lineage_as_code tests
+	$(BIN)/ruff check lineage_as_code tests bench
 	$(BIN)/mypy lineage_as_code
 
 ## bench: scale, no-op re-plan and DuckDB apply figures against a floor (see bench/README.md)
