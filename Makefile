@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup setup-browser run test lint typecheck bench reliability clean
+.PHONY: setup install setup-browser run test lint bench reliability clean
 
 NODE_STAMP := node_modules/.installed
 
@@ -21,6 +21,8 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 setup: $(STAMP) $(NODE_STAMP)
+
+install: setup
 
 ## run: validate, plan and apply the examples to the embedded DuckDB target, then show the lineage
 run: setup

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 
 import pandas as pd
 
@@ -49,8 +50,13 @@ def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, st
 def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series] | Problem:
     """Read every cell as text; return the frame and each row's 1-based starting line."""
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                                skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL,
+                                index_col=False)
+    except pd.errors.ParserWarning:
+        return _ragged(name, text, sep)
     except pd.errors.ParserError as exc:
         match = re.search(r"line (\d+)", str(exc))
         return Problem(name, int(match.group(1)) if match else 0, "", f"malformed CSV: {exc}".replace("\n", " "))
@@ -69,6 +75,18 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
         # blank lines were skipped by pandas: recount from the raw text with the csv module
         lines = _lines_with_blanks(text, sep, len(frame))
     return frame, lines
+
+
+def _ragged(name: str, text: str, sep: str) -> Problem:
+    """The first row whose number of cells differs from the header's."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(reader, [])
+    line = reader.line_num + 1
+    for record in reader:
+        if record and len(record) != len(header):
+            return Problem(name, line, "", f"malformed CSV: {len(record)} cells where the header has {len(header)}")
+        line = reader.line_num + 1
+    return Problem(name, 0, "", "malformed CSV: rows and header disagree on the number of cells")
 
 
 def _lines_with_blanks(text: str, sep: str, rows: int) -> pd.Series:

@@ -158,7 +158,8 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        return None, LineMap(), [Problem(file, line, "", f"invalid YAML: {exc.problem or exc.context}")]
+        column = f" at column {mark.column + 1}" if mark else ""
+        return None, LineMap(), [Problem(file, line, "", f"invalid YAML{column}: {exc.problem or exc.context}")]
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         return None, LineMap(), [Problem(file, 0, "", f"invalid YAML: {_short(str(exc))}")]
     finally:
