@@ -28,7 +28,7 @@ install: setup
 run: setup
 	cd examples && ../$(BIN)/lac validate
 	cd examples && ../$(BIN)/lac plan
-	cd examples && ../$(BIN)/lac apply
+	cd examples && ../$(BIN)/lac apply --auto-approve
 	cd examples && ../$(BIN)/lac plan --detailed-exitcode
 	cd examples && ../$(BIN)/lac graph --format html --out .lac/lineage.html
 	@echo "Lineage is in examples/.lac/lineage.duckdb (query it with SQL, see README) and examples/.lac/lineage.html"

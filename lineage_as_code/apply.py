@@ -28,6 +28,8 @@ class ApplyReport:
     deleted: int = 0
     failures: list[str] = field(default_factory=list)
     batches: int = 0
+    done: int = 0
+    total: int = 0
 
     def summary(self) -> str:
         return (f"Apply complete: {self.created} created, {self.updated} updated, {self.deleted} deleted"
@@ -97,8 +99,11 @@ class _Recorder:
         self.last = self.clock()
 
 
+Advance = Callable[[int, int], None]
+
+
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
-                  progress: Callable[[str], None]) -> None:
+                  progress: Callable[[str], None], advance: Advance) -> None:
     caps = target.capabilities
     size = max(1, min(caps.max_batch_size, policy.batch_size or caps.max_batch_size))
     failed: set[str] = set()
@@ -139,21 +144,24 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
                 else:
                     report.updated += 1
             recorder.record(t.name, put, drop)
-            progress(f"{t.name}: batch {report.batches} applied ({len(batch)} change(s))")
+            report.done += len(batch)
+            progress(f"{t.name}: batch {report.batches} applied ({report.done}/{report.total} changes)")
+            advance(report.done, report.total)
 
 
 def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str, Policy], store: StateStore,
                state: State, *, allow_mass_delete: bool = False, state_interval: float = 1.0,
-               progress: Callable[[str], None] = lambda _: None) -> tuple[ApplyReport, State]:
+               progress: Callable[[str], None] = lambda _: None,
+               advance: Advance = lambda _done, _total: None) -> tuple[ApplyReport, State]:
     """Apply every target's changes; return the report and the final state. Raise ApplyError when
     anything failed (state then holds everything that succeeded, so a re-run resumes)."""
     check_mass_delete(plan, policies, allow_mass_delete)
-    report = ApplyReport()
+    report = ApplyReport(total=sum(len(t.changes) for t in plan.targets))
     recorder = _Recorder(store, state, state_interval)
     try:
         for t in plan.targets:
             if t.changes:
-                _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress)
+                _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress, advance)
     finally:
         recorder.flush()
     if report.failures:

@@ -6,14 +6,15 @@ tracebacks: 0 success, 1 error, 2 changes present (``plan --detailed-exitcode``)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import __version__
 from .config import load_config
 from .console import Console
-from .errors import LineageAsCodeError, ManifestError
+from .errors import ApprovalError, LineageAsCodeError, ManifestError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .plan.model import Plan
@@ -59,11 +60,15 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _confirm(console: Console, auto: bool):  # type: ignore[no-untyped-def]
+def _confirm(console: Console, auto: bool, saved: bool) -> Callable[[Plan], bool]:
+    """Show the plan; a saved plan was reviewed already, otherwise ask (or require --auto-approve)."""
     def ask(plan: Plan) -> bool:
         console.write(render_text(plan, console.paint))
-        if auto or not sys.stdin.isatty():
+        if auto or saved:
             return True
+        if not sys.stdin.isatty():
+            raise ApprovalError("apply needs approval: review the plan above and re-run with --auto-approve, "
+                                "or apply a reviewed plan file (lac plan --out plan.json; lac apply plan.json)")
         console.write("Apply these changes? Only 'yes' is accepted: ")
         return input().strip() == "yes"
     return ask
@@ -76,8 +81,11 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     if len(paths) == 1 and paths[0].endswith(".json"):
         plan_file, paths = paths[0], []
     request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh)
-    plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
-                                 confirm=_confirm(console, args.auto_approve), progress=console.info)
+    with console.progress_bar("Applying") as advance:
+        plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
+                                     confirm=_confirm(console, args.auto_approve, plan_file is not None),
+                                     progress=console.info if not console.interactive else lambda _: None,
+                                     advance=advance)
     if report is None:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
         return 0
@@ -95,7 +103,16 @@ def _cmd_state(args: argparse.Namespace, console: Console) -> int:
                 console.print(f"{target}\t{address}\t{entry.id}")
         return 0
     if args.state_command == "show":
-        console.write(state.to_json().decode())
+        if not args.address:
+            console.write(state.to_json().decode())
+            return 0
+        found = [(t, entries[args.address]) for t, entries in state.targets.items() if args.address in entries]
+        if not found:
+            console.error(f"{args.address} is not in state")
+            return 1
+        for target, entry in found:
+            console.print(json.dumps({"target": target, "address": args.address, "kind": entry.kind, "id": entry.id,
+                                      "hash": entry.hash, "partial": entry.partial, "edges": entry.edges}, indent=2))
         return 0
     if args.state_command == "rm":
         lock = store.lock("state rm")
@@ -186,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("state", help="inspect or edit the ownership ledger")
     ssub = p.add_subparsers(dest="state_command", required=True)
     ssub.add_parser("list", help="every managed address, per target")
-    ssub.add_parser("show", help="the state document")
+    show = ssub.add_parser("show", help="the state document, or one managed address")
+    show.add_argument("address", nargs="?")
     rm = ssub.add_parser("rm", help="forget addresses (the target keeps them, now unmanaged)")
     rm.add_argument("target_name")
     rm.add_argument("addresses", nargs="+")

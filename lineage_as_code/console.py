@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
@@ -35,3 +37,23 @@ class Console:
 
     def info(self, text: str) -> None:
         self.err.write(text + "\n")
+
+    @property
+    def interactive(self) -> bool:
+        """True when a person watches stderr: progress is drawn as a bar instead of log lines."""
+        return self.err.isatty() and "CI" not in os.environ
+
+    @contextmanager
+    def progress_bar(self, label: str) -> Iterator[Callable[[int, int], None]]:
+        """Yield ``advance(done, total)``: a rich progress bar on a terminal, nothing otherwise."""
+        if not self.interactive:
+            yield lambda _done, _total: None
+            return
+        from rich.console import Console as RichConsole
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       console=RichConsole(file=self.err), transient=True)
+        task = bar.add_task(label, total=None)
+        with bar:
+            yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -4,6 +4,7 @@
     ├── ConfigError                     lac.yaml is missing, unreadable or invalid
     ├── SourceError                     a path or URI could not be listed or read
     ├── ManifestError                   manifests failed validation; carries every Problem
+    ├── ApprovalError                   apply was not approved (no terminal and no --auto-approve)
     ├── PlanError                       the plan cannot be built (e.g. a mode a target refuses)
     │   └── StalePlanError              a saved plan no longer matches the state (exit 3)
     ├── StateError                      state could not be read or written
@@ -59,6 +60,10 @@ class ManifestError(LineageAsCodeError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ApprovalError(LineageAsCodeError):
+    """An apply nobody approved: no terminal to ask on and no --auto-approve."""
 
 
 class PlanError(LineageAsCodeError):

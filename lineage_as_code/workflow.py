@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from .apply import ApplyReport, apply_plan
+from .apply import Advance, ApplyReport, apply_plan
 from .cache import CachedResources, ResourceCache
 from .config import Config, TargetConfig
 from .errors import ConfigError, StalePlanError
@@ -96,6 +96,16 @@ def _check_fresh(plan: Plan, state: State, where: str) -> None:
             "run plan again and review the new plan")
 
 
+def _check_manifests(config: Config, request: PlanRequest, plan: Plan, where: str) -> None:
+    """A saved plan is stale once the manifests it was made from have changed (when they can be read)."""
+    if not plan.manifest_digest or not (request.paths or config.manifests):
+        return
+    digest = read_manifests(config, request.paths).digest
+    if digest != plan.manifest_digest:
+        raise StalePlanError(f"{where} was made from other manifests than the ones here now (they changed since); "
+                             "run plan again and review the new plan")
+
+
 def _targets_for(config: Config, plan: Plan, stack: ExitStack) -> dict[str, Target]:
     opened = {}
     for t in plan.targets:
@@ -110,12 +120,13 @@ def _targets_for(config: Config, plan: Plan, stack: ExitStack) -> dict[str, Targ
 
 def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None = None,
                   allow_mass_delete: bool = False, confirm: Callable[[Plan], bool] = lambda _: True,
-                  progress: Callable[[str], None] = lambda _: None,
+                  progress: Callable[[str], None] = lambda _: None, advance: Advance = lambda _d, _t: None,
                   store: StateStore | None = None) -> tuple[Plan, ApplyReport | None]:
     """Plan (or load ``plan_file``) and apply it under the state lock.
 
     Returns the plan and the report (None when nothing changed or ``confirm`` declined). Raises
-    StalePlanError for a saved plan the state has moved past, ApplyError when changes failed.
+    StalePlanError for a saved plan that the state or the manifests have moved past, ApplyError
+    when changes failed.
     """
     store = store or open_state_store(config.state_path)
     lock = store.lock("apply")
@@ -125,6 +136,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
             if plan_file:
                 plan = load_plan(read_object(plan_file), plan_file)
                 _check_fresh(plan, state, plan_file)
+                _check_manifests(config, request, plan, plan_file)
                 targets = _targets_for(config, plan, stack)
             else:
                 plan, targets = _gather(config, request, state, stack)
@@ -132,7 +144,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
                 return plan, None
             policies = {name: config.targets[name].policy for name in targets}
             report, _ = apply_plan(plan, targets, policies, store, state, allow_mass_delete=allow_mass_delete,
-                                   progress=progress)
+                                   progress=progress, advance=advance)
             return plan, report
     finally:
         store.unlock(lock)

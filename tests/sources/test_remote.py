@@ -79,7 +79,7 @@ def test_plan_files_round_trip_through_a_bucket(bucket: Bucket, lac, tmp_path: P
     planned = lac("plan", bucket.uri("m/"), "--out", saved, cwd=tmp_path)
     assert planned.code == 0, planned.err
     assert b'"manifest_digest"' in read_object(saved)
-    applied = lac("apply", saved, cwd=tmp_path)
+    applied = lac("apply", "--auto-approve", saved, cwd=tmp_path)
     assert applied.code == 0, applied.err
     assert "Apply complete: 10 created, 0 updated, 0 deleted." in applied.out
     again = lac("plan", bucket.uri("m/"), "--detailed-exitcode", cwd=tmp_path)

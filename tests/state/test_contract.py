@@ -153,14 +153,14 @@ def test_the_cli_works_on_state_in_the_backend(backend: Backend, lac, write, tmp
         state: {{path: "{backend.location}"}}
         targets: {{local: {{type: duckdb, path: {tmp_path / 'lineage.duckdb'}}}}}
         """)
-    applied = lac("apply", "--auto-approve", cwd=tmp_path)
+    applied = lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path)
     assert "Apply complete: 10 created" in applied.out, applied.err
     listed = lac("state", "list", cwd=tmp_path)
     assert "local\tprocess.build_fct_orders\t" in listed.out
     assert lac("plan", "--detailed-exitcode", cwd=tmp_path).code == 0
 
     held = open_state_store(backend.location).lock("apply")
-    blocked = lac("apply", "--auto-approve", cwd=tmp_path)
+    blocked = lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path)
     assert blocked.code == 1 and held.id in blocked.err
     assert lac("force-unlock", held.id, cwd=tmp_path).out.strip() == f"Lock {held.id} removed."
-    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    assert lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path).code == 0

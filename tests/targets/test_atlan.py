@@ -67,7 +67,7 @@ def test_examples_land_in_atlan_exactly_as_the_manifests_say(tmp_path, lac):
     app = AtlanEmulator(TOKEN)
     with serve(app) as server:
         make_project(tmp_path, atlan(server.url))
-        result = lac("apply", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", cwd=tmp_path)
     assert result.code == 0, result.err
     assert "Apply complete: 25 created, 0 updated, 0 deleted." in result.out
     assert app.lineage() == {
@@ -183,7 +183,7 @@ def test_a_wrong_token_gives_one_error_naming_the_target_and_variable(tmp_path, 
     app = AtlanEmulator(TOKEN)
     with serve(app) as server:
         make_project(tmp_path, atlan(server.url))
-        result = lac("apply", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", cwd=tmp_path)
         planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
     assert result.code == 1 and planned.code == 1
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
@@ -212,7 +212,7 @@ def test_update_mode_skips_or_refuses_rows_whose_assets_atlan_lacks(tmp_path, la
     with serve(app) as server:
         make_project(tmp_path, atlan(server.url, input_handling="UPDATE", fail_on_errors=fail), manifest)
         planned = lac("plan", cwd=tmp_path)
-        applied = lac("apply", cwd=tmp_path)
+        applied = lac("apply", "--auto-approve", cwd=tmp_path)
     said = [line.strip() for line in planned.out.splitlines() if line.strip().startswith("!")]
     if fail:
         assert planned.code == applied.code == 1 and not writes(app)
@@ -268,7 +268,7 @@ def test_one_bad_process_does_not_sink_its_batch_and_drift_is_planned_back(tmp_p
         assert lac("plan", "--out", "plan.json", cwd=tmp_path).code == 0
         gone = app.active.pop(("Table", f"{SF}/db/raw/src_2"))  # removed in Atlan between plan and apply
         app.entities[gone]["status"] = "DELETED"
-        result = lac("apply", "plan.json", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", "plan.json", cwd=tmp_path)
         assert result.code == 1
         assert f"atlan: create process.{AF}/proc_00002: Atlan ATLAS-404-00-00A: Referenced entity" in result.err
         assert "1 change(s) failed" in result.err

@@ -94,7 +94,7 @@ def test_apply_examples_with_the_cli_stores_exactly_the_manifests_lineage(lac, t
     app = GoogleLineageEmulator(TOKEN)
     with serve(app) as server:
         make_project(tmp_path, google(server.url))
-        result = lac("apply", "--auto-approve", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path)
         assert result.code == 0, result.err
         assert "4 created" in result.out
     assert app.links() == EXAMPLE_LINKS
@@ -298,7 +298,7 @@ def test_a_wrong_token_gives_one_clear_error_and_never_shows_the_token(lac, tmp_
     with serve(app) as server:
         make_project(tmp_path, google(server.url))
         planned = lac("plan", cwd=tmp_path)
-        applied = lac("apply", "--auto-approve", cwd=tmp_path)
+        applied = lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path)
     for result in (planned, applied):
         assert result.code == 1
         errors = [line for line in result.err.splitlines() if line.startswith("error:")]

@@ -69,8 +69,8 @@ def test_examples_apply_through_the_cli_and_the_emulator_holds_exactly_the_manif
     app = DataArtsEmulator(TOKEN)
     with serve(app) as server:
         config = make_project(tmp_path, dataarts(server.url))
-        first = lac("apply", cwd=tmp_path)
-        second = lac("apply", cwd=tmp_path)
+        first = lac("apply", "--auto-approve", cwd=tmp_path)
+        second = lac("apply", "--auto-approve", cwd=tmp_path)
     assert first.code == 0, first.err
     assert "+ process.build_fct_orders" in first.out and "Apply complete: 4 created" in first.out
     assert_holds_manifests(app, config)
@@ -116,7 +116,7 @@ def test_an_edit_reposts_only_that_node_and_a_removal_sends_nothing(tmp_path, la
         _three_processes(manifest, extra_input=True, drop_last=True)
         before = posts(app)
         shown = lac("plan", cwd=tmp_path)
-        removal = lac("apply", cwd=tmp_path)
+        removal = lac("apply", "--auto-approve", cwd=tmp_path)
         assert posts(app) == before
     assert [(c.action.value, c.address) for c in edit.changes] == [("update", "process.p1")]
     assert ("Cannot delete on this target (huawei has no delete API); remove these by hand, then run "
@@ -193,7 +193,7 @@ def test_a_wrong_token_gives_one_error_naming_the_target_and_variable_and_never_
     with serve(app) as server:
         make_project(tmp_path, dataarts(server.url))
         planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
-        result = lac("apply", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", cwd=tmp_path)
     assert planned.code == 0 and result.code == 1
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1

@@ -80,7 +80,7 @@ def test_examples_applied_through_the_cli_land_in_secoda_exactly(tmp_path: Path,
         # look-alikes the resolution must not pick: same title elsewhere, same path in another integration
         app.add_table("ANALYTICS.staging.orders", "snowflake")
         app.add_table("shop.public.orders", "snowflake")
-        result = lac("apply", "--auto-approve", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path)
     assert result.code == 0, result.err
     assert app.edges() == expected_edges(lineage, ids)
     assert "+ edge.postgres:shop.public.orders -> snowflake:ANALYTICS.raw.orders" in result.out
@@ -196,7 +196,7 @@ def test_a_rejected_key_is_one_clear_error_and_never_shown(tmp_path: Path, lac: 
     with serve(app) as server:
         seed(app, lineage_of(make_project(tmp_path, target(server.url))))
         planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
-        applied = lac("apply", "--auto-approve", cwd=tmp_path)
+        applied = lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path)
     for result in (planned, applied):
         assert result.code == 1
         errors = [line for line in result.err.splitlines() if line.startswith("error:")]
@@ -321,7 +321,7 @@ def test_a_saved_plan_applied_later_still_never_duplicates(tmp_path: Path, lac: 
         make_project(tmp_path, target(server.url), manifests=path)
         assert lac("plan", "--no-refresh", "--out", "plan.json", cwd=tmp_path).code == 0
         app.add_edge(a, c)  # someone draws one of the edges between plan and apply
-        result = lac("apply", "plan.json", "--auto-approve", cwd=tmp_path)
+        result = lac("apply", "--auto-approve", "plan.json", "--auto-approve", cwd=tmp_path)
     assert result.code == 0, result.err
     assert app.edges() == sorted([(a, c), (b, c)]) and app.duplicates == 0
     assert len(app.requests("POST")) == 1
