@@ -24,6 +24,7 @@ from tests.emulators.base import serve
 from tests.emulators.github import GitHubEmulator
 
 GOLDEN = REPO / "tests" / "golden" / "plan_examples.md"
+GOLDEN_TEXT = REPO / "tests" / "golden" / "plan_examples.txt"
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
 TOKEN = "ghs_actionTOKEN42"
 
@@ -136,6 +137,14 @@ def test_the_markdown_plan_of_the_examples_matches_the_golden_file(workspace, la
     if os.environ.get("LAC_UPDATE_GOLDEN"):
         GOLDEN.write_text(result.out)
     assert result.out == GOLDEN.read_text(), "re-run with LAC_UPDATE_GOLDEN=1 after an intended change"
+
+
+def test_the_text_plan_of_the_examples_matches_the_golden_file(workspace, lac):
+    result = lac("plan", "manifests", cwd=workspace / "repo")
+    assert result.code == 0, result.err
+    if os.environ.get("LAC_UPDATE_GOLDEN"):
+        GOLDEN_TEXT.write_text(result.out)
+    assert result.out == GOLDEN_TEXT.read_text(), "re-run with LAC_UPDATE_GOLDEN=1 after an intended change"
 
 
 MERMAID_LINE = re.compile(r'  (?P<node>n\d+)\["(?P<label>[^"\n]*)"\]|  (?P<src>n\d+) (?:-->|-\.->) (?P<dst>n\d+)'
