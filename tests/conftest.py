@@ -24,6 +24,7 @@ from tests.servers import (  # noqa: F401  (session fixtures: real S3, GCS and A
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
+FIXTURE = REPO / "tests" / "fixtures" / "small"  # frozen: tests never change when examples grow
 
 
 @dataclass

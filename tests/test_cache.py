@@ -7,13 +7,13 @@ import shutil
 import pytest
 
 from lineage_as_code import project
-from tests.conftest import EXAMPLES
+from tests.conftest import FIXTURE
 
 
 @pytest.fixture
 def root(tmp_path):
-    shutil.copytree(EXAMPLES / "manifests", tmp_path / "manifests")
-    shutil.copy(EXAMPLES / "lac.yaml", tmp_path / "lac.yaml")
+    shutil.copytree(FIXTURE / "manifests", tmp_path / "manifests")
+    shutil.copy(FIXTURE / "lac.yaml", tmp_path / "lac.yaml")
     return tmp_path
 
 

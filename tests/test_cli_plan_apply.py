@@ -6,17 +6,17 @@ import json
 import re
 import shutil
 
-from tests.conftest import EXAMPLES
+from tests.conftest import FIXTURE
 
 
 def project(tmp_path):
-    shutil.copytree(EXAMPLES / "manifests", tmp_path / "manifests")
-    shutil.copy(EXAMPLES / "lac.yaml", tmp_path / "lac.yaml")
+    shutil.copytree(FIXTURE / "manifests", tmp_path / "manifests")
+    shutil.copy(FIXTURE / "lac.yaml", tmp_path / "lac.yaml")
     return tmp_path
 
 
 def test_without_lac_yaml_plan_path_uses_the_embedded_target(lac, tmp_path):
-    shutil.copytree(EXAMPLES / "manifests", tmp_path / "m")
+    shutil.copytree(FIXTURE / "manifests", tmp_path / "m")
     result = lac("plan", "m", "--detailed-exitcode", cwd=tmp_path)
     assert result.code == 2 and "Target local (duckdb" in result.out
     assert lac("apply", "--auto-approve", "m", cwd=tmp_path).code == 0

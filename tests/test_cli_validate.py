@@ -1,10 +1,11 @@
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, FIXTURE
 
 
 def test_validate_prints_a_summary_for_the_examples(lac):
     result = lac("validate", str(EXAMPLES / "manifests"))
     assert result.code == 0, result.err
-    assert result.out.startswith("valid: 3 file(s), 4 process(es)")
+    assert result.out == "valid: 4 file(s), 12 process(es), 15 edge(s), 16 column edge(s)\n"
+    assert lac("validate", str(FIXTURE / "manifests")).out.startswith("valid: 3 file(s), 4 process(es)")
 
 
 def test_duplicate_ids_across_files_name_both_places(lac, write, tmp_path):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import FIXTURE, REPO
 
 EXAMPLE_ASSETS = ["looker:sales.dashboards.revenue", "postgres:shop.public.customers", "postgres:shop.public.orders",
                   "snowflake:ANALYTICS.marts.fct_orders", "snowflake:ANALYTICS.raw.orders",
@@ -47,7 +47,7 @@ def chromium() -> str:
 
 
 def test_mermaid_shows_every_asset_and_process_with_data_flowing_through_processes(lac):
-    result = lac("graph", str(EXAMPLES / "manifests"))
+    result = lac("graph", str(FIXTURE / "manifests"))
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == "flowchart LR"
@@ -63,21 +63,21 @@ def test_mermaid_shows_every_asset_and_process_with_data_flowing_through_process
 
 
 def test_around_keeps_the_neighbourhood_within_depth_hops(lac):
-    one = lac("graph", "--format", "dot", "--around", "raw.orders", "--depth", "1", str(EXAMPLES / "manifests"))
+    one = lac("graph", "--format", "dot", "--around", "raw.orders", "--depth", "1", str(FIXTURE / "manifests"))
     assert one.code == 0, one.err
     nodes = set(re.findall(r'^  "([^"]+)" \[', one.out, re.MULTILINE))
     assert nodes == {"a:snowflake:ANALYTICS.raw.orders", "p:load_raw_orders", "a:postgres:shop.public.orders",
                      "p:build_fct_orders", "a:snowflake:ANALYTICS.marts.fct_orders"}
     assert '"a:snowflake:ANALYTICS.raw.orders" [label="snowflake:ANALYTICS.raw.orders", shape=box, penwidth=3]' \
         in one.out
-    two = lac("graph", "--format", "dot", "--around", "raw.orders", "--depth", "2", str(EXAMPLES / "manifests"))
+    two = lac("graph", "--format", "dot", "--around", "raw.orders", "--depth", "2", str(FIXTURE / "manifests"))
     assert "a:looker:sales.dashboards.revenue" in two.out and "a:postgres:shop.public.customers" not in two.out
 
 
 def test_around_an_ambiguous_or_unknown_name_says_what_to_do(lac):
-    ambiguous = lac("graph", "--around", "orders", str(EXAMPLES / "manifests"))
+    ambiguous = lac("graph", "--around", "orders", str(FIXTURE / "manifests"))
     assert ambiguous.code == 1 and "matches several assets" in ambiguous.err and "raw.orders" in ambiguous.err
-    unknown = lac("graph", "--around", "nope", str(EXAMPLES / "manifests"))
+    unknown = lac("graph", "--around", "nope", str(FIXTURE / "manifests"))
     assert unknown.code == 1 and "no asset or process by that name" in unknown.err
 
 
@@ -202,7 +202,7 @@ def node_ids(browser: Browser, css: str = ".node") -> list[str]:
 
 
 def test_the_html_graph_loads_offline_with_no_console_messages_and_shows_every_node(browser, lac, tmp_path):
-    url = page(lac, tmp_path, str(EXAMPLES / "manifests"))
+    url = page(lac, tmp_path, str(FIXTURE / "manifests"))
     html = Path(url[len("file://"):]).read_text()
     assert not re.search(r"""(src|href)=["']?https?:""", html) and "default-src 'none'" in html
     browser.console.clear()
@@ -222,7 +222,7 @@ def test_the_html_graph_loads_offline_with_no_console_messages_and_shows_every_n
 
 
 def test_a_person_can_zoom_pan_search_and_open_details(browser, lac, tmp_path):
-    browser.open(page(lac, tmp_path, str(EXAMPLES / "manifests")))
+    browser.open(page(lac, tmp_path, str(FIXTURE / "manifests")))
     zoom = float(browser.js("document.getElementById('canvas').dataset.zoom"))
     browser.mouse("mouseWheel", 600, 400, deltaX=0, deltaY=-400)
     zoomed = float(browser.js("document.getElementById('canvas').dataset.zoom"))

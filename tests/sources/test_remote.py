@@ -12,7 +12,7 @@ from lineage_as_code.sources import open_object_store, open_source, read_object,
 from lineage_as_code.sources.remote import ObjectChangedError
 from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY, Bucket
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
+EXAMPLES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "small" / "manifests"
 
 
 def _upload_examples(bucket: Bucket, prefix: str) -> dict[str, str]:

@@ -149,7 +149,7 @@ def test_processes_racing_for_the_lock_exactly_one_wins(backend: Backend) -> Non
 def test_the_cli_works_on_state_in_the_backend(backend: Backend, lac, write, tmp_path: Path) -> None:
     write("lac.yaml", f"""
         version: 1
-        manifests: [{Path(__file__).resolve().parents[2] / 'examples' / 'manifests'}]
+        manifests: [{Path(__file__).resolve().parents[2] / 'tests' / 'fixtures' / 'small' / 'manifests'}]
         state: {{path: "{backend.location}"}}
         targets: {{local: {{type: duckdb, path: {tmp_path / 'lineage.duckdb'}}}}}
         """)

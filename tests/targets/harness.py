@@ -13,10 +13,10 @@ from lineage_as_code.plan.model import Plan
 from lineage_as_code.workflow import PlanRequest, apply_project, plan_project
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_MANIFESTS = REPO / "examples" / "manifests"
+FIXTURE_MANIFESTS = REPO / "tests" / "fixtures" / "small" / "manifests"
 
 
-def make_project(root: Path, targets: dict[str, dict[str, Any]], manifests: str | Path = EXAMPLE_MANIFESTS,
+def make_project(root: Path, targets: dict[str, dict[str, Any]], manifests: str | Path = FIXTURE_MANIFESTS,
                  defaults: dict[str, Any] | None = None) -> Config:
     """Write lac.yaml under ``root`` (state in ``root/.lac``) and return the parsed Config."""
     doc = {"version": 1, "manifests": [str(manifests)], "state": {"path": ".lac/state.json"},

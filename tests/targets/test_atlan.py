@@ -15,7 +15,7 @@ from lineage_as_code.state import LockInfo, State, open_state_store
 from lineage_as_code.workflow import PlanRequest, apply_project
 from tests.emulators.atlan import BULK, SEARCH, AtlanEmulator
 from tests.emulators.base import Faults, serve
-from tests.targets.harness import EXAMPLE_MANIFESTS, apply, make_project, plan, write_generated
+from tests.targets.harness import FIXTURE_MANIFESTS, apply, make_project, plan, write_generated
 
 TOKEN = "atlan-sentinel-token-5f1c"
 ENV = "LAC_TEST_ATLAN_TOKEN"
@@ -99,7 +99,7 @@ def test_examples_land_in_atlan_exactly_as_the_manifests_say(tmp_path, lac):
 
 def test_a_rerun_writes_nothing_and_edits_send_only_the_matching_requests(tmp_path):
     manifests = tmp_path / "manifests"
-    shutil.copytree(EXAMPLE_MANIFESTS, manifests)
+    shutil.copytree(FIXTURE_MANIFESTS, manifests)
     app = AtlanEmulator(TOKEN)
     with serve(app) as server:
         config = make_project(tmp_path, atlan(server.url), manifests)

@@ -16,7 +16,7 @@ from lineage_as_code.plan.model import Action
 from lineage_as_code.targets.google_fqn import asset_fqn, google_id, request_id
 from tests.emulators.base import Faults, serve
 from tests.emulators.google import GoogleLineageEmulator
-from tests.targets.harness import EXAMPLE_MANIFESTS, apply, make_project, plan, write_generated
+from tests.targets.harness import FIXTURE_MANIFESTS, apply, make_project, plan, write_generated
 
 TOKEN = "ya29.sentinel-google-token-5c1d"
 ENV = "LAC_TEST_GOOGLE_TOKEN"
@@ -63,7 +63,7 @@ def writes(app: GoogleLineageEmulator) -> Counter:
 
 def copy_examples(tmp_path: Path) -> Path:
     target = tmp_path / "manifests"
-    shutil.copytree(EXAMPLE_MANIFESTS, target)
+    shutil.copytree(FIXTURE_MANIFESTS, target)
     return target
 
 

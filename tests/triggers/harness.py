@@ -11,7 +11,7 @@ import yaml
 
 from tests.servers import Bucket
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
+EXAMPLES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "small" / "manifests"
 PREFIX = "lineage/manifests/"
 
 
