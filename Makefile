@@ -30,6 +30,7 @@ run: setup
 	cd examples && ../$(BIN)/lac plan
 	cd examples && ../$(BIN)/lac apply --auto-approve
 	cd examples && ../$(BIN)/lac plan --detailed-exitcode
+	cd examples && ../$(BIN)/python -c "import duckdb; print(duckdb.connect('.lac/lineage.duckdb', read_only=True).sql(open('downstream.sql').read()))"
 	cd examples && ../$(BIN)/lac graph --format html --out .lac/lineage.html
 	@echo "Lineage is in examples/.lac/lineage.duckdb (query it with SQL, see README) and examples/.lac/lineage.html"
 
