@@ -22,6 +22,21 @@ def split_ref(text: str) -> tuple[str | None, list[str]]:
     if not isinstance(text, str) or not text.strip():
         raise RefError("an asset reference must be a non-empty string")
     text = text.strip()
+    if "`" not in text:  # the common case, without the character-by-character scan
+        head, colon, rest = text.partition(":")
+        if not colon:
+            segments = text.split(".")
+            if all(segments):
+                return None, segments
+        elif head and "." not in head and ":" not in rest:
+            segments = rest.split(".")
+            if all(segments):
+                return head, segments
+    return scan_ref(text)
+
+
+def scan_ref(text: str) -> tuple[str | None, list[str]]:
+    """The full tokenizer: backtick quoting, doubled backticks, and a reason for every malformation."""
     platform: str | None = None
     segments: list[str] = []
     current: list[str] = []

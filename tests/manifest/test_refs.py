@@ -1,6 +1,8 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from lineage_as_code.manifest.refs import RefError, parse_asset, split_ref
+from lineage_as_code.manifest.refs import RefError, parse_asset, scan_ref, split_ref
 
 
 def test_segments_are_right_aligned_and_defaults_fill_the_rest():
@@ -24,3 +26,15 @@ def test_doubled_backtick_is_a_literal_backtick():
 def test_malformed_references_raise_with_a_reason(text):
     with pytest.raises(RefError):
         parse_asset(text, {})
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab.:`x ", max_size=12))
+def test_the_fast_path_splits_exactly_as_the_full_tokenizer(text):
+    def outcome(fn):
+        try:
+            return fn(text.strip())
+        except RefError as exc:
+            return str(exc)
+    if text.strip():
+        assert outcome(split_ref) == outcome(scan_ref)

@@ -16,7 +16,7 @@ cell = st.one_of(st.just(""), st.sampled_from(["p1", "bad id", "x" * 300, "pg:d.
                  st.text(max_size=8))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=20))
 def test_vectorised_verdicts_equal_jsonschema(rows):
     schema = load_schema("lineage-row")
