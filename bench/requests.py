@@ -32,18 +32,18 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from lineage_as_code.config import Config  # noqa: E402
-from lineage_as_code.model import Lineage, Process  # noqa: E402
-from lineage_as_code.project import load_manifests  # noqa: E402
-from lineage_as_code.targets import open_target  # noqa: E402
-from lineage_as_code.workflow import PlanRequest, apply_project  # noqa: E402
-from tests.emulators.alation import AlationEmulator  # noqa: E402
-from tests.emulators.atlan import SEARCH, AtlanEmulator  # noqa: E402
-from tests.emulators.base import EmulatorApp, Faults, LoggedRequest, serve  # noqa: E402
-from tests.emulators.google import GoogleLineageEmulator  # noqa: E402
-from tests.emulators.huawei import DataArtsEmulator  # noqa: E402
-from tests.emulators.secoda import SecodaEmulator  # noqa: E402
-from tests.targets.harness import make_project, write_generated  # noqa: E402
+from lineage_as_code.config import Config
+from lineage_as_code.model import Lineage, Process
+from lineage_as_code.project import load_manifests
+from lineage_as_code.targets import open_target
+from lineage_as_code.workflow import PlanRequest, apply_project
+from tests.emulators.alation import AlationEmulator
+from tests.emulators.atlan import SEARCH, AtlanEmulator
+from tests.emulators.base import EmulatorApp, Faults, LoggedRequest, serve
+from tests.emulators.google import GoogleLineageEmulator
+from tests.emulators.huawei import DataArtsEmulator
+from tests.emulators.secoda import SecodaEmulator
+from tests.targets.harness import make_project, write_generated
 
 INPUTS, OUTPUTS = 2, 1                              # the manifest's shape, the same for every vendor
 POLL_PATHS = ("/operations/", "/bulk_metadata/job/")  # Google LRO and Alation job status reads
