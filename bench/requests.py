@@ -10,7 +10,12 @@ the apply is compared with the latency bound ``requests x latency / parallelism`
 being the target's default ``max_parallel``. A second apply must change nothing; its requests
 (the refresh reads that detect drift) are counted too. Prints one table and a final JSON line.
 
+The same apply is first timed without latency: that wall time is the fixed cost (parsing,
+planning, state writes, and the emulator's own work, which shares this process), so
+``(wall - fixed) / bound`` shows how well the requests' waiting overlaps, apart from CPU.
+
     python bench/requests.py [--edges 10000] [--latency 0.02] [--vendors google,atlan] [--max-parallel N]
+                             [--no-baseline]
 """
 
 from __future__ import annotations
@@ -206,6 +211,14 @@ class Result:
     noop_wall: float
     noop_changes: bool
     notes: list[str] = field(default_factory=list)
+    fixed: float | None = None  # wall time of the same apply without latency
+
+    @property
+    def net_ratio(self) -> float | None:
+        """How far the wall time beyond the fixed cost is from the latency bound."""
+        if self.fixed is None or not self.bound:
+            return None
+        return (self.wall - self.fixed) / self.bound
 
     @property
     def extra(self) -> int:
@@ -259,13 +272,18 @@ def measure(vendor: Vendor, root: Path, edges: int, latency: float, max_parallel
 
 # -- output -----------------------------------------------------------------------------------------
 
-HEADER = ("vendor", "requests", "minimum", "extra", "parallel", "wall s", "bound s", "ratio", "no-op req",
-          "no-op s")
+HEADER = ("vendor", "requests", "minimum", "extra", "parallel", "wall s", "bound s", "ratio", "fixed s",
+          "net ratio", "no-op req", "no-op s")
+
+
+def _optional(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def table_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
     return [(r.vendor, str(r.counts.total), str(r.minimum.total), str(r.extra), str(r.parallelism),
-             f"{r.wall:.1f}", f"{r.bound:.1f}", f"{r.ratio:.2f}", str(r.noop.total), f"{r.noop_wall:.1f}")
+             f"{r.wall:.1f}", f"{r.bound:.1f}", f"{r.ratio:.2f}", _optional(r.fixed, 1), _optional(r.net_ratio, 2),
+             str(r.noop.total), f"{r.noop_wall:.1f}")
             for r in results]
 
 
@@ -291,8 +309,25 @@ def summary(results: Sequence[Result], edges: int, latency: float) -> dict[str, 
             "vendors": {r.vendor: {"requests": asdict(r.counts), "minimum": asdict(r.minimum), "extra": r.extra,
                                    "parallelism": r.parallelism, "wall": round(r.wall, 3),
                                    "bound": round(r.bound, 3), "ratio": round(r.ratio, 3),
+                                   "fixed": None if r.fixed is None else round(r.fixed, 3),
+                                   "net_ratio": None if r.net_ratio is None else round(r.net_ratio, 3),
                                    "noop_requests": asdict(r.noop), "noop_wall": round(r.noop_wall, 3),
                                    "noop_changes": r.noop_changes, "notes": r.notes} for r in results}}
+
+
+def run_vendor(vendor: Vendor, edges: int, latency: float, max_parallel: int | None, baseline: bool) -> Result:
+    """Measure ``vendor`` (first without latency when ``baseline``), each run in a fresh project."""
+    fixed = None
+    if baseline and latency:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{vendor.name}-") as tmp:
+            fixed = measure(vendor, Path(tmp), edges, 0.0, max_parallel).wall
+    with tempfile.TemporaryDirectory(prefix=f"bench-{vendor.name}-") as tmp:
+        result = measure(vendor, Path(tmp), edges, latency, max_parallel)
+    result.fixed = fixed
+    print(f"  {vendor.name}: {result.counts.total} requests in {result.wall:.1f}s"
+          + ("" if fixed is None else f" ({fixed:.1f}s without latency)")
+          + f"; no-op apply {result.noop.total} requests in {result.noop_wall:.1f}s", flush=True)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -301,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every request (default 0.02)")
     parser.add_argument("--vendors", default=",".join(VENDORS), help="comma-separated subset of " + ", ".join(VENDORS))
     parser.add_argument("--max-parallel", type=int, default=None, help="override every target's max_parallel")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the run without latency (fixed cost)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.vendors.split(",") if n.strip()]
     unknown = [n for n in names if n not in VENDORS]
@@ -309,13 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     processes = args.edges // (INPUTS * OUTPUTS)
     print(f"{processes} processes x {INPUTS} inputs x {OUTPUTS} output = {processes * INPUTS * OUTPUTS} table "
           f"edges; {args.latency * 1000:g} ms latency on every request", flush=True)
-    results = []
-    for name in names:
-        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-            result = measure(VENDORS[name], Path(tmp), args.edges, args.latency, args.max_parallel)
-        results.append(result)
-        print(f"  {name}: {result.counts.total} requests in {result.wall:.1f}s; no-op apply "
-              f"{result.noop.total} requests in {result.noop_wall:.1f}s", flush=True)
+    results = [run_vendor(VENDORS[name], args.edges, args.latency, args.max_parallel, not args.no_baseline)
+               for name in names]
     print()
     print(render(HEADER, table_rows(results)))
     print()
