@@ -291,7 +291,10 @@ class AtlanTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=self.batch_size, max_parallel=int(self.config.settings.get("max_parallel", 4)),
+        # The engine hands over batch_size x max_parallel changes; apply() sends them as parallel
+        # requests of batch_size entities each, so max_parallel speeds up writes, not only reads.
+        parallel = int(self.config.settings.get("max_parallel", 4))
+        return Capabilities(max_batch_size=self.batch_size * parallel, max_parallel=parallel,
                             kind_order=(ASSET, PROCESS, COLUMN_PROCESS))
 
     def _http(self) -> HttpClient:
@@ -397,10 +400,16 @@ class AtlanTarget:
             if not self._read_done and not self.case_sensitive:
                 # a saved plan skips read(): find the catalog's spelling of what the refs name
                 self._lookup_assets(qn for c in writes for qn in (c.after or {}).get("types", {}))
-            results.update(self._write(writes))
+            for part in self._http().map(self._write, self._chunks(writes)):
+                results.update(part)
         if deletes:
-            results.update(self._delete(deletes))
+            for part in self._http().map(self._delete, self._chunks(deletes)):
+                results.update(part)
         return [results[c.address] for c in batch]
+
+    def _chunks(self, changes: list[Change]) -> list[list[Change]]:
+        """Requests of at most ``batch_size`` entities (Lineage Builder's per-request limit)."""
+        return [changes[i:i + self.batch_size] for i in range(0, len(changes), self.batch_size)]
 
     def _write(self, changes: Sequence[Change]) -> dict[str, ItemResult]:
         entities = [entity_for(c, str(-(i + 1)), self._ref) for i, c in enumerate(changes)]

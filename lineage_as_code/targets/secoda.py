@@ -113,9 +113,8 @@ def _row_pair(row: Mapping[str, Any]) -> Pair | None:
     return ends[0], ends[1]
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for i in range(0, len(items), size):
-        yield list(items[i:i + size])
+def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
 class SecodaTarget:
@@ -219,8 +218,10 @@ class SecodaTarget:
                 lookup.append(end)
         titles = sorted({t for e in lookup for t in self._title_variants(e["title"])})
         found: dict[str, list[dict[str, Any]]] = {}
-        for chunk in _chunks(titles, self.chunk):
-            for res in self._catalog({"operator": "in", "field": "title", "value": chunk}):
+        pages = self._client().map(lambda chunk: list(self._catalog({"operator": "in", "field": "title", "value": chunk})),
+                                   _chunks(titles, self.chunk))
+        for results in pages:
+            for res in results:
                 if res.get("entity_type") != "column" and res.get("title_full"):
                     found.setdefault(self._fold(str(res["title_full"])), []).append(res)
         for end in lookup:
@@ -246,10 +247,14 @@ class SecodaTarget:
 
     def _resolve_columns(self, ends: list[Mapping[str, Any]]) -> None:
         parents = sorted({p for e in ends if (p := self._ids.get((e["key"], ""))) and p not in self._column_parents})
-        for chunk in _chunks(parents, self.chunk):
-            flt = {"operator": "and", "operands": [{"operator": "in", "field": "parent_id", "value": chunk},
-                                                   {"operator": "exact", "field": "entity_type", "value": "column"}]}
-            for res in self._catalog(flt):
+        def columns_of(chunk: list[str]) -> list[dict[str, Any]]:
+            return list(self._catalog({"operator": "and", "operands": [
+                {"operator": "in", "field": "parent_id", "value": chunk},
+                {"operator": "exact", "field": "entity_type", "value": "column"}]}))
+
+        chunks = _chunks(parents, self.chunk)
+        for chunk, results in zip(chunks, self._client().map(columns_of, chunks), strict=True):
+            for res in results:
                 key = (str(res.get("parent_id") or res.get("parent") or ""), self._fold(str(res.get("title", ""))))
                 self._columns.setdefault(key, str(res["id"]))
             self._column_parents.update(chunk)
@@ -271,8 +276,11 @@ class SecodaTarget:
     def list_lineage(self, sources: Iterable[str]) -> None:
         """Load the lineage rows of every entity in ``sources`` not listed yet this run."""
         todo = sorted(set(sources) - self._listed)
-        for chunk in _chunks(todo, self.chunk):
-            for row in self._pages(MANUAL, {"from_entity__in": ",".join(chunk)}):
+        chunks = _chunks(todo, self.chunk)
+        listed = self._client().map(lambda chunk: list(self._pages(MANUAL, {"from_entity__in": ",".join(chunk)})),
+                                    chunks)
+        for chunk, rows in zip(chunks, listed, strict=True):
+            for row in rows:
                 self._remember(row)
             self._listed.update(chunk)
 
