@@ -100,7 +100,7 @@ class _Recorder:
         self.store.write(pending, expected_serial=self.written.serial)
         self.state = self.written = pending
         self.last = self.clock()
-        self.spacing = max(self.interval, 20 * (self.last - started))
+        self.spacing = max(self.interval, 20 * (self.last - started)) if self.interval else 0.0
 
 
 Advance = Callable[[int, int], None]
