@@ -11,8 +11,10 @@ reported, its dependents are skipped, and the run ends with ApplyError listing e
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from .config import Policy
 from .errors import ApplyError, AuthError, MassDeleteError, TargetError
@@ -78,27 +80,41 @@ class _Recorder:
     def __init__(self, store: StateStore, state: State, interval: float = 1.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
-        self.state = state
         self.written = state
+        self.working: dict[str, dict[str, StateEntry]] = {}  # targets changed since the last write
         self.interval = interval
         self.spacing = interval
         self.clock = clock
         self.last = clock()
 
+    @property
+    def state(self) -> State:
+        """The last state written (``flush`` first to include everything recorded)."""
+        return self.written
+
     def record(self, target: str, put: dict[str, StateEntry], drop: set[str]) -> None:
         if not put and not drop:
             return
-        self.state = self.state.updated(target, put, drop)
+        entries = self.working.get(target)
+        if entries is None:
+            entries = self.working[target] = dict(self.written.entries(target))
+        for address in drop:
+            entries.pop(address, None)
+        entries.update(put)
         if self.clock() - self.last >= self.spacing:
             self.flush()
 
     def flush(self) -> None:
-        if self.state is self.written:
+        if not self.working:
             return
-        pending = State(self.state.lineage, self.written.serial + 1, self.state.targets)
+        targets = dict(self.written.targets)
+        targets.update({t: MappingProxyType(dict(entries)) for t, entries in self.working.items()})
+        pending = State(self.written.lineage or str(uuid.uuid4()), self.written.serial + 1,
+                        MappingProxyType(dict(sorted(targets.items()))))
         started = self.clock()
         self.store.write(pending, expected_serial=self.written.serial)
-        self.state = self.written = pending
+        self.written = pending
+        self.working = {}
         self.last = self.clock()
         self.spacing = max(self.interval, 20 * (self.last - started)) if self.interval else 0.0
 

@@ -83,7 +83,7 @@ def _gather_values(config: Config, request: PlanRequest, state: State,
 def plan_project(config: Config, request: PlanRequest) -> Plan:
     """Build the plan for the project's manifests against its state and targets."""
     store = open_state_store(config.state_path)
-    with ExitStack() as stack:
+    with ExitStack() as stack, bulk_allocation():
         plan, _ = _gather(config, request, store.read(), stack)
     return plan
 
@@ -131,7 +131,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
     store = store or open_state_store(config.state_path)
     lock = store.lock("apply")
     try:
-        with ExitStack() as stack:
+        with ExitStack() as stack, bulk_allocation():
             state = store.read()
             if plan_file:
                 plan = load_plan(read_object(plan_file), plan_file)

@@ -118,7 +118,11 @@ class DuckDBTarget:
     def _write_assets(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
         if not changes:
             return
-        db.executemany("DELETE FROM assets WHERE address = ?", [[c.address] for c in changes])
+        db.register("gone", _frame({"address": [c.address for c in changes]}))
+        try:
+            db.execute("DELETE FROM assets WHERE address IN (SELECT address FROM gone)")
+        finally:
+            db.unregister("gone")
         rows = []
         for c in changes:
             if c.action is Action.DELETE:
