@@ -52,6 +52,8 @@ lint: setup
 ## bench: scale, no-op re-plan and DuckDB apply figures against a floor (see bench/README.md)
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/requests.py
+	$(BIN)/python bench/datahub_peer.py --column-edges 100000
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache examples/.lac build *.egg-info
