@@ -10,6 +10,7 @@ import re
 import pandas as pd
 
 from ..errors import Problem
+from .validate import undecodable
 
 SEPARATORS = (",", ";", "\t", "|")
 ATLAN_COLUMNS = tuple(
@@ -87,4 +88,4 @@ def decode(name: str, data: bytes) -> str | Problem:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Problem(name, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return undecodable(name, data, exc)

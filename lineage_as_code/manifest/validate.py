@@ -137,12 +137,17 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Pr
             _walk(value_node, (*path, key), lines, problems, file)
 
 
+def undecodable(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """The Problem for bytes that are not UTF-8, on the line of the first bad byte."""
+    return Problem(file, data.count(b"\n", 0, exc.start) + 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
 def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     """Parse one YAML document; return (value, line map, problems). Never raises for bad input."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return None, LineMap(), [Problem(file, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        return None, LineMap(), [undecodable(file, data, exc)]
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -155,6 +160,9 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     except _TooDeep as exc:
         line = exc.node.start_mark.line + 1
         return None, LineMap(), [Problem(file, line, "", f"nesting deeper than {MAX_DEPTH} levels")]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        return None, LineMap(), [Problem(file, line, "", f"invalid YAML: character #x{exc.character:04x}: {exc.reason}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0

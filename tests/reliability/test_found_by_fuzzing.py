@@ -1,0 +1,28 @@
+"""Minimal cases that hypothesis found in the hostile-input fuzzing, kept as plain regression tests:
+each once escaped as a traceback or as a problem without a line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lineage_as_code.config import parse_config
+from lineage_as_code.errors import ConfigError, ManifestError
+from lineage_as_code.manifest import ManifestInput, build_lineage
+
+
+def problems(name: str, data: bytes) -> list[str]:
+    with pytest.raises(ManifestError) as info:
+        build_lineage([ManifestInput(name, data)], {"platform": "snowflake"})
+    return [str(p) for p in info.value.problems]
+
+
+@pytest.mark.parametrize("name, data, expected", [
+    ("m.yaml", b"version: 1\n\nprocesses: \xff\n", "m.yaml:3: not UTF-8 text (invalid start byte at byte 23)"),
+    ("m.csv", b"source,target\n\xff,b\n", "m.csv:2: not UTF-8 text (invalid start byte at byte 14)"),
+    ("m.yaml", b"version: 1\nprocesses:\n  - id: a\x00b\n",
+     "m.yaml:3: invalid YAML: character #x0000: control characters are not allowed"),
+])
+def test_undecodable_bytes_and_control_characters_are_located(name: str, data: bytes, expected: str) -> None:
+    assert problems(name, data) == [expected]
