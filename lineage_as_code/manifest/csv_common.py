@@ -33,7 +33,7 @@ def _header_cells(first_line: str, sep: str) -> list[str]:
 
 def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, str] | Problem:
     """Return ``(dialect, separator)`` with dialect ``atlan`` or ``native``, or a Problem at line 1."""
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # pandas ends a line at a lone \r too
     for sep in ((separator,) if separator else SEPARATORS):
         cells = _header_cells(first_line, sep)
         if set(ATLAN_COLUMNS) <= set(cells):
@@ -73,7 +73,7 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
 
 
 def _lines_with_blanks(text: str, sep: str, rows: int) -> pd.Series:
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     starts: list[int] = []
     next(reader, None)
     line = reader.line_num + 1

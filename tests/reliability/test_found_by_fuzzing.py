@@ -26,3 +26,9 @@ def problems(name: str, data: bytes) -> list[str]:
 ])
 def test_undecodable_bytes_and_control_characters_are_located(name: str, data: bytes, expected: str) -> None:
     assert problems(name, data) == [expected]
+
+
+@pytest.mark.parametrize("data", [b"process_id,source,target,\r0", b"\rprocess_id,source,target\np,a.b.c,a.b.d\n"])
+def test_a_lone_carriage_return_in_a_csv_is_a_located_problem(data: bytes) -> None:
+    found = problems("m.csv", data)
+    assert found and all(p.startswith(("m.csv:1: ", "m.csv:2: ")) for p in found), found
