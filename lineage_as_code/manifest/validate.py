@@ -84,8 +84,8 @@ def schema_problems(
         path = (*base, *error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(error.schema.get("properties", {}))
-            for extra in sorted(k for k in error.instance if k not in known):
-                where = (*path, extra)
+            for extra in sorted((k for k in error.instance if k not in known), key=str):  # YAML keys: any type
+                where = (*path, str(extra))
                 problems.append(Problem(file, line_of(where), field_path(where), "unknown field"))
             continue
         if error.validator in ("required", "dependentRequired"):

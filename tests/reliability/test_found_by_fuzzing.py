@@ -32,3 +32,8 @@ def test_undecodable_bytes_and_control_characters_are_located(name: str, data: b
 def test_a_lone_carriage_return_in_a_csv_is_a_located_problem(data: bytes) -> None:
     found = problems("m.csv", data)
     assert found and all(p.startswith(("m.csv:1: ", "m.csv:2: ")) for p in found), found
+
+
+def test_unknown_keys_of_mixed_types_are_each_reported() -> None:
+    assert problems("m.yaml", b"version: 1\n(: 1\n0: 2\nprocesses: []\n") == [
+        "m.yaml:2: (: unknown field", "m.yaml:3: 0: unknown field"]
