@@ -37,3 +37,9 @@ def test_a_lone_carriage_return_in_a_csv_is_a_located_problem(data: bytes) -> No
 def test_unknown_keys_of_mixed_types_are_each_reported() -> None:
     assert problems("m.yaml", b"version: 1\n(: 1\n0: 2\nprocesses: []\n") == [
         "m.yaml:2: (: unknown field", "m.yaml:3: 0: unknown field"]
+
+
+def test_a_lac_yaml_whose_targets_is_not_a_mapping_is_a_located_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("lac.yaml", b"version: 1\ntargets: .\n", tmp_path)
+    assert str(info.value) == "lac.yaml:2: targets: '.' is not of type 'object'"
