@@ -142,6 +142,32 @@ def undecodable(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
     return Problem(file, data.count(b"\n", 0, exc.start) + 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
 
 
+_OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where nesting first goes deeper than MAX_DEPTH, found from the event stream (None: never).
+
+    libyaml's composer recurses in C once per level with no recursion check, so 100,000 opening
+    brackets crash the interpreter before any check on nodes could run; events come from a loop.
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, _OPENING):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark  # type: ignore[no-any-return]
+            elif isinstance(event, _CLOSING):
+                depth -= 1
+    finally:
+        loader.dispose()
+    return None
+
+
 def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     """Parse one YAML document; return (value, line map, problems). Never raises for bad input."""
     try:
@@ -150,6 +176,9 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
         return None, LineMap(), [undecodable(file, data, exc)]
     loader = _Loader(text)
     try:
+        deep = _too_deep(text)
+        if deep is not None:
+            return None, LineMap(), [Problem(file, deep.line + 1, "", f"nesting deeper than {MAX_DEPTH} levels")]
         node = loader.get_single_node()
         if node is None:
             return None, LineMap(), []
