@@ -65,3 +65,38 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(figures: Figures) -> Non
     figures.add("Crafted input", {"case": "alias bomb (9^10 nodes once expanded)",
                                   "outcome": str(info.value), "time": f"{seconds:.2f} s"})
     assert str(info.value) == "bomb.yaml:1: document expands to too many nodes (YAML alias bomb?)"
+
+
+# -- size -------------------------------------------------------------------------------------------
+
+def test_a_manifest_over_the_size_limit_is_refused_by_name(tmp_path: Path, lac: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "small.yaml").write_text("version: 1\nprocesses: []\n")
+    (tmp_path / "big.yaml").write_text("version: 1\n" + "# padding\n" * 300)
+    monkeypatch.setenv("LAC_MAX_MANIFEST_BYTES", "2000")
+    result = lac("validate", ".", cwd=tmp_path)
+    assert result.code == 1
+    assert result.err.strip() == ("error: big.yaml: 3,011 bytes is over the manifest size limit of 2,000 bytes "
+                                  "(LAC_MAX_MANIFEST_BYTES); split it into several files or raise the limit")
+    monkeypatch.setenv("LAC_MAX_MANIFEST_BYTES", "lots")
+    result = lac("validate", "small.yaml", cwd=tmp_path)
+    assert result.code == 1 and "LAC_MAX_MANIFEST_BYTES='lots': expected a number of bytes" in result.err
+
+
+@pytest.mark.reliability_full
+def test_a_500_mb_manifest_is_refused_in_bounded_memory(tmp_path: Path, figures: Figures) -> None:
+    big = tmp_path / "huge.yaml"
+    with open(big, "wb") as fh:  # sparse: the disk holds almost nothing, the size says 500 MB
+        fh.write(b"version: 1\nprocesses:\n")
+        fh.truncate(500 * 2**20)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    result = lac_process("validate", "huge.yaml", cwd=tmp_path)
+    seconds = time.perf_counter() - start
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    figures.add("Crafted input", {"case": "500 MB manifest (default limit 256 MiB)",
+                                  "outcome": result.stderr.strip(), "time": f"{seconds:.2f} s",
+                                  "peak RSS": f"{peak_mib:.0f} MiB" if peak_mib > before / 1024 else "n/a"})
+    assert result.returncode == 1
+    assert "huge.yaml: 524,288,000 bytes is over the manifest size limit of 268,435,456 bytes" in result.stderr
+    assert peak_mib < 400
