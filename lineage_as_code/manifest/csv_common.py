@@ -53,8 +53,7 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
         frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                             skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL)
     except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        return Problem(name, int(match.group(1)) if match else 0, "", f"malformed CSV: {exc}".replace("\n", " "))
+        return Problem(name, _error_line(str(exc)), "", f"malformed CSV: {exc}".replace("\n", " "))
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         return Problem(name, 1, "", f"unreadable CSV: {exc}")
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -70,6 +69,15 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
         # blank lines were skipped by pandas: recount from the raw text with the csv module
         lines = _lines_with_blanks(text, sep, len(frame))
     return frame, lines
+
+
+def _error_line(message: str) -> int:
+    """The line a pandas parser error points at: 'line N' is a line; 'row N' counts records from 0,
+    the header being row 0 (exact unless an earlier quoted cell spans lines); else line 1."""
+    found = re.search(r"\b(line|row) (\d+)", message)
+    if found is None:
+        return 1
+    return int(found.group(2)) + (found.group(1) == "row")
 
 
 def _lines_with_blanks(text: str, sep: str, rows: int) -> pd.Series:

@@ -43,3 +43,8 @@ def test_a_lac_yaml_whose_targets_is_not_a_mapping_is_a_located_problem(tmp_path
     with pytest.raises(ConfigError) as info:
         parse_config("lac.yaml", b"version: 1\ntargets: .\n", tmp_path)
     assert str(info.value) == "lac.yaml:2: targets: '.' is not of type 'object'"
+
+
+def test_a_quote_left_open_at_the_end_of_a_csv_is_located_where_the_string_starts() -> None:
+    assert problems("m.csv", b'process_id,source,target\np,a.b.c,a.b.d\n,"') == [
+        "m.csv:3: malformed CSV: Error tokenizing data. C error: EOF inside string starting at row 2"]
