@@ -43,13 +43,15 @@ class LineMap:
 
 
 def field_path(path: Iterable[str | int]) -> str:
-    """Render a JSON path as ``processes[0].inputs[1]``."""
+    """Render a JSON path as ``processes[0].inputs[1]``; a key with a newline or another
+    unprintable character is quoted, so a problem always stays on one line."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if text.isprintable() else repr(text))
     return out
 
 

@@ -48,3 +48,9 @@ def test_a_lac_yaml_whose_targets_is_not_a_mapping_is_a_located_problem(tmp_path
 def test_a_quote_left_open_at_the_end_of_a_csv_is_located_where_the_string_starts() -> None:
     assert problems("m.csv", b'process_id,source,target\np,a.b.c,a.b.d\n,"') == [
         "m.csv:3: malformed CSV: Error tokenizing data. C error: EOF inside string starting at row 2"]
+
+
+def test_a_key_holding_a_newline_is_quoted_so_each_problem_stays_on_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("lac.yaml", b"version: 1\nstate:\n  ? '\n\n    '\n  : null\n", tmp_path)
+    assert str(info.value) == "lac.yaml:3: state.'\\n': unknown field"

@@ -109,7 +109,7 @@ def check_manifest(name: str, data: bytes, tally: Counter[str]) -> None:
     try:
         build_lineage([ManifestInput(name, data)], DEFAULTS)
     except ManifestError as exc:
-        unlocated = [str(p) for p in exc.problems if p.file != name or p.line < 1]
+        unlocated = [str(p) for p in exc.problems if p.file != name or p.line < 1 or "\n" in str(p)]
         tally["refused"] += 1
         tally["without file:line"] += len(unlocated)
         assert not unlocated, unlocated
