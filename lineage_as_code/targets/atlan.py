@@ -304,6 +304,10 @@ class AtlanTarget:
             self._client = client_for(self.config, base, {"Authorization": f"Bearer {token}"})
         return self._client
 
+    def _vendor_error(self, doc: Any, status: int) -> str:
+        """Atlan's words for a failure, token redacted: an error body may quote the request back."""
+        return self._http().redact(atlan_error(doc, status))
+
     def _call(self, method: str, path: str, *, tolerate: Sequence[int] = (), **kwargs: Any) -> tuple[int, Any]:
         """One API call; returns (status, JSON body). 401/403 end the run with what to fix."""
         response = self._http().request(method, path, ok=(200, 204, *tolerate, 401, 403), **kwargs)
@@ -341,7 +345,7 @@ class AtlanTarget:
                        "attributes": attributes, "suppressLogs": True}
             status, doc = self._call("POST", SEARCH, json=request, idempotent=True, tolerate=(400,))
             if status != 200:
-                raise TerminalTargetError(f"target {self.name!r}: search refused: {atlan_error(doc, status)}")
+                raise TerminalTargetError(f"target {self.name!r}: search refused: {self._vendor_error(doc, status)}")
             page = list((doc or {}).get("entities") or [])
             found += page
             if len(page) < self.page_size or len(found) >= int(doc.get("approximateCount") or 0):
@@ -414,7 +418,7 @@ class AtlanTarget:
             for part in self._http().map(lambda c: self._write([c]), changes):
                 merged.update(part)
             return merged
-        return {changes[0].address: ItemResult(changes[0].address, False, error=atlan_error(doc, status))}
+        return {changes[0].address: ItemResult(changes[0].address, False, error=self._vendor_error(doc, status))}
 
     def _written(self, changes: Sequence[Change], entities: list[dict[str, Any]],
                  doc: Mapping[str, Any]) -> dict[str, ItemResult]:
@@ -458,7 +462,7 @@ class AtlanTarget:
                 return ""
             errors = [e for e in self._http().map(lambda g: self._delete_guids([g]), guids) if e]
             return errors[0] if errors else ""
-        return atlan_error(doc, status)
+        return self._vendor_error(doc, status)
 
     def close(self) -> None:
         if self._client is not None:
