@@ -54,3 +54,8 @@ def test_a_key_holding_a_newline_is_quoted_so_each_problem_stays_on_one_line(tmp
     with pytest.raises(ConfigError) as info:
         parse_config("lac.yaml", b"version: 1\nstate:\n  ? '\n\n    '\n  : null\n", tmp_path)
     assert str(info.value) == "lac.yaml:3: state.'\\n': unknown field"
+
+
+def test_two_header_cells_naming_one_native_column_are_a_header_problem() -> None:
+    assert problems("m.csv", b"process_id,source,target,TARGET\np,a.b.c,a.b.d,a.b.e\n") == [
+        "m.csv:1: (header): columns 'target' and 'TARGET' name the same field 'target'; keep one"]
