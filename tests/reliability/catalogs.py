@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -94,7 +94,7 @@ CATALOGS = {
 class RecordedStats(http.HttpStats):
     """HttpStats that remember themselves, so a suite can sum the retries of every client a run made."""
 
-    made: list[http.HttpStats] = []
+    made: ClassVar[list[http.HttpStats]] = []
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
