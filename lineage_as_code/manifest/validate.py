@@ -148,8 +148,8 @@ _OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _CLOSING = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
 
-def _too_deep(text: str) -> yaml.Mark | None:
-    """Where nesting first goes deeper than MAX_DEPTH, found from the event stream (None: never).
+def _too_deep(text: str) -> int | None:
+    """The line where nesting first goes deeper than MAX_DEPTH, from the event stream (None: never).
 
     libyaml's composer recurses in C once per level with no recursion check, so 100,000 opening
     brackets crash the interpreter before any check on nodes could run; events come from a loop.
@@ -162,7 +162,7 @@ def _too_deep(text: str) -> yaml.Mark | None:
             if isinstance(event, _OPENING):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    return event.start_mark  # type: ignore[no-any-return]
+                    return int(event.start_mark.line) + 1
             elif isinstance(event, _CLOSING):
                 depth -= 1
     finally:
@@ -180,7 +180,7 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     try:
         deep = _too_deep(text)
         if deep is not None:
-            return None, LineMap(), [Problem(file, deep.line + 1, "", f"nesting deeper than {MAX_DEPTH} levels")]
+            return None, LineMap(), [Problem(file, deep, "", f"nesting deeper than {MAX_DEPTH} levels")]
         node = loader.get_single_node()
         if node is None:
             return None, LineMap(), []
