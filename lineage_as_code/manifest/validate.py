@@ -162,7 +162,8 @@ def _too_deep(text: str) -> int | None:
             if isinstance(event, _OPENING):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    return int(event.start_mark.line) + 1
+                    mark = event.start_mark
+                    return mark.line + 1 if mark is not None else 1
             elif isinstance(event, _CLOSING):
                 depth -= 1
     finally:
