@@ -4,6 +4,7 @@ each once escaped as a traceback or as a problem without a line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +60,20 @@ def test_a_key_holding_a_newline_is_quoted_so_each_problem_stays_on_one_line(tmp
 def test_two_header_cells_naming_one_native_column_are_a_header_problem() -> None:
     assert problems("m.csv", b"process_id,source,target,TARGET\np,a.b.c,a.b.d,a.b.e\n") == [
         "m.csv:1: (header): columns 'target' and 'TARGET' name the same field 'target'; keep one"]
+
+
+@pytest.mark.parametrize("target, setting, expected", [
+    ("secoda", "timeout: abc", "lac.yaml:6: targets.t.timeout: 'abc' is not of type 'number'"),
+    ("google", "max_attempts: [1]", "lac.yaml:6: targets.t.max_attempts: [1] is not of type 'integer'"),
+])
+def test_target_settings_of_the_wrong_shape_are_config_errors(target: str, setting: str, expected: str,
+                                                              tmp_path: Path, lac: Any,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAC_TOKEN", "t0ken")
+    (tmp_path / "m.yaml").write_text("version: 1\nprocesses: [{id: p, inputs: [s:d.s.a], outputs: [s:d.s.b]}]\n")
+    (tmp_path / "lac.yaml").write_text(
+        f"version: 1\ntargets:\n  t:\n    type: {target}\n    token_env: LAC_TOKEN\n    {setting}\n"
+        "    project: p\n    location: l\n    base_url: http://127.0.0.1:9\n"
+        f"    input_handling: {'UPDATE' if target == 'secoda' else 'PARTIAL'}\nmanifests: [m.yaml]\n")
+    result = lac("plan", "--no-refresh", cwd=tmp_path)
+    assert result.code == 1 and expected in result.err, result.err
