@@ -62,14 +62,23 @@ def type_name(asset_type: str, overrides: Mapping[str, str]) -> str:
     return "".join(word.capitalize() for word in asset_type.replace("-", "_").split("_"))
 
 
+def _names(target: str, settings: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A settings mapping of names (``connections``, ``asset_types``); ConfigError when it is not one."""
+    value = settings.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"target {target!r}: {key} must be a mapping (keys '<platform>' or "
+                          f"'<platform>/<connection name>'), not {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 class AtlanNaming:
     """qualifiedNames from the target's settings; collects every missing connection before failing."""
 
     def __init__(self, target: str, settings: Mapping[str, Any]) -> None:
         self.target = target
-        self.connections = {str(k): str(v) for k, v in dict(settings.get("connections") or {}).items()}
+        self.connections = _names(target, settings, "connections")
         self.process_connection = str(settings.get("process_connection") or "")
-        self.types = {str(k): str(v) for k, v in dict(settings.get("asset_types") or {}).items()}
+        self.types = _names(target, settings, "asset_types")
         self.missing: dict[str, str] = {}
 
     def _override(self, ids: Iterable[tuple[str, str]]) -> str | None:

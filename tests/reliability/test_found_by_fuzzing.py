@@ -65,6 +65,7 @@ def test_two_header_cells_naming_one_native_column_are_a_header_problem() -> Non
 @pytest.mark.parametrize("target, setting, expected", [
     ("secoda", "timeout: abc", "lac.yaml:6: targets.t.timeout: 'abc' is not of type 'number'"),
     ("google", "max_attempts: [1]", "lac.yaml:6: targets.t.max_attempts: [1] is not of type 'integer'"),
+    ("atlan", "connections: x", "error: target 't': connections must be a mapping"),
     ("alation", "poll_interval: {}", "error: target 't' (alation): a setting in lac.yaml has the wrong shape: "),
 ])
 def test_target_settings_of_the_wrong_shape_are_config_errors(target: str, setting: str, expected: str,
