@@ -40,6 +40,10 @@ class Catalog:
     view: Callable[[Any], Any]
     duplicates: Callable[[Any], int]
     prepare: Callable[[Any, Config], None] = lambda app, config: None
+    # After a crash, the next run re-sends what the dead run may already have written (idempotent
+    # upserts). An emulator whose duplicate counter counts such resends says so here: crash trials
+    # then report them apart, and rely on the stored lineage equalling a clean run's.
+    counts_resends: bool = False
 
     def target(self, url: str, **extra: Any) -> dict[str, dict[str, Any]]:
         """The settings with ``extra`` merged into the one target."""
@@ -77,7 +81,7 @@ CATALOGS = {
                       lambda url: test_google.google(url), _google_view, lambda app: app.duplicate_links()),
     "alation": Catalog("alation", test_alation.ENV, lambda token, f: AlationEmulator(token, f),
                        lambda url: test_alation.settings(url, datasource_ids={"snowflake": 1}),
-                       _alation_view, lambda app: app.duplicates),
+                       _alation_view, lambda app: app.duplicates, counts_resends=True),
     # Re-posting a DataArts node replaces it (the view would show a second copy); resent writes are
     # counted apart, in duplicate_writes, because they are expected after a lost reply.
     "huawei": Catalog("huawei", test_huawei.ENV, lambda token, f: DataArtsEmulator(token, faults=f),

