@@ -98,7 +98,7 @@ def test_a_500_mb_manifest_is_refused_in_bounded_memory(tmp_path: Path, figures:
                                   "time": f"{seconds:.2f} s", "peak RSS": f"{peak_mib:.0f} MiB"})
     assert result.returncode == 1
     assert "huge.yaml: 524,288,000 bytes is over the manifest size limit of 268,435,456 bytes" in error
-    assert peak_mib < 200
+    assert peak_mib < 300  # the file is never loaded: an interpreter with the CLI imported, nothing more
 
 
 # lac validate in a fresh interpreter that reports its own peak resident memory on its last line
