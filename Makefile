@@ -45,6 +45,11 @@ setup-browser:
 test: setup setup-browser lint
 	$(BIN)/python -m pytest -q
 
+## reliability: the full reliability and security suite (fault matrix, crash trials, races, 10,000+ fuzz
+## cases, secrets, mass-delete guard); prints its figures at the end. make test runs a fast subset.
+reliability: setup
+	$(BIN)/python -m pytest -q -m 'reliability_full or not reliability_full' tests/reliability
+
 lint: setup
 	$(BIN)/ruff check lineage_as_code tests bench
 	$(BIN)/mypy lineage_as_code

@@ -104,7 +104,8 @@ def default_config(root: Path, manifests: tuple[str, ...] = ()) -> Config:
 
 def _secret_problems(raw: dict[str, Any], lines: Any, name: str) -> list[Problem]:
     problems = []
-    for tname, target in (raw.get("targets") or {}).items():
+    targets = raw.get("targets")
+    for tname, target in (targets.items() if isinstance(targets, dict) else ()):
         if isinstance(target, dict):
             for key in target:
                 if str(key).lower() in _SECRET_KEYS:

@@ -11,6 +11,7 @@ import warnings
 import pandas as pd
 
 from ..errors import Problem
+from .validate import undecodable
 
 SEPARATORS = (",", ";", "\t", "|")
 ATLAN_COLUMNS = tuple(
@@ -33,7 +34,7 @@ def _header_cells(first_line: str, sep: str) -> list[str]:
 
 def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, str] | Problem:
     """Return ``(dialect, separator)`` with dialect ``atlan`` or ``native``, or a Problem at line 1."""
-    first_line = text.split("\n", 1)[0].rstrip("\r")
+    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # pandas ends a line at a lone \r too
     for sep in ((separator,) if separator else SEPARATORS):
         cells = _header_cells(first_line, sep)
         if set(ATLAN_COLUMNS) <= set(cells):
@@ -58,8 +59,7 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
     except pd.errors.ParserWarning:
         return _ragged(name, text, sep)
     except pd.errors.ParserError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        return Problem(name, int(match.group(1)) if match else 0, "", f"malformed CSV: {exc}".replace("\n", " "))
+        return Problem(name, _error_line(str(exc)), "", f"malformed CSV: {exc}".replace("\n", " "))
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         return Problem(name, 1, "", f"unreadable CSV: {exc}")
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -89,8 +89,17 @@ def _ragged(name: str, text: str, sep: str) -> Problem:
     return Problem(name, 0, "", "malformed CSV: rows and header disagree on the number of cells")
 
 
+def _error_line(message: str) -> int:
+    """The line a pandas parser error points at: 'line N' is a line; 'row N' counts records from 0,
+    the header being row 0 (exact unless an earlier quoted cell spans lines); else line 1."""
+    found = re.search(r"\b(line|row) (\d+)", message)
+    if found is None:
+        return 1
+    return int(found.group(2)) + (found.group(1) == "row")
+
+
 def _lines_with_blanks(text: str, sep: str, rows: int) -> pd.Series:
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     starts: list[int] = []
     next(reader, None)
     line = reader.line_num + 1
@@ -105,4 +114,4 @@ def decode(name: str, data: bytes) -> str | Problem:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Problem(name, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return undecodable(name, data, exc)

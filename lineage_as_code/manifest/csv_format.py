@@ -115,6 +115,18 @@ def _details(known: pd.DataFrame, pids: list[str], keep: pd.Series) -> dict[str,
             for i, pid in enumerate(firsts.index.tolist())}
 
 
+def _repeated_column(name: str, rename: Mapping[str, str]) -> Problem | None:
+    """A header Problem when two cells name one field ('target' and 'Target'): pandas would
+    otherwise hand a two-column frame where one column is expected."""
+    seen: dict[str, str] = {}
+    for column, field in rename.items():
+        if field in seen:
+            return Problem(name, 1, "(header)", f"columns {seen[field]!r} and {column!r} name the same field "
+                                                f"{field!r}; keep one")
+        seen[field] = column
+    return None
+
+
 def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
                      defaults: Mapping[str, str] | None = None) -> ParsedFile:
     """Turn a native CSV frame into processes; every bad cell becomes a Problem at its row's line.
@@ -123,6 +135,9 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
     once, per-process details are grouped by pandas, and the rows are walked once over plain lists.
     """
     rename = {c: normalise_native(c) for c in frame.columns if normalise_native(c) in NATIVE_COLUMNS}
+    repeated = _repeated_column(name, rename)
+    if repeated is not None:
+        return ParsedFile(problems=[repeated])
     extra_columns = [c for c in frame.columns if c not in rename]
     known = frame[list(rename)].rename(columns=rename)
     problems, broken = _row_problems(name, known, lines)

@@ -43,13 +43,15 @@ class LineMap:
 
 
 def field_path(path: Iterable[str | int]) -> str:
-    """Render a JSON path as ``processes[0].inputs[1]``."""
+    """Render a JSON path as ``processes[0].inputs[1]``; a key with a newline or another
+    unprintable character is quoted, so a problem always stays on one line."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part)
+            out += ("." if out else "") + (text if text.isprintable() else repr(text))
     return out
 
 
@@ -137,8 +139,8 @@ def schema_problems(
         path = (*base, *error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(error.schema.get("properties", {}))
-            for extra in sorted(k for k in error.instance if k not in known):
-                where = (*path, extra)
+            for extra in sorted((k for k in error.instance if k not in known), key=str):  # YAML keys: any type
+                where = (*path, str(extra))
                 problems.append(Problem(file, line_of(where), field_path(where), "unknown field"))
             continue
         if error.validator in ("required", "dependentRequired"):
@@ -190,14 +192,49 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Pr
             _walk(value_node, (*path, key), lines, problems, file)
 
 
+def undecodable(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
+    """The Problem for bytes that are not UTF-8, on the line of the first bad byte."""
+    return Problem(file, data.count(b"\n", 0, exc.start) + 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+
+
+_OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
+_CLOSING = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where nesting first goes deeper than MAX_DEPTH, from the event stream (None: never).
+
+    libyaml's composer recurses in C once per level with no recursion check, so 100,000 opening
+    brackets crash the interpreter before any check on nodes could run; events come from a loop.
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, _OPENING):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    return mark.line + 1 if mark is not None else 1
+            elif isinstance(event, _CLOSING):
+                depth -= 1
+    finally:
+        loader.dispose()
+    return None
+
+
 def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     """Parse one YAML document; return (value, line map, problems). Never raises for bad input."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return None, LineMap(), [Problem(file, 0, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+        return None, LineMap(), [undecodable(file, data, exc)]
     loader = _Loader(text)
     try:
+        deep = _too_deep(text)
+        if deep is not None:
+            return None, LineMap(), [Problem(file, deep, "", f"nesting deeper than {MAX_DEPTH} levels")]
         node = loader.get_single_node()
         if node is None:
             return None, LineMap(), []
@@ -208,6 +245,9 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     except _TooDeep as exc:
         line = exc.node.start_mark.line + 1
         return None, LineMap(), [Problem(file, line, "", f"nesting deeper than {MAX_DEPTH} levels")]
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        return None, LineMap(), [Problem(file, line, "", f"invalid YAML: character #x{exc.character:04x}: {exc.reason}")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0

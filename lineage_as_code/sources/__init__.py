@@ -22,6 +22,29 @@ if TYPE_CHECKING:
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".csv")
 REMOTE_SCHEMES = ("s3://", "gs://", "az://", "abfss://")
+MAX_MANIFEST_BYTES_ENV = "LAC_MAX_MANIFEST_BYTES"
+# Parsing holds a manifest many times over in memory (nodes, values, frames): refuse a file
+# bigger than this before reading it, rather than let the machine run out of memory.
+DEFAULT_MAX_MANIFEST_BYTES = 256 * 2**20
+
+
+def max_manifest_bytes() -> int:
+    """The largest manifest file accepted: ``LAC_MAX_MANIFEST_BYTES``, or 256 MiB."""
+    raw = os.environ.get(MAX_MANIFEST_BYTES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_MANIFEST_BYTES
+    try:
+        return int(raw)
+    except ValueError:
+        raise SourceError(f"{MAX_MANIFEST_BYTES_ENV}={raw!r}: expected a number of bytes") from None
+
+
+def check_manifest_size(name: str, size: int) -> None:
+    """Raise SourceError naming the manifest when ``size`` is over the limit."""
+    limit = max_manifest_bytes()
+    if size > limit:
+        raise SourceError(f"{name}: {size:,} bytes is over the manifest size limit of {limit:,} bytes "
+                          f"({MAX_MANIFEST_BYTES_ENV}); split it into several files or raise the limit")
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,7 @@ def _local_etag(data: bytes) -> str:
 
 def _read_local(path: Path, display: str) -> ManifestFile:
     try:
+        check_manifest_size(display, path.stat().st_size)
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{display}: cannot read: {exc.strerror or exc}") from exc

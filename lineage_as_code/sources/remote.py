@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from ..errors import SourceError
-from . import MANIFEST_SUFFIXES, ManifestFile, ObjectURI
+from . import MANIFEST_SUFFIXES, ManifestFile, ObjectURI, check_manifest_size
 
 # Reading many small manifests is latency-bound; a few requests in flight hide most of it.
 READ_PARALLELISM = 8
@@ -62,6 +62,9 @@ def _read_all(store: ObjectStore, loc: ObjectURI, keys: list[str]) -> list[Manif
         found = store.get(key)
         if found is None:
             raise SourceError(f"{loc.child(key)}: the object disappeared while reading; retry")
+        # The listing carries no sizes through the ObjectStore seam, so the limit is checked once
+        # the object is read: the download is bounded by the object, the parse is refused.
+        check_manifest_size(loc.child(key), len(found[0]))
         return ManifestFile(loc.child(key), found[0], found[1])
 
     with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, max(1, len(keys)))) as pool:
@@ -78,6 +81,7 @@ def open_remote(store: ObjectStore, loc: ObjectURI) -> list[ManifestFile]:
     if loc.key and not loc.key.endswith("/"):
         found = store.get(loc.key)
         if found is not None:
+            check_manifest_size(str(loc), len(found[0]))
             return [ManifestFile(str(loc), found[0], found[1])]
     prefix = loc.key.rstrip("/") + "/" if loc.key else ""
     keys = sorted(k for k in store.list(prefix) if _is_manifest(k, prefix))

@@ -30,5 +30,10 @@ def open_target(config: TargetConfig) -> Target:
         if exc.name != module_name:
             raise
         raise ConfigError(f"target {config.name!r}: type {config.type!r} is not available in this build") from exc
-    target: Target = getattr(module, class_name)(config)
+    try:
+        target: Target = getattr(module, class_name)(config)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # Vendor settings are left open by the schema; one of the wrong shape must not be a traceback.
+        raise ConfigError(f"target {config.name!r} ({config.type}): a setting in lac.yaml has the wrong shape: "
+                          f"{exc}") from exc
     return target

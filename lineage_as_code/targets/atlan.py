@@ -62,14 +62,23 @@ def type_name(asset_type: str, overrides: Mapping[str, str]) -> str:
     return "".join(word.capitalize() for word in asset_type.replace("-", "_").split("_"))
 
 
+def _names(target: str, settings: Mapping[str, Any], key: str) -> dict[str, str]:
+    """A settings mapping of names (``connections``, ``asset_types``); ConfigError when it is not one."""
+    value = settings.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"target {target!r}: {key} must be a mapping (keys '<platform>' or "
+                          f"'<platform>/<connection name>'), not {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
 class AtlanNaming:
     """qualifiedNames from the target's settings; collects every missing connection before failing."""
 
     def __init__(self, target: str, settings: Mapping[str, Any]) -> None:
         self.target = target
-        self.connections = {str(k): str(v) for k, v in dict(settings.get("connections") or {}).items()}
+        self.connections = _names(target, settings, "connections")
         self.process_connection = str(settings.get("process_connection") or "")
-        self.types = {str(k): str(v) for k, v in dict(settings.get("asset_types") or {}).items()}
+        self.types = _names(target, settings, "asset_types")
         self.missing: dict[str, str] = {}
 
     def _override(self, ids: Iterable[tuple[str, str]]) -> str | None:
@@ -307,6 +316,10 @@ class AtlanTarget:
             self._client = client_for(self.config, base, {"Authorization": f"Bearer {token}"})
         return self._client
 
+    def _vendor_error(self, doc: Any, status: int) -> str:
+        """Atlan's words for a failure, token redacted: an error body may quote the request back."""
+        return self._http().redact(atlan_error(doc, status))
+
     def _call(self, method: str, path: str, *, tolerate: Sequence[int] = (), **kwargs: Any) -> tuple[int, Any]:
         """One API call; returns (status, JSON body). 401/403 end the run with what to fix."""
         response = self._http().request(method, path, ok=(200, 204, *tolerate, 401, 403), **kwargs)
@@ -344,7 +357,7 @@ class AtlanTarget:
                        "attributes": attributes, "suppressLogs": True}
             status, doc = self._call("POST", SEARCH, json=request, idempotent=True, tolerate=(400,))
             if status != 200:
-                raise TerminalTargetError(f"target {self.name!r}: search refused: {atlan_error(doc, status)}")
+                raise TerminalTargetError(f"target {self.name!r}: search refused: {self._vendor_error(doc, status)}")
             page = list((doc or {}).get("entities") or [])
             found += page
             if len(page) < self.page_size or len(found) >= int(doc.get("approximateCount") or 0):
@@ -423,7 +436,7 @@ class AtlanTarget:
             for part in self._http().map(lambda c: self._write([c]), changes):
                 merged.update(part)
             return merged
-        return {changes[0].address: ItemResult(changes[0].address, False, error=atlan_error(doc, status))}
+        return {changes[0].address: ItemResult(changes[0].address, False, error=self._vendor_error(doc, status))}
 
     def _written(self, changes: Sequence[Change], entities: list[dict[str, Any]],
                  doc: Mapping[str, Any]) -> dict[str, ItemResult]:
@@ -467,7 +480,7 @@ class AtlanTarget:
                 return ""
             errors = [e for e in self._http().map(lambda g: self._delete_guids([g]), guids) if e]
             return errors[0] if errors else ""
-        return atlan_error(doc, status)
+        return self._vendor_error(doc, status)
 
     def close(self) -> None:
         if self._client is not None:
