@@ -22,7 +22,7 @@ CASES = {
                               "caret.csv:1: (header): unrecognised CSV header"),
     "ragged rows": ("ragged.csv", b"process_id,source,target\np,pg:a.b.c,pg:a.b.d,extra,more\n",
                     "ragged.csv:2: malformed CSV"),
-    "non-UTF-8 bytes": ("latin.yaml", b"version: 1\nprocesses:\n  - id: caf\xe9\n", "latin.yaml: not UTF-8 text"),
+    "non-UTF-8 bytes": ("latin.yaml", b"version: 1\nprocesses:\n  - id: caf\xe9\n", "latin.yaml:3: not UTF-8 text"),
     "empty YAML": ("empty.yaml", b"", "empty.yaml:1: empty manifest"),
     "empty CSV": ("empty.csv", b"", "empty.csv:1: (header): unrecognised CSV header"),
     "Atlan row with an empty cell": ("lb.csv", (ATLAN_HEADER + "\nTable,snowflake,prod,,S,Table,snowflake,prod,D/S/T,T,"

@@ -30,7 +30,7 @@ from lineage_as_code.manifest import ManifestInput, build_lineage
 from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS, NATIVE_COLUMNS
 from lineage_as_code.targets import open_target
 from tests.reliability.figures import Figures
-from tests.targets.harness import EXAMPLE_MANIFESTS
+from tests.targets.harness import FIXTURE_MANIFESTS as EXAMPLE_MANIFESTS
 
 EXAMPLES = {p.name: p.read_bytes() for p in sorted(EXAMPLE_MANIFESTS.iterdir())}
 EXAMPLE_CONFIG = (EXAMPLE_MANIFESTS.parent / "lac.yaml").read_bytes()
