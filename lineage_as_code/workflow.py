@@ -50,12 +50,8 @@ class PlanRequest:
 
 
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
-    with bulk_allocation():
-        return _gather_values(config, request, state, stack)
-
-
-def _gather_values(config: Config, request: PlanRequest, state: State,
-                   stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
+    """Read manifests (or the cached translation), what each target holds, and build the plan.
+    Callers run it inside ``bulk_allocation``."""
     loaded = read_manifests(config, request.paths)
     cache = ResourceCache(config.cache_dir)
     opened: dict[str, Target] = {}
