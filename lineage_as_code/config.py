@@ -75,7 +75,6 @@ class Config:
     targets: Mapping[str, TargetConfig]
     manifest_defaults: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     field_separator: str | None = None
-    from_file: bool = False
     cache_dir: Path | None = None  # where translated resources are cached; None: no cache
 
     def select(self, names: list[str] | None) -> list[TargetConfig]:
@@ -144,7 +143,6 @@ def parse_config(name: str, data: bytes, root: Path) -> Config:
         targets=MappingProxyType(targets),
         manifest_defaults=MappingProxyType({k: str(defaults[k]) for k in _MANIFEST_DEFAULT_KEYS if k in defaults}),
         field_separator=defaults.get("field_separator"),
-        from_file=True,
         cache_dir=root / ".lac" / "cache",
     )
 

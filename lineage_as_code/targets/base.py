@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..config import InputHandling, TargetConfig
+from ..config import InputHandling
 from ..model import Lineage
 
 ASSET = "asset"
@@ -37,7 +37,6 @@ class Capabilities:
     max_batch_size: int
     max_parallel: int = 1
     supports_delete: bool = True
-    supports_update: bool = True
     supports_refresh: bool = True
     supports_column_lineage: bool = True
     modes: frozenset[InputHandling] = frozenset(InputHandling)
@@ -114,7 +113,3 @@ class Target(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-class TargetFactory(Protocol):
-    def __call__(self, config: TargetConfig) -> Target: ...

@@ -143,7 +143,7 @@ class SecodaTarget:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            max_batch_size=100, max_parallel=self.max_parallel, supports_delete=True, supports_update=True,
+            max_batch_size=100, max_parallel=self.max_parallel, supports_delete=True,
             supports_refresh=True, supports_column_lineage=self.columns,
             modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE),
         )
