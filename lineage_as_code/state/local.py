@@ -48,16 +48,39 @@ class LocalStateStore:
     def lock(self, operation: str) -> LockInfo:
         info = LockInfo.new(operation)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The lock file appears complete or not at all: it is written under a private name and then
+        # hard-linked into place, and link() fails if the name exists. A racing run therefore never
+        # reads a half-written lock and can always name the holder.
+        tmp = self.lock_path.with_name(f".{self.lock_path.name}.{os.getpid()}.{info.id}.tmp")
+        try:
+            tmp.write_bytes(info.to_json())
+            try:
+                os.link(tmp, self.lock_path)
+            except FileExistsError:
+                raise LockError(self._locked_message()) from None
+            except OSError:
+                # Filesystems without hard links: fall back to an exclusive create.
+                self._create_exclusive(info)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return info
+
+    def _create_exclusive(self, info: LockInfo) -> None:
         try:
             fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            holder = LockInfo.from_json(self.lock_path.read_bytes()) if self.lock_path.exists() else None
-            described = holder.describe() if holder else "another run"
-            raise LockError(f"{self.location} is locked: {described}. If that run is dead, "
-                            f"run 'lac force-unlock {holder.id if holder else '<id>'}'") from None
+            raise LockError(self._locked_message()) from None
         with os.fdopen(fd, "wb") as fh:
             fh.write(info.to_json())
-        return info
+
+    def _locked_message(self) -> str:
+        try:
+            holder: LockInfo | None = LockInfo.from_json(self.lock_path.read_bytes())
+        except FileNotFoundError:
+            holder = None  # released between our attempt and this read
+        described = holder.describe() if holder else "another run (it has just released the lock)"
+        return (f"{self.location} is locked: {described}. If that run is dead, "
+                f"run 'lac force-unlock {holder.id if holder else '<id>'}'")
 
     def unlock(self, lock: LockInfo) -> None:
         self.force_unlock(lock.id)

@@ -164,3 +164,31 @@ def test_the_cli_works_on_state_in_the_backend(backend: Backend, lac, write, tmp
     assert blocked.code == 1 and held.id in blocked.err
     assert lac("force-unlock", held.id, cwd=tmp_path).out.strip() == f"Lock {held.id} removed."
     assert lac("apply", "--auto-approve", "--auto-approve", cwd=tmp_path).code == 0
+
+
+def test_a_racer_never_sees_a_half_written_local_lock(tmp_path: Path) -> None:
+    """Threads racing for one local lock: every loser names the winner, never 'unreadable lock file'."""
+    import threading
+
+    location = str(tmp_path / "lac" / "state.json")
+    for _ in range(60):
+        start = threading.Barrier(4)
+        won: list[str] = []
+        refused: list[str] = []
+
+        def take() -> None:
+            start.wait()
+            try:
+                won.append(open_state_store(location).lock("apply").id)
+            except LockError as exc:
+                refused.append(str(exc))
+
+        threads = [threading.Thread(target=take) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 1 and len(refused) == 3
+        assert all(f"lock {won[0]} held by" in message for message in refused), refused
+        open_state_store(location).force_unlock(won[0])
+        assert not list((tmp_path / "lac").glob(".*.tmp"))
