@@ -11,6 +11,8 @@ LockError naming the location.
 
 from __future__ import annotations
 
+import time
+
 from ..errors import LockError, SourceError, StateConflictError, StateError
 from ..sources import open_object_store
 from ..sources.remote import ObjectChangedError, ObjectStore
@@ -63,9 +65,19 @@ class RemoteStateStore:
                                   f"{expected}); re-run plan")
 
     def _locked_error(self) -> LockError:
-        found = self._get(self.lock_key)
-        holder = LockInfo.from_json(found[0]) if found and found[0] else None
-        described = holder.describe() if holder else "another run (its lock is still being written)"
+        # A leased lock (Azure) is taken before its holder's details are written into it: give the
+        # holder a moment so the message can name it.
+        holder, described = None, "another run (its lock is still being written)"
+        for pause in (0.0, 0.05, 0.1, 0.2, 0.4):
+            time.sleep(pause)
+            found = self._get(self.lock_key)
+            if found is None:
+                described = "another run, which has just released it; run again"
+                break
+            if found[0]:
+                holder = LockInfo.from_json(found[0])
+                described = holder.describe()
+                break
         return LockError(f"{self.location} is locked: {described}. If that run is dead, "
                          f"run 'lac force-unlock {holder.id if holder else '<id>'}'")
 
