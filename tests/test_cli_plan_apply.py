@@ -67,6 +67,17 @@ def test_apply_refuses_while_another_run_holds_the_lock_and_force_unlock_clears_
     assert lac("apply", "--auto-approve", cwd=root).code == 0
 
 
+def test_a_state_folder_that_cannot_be_created_is_an_error_not_a_traceback(lac, tmp_path):
+    root = project(tmp_path)
+    (root / ".lac").write_text("a file where the state folder should be")
+    result = lac("apply", "--auto-approve", cwd=root)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert result.err.startswith("error: ") and result.err.rstrip().endswith(
+        f".lac/state.json: cannot create the state folder: {root / '.lac'} is a file"), result.err
+    (root / ".lac").unlink()
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+
+
 def test_state_list_and_rm_make_a_resource_unmanaged(lac, tmp_path):
     root = project(tmp_path)
     lac("apply", "--auto-approve", cwd=root)

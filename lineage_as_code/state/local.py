@@ -47,7 +47,17 @@ class LocalStateStore:
 
     def lock(self, operation: str) -> LockInfo:
         info = LockInfo.new(operation)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._take(info)
+        except OSError as exc:
+            raise StateError(f"{self.location}: cannot take the lock: {exc.strerror or exc}") from exc
+        return info
+
+    def _take(self, info: LockInfo) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError as exc:
+            raise StateError(f"{self.location}: cannot create the state folder: {exc.filename} is a file") from exc
         # The lock file appears complete or not at all: it is written under a private name and then
         # hard-linked into place, and link() fails if the name exists. A racing run therefore never
         # reads a half-written lock and can always name the holder.
@@ -63,7 +73,6 @@ class LocalStateStore:
                 self._create_exclusive(info)
         finally:
             tmp.unlink(missing_ok=True)
-        return info
 
     def _create_exclusive(self, info: LockInfo) -> None:
         try:
