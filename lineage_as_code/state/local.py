@@ -1,4 +1,4 @@
-"""Local state file with a lock file beside it (``state.json.lock``, created with O_EXCL).
+"""Local state file with a lock file beside it (``state.json.lock``, linked into place whole).
 
 Writes go to a temporary file that replaces the state atomically, so a crash leaves either the
 old or the new state, never a torn one.
