@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import NamedTuple, Protocol
 
-from ..errors import StateError
+from ..errors import LockError, StateError
 from ..model import bulk_allocation
 
 FORMAT_VERSION = 1
@@ -121,6 +121,16 @@ class LockInfo:
 
     def describe(self) -> str:
         return f"lock {self.id} held by {self.who} for {self.operation} since {self.created}"
+
+
+def locked_error(location: str, holder: LockInfo | None, unknown: str) -> LockError:
+    """The error for a lock someone else holds: who, for what, since when, and the way out."""
+    described = holder.describe() if holder else unknown
+    return LockError(f"{location} is locked: {described}. If that run is dead, "
+                     f"run 'lac force-unlock {holder.id if holder else '<id>'}'")
+
+
+JUST_RELEASED = "another run, which has just released it; run again"
 
 
 class StateStore(Protocol):

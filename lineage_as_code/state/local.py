@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import LockError, StateConflictError, StateError
-from . import LockInfo, State
+from . import JUST_RELEASED, LockInfo, State, locked_error
 
 
 class LocalStateStore:
@@ -67,7 +67,7 @@ class LocalStateStore:
             try:
                 os.link(tmp, self.lock_path)
             except FileExistsError:
-                raise LockError(self._locked_message()) from None
+                raise self._locked_error() from None
             except OSError:
                 # Filesystems without hard links: fall back to an exclusive create.
                 self._create_exclusive(info)
@@ -78,18 +78,16 @@ class LocalStateStore:
         try:
             fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            raise LockError(self._locked_message()) from None
+            raise self._locked_error() from None
         with os.fdopen(fd, "wb") as fh:
             fh.write(info.to_json())
 
-    def _locked_message(self) -> str:
+    def _locked_error(self) -> LockError:
         try:
             holder: LockInfo | None = LockInfo.from_json(self.lock_path.read_bytes())
         except FileNotFoundError:
             holder = None  # released between our attempt and this read
-        described = holder.describe() if holder else "another run (it has just released the lock)"
-        return (f"{self.location} is locked: {described}. If that run is dead, "
-                f"run 'lac force-unlock {holder.id if holder else '<id>'}'")
+        return locked_error(self.location, holder, JUST_RELEASED)
 
     def unlock(self, lock: LockInfo) -> None:
         self.force_unlock(lock.id)

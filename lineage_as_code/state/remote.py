@@ -16,7 +16,7 @@ import time
 from ..errors import LockError, SourceError, StateConflictError, StateError
 from ..sources import open_object_store
 from ..sources.remote import ObjectChangedError, ObjectStore
-from . import LockInfo, State
+from . import JUST_RELEASED, LockInfo, State, locked_error
 
 
 def _state_error(exc: SourceError) -> StateError:
@@ -67,19 +67,14 @@ class RemoteStateStore:
     def _locked_error(self) -> LockError:
         # A leased lock (Azure) is taken before its holder's details are written into it: give the
         # holder a moment so the message can name it.
-        holder, described = None, "another run (its lock is still being written)"
         for pause in (0.0, 0.05, 0.1, 0.2, 0.4):
             time.sleep(pause)
             found = self._get(self.lock_key)
             if found is None:
-                described = "another run, which has just released it; run again"
-                break
+                return locked_error(self.location, None, JUST_RELEASED)
             if found[0]:
-                holder = LockInfo.from_json(found[0])
-                described = holder.describe()
-                break
-        return LockError(f"{self.location} is locked: {described}. If that run is dead, "
-                         f"run 'lac force-unlock {holder.id if holder else '<id>'}'")
+                return locked_error(self.location, LockInfo.from_json(found[0]), "")
+        return locked_error(self.location, None, "another run (its lock is still being written)")
 
     def lock(self, operation: str) -> LockInfo:
         info = LockInfo.new(operation)
