@@ -20,20 +20,13 @@ from .remote import RemoteStateStore, _state_error
 class LeasedStateStore(RemoteStateStore):
     store: AzureObjectStore
 
-    def lock(self, operation: str) -> LockInfo:
-        info = LockInfo.new(operation)
+    def _acquire(self, info: LockInfo) -> None:
         try:
-            try:
-                self.store.put(self.lock_key, b"", absent=True)
-            except ObjectChangedError:
-                pass  # the blob exists: whether it is locked is the lease's business
-            self.store.acquire_lease(self.lock_key, info.id)
-            self.store.put(self.lock_key, info.to_json(), lease=info.id)
-        except LeaseHeldError as exc:
-            raise self._locked_error() from exc
-        except SourceError as exc:
-            raise _state_error(exc) from exc
-        return info
+            self.store.put(self.lock_key, b"", absent=True)
+        except ObjectChangedError:
+            pass  # the blob exists: whether it is locked is the lease's business
+        self.store.acquire_lease(self.lock_key, info.id)  # LeaseHeldError (an ObjectChangedError) if held
+        self.store.put(self.lock_key, info.to_json(), lease=info.id)
 
     def force_unlock(self, lock_id: str) -> None:
         self._held(lock_id)

@@ -79,12 +79,16 @@ class RemoteStateStore:
     def lock(self, operation: str) -> LockInfo:
         info = LockInfo.new(operation)
         try:
-            self.store.put(self.lock_key, info.to_json(), absent=True)
+            self._acquire(info)
         except ObjectChangedError as exc:
             raise self._locked_error() from exc
         except SourceError as exc:
             raise _state_error(exc) from exc
         return info
+
+    def _acquire(self, info: LockInfo) -> None:
+        """Take the lock for ``info``; ObjectChangedError when someone else holds it."""
+        self.store.put(self.lock_key, info.to_json(), absent=True)
 
     def unlock(self, lock: LockInfo) -> None:
         self.force_unlock(lock.id)
