@@ -4,14 +4,19 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup install setup-browser run test lint bench reliability clean
+LOCK   := requirements.lock
+UV     := uv==0.13.8
+
+.PHONY: setup setup-node install setup-browser run test test-latest lint lock bench reliability clean
 
 NODE_STAMP := node_modules/.installed
 
-$(STAMP): pyproject.toml
+# Exact versions with hashes from the lock the repository carries, so a new machine gets what CI got.
+# The package's own ranges in pyproject.toml stay open for people who install it as a library.
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # Azurite (the Azure Storage emulator the object-store tests run), pinned in package-lock.json.
@@ -20,7 +25,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-setup: $(STAMP) $(NODE_STAMP)
+setup: $(STAMP)
+
+setup-node: $(NODE_STAMP)
 
 install: setup
 
@@ -42,12 +49,28 @@ setup-browser:
 	fi
 
 ## test: the whole suite (unit, contract, emulator, object-store and browser tests)
-test: setup setup-browser lint
+test: setup setup-node setup-browser lint
 	$(BIN)/python -m pytest -q
+
+## test-latest: the suite against the newest releases the open ranges allow (not in CI), so an upstream
+## change is seen the day it ships; uses its own venv and leaves the locked one alone
+test-latest: setup-node setup-browser
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install --quiet --upgrade -e '.[test]'
+	.venv-latest/bin/python -m pytest -q
+
+## lock: regenerate requirements.lock (every platform, hashes) from pyproject.toml
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet $(UV)
+	.venv-lock/bin/uv pip compile pyproject.toml --extra test --generate-hashes --universal \
+		--python-version 3.11 --no-header --quiet -o $(LOCK)
+	rm -rf .venv-lock
 
 ## reliability: the full reliability and security suite (fault matrix, crash trials, races, 10,000+ fuzz
 ## cases, secrets, mass-delete guard); prints its figures at the end. make test runs a fast subset.
-reliability: setup
+reliability: setup setup-node
 	$(BIN)/python -m pytest -q -m 'reliability_full or not reliability_full' tests/reliability
 
 lint: setup
@@ -61,4 +84,4 @@ bench: setup
 	$(BIN)/python bench/datahub_peer.py --column-edges 100000
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache examples/.lac build *.egg-info
+	rm -rf $(VENV) .venv-latest .venv-lock node_modules .pytest_cache examples/.lac build *.egg-info

@@ -43,12 +43,13 @@ def test_unknown_keys_of_mixed_types_are_each_reported() -> None:
 def test_a_lac_yaml_whose_targets_is_not_a_mapping_is_a_located_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("lac.yaml", b"version: 1\ntargets: .\n", tmp_path)
-    assert str(info.value) == "lac.yaml:2: targets: '.' is not of type 'object'"
+    # The location and the field are the project's; the rest of the wording is the schema library's.
+    assert str(info.value).startswith("lac.yaml:2: targets: '.' ")
 
 
 def test_a_quote_left_open_at_the_end_of_a_csv_is_located_where_the_string_starts() -> None:
-    assert problems("m.csv", b'process_id,source,target\np,a.b.c,a.b.d\n,"') == [
-        "m.csv:3: malformed CSV: Error tokenizing data. C error: EOF inside string starting at row 2"]
+    found = problems("m.csv", b'process_id,source,target\np,a.b.c,a.b.d\n,"')
+    assert len(found) == 1 and found[0].startswith("m.csv:3: malformed CSV: "), found
 
 
 def test_a_key_holding_a_newline_is_quoted_so_each_problem_stays_on_one_line(tmp_path: Path) -> None:
@@ -63,8 +64,8 @@ def test_two_header_cells_naming_one_native_column_are_a_header_problem() -> Non
 
 
 @pytest.mark.parametrize("target, setting, expected", [
-    ("secoda", "timeout: abc", "lac.yaml:6: targets.t.timeout: 'abc' is not of type 'number'"),
-    ("google", "max_attempts: [1]", "lac.yaml:6: targets.t.max_attempts: [1] is not of type 'integer'"),
+    ("secoda", "timeout: abc", "lac.yaml:6: targets.t.timeout: 'abc' "),
+    ("google", "max_attempts: [1]", "lac.yaml:6: targets.t.max_attempts: [1] "),
     ("atlan", "connections: x", "error: target 't': connections must be a mapping"),
     ("alation", "poll_interval: {}", "error: target 't' (alation): a setting in lac.yaml has the wrong shape: "),
 ])
