@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .config import Policy
 from .errors import ApplyError, AuthError, MassDeleteError, TargetError
+from .plan.build import mass_delete_problem
+from .plan.contract import Capabilities, ItemResult, Policy, source_file
 from .plan.model import Action, Change, Plan, TargetPlan
 from .state import State, StateEntry, StateStore
-from .targets.base import Capabilities, ItemResult, Target
+from .targets.base import Target
 
 
 @dataclass
@@ -28,6 +29,7 @@ class ApplyReport:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    adopted: int = 0
     failures: list[str] = field(default_factory=list)
     batches: int = 0
     done: int = 0
@@ -35,20 +37,19 @@ class ApplyReport:
 
     def summary(self) -> str:
         return (f"Apply complete: {self.created} created, {self.updated} updated, {self.deleted} deleted"
+                + (f", {self.adopted} adopted" if self.adopted else "")
                 + (f", {len(self.failures)} failed" if self.failures else "") + ".")
 
 
-def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], allow: bool) -> None:
-    """Raise MassDeleteError when a target would lose more than its ``max_deletes``."""
+def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], state: State, allow: bool) -> None:
+    """Raise MassDeleteError when a target would lose more than its policy allows."""
     if allow:
         return
     for t in plan.targets:
-        limit = policies[t.name].max_deletes
-        deletes = t.count(Action.DELETE)
-        if deletes > limit:
-            raise MassDeleteError(
-                f"target {t.name!r}: the plan deletes {deletes} resources, more than max_deletes ({limit}). "
-                "If the manifests really lost that much lineage, re-run with --allow-mass-delete.")
+        problem = mass_delete_problem(t, policies[t.name], len(state.entries(t.name)))
+        if problem:
+            raise MassDeleteError(f"target {t.name!r}: {problem}. If the manifests really lost that much lineage, "
+                                  "re-run with --allow-mass-delete.")
 
 
 def _stages(t: TargetPlan, caps: Capabilities) -> list[list[Change]]:
@@ -56,7 +57,7 @@ def _stages(t: TargetPlan, caps: Capabilities) -> list[list[Change]]:
     def rank(change: Change) -> int:
         return order.get(change.kind, len(order))
 
-    writes = [c for c in t.changes if c.action in (Action.CREATE, Action.UPDATE)]
+    writes = [c for c in t.changes if c.action in (Action.CREATE, Action.UPDATE, Action.ADOPT)]
     deletes = [c for c in t.changes if c.action is Action.DELETE]
     stages = [[c for c in writes if rank(c) == r] for r in sorted({rank(c) for c in writes})]
     stages += [[c for c in deletes if rank(c) == r] for r in sorted({rank(c) for c in deletes}, reverse=True)]
@@ -78,8 +79,11 @@ class _Recorder:
     """
 
     def __init__(self, store: StateStore, state: State, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, lineage: str = "",
+                 file_of: Callable[[str], str] = lambda name: name) -> None:
         self.store = store
+        self.file_of = file_of
+        self.lineage = state.lineage or lineage or str(uuid.uuid4())
         self.written = state
         self.working: dict[str, dict[str, StateEntry]] = {}  # targets changed since the last write
         self.interval = interval
@@ -109,7 +113,7 @@ class _Recorder:
             return
         targets = dict(self.written.targets)
         targets.update({t: MappingProxyType(dict(entries)) for t, entries in self.working.items()})
-        pending = State(self.written.lineage or str(uuid.uuid4()), self.written.serial + 1,
+        pending = State(self.lineage, self.written.serial + 1,
                         MappingProxyType(dict(sorted(targets.items()))))
         started = self.clock()
         self.store.write(pending, expected_serial=self.written.serial)
@@ -120,6 +124,14 @@ class _Recorder:
 
 
 Advance = Callable[[int, int], None]
+
+
+def _entry(change: Change, vendor_id: str, file_of: Callable[[str], str]) -> StateEntry:
+    """What state records for a change that landed (or an adoption): the vendor id, the content hash,
+    whether it is a placeholder, its edges and the manifest file that declared it."""
+    partial = change.placeholder or bool((change.after or {}).get("partial", False))
+    return StateEntry(change.kind, vendor_id, change.after_hash, partial, change.edges,
+                      file_of(source_file(change.source)))
 
 
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
@@ -136,6 +148,14 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
                 report.failures.append(f"{t.name}: {change.address}: not applied because {blocked[0]} failed")
             else:
                 runnable.append(change)
+        adopted = [c for c in runnable if c.action is Action.ADOPT]
+        if adopted:  # already in the target as declared: recorded in state, nothing is sent
+            recorder.record(t.name, {c.address: _entry(c, c.prior.id if c.prior else "", recorder.file_of)
+                                     for c in adopted}, set())
+            report.adopted += len(adopted)
+            report.done += len(adopted)
+            advance(report.done, report.total)
+        runnable = [c for c in runnable if c.action is not Action.ADOPT]
         for batch in _batches(runnable, size):
             try:
                 results = target.apply(batch)
@@ -157,8 +177,7 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
                     drop.add(change.address)
                     report.deleted += 1
                     continue
-                partial = bool((change.after or {}).get("partial", False))
-                put[change.address] = StateEntry(change.kind, res.id, change.after_hash, partial, change.edges)
+                put[change.address] = _entry(change, res.id, recorder.file_of)
                 if change.action is Action.CREATE:
                     report.created += 1
                 else:
@@ -172,12 +191,15 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
 def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str, Policy], store: StateStore,
                state: State, *, allow_mass_delete: bool = False, state_interval: float = 1.0,
                progress: Callable[[str], None] = lambda _: None,
-               advance: Advance = lambda _done, _total: None) -> tuple[ApplyReport, State]:
+               advance: Advance = lambda _done, _total: None, lineage: str = "",
+               file_of: Callable[[str], str] = lambda name: name) -> tuple[ApplyReport, State]:
     """Apply every target's changes; return the report and the final state. Raise ApplyError when
-    anything failed (state then holds everything that succeeded, so a re-run resumes)."""
-    check_mass_delete(plan, policies, allow_mass_delete)
+    anything failed (state then holds everything that succeeded, so a re-run resumes). ``lineage``
+    is the id a state without one gets (the ownership marker the plan's writes carry); ``file_of`` turns
+    a manifest's display name into the name state records."""
+    check_mass_delete(plan, policies, state, allow_mass_delete)
     report = ApplyReport(total=sum(len(t.changes) for t in plan.targets))
-    recorder = _Recorder(store, state, state_interval)
+    recorder = _Recorder(store, state, state_interval, lineage=lineage, file_of=file_of)
     try:
         for t in plan.targets:
             if t.changes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 
 from .errors import ConfigError, ManifestError, Problem
 from .manifest.validate import load_yaml, schema_problems
+from .plan.contract import InputHandling, Policy
 from .sources import is_remote, read_object
 
 CONFIG_NAME = "lac.yaml"
@@ -28,31 +28,7 @@ DEFAULT_DUCKDB = ".lac/lineage.duckdb"
 _SECRET_KEYS = {"token", "password", "secret", "api_key", "apikey", "access_key", "secret_key", "client_secret", "key"}
 _MANIFEST_DEFAULT_KEYS = ("platform", "database", "schema")
 
-
-class InputHandling(StrEnum):
-    """Atlan Lineage Builder's vocabulary for assets a manifest references but a target lacks."""
-
-    UPSERT = "UPSERT"
-    PARTIAL = "PARTIAL"
-    UPDATE = "UPDATE"
-
-
-@dataclass(frozen=True)
-class Policy:
-    """How a target treats input: the knobs of Atlan's Lineage Builder plus our safety rail."""
-
-    input_handling: InputHandling = InputHandling.PARTIAL
-    fail_on_errors: bool = True
-    case_sensitive_match: bool = True
-    batch_size: int | None = None
-    max_deletes: int = 100
-
-    def merged(self, overrides: Mapping[str, Any]) -> Policy:
-        values = {k: overrides[k] for k in ("fail_on_errors", "case_sensitive_match", "batch_size", "max_deletes")
-                  if k in overrides}
-        if "input_handling" in overrides:
-            values["input_handling"] = InputHandling(str(overrides["input_handling"]).upper())
-        return Policy(**{**self.__dict__, **values})
+__all__ = ["CONFIG_NAME", "Config", "InputHandling", "Policy", "TargetConfig", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True)

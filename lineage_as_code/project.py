@@ -8,6 +8,7 @@ exactly the bytes a plan was built from.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,7 +17,7 @@ from .config import Config
 from .errors import ConfigError
 from .manifest import ManifestInput, build_lineage
 from .model import Lineage, bulk_allocation
-from .sources import ManifestFile, open_source
+from .sources import ManifestFile, is_remote, open_source
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,11 @@ def load_manifests(config: Config, paths: Sequence[str] | None = None) -> Loaded
     loaded = read_manifests(config, paths)
     _ = loaded.lineage
     return loaded
+
+
+def canonical_file(name: str, root: str) -> str:
+    """A manifest's name as state records it: relative to the project root for a local file (so the
+    same file has one name whatever folder lac runs from, on any machine), the URI for an object."""
+    if not name or is_remote(name):
+        return name
+    return os.path.relpath(os.path.realpath(name), os.path.realpath(root))

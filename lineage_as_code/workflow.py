@@ -6,23 +6,26 @@ makes sure locks are released and targets closed whatever happens.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from .apply import Advance, ApplyReport, apply_plan
 from .cache import CachedResources, ResourceCache
-from .config import Config, TargetConfig
-from .errors import ConfigError, StalePlanError
+from .config import Config
+from .errors import PlanError, StalePlanError
 from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan
-from .plan.model import Plan
-from .plan.planfile import load_plan
-from .project import read_manifests
-from .sources import read_object
+from .plan.contract import Current
+from .plan.model import Plan, PlanScope
+from .plan.planfile import load_plan, plan_differences
+from .project import LoadedManifests, canonical_file, read_manifests
+from .sources import is_remote, read_object
 from .state import State, StateEntry, StateStore, open_state_store
 from .targets import open_target
-from .targets.base import Current, Target
+from .targets.base import Target
 
 
 class KnownResources(Mapping[str, Current]):
@@ -49,11 +52,28 @@ class PlanRequest:
     refresh: bool = True
 
 
-def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack) -> tuple[Plan, dict[str, Target]]:
+def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -> Callable[[str], bool] | None:
+    """Which recorded manifest files (canonical names) a plan of ``request.paths`` covers: the files it
+    read, and files under a folder it was given (a file removed from that folder is covered too).
+    None: the whole project is covered (lac.yaml's manifests)."""
+    if not request.paths:
+        return None
+    root = str(config.root)
+    read = {canonical_file(f.name, root) for f in loaded.files}
+    folders = tuple(canonical_file(p, root).rstrip("/") + "/" for p in request.paths)
+
+    def covers(file: str) -> bool:
+        return bool(file) and (file in read or file.startswith(folders))
+    return covers
+
+
+def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack,
+            owner: str = "") -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
     Callers run it inside ``bulk_allocation``."""
     loaded = read_manifests(config, request.paths)
     cache = ResourceCache(config.cache_dir)
+    in_scope = _scope_test(config, request, loaded)
     opened: dict[str, Target] = {}
     inputs = []
     for tc in config.select(list(request.targets)):
@@ -71,8 +91,9 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         refresh = request.refresh and caps.supports_refresh
         current = target.read(desired, known, refresh)
         inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh,
-                                  cached.column_edges, caps.notes))
-    plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files])
+                                  cached.column_edges, caps.notes, in_scope))
+    scope = PlanScope(tuple(request.paths), tuple(request.targets), request.refresh, in_scope is None)
+    plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner)
     return plan, opened
 
 
@@ -92,26 +113,46 @@ def _check_fresh(plan: Plan, state: State, where: str) -> None:
             "run plan again and review the new plan")
 
 
-def _check_manifests(config: Config, request: PlanRequest, plan: Plan, where: str) -> None:
-    """A saved plan is stale once the manifests it was made from have changed (when they can be read)."""
-    if not plan.manifest_digest or not (request.paths or config.manifests):
-        return
-    digest = read_manifests(config, request.paths).digest
-    if digest != plan.manifest_digest:
+def _store_of(uri: str) -> str:
+    """``scheme://bucket`` (or container@account) of an object URI."""
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _trusted_request(config: Config, saved: Plan, where: str) -> PlanRequest:
+    """The request a saved plan was made for, from an untrusted file: its local manifest paths must lie
+    inside the project, its object-store URIs under lac.yaml's or in the bucket the plan file itself
+    is in (whoever can write the plan there can write manifests there), its targets must be lac.yaml's."""
+    root = config.root.resolve()
+    for spec in saved.scope.paths:
+        if is_remote(spec):
+            listed = any(spec.startswith(m) for m in config.manifests if is_remote(m))
+            if not listed and not (is_remote(where) and _store_of(spec) == _store_of(where)):
+                raise PlanError(f"{where}: names manifests at {spec!r}, which lac.yaml does not list")
+            continue
+        resolved = (root / spec).resolve() if not Path(spec).is_absolute() else Path(spec).resolve()
+        if resolved != root and root not in resolved.parents:
+            raise PlanError(f"{where}: names manifests at {spec!r}, outside the project folder {root}")
+    config.select(list(saved.scope.targets))
+    return PlanRequest(saved.scope.paths, saved.scope.targets, saved.scope.refresh)
+
+
+def _verified(config: Config, saved: Plan, state: State, stack: ExitStack, owner: str,
+              where: str) -> tuple[Plan, dict[str, Target]]:
+    """Re-derive the plan a saved plan claims to be, from the manifests and state here now; return it
+    (with the targets opened for it) when it equals the saved one change for change, else raise
+    StalePlanError saying what differs. Nothing in the file is executed as written."""
+    _check_fresh(saved, state, where)
+    fresh, targets = _gather(config, _trusted_request(config, saved, where), state, stack, owner)
+    if fresh.manifest_digest != saved.manifest_digest:
         raise StalePlanError(f"{where} was made from other manifests than the ones here now (they changed since); "
                              "run plan again and review the new plan")
-
-
-def _targets_for(config: Config, plan: Plan, stack: ExitStack) -> dict[str, Target]:
-    opened = {}
-    for t in plan.targets:
-        tc: TargetConfig | None = config.targets.get(t.name)
-        if tc is None:
-            raise ConfigError(f"the plan names target {t.name!r}, which lac.yaml no longer defines")
-        target = open_target(tc)
-        stack.callback(target.close)
-        opened[t.name] = target
-    return opened
+    differences = plan_differences(saved, fresh)
+    if differences:
+        listed = "\n".join(f"  {d}" for d in differences)
+        raise StalePlanError(f"{where} is not what apply would do now, so it was refused and nothing was changed:\n"
+                             f"{listed}\nRun plan again and review the new plan.")
+    return fresh, targets
 
 
 def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None = None,
@@ -120,27 +161,30 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
                   store: StateStore | None = None) -> tuple[Plan, ApplyReport | None]:
     """Plan (or load ``plan_file``) and apply it under the state lock.
 
+    A saved plan is verified before any request: it must be a valid plan file, made against this
+    state's lineage and serial, from manifests with the same digest, and equal change for change to
+    the plan re-derived here now; what runs is that re-derived plan, so vendor ids come from state.
     Returns the plan and the report (None when nothing changed or ``confirm`` declined). Raises
-    StalePlanError for a saved plan that the state or the manifests have moved past, ApplyError
-    when changes failed.
+    PlanError for a file that is not a valid plan, StalePlanError for one that the state or the
+    manifests have moved past or that differs from what apply would do, ApplyError when changes failed.
     """
     store = store or open_state_store(config.state_path)
     lock = store.lock("apply")
     try:
         with ExitStack() as stack, bulk_allocation():
             state = store.read()
+            owner = state.lineage or str(uuid.uuid4())  # the lineage id the first write gives the state
             if plan_file:
-                plan = load_plan(read_object(plan_file), plan_file)
-                _check_fresh(plan, state, plan_file)
-                _check_manifests(config, request, plan, plan_file)
-                targets = _targets_for(config, plan, stack)
+                saved = load_plan(read_object(plan_file), plan_file)
+                plan, targets = _verified(config, saved, state, stack, owner, plan_file)
             else:
-                plan, targets = _gather(config, request, state, stack)
+                plan, targets = _gather(config, request, state, stack, owner)
             if not plan.has_changes or not confirm(plan):
                 return plan, None
             policies = {name: config.targets[name].policy for name in targets}
             report, _ = apply_plan(plan, targets, policies, store, state, allow_mass_delete=allow_mass_delete,
-                                   progress=progress, advance=advance)
+                                   progress=progress, advance=advance, lineage=owner,
+                                   file_of=lambda name: canonical_file(name, str(config.root)))
             return plan, report
     finally:
         store.unlock(lock)

@@ -90,7 +90,7 @@ def test_the_plan_step_saves_the_plan_and_reports_changes(workspace):
     assert proc.returncode == 0, proc.stderr
     assert outputs["exitcode"] == "2" and outputs["has-changes"] == "true"
     assert (out_dir / "plan.md").read_text().startswith(PLAN_MARKER)
-    assert '"format_version": 1' in (out_dir / "plan.json").read_text()
+    assert '"format_version": 2' in (out_dir / "plan.json").read_text()
     assert "### Lineage plan" in (workspace / "runner" / "summary").read_text()
 
 

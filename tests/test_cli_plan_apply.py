@@ -85,8 +85,10 @@ def test_state_list_and_rm_make_a_resource_unmanaged(lac, tmp_path):
     assert "local\tprocess.rpt_revenue" in listed
     assert lac("state", "rm", "local", "process.rpt_revenue", cwd=root).code == 0
     result = lac("plan", cwd=root)
-    assert "+ process.rpt_revenue  [snowflake:ANALYTICS.marts.fct_orders -> looker:sales.dashboards.revenue]  " \
-           "(exists in the target; will be adopted)" in result.out
+    # Forgotten, then found in the target exactly as declared: adopted back into state, nothing is sent.
+    assert "= process.rpt_revenue  [snowflake:ANALYTICS.marts.fct_orders -> looker:sales.dashboards.revenue]  " \
+           "(exists in the target as declared; recorded in state)" in result.out
+    assert "1 to adopt" in result.out
 
 
 def test_invalid_manifest_fails_plan_with_file_line_and_touches_nothing(lac, write, tmp_path):

@@ -2,26 +2,32 @@
 
 Ownership: state is the ledger of what this tool created. Only addresses in state are updated or
 deleted; lineage a target holds that state does not know is reported as unmanaged, never touched.
-Input handling (Atlan Lineage Builder's vocabulary) decides what happens to assets the target
-lacks: UPSERT creates them, PARTIAL creates placeholders, UPDATE skips whatever depends on them
-(or fails the plan when ``fail_on_errors``).
+A resource a target holds with this project's ownership marker is ours even when state lost it
+(a crash between the vendor write and the state write): it is adopted (state only) or, when no
+manifest declares it any more, deleted. Input handling (Atlan Lineage Builder's vocabulary)
+decides what happens to assets the target lacks: UPSERT creates them, PARTIAL creates
+placeholders, UPDATE skips whatever depends on them (or fails the plan when ``fail_on_errors``).
+A plan of some of the project's files (``scope``) prunes only what those files declared.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..config import InputHandling, Policy
 from ..errors import PlanError
 from ..state import State, StateEntry
-from ..targets.base import ASSET, Capabilities, Current, Resource
-from .model import Action, Change, Plan, Skip, TargetPlan
+from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
+from .model import Action, Change, Plan, PlanScope, Skip, TargetPlan
 
 
 @dataclass(frozen=True)
 class TargetInput:
-    """Everything build_plan needs to know about one target, gathered by the caller."""
+    """Everything build_plan needs to know about one target, gathered by the caller.
+
+    ``in_scope`` says whether a state entry's manifest file is covered by this plan (None: the
+    whole project is, so everything in state may be pruned).
+    """
 
     name: str
     type: str
@@ -32,13 +38,7 @@ class TargetInput:
     refreshed: bool = False
     column_edges: int = 0
     notes: tuple[str, ...] = field(default=())
-
-
-def _before(entry: StateEntry) -> dict[str, object]:
-    before: dict[str, object] = {"id": entry.id, "hash": entry.hash, "kind": entry.kind, "partial": entry.partial}
-    if entry.edges:
-        before["edges"] = [list(e) for e in entry.edges]
-    return before
+    in_scope: Callable[[str], bool] | None = None
 
 
 class _Lookup:
@@ -61,61 +61,134 @@ def asset_hash(res: Resource, partial: bool) -> str:
     return f"{res.hash}:{'partial' if partial else 'full'}"
 
 
-def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None, t: TargetInput) -> Change | str | None:
+@dataclass(frozen=True)
+class _Context:
+    t: TargetInput
+    lineage: str  # the state lineage id: what this project's ownership markers carry ('' before the first apply)
+    owner: str  # the marker new writes carry: the state lineage, or the one the first apply will give it
+
+    def ours(self, held: Current | None) -> bool:
+        return bool(held is not None and self.lineage and held.owner == self.lineage)
+
+    def change(self, res: Resource, action: Action, after_hash: str, prior: StateEntry | None, reason: str = "",
+               placeholder: bool = False, body: Mapping[str, object] | None = None) -> Change:
+        return Change(self.t.name, res.address, res.kind, action, body if body is not None else dict(res.body),
+                      after_hash, prior, res.source, reason, res.requires, res.edges, placeholder, None, self.owner)
+
+
+def _held_entry(held: Current, file: str = "") -> StateEntry:
+    """What the target was read to hold, as a state entry (adoptions and orphans of this project)."""
+    return StateEntry(held.kind, held.id, held.hash or "", held.partial, (), file)
+
+
+def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None, ctx: _Context) -> Change | str | None:
     """A Change for one asset, ``"missing"`` when UPDATE mode cannot resolve it, None when nothing to do."""
-    mode = t.policy.input_handling
+    mode = ctx.t.policy.input_handling
     partial = mode is InputHandling.PARTIAL
-    if entry is None and held is not None:
+    if entry is None and held is not None and not ctx.ours(held):
         return None  # it exists and is not ours: use it, never touch it
+    if entry is None and held is not None:  # ours by its marker, lost from state
+        partial = held.partial if mode is InputHandling.UPDATE else partial
+        digest = asset_hash(res, partial)
+        if held.hash == digest:
+            return ctx.change(res, Action.ADOPT, digest, _held_entry(held), "carries this project's ownership "
+                              "marker; recorded in state again", partial, {**res.body, "partial": partial})
+        return ctx.change(res, Action.UPDATE, digest, _held_entry(held), "carries this project's ownership marker",
+                          partial, {**res.body, "partial": partial})
     if entry is None:
         if mode is InputHandling.UPDATE:
             return "missing"
-        body = {**res.body, "partial": partial}
         reason = "placeholder for an asset the target lacks (PARTIAL)" if partial else "asset the target lacks (UPSERT)"
-        return Change(t.name, res.address, res.kind, Action.CREATE, body, asset_hash(res, partial), None, res.source,
-                      reason)
+        return ctx.change(res, Action.CREATE, asset_hash(res, partial), None, reason, partial,
+                          {**res.body, "partial": partial})
     partial = entry.partial if mode is InputHandling.UPDATE else partial
     digest = asset_hash(res, partial)
-    if digest == entry.hash and not (t.refreshed and held is None):
+    gone = ctx.t.refreshed and held is None
+    if digest == entry.hash and not gone:
         return None
     body = {**res.body, "partial": partial}
-    if t.refreshed and held is None:
-        return Change(t.name, res.address, res.kind, Action.CREATE, body, digest, _before(entry), res.source,
-                      "recorded in state but missing from the target")
-    return Change(t.name, res.address, res.kind, Action.UPDATE, body, digest, _before(entry), res.source)
+    if gone:
+        return ctx.change(res, Action.CREATE, digest, entry, "recorded in state but missing from the target", partial,
+                          body)
+    return ctx.change(res, Action.UPDATE, digest, entry, "", partial, body)
 
 
-def _resource_change(res: Resource, entry: StateEntry | None, held: Current | None, t: TargetInput) -> Change | None:
+def _resource_change(res: Resource, entry: StateEntry | None, held: Current | None, ctx: _Context) -> Change | None:
     if entry is None:
+        if held is not None and held.hash == res.hash and (ctx.ours(held) or not held.owner):
+            return ctx.change(res, Action.ADOPT, res.hash, _held_entry(held), "exists in the target as declared; "
+                              "recorded in state")
+        if held is not None and held.owner and not ctx.ours(held):
+            raise PlanError(f"{res.source}: {res.address} exists in target {ctx.t.name!r} and carries another "
+                            f"project's ownership marker ({held.owner}); this project will not take it over")
         reason = "exists in the target; will be adopted" if held is not None else ""
-        return Change(t.name, res.address, res.kind, Action.CREATE, dict(res.body), res.hash, None, res.source, reason,
-                      res.requires, res.edges)
-    if t.refreshed and held is None:
-        return Change(t.name, res.address, res.kind, Action.CREATE, dict(res.body), res.hash, _before(entry), res.source,
-                      "recorded in state but missing from the target", res.requires, res.edges)
-    drifted = t.refreshed and held is not None and held.hash is not None and held.hash != entry.hash
+        return ctx.change(res, Action.CREATE, res.hash, _held_entry(held) if held else None, reason)
+    if ctx.t.refreshed and held is None:
+        return ctx.change(res, Action.CREATE, res.hash, entry, "recorded in state but missing from the target")
+    drifted = ctx.t.refreshed and held is not None and held.hash is not None and held.hash != entry.hash
     if res.hash != entry.hash or drifted:
         reason = "changed in the target since the last apply" if res.hash == entry.hash else ""
-        return Change(t.name, res.address, res.kind, Action.UPDATE, dict(res.body), res.hash, _before(entry), res.source,
-                      reason, res.requires, res.edges)
+        return ctx.change(res, Action.UPDATE, res.hash, entry, reason)
     return None
 
 
-def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> TargetPlan:
-    """Diff one target; raise PlanError when its policy cannot be honoured."""
+def _skip_or_fail(t: TargetInput, skipped: list[Skip]) -> None:
+    if skipped and t.policy.fail_on_errors:
+        lines = "\n".join(f"  {s.source}: {s.address}: {s.reason}" for s in skipped)
+        raise PlanError(f"target {t.name!r}: {len(skipped)} resource(s) reference assets the target lacks "
+                        f"(input_handling UPDATE, fail_on_errors true):\n{lines}")
+
+
+def _check_mode(t: TargetInput) -> None:
     caps, policy = t.capabilities, t.policy
     if policy.input_handling not in caps.modes:
         honoured = ", ".join(sorted(m.value for m in caps.modes))
         raise PlanError(f"target {t.name!r} ({t.type}) cannot honour input_handling {policy.input_handling.value}: "
                         f"it honours only {honoured}. Set input_handling for this target in lac.yaml.")
-    lookup = _Lookup(t.current, policy.case_sensitive_match)
+
+
+class _Declared:
+    """Which desired resources declare each table edge, built on first use (only deletes and
+    shrinking updates ask). A change that takes edges away carries, as private data, the edges
+    other resources still declare and those resources themselves: a vendor whose edge delete is
+    not scoped to one process (Alation) puts them back from there, with no state kept on the target."""
+
+    def __init__(self, desired: Sequence[Resource]) -> None:
+        self.desired = desired
+        self.index: dict[tuple[str, str], list[Resource]] | None = None
+
+    def kept(self, change: Change) -> Change:
+        prior = change.prior
+        removed = set(prior.edges) - set(change.edges) if prior is not None else set()
+        if not removed:
+            return change
+        if self.index is None:
+            self.index = {}
+            for r in self.desired:
+                for e in r.edges:
+                    self.index.setdefault(e, []).append(r)
+        carriers = {r.address: r for e in removed for r in self.index.get(e, ()) if r.address != change.address}
+        if not carriers:
+            return change
+        kept = sorted([list(e) for e in removed if any(r.address in carriers for r in self.index.get(e, ()))])
+        private = {"edges_still_declared": kept,
+                   "declared_by": [{"address": r.address, "kind": r.kind, "body": dict(r.body),
+                                    "edges": [list(e) for e in r.edges]} for _, r in sorted(carriers.items())]}
+        return Change(change.target, change.address, change.kind, change.action, change.after, change.after_hash,
+                      change.prior, change.source, change.reason, change.requires, change.edges, change.placeholder,
+                      private, change.owner)
+
+
+def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context,
+                     lookup: _Lookup) -> tuple[list[Change], list[Skip], set[str], int]:
+    """Changes for what the manifests declare; returns (changes, skipped, kept addresses, unchanged)."""
     changes: list[Change] = []
     skipped: list[Skip] = []
     unresolved: dict[str, str] = {}
     unchanged = 0
     for res in (r for r in t.desired if r.kind == ASSET):
         entry = state.get(res.address)
-        outcome = _asset_change(res, entry, lookup.get(res.address), t)
+        outcome = _asset_change(res, entry, lookup.get(res.address), ctx)
         if outcome == "missing":
             unresolved[res.address] = f"{res.address} not found in {t.name} (UPDATE mode creates no assets)"
         elif isinstance(outcome, Change):
@@ -131,39 +204,94 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry]) -> Target
             if res.address in state:
                 kept.add(res.address)
             continue
-        change = _resource_change(res, state.get(res.address), lookup.get(res.address), t)
+        change = _resource_change(res, state.get(res.address), lookup.get(res.address), ctx)
         if change is None:
             unchanged += 1
         else:
             changes.append(change)
-    if skipped and policy.fail_on_errors:
-        lines = "\n".join(f"  {s.source}: {s.address}: {s.reason}" for s in skipped)
-        raise PlanError(f"target {t.name!r}: {len(skipped)} resource(s) reference assets the target lacks "
-                        f"(input_handling UPDATE, fail_on_errors true):\n{lines}")
+    return changes, skipped, kept, unchanged
+
+
+def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lookup: _Lookup,
+              kept: set[str]) -> tuple[list[Change], list[Skip], int]:
+    """Deletes of what state owns (in scope) and of this project's marked orphans; what cannot be deleted."""
+    caps = t.capabilities
     desired = {r.address for r in t.desired}
-    warnings = list(t.notes)
+    changes: list[Change] = []
+    skipped: list[Skip] = []
+    out_of_scope = 0
+    in_scope = t.in_scope
+    used_elsewhere: set[str] = set()  # asset keys the lineage this plan leaves alone still uses
+    if in_scope is not None:
+        used_elsewhere = {k for e in state.values() if e.kind != ASSET and not in_scope(e.file)
+                          for edge in e.edges for k in edge}
     for address in sorted(set(state) - desired - kept):
         entry = state[address]
+        if in_scope is not None and (not in_scope(entry.file) or (
+                entry.kind == ASSET and address.removeprefix(ASSET + ".") in used_elsewhere)):
+            out_of_scope += 1
+            continue
         if not caps.supports_delete:
             skipped.append(Skip(t.name, address, f"no longer in the manifests, but {t.type} offers no delete: "
                                 "remove it by hand", cannot_delete=True))
             continue
         reason = "already gone from the target" if t.refreshed and lookup.get(address) is None else ""
-        changes.append(Change(t.name, address, entry.kind, Action.DELETE, None, "", _before(entry), "", reason))
-    for address in sorted(kept):
-        warnings.append(f"{address} is kept as it was: this run skipped it")
-    if t.column_edges and not caps.supports_column_lineage:
+        changes.append(Change(t.name, address, entry.kind, Action.DELETE, None, "", entry, "", reason))
+    if t.in_scope is None and caps.supports_delete:
+        for address, held in sorted(t.current.items()):
+            if address not in state and address not in desired and ctx.ours(held):
+                changes.append(Change(t.name, address, held.kind, Action.DELETE, None, "", _held_entry(held), "",
+                                      "carries this project's ownership marker but is missing from state"))
+    return changes, skipped, out_of_scope
+
+
+def mass_delete_problem(t: TargetPlan, policy: Policy, managed: int) -> str:
+    """Why deleting ``t``'s deletes needs --allow-mass-delete ('' when it does not): more than
+    ``max_deletes``, or more than ``max_delete_fraction`` of the ``managed`` resources."""
+    deletes = t.count(Action.DELETE)
+    if deletes > policy.max_deletes:
+        return f"the plan deletes {deletes} resources, more than max_deletes ({policy.max_deletes})"
+    if deletes and deletes > policy.max_delete_fraction * managed:
+        share = f"{deletes / managed:.0%} of the {managed}" if managed else f"{deletes} of the 0"
+        return (f"the plan deletes {share} resources this project manages there, more than max_delete_fraction "
+                f"({policy.max_delete_fraction:g})")
+    return ""
+
+
+def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: str = "",
+                      owner: str = "") -> TargetPlan:
+    """Diff one target; raise PlanError when its policy cannot be honoured."""
+    _check_mode(t)
+    ctx = _Context(t, lineage, owner or lineage)
+    lookup = _Lookup(t.current, t.policy.case_sensitive_match)
+    changes, skipped, kept, unchanged = _desired_changes(t, state, ctx, lookup)
+    _skip_or_fail(t, skipped)
+    removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept)
+    declared = _Declared(t.desired)
+    changes = [declared.kept(c) if c.action in (Action.UPDATE, Action.DELETE) else c for c in changes + removals]
+    warnings = list(t.notes)
+    warnings += [f"{address} is kept as it was: this run skipped it" for address in sorted(kept)]
+    if t.column_edges and not t.capabilities.supports_column_lineage:
         warnings.append(f"{t.column_edges} column edge(s) not sent: {t.type} does not take column lineage")
-    unmanaged = sorted(a for a, c in t.current.items() if c.kind != ASSET and a not in state and a not in desired)
+    provisional = TargetPlan(t.name, t.type, tuple(changes))
+    guard = mass_delete_problem(provisional, t.policy, len(state))
+    if guard:
+        warnings.insert(0, f"{guard}: apply will refuse this plan without --allow-mass-delete")
+    desired = {r.address for r in t.desired}
+    unmanaged = sorted(a for a, c in t.current.items()
+                       if c.kind != ASSET and a not in state and a not in desired and not ctx.ours(c))
     return TargetPlan(
         name=t.name, type=t.type, changes=tuple(sorted(changes, key=lambda c: c.address)), unchanged=unchanged,
-        skipped=tuple(sorted(skipped, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
-        warnings=tuple(warnings), refreshed=t.refreshed,
+        skipped=tuple(sorted(skipped + undeletable, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
+        warnings=tuple(warnings), refreshed=t.refreshed, out_of_scope=out_of_scope,
     )
 
 
 def build_plan(inputs: Sequence[TargetInput], state: State, manifest_digest: str = "",
-               manifests: Sequence[tuple[str, str]] = ()) -> Plan:
-    """Return the Plan for every target in ``inputs``, sorted by target then address."""
-    targets = tuple(build_target_plan(t, state.entries(t.name)) for t in sorted(inputs, key=lambda t: t.name))
-    return Plan(targets, state.lineage, state.serial, manifest_digest, tuple(sorted(manifests)))
+               manifests: Sequence[tuple[str, str]] = (), scope: PlanScope | None = None, owner: str = "") -> Plan:
+    """Return the Plan for every target in ``inputs``, sorted by target then address. ``owner`` is the
+    ownership marker new writes carry when the state has no lineage yet (the first apply gives it one)."""
+    targets = tuple(build_target_plan(t, state.entries(t.name), state.lineage, owner)
+                    for t in sorted(inputs, key=lambda t: t.name))
+    return Plan(targets, state.lineage, state.serial, manifest_digest, tuple(sorted(manifests)),
+                scope or PlanScope())

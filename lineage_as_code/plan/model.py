@@ -7,26 +7,35 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-PLAN_FORMAT_VERSION = 1
+from ..state import StateEntry
+
+PLAN_FORMAT_VERSION = 2
 
 
 class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    ADOPT = "adopt"
     NOOP = "noop"
 
     @property
     def symbol(self) -> str:
-        return {"create": "+", "update": "~", "delete": "-", "noop": " "}[self.value]
+        return {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}[self.value]
 
 
 @dataclass(frozen=True)
 class Change:
-    """One create, update or delete at ``address`` in one target.
+    """One create, update, delete or adoption at ``address`` in one target.
 
-    ``after`` is the body to write (create/update); ``before`` what state recorded (update/delete):
-    ``{"id", "hash", "kind"}``. ``source`` is the manifest ``file:line`` the change comes from.
+    ``after`` is the body to write (create/update); ``prior`` the state entry it replaces or removes
+    (its vendor id is the only id apply ever uses), or for an adoption or an orphan of this project
+    what the target was read to hold. ``placeholder`` marks a lineage-only asset (PARTIAL).
+    ``private`` is what the plan hands the target for apply beyond the body (Terraform's planned
+    private data): JSON-able, made by pure functions at plan time, e.g. edges another resource
+    still declares. ``owner`` is the state lineage id a target stamps as its ownership marker; it is
+    set when the plan is built for an apply and is not part of the saved plan. ``source`` is the
+    manifest ``file:line`` the change comes from.
     """
 
     target: str
@@ -35,11 +44,25 @@ class Change:
     action: Action
     after: Mapping[str, Any] | None = None
     after_hash: str = ""
-    before: Mapping[str, Any] | None = None
+    prior: StateEntry | None = None
     source: str = ""
     reason: str = ""
     requires: tuple[str, ...] = ()
     edges: tuple[tuple[str, str], ...] = ()
+    placeholder: bool = False
+    private: Mapping[str, Any] | None = None
+    owner: str = field(default="", compare=False)
+
+    @property
+    def before(self) -> dict[str, Any] | None:
+        """The prior entry as a document: ``{"id", "hash", "kind", "partial", "edges"?}``."""
+        e = self.prior
+        if e is None:
+            return None
+        doc: dict[str, Any] = {"id": e.id, "hash": e.hash, "kind": e.kind, "partial": e.partial}
+        if e.edges:
+            doc["edges"] = [list(x) for x in e.edges]
+        return doc
 
 
 @dataclass(frozen=True)
@@ -63,14 +86,32 @@ class TargetPlan:
     unmanaged: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     refreshed: bool = False
+    out_of_scope: int = 0  # managed resources a partial plan leaves alone (declared by files it did not read)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
 
     @property
+    def writes(self) -> int:
+        """Changes that send something to the target (adoptions only record state)."""
+        return sum(1 for c in self.changes if c.action is not Action.ADOPT)
+
+    @property
     def undeletable(self) -> tuple[Skip, ...]:
         """Removals the target cannot perform: the user must delete these by hand."""
         return tuple(s for s in self.skipped if s.cannot_delete)
+
+
+@dataclass(frozen=True)
+class PlanScope:
+    """What a plan was asked for, so apply can re-derive it: the manifest paths given on the command
+    line (empty: lac.yaml's list), the targets selected (empty: all), whether targets were refreshed,
+    and whether the plan covers the whole project (a partial plan only prunes what its files declared)."""
+
+    paths: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    refresh: bool = True
+    whole_project: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,6 +123,7 @@ class Plan:
     state_serial: int = 0
     manifest_digest: str = ""
     manifests: tuple[tuple[str, str], ...] = field(default=())
+    scope: PlanScope = field(default_factory=PlanScope)
 
     @property
     def changes(self) -> list[Change]:

@@ -1,35 +1,53 @@
 """Plans as JSON: the machine-readable output of ``plan --format json`` and the ``--out`` file.
 
 The same document serves both, so what a reviewer's tooling reads is exactly what ``apply``
-executes. It records the state lineage and serial the plan was made against and a digest of the
-manifests; ``apply plan.json`` refuses it once the state has moved (StalePlanError, exit 3).
+verifies. Format version 2 is published as ``schemas/plan.schema.json``; ``load_plan`` checks a
+file against it before reading anything else. A saved plan is untrusted input (in CI it is an
+artifact a pull request's job produced): apply never executes it as written, it re-derives the
+plan from the manifests and state and refuses the file unless the two are equal change for change
+(``plan_differences``).
 
-Shape (format_version 1)::
+Shape (format_version 2)::
 
-    {"format_version": 1, "tool": "lineage-as-code 0.1.0",
+    {"format_version": 2, "tool": "lineage-as-code 0.1.0",
      "state": {"lineage": "<uuid or empty>", "serial": 7},
      "manifest_digest": "<sha256>", "manifests": [{"name": "...", "etag": "..."}],
-     "summary": {"create": 1, "update": 0, "delete": 0, "unchanged": 12, "skipped": 0},
+     "scope": {"paths": [...], "targets": [...], "refresh": true, "whole_project": true},
+     "summary": {"create": 1, "update": 0, "delete": 0, "adopt": 0, "unchanged": 12, "skipped": 0},
      "targets": [{"name": "local", "type": "duckdb", "refreshed": true, "summary": {...},
-                  "changes": [{"address", "kind", "action", "source", "reason", "requires",
-                               "before": {"id", "hash", "kind", "partial"} | null,
-                               "after": {...} | null, "after_hash"}],
-                  "skipped": [{"address", "reason", "source"}], "unmanaged": ["..."], "warnings": ["..."]}]}
+                  "changes": [{"address", "kind", "action", "source", "reason", "requires", "edges",
+                               "before": {"id", "hash", "kind", "partial", "edges"?} | null,
+                               "after": {...} | null, "after_hash", "placeholder", "private": {...} | null}],
+                  "skipped": [{"address", "reason", "source", "cannot_delete"}],
+                  "unmanaged": ["..."], "warnings": ["..."]}]}
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
 from ..errors import PlanError
-from .model import PLAN_FORMAT_VERSION, Action, Change, Plan, Skip, TargetPlan
+from ..manifest.validate import schema_problems
+from ..state import StateEntry
+from .contract import content_hash
+from .model import PLAN_FORMAT_VERSION, Action, Change, Plan, PlanScope, Skip, TargetPlan
+
+MAX_PROBLEMS_SHOWN = 10
 
 
 def _summary(t: TargetPlan | Plan, unchanged: int, skipped: int) -> dict[str, int]:
     return {"create": t.count(Action.CREATE), "update": t.count(Action.UPDATE), "delete": t.count(Action.DELETE),
-            "unchanged": unchanged, "skipped": skipped}
+            "adopt": t.count(Action.ADOPT), "unchanged": unchanged, "skipped": skipped}
+
+
+def _change_doc(c: Change) -> dict[str, Any]:
+    return {"address": c.address, "kind": c.kind, "action": c.action.value, "source": c.source, "reason": c.reason,
+            "requires": list(c.requires), "edges": [list(e) for e in c.edges], "before": c.before,
+            "after": dict(c.after) if c.after is not None else None, "after_hash": c.after_hash,
+            "placeholder": c.placeholder, "private": dict(c.private) if c.private is not None else None}
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -38,22 +56,21 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         targets.append({
             "name": t.name, "type": t.type, "refreshed": t.refreshed,
             "summary": _summary(t, t.unchanged, len(t.skipped)),
-            "changes": [{
-                "address": c.address, "kind": c.kind, "action": c.action.value, "source": c.source,
-                "reason": c.reason, "requires": list(c.requires), "before": c.before, "after": c.after,
-                "after_hash": c.after_hash, "edges": [list(e) for e in c.edges],
-            } for c in t.changes],
+            "changes": [_change_doc(c) for c in t.changes],
             "skipped": [{"address": s.address, "reason": s.reason, "source": s.source,
                          "cannot_delete": s.cannot_delete} for s in t.skipped],
             "unmanaged": list(t.unmanaged),
-            "warnings": list(t.warnings),
+            "warnings": list(t.warnings), "out_of_scope": t.out_of_scope,
         })
+    scope = plan.scope
     return {
         "format_version": PLAN_FORMAT_VERSION,
         "tool": f"lineage-as-code {__version__}",
         "state": {"lineage": plan.state_lineage, "serial": plan.state_serial},
         "manifest_digest": plan.manifest_digest,
         "manifests": [{"name": n, "etag": e} for n, e in plan.manifests],
+        "scope": {"paths": list(scope.paths), "targets": list(scope.targets), "refresh": scope.refresh,
+                  "whole_project": scope.whole_project},
         "summary": _summary(plan, sum(t.unchanged for t in plan.targets), sum(len(t.skipped) for t in plan.targets)),
         "targets": targets,
     }
@@ -63,25 +80,82 @@ def dump_plan(plan: Plan) -> str:
     return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def load_plan(data: bytes, where: str) -> Plan:
-    """Parse a saved plan; raise PlanError when it is not one this version can apply."""
+def _prior(doc: Mapping[str, Any] | None) -> StateEntry | None:
+    if doc is None:
+        return None
+    edges = tuple((str(a), str(b)) for a, b in doc.get("edges", []))
+    return StateEntry(doc["kind"], doc["id"], doc["hash"], bool(doc["partial"]), edges)
+
+
+def _change(target: str, c: Mapping[str, Any]) -> Change:
+    return Change(target=target, address=c["address"], kind=c["kind"], action=Action(c["action"]), after=c["after"],
+                  after_hash=c["after_hash"], prior=_prior(c["before"]), source=c["source"], reason=c["reason"],
+                  requires=tuple(c["requires"]), edges=tuple((str(a), str(b)) for a, b in c["edges"]),
+                  placeholder=c["placeholder"], private=c["private"])
+
+
+def _parse(data: bytes, where: str) -> Any:
     try:
-        doc = json.loads(data)
-        if doc.get("format_version") != PLAN_FORMAT_VERSION:
-            raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version")
-        targets = []
-        for t in doc["targets"]:
-            changes = tuple(Change(
-                target=t["name"], address=c["address"], kind=c["kind"], action=Action(c["action"]),
-                after=c["after"], after_hash=c["after_hash"], before=c["before"], source=c["source"],
-                reason=c["reason"], requires=tuple(c["requires"]),
-                edges=tuple((str(a), str(b)) for a, b in c.get("edges", [])),
-            ) for c in t["changes"])
-            skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"], bool(s.get("cannot_delete")))
-                            for s in t["skipped"])
-            targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
-                                      tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"]))
-        return Plan(tuple(targets), doc["state"]["lineage"], int(doc["state"]["serial"]), doc["manifest_digest"],
-                    tuple((m["name"], m["etag"]) for m in doc["manifests"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PlanError(f"{where}: not a lineage-as-code plan file ({exc})") from exc
+        return json.loads(data)
+    except RecursionError:
+        raise PlanError(f"{where}: not a lineage-as-code plan file (nested too deeply)") from None
+    except ValueError as exc:
+        raise PlanError(f"{where}: not a lineage-as-code plan file (not JSON: {exc})") from None
+
+
+def load_plan(data: bytes, where: str) -> Plan:
+    """Parse a saved plan after checking it against ``schemas/plan.schema.json``; raise PlanError
+    naming every problem (up to ten) when it is not a plan this version can apply."""
+    doc = _parse(data, where)
+    if isinstance(doc, dict) and doc.get("format_version") not in (PLAN_FORMAT_VERSION, None):
+        raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version "
+                        f"(it reads format {PLAN_FORMAT_VERSION}); run plan again")
+    problems = schema_problems(doc, "plan", where, lambda _path: 0)
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
+        more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
+        raise PlanError(f"{where}: not a valid lineage-as-code plan file:\n{shown}{more}")
+    targets = []
+    for t in doc["targets"]:
+        changes = tuple(_change(t["name"], c) for c in t["changes"])
+        skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"], s["cannot_delete"])
+                        for s in t["skipped"])
+        targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
+                                  tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"],
+                                  t.get("out_of_scope", 0)))
+    s = doc["scope"]
+    scope = PlanScope(tuple(s["paths"]), tuple(s["targets"]), s["refresh"], s["whole_project"])
+    return Plan(tuple(targets), doc["state"]["lineage"], doc["state"]["serial"], doc["manifest_digest"],
+                tuple((m["name"], m["etag"]) for m in doc["manifests"]), scope)
+
+
+def _fingerprint(c: Change) -> tuple[Any, ...]:
+    """What must be equal between a reviewed change and the one apply would make."""
+    prior = (c.prior.id, c.prior.hash, c.prior.kind, c.prior.partial, c.prior.edges) if c.prior else None
+    return (c.kind, c.action.value, c.after_hash, content_hash(c.after) if c.after is not None else "", prior,
+            c.placeholder, content_hash(c.private) if c.private is not None else "", c.requires, c.edges)
+
+
+def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:
+    """How ``saved`` differs from ``fresh`` (the plan re-derived at apply time), change for change;
+    empty when they are the same plan. Reasons, warnings and unmanaged lists are not compared."""
+    out: list[str] = []
+    if [(t.name, t.type) for t in saved.targets] != [(t.name, t.type) for t in fresh.targets]:
+        out.append("the plan names other targets than the project selects now")
+    for old, new in zip(saved.targets, fresh.targets, strict=False):
+        mine = {c.address: c for c in old.changes}
+        now = {c.address: c for c in new.changes}
+        for address in sorted(mine.keys() | now.keys()):
+            a, b = mine.get(address), now.get(address)
+            if a is None and b is not None:
+                out.append(f"{old.name}: {b.action.value} {address} would happen but is not in the plan")
+            elif b is None and a is not None:
+                out.append(f"{old.name}: {a.action.value} {address} is in the plan but would not happen")
+            elif a is not None and b is not None and _fingerprint(a) != _fingerprint(b):
+                out.append(f"{old.name}: {address}: the plan says {a.action.value}, but what apply would do "
+                           f"({b.action.value}) differs in its content or in what it replaces")
+            if len(out) >= limit:
+                return out
+        if {s.address for s in old.skipped} != {s.address for s in new.skipped}:
+            out.append(f"{old.name}: the skipped resources differ")
+    return out[:limit]

@@ -32,14 +32,26 @@ def _detail(change: Change) -> str:
 
 
 def _summary_line(plan: Plan | TargetPlan, unchanged: int, skipped: int) -> str:
+    adopt = plan.count(Action.ADOPT)
     return (f"{plan.count(Action.CREATE)} to create, {plan.count(Action.UPDATE)} to update, "
-            f"{plan.count(Action.DELETE)} to delete, {unchanged} unchanged, {skipped} skipped")
+            f"{plan.count(Action.DELETE)} to delete, " + (f"{adopt} to adopt, " if adopt else "")
+            + f"{unchanged} unchanged, {skipped} skipped")
+
+
+def scope_notes(plan: Plan) -> list[str]:
+    """Header lines for a plan of part of the project that leaves managed resources alone."""
+    kept = sum(t.out_of_scope for t in plan.targets)
+    if plan.scope.whole_project or not kept:
+        return []
+    return [(f"Partial plan of {', '.join(plan.scope.paths)}: only resources these files declare (or new ones) "
+             f"are created, updated or deleted; {kept} managed resource(s) declared elsewhere are left as they "
+             "are."), ""]
 
 
 def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, show_unmanaged: bool = False) -> str:
     """A terminal view: one line per change with its manifest location, then a summary."""
-    colours = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
-    out: list[str] = []
+    colours = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.ADOPT: "cyan"}
+    out: list[str] = [paint(line, "yellow") for line in scope_notes(plan)]
     for t in plan.targets:
         refreshed = "refreshed" if t.refreshed else "from state only"
         out.append(paint(f"Target {t.name} ({t.type}, {refreshed})", "bold"))
@@ -138,12 +150,19 @@ def render_markdown(plan: Plan) -> str:
     skipped = sum(len(t.skipped) for t in plan.targets)
     out = [PLAN_MARKER, "### Lineage plan", "",
            (f"**{plan.count(Action.CREATE)}** to create, **{plan.count(Action.UPDATE)}** to update, "
-            f"**{plan.count(Action.DELETE)}** to delete, {unchanged} unchanged, {skipped} skipped."), "",
+            f"**{plan.count(Action.DELETE)}** to delete, "
+            + (f"**{plan.count(Action.ADOPT)}** to adopt, " if plan.count(Action.ADOPT) else "")
+            + f"{unchanged} unchanged, {skipped} skipped."), "",
            "| Target | Type | + create | ~ update | - delete | unchanged | skipped |",
            "|---|---|--:|--:|--:|--:|--:|"]
     for t in plan.targets:
         out.append(f"| {escape_md(t.name)} | {escape_md(t.type)} | {t.count(Action.CREATE)} | {t.count(Action.UPDATE)} "
                    f"| {t.count(Action.DELETE)} | {t.unchanged} | {len(t.skipped)} |")
+    notes = [n for n in scope_notes(plan) if n]
+    notes += [f"`{escape_md(t.name)}`: {escape_md(w)}" for t in plan.targets for w in t.warnings
+              if "--allow-mass-delete" in w]
+    if notes:
+        out += ["", "> [!IMPORTANT]"] + [f"> {n}" for n in notes]
     deletes = [c for c in plan.changes if c.action is Action.DELETE]
     if deletes:
         out += ["", "> [!WARNING]", f"> This plan **deletes {len(deletes)}** resource(s) from the catalogs:"]

@@ -34,11 +34,25 @@ class StateEntry(NamedTuple):
     hash: str
     partial: bool = False
     edges: tuple[tuple[str, str], ...] = ()
+    file: str = ""  # the manifest file that declared it: a plan of some files prunes only what they declared
 
 
 def _entry_doc(entry: StateEntry) -> list[object]:
-    """An entry as ``[kind, id, hash, partial, edges]``: arrays parse twice as fast as objects."""
-    return [entry.kind, entry.id, entry.hash, 1 if entry.partial else 0, entry.edges]
+    """An entry as ``[kind, id, hash, partial, edges, file?]``: arrays parse twice as fast as objects."""
+    doc: list[object] = [entry.kind, entry.id, entry.hash, 1 if entry.partial else 0, entry.edges]
+    if entry.file:
+        doc.append(entry.file)
+    return doc
+
+
+def _entry(item: list[object]) -> StateEntry:
+    kind, vid, digest, partial, edges, *rest = item
+    file = rest[0] if rest else ""
+    if not (isinstance(kind, str) and isinstance(vid, str) and isinstance(digest, str) and isinstance(file, str)
+            and isinstance(edges, list) and len(rest) <= 1):
+        raise TypeError("a state entry must be [kind, id, hash, partial, edges, file?] with strings")
+    return StateEntry(kind, vid, digest, bool(partial), tuple((str(a), str(b)) for a, b in edges) if edges else (),
+                      file)
 
 
 @dataclass(frozen=True)
@@ -80,12 +94,8 @@ class State:
                 doc = json.loads(data)
                 if doc.get("format_version") != FORMAT_VERSION:
                     raise StateError(f"{where}: unsupported state format {doc.get('format_version')!r}")
-                targets = {
-                    t: MappingProxyType({
-                        a: StateEntry(kind, vid, digest, bool(partial), tuple(map(tuple, edges)) if edges else ())
-                        for a, (kind, vid, digest, partial, edges) in entries.items()})
-                    for t, entries in doc["targets"].items()
-                }
+                targets = {t: MappingProxyType({a: _entry(item) for a, item in entries.items()})
+                           for t, entries in doc["targets"].items()}
             return cls(str(doc["lineage"]), int(doc["serial"]), MappingProxyType(targets))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"{where}: state file is corrupt ({exc}); restore it from a backup") from exc

@@ -226,6 +226,24 @@ def _problem_text(problem: Any) -> str:
     return json.dumps(problem, sort_keys=True, default=str)[:300]
 
 
+def _removed_edges(change: Change) -> set[tuple[str, str]]:
+    """The table edges a change takes away: what state recorded and the change no longer declares."""
+    prior = change.prior.edges if change.prior is not None else ()
+    return set(prior) - set(change.edges)
+
+
+def _restores(changes: Sequence[Change]) -> list[Change]:
+    """The desired dataflows that also carry an edge these changes delete, from the plan's private data:
+    Alation deletes an edge "regardless of any associated dataflows", so they are posted again."""
+    found: dict[str, Change] = {}
+    for c in changes:
+        for r in (c.private or {}).get("declared_by", []):
+            edges = tuple((str(a), str(b)) for a, b in r.get("edges", []))
+            found.setdefault(r["address"], Change(c.target, r["address"], r["kind"], Action.UPDATE, r["body"],
+                                                  edges=edges))
+    return [found[a] for a in sorted(found)]
+
+
 class AlationTarget:
     """Lineage V2 dataflows in an Alation instance (settings: see the module docstring and README)."""
 
@@ -247,7 +265,6 @@ class AlationTarget:
         self.case_sensitive = config.policy.case_sensitive_match
         self._http: HttpClient | None = None
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
-        self._carriers: dict[tuple[str, str], list[Resource]] = {}
         self._sleep: Callable[[float], None] = time.sleep
 
     @property
@@ -269,13 +286,7 @@ class AlationTarget:
         resources = [Resource(r.address, ASSET, {**r.body, "otype": refs[r.body["key"]].otype,
                                                   "alation_key": refs[r.body["key"]].key}, r.source)
                      for r in lineage_resources(lineage) if r.kind == ASSET]
-        carriers: dict[tuple[str, str], list[Resource]] = {}
-        for p in lineage.processes:
-            resource = self._dataflow_resource(p, refs)
-            for edge in resource.edges:
-                carriers.setdefault(edge, []).append(resource)
-            resources.append(resource)
-        self._carriers = carriers  # who to re-POST when a shared edge is deleted (see _delete_edges)
+        resources.extend(self._dataflow_resource(p, refs) for p in lineage.processes)
         return resources
 
     def _dataflow_resource(self, p: Process, refs: Mapping[str, ObjectRef]) -> Resource:
@@ -470,9 +481,8 @@ class AlationTarget:
                 errors.update(self._post(chunk))
             except TargetError as exc:
                 errors.update({c.address: str(exc) for c in chunk})
-        shrunk = {c.address: {tuple(e) for e in (c.before or {}).get("edges", [])} - set(c.edges)
-                  for c in changes if c.address not in errors and c.action is Action.UPDATE}
-        errors.update(self._delete_edges(shrunk))
+        shrunk = {c.address: _removed_edges(c) for c in changes if c.address not in errors and c.action is Action.UPDATE}
+        errors.update(self._delete_edges(shrunk, [c for c in changes if c.address in shrunk]))
         return {c.address: ItemResult(c.address, c.address not in errors, id=self._eid(c),
                                       error=errors.get(c.address, "")) for c in changes}
 
@@ -533,10 +543,10 @@ class AlationTarget:
             return f"Alation could not delete the edge {edge[0]} -> {edge[1]}: {job.get('msg') or 'job failed'}"
         return ""
 
-    def _delete_edges(self, by_address: Mapping[str, set[tuple[str, ...]]]) -> dict[str, str]:
-        """Delete each edge once, then re-POST the desired dataflows that also carry a deleted edge:
-        Alation deletes an edge "regardless of any associated dataflows", so another process sharing
-        it would otherwise lose it. Returns the first error per address."""
+    def _delete_edges(self, by_address: Mapping[str, set[tuple[str, str]]],
+                      changes: Sequence[Change]) -> dict[str, str]:
+        """Delete each edge once, then re-POST the desired dataflows that also carry a deleted edge
+        (``_restores``). Returns the first error per address."""
         edges = sorted({(e[0], e[1]) for removed in by_address.values() for e in removed})
         if not edges:
             return {}
@@ -546,8 +556,7 @@ class AlationTarget:
             first = next((failed[(e[0], e[1])] for e in sorted(removed) if failed[(e[0], e[1])]), "")
             if first:
                 errors[address] = first
-        sharing = {r.address: r for e in edges if not failed[e] for r in self._carriers.get(e, [])}
-        restore = [Change(self.name, r.address, r.kind, Action.UPDATE, r.body) for r in sharing.values()]
+        restore = [r for r in _restores(changes) if any(not failed.get(e, "x") for e in r.edges)]
         for chunk in self._chunks(restore):
             try:
                 lost = self._post(chunk)
@@ -555,15 +564,14 @@ class AlationTarget:
                 lost = {c.address: str(exc) for c in chunk}
             for address, error in lost.items():
                 for owner, removed in by_address.items():
-                    if set(sharing[address].edges) & {(e[0], e[1]) for e in removed}:
+                    if set(next(r.edges for r in restore if r.address == address)) & removed:
                         errors.setdefault(owner, f"re-adding the edges {address} shares: {error}")
         return errors
 
     def _apply_deletes(self, changes: list[Change]) -> dict[str, ItemResult]:
         errors: dict[str, str] = {}
         if self.delete_with == "edges":
-            errors.update(self._delete_edges({c.address: {tuple(e) for e in (c.before or {}).get("edges", [])}
-                                              for c in changes}))
+            errors.update(self._delete_edges({c.address: _removed_edges(c) for c in changes}, changes))
         else:
             for start in range(0, len(changes), self.max_dataflows):
                 errors.update(self._delete_dataflows(changes[start:start + self.max_dataflows]))

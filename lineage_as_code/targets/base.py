@@ -1,7 +1,9 @@
 """The one target interface every catalog sits behind, and the values that cross it.
 
-A target translates the desired Lineage into its own Resources (pure), reads what it currently
-holds, applies one batch of Changes at a time, and closes. What it can do is declared as
+A target translates the desired Lineage into its own Resources (pure: the same lineage gives the
+same resources on any target object, and apply never depends on state kept on the object since
+translate), reads what it currently holds, applies one batch of Changes at a time, and closes.
+The values that cross this interface live in ``plan/contract.py``. What it can do is declared as
 Capabilities data, so the engine never asks "is this vendor X?". A new vendor touches only its
 own module, its emulator, its tests and one line of the registry in ``targets/__init__.py``.
 
@@ -12,80 +14,13 @@ target's own (``process``, ``edge``, ``column_process``...), applied in ``kind_o
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from ..config import InputHandling
 from ..model import Lineage
+from ..plan.contract import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
 
-ASSET = "asset"
-
-
-def content_hash(body: Any) -> str:
-    """sha256 of the canonical JSON of ``body``: the identity of a resource's content."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a target can do, as data the engine reads."""
-
-    max_batch_size: int
-    max_parallel: int = 1
-    supports_delete: bool = True
-    supports_refresh: bool = True
-    supports_column_lineage: bool = True
-    modes: frozenset[InputHandling] = frozenset(InputHandling)
-    kind_order: tuple[str, ...] = (ASSET, "process")
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One thing a target holds, as the manifests want it.
-
-    ``address`` is unique within the target and stable across runs (it is the state key);
-    ``body`` is the JSON-able content the target writes; ``requires`` names the addresses that
-    must exist first (a process requires its assets); ``edges`` are the table-level (source key,
-    target key) pairs the resource establishes, kept in state so a plan can draw what it removes.
-    """
-
-    address: str
-    kind: str
-    body: Mapping[str, Any]
-    source: str = ""
-    requires: tuple[str, ...] = ()
-    edges: tuple[tuple[str, str], ...] = ()
-    hash: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.hash:
-            object.__setattr__(self, "hash", content_hash(self.body))
-
-
-@dataclass(frozen=True)
-class Current:
-    """What a target holds at an address: its vendor id, and the content hash when known."""
-
-    address: str
-    kind: str
-    id: str
-    hash: str | None = None
-    partial: bool = False
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """The outcome of one change in a batch: ``ok`` with the vendor id, or an error message."""
-
-    address: str
-    ok: bool
-    id: str = ""
-    error: str = ""
+__all__ = ["ASSET", "Capabilities", "Current", "ItemResult", "Resource", "Target", "content_hash"]
 
 
 @runtime_checkable

@@ -258,7 +258,7 @@ def test_missing_assets_are_created_full_or_partial(tmp_path, mode, partial):
     assert tables[f"{SF}/db/raw/src_0"]["attributes"]["connectionQualifiedName"] == SF
 
 
-def test_one_bad_process_does_not_sink_its_batch_and_drift_is_planned_back(tmp_path, lac):
+def test_a_saved_plan_the_catalog_moved_past_is_refused_and_drift_is_planned_back(tmp_path, lac):
     manifest = write_generated(tmp_path / "m" / "lineage.yaml", processes=4, inputs=1, outputs=1)
     app = AtlanEmulator(TOKEN)
     _seed_generated(app, 4, set())
@@ -269,11 +269,12 @@ def test_one_bad_process_does_not_sink_its_batch_and_drift_is_planned_back(tmp_p
         gone = app.active.pop(("Table", f"{SF}/db/raw/src_2"))  # removed in Atlan between plan and apply
         app.entities[gone]["status"] = "DELETED"
         result = lac("apply", "--auto-approve", "plan.json", cwd=tmp_path)
-        assert result.code == 1
-        assert f"atlan: create process.{AF}/proc_00002: Atlan ATLAS-404-00-00A: Referenced entity" in result.err
-        assert "1 change(s) failed" in result.err
+        # The reviewed plan creates proc_00002, which apply now could not: refused before any write.
+        assert result.code == 3, result.err
+        assert f"create process.{AF}/proc_00002 is in the plan but would not happen" in result.err
+        assert app.lineage() == {} and app.bulk_sizes == []
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
         assert sorted(app.lineage()) == [f"{AF}/proc_00000", f"{AF}/proc_00001", f"{AF}/proc_00003"]
-        assert app.bulk_sizes == [1, 1, 1]  # the refused batch of 4 was retried item by item
 
         app.of_type("Process")[f"{AF}/proc_00001"]["attributes"]["name"] = "renamed in the UI"
         drift = plan(config)

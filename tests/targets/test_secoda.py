@@ -12,6 +12,7 @@ import yaml
 from lineage_as_code.config import Config
 from lineage_as_code.errors import PlanError, TerminalTargetError
 from lineage_as_code.model import Lineage
+from lineage_as_code.plan.model import Action
 from lineage_as_code.project import load_manifests
 from lineage_as_code.state import open_state_store
 from tests.emulators.base import Faults, serve
@@ -305,8 +306,8 @@ def test_existing_lineage_is_adopted_and_unmanaged_lineage_left_alone(tmp_path: 
         manifest(path, [{"id": "p1", "name": "P1", "inputs": ["db.s.b"], "outputs": ["db.s.c"]}])
         apply(config)
     assert planned.targets[0].unmanaged == ("edge.snowflake:db.s.a -> snowflake:db.s.b",)
-    assert {c.address: c.reason for c in planned.changes}["edge.snowflake:db.s.a -> snowflake:db.s.c"] == \
-        "exists in the target; will be adopted"
+    adopted = {c.address: c for c in planned.changes}["edge.snowflake:db.s.a -> snowflake:db.s.c"]
+    assert (adopted.action, adopted.reason) == (Action.ADOPT, "exists in the target as declared; recorded in state")
     assert state["edge.snowflake:db.s.a -> snowflake:db.s.c"].id == existing
     assert existing not in app.lineage and by_hand in app.lineage
     assert app.edges() == sorted([(a, b), (b, c)]) and app.duplicates == 0

@@ -1,0 +1,150 @@
+"""The values that cross the plan/target contract, owned by the plan layer.
+
+A target translates lineage into ``Resource`` values (pure), reports what it holds as ``Current``
+values, declares what it can do as ``Capabilities`` data, and answers one ``ItemResult`` per
+change it applies. The input-handling ``Policy`` (Atlan Lineage Builder's vocabulary plus the
+safety rails) says how a plan treats what a target lacks. These live here, not in ``targets/`` or
+``config.py``, so that building a plan imports nothing from the targets and the configuration
+only parses ``lac.yaml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+ASSET = "asset"
+
+
+class InputHandling(StrEnum):
+    """Atlan Lineage Builder's vocabulary for assets a manifest references but a target lacks."""
+
+    UPSERT = "UPSERT"
+    PARTIAL = "PARTIAL"
+    UPDATE = "UPDATE"
+
+
+class AmbiguousFailure(StrEnum):
+    """What a target does when a write may or may not have landed (a lost reply, a 5xx after the write).
+
+    ``reconcile``: read back before sending again; ``retry``: the vendor documents the write as
+    idempotent, send it again; ``hold``: record it as uncertain and re-send only when asked.
+    """
+
+    RECONCILE = "reconcile"
+    RETRY = "retry"
+    HOLD = "hold"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a target treats input: the knobs of Atlan's Lineage Builder plus the safety rails.
+
+    ``max_deletes`` is an absolute cap and ``max_delete_fraction`` a relative one (of the resources
+    the target manages); apply refuses a plan over either without ``--allow-mass-delete``.
+    """
+
+    input_handling: InputHandling = InputHandling.PARTIAL
+    fail_on_errors: bool = True
+    case_sensitive_match: bool = True
+    batch_size: int | None = None
+    max_deletes: int = 100
+    max_delete_fraction: float = 0.5
+
+    def merged(self, overrides: Mapping[str, Any]) -> Policy:
+        keys = ("fail_on_errors", "case_sensitive_match", "batch_size", "max_deletes", "max_delete_fraction")
+        values = {k: overrides[k] for k in keys if k in overrides}
+        if "input_handling" in overrides:
+            values["input_handling"] = InputHandling(str(overrides["input_handling"]).upper())
+        return Policy(**{**self.__dict__, **values})
+
+
+def content_hash(body: Any) -> str:
+    """sha256 of the canonical JSON of ``body``: the identity of a resource's content."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can do, as data the engine reads.
+
+    ``ownership_marker`` says whether the target stamps what it creates with the project's state
+    lineage id, so that a lost state can be rebuilt from the catalog and a crash orphans nothing.
+    """
+
+    max_batch_size: int
+    max_parallel: int = 1
+    supports_delete: bool = True
+    supports_refresh: bool = True
+    supports_column_lineage: bool = True
+    modes: frozenset[InputHandling] = frozenset(InputHandling)
+    kind_order: tuple[str, ...] = (ASSET, "process")
+    notes: tuple[str, ...] = ()
+    ownership_marker: bool = False
+    ambiguous_failure: AmbiguousFailure = AmbiguousFailure.RECONCILE
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One thing a target holds, as the manifests want it.
+
+    ``address`` is unique within the target and stable across runs (it is the state key);
+    ``body`` is the JSON-able content the target writes; ``requires`` names the addresses that
+    must exist first (a process requires its assets); ``edges`` are the table-level (source key,
+    target key) pairs the resource establishes, kept in state so a plan can draw what it removes.
+    ``source`` is the manifest ``file:line`` that declared it.
+    """
+
+    address: str
+    kind: str
+    body: Mapping[str, Any]
+    source: str = ""
+    requires: tuple[str, ...] = ()
+    edges: tuple[tuple[str, str], ...] = ()
+    hash: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.hash:
+            object.__setattr__(self, "hash", content_hash(self.body))
+
+    @property
+    def file(self) -> str:
+        """The manifest file that declared this resource ('' when unknown)."""
+        return source_file(self.source)
+
+
+def source_file(source: str) -> str:
+    """``file`` of a ``file:line`` source (a file name may itself hold colons: URIs do)."""
+    head, sep, tail = source.rpartition(":")
+    return head if sep and tail.isdigit() else source
+
+
+@dataclass(frozen=True)
+class Current:
+    """What a target holds at an address: its vendor id, and the content hash when known.
+
+    ``owner`` is the state lineage id of the project whose ownership marker the resource carries
+    ('' when it carries none or the target has no markers).
+    """
+
+    address: str
+    kind: str
+    id: str
+    hash: str | None = None
+    partial: bool = False
+    owner: str = ""
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one change in a batch: ``ok`` with the vendor id, or an error message."""
+
+    address: str
+    ok: bool
+    id: str = ""
+    error: str = ""
