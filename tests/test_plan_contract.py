@@ -159,3 +159,53 @@ def test_deleting_most_of_a_small_project_needs_the_flag(lac: Any, tmp_path: Pat
     assert len(_rows(tmp_path, "SELECT id FROM processes")) == 6
     assert lac("apply", "--auto-approve", "--allow-mass-delete", cwd=tmp_path).code == 0
     assert _rows(tmp_path, "SELECT id FROM processes") == []
+
+
+def _state(root: Path) -> dict[str, Any]:
+    return json.loads((root / ".lac" / "state.json").read_text())
+
+
+def test_resources_whose_state_write_was_lost_are_readopted_and_pruned_like_a_clean_apply(lac: Any,
+                                                                                            tmp_path: Path) -> None:
+    _two_folders(tmp_path)
+    (tmp_path / "lac.yaml").write_text("version: 1\nmanifests: [a/, b/]\n")
+    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    clean = _state(tmp_path)
+    # The last state write is lost after the store was written (a SIGKILL, a full disk): state keeps its
+    # lineage but forgets two thirds of what it created, placeholders included.
+    lost = json.loads(json.dumps(clean))
+    entries = lost["targets"]["local"]
+    for address in sorted(entries)[::3] + sorted(entries)[1::3]:
+        del entries[address]
+    lost["serial"] += 1
+    (tmp_path / ".lac" / "state.json").write_text(json.dumps(lost))
+    plan = lac("plan", "--detailed-exitcode", cwd=tmp_path)
+    assert plan.code == 2 and "0 to create, 0 to update, 0 to delete" in plan.out, plan.out
+    assert f"{len(clean['targets']['local']) - len(entries)} to adopt" in plan.out
+    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    assert _state(tmp_path)["targets"] == clean["targets"]
+    # Lost again, then every manifest emptied: what carries this project's marker is pruned all the same.
+    (tmp_path / ".lac" / "state.json").write_text(json.dumps({**lost, "serial": _state(tmp_path)["serial"]}))
+    for folder in ("a", "b"):
+        (tmp_path / folder / f"{folder}.yaml").write_text("version: 1\nprocesses: []\n")
+    assert lac("apply", "--auto-approve", "--allow-mass-delete", cwd=tmp_path).code == 0
+    assert _rows(tmp_path, "SELECT address FROM processes UNION ALL SELECT address FROM assets") == []
+
+
+def test_rows_another_project_marked_are_never_touched(lac: Any, tmp_path: Path) -> None:
+    _two_folders(tmp_path)
+    (tmp_path / "lac.yaml").write_text("version: 1\nmanifests: [a/]\n")
+    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    with duckdb.connect(str(tmp_path / ".lac" / "lineage.duckdb")) as db:
+        db.execute("UPDATE processes SET managed_by = 'another-project' WHERE id = 'a1'")
+        db.execute("INSERT INTO assets (address, key, partial, managed_by) VALUES ('asset.pg:db.z.z', 'z', true, "
+                   "'another-project')")
+    state = _state(tmp_path)
+    del state["targets"]["local"]["process.a1"]
+    (tmp_path / ".lac" / "state.json").write_text(json.dumps(state))
+    refused = lac("plan", cwd=tmp_path)
+    assert refused.code == 1 and "carries another project's ownership marker" in refused.err, refused.err
+    (tmp_path / "a" / "a.yaml").write_text("version: 1\nprocesses: []\n")
+    assert lac("apply", "--auto-approve", "--allow-mass-delete", cwd=tmp_path).code == 0
+    assert _rows(tmp_path, "SELECT id, managed_by FROM processes") == [("a1", "another-project")]
+    assert ("asset.pg:db.z.z",) in _rows(tmp_path, "SELECT address FROM assets")

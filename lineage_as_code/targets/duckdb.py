@@ -1,12 +1,16 @@
 """The embedded DuckDB lineage store: the default target, a real DuckDB file, no account needed.
 
 Tables (query them with SQL; the README has traversal examples):
-    assets(address, key, platform, database, schema, name, type, connection, partial, content_hash, updated_at)
-    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at)
+    assets(address, key, platform, database, schema, name, type, connection, partial, content_hash, updated_at,
+           managed_by)
+    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at, managed_by)
     edges(process_id, source, target)                       -- asset keys
     column_edges(process_id, source, source_column, target, target_column, transform)
 
-Each batch is one transaction: a crash leaves the file as it was before the batch.
+Each batch is one transaction: a crash leaves the file as it was before the batch. ``managed_by``
+is the ownership marker: the state lineage id of the project that wrote the row, so rows written
+just before a crash (or under a lost state file) are recognised as this project's, and rows other
+people or projects wrote are never touched. A plan opens the file read-only.
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ CREATE TABLE IF NOT EXISTS edges (process_id VARCHAR NOT NULL, source VARCHAR NO
 CREATE TABLE IF NOT EXISTS column_edges (
     process_id VARCHAR NOT NULL, source VARCHAR NOT NULL, source_column VARCHAR NOT NULL,
     target VARCHAR NOT NULL, target_column VARCHAR NOT NULL, transform VARCHAR);
+ALTER TABLE assets ADD COLUMN IF NOT EXISTS managed_by VARCHAR;
+ALTER TABLE processes ADD COLUMN IF NOT EXISTS managed_by VARCHAR;
 """
 _ASSET_COLUMNS = ["address", "key", "platform", "database", "schema", "name", "type", "connection", "partial",
-                  "content_hash", "updated_at"]
+                  "content_hash", "updated_at", "managed_by"]
 _PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "attributes", "content_hash",
-                    "updated_at"]
+                    "updated_at", "managed_by"]
 
 
 def _frame(data: Any, columns: list[str] | None = None) -> Any:
@@ -72,7 +78,7 @@ class DuckDBTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=5000, max_parallel=1)
+        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True)
 
     def _db(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
@@ -88,15 +94,35 @@ class DuckDBTarget:
         return lineage_resources(lineage)
 
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
-        if not Path(self.path).exists():
-            return {}
-        db = self._db()
+        """What the store holds, read through a read-only connection (closed before any apply), so a
+        plan works while someone else has the file open."""
+        if not Path(self.path).exists() or self._conn is not None:
+            return self._read(self._conn, refresh) if self._conn is not None else {}
+        try:
+            db = duckdb.connect(self.path, read_only=True)
+        except duckdb.Error as exc:
+            raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
+        try:
+            return self._read(db, refresh)
+        finally:
+            db.close()
+
+    @staticmethod
+    def _read(db: duckdb.DuckDBPyConnection, refresh: bool) -> dict[str, Current]:
+        columns = {c for (c,) in db.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
+                                            "'processes'").fetchall()}
+        marker = "coalesce(managed_by, '')" if "managed_by" in columns else "''"
         out: dict[str, Current] = {}
-        for address, digest, partial in db.execute("SELECT address, content_hash, partial FROM assets").fetchall():
-            out[address] = Current(address, ASSET, address, digest, bool(partial))
-        if refresh:
-            for address, digest in db.execute("SELECT address, content_hash FROM processes").fetchall():
-                out[address] = Current(address, "process", address, digest)
+        try:
+            for address, digest, partial, owner in db.execute(
+                    f"SELECT address, content_hash, partial, {marker} FROM assets").fetchall():
+                out[address] = Current(address, ASSET, address, digest, bool(partial), owner)
+            if refresh:
+                for address, digest, owner in db.execute(
+                        f"SELECT address, content_hash, {marker} FROM processes").fetchall():
+                    out[address] = Current(address, "process", address, digest, False, owner)
+        except duckdb.CatalogException:
+            return {}  # a file without the tables yet holds nothing
         return out
 
     def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
@@ -129,7 +155,7 @@ class DuckDBTarget:
                 continue
             b: dict[str, Any] = dict(c.after or {})
             rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
-                         b.get("connection", ""), bool(b.get("partial")), c.after_hash, now])
+                         b.get("connection", ""), bool(b.get("partial")), c.after_hash, now, c.owner or None])
         if rows:
             _insert(db, "assets", _frame(rows, columns=_ASSET_COLUMNS))
 
@@ -154,7 +180,7 @@ class DuckDBTarget:
                 continue
             b: dict[str, Any] = dict(c.after or {})
             procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
-                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now])
+                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None])
             edges.extend([b["id"], i, o] for i in b["inputs"] for o in b["outputs"])
             for m in b["columns"]:
                 tgt_asset, tgt_col = m["target"]
