@@ -20,12 +20,12 @@ from typing import Any
 
 from ..errors import CompileError
 from ..model import Asset, ColumnMapping, ColumnRef, Process, freeze_mapping
+from .writer import build_process_id
 from .sql import DERIVED_BY, ColumnFlow, SqlLineageError, TableName, build_sql_lineage, dialect_for
 
 SUPPORTED_VERSIONS = range(7, 13)
 META_KEY = "lineage_as_code"
 _PROCESS_TYPES = ("model", "snapshot", "seed")
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 
 # (model id, compiled SQL, dialect, schema) -> the flows, or the reason there are none
 ColumnJob = tuple[str, str, str | None, dict[str, Any]]
@@ -78,11 +78,6 @@ def manifest_version(manifest: Mapping[str, Any]) -> int:
             f"lac compile reads v{SUPPORTED_VERSIONS[0]} to v{SUPPORTED_VERSIONS[-1]} (dbt 1.3 and later): "
             "regenerate it with a supported dbt (dbt compile or dbt docs generate)")
     return version
-
-
-def build_process_id(unique_id: str) -> str:
-    """A manifest process id from a dbt unique_id: unsafe characters become ``_``, at most 200."""
-    return _ID_UNSAFE.sub("_", unique_id).lstrip(".:-")[:200] or "_"
 
 
 def _meta(node: Mapping[str, Any]) -> dict[str, Any]:

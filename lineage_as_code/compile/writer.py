@@ -9,6 +9,8 @@ from (``compiled_from``), which is how a hand-written process with the same id k
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +18,7 @@ import yaml
 
 from ..model import Asset, ColumnRef, Process, quote_segment
 
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -29,6 +32,15 @@ class _ManifestDumper(_Dumper):  # type: ignore[misc,valid-type]
 
 
 _ManifestDumper.add_representer(str, _represent_str)
+
+
+def build_process_id(text: str) -> str:
+    """A valid process id for ``text`` (a dbt unique_id, an OpenLineage job): unsafe characters become
+    ``_``; past 200 characters the tail is a hash, so distinct long names stay distinct."""
+    safe = _ID_UNSAFE.sub("_", text).lstrip(".:-") or "_"
+    if len(safe) <= 200:
+        return safe
+    return safe[:183] + "-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def build_asset_ref(asset: Asset) -> str | dict[str, Any]:
