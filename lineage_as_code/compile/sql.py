@@ -10,6 +10,7 @@ trailing segments. ``dialect_for`` maps a platform name to the sqlglot dialect t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ _DIALECTS = {"postgresql": "postgres", "redshift": "redshift", "databricks": "da
              "oracle": "oracle", "clickhouse": "clickhouse", "teradata": "teradata", "sqlite": "sqlite",
              "postgres": "postgres", "dremio": "dremio", "doris": "doris", "starrocks": "starrocks"}
 
+_TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+.*?>")
 TableName = tuple[str, ...]
 Schema = Mapping[str, object]
 
@@ -86,6 +88,12 @@ def _statement(sql: str, dialect: str | None) -> exp.Expr:
 
 
 def _first_line(exc: Exception) -> str:
+    """sqlglot's reason without its token dump: the description and where in the SQL."""
+    errors = getattr(exc, "errors", None)
+    if errors and isinstance(errors[0], dict) and errors[0].get("description"):
+        first = errors[0]
+        description = _TOKEN.sub(lambda m: repr(m.group(1)), str(first["description"]))
+        return f"{description} (SQL line {first.get('line', '?')}, column {first.get('col', '?')})"
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
