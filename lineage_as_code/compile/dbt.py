@@ -20,8 +20,8 @@ from typing import Any
 
 from ..errors import CompileError
 from ..model import Asset, ColumnMapping, ColumnRef, Process, freeze_mapping
-from .writer import build_process_id
 from .sql import DERIVED_BY, ColumnFlow, SqlLineageError, TableName, build_sql_lineage, dialect_for
+from .writer import build_process_id
 
 SUPPORTED_VERSIONS = range(7, 13)
 META_KEY = "lineage_as_code"

@@ -50,7 +50,7 @@ def build_events(lines: Iterable[str], name: str) -> Iterator[Event]:
             continue
         try:
             body = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise CompileError(f"{name}:{number}: not JSON ({exc.msg})") from exc
         if not isinstance(body, dict) or "eventTime" not in body:
             raise CompileError(f"{name}:{number}: not an OpenLineage event (no eventTime)")
