@@ -178,7 +178,13 @@ def build_column_flows(job: ColumnJob) -> ColumnResult:
     """Column flows of one model's compiled SQL; a model whose SQL sqlglot cannot read gets a reason."""
     uid, sql, dialect, schema = job
     try:
-        return uid, build_sql_lineage(sql, dialect, schema).columns, ""
+        try:
+            return uid, build_sql_lineage(sql, dialect, schema).columns, ""
+        except SqlLineageError:
+            if not schema:
+                raise
+            # a catalog that disagrees with the SQL (renamed or stale columns) must not cost every column
+            return uid, build_sql_lineage(sql, dialect).columns, ""
     except SqlLineageError as exc:
         return uid, (), str(exc)
     except RecursionError:

@@ -125,7 +125,8 @@ def _reads(statement: exp.Expr, writes: tuple[TableName, ...]) -> tuple[TableNam
 
 def _flows(query: exp.Expr, dialect: str | None, schema: Schema | None) -> tuple[ColumnFlow, ...]:
     try:
-        nodes = lineage(None, query, dict(schema or {}), dialect=dialect)
+        nodes = lineage(None, query, dict(schema or {}), dialect=dialect, trim_selects=False, copy=False,
+                        quote_identifiers=False)
     except SqlglotError as exc:
         raise SqlLineageError(f"cannot trace the columns of the SQL: {_first_line(exc)}") from exc
     flows = []

@@ -135,3 +135,12 @@ def test_a_hand_written_process_wins_over_the_compiled_one(lac, tmp_path, write)
     lineage = build_lineage(ManifestInput(p.name, p.read_bytes()) for p in files)
     kept = next(p for p in lineage.processes if p.id == "model.shop.stg_orders")
     assert (kept.description, kept.columns) == ("written by hand", ())
+
+
+def test_a_catalog_that_disagrees_with_the_sql_still_gives_column_lineage():
+    from lineage_as_code.compile.dbt import build_column_flows
+
+    stale = {"shop": {"main": {"orders": {"id": "INTEGER"}}}}  # the catalog predates the status column
+    sql = "with src as (select * from shop.main.orders) select id, status from src where status is not null"
+    uid, flows, reason = build_column_flows(("model.shop.m", sql, "duckdb", stale))
+    assert reason == "" and {f.target for f in flows} == {"id", "status"}
