@@ -10,14 +10,15 @@ trailing segments. ``dialect_for`` maps a platform name to the sqlglot dialect t
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
-from sqlglot.lineage import lineage
+from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.scope import traverse_scope
 
 from ..errors import CompileError
@@ -34,7 +35,11 @@ _DIALECTS = {"postgresql": "postgres", "redshift": "redshift", "databricks": "da
 
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: \d+.*?>")
 TableName = tuple[str, ...]
+logging.getLogger("sqlglot").addHandler(logging.NullHandler())  # its warnings are not ours to print
 Schema = Mapping[str, object]
+# sqlglot's own errors, and what its optimizer raises on SQL it does not expect: one model's odd SQL
+# must cost that model its column lineage, never the whole compile
+_SQLGLOT_FAILURES = (SqlglotError, ValueError, KeyError, TypeError, AttributeError, IndexError)
 
 
 class SqlLineageError(CompileError):
@@ -80,7 +85,7 @@ def table_name(table: exp.Table) -> TableName:
 def _statement(sql: str, dialect: str | None) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
-    except SqlglotError as exc:
+    except _SQLGLOT_FAILURES as exc:
         raise SqlLineageError(f"cannot parse the SQL ({dialect or 'generic'} dialect): {_first_line(exc)}") from exc
     if not statements:
         raise SqlLineageError("the SQL holds no statement")
@@ -123,19 +128,30 @@ def _reads(statement: exp.Expr, writes: tuple[TableName, ...]) -> tuple[TableNam
     return tuple(sorted(found - set(writes)))
 
 
+def _leaves(node: Node, column: str) -> Iterator[tuple[Node, str]]:
+    """The leaves under ``node`` with the column each gives; a leaf reached through an unexpanded
+    ``SELECT *`` gives the column of the nearest named node above it (a star passes names through)."""
+    if not node.downstream:
+        yield node, column
+    for child in node.downstream:
+        own = child.name.rsplit(".", 1)[-1]
+        yield from _leaves(child, column if own == "*" else own)
+
+
 def _flows(query: exp.Expr, dialect: str | None, schema: Schema | None) -> tuple[ColumnFlow, ...]:
     try:
+        # with a schema, a column it does not know is an error (the caller retries without one) rather
+        # than a guess that pins it on whichever column the schema does know
         nodes = lineage(None, query, dict(schema or {}), dialect=dialect, trim_selects=False, copy=False,
-                        quote_identifiers=False)
-    except SqlglotError as exc:
+                        quote_identifiers=False, validate_qualify_columns=bool(schema))
+    except _SQLGLOT_FAILURES as exc:
         raise SqlLineageError(f"cannot trace the columns of the SQL: {_first_line(exc)}") from exc
     flows = []
     for name, node in nodes.items():
         if name == "*":
             continue  # a star that no schema could expand names no column
-        sources = sorted({(table_name(leaf.expression), leaf.name.rsplit(".", 1)[-1])
-                          for leaf in node.walk()
-                          if not leaf.downstream and isinstance(leaf.expression, exp.Table)})
+        sources = sorted({(table_name(leaf.expression), column) for leaf, column in _leaves(node, name)
+                          if isinstance(leaf.expression, exp.Table)})
         if not sources:
             continue
         expr = node.expression.this if isinstance(node.expression, exp.Alias) else node.expression
