@@ -142,6 +142,6 @@ def test_a_catalog_that_disagrees_with_the_sql_still_gives_column_lineage():
 
     stale = {"shop": {"main": {"orders": {"id": "INTEGER"}}}}  # the catalog predates the status column
     sql = "with src as (select * from shop.main.orders) select id, status from src where status is not null"
-    uid, flows, reason = build_column_flows(("model.shop.m", sql, "duckdb", stale))
+    _, flows, reason = build_column_flows(("model.shop.m", sql, "duckdb", stale))
     assert reason == "" and {f.target: f.sources for f in flows} == {
         "id": ((("shop", "main", "orders"), "id"),), "status": ((("shop", "main", "orders"), "status"),)}
