@@ -145,3 +145,12 @@ def test_a_catalog_that_disagrees_with_the_sql_still_gives_column_lineage():
     _, flows, reason = build_column_flows(("model.shop.m", sql, "duckdb", stale))
     assert reason == "" and {f.target: f.sources for f in flows} == {
         "id": ((("shop", "main", "orders"), "id"),), "status": ((("shop", "main", "orders"), "status"),)}
+
+
+def test_compiled_manifests_plan_and_apply_like_hand_written_ones(lac, tmp_path):
+    _compile(lac, tmp_path, "dbt-1.9-v12")
+    plan = lac("plan", "out", "--detailed-exitcode", cwd=tmp_path)
+    assert plan.code == 2 and "model.shop.customer_orders" in plan.out, plan.err
+    assert lac("apply", "--auto-approve", "out", cwd=tmp_path).code == 0
+    again = lac("plan", "out", "--detailed-exitcode", cwd=tmp_path)
+    assert again.code == 0 and "no changes" in again.out
