@@ -31,10 +31,32 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     result = load_manifests(config, args.paths)
     lin = result.lineage
+    for warning in lin.warnings:
+        console.error(f"warning: {warning}")
+    if args.check_sql:
+        from .compile.derive import build_sql_findings
+
+        findings = build_sql_findings(lin)
+        if findings:
+            raise ManifestError(findings)
     console.print(
         f"valid: {len(result.files)} file(s), {len(lin.processes)} process(es), {lin.edge_count} edge(s), "
         f"{lin.column_edge_count} column edge(s)"
     )
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace, console: Console) -> int:
+    from .compile.run import write_dbt_manifests, write_openlineage_manifests
+
+    if args.compile_command == "dbt":
+        report = write_dbt_manifests(args.manifest, args.out, args.catalog, args.columns, args.jobs)
+    else:
+        report = write_openlineage_manifests(args.events, args.out)
+    for note in report.notes:
+        console.info(f"note: {note}")
+    console.print(f"compiled {report.processes} process(es), {report.column_edges} column edge(s) from "
+                  f"{report.compiled_from} into {', '.join(report.paths) or 'no file'}")
     return 0
 
 
@@ -184,7 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate manifests and report every problem as file:line")
     p.add_argument("paths", nargs="*", help="files, folders, globs or URIs (default: lac.yaml's manifests)")
+    p.add_argument("--check-sql", action="store_true", help="report where a process's sql and its inputs disagree")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("compile", help="compile dbt's manifest.json or OpenLineage events into manifests")
+    csub = p.add_subparsers(dest="compile_command", required=True)
+    c = csub.add_parser("dbt", help="models, seeds, snapshots and exposures, with column lineage from SQL")
+    c.add_argument("manifest", help="dbt's target/manifest.json (schema v7 to v12)")
+    c.add_argument("--catalog", help="dbt's target/catalog.json: column names and types for SELECT *")
+    c.add_argument("--columns", action=argparse.BooleanOptionalAction, default=True, help="column lineage (default: on)")
+    c.add_argument("--jobs", type=int, help="processes tracing column lineage (default: one per core)")
+    c.add_argument("--out", default="compiled", help="folder for the manifests (default: compiled)")
+    c = csub.add_parser("openlineage", help="RunEvents and JobEvents (JSON Lines), one process per job")
+    c.add_argument("events", help="a .jsonl file of OpenLineage events")
+    c.add_argument("--out", default="compiled", help="folder for the manifests (default: compiled)")
+    p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("plan", help="show what apply would change in each target")
     _add_plan_options(p)

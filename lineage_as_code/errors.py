@@ -4,6 +4,7 @@
     ├── ConfigError                     lac.yaml is missing, unreadable or invalid
     ├── SourceError                     a path or URI could not be listed or read
     ├── ManifestError                   manifests failed validation; carries every Problem
+    ├── CompileError                    a dbt manifest, OpenLineage events or SQL could not be compiled
     ├── ApprovalError                   apply was not approved (no terminal and no --auto-approve)
     ├── PlanError                       the plan cannot be built (e.g. a mode a target refuses)
     │   └── StalePlanError              a saved plan no longer matches the state (exit 3)
@@ -60,6 +61,10 @@ class ManifestError(LineageAsCodeError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CompileError(LineageAsCodeError):
+    """An input to ``lac compile`` (dbt manifest, OpenLineage events, SQL) cannot be read as lineage."""
 
 
 class ApprovalError(LineageAsCodeError):

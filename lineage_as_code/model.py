@@ -127,6 +127,7 @@ class Process:
     columns: tuple[ColumnMapping, ...] = ()
     ids: tuple[tuple[str, str], ...] = ()
     source: SourceLocation = field(default_factory=lambda: SourceLocation("<memory>"), compare=False)
+    derived_by: str = ""  # the tool that read inputs or columns from ``sql`` (e.g. "sqlglot 30.30.0"); "" when declared
 
     def id_for(self, target: str) -> str | None:
         return dict(self.ids).get(target)
@@ -143,6 +144,7 @@ class Lineage:
 
     processes: tuple[Process, ...]
     assets: Mapping[str, Asset] = field(default_factory=lambda: MappingProxyType({}))
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # e.g. a hand-written process overriding a compiled one
 
     @classmethod
     def build(cls, processes: Iterable[Process], extra_assets: Iterable[Asset] = ()) -> Lineage:

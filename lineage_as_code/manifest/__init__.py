@@ -7,10 +7,10 @@ against ``schemas/``, run the checks a schema cannot express across files, and m
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ManifestError, Problem
-from ..model import Lineage
+from ..model import Lineage, Process
 from .yaml_format import ParsedFile, parse_yaml
 
 __all__ = ["ManifestInput", "build_lineage", "parse_file"]
@@ -53,25 +53,42 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
                   field_separator: str | None = None) -> Lineage:
     """Parse, validate and merge manifests; raise ManifestError with every problem found."""
     problems: list[Problem] = []
-    processes = []
     assets = []
-    seen: dict[str, str] = {}
+    seen: dict[str, Process] = {}
+    compiled: set[str] = set()  # files written by ``lac compile``
+    warnings: list[str] = []
     count = 0
     for item in items:
         count += 1
         parsed = parse_file(item, defaults, field_separator)
         problems.extend(parsed.problems)
         assets.extend(parsed.assets)
+        if parsed.compiled_from:
+            compiled.add(item.name)
         for proc in parsed.processes:
-            where = str(proc.source)
-            if proc.id in seen:
-                problems.append(Problem(proc.source.file, proc.source.line, "id",
-                                        f"duplicate process id {proc.id!r}: also defined at {seen[proc.id]}"))
+            prior = seen.get(proc.id)
+            if prior is None:
+                seen[proc.id] = proc
                 continue
-            seen[proc.id] = where
-            processes.append(proc)
+            kept = _hand_written_wins(prior, proc, compiled)
+            if kept is None:
+                problems.append(Problem(proc.source.file, proc.source.line, "id",
+                                        f"duplicate process id {proc.id!r}: also defined at {prior.source}"))
+                continue
+            loser = proc if kept is prior else prior
+            warnings.append(f"{kept.source}: process {proc.id!r} is written by hand here and wins over the "
+                            f"compiled one at {loser.source}")
+            seen[proc.id] = kept
     if count == 0:
         problems.append(Problem("(manifests)", 0, "", "no manifest files found (*.yaml, *.yml, *.csv)"))
     if problems:
         raise ManifestError(problems)
-    return Lineage.build(processes, assets)
+    return replace(Lineage.build(seen.values(), assets), warnings=tuple(warnings))
+
+
+def _hand_written_wins(first: Process, second: Process, compiled: set[str]) -> Process | None:
+    """The hand-written one of two processes sharing an id when the other was compiled (None: both or neither)."""
+    first_compiled, second_compiled = first.source.file in compiled, second.source.file in compiled
+    if first_compiled == second_compiled:
+        return None
+    return second if first_compiled else first

@@ -24,6 +24,7 @@ class ParsedFile:
     processes: list[Process] = field(default_factory=list)
     assets: list[Asset] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    compiled_from: str = ""  # set when ``lac compile`` wrote the file: its processes yield to hand-written ones
 
 
 class _FileContext:
@@ -107,7 +108,7 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
     before = len(ctx.problems)
     inputs = [_asset_from_entry(e, ctx, (*base, "inputs", i), aliases) for i, e in enumerate(entry.get("inputs", []))]
     outputs = [_asset_from_entry(e, ctx, (*base, "outputs", i), aliases) for i, e in enumerate(entry.get("outputs", []))]
-    if not inputs:
+    if not inputs and entry.get("derive") != "all":
         ctx.problem((*base, "inputs") if "inputs" in entry else base, "process has no inputs")
     if not outputs:
         ctx.problem((*base, "outputs") if "outputs" in entry else base, "process has no outputs")
@@ -126,7 +127,7 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
             mappings.append(ColumnMapping(tuple(s for s in sources if s), target, str(col.get("transform", ""))))
     if len(ctx.problems) > before:
         return None
-    return Process(
+    proc = Process(
         id=entry["id"],
         name=str(entry.get("name") or entry["id"]),
         inputs=ins,
@@ -138,7 +139,26 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
         columns=tuple(mappings),
         ids=freeze_mapping({str(k): str(v) for k, v in (entry.get("ids") or {}).items()}),
         source=SourceLocation(ctx.name, ctx.lines.line(base)),
+        derived_by=str(entry.get("derived_by", "")),
     )
+    return _derived(proc, entry, ctx, base) if entry.get("derive") else proc
+
+
+def _derived(proc: Process, entry: dict[str, Any], ctx: _FileContext, base: tuple[str | int, ...]) -> Process | None:
+    """The process with what its SQL says added (``derive: columns|all``); sqlglot loads only here."""
+    from ..compile.derive import build_derived_process
+    from ..compile.sql import SqlLineageError
+
+    platform = proc.outputs[0].platform if proc.outputs else None
+    try:
+        derived = build_derived_process(proc, entry["derive"], lambda t: build_asset(platform, list(t), ctx.defaults))
+    except (SqlLineageError, RefError) as exc:
+        ctx.problem((*base, "sql") if "sql" in entry else (*base, "derive"), str(exc))
+        return None
+    if not derived.inputs:
+        ctx.problem((*base, "sql"), "process has no inputs: its sql reads no table")
+        return None
+    return derived
 
 
 def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None) -> ParsedFile:
@@ -155,6 +175,7 @@ def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None
     if not isinstance(value, dict) or any(not p.field.startswith("processes[") for p in schema_errors):
         return out  # only errors inside single processes leave the rest of the file worth checking
     broken = {p.field.split("]")[0] + "]" for p in schema_errors if p.field.startswith("processes[")}
+    out.compiled_from = str(value.get("compiled_from", ""))
     ctx = _FileContext(name, lines, {**(defaults or {}), **(value.get("defaults") or {})})
     for i, entry in enumerate(value.get("assets") or []):
         asset = _asset_from_entry(entry, ctx, ("assets", i), ctx.aliases)

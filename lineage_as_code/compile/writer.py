@@ -1,0 +1,107 @@
+"""Compiled lineage -> ordinary native YAML manifests, byte-stable: the same processes always give
+the same bytes, so a re-compile of unchanged input leaves Git with nothing to commit.
+
+Processes are written sorted by id with keys in a fixed order; assets as shorthand references when
+they carry nothing but a name, as objects when they carry a type, a connection or identity overrides;
+column mappings name their assets by ``database.schema.name``. The file says what it was compiled
+from (``compiled_from``), which is how a hand-written process with the same id knows it may win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from ..model import Asset, ColumnRef, Process, quote_segment
+
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+class _ManifestDumper(_Dumper):  # type: ignore[misc,valid-type]
+    """A dumper that writes multi-line SQL as literal blocks instead of one escaped line."""
+
+
+_ManifestDumper.add_representer(str, _represent_str)
+
+
+def build_process_id(text: str) -> str:
+    """A valid process id for ``text`` (a dbt unique_id, an OpenLineage job): unsafe characters become
+    ``_``; past 200 characters the tail is a hash, so distinct long names stay distinct."""
+    safe = _ID_UNSAFE.sub("_", text).lstrip(".:-") or "_"
+    if len(safe) <= 200:
+        return safe
+    return safe[:183] + "-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_asset_ref(asset: Asset) -> str | dict[str, Any]:
+    """The reference a manifest uses for ``asset``: shorthand when that says everything, else an object."""
+    if asset.database and asset.schema and asset.type == "table" and not asset.connection and not asset.ids:
+        return asset.key
+    out: dict[str, Any] = {"platform": asset.platform, "database": asset.database, "schema": asset.schema,
+                           "name": asset.name}
+    if asset.type != "table":
+        out["type"] = asset.type
+    if asset.connection:
+        out["connection"] = asset.connection
+    if asset.ids:
+        out["ids"] = dict(asset.ids)
+    return out
+
+
+def _column_text(ref: ColumnRef, assets: dict[str, Asset]) -> str:
+    asset = assets[ref.asset]
+    parts = [quote_segment(p) for p in (asset.database, asset.schema, asset.name) if p]
+    return ".".join([*parts, quote_segment(ref.column)])
+
+
+def build_process_entry(proc: Process) -> dict[str, Any]:
+    """One process as the manifest schema writes it, keys in a fixed order, empty fields left out."""
+    entry: dict[str, Any] = {"id": proc.id}
+    if proc.name and proc.name != proc.id:
+        entry["name"] = proc.name
+    for key in ("description", "owner", "derived_by"):
+        value = getattr(proc, key)
+        if value:
+            entry[key] = value
+    if proc.attributes:
+        entry["attributes"] = dict(proc.attributes)
+    if proc.ids:
+        entry["ids"] = dict(proc.ids)
+    entry["inputs"] = [build_asset_ref(a) for a in proc.inputs]
+    entry["outputs"] = [build_asset_ref(a) for a in proc.outputs]
+    if proc.columns:
+        ins = {a.key: a for a in proc.inputs}
+        outs = {a.key: a for a in proc.outputs}
+        columns = []
+        for mapping in sorted(proc.columns, key=lambda m: (m.target, m.sources)):
+            col: dict[str, Any] = {"from": [_column_text(s, ins) for s in mapping.sources],
+                                   "to": _column_text(mapping.target, outs)}
+            if mapping.transform:
+                col["transform"] = mapping.transform
+            columns.append(col)
+        entry["columns"] = columns
+    if proc.sql:
+        # trailing blanks on a line would force PyYAML out of the readable literal block style
+        entry["sql"] = "\n".join(line.rstrip() for line in proc.sql.strip().splitlines()) + "\n"
+    return entry
+
+
+def build_manifest_yaml(processes: Iterable[Process], compiled_from: str) -> bytes:
+    """A whole manifest file (``version: 1``) holding ``processes`` sorted by id."""
+    document = {
+        "version": 1,
+        "compiled_from": compiled_from,
+        "processes": [build_process_entry(p) for p in sorted(processes, key=lambda p: p.id)],
+    }
+    text: str = yaml.dump(document, Dumper=_ManifestDumper, sort_keys=False, allow_unicode=True, width=120)
+    return text.encode("utf-8")
