@@ -1,6 +1,9 @@
 // Draws the lineage laid out by lac (node centres in the JSON block) as SVG, with pan (drag),
-// zoom (wheel, buttons, + - 0 keys), search (highlight, Enter cycles through matches, #q=... in
-// the URL pre-fills it) and a details panel. Manifest text only ever enters the DOM through
+// zoom (wheel, buttons, + - 0 keys), search (highlight; Enter zooms to the next match, Shift+Enter
+// the previous; #q=... in the URL pre-fills it), a details panel with a process's column lineage,
+// and a level of detail: no label is ever drawn smaller than MIN_PX on screen. When the full
+// labels would be smaller, each layer is titled and the largest nodes (most edges) show their
+// short names; zooming in reveals the rest. Manifest text only ever enters the DOM through
 // textContent or setAttribute, never as markup.
 (function () {
   "use strict";
@@ -16,6 +19,16 @@
   var matches = [];
   var current = -1;
   var NODE_H = 34;
+  var ROW = 64;
+  var FONT = 12;
+  var MIN_PX = 11;
+  var READ_ZOOM = 1;
+  var byLayer = [];
+  var layerEls = [];
+  var pending = false;
+  var GAP = 90;
+  var widths = [];
+  var measure = null;
 
   function el(name, attrs, parent) {
     var node = document.createElementNS(NS, name);
@@ -27,6 +40,84 @@
   function applyView() {
     viewport.setAttribute("transform", "translate(" + view.x + "," + view.y + ") scale(" + view.k + ")");
     svg.setAttribute("data-zoom", view.k.toFixed(3));
+    if (data.nodes.length <= 2000) {
+      levelOfDetail();
+    } else if (!pending) {  // large graphs relabel once per frame, not once per wheel event
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; levelOfDetail(); });
+    }
+  }
+
+  // The nodes of each layer, most connected first: who gets a label when not all fit.
+  function rankLayers() {
+    data.nodes.forEach(function (n, i) {
+      (byLayer[n.layer] = byLayer[n.layer] || []).push(i);
+    });
+    byLayer.forEach(function (list) {
+      list.sort(function (a, b) { return data.nodes[b].degree - data.nodes[a].degree || a - b; });
+    });
+  }
+
+  // How wide a node's short name is at MIN_PX on screen, measured once with the page's font.
+  function nameWidth(i) {
+    if (widths[i] === undefined) {
+      if (!measure) {
+        measure = document.createElement("canvas").getContext("2d");
+        measure.font = MIN_PX + "px " + window.getComputedStyle(document.body).fontFamily;
+      }
+      widths[i] = measure.measureText(data.nodes[i].name).width;
+    }
+    return widths[i];
+  }
+
+  function fitText(text, chars) {
+    return text.length <= chars ? text : text.slice(0, Math.max(chars - 1, 1)) + "\u2026";
+  }
+
+  function showLabel(i, text, size) {
+    var t = nodeEls[i].firstChild.nextSibling;
+    t.textContent = text;
+    t.style.fontSize = size + "px";
+    t.style.display = text ? "" : "none";
+  }
+
+  function levelOfDetail() {
+    var k = view.k;
+    var full = FONT * k >= MIN_PX;
+    var was = svg.getAttribute("data-detail");
+    svg.setAttribute("data-detail", full ? "full" : "names");
+    if (full && was === "full") {
+      return;
+    } else if (full) {
+      data.nodes.forEach(function (n, i) { showLabel(i, n.short, FONT); });
+    } else {
+      var size = MIN_PX / k;
+      var gap = MIN_PX * 1.5 / k;
+      byLayer.forEach(function (list) {
+        var taken = [];
+        list.forEach(function (i) {
+          var n = data.nodes[i];
+          // A short name may spill past its box, up to most of the gap to the next layer.
+          var room = (data.layers[n.layer].w + GAP * 0.8) * k;
+          var wide = nameWidth(i);
+          var chars = wide <= room ? n.name.length : Math.floor(n.name.length * room / wide) - 1;
+          var free = taken.every(function (y) { return Math.abs(y - n.y) >= gap; });
+          var space = ROW * k >= MIN_PX * 1.5 || taken.length < 60;
+          if (chars >= 4 && free && space) {
+            taken.push(n.y);
+            showLabel(i, fitText(n.name, chars), size);
+          } else {
+            showLabel(i, "", size);
+          }
+        });
+      });
+    }
+    layerEls.forEach(function (t, c) {
+      var layer = data.layers[c];
+      t.setAttribute("font-size", 13 / k);
+      t.setAttribute("y", layer.top - NODE_H / 2 - 12 / k);
+      t.style.display = full ? "none" : "";
+    });
   }
 
   function zoomAt(factor, cx, cy) {
@@ -37,6 +128,15 @@
     applyView();
   }
 
+  function drawLayers() {
+    var group = document.getElementById("layers");
+    data.layers.forEach(function (layer) {
+      var t = el("text", { "class": "layer-title", x: layer.x, y: layer.top }, group);
+      t.textContent = layer.title;
+      layerEls.push(t);
+    });
+  }
+
   function bounds() {
     if (!data.nodes.length) { return { x0: 0, y0: 0, x1: 1, y1: 1 }; }
     var b = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
@@ -44,6 +144,7 @@
       b.x0 = Math.min(b.x0, n.x - n.w / 2); b.x1 = Math.max(b.x1, n.x + n.w / 2);
       b.y0 = Math.min(b.y0, n.y - NODE_H / 2); b.y1 = Math.max(b.y1, n.y + NODE_H / 2);
     });
+    b.y0 -= 40;  // room for the layer titles
     return b;
   }
 
@@ -81,7 +182,8 @@
   function drawNodes() {
     var group = document.getElementById("nodes");
     data.nodes.forEach(function (n, index) {
-      var g = el("g", { "class": "node " + n.kind + (n.focus ? " focus" : ""), "data-node-id": n.id,
+      var g = el("g", { "class": "node " + n.kind + (n.focus ? " focus" : "") + (n.placeholder ? " placeholder" : ""),
+        "data-node-id": n.id,
         "data-kind": n.kind, transform: "translate(" + n.x + "," + n.y + ")", tabindex: 0 }, group);
       el("rect", { x: -n.w / 2, y: -NODE_H / 2, width: n.w, height: NODE_H, rx: n.kind === "process" ? 17 : 4 }, g);
       var text = el("text", {}, g);
@@ -123,7 +225,40 @@
       list.appendChild(dt);
       list.appendChild(dd);
     });
+    showColumns(n);
     document.getElementById("details").hidden = false;
+  }
+
+  // A process's column lineage: each output column with the input columns it is made from.
+  function showColumns(n) {
+    var box = document.getElementById("columns");
+    var body = document.getElementById("columns-body");
+    body.replaceChildren();
+    box.hidden = !n.columns.length;
+    n.columns.forEach(function (m) {
+      var row = document.createElement("tr");
+      var from = document.createElement("td");
+      m[0].forEach(function (src) {
+        var line = document.createElement("div");
+        line.textContent = src;
+        from.appendChild(line);
+      });
+      var arrow = document.createElement("td");
+      arrow.textContent = "\u2192";
+      arrow.className = "arrow";
+      var to = document.createElement("td");
+      to.textContent = m[1];
+      if (m[2]) {
+        var how = document.createElement("div");
+        how.className = "transform";
+        how.textContent = m[2];
+        to.appendChild(how);
+      }
+      row.appendChild(from);
+      row.appendChild(arrow);
+      row.appendChild(to);
+      body.appendChild(row);
+    });
   }
 
   function clearSelection() {
@@ -155,11 +290,13 @@
     showStatus();
   }
 
-  function nextMatch() {
+  // Zoom in far enough to read full labels, centre on the next (or previous) match.
+  function nextMatch(step) {
     if (!matches.length) { return; }
     if (current >= 0) { nodeEls[matches[current]].classList.remove("current"); }
-    current = (current + 1) % matches.length;
+    current = (current + (step || 1) + matches.length) % matches.length;
     nodeEls[matches[current]].classList.add("current");
+    view.k = Math.max(view.k, READ_ZOOM);
     centreOn(data.nodes[matches[current]]);
     showStatus();
   }
@@ -199,7 +336,9 @@
     document.getElementById("zoom-fit").addEventListener("click", fit);
     document.getElementById("details-close").addEventListener("click", clearSelection);
     search.addEventListener("input", runSearch);
-    search.addEventListener("keydown", function (event) { if (event.key === "Enter") { nextMatch(); } });
+    search.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { nextMatch(event.shiftKey ? -1 : 1); }
+    });
     document.addEventListener("keydown", function (event) {
       if (event.target === search) { return; }
       if (event.key === "+" || event.key === "=") { zoomCentre(1.25); }
@@ -210,6 +349,8 @@
     window.addEventListener("resize", fit);
   }
 
+  rankLayers();
+  drawLayers();
   drawEdges();
   drawNodes();
   wire();
@@ -217,6 +358,7 @@
   var hash = new URLSearchParams(window.location.hash.slice(1));
   search.value = hash.get("q") || "";
   runSearch();
-  if (matches.length) { nextMatch(); }
+  if (matches.length) { nextMatch(1); }
+  levelOfDetail();
   document.body.setAttribute("data-ready", "true");
 }());
