@@ -98,7 +98,7 @@
         list.forEach(function (i) {
           var n = data.nodes[i];
           // A short name may spill past its box, up to most of the gap to the next layer.
-          var room = (data.layers[n.layer].w + GAP * 0.8) * k;
+          var room = (data.layers[n.layer].w + GAP * 0.95) * k;
           var wide = nameWidth(i);
           var chars = wide <= room ? n.name.length : Math.floor(n.name.length * room / wide) - 1;
           var free = taken.every(function (y) { return Math.abs(y - n.y) >= gap; });
