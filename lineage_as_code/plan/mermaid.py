@@ -35,7 +35,8 @@ _CLASSES = ("  classDef create fill:#dafbe1,stroke:#1a7f37,color:#1f2328",
 _LEGEND = ("  subgraph legend[\"Legend\"]", "    direction LR",
            '    lg1(["+ created process"]):::create', '    lg2(["~ updated process"]):::update',
            '    lg3(["- deleted process"]):::delete', '    lg4["asset"]:::asset',
-           '    lg5["placeholder asset"]:::placeholder', '    lg6["unchanged context"]:::context', "  end")
+           '    lg5["placeholder asset"]:::placeholder', '    lg6["unchanged context"]:::context',
+           "    lg1 ~~~ lg2 ~~~ lg3 ~~~ lg4 ~~~ lg5 ~~~ lg6", "  end")  # invisible links: one row
 LEGEND_TEXT = ("Edges: green = added, red dotted = removed, grey = kept by an update, light grey = "
                "unchanged context one hop away.")
 
