@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, StateError
 from .model import Lineage, Process, bulk_allocation
 from .project import load_manifests
 from .state import State, open_state_store
@@ -205,11 +205,19 @@ def build_placeholder_keys(state: State) -> frozenset[str]:
     return frozenset(k for k, p in partial.items() if p)
 
 
+def read_placeholder_keys(config: Config) -> frozenset[str]:
+    """The placeholders the state records; none when the state cannot be read here (a remote state
+    without credentials on this machine must not stop anyone from drawing the manifests)."""
+    try:
+        return build_placeholder_keys(open_state_store(config.state_path).read())
+    except StateError:
+        return frozenset()
+
+
 def render_project_graph(config: Config, request: GraphRequest) -> str:
     """Read the project's manifests (and its state, for placeholders) and render their lineage
     (or one node's neighbourhood)."""
-    placeholders = build_placeholder_keys(open_state_store(config.state_path).read()) if request.format == "html" \
-        else frozenset()
+    placeholders = read_placeholder_keys(config) if request.format == "html" else frozenset()
     graph = build_graph(load_manifests(config, request.paths).lineage, placeholders)
     title = "Lineage"
     if request.around:

@@ -23,6 +23,7 @@ from .model import bulk_allocation
 
 _CHAR_WIDTH, _PAD, _MIN_W, _MAX_CHARS = 7.0, 28.0, 110.0, 44
 _ROW, _GAP = 64.0, 90.0
+_ASPECT, _MIN_ROWS, _BAND_GAP = 0.55, 24, 30.0  # height / width of a screen; shortest wrapped column
 _PLACEHOLDER = re.compile(r"\{\{(title|style|data|script)\}\}")
 
 
@@ -127,22 +128,43 @@ def layout_graph(graph: LineageGraph) -> dict[str, Any]:
         return _layout(graph)
 
 
+def _rows_per_band(heights: Sequence[int], widths: Sequence[float]) -> int:
+    """How many nodes a column holds before it wraps into another band beside it: the fewest (but at
+    least _MIN_ROWS) that make the whole layout about as tall, for its width, as a screen (_ASPECT).
+    Without this a large warehouse is one very tall strip that fits the screen only as a hairline."""
+    tallest = max(heights, default=0)
+
+    def ratio(rows: int) -> float:
+        width = sum(-(-h // rows) * (w + _BAND_GAP) for h, w in zip(heights, widths, strict=True))
+        return min(rows, tallest) * _ROW / max(width + _GAP * len(heights), 1.0)
+
+    lo, hi = _MIN_ROWS, max(tallest, _MIN_ROWS)
+    while lo < hi:  # the ratio grows with the rows: bisect for the first that is tall enough
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ratio(mid) >= _ASPECT else (mid + 1, hi)
+    return lo
+
+
 def _layout(graph: LineageGraph) -> dict[str, Any]:
     nodes = graph.nodes
     index = {n.id: k for k, n in enumerate(nodes)}
     edges = [(index[a], index[b]) for a, b in graph.edges]
+    columns = _layers(len(nodes), edges)
+    widths = [max(_MIN_W, len(_short(n.label)) * _CHAR_WIDTH + _PAD) for n in nodes]
+    column_widths = [max((widths[i] for i in column), default=_MIN_W) for column in columns]
+    rows = _rows_per_band([len(c) for c in columns], column_widths)
     place: list[tuple[float, float, float, int]] = [(0.0, 0.0, 0.0, 0)] * len(nodes)
     layers = []
     x = 0.0
-    for c, column in enumerate(_layers(len(nodes), edges)):
-        widths = {i: max(_MIN_W, len(_short(nodes[i].label)) * _CHAR_WIDTH + _PAD) for i in column}
-        width = max(widths.values(), default=_MIN_W)
-        top = -(len(column) - 1) * _ROW / 2
+    for c, (column, width) in enumerate(zip(columns, column_widths, strict=True)):
+        top = -(min(len(column), rows) - 1) * _ROW / 2
         for k, i in enumerate(column):
-            place[i] = (x + width / 2, top + k * _ROW, widths[i], c)
-        layers.append({"x": round(x + width / 2, 1), "top": round(top, 1), "w": round(width, 1),
-                       "title": _layer_title(nodes, column)})
-        x += width + _GAP
+            place[i] = (x + (k // rows) * (width + _BAND_GAP) + width / 2, top + (k % rows) * _ROW, widths[i], c)
+        bands = max(-(-len(column) // rows), 1)
+        span = bands * (width + _BAND_GAP) - _BAND_GAP
+        layers.append({"x": round(x + span / 2, 1), "top": round(top, 1), "w": round(width, 1),
+                       "gap": _BAND_GAP if bands > 1 else _GAP, "title": _layer_title(nodes, column)})
+        x += span + _GAP
     degree = Counter(i for edge in edges for i in edge)
     data = [{"id": n.id, "kind": n.kind, "label": n.label, "short": _short(n.label), "name": _name(n),
              "x": round(p[0], 1), "y": round(p[1], 1), "w": round(p[2], 1), "layer": p[3], "degree": degree[k],

@@ -300,7 +300,35 @@ def test_placeholders_look_apart_from_assets_the_catalog_holds(browser, lac, tmp
     details = browser.js("document.querySelector('.node.placeholder').dispatchEvent(new MouseEvent('click'));"
                          "document.getElementById('details').innerText")
     assert "lineage placeholder" in details
-    # Without state there is nothing to call a placeholder.
-    (tmp_path / ".lac" / "state.json").unlink()
+    # Without a readable state there is nothing to call a placeholder, and the graph is still drawn.
+    (tmp_path / ".lac" / "state.json").write_text("{not json")
     browser.open(page(lac, tmp_path, "warehouse.yaml"))
-    assert node_ids(browser, ".node.placeholder") == []
+    assert node_ids(browser, ".node.placeholder") == [] and len(node_ids(browser)) == 25
+
+
+def test_a_large_graph_fits_the_window_with_its_layers_and_busiest_names_readable(browser, lac, tmp_path):
+    lines = ["version: 1", "defaults: {platform: snowflake, database: DW}", "processes:"]
+    lines += [f"  - {{id: stg_{n}, inputs: [raw.src_{n}], outputs: [staging.stg_{n}]}}" for n in range(600)]
+    lines += [f"  - {{id: mart_{n}, inputs: [staging.stg_{n}, staging.stg_{(n * 7) % 600}, staging.stg_{n % 5}], "
+              f"outputs: [marts.mart_{n}]}}" for n in range(300)]
+    (tmp_path / "big.yaml").write_text("\n".join(lines) + "\n")
+    browser.console.clear()
+    browser.open(page(lac, tmp_path, "big.yaml"))
+    assert browser.js("document.querySelectorAll('.node').length") == 2400
+    inside = browser.js("""(() => { const c = document.getElementById('canvas').getBoundingClientRect();
+        return [...document.querySelectorAll('.node rect')].every(r => { const b = r.getBoundingClientRect();
+        return b.left >= c.left && b.right <= c.right && b.top >= c.top && b.bottom <= c.bottom; }); })()""")
+    assert inside  # not a hairline cut off at the minimum zoom: the whole graph is on screen
+    titles = browser.js("[...document.querySelectorAll('.layer-title')].filter(t => t.style.display !== 'none')"
+                        ".map(t => t.textContent)")
+    assert titles == ["raw", "processes", "staging", "processes", "marts"]
+    labels = visible_labels(browser)
+    assert 20 <= len(labels) < 2400
+    assert all(box[5] >= MIN_LABEL_PX for box in labels.values())
+    boxes = sorted(box[1:5] for box in labels.values())
+    assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                   for k, a in enumerate(boxes) for b in boxes[k + 1:])  # no two names overlap
+    # The busiest nodes are named first (a neighbour's name may crowd one out): the staging tables
+    # that every fifth mart reads.
+    assert len({f"a:snowflake:DW.staging.stg_{n}" for n in range(5)} & set(labels)) >= 3
+    assert browser.console == []

@@ -23,11 +23,15 @@
   var FONT = 12;
   var MIN_PX = 11;
   var READ_ZOOM = 1;
-  var byLayer = [];
+  var byDegree = [];
+  var CELL = 100;
+  var MAX_NAMES = 80;
+  var TITLE_PX = 18;
   var layerEls = [];
   var pending = false;
-  var GAP = 90;
+  var MIN_ZOOM = 0.002;
   var widths = [];
+  var titleWidths = [];
   var measure = null;
 
   function el(name, attrs, parent) {
@@ -48,14 +52,10 @@
     }
   }
 
-  // The nodes of each layer, most connected first: who gets a label when not all fit.
-  function rankLayers() {
-    data.nodes.forEach(function (n, i) {
-      (byLayer[n.layer] = byLayer[n.layer] || []).push(i);
-    });
-    byLayer.forEach(function (list) {
-      list.sort(function (a, b) { return data.nodes[b].degree - data.nodes[a].degree || a - b; });
-    });
+  // Every node, most connected first: who gets a label when not all fit.
+  function rankNodes() {
+    byDegree = data.nodes.map(function (n, i) { return i; });
+    byDegree.sort(function (a, b) { return data.nodes[b].degree - data.nodes[a].degree || a - b; });
   }
 
   // How wide a node's short name is at MIN_PX on screen, measured once with the page's font.
@@ -68,6 +68,19 @@
       widths[i] = measure.measureText(data.nodes[i].name).width;
     }
     return widths[i];
+  }
+
+  // How wide a layer title is on screen (13px, bold, upper case, spaced as the style draws it).
+  function titleWidth(c) {
+    if (titleWidths[c] === undefined) {
+      nameWidth(0);
+      var font = measure.font;
+      measure.font = "600 13px " + window.getComputedStyle(document.body).fontFamily;
+      var text = data.layers[c].title.toUpperCase();
+      titleWidths[c] = measure.measureText(text).width + text.length * 13 * 0.04;
+      measure.font = font;
+    }
+    return titleWidths[c];
   }
 
   function fitText(text, chars) {
@@ -91,37 +104,68 @@
     } else if (full) {
       data.nodes.forEach(function (n, i) { showLabel(i, n.short, FONT); });
     } else {
-      var size = MIN_PX / k;
-      var gap = MIN_PX * 1.5 / k;
-      byLayer.forEach(function (list) {
-        var taken = [];
-        list.forEach(function (i) {
-          var n = data.nodes[i];
-          // A short name may spill past its box, up to most of the gap to the next layer.
-          var room = (data.layers[n.layer].w + GAP * 0.95) * k;
-          var wide = nameWidth(i);
-          var chars = wide <= room ? n.name.length : Math.floor(n.name.length * room / wide) - 1;
-          var free = taken.every(function (y) { return Math.abs(y - n.y) >= gap; });
-          var space = ROW * k >= MIN_PX * 1.5 || taken.length < 60;
-          if (chars >= 4 && free && space) {
-            taken.push(n.y);
-            showLabel(i, fitText(n.name, chars), size);
-          } else {
-            showLabel(i, "", size);
-          }
+      placeNames(k);
+    }
+    // Layer titles sit above their column, or stick to the top edge when the column runs past it;
+    // a title that would overlap the one before it is left out.
+    var right = -Infinity;
+    layerEls.forEach(function (t, c) {
+      var layer = data.layers[c];
+      var half = titleWidth(c) / 2;
+      var sx = view.x + layer.x * k;
+      var shown = !full && sx - half > right + 12;
+      t.style.fontSize = (13 / k) + "px";
+      t.setAttribute("y", Math.max(layer.top - NODE_H / 2 - 10 / k, (TITLE_PX - view.y) / k));
+      t.style.display = shown ? "" : "none";
+      if (shown) { right = sx + half; }
+    });
+  }
+
+  // Short names at MIN_PX on screen for the most connected nodes in view, as many as fit without
+  // two labels overlapping (a grid of screen cells finds the neighbours to test).
+  function placeNames(k) {
+    var rect = svg.getBoundingClientRect();
+    var cells = {};
+    var placed = 0;
+    function key(cx, cy) { return cx + "," + cy; }
+    function each(box, fn) {
+      for (var cx = Math.floor(box[0] / CELL); cx <= Math.floor(box[2] / CELL); cx++) {
+        for (var cy = Math.floor(box[1] / CELL); cy <= Math.floor(box[3] / CELL); cy++) {
+          if (fn(key(cx, cy))) { return true; }
+        }
+      }
+      return false;
+    }
+    function hits(box) {
+      return each(box, function (cell) {
+        return (cells[cell] || []).some(function (o) {
+          return box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3];
         });
       });
     }
-    layerEls.forEach(function (t, c) {
-      var layer = data.layers[c];
-      t.setAttribute("font-size", 13 / k);
-      t.setAttribute("y", layer.top - NODE_H / 2 - 12 / k);
-      t.style.display = full ? "none" : "";
+    byDegree.forEach(function (i) {
+      var n = data.nodes[i];
+      var sx = view.x + n.x * k;
+      var sy = view.y + n.y * k;
+      // A name may spill past its box up to most of the gap to the next layer, and never below 8em.
+      var room = Math.max((data.layers[n.layer].w + data.layers[n.layer].gap * 0.95) * k, MIN_PX * 8);
+      var wide = nameWidth(i);
+      var chars = wide <= room ? n.name.length : Math.floor(n.name.length * room / wide) - 1;
+      var half = Math.min(wide, room) / 2 + 6;  // with a margin, so names stay apart
+      var box = [sx - half, sy - MIN_PX * 0.8, sx + half, sy + MIN_PX * 0.8];
+      var inView = box[2] > 0 && box[0] < rect.width && box[3] > TITLE_PX + 8 && box[1] < rect.height;
+      if (placed < MAX_NAMES && chars >= 4 && inView && !hits(box)) {
+        each(box, function (cell) { (cells[cell] = cells[cell] || []).push(box); return false; });
+        placed += 1;
+        showLabel(i, fitText(n.name, chars), MIN_PX / k);
+      } else {
+        showLabel(i, "", MIN_PX / k);
+      }
     });
   }
 
   function zoomAt(factor, cx, cy) {
-    var k = Math.min(8, Math.max(0.05, view.k * factor));
+    var k = Math.min(8, Math.max(MIN_ZOOM, view.k * factor));
     view.x = cx - (cx - view.x) * (k / view.k);
     view.y = cy - (cy - view.y) * (k / view.k);
     view.k = k;
@@ -144,7 +188,6 @@
       b.x0 = Math.min(b.x0, n.x - n.w / 2); b.x1 = Math.max(b.x1, n.x + n.w / 2);
       b.y0 = Math.min(b.y0, n.y - NODE_H / 2); b.y1 = Math.max(b.y1, n.y + NODE_H / 2);
     });
-    b.y0 -= 40;  // room for the layer titles
     return b;
   }
 
@@ -153,9 +196,12 @@
     var b = bounds();
     var width = Math.max(rect.width, 1);
     var height = Math.max(rect.height, 1);
-    view.k = Math.min(2, Math.max(0.05, Math.min(width / (b.x1 - b.x0 + 80), height / (b.y1 - b.y0 + 80))));
+    var top = TITLE_PX + 16;  // the layer titles above, the legend below
+    var bottom = 44;
+    var room = Math.max(height - top - bottom, 1);
+    view.k = Math.min(2, Math.max(MIN_ZOOM, Math.min((width - 40) / (b.x1 - b.x0), room / (b.y1 - b.y0))));
     view.x = width / 2 - ((b.x0 + b.x1) / 2) * view.k;
-    view.y = height / 2 - ((b.y0 + b.y1) / 2) * view.k;
+    view.y = top + room / 2 - ((b.y0 + b.y1) / 2) * view.k;
     applyView();
   }
 
@@ -349,7 +395,7 @@
     window.addEventListener("resize", fit);
   }
 
-  rankLayers();
+  rankNodes();
   drawLayers();
   drawEdges();
   drawNodes();
