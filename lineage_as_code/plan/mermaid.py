@@ -12,7 +12,7 @@ Mermaid entity codes, so a name can neither break the diagram nor inject markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,15 +55,23 @@ def _edge_set(pairs: Iterable[Sequence[Any]]) -> set[tuple[str, str]]:
     return {(str(a), str(b)) for a, b in pairs}
 
 
+def _after_before(change: Change) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    after = _edge_set(change.edges) if change.action is not Action.DELETE else set()
+    return after, _edge_set((change.before or {}).get("edges", []))
+
+
+def _kind(item: object, after: Collection[object], before: Collection[object]) -> str:
+    return "kept" if item in after and item in before else "added" if item in after else "removed"
+
+
 def _process_edges(change: Change) -> list[tuple[str, str, str]]:
     """The (from, to, kind) edges of one process change, through the process node ``@``."""
-    after = _edge_set(change.edges) if change.action is not Action.DELETE else set()
-    before = _edge_set((change.before or {}).get("edges", []))
+    after, before = _after_before(change)
     out = []
     for pick, to_process in ((0, True), (1, False)):
         now, was = {e[pick] for e in after}, {e[pick] for e in before}
         for asset in sorted(now | was):
-            kind = "kept" if asset in now and asset in was else "added" if asset in now else "removed"
+            kind = _kind(asset, now, was)
             out.append((asset, "@", kind) if to_process else ("@", asset, kind))
     return out
 
@@ -100,9 +108,19 @@ def _process_name(change: Change) -> str:
 
 
 def _draw_change(pic: _Picture, change: Change, placeholders: set[str]) -> None:
+    """A process between its assets; an edge resource (Secoda's) as a direct asset-to-asset edge.
+    A process several targets change is drawn once."""
+    if change.kind.endswith("edge"):
+        after, before = _after_before(change)
+        for pair in sorted(after | before):
+            ids = [pic.node(end, _asset_line(end, placeholders)) for end in pair]
+            pic.edge(ids[0], ids[1], _kind(pair, after, before))
+        return
+    key = f"@{change.address}"
+    if key in pic.nodes:
+        return
     label = f"{change.action.symbol} {_process_name(change)}"
-    pid = pic.node(f"@{change.target}/{change.address}",
-                   '  {id}(["' + mermaid_label(label) + '"]):::' + change.action.value)
+    pid = pic.node(key, '  {id}(["' + mermaid_label(label) + '"]):::' + change.action.value)
     for a, b, kind in _process_edges(change):
         ends = [pid if end == "@" else pic.node(end, _asset_line(end, placeholders)) for end in (a, b)]
         pic.edge(ends[0], ends[1], kind)

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from lineage_as_code.plan.mermaid import render_mermaid
+from lineage_as_code.plan.model import Action, Change, Plan, TargetPlan
 from tests.browser import Browser, chromium
 from tests.conftest import REPO
 
@@ -162,3 +164,26 @@ def test_mermaid_itself_renders_the_golden_picture_and_a_200_change_plan(mermaid
     del counts["texts"]
     assert counts == {"nodes": len(nodes) + 6 + 1, "edges": len(edges), "error": 0}  # + legend, "and N more"
     assert mermaid_page.console == []
+
+
+def test_a_process_two_targets_change_is_drawn_once(lac, tmp_path):
+    (tmp_path / "m.yaml").write_text(BEFORE)
+    (tmp_path / "lac.yaml").write_text(
+        "version: 1\nmanifests: [m.yaml]\nstate: {path: .lac/state.json}\n"
+        "targets:\n  one: {type: duckdb, path: .lac/one.duckdb}\n  two: {type: duckdb, path: .lac/two.duckdb}\n")
+    result = lac("plan", "--format", "markdown", cwd=tmp_path)
+    assert result.code == 0, result.err
+    nodes, _ = nodes_and_edges(mermaid_block(result.out))
+    processes = sorted(label for label, style in nodes.values() if style == "create")
+    assert processes == ["+ Build fct_orders", "+ Legacy export", "+ Load customers", "+ Load orders",
+                         "+ Revenue extract", "+ Stage orders"]
+
+
+def test_an_edge_resource_is_drawn_as_an_edge_between_its_assets():
+    changes = (Change("secoda", "edge.a->b", "edge", Action.CREATE, edges=(("db.a", "db.b"),)),
+               Change("secoda", "edge.c->b", "edge", Action.DELETE, before={"edges": [["db.c", "db.b"]]}))
+    block = render_mermaid(Plan((TargetPlan("secoda", "secoda", changes),)))
+    assert block is not None
+    nodes, edges = nodes_and_edges(mermaid_block(block))
+    assert sorted(edges) == [("db.a", "-->", "db.b"), ("db.c", "-.->", "db.b")]
+    assert all(style == "asset" for _, style in nodes.values())  # no process node for an edge
