@@ -331,4 +331,9 @@ def test_a_large_graph_fits_the_window_with_its_layers_and_busiest_names_readabl
     # The busiest nodes are named first (a neighbour's name may crowd one out): the staging tables
     # that every fifth mart reads.
     assert len({f"a:snowflake:DW.staging.stg_{n}" for n in range(5)} & set(labels)) >= 3
+    # A search match is named even where it is not among the busiest.
+    assert "a:snowflake:DW.raw.src_599" not in labels
+    browser.js("const s = document.getElementById('search'); s.focus(); s.value = '';")
+    browser.send("Input.insertText", text="src_599")
+    assert "a:snowflake:DW.raw.src_599" in visible_labels(browser)
     assert browser.console == []

@@ -32,6 +32,8 @@
   var MIN_ZOOM = 0.002;
   var widths = [];
   var titleWidths = [];
+  var shown = [];
+  var sizes = [];
   var measure = null;
 
   function el(name, attrs, parent) {
@@ -87,11 +89,18 @@
     return text.length <= chars ? text : text.slice(0, Math.max(chars - 1, 1)) + "\u2026";
   }
 
+  // Touches the DOM only when a label changes: panning relabels every node.
   function showLabel(i, text, size) {
     var t = nodeEls[i].firstChild.nextSibling;
-    t.textContent = text;
-    t.style.fontSize = size + "px";
-    t.style.display = text ? "" : "none";
+    if (shown[i] !== text) {
+      t.textContent = text;
+      t.style.display = text ? "" : "none";
+      shown[i] = text;
+    }
+    if (text && sizes[i] !== size) {
+      t.style.fontSize = size + "px";
+      sizes[i] = size;
+    }
   }
 
   function levelOfDetail() {
@@ -143,7 +152,11 @@
         });
       });
     }
-    byDegree.forEach(function (i) {
+    var done = {};
+    // Search matches are named first, then the most connected nodes.
+    matches.concat(byDegree).forEach(function (i) {
+      if (done[i]) { return; }
+      done[i] = true;
       var n = data.nodes[i];
       var sx = view.x + n.x * k;
       var sy = view.y + n.y * k;
@@ -381,7 +394,7 @@
     document.getElementById("zoom-out").addEventListener("click", function () { zoomCentre(0.8); });
     document.getElementById("zoom-fit").addEventListener("click", fit);
     document.getElementById("details-close").addEventListener("click", clearSelection);
-    search.addEventListener("input", runSearch);
+    search.addEventListener("input", function () { runSearch(); levelOfDetail(); });
     search.addEventListener("keydown", function (event) {
       if (event.key === "Enter") { nextMatch(event.shiftKey ? -1 : 1); }
     });
