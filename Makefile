@@ -77,10 +77,11 @@ lint: setup
 	$(BIN)/ruff check lineage_as_code tests bench
 	$(BIN)/mypy lineage_as_code
 
-## bench: scale, no-op re-plan and DuckDB apply figures against a floor (see bench/README.md)
+## bench: scale, no-op re-plan and DuckDB apply figures against a floor, HTML graph build times (see bench/README.md)
 bench: setup
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/requests.py
+	$(BIN)/python bench/graph.py
 	$(BIN)/python bench/datahub_peer.py --column-edges 100000
 
 clean:

@@ -9,16 +9,18 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NoReturn
 
 from . import __version__
 from .config import load_config
 from .console import Console
-from .errors import ApprovalError, LineageAsCodeError, ManifestError
+from .errors import ApprovalError, LineageAsCodeError, ManifestError, UsageError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
+from .plan.mermaid import build_context_edges
 from .plan.model import Plan
-from .plan.planfile import dump_plan
+from .plan.planfile import dump_plan, load_plan
 from .plan.render import render_markdown, render_text
 from .project import load_manifests
 from .sources import read_object, write_object
@@ -60,11 +62,12 @@ def _cmd_compile(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _render(plan: Plan, fmt: str, console: Console, show_unmanaged: bool = False) -> str:
+def _render(plan: Plan, fmt: str, console: Console, show_unmanaged: bool = False,
+            context: Iterable[tuple[str, str]] = ()) -> str:
     if fmt == "json":
         return dump_plan(plan)
     if fmt == "markdown":
-        return render_markdown(plan)
+        return render_markdown(plan, context)
     return render_text(plan, console.paint, show_unmanaged)
 
 
@@ -73,10 +76,13 @@ def _request(args: argparse.Namespace) -> PlanRequest:
 
 
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    plan = plan_project(load_config(args.config), _request(args))
+    config = load_config(args.config)
+    plan = plan_project(config, _request(args))
     if args.out:
         write_object(args.out, dump_plan(plan).encode())
-    console.write(_render(plan, args.format, console, args.show_unmanaged))
+    context = build_context_edges(load_manifests(config, args.paths).lineage) \
+        if args.format == "markdown" and plan.has_changes else ()
+    console.write(_render(plan, args.format, console, args.show_unmanaged, context))
     if args.out and args.format == "text":
         console.print(f"Saved the plan to {args.out}; apply exactly this plan with: lac apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
@@ -96,12 +102,26 @@ def _confirm(console: Console, auto: bool, saved: bool) -> Callable[[Plan], bool
     return ask
 
 
+def _saved_plan(paths: Sequence[str]) -> str | None:
+    """The saved plan apply was given, or None for manifests; a .json that is no plan is a usage error."""
+    plans = [p for p in paths if p.endswith(".json")]
+    if plans and len(paths) > 1:
+        raise UsageError("a saved plan is applied on its own (lac apply PLAN.json), without manifests; "
+                         "to plan and apply manifests, name only YAML or CSV files and folders")
+    try:
+        doc = json.loads(read_object(plans[0])) if plans else None
+    except ValueError:
+        doc = None
+    if plans and not (isinstance(doc, dict) and "format_version" in doc and "targets" in doc):
+        raise UsageError(f"{plans[0]} is not a saved plan (the JSON 'lac plan --out' writes); "
+                         "manifests are YAML or CSV files")
+    return plans[0] if plans else None
+
+
 def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
-    plan_file = None
-    paths = list(args.paths)
-    if len(paths) == 1 and paths[0].endswith(".json"):
-        plan_file, paths = paths[0], []
+    plan_file = _saved_plan(args.paths)
+    paths = [] if plan_file else list(args.paths)
     request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh)
     with console.progress_bar("Applying") as advance:
         plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
@@ -112,6 +132,11 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
         return 0
     console.print(report.summary())
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace, console: Console) -> int:
+    console.write(_render(load_plan(read_object(args.plan_file), args.plan_file), args.format, console))
     return 0
 
 
@@ -198,8 +223,23 @@ def _add_plan_options(p: argparse.ArgumentParser) -> None:
                    help="read what each target holds to detect drift (default: on)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors become UsageError (exit 1): argparse's own exit 2 would read as "changes present"."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message}\n{self.format_usage().rstrip()}")
+
+
+def _accept_global_flags(parser: argparse.ArgumentParser) -> None:
+    """Let -c/--config come after the subcommand too (``lac plan -c lac.yaml``)."""
+    for action in parser._actions:
+        for sub in action.choices.values() if isinstance(action, argparse._SubParsersAction) else ():
+            sub.add_argument("-c", "--config", default=argparse.SUPPRESS, help="path to lac.yaml")
+            _accept_global_flags(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lac", description="Data lineage as code: validate, plan and apply.")
+    parser = _Parser(prog="lac", description="Data lineage as code: validate, plan and apply.")
     parser.add_argument("--version", action="version", version=f"lac {__version__}")
     parser.add_argument("-c", "--config", help="path to lac.yaml (default: ./lac.yaml when present)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation on a terminal")
     p.add_argument("--allow-mass-delete", action="store_true", help="allow deleting more than max_deletes")
     p.set_defaults(func=_cmd_apply)
+
+    p = sub.add_parser("show", help="render a saved plan (lac plan --out) without touching any target")
+    p.add_argument("plan_file", metavar="PLAN.json")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.set_defaults(func=_cmd_show)
 
     p = sub.add_parser("state", help="inspect or edit the ownership ledger")
     ssub = p.add_subparsers(dest="state_command", required=True)
@@ -273,14 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("handle-event", help="plan and apply for an S3, Cloud Storage or Event Grid object event")
     p.add_argument("event_file", nargs="?", default="-", metavar="FILE", help="event JSON (default or '-': stdin)")
     p.set_defaults(func=_cmd_handle_event)
+    _accept_global_flags(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     console = console or Console()
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args, console))
     except ManifestError as exc:
         for problem in exc.problems:

@@ -45,7 +45,11 @@ class Console:
 
     @contextmanager
     def progress_bar(self, label: str) -> Iterator[Callable[[int, int], None]]:
-        """Yield ``advance(done, total)``: a rich progress bar on a terminal, nothing otherwise."""
+        """Yield ``advance(done, total)``: a rich progress bar on a terminal, nothing otherwise.
+
+        The bar is drawn from the first ``advance`` on, so a question asked before the work starts
+        (apply's approval) stays on screen instead of being redrawn over.
+        """
         if not self.interactive:
             yield lambda _done, _total: None
             return
@@ -55,5 +59,14 @@ class Console:
         bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                        console=RichConsole(file=self.err), transient=True)
         task = bar.add_task(label, total=None)
-        with bar:
-            yield lambda done, total: bar.update(task, completed=done, total=total)
+
+        def advance(done: int, total: int) -> None:
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, completed=done, total=total)
+
+        try:
+            yield advance
+        finally:
+            if bar.live.is_started:
+                bar.stop()

@@ -1,6 +1,7 @@
 """The error tree: every error the CLI can show, with the exit code it maps to.
 
     LineageAsCodeError                  any failure a user can act on (exit 1)
+    ├── UsageError                      the command line is wrong (unknown flag, missing argument)
     ├── ConfigError                     lac.yaml is missing, unreadable or invalid
     ├── SourceError                     a path or URI could not be listed or read
     ├── ManifestError                   manifests failed validation; carries every Problem
@@ -45,6 +46,10 @@ class LineageAsCodeError(Exception):
     """Base class; ``exit_code`` is what the CLI returns when this error ends a command."""
 
     exit_code = 1
+
+
+class UsageError(LineageAsCodeError):
+    """The command line is wrong; exits 1 like any error, never 2 (which means "changes present")."""
 
 
 class ConfigError(LineageAsCodeError):

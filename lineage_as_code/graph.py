@@ -8,13 +8,15 @@ renderers are pure; every label that came from a manifest is escaped for the for
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from .config import Config
-from .errors import ConfigError
-from .model import Lineage, Process
+from .errors import ConfigError, StateError
+from .model import Lineage, Process, bulk_allocation
 from .project import load_manifests
+from .state import State, open_state_store
 
 GRAPH_FORMATS = ("mermaid", "dot", "html")
 ASSET, PROCESS = "asset", "process"
@@ -28,6 +30,9 @@ class GraphNode:
     kind: str
     label: str
     details: tuple[tuple[str, str], ...] = ()
+    group: str = ""  # an asset's schema (or database): what names its layer on the page
+    placeholder: bool = False  # an asset that every target holding it holds only as a lineage placeholder
+    columns: tuple[tuple[tuple[str, ...], str, str], ...] = ()  # a process's (sources, target, transform)
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,13 @@ class LineageGraph:
     edges: tuple[tuple[str, str], ...]
     focus: str = ""
 
+    @cached_property
+    def _by_id(self) -> dict[str, GraphNode]:
+        return {n.id: n for n in self.nodes}
+
     def node(self, node_id: str) -> GraphNode:
-        return next(n for n in self.nodes if n.id == node_id)
+        """The node with ``node_id`` (KeyError when there is none), found in constant time."""
+        return self._by_id[node_id]
 
 
 def _process_details(proc: Process) -> tuple[tuple[str, str], ...]:
@@ -51,15 +61,30 @@ def _process_details(proc: Process) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in pairs if v)
 
 
-def build_graph(lineage: Lineage) -> LineageGraph:
-    """Every asset and process of ``lineage`` as nodes, with input -> process -> output edges."""
+def _process_columns(proc: Process) -> tuple[tuple[tuple[str, ...], str, str], ...]:
+    return tuple((tuple(str(s) for s in m.sources), str(m.target), m.transform) for m in proc.columns)
+
+
+def build_graph(lineage: Lineage, placeholders: Collection[str] = ()) -> LineageGraph:
+    """Every asset and process of ``lineage`` as nodes, with input -> process -> output edges.
+
+    ``placeholders`` are the asset keys the targets hold only as lineage placeholders.
+    """
+    with bulk_allocation():
+        return _build_graph(lineage, placeholders)
+
+
+def _build_graph(lineage: Lineage, placeholders: Collection[str]) -> LineageGraph:
     nodes = [GraphNode(f"a:{key}", ASSET, key, tuple((k, v) for k, v in (
-        ("key", key), ("platform", asset.platform), ("type", asset.type), ("connection", asset.connection)) if v))
+        ("key", key), ("platform", asset.platform), ("type", asset.type), ("connection", asset.connection),
+        ("placeholder", "yes: the catalog holds it only as a lineage placeholder" if key in placeholders else ""))
+        if v), asset.schema or asset.database or asset.platform, key in placeholders)
         for key, asset in lineage.assets.items()]
     edges: set[tuple[str, str]] = set()
     for proc in lineage.processes:
         pid = f"p:{proc.id}"
-        nodes.append(GraphNode(pid, PROCESS, proc.name or proc.id, _process_details(proc)))
+        nodes.append(GraphNode(pid, PROCESS, proc.name or proc.id, _process_details(proc),
+                               columns=_process_columns(proc)))
         edges |= {(f"a:{a.key}", pid) for a in proc.inputs} | {(pid, f"a:{a.key}") for a in proc.outputs}
     return LineageGraph(tuple(sorted(nodes, key=lambda n: n.id)), tuple(sorted(edges)))
 
@@ -169,9 +194,31 @@ def render_graph(graph: LineageGraph, fmt: str, title: str = "Lineage") -> str:
     raise ConfigError(f"unknown graph format {fmt!r}; choose one of {', '.join(GRAPH_FORMATS)}")
 
 
+def build_placeholder_keys(state: State) -> frozenset[str]:
+    """Asset keys that every target recording them holds only as a placeholder (``partial``)."""
+    partial: dict[str, bool] = {}
+    for entries in state.targets.values():
+        for address, entry in entries.items():
+            if address.startswith("asset."):
+                key = address[len("asset."):]
+                partial[key] = partial.get(key, True) and entry.partial
+    return frozenset(k for k, p in partial.items() if p)
+
+
+def read_placeholder_keys(config: Config) -> frozenset[str]:
+    """The placeholders the state records; none when the state cannot be read here (a remote state
+    without credentials on this machine must not stop anyone from drawing the manifests)."""
+    try:
+        return build_placeholder_keys(open_state_store(config.state_path).read())
+    except StateError:
+        return frozenset()
+
+
 def render_project_graph(config: Config, request: GraphRequest) -> str:
-    """Read the project's manifests and render their lineage (or one node's neighbourhood)."""
-    graph = build_graph(load_manifests(config, request.paths).lineage)
+    """Read the project's manifests (and its state, for placeholders) and render their lineage
+    (or one node's neighbourhood)."""
+    placeholders = read_placeholder_keys(config) if request.format == "html" else frozenset()
+    graph = build_graph(load_manifests(config, request.paths).lineage, placeholders)
     title = "Lineage"
     if request.around:
         graph = select_around(graph, request.around, request.depth)

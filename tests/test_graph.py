@@ -7,20 +7,15 @@ the rendered DOM, and wheels, drags and types as a person would.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.browser import Browser, chromium
 from tests.conftest import FIXTURE, REPO
 
 EXAMPLE_ASSETS = ["looker:sales.dashboards.revenue", "postgres:shop.public.customers", "postgres:shop.public.orders",
@@ -37,13 +32,6 @@ processes:
     inputs: ["raw.`we\\"ird <i>`"]
     outputs: [marts.out]
 """
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    if path is None:
-        pytest.skip("Chromium is not installed (make test installs it)")
-    return path
 
 
 def test_mermaid_shows_every_asset_and_process_with_data_flowing_through_processes(lac):
@@ -88,99 +76,6 @@ def test_dot_and_mermaid_escape_manifest_text(tmp_path, lac):
     assert '[label="snowflake:DB.raw.`we\\"ird <i>`", shape=box]' in dot.out
     mermaid = lac("graph", "evil.yaml", cwd=tmp_path).out
     assert "<" not in mermaid and '"ird' not in mermaid and "#35;" in mermaid
-
-
-class Browser:
-    """Headless Chromium over the DevTools pipe: one page, its console collected."""
-
-    def __init__(self, binary: str, profile: Path) -> None:
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-        # Above 4, so that moving them onto fds 3 and 4 cannot overwrite one with the other.
-        to_child_r, from_child_w = (self._above_four(fd) for fd in (to_child_r, from_child_w))
-
-        # The protocol pipe is fds 3 (commands) and 4 (replies) in the browser; bash puts it there.
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                f"--user-data-dir={profile}", "--remote-debugging-pipe", "--window-size=1200,800", "about:blank"]
-        self.proc = subprocess.Popen(
-            ["bash", "-c", f'exec "$0" "$@" 3<&{to_child_r} 4>&{from_child_w}', binary, *args],
-            pass_fds=(to_child_r, from_child_w),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._buffer = b""
-        self._id = 0
-        self.session = ""
-        self.console: list[str] = []
-        self.events: list[str] = []
-        pages = [t for t in self.send("Target.getTargets")["targetInfos"] if t["type"] == "page"]
-        self.session = self.send("Target.attachToTarget", targetId=pages[0]["targetId"], flatten=True)["sessionId"]
-        self.send("Runtime.enable")
-        self.send("Page.enable")
-
-    @staticmethod
-    def _above_four(fd: int) -> int:
-        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-        os.close(fd)
-        return high
-
-    def _read(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            if time.monotonic() > deadline:
-                raise TimeoutError("Chromium did not answer")
-            chunk = os.read(self._from_child, 65536)
-            if not chunk:
-                raise RuntimeError("Chromium closed the DevTools pipe")
-            self._buffer += chunk
-        message, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(message)
-
-    def _note(self, message: dict[str, Any]) -> None:
-        method, params = message.get("method"), message.get("params", {})
-        if method == "Runtime.consoleAPICalled":
-            self.console.append(f"{params['type']}: " + " ".join(str(a.get("value")) for a in params["args"]))
-        elif method == "Runtime.exceptionThrown":
-            details = params["exceptionDetails"]
-            self.console.append(f"exception: {details.get('exception', {}).get('description') or details['text']}")
-        elif method:
-            self.events.append(method)
-
-    def send(self, method: str, **params: Any) -> dict[str, Any]:
-        self._id += 1
-        command: dict[str, Any] = {"id": self._id, "method": method, "params": params}
-        if self.session:
-            command["sessionId"] = self.session
-        os.write(self._to_child, json.dumps(command).encode() + b"\0")
-        deadline = time.monotonic() + 30
-        while True:
-            message = self._read(deadline)
-            if message.get("id") == self._id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return dict(message.get("result", {}))
-            self._note(message)
-
-    def open(self, url: str) -> None:
-        self.events.clear()
-        self.send("Page.navigate", url=url)
-        deadline = time.monotonic() + 30
-        while "Page.loadEventFired" not in self.events:
-            self._note(self._read(deadline))
-
-    def js(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
-        if "exceptionDetails" in result:
-            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def mouse(self, kind: str, x: float, y: float, **extra: Any) -> None:
-        self.send("Input.dispatchMouseEvent", type=kind, x=x, y=y, **extra)
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=10)
-        os.close(self._to_child)
-        os.close(self._from_child)
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +169,171 @@ def test_the_page_assets_ship_in_the_wheel(tmp_path):
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"lineage_as_code/graph_page/graph.{ext}" for ext in ("html", "css", "js")} <= set(names)
+
+
+# A warehouse of 25 nodes (15 assets, 10 processes) with real-length names: at "Fit" the full
+# labels would be ~5 px high, so the page must fall back to layer titles and short names.
+WAREHOUSE = """\
+version: 1
+defaults: {platform: snowflake, database: ANALYTICS}
+processes:
+  - {id: load_orders, name: Load orders, inputs: ["postgres:shop.public.orders"], outputs: [raw.orders]}
+  - {id: load_customers, name: Load customers, inputs: ["postgres:shop.public.customers"], outputs: [raw.customers]}
+  - {id: load_payments, name: Load payments, inputs: ["stripe:billing.public.charges"], outputs: [raw.payments]}
+  - {id: stg_orders, name: Stage orders, inputs: [raw.orders], outputs: [staging.stg_orders]}
+  - {id: stg_customers, name: Stage customers, inputs: [raw.customers], outputs: [staging.stg_customers]}
+  - {id: stg_payments, name: Stage payments, inputs: [raw.payments], outputs: [staging.stg_payments]}
+  - id: build_fct_orders
+    name: Build fct_orders
+    inputs: [staging.stg_orders, staging.stg_customers, staging.stg_payments]
+    outputs: [marts.fct_orders]
+    columns:
+      - {from: [staging.stg_orders.id], to: marts.fct_orders.order_id}
+      - {from: [staging.stg_orders.amount, staging.stg_payments.fee], to: marts.fct_orders.net_amount,
+         transform: "amount - fee"}
+  - {id: build_dim_customers, name: Build dim_customers, inputs: [staging.stg_customers],
+     outputs: [marts.dim_customers]}
+  - {id: revenue_extract, name: Revenue extract, inputs: [marts.fct_orders, marts.dim_customers],
+     outputs: ["looker:sales.dashboards.revenue", "looker:sales.dashboards.revenue_by_region"]}
+  - {id: ltv_extract, name: Lifetime value extract, inputs: [marts.dim_customers],
+     outputs: ["looker:sales.dashboards.customer_ltv", "looker:sales.dashboards.churn_risk"]}
+"""
+MIN_LABEL_PX = 11
+
+
+def visible_labels(browser: Browser) -> dict[str, list[float]]:
+    """Each node's shown label text with its box on screen [left, top, right, bottom, height]."""
+    return browser.js("""Object.fromEntries([...document.querySelectorAll('.node')].map(g => [g.dataset.nodeId,
+        g.querySelector('text')]).filter(([, t]) => t.style.display !== 'none' && t.textContent).map(([id, t]) => {
+        const b = t.getBoundingClientRect(); return [id, [t.textContent, b.left, b.top, b.right, b.bottom, b.height]];
+        }))""")
+
+
+def test_at_fit_a_25_node_warehouse_shows_readable_names_layers_and_a_legend(browser, lac, tmp_path):
+    (tmp_path / "warehouse.yaml").write_text(WAREHOUSE)
+    browser.console.clear()
+    browser.open(page(lac, tmp_path, "warehouse.yaml"))
+    assert len(node_ids(browser)) == 25
+    labels = visible_labels(browser)
+    assert len(labels) >= 20, labels  # the busiest nodes at least; here nearly all fit
+    small = {node: box for node, box in labels.items() if box[5] < MIN_LABEL_PX}
+    assert not small, f"labels drawn smaller than {MIN_LABEL_PX}px at fit: {small}"
+    assert labels["a:snowflake:ANALYTICS.marts.fct_orders"][0] == "fct_orders"  # the name, not the whole key
+    titles = browser.js("[...document.querySelectorAll('.layer-title')].filter(t => t.style.display !== 'none')"
+                        ".map(t => t.textContent)")
+    assert {"raw", "staging", "marts", "processes"} <= set(titles)
+    legend = browser.js("document.getElementById('legend').innerText")
+    assert all(word in legend for word in ("asset", "process", "placeholder", "search match"))
+    # The screenshot really shows the text: dark glyph pixels inside a label's box, none in empty canvas.
+    shot = browser.screenshot(tmp_path / "fit.png")
+    box = labels["a:snowflake:ANALYTICS.marts.fct_orders"]
+    assert shot.dark_pixels(*box[1:5]) > 20
+    canvas = browser.js("(() => { const r = document.getElementById('canvas').getBoundingClientRect();"
+                        " return [r.left, r.top, r.right]; })()")
+    first_title = browser.js("Math.min(...[...document.querySelectorAll('.layer-title')]"
+                             ".map(t => t.getBoundingClientRect().top))")
+    assert first_title - canvas[1] > 20  # the fitted graph is centred: blank canvas above it
+    assert shot.dark_pixels(canvas[0], canvas[1] + 2, canvas[2], first_title - 4) == 0
+    assert browser.console == []
+
+
+def test_zooming_in_reveals_every_full_name(browser, lac, tmp_path):
+    (tmp_path / "warehouse.yaml").write_text(WAREHOUSE)
+    browser.open(page(lac, tmp_path, "warehouse.yaml"))
+    assert browser.js("document.getElementById('canvas').dataset.detail") == "names"
+    for _ in range(4):
+        browser.mouse("mouseWheel", 600, 400, deltaX=0, deltaY=-400)
+    assert float(browser.js("document.getElementById('canvas').dataset.zoom")) >= 1
+    assert browser.js("document.getElementById('canvas').dataset.detail") == "full"
+    shown = browser.js("[...document.querySelectorAll('.node text')].map(t => t.textContent)")
+    assert "snowflake:ANALYTICS.marts.fct_orders" in shown and len(shown) == 25
+    assert all(box[5] >= MIN_LABEL_PX for box in visible_labels(browser).values())
+
+
+def test_search_zooms_to_each_match_and_cycles_both_ways(browser, lac, tmp_path):
+    (tmp_path / "warehouse.yaml").write_text(WAREHOUSE)
+    browser.open(page(lac, tmp_path, "warehouse.yaml"))
+    browser.js("const s = document.getElementById('search'); s.focus(); s.value = '';")
+    browser.send("Input.insertText", text="customers")
+
+    def enter(shift: bool = False) -> str:
+        browser.send("Input.dispatchKeyEvent", type="keyDown", key="Enter", code="Enter", windowsVirtualKeyCode=13,
+                     modifiers=8 if shift else 0)
+        (current,) = node_ids(browser, ".node.current")
+        return current
+
+    matches = node_ids(browser, ".node.match")
+    assert len(matches) == 7
+    seen = [enter() for _ in matches]
+    assert sorted(seen) == matches  # Enter visits every match once
+    assert enter() == seen[0] and enter(shift=True) == seen[-1]
+    assert float(browser.js("document.getElementById('canvas').dataset.zoom")) >= 1
+    centre = browser.js("""(() => { const c = document.getElementById('canvas').getBoundingClientRect();
+        const b = document.querySelector('.node.current rect').getBoundingClientRect();
+        return [b.left + b.width / 2 - (c.left + c.width / 2), b.top + b.height / 2 - (c.top + c.height / 2)]; })()""")
+    assert centre == pytest.approx([0, 0], abs=2)
+    assert browser.js("document.getElementById('status').textContent").startswith("7 matches (7/7)")
+
+
+def test_a_selected_process_shows_its_column_lineage(browser, lac, tmp_path):
+    (tmp_path / "warehouse.yaml").write_text(WAREHOUSE)
+    browser.open(page(lac, tmp_path, "warehouse.yaml"))
+    browser.js("document.querySelector('[data-node-id=\"p:build_fct_orders\"]').dispatchEvent(new MouseEvent('click'))")
+    rows = browser.js("[...document.querySelectorAll('#columns tbody tr')].map(r => [...r.cells].map(c => c.innerText))")
+    assert rows == [["snowflake:ANALYTICS.staging.stg_orders.id", "\u2192", "snowflake:ANALYTICS.marts.fct_orders.order_id"],
+                    ["snowflake:ANALYTICS.staging.stg_orders.amount\nsnowflake:ANALYTICS.staging.stg_payments.fee", "\u2192",
+                     "snowflake:ANALYTICS.marts.fct_orders.net_amount\namount - fee"]]
+    assert browser.js("document.getElementById('columns').hidden") is False
+    browser.js("document.querySelector('[data-node-id=\"p:load_orders\"]').dispatchEvent(new MouseEvent('click'))")
+    assert browser.js("document.getElementById('columns').hidden") is True  # no column lineage there
+
+
+def test_placeholders_look_apart_from_assets_the_catalog_holds(browser, lac, tmp_path):
+    (tmp_path / "warehouse.yaml").write_text(WAREHOUSE)
+    assert lac("apply", "--auto-approve", "warehouse.yaml", cwd=tmp_path).code == 0  # PARTIAL: placeholders
+    browser.open(page(lac, tmp_path, "warehouse.yaml"))
+    placeholders = node_ids(browser, ".node.placeholder")
+    assert len(placeholders) == 15 and all(n.startswith("a:") for n in placeholders)
+    dash = browser.js("getComputedStyle(document.querySelector('.node.placeholder rect')).strokeDasharray")
+    plain = browser.js("getComputedStyle(document.querySelector('.node.process rect')).strokeDasharray")
+    assert dash not in ("none", "") and plain in ("none", "")
+    details = browser.js("document.querySelector('.node.placeholder').dispatchEvent(new MouseEvent('click'));"
+                         "document.getElementById('details').innerText")
+    assert "lineage placeholder" in details
+    # Without a readable state there is nothing to call a placeholder, and the graph is still drawn.
+    (tmp_path / ".lac" / "state.json").write_text("{not json")
+    browser.open(page(lac, tmp_path, "warehouse.yaml"))
+    assert node_ids(browser, ".node.placeholder") == [] and len(node_ids(browser)) == 25
+
+
+def test_a_large_graph_fits_the_window_with_its_layers_and_busiest_names_readable(browser, lac, tmp_path):
+    lines = ["version: 1", "defaults: {platform: snowflake, database: DW}", "processes:"]
+    lines += [f"  - {{id: stg_{n}, inputs: [raw.src_{n}], outputs: [staging.stg_{n}]}}" for n in range(600)]
+    lines += [f"  - {{id: mart_{n}, inputs: [staging.stg_{n}, staging.stg_{(n * 7) % 600}, staging.stg_{n % 5}], "
+              f"outputs: [marts.mart_{n}]}}" for n in range(300)]
+    (tmp_path / "big.yaml").write_text("\n".join(lines) + "\n")
+    browser.console.clear()
+    browser.open(page(lac, tmp_path, "big.yaml"))
+    assert browser.js("document.querySelectorAll('.node').length") == 2400
+    inside = browser.js("""(() => { const c = document.getElementById('canvas').getBoundingClientRect();
+        return [...document.querySelectorAll('.node rect')].every(r => { const b = r.getBoundingClientRect();
+        return b.left >= c.left && b.right <= c.right && b.top >= c.top && b.bottom <= c.bottom; }); })()""")
+    assert inside  # not a hairline cut off at the minimum zoom: the whole graph is on screen
+    titles = browser.js("[...document.querySelectorAll('.layer-title')].filter(t => t.style.display !== 'none')"
+                        ".map(t => t.textContent)")
+    assert titles == ["raw", "processes", "staging", "processes", "marts"]
+    labels = visible_labels(browser)
+    assert 20 <= len(labels) < 2400
+    assert all(box[5] >= MIN_LABEL_PX for box in labels.values())
+    boxes = sorted(box[1:5] for box in labels.values())
+    assert not any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                   for k, a in enumerate(boxes) for b in boxes[k + 1:])  # no two names overlap
+    # The busiest nodes are named first (a neighbour's name may crowd one out): the staging tables
+    # that every fifth mart reads.
+    assert len({f"a:snowflake:DW.staging.stg_{n}" for n in range(5)} & set(labels)) >= 3
+    # A search match is named even where it is not among the busiest.
+    assert "a:snowflake:DW.raw.src_599" not in labels
+    browser.js("const s = document.getElementById('search'); s.focus(); s.value = '';")
+    browser.send("Input.insertText", text="src_599")
+    assert "a:snowflake:DW.raw.src_599" in visible_labels(browser)
+    assert browser.console == []

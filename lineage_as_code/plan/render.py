@@ -10,18 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from .mermaid import render_mermaid
 from .model import Action, Change, Plan, TargetPlan
 
 PLAN_MARKER = "<!-- lineage-as-code:plan -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
-
-
-def _edges(change: Change) -> set[tuple[str, str]]:
-    return {tuple(e) for e in change.edges}  # type: ignore[misc]
-
-
-def _before_edges(change: Change) -> set[tuple[str, str]]:
-    return {(str(a), str(b)) for a, b in (change.before or {}).get("edges", [])}
 
 
 def _detail(change: Change) -> str:
@@ -100,52 +93,9 @@ def _fence(lines: Iterable[str], lang: str) -> str:
     return f"{ticks}{lang}\n{body}\n{ticks}"
 
 
-def _mermaid_label(text: str) -> str:
-    # '#' first: Mermaid reads '#name;' as an entity, so a literal '#' must not start one.
-    text = text.replace("#", "#35;")
-    for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
-                    ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("\n", " ")):
-        text = text.replace(ch, ent)
-    return text
-
-
-def render_mermaid(plan: Plan, limit: int = 200) -> str | None:
-    """A Mermaid flowchart of the table edges the plan adds (green) and removes (red)."""
-    added: set[tuple[str, str]] = set()
-    removed: set[tuple[str, str]] = set()
-    for c in plan.changes:
-        if c.action is Action.CREATE:
-            added |= _edges(c) - _before_edges(c)
-        elif c.action is Action.UPDATE:
-            added |= _edges(c) - _before_edges(c)
-            removed |= _before_edges(c) - _edges(c)
-        elif c.action is Action.DELETE:
-            removed |= _before_edges(c)
-    if not added and not removed:
-        return None
-    edges = [(e, "added") for e in sorted(added)] + [(e, "removed") for e in sorted(removed - added)]
-    truncated = len(edges) > limit
-    edges = edges[:limit]
-    nodes: dict[str, str] = {}
-    for (src, dst), _ in edges:
-        for n in (src, dst):
-            nodes.setdefault(n, f"n{len(nodes)}")
-    lines = ["flowchart LR"]
-    lines += [f'  {nid}["{_mermaid_label(name)}"]' for name, nid in nodes.items()]
-    for (src, dst), kind in edges:
-        arrow = "-->" if kind == "added" else "-.->"
-        lines.append(f"  {nodes[src]} {arrow} {nodes[dst]}")
-    for index, (_, kind) in enumerate(edges):
-        colour = "#2da44e" if kind == "added" else "#cf222e"
-        lines.append(f"  linkStyle {index} stroke:{colour},stroke-width:2px")
-    text = _fence(lines, "mermaid")
-    if truncated:
-        text += f"\n\n_Graph limited to the first {limit} changed edges._"
-    return text
-
-
-def render_markdown(plan: Plan) -> str:
-    """A PR comment: summary table, a deletion warning, changes per target, and the edge graph."""
+def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
+    """A PR comment: summary table, a deletion warning, changes per target, and the picture of the
+    changed lineage (with ``context``, the lineage's asset edges, drawn one hop around it)."""
     unchanged = sum(t.unchanged for t in plan.targets)
     skipped = sum(len(t.skipped) for t in plan.targets)
     out = [PLAN_MARKER, "### Lineage plan", "",
@@ -193,7 +143,7 @@ def render_markdown(plan: Plan) -> str:
             out += [f"- {escape_md(s.address)}" for s in t.undeletable]
         for w in t.warnings:
             out.append(f"- warning: {escape_md(w)}")
-    graph = render_mermaid(plan)
+    graph = render_mermaid(plan, context)
     if graph:
         out += ["", "<details open><summary>Changed lineage</summary>", "", graph, "", "</details>"]
     if not plan.has_changes:
