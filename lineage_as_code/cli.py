@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from . import __version__
 from .config import load_config
 from .console import Console
-from .errors import ApprovalError, LineageAsCodeError, ManifestError
+from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .plan.model import Plan
@@ -245,7 +245,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args, console))
+        with console.showing_warnings(ManifestWarning):
+            return int(args.func(args, console))
     except ManifestError as exc:
         for problem in exc.problems:
             console.error(str(problem))

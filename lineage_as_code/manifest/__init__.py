@@ -1,19 +1,42 @@
 """Manifests -> Lineage: parse every file (YAML, native CSV, Atlan Lineage Builder CSV), validate
 against ``schemas/``, run the checks a schema cannot express across files, and merge.
 
-``build_lineage`` is the single entry point; it raises ManifestError listing *every* problem.
+``build_lineage`` is the single entry point; it raises ManifestError listing *every* problem, and
+emits each finding that does not stop the run as a ``ManifestWarning`` (Python's warnings), which
+the CLI prints through its console whichever command parsed the manifests.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..errors import ManifestError, Problem
-from ..model import Lineage
+from ..errors import ManifestError, ManifestWarning, Problem
+from ..model import Lineage, Process
 from .yaml_format import ParsedFile, parse_yaml
 
-__all__ = ["ManifestInput", "build_lineage", "parse_file"]
+__all__ = ["EdgeLimits", "ManifestInput", "ManifestWarning", "build_lineage", "parse_file"]
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    """Table edges one process may have (inputs x outputs): a warning above ``warn``, an error above
+    ``max``. A 1,500 x 1,500 process is an 18 KB file but 2.25 M edges and a 100 MB state."""
+
+    warn: int = 10_000
+    max: int = 250_000
+
+    def check(self, proc: Process) -> tuple[Problem, bool] | None:
+        """None when ``proc`` is within both limits, else (the finding, whether it is an error)."""
+        edges = len(proc.inputs) * len(proc.outputs)
+        if edges <= self.warn and edges <= self.max:
+            return None
+        refused = edges > self.max
+        limit, setting = (self.max, "max_edges_per_process") if refused else (self.warn, "warn_edges_per_process")
+        return Problem(proc.source.file, proc.source.line, "", (
+            f"process {proc.id!r} has {edges:,} table edges ({len(proc.inputs):,} inputs x {len(proc.outputs):,} "
+            f"outputs), over {setting} ({limit:,}); split it, or raise {setting} under defaults in lac.yaml")), refused
 
 
 @dataclass(frozen=True)
@@ -50,9 +73,14 @@ def parse_file(item: ManifestInput, defaults: Mapping[str, str] | None = None,
 
 
 def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | None = None,
-                  field_separator: str | None = None) -> Lineage:
-    """Parse, validate and merge manifests; raise ManifestError with every problem found."""
+                  field_separator: str | None = None, limits: EdgeLimits | None = None) -> Lineage:
+    """Parse, validate and merge manifests; raise ManifestError with every problem found.
+
+    Warnings (``ManifestWarning``) are emitted only when no problem stops the run.
+    """
+    limits = limits or EdgeLimits()
     problems: list[Problem] = []
+    notes: list[Problem] = []
     processes = []
     assets = []
     seen: dict[str, str] = {}
@@ -61,9 +89,13 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
         count += 1
         parsed = parse_file(item, defaults, field_separator)
         problems.extend(parsed.problems)
+        notes.extend(parsed.warnings)
         assets.extend(parsed.assets)
         for proc in parsed.processes:
             where = str(proc.source)
+            wide = limits.check(proc)
+            if wide is not None:
+                (problems if wide[1] else notes).append(wide[0])
             if proc.id in seen:
                 problems.append(Problem(proc.source.file, proc.source.line, "id",
                                         f"duplicate process id {proc.id!r}: also defined at {seen[proc.id]}"))
@@ -74,4 +106,6 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
         problems.append(Problem("(manifests)", 0, "", "no manifest files found (*.yaml, *.yml, *.csv)"))
     if problems:
         raise ManifestError(problems)
+    for note in sorted(notes):
+        warnings.warn(ManifestWarning(note), stacklevel=2)
     return Lineage.build(processes, assets)
