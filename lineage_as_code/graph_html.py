@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from .display import escape_control
 from .graph import PROCESS, LineageGraph
 
 _CHAR_WIDTH, _PAD, _MIN_W, _MAX_CHARS = 7.0, 28.0, 110.0, 44
@@ -100,9 +101,11 @@ def layout_graph(graph: LineageGraph) -> dict[str, Any]:
             place[i] = (x + width / 2, top + k * _ROW, widths[i])
         x += width + _GAP
     index = {i: k for k, i in enumerate(ids)}
-    nodes = [{"id": n.id, "kind": n.kind, "label": n.label, "short": _short(n.label),
+    nodes = [{"id": n.id, "kind": n.kind, "label": escape_control(n.label), "short": escape_control(_short(n.label)),
               "x": round(place[n.id][0], 1), "y": round(place[n.id][1], 1), "w": round(place[n.id][2], 1),
-              "focus": n.id == graph.focus, "details": [list(d) for d in n.details]} for n in graph.nodes]
+              "focus": n.id == graph.focus,
+              "details": [[escape_control(k), escape_control(v, keep_layout=True)] for k, v in n.details]}
+             for n in graph.nodes]
     return {"nodes": nodes, "edges": [[index[a], index[b]] for a, b in graph.edges],
             "processes": sum(1 for n in graph.nodes if n.kind == PROCESS)}
 

@@ -142,13 +142,15 @@ def _message(error: Any) -> str:
     if error.validator == "pattern" and isinstance(value, str):
         bad = CONTROL.search(value)
         if bad is not None:
-            return (f"{excerpt(value)!s}: holds the control character \\x{ord(bad.group()):02x}; ids, names, "
+            return (f"'{excerpt(value)}' holds the control character \\x{ord(bad.group()):02x}; ids, names, "
                     "references and keys must be printable")
         return f"{excerpt(value)!r} does not match {error.validator_value!r}"
     if error.validator == "type":
         expected = error.validator_value
-        wanted = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"expected {wanted}, found {_JSON_TYPES.get(type(value), type(value).__name__)}"
+        wanted = " or ".join(map(repr, expected)) if isinstance(expected, list) else repr(expected)
+        if not error.absolute_path:  # a whole file that is one value: not a manifest, and not to be quoted
+            return f"expected a mapping (version: 1, ...), found {_JSON_TYPES.get(type(value), type(value).__name__)}"
+        return f"{excerpt(repr(value), 40)} is not of type {wanted}"
     if error.validator in ("maxLength", "minLength") and isinstance(value, str):
         return f"{excerpt(value)!r} is {len(value):,} characters long; {error.validator} is {error.validator_value:,}"
     if error.validator == "enum":

@@ -216,8 +216,10 @@ def _inside(files: list[Path], within: Path | None, spec: str) -> list[Path]:
     root = within.resolve()
     for f in files:
         if not f.resolve().is_relative_to(root):
-            raise SourceError(f"{display_name(spec)}: {display_name(os.path.relpath(f))} resolves outside the "
-                              "project folder; set allow_outside_root: true in lac.yaml to read it")
+            shown = display_name(os.path.relpath(f))
+            where = shown if shown == display_name(spec) else f"{display_name(spec)}: {shown}"
+            raise SourceError(f"{where} resolves outside the project folder; set allow_outside_root: true in "
+                              "lac.yaml to read it")
     return files
 
 
