@@ -15,7 +15,7 @@ from typing import NoReturn
 from . import __version__
 from .config import load_config
 from .console import Console
-from .errors import ApprovalError, LineageAsCodeError, ManifestError, UsageError
+from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, UsageError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .plan.mermaid import build_context_edges
@@ -326,7 +326,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     console = console or Console()
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(args, console))
+        with console.showing_warnings(ManifestWarning):
+            return int(args.func(args, console))
     except ManifestError as exc:
         for problem in exc.problems:
             console.error(str(problem))

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, ManifestError, Problem
+from .manifest import EdgeLimits
 from .manifest.validate import load_yaml, schema_problems
 from .plan.contract import InputHandling, Policy
 from .sources import is_remote, read_object
@@ -52,6 +53,9 @@ class Config:
     manifest_defaults: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     field_separator: str | None = None
     cache_dir: Path | None = None  # where translated resources are cached; None: no cache
+    edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
+    allow_outside_root: bool = False  # local manifests listed in lac.yaml may resolve outside root
+    source: Path | None = None  # the local lac.yaml itself, never read as a manifest
 
     def select(self, names: list[str] | None) -> list[TargetConfig]:
         """Return the named targets (all when ``names`` is empty); raise ConfigError for unknown names."""
@@ -120,6 +124,9 @@ def parse_config(name: str, data: bytes, root: Path) -> Config:
         manifest_defaults=MappingProxyType({k: str(defaults[k]) for k in _MANIFEST_DEFAULT_KEYS if k in defaults}),
         field_separator=defaults.get("field_separator"),
         cache_dir=root / ".lac" / "cache",
+        edge_limits=EdgeLimits(int(defaults.get("warn_edges_per_process", EdgeLimits.warn)),
+                               int(defaults.get("max_edges_per_process", EdgeLimits.max))),
+        allow_outside_root=bool(raw.get("allow_outside_root", False)),
     )
 
 
@@ -154,4 +161,5 @@ def load_config(path: str | None = None, cwd: Path | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from exc
     shown = path or CONFIG_NAME
-    return parse_config(shown, data, file.parent.resolve() if path else cwd)
+    config = parse_config(shown, data, file.parent.resolve() if path else cwd)
+    return replace(config, source=file.resolve())

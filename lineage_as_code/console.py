@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TextIO
@@ -37,6 +38,28 @@ class Console:
 
     def info(self, text: str) -> None:
         self.err.write(text + "\n")
+
+    def warning(self, text: str) -> None:
+        """A finding that does not stop the command, on stderr: ``warning: file:line: ...``."""
+        self.err.write(self.paint(f"warning: {text}", "yellow") + "\n")
+
+    @contextmanager
+    def showing_warnings(self, kind: type[Warning]) -> Iterator[None]:
+        """Print every ``kind`` warning the library emits inside the block, as it happens;
+        other warnings keep Python's handling."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", kind)
+            shown = warnings.showwarning
+
+            def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                     file: TextIO | None = None, line: str | None = None) -> None:
+                if issubclass(category, kind):
+                    self.warning(str(message))
+                else:
+                    shown(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            yield
 
     @property
     def interactive(self) -> bool:

@@ -20,7 +20,9 @@
             └── AuthError               the credentials were refused: the run stops at once
 
 Third-party exceptions (httpx, boto3, cloud SDKs, duckdb) are translated into these at the
-module that calls them, always with ``raise ... from exc``.
+module that calls them, always with ``raise ... from exc``. Findings that do not stop a run (a
+directory link loop, an alias nobody uses) are ``ManifestWarning``s, emitted through Python's
+warnings and printed by the CLI's console.
 """
 
 from __future__ import annotations
@@ -121,3 +123,11 @@ class TerminalTargetError(TargetError):
 class AuthError(TerminalTargetError):
     """The target refused the credentials (401/403). Every further call would fail the same way,
     so apply stops with this one message instead of failing each item."""
+
+
+class ManifestWarning(UserWarning):
+    """A finding about the input that does not stop the run; ``problem`` locates it."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem

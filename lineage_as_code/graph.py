@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from .config import Config
+from .display import escape_control
 from .errors import ConfigError, StateError
 from .model import Lineage, Process, bulk_allocation
 from .project import load_manifests
@@ -130,8 +131,9 @@ def select_around(graph: LineageGraph, around: str, depth: int) -> LineageGraph:
 
 
 def mermaid_label(text: str) -> str:
-    """``text`` made safe inside a quoted Mermaid label (entity codes for quotes, brackets, markup)."""
-    text = text.replace("#", "#35;")
+    """``text`` made safe inside a quoted Mermaid label (control characters written out, entity
+    codes for quotes, brackets, markup)."""
+    text = escape_control(" ".join(text.split())).replace("#", "#35;")
     for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
                     ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("{", "#123;"), ("}", "#125;")):
         text = text.replace(ch, ent)
@@ -156,8 +158,9 @@ def render_graph_mermaid(graph: LineageGraph) -> str:
 
 
 def dot_string(text: str) -> str:
-    """``text`` as a double-quoted DOT string."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+    """``text`` as a double-quoted DOT string; control characters but newlines written out."""
+    text = escape_control(text.replace("\r\n", "\n"), keep_layout=True).replace("\t", " ")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 

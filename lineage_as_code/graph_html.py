@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from .display import escape_control
 from .graph import PROCESS, GraphNode, LineageGraph
 from .model import bulk_allocation
 
@@ -166,9 +167,10 @@ def _layout(graph: LineageGraph) -> dict[str, Any]:
                        "gap": _BAND_GAP if bands > 1 else _GAP, "title": _layer_title(nodes, column)})
         x += span + _GAP
     degree = Counter(i for edge in edges for i in edge)
-    data = [{"id": n.id, "kind": n.kind, "label": n.label, "short": _short(n.label), "name": _name(n),
+    data = [{"id": n.id, "kind": n.kind, "label": escape_control(n.label),
+             "short": escape_control(_short(n.label)), "name": escape_control(_name(n)),
              "x": round(p[0], 1), "y": round(p[1], 1), "w": round(p[2], 1), "layer": p[3], "degree": degree[k],
-             "placeholder": n.placeholder, "focus": n.id == graph.focus, "details": [list(d) for d in n.details],
+             "placeholder": n.placeholder, "focus": n.id == graph.focus, "details": [[escape_control(k), escape_control(v, keep_layout=True)] for k, v in n.details],
              "columns": [[list(src), dst, transform] for src, dst, transform in n.columns]}
             for k, (n, p) in enumerate(zip(nodes, place, strict=True))]
     return {"nodes": data, "edges": [list(e) for e in edges], "layers": layers,

@@ -15,7 +15,7 @@ from functools import cached_property
 
 from .config import Config
 from .errors import ConfigError
-from .manifest import ManifestInput, build_lineage
+from .manifest import EdgeLimits, ManifestInput, build_lineage
 from .model import Lineage, bulk_allocation
 from .sources import ManifestFile, is_remote, open_source
 
@@ -25,37 +25,44 @@ class LoadedManifests:
     files: tuple[ManifestFile, ...]
     defaults: Mapping[str, str] = field(default_factory=dict)
     field_separator: str | None = None
+    edge_limits: EdgeLimits = field(default_factory=EdgeLimits)
 
     @cached_property
     def lineage(self) -> Lineage:
         """The validated, merged lineage; raises ManifestError listing every problem."""
         with bulk_allocation():
             return build_lineage((ManifestInput(f.name, f.data) for f in self.files), self.defaults,
-                                 self.field_separator)
+                                 self.field_separator, self.edge_limits)
 
     @cached_property
     def digest(self) -> str:
         """sha256 over every manifest's name and content, in name order, and the parse settings."""
         h = hashlib.sha256(repr((sorted(self.defaults.items()), self.field_separator)).encode())
         for f in sorted(self.files, key=lambda f: f.name):
-            h.update(f.name.encode() + b"\0" + hashlib.sha256(f.data).digest())
+            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(f.data).digest())
         return h.hexdigest()
 
 
 def read_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:
-    """Fetch the manifests' bytes (no parsing); raise SourceError/ConfigError."""
+    """Fetch the manifests' bytes (no parsing); raise SourceError/ConfigError.
+
+    Paths given on the command line are read as given. Those listed in lac.yaml must resolve
+    inside the project folder unless ``allow_outside_root`` is set, and never include lac.yaml.
+    """
     specs = list(paths or [])
-    base = None
+    base = within = None
     if not specs:
         if not config.manifests:
             raise ConfigError("no manifests given: pass paths or list them under 'manifests' in lac.yaml")
         specs, base = list(config.manifests), config.root
+        within = None if config.allow_outside_root else config.root
+    exclude = frozenset({config.source} if config.source else ())
     files: dict[str, ManifestFile] = {}
     for spec in specs:
-        for item in open_source(spec, base):
+        for item in open_source(spec, base, within=within, exclude=exclude):
             files.setdefault(item.name, item)
     return LoadedManifests(tuple(files[name] for name in sorted(files)), dict(config.manifest_defaults),
-                           config.field_separator)
+                           config.field_separator, config.edge_limits)
 
 
 def load_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:

@@ -11,7 +11,7 @@ import warnings
 import pandas as pd
 
 from ..errors import Problem
-from .validate import undecodable
+from .validate import did_you_mean, undecodable
 
 SEPARATORS = (",", ";", "\t", "|")
 ATLAN_COLUMNS = tuple(
@@ -33,19 +33,33 @@ def _header_cells(first_line: str, sep: str) -> list[str]:
 
 
 def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, str] | Problem:
-    """Return ``(dialect, separator)`` with dialect ``atlan`` or ``native``, or a Problem at line 1."""
+    """Return ``(dialect, separator)`` with dialect ``atlan`` or ``native``, or a Problem at line 1.
+
+    A header with two native columns is native (a missing column is then named by the native
+    parser); one with most of the Atlan columns is Atlan, and the missing ones are named here.
+    """
     first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # pandas ends a line at a lone \r too
     for sep in ((separator,) if separator else SEPARATORS):
         cells = _header_cells(first_line, sep)
         if set(ATLAN_COLUMNS) <= set(cells):
             return "atlan", sep
-        if {"source", "target"} <= {normalise_native(c) for c in cells}:
+        if len(set(ATLAN_COLUMNS) & set(cells)) >= len(ATLAN_COLUMNS) // 2:
+            return missing_columns(name, [c for c in ATLAN_COLUMNS if c not in cells], cells, "Atlan Lineage Builder")
+        if len({normalise_native(c) for c in cells} & set(NATIVE_COLUMNS)) >= 2:
             return "native", sep
     return Problem(
         name, 1, "(header)",
         "unrecognised CSV header: expected native columns (process_id, source, target, ...) "
         "or the 14 Atlan Lineage Builder columns (Source Type, ..., Transformation Name)",
     )
+
+
+def missing_columns(name: str, missing: list[str], cells: list[str], dialect: str) -> Problem:
+    """The header Problem (line 1) naming each missing column, with the header cell it was
+    probably meant to be."""
+    others = [c for c in cells if c not in ATLAN_COLUMNS and normalise_native(c) not in NATIVE_COLUMNS]
+    named = ", ".join(f"{m!r}{did_you_mean(m, others)}" for m in missing)
+    return Problem(name, 1, "(header)", f"the {dialect} header lacks the column(s) {named}")
 
 
 def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series] | Problem:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import pandas as pd
 
+from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
-from .csv_common import NATIVE_COLUMNS, normalise_native
+from .csv_common import NATIVE_COLUMNS, missing_columns, normalise_native
 from .refs import RefError, parse_asset
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
@@ -115,6 +117,25 @@ def _details(known: pd.DataFrame, pids: list[str], keep: pd.Series) -> dict[str,
             for i, pid in enumerate(firsts.index.tolist())}
 
 
+def _conflicts(name: str, known: pd.DataFrame, pids: list[str], keep: pd.Series, lines: pd.Series) -> list[Problem]:
+    """A Problem per process whose rows give two different non-empty names, descriptions, sql or
+    owners, naming both rows: the first would otherwise win without a word."""
+    problems = []
+    ids = pd.Series(pids, index=known.index)[keep]
+    for column in (k for k in _DETAILS if k in known.columns):
+        cells = known.loc[keep, column]
+        given = cells != ""
+        distinct = pd.DataFrame({"pid": ids[given], "value": cells[given]}).drop_duplicates()
+        clash = distinct[distinct["pid"].duplicated(keep=False)]
+        for pid, rows in clash.groupby("pid", sort=False):
+            (first, a), (second, b) = list(rows["value"].items())[:2]
+            here, there = int(lines.loc[second]), int(lines.loc[first])
+            problems.append(Problem(name, here, column, (
+                f"process {pid!r} has {column} {excerpt(b)!r} here but {excerpt(a)!r} on line {there}; "
+                "the rows of one process must agree (leave the cell empty to inherit)")))
+    return problems
+
+
 def _repeated_column(name: str, rename: Mapping[str, str]) -> Problem | None:
     """A header Problem when two cells name one field ('target' and 'Target'): pandas would
     otherwise hand a two-column frame where one column is expected."""
@@ -127,6 +148,20 @@ def _repeated_column(name: str, rename: Mapping[str, str]) -> Problem | None:
     return None
 
 
+def _missing_column(name: str, cells: list[str], present: set[str]) -> Problem | None:
+    """The header Problem when ``source``, ``target``, or both ``process_id`` and ``process_name``
+    are missing: said once on line 1, not as a schema error on every row."""
+    missing = [c for c in ("source", "target") if c not in present]
+    if not present & {"process_id", "process_name"}:
+        missing.append("process_id")
+    if not missing:
+        return None
+    problem = missing_columns(name, missing, cells, "native CSV")
+    if "process_id" in missing:
+        problem = replace(problem, message=problem.message + " ('process_name' may stand in for 'process_id')")
+    return problem
+
+
 def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
                      defaults: Mapping[str, str] | None = None) -> ParsedFile:
     """Turn a native CSV frame into processes; every bad cell becomes a Problem at its row's line.
@@ -135,7 +170,7 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
     once, per-process details are grouped by pandas, and the rows are walked once over plain lists.
     """
     rename = {c: normalise_native(c) for c in frame.columns if normalise_native(c) in NATIVE_COLUMNS}
-    repeated = _repeated_column(name, rename)
+    repeated = _repeated_column(name, rename) or _missing_column(name, list(frame.columns), set(rename.values()))
     if repeated is not None:
         return ParsedFile(problems=[repeated])
     extra_columns = [c for c in frame.columns if c not in rename]
@@ -155,6 +190,7 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
     keep = pd.Series(True, index=known.index)
     if broken:
         keep.iloc[sorted(broken)] = False
+    out.problems.extend(_conflicts(name, known, pids, keep, lines))
     details = _details(known, pids, keep)
     line_numbers = lines.tolist()
     drafts: dict[str, _Draft] = {}

@@ -8,6 +8,7 @@ alias bombs and absurd nesting become Problems too, never tracebacks.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -18,10 +19,14 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from ..display import CONTROL, escape_control, excerpt
 from ..errors import Problem
 
 Path = tuple[str | int, ...]
 MAX_EXPANDED_NODES = 2_000_000
+# What aliases may add to a document's values: one 1 MB scalar referenced 2,000 times would
+# otherwise make a 2 GB plan out of a 1 MB file.
+MAX_ALIAS_EXPANSION_CHARS = 16 * 2**20
 MAX_DEPTH = 64
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -117,7 +122,40 @@ def is_valid(instance: Any, schema_name: str) -> bool:
 
 
 def _short(value: str, limit: int = 160) -> str:
-    return value if len(value) <= limit else value[: limit - 3] + "..."
+    return escape_control(value if len(value) <= limit else value[: limit - 3] + "...")
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'inputs'?)`` when ``word`` is close to one of ``known``, else ''."""
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "true or false", int: "a number",
+               float: "a number", type(None): "nothing (null)"}
+
+
+def _message(error: Any) -> str:
+    """A schema error as a user reads it, quoting at most a short escaped excerpt of the value:
+    a manifest path can name any file, and its content must not end up in a message."""
+    value = error.instance
+    if error.validator == "pattern" and isinstance(value, str):
+        bad = CONTROL.search(value)
+        if bad is not None:
+            return (f"'{excerpt(value)}' holds the control character \\x{ord(bad.group()):02x}; ids, names, "
+                    "references and keys must be printable")
+        return f"{excerpt(value)!r} does not match {error.validator_value!r}"
+    if error.validator == "type":
+        expected = error.validator_value
+        wanted = " or ".join(map(repr, expected)) if isinstance(expected, list) else repr(expected)
+        if not error.absolute_path:  # a whole file that is one value: not a manifest, and not to be quoted
+            return f"expected a mapping (version: 1, ...), found {_JSON_TYPES.get(type(value), type(value).__name__)}"
+        return f"{excerpt(repr(value), 40)} is not of type {wanted}"
+    if error.validator in ("maxLength", "minLength") and isinstance(value, str):
+        return f"{excerpt(value)!r} is {len(value):,} characters long; {error.validator} is {error.validator_value:,}"
+    if error.validator == "enum":
+        return f"{excerpt(str(value))!r} is not one of {_short(repr(error.validator_value))}"
+    return _short(error.message)
 
 
 def schema_problems(
@@ -141,7 +179,8 @@ def schema_problems(
             known = set(error.schema.get("properties", {}))
             for extra in sorted((k for k in error.instance if k not in known), key=str):  # YAML keys: any type
                 where = (*path, str(extra))
-                problems.append(Problem(file, line_of(where), field_path(where), "unknown field"))
+                hint = did_you_mean(str(extra), known)
+                problems.append(Problem(file, line_of(where), field_path(where), f"unknown field{hint}"))
             continue
         if error.validator in ("required", "dependentRequired"):
             missing = re.match(r"^'(.+?)' is a (?:required property|dependency of '(.+)')$", error.message)
@@ -150,23 +189,28 @@ def schema_problems(
                 because = f" (because {missing.group(2)} is given)" if missing.group(2) else ""
                 problems.append(Problem(file, line_of(path), field_path(where), f"is required{because}"))
                 continue
-        problems.append(Problem(file, line_of(path), field_path(path) or "(document)", _short(error.message)))
+        problems.append(Problem(file, line_of(path), field_path(path) or "(document)", _message(error)))
     return problems
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+def _expanded_size(node: yaml.Node, memo: dict[int, tuple[int, int]], depth: int = 0) -> tuple[int, int]:
+    """(nodes, scalar characters) of ``node`` once every alias is expanded; shared nodes are
+    counted once per reference but walked once, so a bomb is measured without being built."""
     if depth > MAX_DEPTH:
         raise _TooDeep(node)
     known = memo.get(id(node))
     if known is not None:
         return known
-    size = 1
-    if isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded_size(child, memo, depth + 1) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size += sum(_expanded_size(v, memo, depth + 1) for _, v in node.value)
-    memo[id(node)] = size
-    return size
+    nodes, chars = 1, 0
+    if isinstance(node, yaml.ScalarNode):
+        chars = len(node.value)
+    else:
+        children = node.value if isinstance(node, yaml.SequenceNode) else (v for _, v in node.value)
+        for child in children:
+            n, c = _expanded_size(child, memo, depth + 1)
+            nodes, chars = nodes + n, chars + c
+    memo[id(node)] = (nodes, chars)
+    return nodes, chars
 
 
 class _TooDeep(Exception):
@@ -175,21 +219,32 @@ class _TooDeep(Exception):
 
 
 def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Problem], file: str) -> None:
+    """Record the line of every path and report duplicate keys; runs before construction, which
+    flattens merge keys (``<<: *base``) into the mapping and would make overrides look repeated."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.SequenceNode):
         for index, child in enumerate(node.value):
             _walk(child, (*path, index), lines, problems, file)
     elif isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
+        merged: list[yaml.Node] = []
         for key_node, value_node in node.value:
             key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
             if key == "<<":
+                merged.extend(value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node])
                 continue
             if key in seen:
                 problems.append(Problem(file, key_node.start_mark.line + 1, field_path((*path, key)), "duplicate key"))
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
             _walk(value_node, (*path, key), lines, problems, file)
+        for source in merged:  # keys merged in and not overridden here: lines where the anchor wrote them
+            for key_node, value_node in source.value if isinstance(source, yaml.MappingNode) else ():
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                if key != "<<" and key not in seen:
+                    seen.add(key)
+                    lines[(*path, key)] = key_node.start_mark.line + 1
+                    _walk(value_node, (*path, key), lines, [], file)
 
 
 def undecodable(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
@@ -238,9 +293,18 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
         node = loader.get_single_node()
         if node is None:
             return None, LineMap(), []
-        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+        nodes, chars = _expanded_size(node, {})
+        if nodes > MAX_EXPANDED_NODES:
             line = node.start_mark.line + 1
             return None, LineMap(), [Problem(file, line, "", "document expands to too many nodes (YAML alias bomb?)")]
+        if chars > len(text) + MAX_ALIAS_EXPANSION_CHARS:
+            return None, LineMap(), [Problem(file, node.start_mark.line + 1, "", (
+                f"aliases expand the document to {chars:,} characters of values, {chars - len(text):,} more than "
+                f"the file holds (at most {MAX_ALIAS_EXPANSION_CHARS:,} more are allowed): "
+                "reference long values fewer times"))]
+        lines: dict[Path, int] = {}
+        problems: list[Problem] = []
+        _walk(node, (), lines, problems, file)
         value = loader.construct_document(node)
     except _TooDeep as exc:
         line = exc.node.start_mark.line + 1
@@ -257,7 +321,4 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
         return None, LineMap(), [Problem(file, 0, "", f"invalid YAML: {_short(str(exc))}")]
     finally:
         loader.dispose()
-    lines: dict[Path, int] = {}
-    problems: list[Problem] = []
-    _walk(node, (), lines, problems, file)
     return value, LineMap(lines), problems

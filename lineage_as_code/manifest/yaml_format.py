@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import Problem
 from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
 from .refs import RefError, build_asset, parse_asset, split_ref
-from .validate import LineMap, field_path, load_yaml, schema_problems
+from .validate import LineMap, did_you_mean, field_path, load_yaml, schema_problems
 
 
 @dataclass
@@ -25,6 +25,7 @@ class ParsedFile:
     assets: list[Asset] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     compiled_from: str = ""  # set when ``lac compile`` wrote the file: its processes yield to hand-written ones
+    warnings: list[Problem] = field(default_factory=list)
 
 
 class _FileContext:
@@ -35,6 +36,7 @@ class _FileContext:
         self.aliases: dict[str, Asset] = {}
         self.declared: dict[str, Asset] = {}
         self.problems: list[Problem] = []
+        self.used: set[str] = set()  # aliases referenced, and asset keys any process touches
 
     def problem(self, path: tuple[str | int, ...], message: str) -> None:
         self.problems.append(Problem(self.name, self.lines.line(path), field_path(path), message))
@@ -43,8 +45,8 @@ class _FileContext:
 def _asset_from_entry(entry: Any, ctx: _FileContext, path: tuple[str | int, ...], aliases: dict[str, Asset]) -> Asset | None:
     try:
         if isinstance(entry, str):
-            if "." not in entry and ":" not in entry and entry in aliases:
-                return aliases[entry]
+            if "." not in entry and ":" not in entry and "`" not in entry:
+                return _one_segment(entry, ctx, path, aliases)
             asset = parse_asset(entry, ctx.defaults)
             return ctx.declared.get(asset.key, asset)
         ids = freeze_mapping({str(k): str(v) for k, v in (entry.get("ids") or {}).items()})
@@ -70,6 +72,23 @@ def _asset_from_entry(entry: Any, ctx: _FileContext, path: tuple[str | int, ...]
     return asset
 
 
+def _one_segment(entry: str, ctx: _FileContext, path: tuple[str | int, ...], aliases: dict[str, Asset]) -> Asset | None:
+    """A reference without a dot or colon is an alias, or an asset declared under ``assets``: read
+    as a bare table name it would turn a typo in an alias into a new asset."""
+    if entry in aliases:
+        ctx.used.add(entry)
+        return aliases[entry]
+    try:
+        declared = ctx.declared.get(parse_asset(entry, ctx.defaults).key)
+    except RefError:
+        declared = None
+    if declared is not None:
+        return declared
+    ctx.problem(path, f"{entry!r} is not an alias declared in this file{did_you_mean(entry, aliases)}; "
+                      "name an asset as schema.table or platform:database.schema.table")
+    return None
+
+
 def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[str, Asset],
                     role: str, ctx: _FileContext, path: tuple[str | int, ...]) -> ColumnRef | None:
     try:
@@ -82,6 +101,7 @@ def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[s
         return None
     *asset_part, column = segments
     if platform is None and len(asset_part) == 1 and asset_part[0] in aliases:
+        ctx.used.add(asset_part[0])
         asset = aliases[asset_part[0]]
         if asset.key not in {c.key for c in candidates}:
             ctx.problem(path, f"alias {asset_part[0]!r} ({asset.key}) is not among the process's {role}")
@@ -96,7 +116,8 @@ def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[s
     if len(matches) > 1:
         ctx.problem(path, f"{ref!r} matches several {role}: {', '.join(sorted(a.key for a in matches))}")
     elif len(asset_part) == 1 and platform is None:
-        ctx.problem(path, f"alias or asset {ref!r} does not resolve to any of the process's {role}")
+        ctx.problem(path, f"alias or asset {ref!r} does not resolve to any of the process's {role}"
+                          f"{did_you_mean(ref, aliases)}")
     else:
         ctx.problem(path, f"{ref!r} is not among the process's {role}")
     return None
@@ -127,6 +148,7 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
             mappings.append(ColumnMapping(tuple(s for s in sources if s), target, str(col.get("transform", ""))))
     if len(ctx.problems) > before:
         return None
+    ctx.used.update(a.key for a in (*ins, *outs))
     proc = Process(
         id=entry["id"],
         name=str(entry.get("name") or entry["id"]),
@@ -189,4 +211,19 @@ def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None
         if proc is not None:
             out.processes.append(proc)
     out.problems.extend(ctx.problems)
+    out.warnings.extend(_unused_aliases(value.get("assets") or [], ctx))
     return out
+
+
+def _unused_aliases(entries: list[Any], ctx: _FileContext) -> list[Problem]:
+    """A warning per asset declared with an alias that no process of the file uses, by alias or
+    by reference: usually a typo elsewhere left it orphaned."""
+    found = []
+    for i, entry in enumerate(entries):
+        alias = entry.get("alias") if isinstance(entry, dict) else None
+        asset = ctx.aliases.get(alias) if alias else None
+        if asset is not None and alias not in ctx.used and asset.key not in ctx.used:
+            path = ("assets", i, "alias")
+            found.append(Problem(ctx.name, ctx.lines.line(path), field_path(path),
+                                 f"alias {alias!r} ({asset.key}) is declared but no process uses it"))
+    return found

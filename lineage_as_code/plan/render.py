@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from ..display import escape_control
 from .mermaid import render_mermaid
 from .model import Action, Change, Plan, TargetPlan
 
@@ -47,7 +48,7 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
     out: list[str] = [paint(line, "yellow") for line in scope_notes(plan)]
     for t in plan.targets:
         refreshed = "refreshed" if t.refreshed else "from state only"
-        out.append(paint(f"Target {t.name} ({t.type}, {refreshed})", "bold"))
+        out.append(paint(escape_control(f"Target {t.name} ({t.type}, {refreshed})"), "bold"))
         for c in t.changes:
             line = f"  {c.action.symbol} {c.address}"
             detail = _detail(c)
@@ -55,21 +56,23 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
                 line += f"  [{detail}]"
             if c.reason:
                 line += f"  ({c.reason})"
+            line = escape_control(line)
             if c.source:
-                line += paint(f"  {c.source}", "dim")
+                line += paint(escape_control(f"  {c.source}"), "dim")
             out.append(paint(line, colours[c.action]) if c.action in colours else line)
         for s in t.skipped:
             if not s.cannot_delete:
-                out.append(paint(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else ""), "yellow"))
+                out.append(paint(escape_control(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else "")),
+                                 "yellow"))
         if t.undeletable:
             out.append(paint(f"  Cannot delete on this target ({t.type} has no delete API); remove these by hand, "
                              f"then run 'lac state rm {t.name} ADDRESS...':", "red"))
-            out.extend(paint(f"    - {s.address}", "red") for s in t.undeletable)
+            out.extend(paint(escape_control(f"    - {s.address}"), "red") for s in t.undeletable)
         for w in t.warnings:
-            out.append(paint(f"  warning: {w}", "yellow"))
+            out.append(paint(escape_control(f"  warning: {w}"), "yellow"))
         if show_unmanaged and t.unmanaged:
             out.append(f"  {len(t.unmanaged)} unmanaged (in the target, not created by this tool; never touched):")
-            out.extend(f"    . {a}" for a in t.unmanaged)
+            out.extend(escape_control(f"    . {a}") for a in t.unmanaged)
         if not t.changes and not t.skipped:
             out.append("  no changes")
         out.append("")
@@ -80,8 +83,9 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
 
 
 def escape_md(text: str) -> str:
-    """Make manifest text inert in Markdown: HTML entities for ``< > &``, backslashes for the rest."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Make manifest text inert in Markdown: control characters written out as ``\\xNN``, HTML
+    entities for ``< > &``, backslashes for the rest."""
+    text = escape_control(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
     return text.replace("\r", " ").replace("\n", " ")
 
@@ -131,7 +135,7 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
                     line += f"  ({c.reason})"
                 if c.source:
                     line += f"  {c.source}"
-                lines.append(line.replace("\n", " "))
+                lines.append(escape_control(line))
             out.append(_fence(lines, "diff"))
         for s in t.skipped:
             if not s.cannot_delete:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import SourceError
+from ..display import display_name
+from ..errors import ManifestWarning, Problem, SourceError
 
 if TYPE_CHECKING:
     from .remote import ObjectStore
@@ -141,28 +144,110 @@ def _read_local(path: Path, display: str) -> ManifestFile:
     return ManifestFile(display, data, _local_etag(data))
 
 
-def _open_local(spec: str, base: Path | None) -> list[ManifestFile]:
+def _translate(pattern: str) -> re.Pattern[str]:
+    """A glob as a regex over '/'-separated relative paths: ``**`` spans any number of folders,
+    ``*`` and ``?`` stay inside one name, ``[...]`` is a class."""
+    out, parts = [], pattern.split("/")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if part == "**":
+            out.append(".*" if last else "(?:[^/]*/)*")
+            continue
+        regex, j = "", 0
+        while j < len(part):
+            ch = part[j]
+            end = part.find("]", j + 2) if ch == "[" else -1
+            if ch == "*":
+                regex += "[^/]*"
+            elif ch == "?":
+                regex += "[^/]"
+            elif end != -1:
+                body = part[j + 1:end]
+                regex += "[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]"
+                j = end
+            else:
+                regex += re.escape(ch)
+            j += 1
+        out.append(regex + ("" if last else "/"))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _walk(top: Path, skip_hidden: bool = True) -> list[Path]:
+    """Every file under ``top``, following directory links but never into a folder already seen
+    (a link loop or a second way to the same folder); each link not followed is a warning."""
+    seen: set[tuple[int, int]] = set()
+    files: list[Path] = []
+    for folder, dirs, names in os.walk(top, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:  # reached through a link: report it, do not descend
+            dirs[:] = []
+            real = os.path.relpath(os.path.realpath(folder))
+            warnings.warn(ManifestWarning(Problem(display_name(os.path.relpath(folder)), 0, "", (
+                f"directory link to {display_name(real)}, which is read already (a link loop?): not followed"))),
+                stacklevel=3)
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        if skip_hidden:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs.sort()
+        files.extend(Path(folder, n) for n in names if not (skip_hidden and n.startswith(".")))
+    return files
+
+
+def _glob(path: Path) -> list[Path]:
+    """Files matching a glob; ``**`` is walked by ``_walk`` so that link loops end."""
+    text = str(path)
+    if "**" not in text:
+        return [Path(m) for m in glob.glob(text)]
+    parts = Path(text).parts
+    fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in "*?["))
+    top = Path(*parts[:fixed]) if fixed else Path(".")
+    pattern = _translate("/".join(parts[fixed:]))
+    return [f for f in _walk(top) if pattern.match(f.relative_to(top).as_posix())]
+
+
+def _inside(files: list[Path], within: Path | None, spec: str) -> list[Path]:
+    if within is None:
+        return files
+    root = within.resolve()
+    for f in files:
+        if not f.resolve().is_relative_to(root):
+            shown = display_name(os.path.relpath(f))
+            where = shown if shown == display_name(spec) else f"{display_name(spec)}: {shown}"
+            raise SourceError(f"{where} resolves outside the project folder; set allow_outside_root: true in "
+                              "lac.yaml to read it")
+    return files
+
+
+def _open_local(spec: str, base: Path | None, within: Path | None = None,
+                exclude: frozenset[Path] = frozenset()) -> list[ManifestFile]:
     path = Path(spec) if base is None or os.path.isabs(spec) else base / spec
-    shown = spec if base is None else os.path.relpath(path)
+    shown = display_name(spec if base is None else os.path.relpath(path))
     if any(ch in spec for ch in "*?["):
-        matches = sorted(glob.glob(str(path), recursive=True))
-        files = [Path(m) for m in matches if Path(m).is_file()]
+        files = [f for f in sorted(_glob(path), key=str) if f.is_file()]
         if not files:
-            raise SourceError(f"{spec}: the pattern matches no file")
-        return [_read_local(f, os.path.relpath(f)) for f in files]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES
-                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
-        return [_read_local(f, os.path.relpath(f)) for f in files]
-    if path.is_file():
-        return [_read_local(path, shown)]
-    raise SourceError(f"{spec}: no such file or directory")
+            raise SourceError(f"{display_name(spec)}: the pattern matches no file")
+    elif path.is_dir():
+        files = sorted((p for p in _walk(path) if p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file()), key=str)
+    elif path.is_file():
+        return [_read_local(p, shown) for p in _inside([path], within, spec)]
+    else:
+        raise SourceError(f"{display_name(spec)}: no such file or directory")
+    files = [f for f in files if f.resolve() not in exclude]
+    return [_read_local(f, display_name(os.path.relpath(f))) for f in _inside(files, within, spec)]
 
 
-def open_source(uri: str, base: Path | None = None) -> list[ManifestFile]:
+def open_source(uri: str, base: Path | None = None, *, within: Path | None = None,
+                exclude: frozenset[Path] = frozenset()) -> list[ManifestFile]:
     """Return every manifest at ``uri``, sorted by name; raise SourceError when it cannot be read.
 
-    Relative local paths resolve against ``base`` (the folder of lac.yaml) when given.
+    Relative local paths resolve against ``base`` (the folder of lac.yaml) when given. With
+    ``within``, a local file that resolves outside that folder (through ``..`` or a link) is an
+    error; files whose resolved path is in ``exclude`` (lac.yaml itself) are skipped.
     """
     if is_remote(uri):
         from .remote import open_remote
@@ -170,7 +255,7 @@ def open_source(uri: str, base: Path | None = None) -> list[ManifestFile]:
         return open_remote(*open_object_store(uri))
     if "://" in uri:
         raise SourceError(f"{uri}: unsupported scheme; use a local path, s3://, gs://, az:// or abfss://")
-    return _open_local(uri, base)
+    return _open_local(uri, base, within, exclude)
 
 
 def read_object(uri: str) -> bytes:

@@ -49,7 +49,7 @@ processes:
 """
     problems = [str(p) for p in parse_yaml("m.yaml", text).problems]
     assert "m.yaml:8: processes[0].columns[0].from: alias or asset 'ghost' does not resolve to any of the process's inputs" in problems
-    assert "m.yaml:12: processes[1].colums: unknown field" in problems
+    assert "m.yaml:12: processes[1].colums: unknown field (did you mean 'columns'?)" in problems
     assert "m.yaml:14: processes[2].inputs: process has no inputs" in problems
 
 

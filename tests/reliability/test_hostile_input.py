@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,8 @@ from hypothesis import strategies as st
 from lineage_as_code.cli import main
 from lineage_as_code.config import parse_config
 from lineage_as_code.console import Console
-from lineage_as_code.errors import ConfigError, LineageAsCodeError, ManifestError
+from lineage_as_code.display import has_control
+from lineage_as_code.errors import ConfigError, LineageAsCodeError, ManifestError, ManifestWarning
 from lineage_as_code.manifest import ManifestInput, build_lineage
 from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS, NATIVE_COLUMNS
 from lineage_as_code.targets import open_target
@@ -39,7 +41,7 @@ FAST, FULL = 40, 1700  # examples per strategy: 8 strategies x 1,700 > 10,000 in
 LOCATED = re.compile(r"^lac\.yaml:[1-9]\d*: ")
 
 # Characters that mean something to YAML, CSV, Markdown, HTML or a shell, plus odd unicode.
-NASTY = ":-[]{}&*!|>'\"#%@`,;\t\n\r\\ <>=()$\u0000\u202e\u200b\ufeff\u00e9e\u0301\U0001f600"
+NASTY = ":-[]{}&*!|>'\"#%@`,;\t\n\r\\ <>=()$\u0000\u001b\u0007\u0085\u009b\u202e\u200b\ufeff\u00e9e\u0301\U0001f600"
 nasty_text = st.text(alphabet=st.sampled_from(NASTY) | st.characters(codec="utf-8"), max_size=40)
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | nasty_text
 MANIFEST_KEYS = st.sampled_from(["version", "defaults", "assets", "processes", "id", "name", "inputs", "outputs",
@@ -107,7 +109,9 @@ def check_manifest(name: str, data: bytes, tally: Counter[str]) -> None:
     """Parse one manifest; it is valid, or every problem names ``name`` and a line >= 1."""
     tally["cases"] += 1
     try:
-        build_lineage([ManifestInput(name, data)], DEFAULTS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ManifestWarning)
+            lineage = build_lineage([ManifestInput(name, data)], DEFAULTS)
     except ManifestError as exc:
         unlocated = [str(p) for p in exc.problems if p.file != name or p.line < 1 or "\n" in str(p)]
         tally["refused"] += 1
@@ -118,6 +122,11 @@ def check_manifest(name: str, data: bytes, tally: Counter[str]) -> None:
         raise
     else:
         tally["accepted"] += 1
+        if b"Transformation" not in data:  # the Atlan dialect is read as-is; renderers escape what it carries
+            named = [p.id for p in lineage.processes] + [p.name for p in lineage.processes] + list(lineage.assets)
+            assert not any(has_control(text) for text in named), named
+        if name == "anchored.yaml":  # a mistyped alias never becomes an asset of its own
+            assert all("." in key.partition(":")[2] for key in lineage.assets), list(lineage.assets)
 
 
 def check_config(data: bytes, tally: Counter[str], root: Path) -> None:
@@ -156,7 +165,69 @@ def run(strategy: st.SearchStrategy[bytes], check: Callable[[bytes], None], exam
     prop()
 
 
+CONTROL_CHARS = st.characters(max_codepoint=0x1F) | st.characters(min_codepoint=0x7F, max_codepoint=0x9F)
+
+
+@st.composite
+def controlled(draw: st.DrawFn) -> bytes:
+    """A valid manifest with control characters put into an id, a name, an alias, a reference or a key."""
+    doc: dict = {"version": 1, "defaults": {"platform": "pg"}, "assets": [{"ref": "raw.orders", "alias": "o"}],
+                 "processes": [{"id": "p1", "name": "Load orders", "inputs": ["o", "raw.items"],
+                                "outputs": ["stg.orders"], "attributes": {"team": "data"}, "ids": {"atlan": "q/n"},
+                                "columns": [{"from": "o.id", "to": "orders.id"}]}]}
+    proc = doc["processes"][0]
+    spots = {"id": (proc, "id"), "name": (proc, "name"), "alias": (doc["assets"][0], "alias"),
+             "shorthand": (proc["inputs"], 1), "output": (proc["outputs"], 0), "column": (proc["columns"][0], "to"),
+             "ids value": (proc["ids"], "atlan"), "ref": (doc["assets"][0], "ref")}
+    for spot in draw(st.lists(st.sampled_from(sorted(spots)), min_size=1, max_size=3, unique=True)):
+        holder, key = spots[spot]
+        text = holder[key]
+        at = draw(st.integers(0, len(text)))
+        holder[key] = text[:at] + draw(st.text(CONTROL_CHARS, min_size=1, max_size=2)) + text[at:]
+    if draw(st.booleans()):  # a control character in a key
+        key = draw(st.sampled_from(["team", "atlan"]))
+        holder = proc["attributes"] if key == "team" else proc["ids"]
+        holder[key + draw(st.text(CONTROL_CHARS, min_size=1, max_size=1))] = holder.pop(key)
+    return yaml.safe_dump(doc, allow_unicode=draw(st.booleans())).encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def anchored(draw: st.DrawFn) -> bytes:
+    """Processes sharing parts through anchors, aliases and merge keys (``<<: *base``), some
+    overriding, repeating or dangling; asset aliases that are right, mistyped or unused."""
+    refs = st.sampled_from(["o", "o", "raw.orders", "stg.orders", "stg.items", "od", "orders", "*ins", "*outs"])
+    lines = ["version: 1", "defaults: {platform: pg}", "assets:", "  - {ref: raw.orders, alias: o}",
+             "  - {ref: raw.unused, alias: u}", "processes:"]
+    anchors: list[str] = []
+    for i in range(draw(st.integers(1, 5))):
+        name = f"b{i}"
+        head = f"  - &{name}" if draw(st.booleans()) else "  -"
+        body = []
+        if anchors and draw(st.booleans()):
+            targets = draw(st.lists(st.sampled_from([*anchors, "nowhere"]), min_size=1, max_size=2))
+            body.append("<<: " + (f"*{targets[0]}" if len(targets) == 1 else "[" + ", ".join(f"*{t}" for t in targets) + "]"))
+        merged = bool(body)
+        keys = draw(st.lists(st.sampled_from(["name", "sql", "id"]), max_size=2))  # "id" may come twice
+        for key in ([] if merged and draw(st.booleans()) else ["id", "inputs", "outputs"]) + keys:
+            if key == "id":
+                body.append("id: " + draw(st.sampled_from([f"p{i}", f"p{i}", "p1", '"p1\\n"'])))
+            elif key in ("inputs", "outputs"):
+                anchor = f" &{'ins' if key == 'inputs' else 'outs'}" if draw(st.booleans()) else ""
+                body.append(f"{key}:{anchor} [{', '.join(draw(st.lists(refs, min_size=1, max_size=3)))}]")
+            else:
+                body.append(f"{key}: {draw(st.sampled_from(['x', '*b0', '&s shared', '*s']))}")
+        if not body:
+            body.append("{}")
+        lines.append(head + "\n".join(["", *("    " + b for b in body)]) if head.endswith(name) else
+                     "  - " + "\n    ".join(body))
+        if head.endswith(name):
+            anchors.append(name)
+    return ("\n".join(lines) + "\n").encode()
+
+
 STRATEGIES: dict[str, tuple[str, st.SearchStrategy[bytes]]] = {
+    "control characters in ids, names and keys": ("controlled.yaml", controlled()),
+    "anchors, aliases and merge keys": ("anchored.yaml", anchored()),
     "random bytes as YAML": ("random.yaml", st.binary(max_size=600)),
     "random YAML documents": ("doc.yaml", documents(MANIFEST_KEYS).map(
         lambda d: yaml.safe_dump(d, allow_unicode=True).encode("utf-8", "surrogatepass"))),
