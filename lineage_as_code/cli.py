@@ -161,6 +161,17 @@ def _cmd_state(args: argparse.Namespace, console: Console) -> int:
             console.print(json.dumps({"target": target, "address": args.address, "kind": entry.kind, "id": entry.id,
                                       "hash": entry.hash, "partial": entry.partial, "edges": entry.edges}, indent=2))
         return 0
+    if args.state_command == "rebuild":
+        from .rebuild import rebuild_state
+
+        report = rebuild_state(config, list(args.targets), args.lineage or "", args.force)
+        if not report.lineage:
+            console.print("No resource in the targets carries an ownership marker of this tool; nothing to rebuild.")
+            return 1
+        counts = ", ".join(f"{n} in {t}" for t, n in report.recorded.items())
+        console.print(f"Rebuilt state serial {report.serial} of lineage {report.lineage}: {counts}. "
+                      "Run 'lac plan' to see what remains to do.")
+        return 0
     if args.state_command == "rm":
         lock = store.lock("state rm")
         try:
@@ -286,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     ssub.add_parser("list", help="every managed address, per target")
     show = ssub.add_parser("show", help="the state document, or one managed address")
     show.add_argument("address", nargs="?")
+    rebuild = ssub.add_parser("rebuild", help="rebuild a lost state from the ownership markers the targets hold")
+    rebuild.add_argument("targets", nargs="*", help="targets to rebuild (default: all)")
+    rebuild.add_argument("--lineage", help="this project's lineage id, when the markers name several projects")
+    rebuild.add_argument("--force", action="store_true", help="merge into a state that already has entries")
     rm = ssub.add_parser("rm", help="forget addresses (the target keeps them, now unmanaged)")
     rm.add_argument("target_name")
     rm.add_argument("addresses", nargs="+")

@@ -209,3 +209,18 @@ def test_rows_another_project_marked_are_never_touched(lac: Any, tmp_path: Path)
     assert lac("apply", "--auto-approve", "--allow-mass-delete", cwd=tmp_path).code == 0
     assert _rows(tmp_path, "SELECT id, managed_by FROM processes") == [("a1", "another-project")]
     assert ("asset.pg:db.z.z",) in _rows(tmp_path, "SELECT address FROM assets")
+
+
+def test_a_lost_state_file_is_rebuilt_from_the_markers(lac: Any, tmp_path: Path) -> None:
+    _two_folders(tmp_path)
+    (tmp_path / "lac.yaml").write_text("version: 1\nmanifests: [a/, b/]\n")
+    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    clean = _state(tmp_path)
+    (tmp_path / ".lac" / "state.json").unlink()
+    rebuilt = lac("state", "rebuild", cwd=tmp_path)
+    assert rebuilt.code == 0 and clean["lineage"] in rebuilt.out, rebuilt.err
+    assert _state(tmp_path)["targets"] == clean["targets"]
+    again = lac("plan", "--detailed-exitcode", cwd=tmp_path)
+    assert again.code == 0 and "no changes" in again.out
+    refused = lac("state", "rebuild", cwd=tmp_path)
+    assert refused.code == 1 and "rebuild is for a lost state" in refused.err
