@@ -120,7 +120,8 @@ def _resource_change(res: Resource, entry: StateEntry | None, held: Current | No
                               "recorded in state")
         if held is not None and held.owner and not ctx.ours(held):
             raise PlanError(f"{res.source}: {res.address} exists in target {ctx.t.name!r} and carries another "
-                            f"project's ownership marker ({held.owner}); this project will not take it over")
+                            f"project's ownership marker ({held.owner}); this project will not take it over. If it "
+                            "is this project's and its state file was lost, run 'lac state rebuild'")
         reason = "exists in the target; will be adopted" if held is not None else ""
         return ctx.change(res, Action.CREATE, res.hash, _held_entry(held) if held else None, reason)
     if ctx.t.refreshed and held is None:

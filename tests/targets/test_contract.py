@@ -1,0 +1,151 @@
+"""One contract, six targets: every target is driven through the CLI the same way, against its
+emulator (or a real DuckDB file), and must keep the promises of the plan/target contract.
+
+- a saved plan applies from a fresh process (no state carried on a target object) and converges;
+- a tampered saved plan is refused before anything is written;
+- removing processes after a plan that filled the translation cache converges to what a clean apply
+  of the smaller manifest gives (Alation's shared edges included), or, on a target without a delete,
+  is listed for removal by hand;
+- a lost state file followed by an apply duplicates nothing and converges.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.emulators.base import Faults, serve
+from tests.reliability.catalogs import CATALOGS
+from tests.targets.harness import make_project, write_generated
+
+TOKEN = "contract-suite-token-51ab"
+TARGETS = ["duckdb", *CATALOGS]
+
+
+@dataclass
+class Rig:
+    """One target under test: its project folder, a view of what it holds, and its duplicate count."""
+
+    root: Path
+    name: str
+    view: Callable[[], Any]
+    duplicates: Callable[[], int]
+    supports_delete: bool = True
+    marker: bool = False  # stamps an ownership marker: a lost state is rebuilt from it
+    counts_resends: bool = False  # the duplicate counter also counts idempotent re-sends
+
+    def manifest(self, processes: int) -> None:
+        write_generated(self.root / "m" / "lineage.yaml", processes=processes, inputs=2, outputs=1, columns=2)
+
+
+def _duckdb_view(path: Path) -> Any:
+    if not path.exists():
+        return []
+    with duckdb.connect(str(path), read_only=True) as db:
+        return (db.execute("SELECT address, content_hash, partial FROM assets ORDER BY 1").fetchall(),
+                db.execute("SELECT address, content_hash FROM processes ORDER BY 1").fetchall(),
+                db.execute("SELECT * FROM edges ORDER BY ALL").fetchall(),
+                db.execute("SELECT * FROM column_edges ORDER BY ALL").fetchall())
+
+
+@contextmanager
+def rig(name: str, root: Path, monkeypatch: pytest.MonkeyPatch, processes: int = 6,
+        extra: dict[str, Any] | None = None) -> Iterator[Rig]:
+    """A project of ``processes`` generated processes applied to nothing yet, for target ``name``."""
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = root / "m" / "lineage.yaml"
+    write_generated(manifest, processes=processes, inputs=2, outputs=1, columns=2)
+    if name == "duckdb":
+        make_project(root, {"local": {"type": "duckdb", "path": "store.duckdb", **(extra or {})}}, manifest.parent)
+        yield Rig(root, name, lambda: _duckdb_view(root / "store.duckdb"), lambda: 0, marker=True)
+        return
+    catalog = CATALOGS[name]
+    monkeypatch.setenv(catalog.token_env, TOKEN)
+    app = catalog.emulator(TOKEN, Faults())
+    with serve(app) as server:
+        settings = catalog.target(server.url, **(extra or {}))
+        # What must exist in the vendor first (Secoda's catalog tables), for this size and a larger one.
+        seed = write_generated(root / "seed" / "lineage.yaml", processes=processes + 2, inputs=2, outputs=1, columns=2)
+        catalog.prepare(app, make_project(root, settings, seed.parent))
+        make_project(root, settings, manifest.parent)
+        yield Rig(root, name, lambda: catalog.view(app), lambda: catalog.duplicates(app),
+                  supports_delete=name != "huawei", counts_resends=catalog.counts_resends)
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_saved_plan_applies_from_a_fresh_process_and_converges(name: str, tmp_path: Path, lac: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with rig(name, tmp_path, monkeypatch) as r:
+        assert lac("plan", "--out", "plan.json", cwd=tmp_path).code == 0
+        applied = lac("apply", "plan.json", cwd=tmp_path)
+        assert applied.code == 0, applied.err
+        again = lac("plan", "--detailed-exitcode", cwd=tmp_path)
+        assert again.code == 0, again.out
+        assert r.duplicates() == 0
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_tampered_saved_plan_is_refused_with_nothing_written(name: str, tmp_path: Path, lac: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    with rig(name, tmp_path, monkeypatch) as r:
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        r.manifest(7)  # one more process
+        assert lac("plan", "--out", "plan.json", cwd=tmp_path).code == 0
+        doc = json.loads((tmp_path / "plan.json").read_text())
+        changes = doc["targets"][0]["changes"]
+        assert changes, "the new process must plan a change"
+        changes.append({**changes[0], "address": changes[0]["address"] + "_injected"})
+        (tmp_path / "plan.json").write_text(json.dumps(doc))
+        held = r.view()
+        refused = lac("apply", "plan.json", cwd=tmp_path)
+        assert refused.code == 3 and "nothing was changed" in refused.err, refused.err
+        assert r.view() == held
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_removing_processes_after_a_cached_plan_converges_to_a_clean_apply(name: str, tmp_path: Path, lac: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    with rig(name, tmp_path / "clean", monkeypatch, processes=4) as clean:
+        assert lac("apply", "--auto-approve", cwd=clean.root).code == 0
+        expected = clean.view()
+    with rig(name, tmp_path / "edited", monkeypatch, processes=6) as r:
+        assert lac("apply", "--auto-approve", cwd=r.root).code == 0
+        r.manifest(4)
+        planned = lac("plan", cwd=r.root)  # fills the translation cache; the apply below reads it
+        assert planned.code == 0
+        applied = lac("apply", "--auto-approve", "--allow-mass-delete", cwd=r.root)
+        assert applied.code == 0, applied.err
+        if not r.supports_delete:
+            assert "Cannot delete on this target" in lac("plan", cwd=r.root).out
+            return
+        assert r.view() == expected
+        assert lac("plan", "--detailed-exitcode", cwd=r.root).code == 0
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_lost_state_file_then_apply_duplicates_nothing_and_converges(name: str, tmp_path: Path, lac: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    with rig(name, tmp_path, monkeypatch) as r:
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        held = r.view()
+        state = (tmp_path / ".lac" / "state.json").read_text()
+        for lost in (tmp_path / ".lac").glob("state.json*"):
+            lost.unlink()
+        if r.marker:
+            refused = lac("plan", cwd=tmp_path)
+            assert refused.code == 1 and "lac state rebuild" in refused.err, refused.err
+            assert lac("state", "rebuild", cwd=tmp_path).code == 0
+            assert json.loads((tmp_path / ".lac" / "state.json").read_text())["targets"] == \
+                json.loads(state)["targets"]
+        again = lac("apply", "--auto-approve", cwd=tmp_path)
+        assert again.code == 0, again.err
+        assert r.view() == held
+        assert r.counts_resends or r.duplicates() == 0
+        assert lac("plan", "--detailed-exitcode", cwd=tmp_path).code == 0
