@@ -63,7 +63,8 @@ def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -
     folders = tuple(canonical_file(p, root).rstrip("/") + "/" for p in request.paths)
 
     def covers(file: str) -> bool:
-        return bool(file) and (file in read or file.startswith(folders))
+        # An entry with no recorded file was written before files were recorded: planned as before.
+        return not file or file in read or file.startswith(folders)
     return covers
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from lineage_as_code.plan.mermaid import render_mermaid
 from lineage_as_code.plan.model import Action, Change, Plan, TargetPlan
+from lineage_as_code.state import StateEntry
 from tests.browser import Browser, chromium
 from tests.conftest import REPO
 
@@ -181,7 +182,8 @@ def test_a_process_two_targets_change_is_drawn_once(lac, tmp_path):
 
 def test_an_edge_resource_is_drawn_as_an_edge_between_its_assets():
     changes = (Change("secoda", "edge.a->b", "edge", Action.CREATE, edges=(("db.a", "db.b"),)),
-               Change("secoda", "edge.c->b", "edge", Action.DELETE, before={"edges": [["db.c", "db.b"]]}))
+               Change("secoda", "edge.c->b", "edge", Action.DELETE,
+                      prior=StateEntry("edge", "e1", "h", edges=(("db.c", "db.b"),))))
     block = render_mermaid(Plan((TargetPlan("secoda", "secoda", changes),)))
     assert block is not None
     nodes, edges = nodes_and_edges(mermaid_block(block))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,9 +147,11 @@ def test_processes_racing_for_the_lock_exactly_one_wins(backend: Backend) -> Non
 
 
 def test_the_cli_works_on_state_in_the_backend(backend: Backend, lac, write, tmp_path: Path) -> None:
+    shutil.copytree(Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "small" / "manifests",
+                    tmp_path / "manifests")
     write("lac.yaml", f"""
         version: 1
-        manifests: [{Path(__file__).resolve().parents[2] / 'tests' / 'fixtures' / 'small' / 'manifests'}]
+        manifests: [manifests/]
         state: {{path: "{backend.location}"}}
         targets: {{local: {{type: duckdb, path: {tmp_path / 'lineage.duckdb'}}}}}
         """)

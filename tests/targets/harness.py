@@ -3,6 +3,7 @@ workflow, and generated manifests of a chosen size."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,19 @@ FIXTURE_MANIFESTS = REPO / "tests" / "fixtures" / "small" / "manifests"
 
 def make_project(root: Path, targets: dict[str, dict[str, Any]], manifests: str | Path = FIXTURE_MANIFESTS,
                  defaults: dict[str, Any] | None = None) -> Config:
-    """Write lac.yaml under ``root`` (state in ``root/.lac``) and return the parsed Config."""
+    """Write lac.yaml under ``root`` (state in ``root/.lac``) and return the parsed Config. Manifests
+    outside ``root`` (the shared fixtures) are copied in: a project reads only its own folder."""
+    manifests = Path(manifests)
+    inside = manifests.resolve() == root.resolve() or root.resolve() in manifests.resolve().parents
+    if not inside:
+        copy = root / "manifests"
+        if manifests.is_dir():
+            shutil.copytree(manifests, copy, dirs_exist_ok=True)
+        else:
+            copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy(manifests, copy / manifests.name)
+            copy = copy / manifests.name
+        manifests = copy
     doc = {"version": 1, "manifests": [str(manifests)], "state": {"path": ".lac/state.json"},
            "defaults": defaults or {}, "targets": targets}
     text = yaml.safe_dump(doc, sort_keys=False)
