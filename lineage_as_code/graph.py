@@ -53,10 +53,9 @@ class LineageGraph:
 
 
 def _process_details(proc: Process) -> tuple[tuple[str, str], ...]:
-    columns = "\n".join(f"{', '.join(str(s) for s in m.sources)} -> {m.target}"
-                        + (f"  ({m.transform})" if m.transform else "") for m in proc.columns)
+    """What the page's panel lists for a process (its column lineage has a view of its own)."""
     pairs = [("id", proc.id), ("name", proc.name), ("description", proc.description), ("owner", proc.owner),
-             ("source", str(proc.source)), ("sql", proc.sql), ("columns", columns)]
+             ("source", str(proc.source)), ("sql", proc.sql)]
     pairs += [(f"attribute {k}", v) for k, v in proc.attributes]
     return tuple((k, v) for k, v in pairs if v)
 
