@@ -15,6 +15,7 @@ from functools import cached_property
 from .config import Config
 from .errors import ConfigError, StateError
 from .model import Lineage, Process, bulk_allocation
+from .plan.mermaid import mermaid_label
 from .project import load_manifests
 from .state import State, open_state_store
 
@@ -126,15 +127,6 @@ def select_around(graph: LineageGraph, around: str, depth: int) -> LineageGraph:
     keep = _reach(focus, graph.edges, steps) | _reach(focus, ((b, a) for a, b in graph.edges), steps)
     return LineageGraph(tuple(n for n in graph.nodes if n.id in keep),
                         tuple(e for e in graph.edges if e[0] in keep and e[1] in keep), focus)
-
-
-def mermaid_label(text: str) -> str:
-    """``text`` made safe inside a quoted Mermaid label (entity codes for quotes, brackets, markup)."""
-    text = text.replace("#", "#35;")
-    for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
-                    ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("{", "#123;"), ("}", "#125;")):
-        text = text.replace(ch, ent)
-    return " ".join(text.split())
 
 
 def render_graph_mermaid(graph: LineageGraph) -> str:
