@@ -16,6 +16,7 @@ from .config import Config
 from .display import escape_control
 from .errors import ConfigError, StateError
 from .model import Lineage, Process, bulk_allocation
+from .plan.mermaid import mermaid_label
 from .project import load_manifests
 from .state import State, open_state_store
 
@@ -54,10 +55,9 @@ class LineageGraph:
 
 
 def _process_details(proc: Process) -> tuple[tuple[str, str], ...]:
-    columns = "\n".join(f"{', '.join(str(s) for s in m.sources)} -> {m.target}"
-                        + (f"  ({m.transform})" if m.transform else "") for m in proc.columns)
+    """What the page's panel lists for a process (its column lineage has a view of its own)."""
     pairs = [("id", proc.id), ("name", proc.name), ("description", proc.description), ("owner", proc.owner),
-             ("source", str(proc.source)), ("sql", proc.sql), ("columns", columns)]
+             ("source", str(proc.source)), ("sql", proc.sql)]
     pairs += [(f"attribute {k}", v) for k, v in proc.attributes]
     return tuple((k, v) for k, v in pairs if v)
 
@@ -128,16 +128,6 @@ def select_around(graph: LineageGraph, around: str, depth: int) -> LineageGraph:
     keep = _reach(focus, graph.edges, steps) | _reach(focus, ((b, a) for a, b in graph.edges), steps)
     return LineageGraph(tuple(n for n in graph.nodes if n.id in keep),
                         tuple(e for e in graph.edges if e[0] in keep and e[1] in keep), focus)
-
-
-def mermaid_label(text: str) -> str:
-    """``text`` made safe inside a quoted Mermaid label (control characters written out, entity
-    codes for quotes, brackets, markup)."""
-    text = escape_control(" ".join(text.split())).replace("#", "#35;")
-    for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
-                    ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("{", "#123;"), ("}", "#125;")):
-        text = text.replace(ch, ent)
-    return " ".join(text.split())
 
 
 def render_graph_mermaid(graph: LineageGraph) -> str:

@@ -69,6 +69,7 @@ def test_the_approval_question_stays_on_screen_until_answered(monkeypatch, tmp_p
     shutil.copytree(FIXTURE / "manifests", tmp_path / "m")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")  # a terminal that can redraw a bar, wherever the suite runs
     monkeypatch.setattr(sys, "stdin", Terminal())
     out, err = Terminal(), Terminal()
     screen_when_asked: list[str] = []

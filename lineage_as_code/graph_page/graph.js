@@ -288,6 +288,14 @@
     document.getElementById("details").hidden = false;
   }
 
+  // A column as table.column, its full key in the tooltip.
+  function columnName(tag, key) {
+    var item = document.createElement(tag);
+    item.textContent = key.split(".").slice(-2).join(".");
+    item.title = key;
+    return item;
+  }
+
   // A process's column lineage: each output column with the input columns it is made from.
   function showColumns(n) {
     var box = document.getElementById("columns");
@@ -298,15 +306,13 @@
       var row = document.createElement("tr");
       var from = document.createElement("td");
       m[0].forEach(function (src) {
-        var line = document.createElement("div");
-        line.textContent = src;
-        from.appendChild(line);
+        from.appendChild(columnName("div", src));
       });
       var arrow = document.createElement("td");
       arrow.textContent = "\u2192";
       arrow.className = "arrow";
       var to = document.createElement("td");
-      to.textContent = m[1];
+      to.appendChild(columnName("div", m[1]));
       if (m[2]) {
         var how = document.createElement("div");
         how.className = "transform";

@@ -45,7 +45,7 @@ LEGEND_TEXT = ("Edges: green = added, red dotted = removed, grey = kept by an up
 def mermaid_label(text: str) -> str:
     """``text`` made safe inside a quoted Mermaid label (entity codes for quotes, brackets, markup)."""
     # '#' first: Mermaid reads '#name;' as an entity, so a literal '#' must not start one.
-    text = escape_control(text).replace("#", "#35;")
+    text = escape_control(" ".join(text.split())).replace("#", "#35;")
     for ch, ent in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;"), ("`", "#96;"),
                     ("|", "#124;"), ("[", "#91;"), ("]", "#93;"), ("{", "#123;"), ("}", "#125;")):
         text = text.replace(ch, ent)
