@@ -227,6 +227,7 @@ def build_dbt_project(manifest: Mapping[str, Any], catalog: Mapping[str, Any] | 
     graph = _Graph(manifest, platform)
     processes: dict[str, Process] = {}
     jobs: list[ColumnJob] = []
+    notes = []
     dialect = dialect_for(platform)
     catalog_columns = _catalog_columns(catalog)
     for uid, node in sorted(graph.nodes.items()):
@@ -236,11 +237,11 @@ def build_dbt_project(manifest: Mapping[str, Any], catalog: Mapping[str, Any] | 
         parents = list(graph.inputs(_depends_on(node)))
         inputs = [a for _, a in parents] or ([_seed_file(node)] if node.get("resource_type") == "seed" else [])
         if not inputs:
-            continue  # a model that selects from no ref or source: nothing flows into it
+            notes.append(f"{uid}: depends on no model, seed or source; left out")
+            continue
         processes[uid] = _process(uid, node, inputs, output)
         if columns and processes[uid].sql and node.get("resource_type") == "model":
             jobs.append((uid, processes[uid].sql, dialect, _schema_for(graph, parents, catalog_columns)))
-    notes = []
     for uid, flows, reason in (mapper or map)(build_column_flows, jobs):
         if reason:
             notes.append(f"{uid}: no column lineage: {reason}")

@@ -79,7 +79,7 @@ def build_sql_findings(lineage: Lineage) -> list[Problem]:
         try:
             read = build_sql_lineage(proc.sql, _dialect(proc), columns=False)
         except SqlLineageError as exc:
-            problems.append(Problem(where.file, where.line, f"{proc.id}.sql", str(exc)))
+            problems.append(Problem(where.file, where.line, "sql", f"process {proc.id!r}: {exc}"))
             continue
         for table in read.reads:
             if match_table(table, proc.inputs) is None:

@@ -76,3 +76,10 @@ def test_check_sql_passes_when_they_agree(lac, write):
     path = write("m.yaml", (MANIFEST % ("all", "[]")))
     result = lac("validate", "--check-sql", str(path))
     assert result.code == 0, result.err
+
+
+def test_check_sql_reports_sql_it_cannot_parse(lac, write):
+    text = (MANIFEST % ("columns", "[raw.orders]")).replace("    derive: columns\n", "").replace(
+        "insert into marts.orders", "insert into into ((")
+    result = lac("validate", "--check-sql", str(write("m.yaml", text)))
+    assert result.code == 1 and "m.yaml:4: sql: process 'build_orders': cannot parse the SQL" in result.err
