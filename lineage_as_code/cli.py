@@ -33,8 +33,6 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     result = load_manifests(config, args.paths)
     lin = result.lineage
-    for warning in lin.warnings:
-        console.error(f"warning: {warning}")
     if args.check_sql:
         from .compile.derive import build_sql_findings
 

@@ -3,7 +3,8 @@
 Tables (query them with SQL; the README has traversal examples):
     assets(address, key, platform, database, schema, name, type, connection, partial, content_hash, updated_at,
            managed_by)
-    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at, managed_by)
+    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at, managed_by,
+              derived_by)                                   -- derived_by: the tool that read it from SQL, or NULL
     edges(process_id, source, target)                       -- asset keys
     column_edges(process_id, source, source_column, target, target_column, transform)
 
@@ -44,11 +45,12 @@ CREATE TABLE IF NOT EXISTS column_edges (
     target VARCHAR NOT NULL, target_column VARCHAR NOT NULL, transform VARCHAR);
 ALTER TABLE assets ADD COLUMN IF NOT EXISTS managed_by VARCHAR;
 ALTER TABLE processes ADD COLUMN IF NOT EXISTS managed_by VARCHAR;
+ALTER TABLE processes ADD COLUMN IF NOT EXISTS derived_by VARCHAR;
 """
 _ASSET_COLUMNS = ["address", "key", "platform", "database", "schema", "name", "type", "connection", "partial",
                   "content_hash", "updated_at", "managed_by"]
 _PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "attributes", "content_hash",
-                    "updated_at", "managed_by"]
+                    "updated_at", "managed_by", "derived_by"]
 
 
 def _frame(data: Any, columns: list[str] | None = None) -> Any:
@@ -180,7 +182,8 @@ class DuckDBTarget:
                 continue
             b: dict[str, Any] = dict(c.after or {})
             procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
-                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None])
+                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None,
+                          b.get("derived_by") or None])
             edges.extend([b["id"], i, o] for i in b["inputs"] for o in b["outputs"])
             for m in b["columns"]:
                 tgt_asset, tgt_col = m["target"]
