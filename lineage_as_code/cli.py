@@ -17,6 +17,7 @@ from .console import Console
 from .errors import ApprovalError, LineageAsCodeError, ManifestError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
+from .outputs import STDOUT, write_plan_file
 from .plan.model import Plan
 from .plan.planfile import dump_plan
 from .plan.render import render_markdown, render_text
@@ -51,10 +52,17 @@ def _request(args: argparse.Namespace) -> PlanRequest:
 
 
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
-    plan = plan_project(load_config(args.config), _request(args))
+    config = load_config(args.config)
+    plan = plan_project(config, _request(args))
+    rendered = _render(plan, args.format, console, args.show_unmanaged)
+    if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr
+        console.write(dump_plan(plan))
+        if args.format != "json":
+            console.info(rendered.rstrip("\n"))
+        return 2 if args.detailed_exitcode and plan.has_changes else 0
     if args.out:
-        write_object(args.out, dump_plan(plan).encode())
-    console.write(_render(plan, args.format, console, args.show_unmanaged))
+        write_plan_file(args.out, dump_plan(plan), config.state_path)
+    console.write(rendered)
     if args.out and args.format == "text":
         console.print(f"Saved the plan to {args.out}; apply exactly this plan with: lac apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
@@ -154,7 +162,7 @@ def _cmd_pr_comment(args: argparse.Namespace, console: Console) -> int:
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     text = render_project_graph(load_config(args.config), GraphRequest(tuple(args.paths), args.format,
                                                                         args.around, args.depth))
-    if args.out:
+    if args.out and args.out != STDOUT:
         write_object(args.out, text.encode())
         console.print(f"Wrote the {args.format} graph to {args.out}")
     else:
@@ -188,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="show what apply would change in each target")
     _add_plan_options(p)
-    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json'")
+    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json' ('-': stdout)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
     p.add_argument("--show-unmanaged", action="store_true", help="list lineage in targets that this tool did not create")
@@ -227,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=GRAPH_FORMATS, default="mermaid")
     p.add_argument("--around", help="only this asset's (or process's) neighbourhood")
     p.add_argument("--depth", type=int, default=1, help="with --around: hops upstream and downstream (default 1)")
-    p.add_argument("--out", help="write to this file instead of stdout")
+    p.add_argument("--out", help="write to this file instead of stdout ('-': stdout)")
     p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")
