@@ -63,10 +63,38 @@ def dump_plan(plan: Plan) -> str:
     return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _shape_problem(doc: Any) -> str:
+    """What makes ``doc`` not the shape of a saved plan ('' when it has it): checked before any
+    field is used, so a hand-edited plan is refused instead of failing deep inside apply."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("targets"), list):
+        return "expected an object with a 'targets' list"
+    for t in doc["targets"]:
+        changes = t.get("changes") if isinstance(t, dict) else None
+        if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+            return "each target needs a 'changes' list of objects"
+        for c in changes:
+            address = c.get("address")
+            if not isinstance(address, str) or not all(address.partition(".")[::2]):
+                return f"change address {str(address)[:80]!r} is not KIND.NAME"
+            wants_after = c.get("action") in ("create", "update")
+            if not (isinstance(c.get("after"), dict) and c["after"] if wants_after else c.get("after") is None):
+                return f"{address[:80]}: 'after' must be {'a non-empty object' if wants_after else 'null'}"
+            if not (c.get("before") is None or isinstance(c.get("before"), dict)):
+                return f"{address[:80]}: 'before' must be an object or null"
+    return ""
+
+
 def load_plan(data: bytes, where: str) -> Plan:
     """Parse a saved plan; raise PlanError when it is not one this version can apply."""
     try:
         doc = json.loads(data)
+    except RecursionError:
+        raise PlanError(f"{where}: not a lineage-as-code plan file (nested too deeply)") from None
+    except ValueError as exc:
+        raise PlanError(f"{where}: not a lineage-as-code plan file ({exc})") from exc
+    if problem := _shape_problem(doc):
+        raise PlanError(f"{where}: not a lineage-as-code plan file ({problem})")
+    try:
         if doc.get("format_version") != PLAN_FORMAT_VERSION:
             raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version")
         targets = []
