@@ -17,7 +17,7 @@ from .console import Console
 from .errors import ApprovalError, LineageAsCodeError, ManifestError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
-from .outputs import STDOUT, write_plan_file
+from .outputs import STDOUT, check_plan_destination, write_plan_file
 from .plan.model import Plan
 from .plan.planfile import dump_plan
 from .plan.render import render_markdown, render_text
@@ -53,6 +53,8 @@ def _request(args: argparse.Namespace) -> PlanRequest:
 
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
+    if args.out and args.out != STDOUT:
+        check_plan_destination(args.out, config.state_path)  # before planning, which may take a while
     plan = plan_project(config, _request(args))
     rendered = _render(plan, args.format, console, args.show_unmanaged)
     if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr

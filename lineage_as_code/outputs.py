@@ -48,12 +48,20 @@ def _refuse_non_plan(path: Path) -> None:
                         "(remove it first, or choose another --out)")
 
 
+def check_plan_destination(out: str, state_path: str) -> None:
+    """Refuse (PlanError) an ``--out`` that a plan must not replace, before the plan is built:
+    the state file, its backup or lock, or an existing local file that is not a plan."""
+    if any(_same_file(out, state_path + suffix) for suffix in _STATE_COMPANIONS):
+        raise PlanError(f"{out} is the project's state file; a plan must be saved elsewhere (e.g. --out plan.json)")
+    if not is_remote(out) and os.path.isfile(out):
+        _refuse_non_plan(Path(out))
+
+
 def write_plan_file(out: str, text: str, state_path: str) -> None:
     """Save a plan at ``out`` (a path or an object URI).
 
     Raises PlanError when ``out`` is the state file (or its backup or lock) or an existing file
     that is not a plan, SourceError when it cannot be written.
     """
-    if any(_same_file(out, state_path + suffix) for suffix in _STATE_COMPANIONS):
-        raise PlanError(f"{out} is the project's state file; a plan must be saved elsewhere (e.g. --out plan.json)")
+    check_plan_destination(out, state_path)
     write_object(out, text.encode(), check_replace=_refuse_non_plan)
