@@ -77,14 +77,19 @@ class State:
     def from_json(cls, data: bytes, where: str) -> State:
         """Parse a state document; StateError naming the file and the place when
         ``schemas/state.schema.json`` refuses it (see ``state/document.py``)."""
-        from .document import build_entry, parse_state_document
+        from .document import build_entry, parse_state_document, plainly_valid
 
         with bulk_allocation():
             doc = parse_state_document(data, where)
-            targets = {
-                t: MappingProxyType({a: StateEntry(*build_entry(raw, where, t, a)) for a, raw in entries.items()})
-                for t, entries in doc["targets"].items()
-            }
+            targets = {}
+            for t, entries in doc["targets"].items():
+                if plainly_valid(entries):
+                    targets[t] = MappingProxyType({
+                        a: StateEntry(kind, vid, digest, partial == 1, tuple(map(tuple, edges)) if edges else ())
+                        for a, (kind, vid, digest, partial, edges) in entries.items()})
+                else:
+                    targets[t] = MappingProxyType({a: StateEntry(*build_entry(raw, where, t, a))
+                                                   for a, raw in entries.items()})
         return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets))
 
 

@@ -2,17 +2,19 @@
 
 A state file is read by every plan and may hold hundreds of thousands of entries, so the schema
 is applied in two parts: jsonschema checks the envelope (format, lineage, serial, the targets
-map) and a fast check equivalent to the schema's ``entry`` definition runs over each entry while
-it is built; an entry the fast check does not accept is validated against that definition by
-jsonschema, which either accepts it (an unusual but valid spelling such as ``1.0``) or words the
-error. Any shape the schema refuses, a number out of range (``1e400``), nesting too deep to parse
+map), and a fast check of each target's entries, column by column, accepts what is plainly valid
+under the schema's ``entry`` definition; a target it does not accept is read entry by entry with
+jsonschema, which either accepts each (an unusual but valid spelling such as ``1.0``) or words
+the error. Any shape the schema refuses, a number out of range (``1e400``), nesting too deep to parse
 or bytes that are not JSON become one StateError naming the file and the place, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from functools import cache
+from itertools import chain
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -69,35 +71,32 @@ def parse_state_document(data: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
-def _edges(raw: Any) -> Edges | None:
-    out = []
-    for edge in raw:
-        if type(edge) is not list or len(edge) != 2 or type(edge[0]) is not str or type(edge[1]) is not str:
-            return None
-        out.append((edge[0], edge[1]))
-    return tuple(out)
+def _only(values: Iterable[Any], allowed: type) -> bool:
+    return set(map(type, values)) <= {allowed}
 
 
-def _fast_entry(raw: Any) -> RawEntry | None:
-    """The entry as values when it is plainly valid; None when the schema has to look at it."""
-    if type(raw) is not list or len(raw) != 5:
-        return None
-    kind, vid, digest, partial, edges = raw
-    if not (type(kind) is str and kind and type(vid) is str and type(digest) is str
-            and type(partial) is int and partial in (0, 1) and type(edges) is list):
-        return None
-    parsed = _edges(edges) if edges else ()
-    return None if parsed is None else (kind, vid, digest, partial == 1, parsed)
+def plainly_valid(entries: Mapping[str, Any]) -> bool:
+    """Whether every entry of one target is plainly valid (what the schema's ``entry`` accepts,
+    in its usual spelling). Checked column by column with ``map``/``set``, which run at C speed:
+    a state holds hundreds of thousands of entries and millions of edges. False means: look at
+    each entry with ``build_entry``."""
+    rows = list(entries.values())
+    if not rows:
+        return True
+    if not (_only(rows, list) and set(map(len, rows)) == {5}):
+        return False
+    kinds, vids, digests, partials, edges = zip(*rows, strict=True)
+    if not (_only(kinds, str) and all(kinds) and _only(vids, str) and _only(digests, str)
+            and _only(partials, int) and set(partials) <= {0, 1} and _only(edges, list)):
+        return False
+    pairs = list(chain.from_iterable(edges))
+    return _only(pairs, list) and set(map(len, pairs)) <= {2} and _only(chain.from_iterable(pairs), str)
 
 
 def build_entry(raw: Any, where: str, target: str, address: str) -> RawEntry:
     """Return one state entry as ``(kind, id, hash, partial, edges)``; StateError when the schema refuses it."""
-    entry = _fast_entry(raw)
-    if entry is not None:
-        return entry
     problem = _first_error(_validator("entry"), raw, f"targets[{target!r}][{address!r}]")
     if problem:
         raise corrupt(where, problem)
     kind, vid, digest, partial, edges = raw
     return kind, vid, digest, bool(partial), tuple((str(a), str(b)) for a, b in edges)
-
