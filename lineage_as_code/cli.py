@@ -18,6 +18,7 @@ from .console import Console
 from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, UsageError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
+from .outputs import STDOUT, check_plan_destination, write_plan_file
 from .plan.mermaid import build_context_edges
 from .plan.model import Plan
 from .plan.planfile import dump_plan, load_plan
@@ -75,12 +76,20 @@ def _request(args: argparse.Namespace) -> PlanRequest:
 
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
+    if args.out and args.out != STDOUT:
+        check_plan_destination(args.out, config.state_path)  # before planning, which may take a while
     plan = plan_project(config, _request(args))
-    if args.out:
-        write_object(args.out, dump_plan(plan).encode())
     context = build_context_edges(load_manifests(config, args.paths).lineage) \
         if args.format == "markdown" and plan.has_changes else ()
-    console.write(_render(plan, args.format, console, args.show_unmanaged, context))
+    rendered = _render(plan, args.format, console, args.show_unmanaged, context)
+    if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr
+        console.write(dump_plan(plan))
+        if args.format != "json":
+            console.info(rendered.rstrip("\n"))
+        return 2 if args.detailed_exitcode and plan.has_changes else 0
+    if args.out:
+        write_plan_file(args.out, dump_plan(plan), config.state_path)
+    console.write(rendered)
     if args.out and args.format == "text":
         console.print(f"Saved the plan to {args.out}; apply exactly this plan with: lac apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
@@ -108,7 +117,7 @@ def _saved_plan(paths: Sequence[str]) -> str | None:
                          "to plan and apply manifests, name only YAML or CSV files and folders")
     try:
         doc = json.loads(read_object(plans[0])) if plans else None
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if plans and not (isinstance(doc, dict) and "format_version" in doc and "targets" in doc):
         raise UsageError(f"{plans[0]} is not a saved plan (the JSON 'lac plan --out' writes); "
@@ -210,7 +219,7 @@ def _cmd_pr_comment(args: argparse.Namespace, console: Console) -> int:
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     text = render_project_graph(load_config(args.config), GraphRequest(tuple(args.paths), args.format,
                                                                         args.around, args.depth))
-    if args.out:
+    if args.out and args.out != STDOUT:
         write_object(args.out, text.encode())
         console.print(f"Wrote the {args.format} graph to {args.out}")
     else:
@@ -273,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="show what apply would change in each target")
     _add_plan_options(p)
-    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json'")
+    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json' ('-': stdout)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
     p.add_argument("--show-unmanaged", action="store_true", help="list lineage in targets that this tool did not create")
@@ -321,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=GRAPH_FORMATS, default="mermaid")
     p.add_argument("--around", help="only this asset's (or process's) neighbourhood")
     p.add_argument("--depth", type=int, default=1, help="with --around: hops upstream and downstream (default 1)")
-    p.add_argument("--out", help="write to this file instead of stdout")
+    p.add_argument("--out", help="write to this file instead of stdout ('-': stdout)")
     p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")

@@ -20,10 +20,11 @@ from urllib.parse import quote
 
 import httpx
 
+from .config import describe_variable
 from .errors import ConfigError, PlanError, TerminalTargetError
 from .plan.render import PLAN_MARKER
 from .sources import read_object
-from .targets.http import HttpClient, RetryPolicy
+from .targets.http import HttpClient, RetryPolicy, check_secret_text
 
 DEFAULT_API_URL = "https://api.github.com"
 COMMENT_LIMIT = 65_536  # GitHub answers 422 for a longer issue-comment body
@@ -245,8 +246,10 @@ def publish_plan_comment(request: PublishRequest, env: Mapping[str, str],
     a workflow run the cut-plan link defaults to that run's page.
     """
     token = env.get(request.token_env, "")
+    shown = describe_variable(request.token_env, "--token-env")
     if not token:
-        raise ConfigError(f"environment variable {request.token_env} is not set (it holds the GitHub token)")
+        raise ConfigError(f"{shown} is not set (it holds the GitHub token)")
+    check_secret_text(token, shown)
     body = read_object(request.file).decode("utf-8")
     labels: tuple[str, ...] | None = None
     if request.labels:

@@ -103,6 +103,18 @@ def _parse(data: bytes, where: str) -> Any:
         raise PlanError(f"{where}: not a lineage-as-code plan file (not JSON: {exc})") from None
 
 
+def _action_problems(doc: Mapping[str, Any], where: str) -> list[str]:
+    """What the schema cannot say: a create or update carries a non-empty ``after``, a delete none."""
+    out = []
+    for t in doc["targets"]:
+        for c in t["changes"]:
+            writes = c["action"] in ("create", "update", "adopt")
+            if bool(c["after"]) != writes:
+                out.append(f"{where}: {c['address'][:80]}: 'after' must be "
+                           f"{'a non-empty object' if writes else 'null'} for {c['action']}")
+    return out
+
+
 def load_plan(data: bytes, where: str) -> Plan:
     """Parse a saved plan after checking it against ``schemas/plan.schema.json``; raise PlanError
     naming every problem (up to ten) when it is not a plan this version can apply."""
@@ -110,11 +122,11 @@ def load_plan(data: bytes, where: str) -> Plan:
     if isinstance(doc, dict) and doc.get("format_version") not in (PLAN_FORMAT_VERSION, None):
         raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version "
                         f"(it reads format {PLAN_FORMAT_VERSION}); run plan again")
-    problems = schema_problems(doc, "plan", where, lambda _path: 0)
+    problems = [str(p) for p in schema_problems(doc, "plan", where, lambda _path: 0)] or _action_problems(doc, where)
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
-        raise PlanError(f"{where}: not a valid lineage-as-code plan file:\n{shown}{more}")
+        raise PlanError(f"{where}: not a lineage-as-code plan file:\n{shown}{more}")
     targets = []
     for t in doc["targets"]:
         changes = tuple(_change(t["name"], c) for c in t["changes"])
