@@ -141,11 +141,22 @@ def load_plan(data: bytes, where: str) -> Plan:
                 tuple((m["name"], m["etag"]) for m in doc["manifests"]), scope)
 
 
-def _fingerprint(c: Change) -> tuple[Any, ...]:
-    """What must be equal between a reviewed change and the one apply would make."""
-    prior = (c.prior.id, c.prior.hash, c.prior.kind, c.prior.partial, c.prior.edges) if c.prior else None
-    return (c.kind, c.action.value, c.after_hash, content_hash(c.after) if c.after is not None else "", prior,
-            c.placeholder, content_hash(c.private) if c.private is not None else "", c.requires, c.edges)
+def _same_document(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Equal as JSON: compared directly first (the common case), by canonical hash only when a
+    tuple-versus-list spelling could make equal documents compare unequal."""
+    if a is None or b is None:
+        return a is b
+    return dict(a) == dict(b) or content_hash(a) == content_hash(b)
+
+
+def _same_change(a: Change, b: Change) -> bool:
+    """Whether a reviewed change is the one apply would make: action, content, what it replaces
+    (vendor id and hash from state), placeholder, private data, dependencies and edges."""
+    prior_a = (a.prior.id, a.prior.hash, a.prior.kind, a.prior.partial, a.prior.edges) if a.prior else None
+    prior_b = (b.prior.id, b.prior.hash, b.prior.kind, b.prior.partial, b.prior.edges) if b.prior else None
+    return ((a.kind, a.action, a.after_hash, prior_a, a.placeholder, a.requires, a.edges)
+            == (b.kind, b.action, b.after_hash, prior_b, b.placeholder, b.requires, b.edges)
+            and _same_document(a.after, b.after) and _same_document(a.private, b.private))
 
 
 def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:
@@ -163,7 +174,7 @@ def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) 
                 out.append(f"{old.name}: {b.action.value} {address} would happen but is not in the plan")
             elif b is None and a is not None:
                 out.append(f"{old.name}: {a.action.value} {address} is in the plan but would not happen")
-            elif a is not None and b is not None and _fingerprint(a) != _fingerprint(b):
+            elif a is not None and b is not None and not _same_change(a, b):
                 out.append(f"{old.name}: {address}: the plan says {a.action.value}, but what apply would do "
                            f"({b.action.value}) differs in its content or in what it replaces")
             if len(out) >= limit:
