@@ -149,6 +149,7 @@ def test_the_cli_works_on_state_in_the_backend(backend: Backend, lac, write, tmp
     write("lac.yaml", f"""
         version: 1
         manifests: [{Path(__file__).resolve().parents[2] / 'tests' / 'fixtures' / 'small' / 'manifests'}]
+        allow_outside_root: true
         state: {{path: "{backend.location}"}}
         targets: {{local: {{type: duckdb, path: {tmp_path / 'lineage.duckdb'}}}}}
         """)

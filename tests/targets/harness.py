@@ -21,6 +21,8 @@ def make_project(root: Path, targets: dict[str, dict[str, Any]], manifests: str 
     """Write lac.yaml under ``root`` (state in ``root/.lac``) and return the parsed Config."""
     doc = {"version": 1, "manifests": [str(manifests)], "state": {"path": ".lac/state.json"},
            "defaults": defaults or {}, "targets": targets}
+    if not Path(root, manifests).resolve().is_relative_to(root.resolve()):
+        doc["allow_outside_root"] = True  # shared fixtures live outside each test's project folder
     text = yaml.safe_dump(doc, sort_keys=False)
     (root / "lac.yaml").write_text(text)
     return parse_config("lac.yaml", text.encode(), root)
