@@ -87,6 +87,7 @@ class TargetPlan:
     warnings: tuple[str, ...] = ()
     refreshed: bool = False
     out_of_scope: int = 0  # managed resources a partial plan leaves alone (declared by files it did not read)
+    impacts: tuple[Any, ...] = ()  # plan.impact.Impact: downstream assets the removed edges break
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -33,6 +33,7 @@ from ..errors import PlanError
 from ..manifest.validate import schema_problems
 from ..state import StateEntry
 from .contract import content_hash
+from .impact import Impact
 from .model import PLAN_FORMAT_VERSION, Action, Change, Plan, PlanScope, Skip, TargetPlan
 
 MAX_PROBLEMS_SHOWN = 10
@@ -61,6 +62,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                          "cannot_delete": s.cannot_delete} for s in t.skipped],
             "unmanaged": list(t.unmanaged),
             "warnings": list(t.warnings), "out_of_scope": t.out_of_scope,
+            "impacts": [{"address": i.address, "removed": [list(e) for e in i.removed],
+                         "downstream": [[kind, list(keys)] for kind, keys in i.downstream], "more": i.more}
+                        for i in t.impacts],
         })
     scope = plan.scope
     return {
@@ -103,6 +107,12 @@ def _parse(data: bytes, where: str) -> Any:
         raise PlanError(f"{where}: not a lineage-as-code plan file (not JSON: {exc})") from None
 
 
+def _impacts(docs: list[Any]) -> tuple[Impact, ...]:
+    return tuple(Impact(d["address"], tuple((str(a), str(b)) for a, b in d["removed"]),
+                        tuple((str(k), tuple(map(str, v))) for k, v in d["downstream"]), int(d["more"]))
+                 for d in docs)
+
+
 def _action_problems(doc: Mapping[str, Any], where: str) -> list[str]:
     """What the schema cannot say: a create or update carries a non-empty ``after``, a delete none."""
     out = []
@@ -134,7 +144,7 @@ def load_plan(data: bytes, where: str) -> Plan:
                         for s in t["skipped"])
         targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
                                   tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"],
-                                  t.get("out_of_scope", 0)))
+                                  t.get("out_of_scope", 0), _impacts(t.get("impacts", []))))
     s = doc["scope"]
     scope = PlanScope(tuple(s["paths"]), tuple(s["targets"]), s["refresh"], s["whole_project"])
     return Plan(tuple(targets), doc["state"]["lineage"], doc["state"]["serial"], doc["manifest_digest"],

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from ..display import escape_control
+from .impact import Impact
 from .mermaid import render_mermaid
 from .model import Action, Change, Plan, TargetPlan
 
@@ -70,6 +71,10 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
             out.extend(paint(escape_control(f"    - {s.address}"), "red") for s in t.undeletable)
         for w in t.warnings:
             out.append(paint(escape_control(f"  warning: {w}"), "yellow"))
+        for impact in t.impacts:
+            if impact.count:
+                out.append(paint(escape_control(f"  ! {impact.address} breaks the upstream lineage of "
+                                                f"{_impact_summary(impact)}"), "yellow"))
         if show_unmanaged and t.unmanaged:
             out.append(f"  {len(t.unmanaged)} unmanaged (in the target, not created by this tool; never touched):")
             out.extend(escape_control(f"    . {a}") for a in t.unmanaged)
@@ -97,6 +102,33 @@ def _fence(lines: Iterable[str], lang: str) -> str:
     return f"{ticks}{lang}\n{body}\n{ticks}"
 
 
+IMPACT_HEADING = "#### Downstream impact"
+
+
+def _impact_summary(impact: Impact, limit: int = 5) -> str:
+    """``3 downstream asset(s): dashboard looker:a, table sf:b, ...``"""
+    shown = [f"{kind} {key}" for kind, keys in impact.downstream for key in keys]
+    rest = len(shown) - limit + impact.more if len(shown) > limit else impact.more
+    return (f"{impact.count} downstream asset(s): {', '.join(shown[:limit])}"
+            + (f" and {rest} more" if rest else ""))
+
+
+def _impact_section(plan: Plan) -> list[str]:
+    """The blast radius in a PR comment: per change that removes edges, what loses its upstream."""
+    impacts = [(t, i) for t in plan.targets for i in t.impacts if i.count]
+    if not impacts:
+        return []
+    out = ["", IMPACT_HEADING, "", ("Removed or re-pointed lineage, and the downstream assets whose upstream it "
+           "breaks (dashboards first):"), ""]
+    for t, i in impacts[:50]:
+        removed = ", ".join(f"{a} → {b}" for a, b in i.removed[:3]) + (" ..." if len(i.removed) > 3 else "")
+        out.append(f"- `{escape_md(t.name)}` {escape_md(i.address)} (removes {escape_md(removed)}): "
+                   f"{escape_md(_impact_summary(i))}")
+    if len(impacts) > 50:
+        out.append(f"- ... and {len(impacts) - 50} more")
+    return out
+
+
 def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
     """A PR comment: summary table, a deletion warning, changes per target, and the picture of the
     changed lineage (with ``context``, the lineage's asset edges, drawn one hop around it)."""
@@ -117,6 +149,7 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
               if "--allow-mass-delete" in w]
     if notes:
         out += ["", "> [!IMPORTANT]"] + [f"> {n}" for n in notes]
+    out += _impact_section(plan)
     deletes = [c for c in plan.changes if c.action is Action.DELETE]
     if deletes:
         out += ["", "> [!WARNING]", f"> This plan **deletes {len(deletes)}** resource(s) from the catalogs:"]
