@@ -125,6 +125,19 @@ def _saved_plan(paths: Sequence[str]) -> str | None:
     return plans[0] if plans else None
 
 
+def _duration(text: str) -> float:
+    """``90``, ``90s``, ``50m`` or ``2h`` as seconds (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 50m or 2h") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
+
+
 def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     plan_file = _saved_plan(args.paths)
@@ -134,7 +147,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
         plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None),
                                      progress=console.info if not console.interactive else lambda _: None,
-                                     advance=advance)
+                                     advance=advance, max_duration=args.max_duration)
     if report is None:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
         return 0
@@ -292,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation on a terminal")
     p.add_argument("--allow-mass-delete", action="store_true", help="allow deleting more than max_deletes")
+    p.add_argument("--max-duration", type=_duration, metavar="DURATION",
+                   help="stop cleanly at the first batch boundary after this long (90s, 50m, 2h); exit 4, "
+                        "and the next apply resumes")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("show", help="render a saved plan (lac plan --out) without touching any target")

@@ -65,6 +65,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
             "impacts": [{"address": i.address, "removed": [list(e) for e in i.removed],
                          "downstream": [[kind, list(keys)] for kind, keys in i.downstream], "more": i.more}
                         for i in t.impacts],
+            "estimate": {"requests": t.requests, "seconds": t.seconds},
         })
     scope = plan.scope
     return {
@@ -113,6 +114,10 @@ def _impacts(docs: list[Any]) -> tuple[Impact, ...]:
                  for d in docs)
 
 
+def _estimate(doc: Mapping[str, Any] | None) -> tuple[int, float | None]:
+    return (int(doc["requests"]), doc["seconds"]) if doc else (0, None)
+
+
 def _action_problems(doc: Mapping[str, Any], where: str) -> list[str]:
     """What the schema cannot say: a create or update carries a non-empty ``after``, a delete none."""
     out = []
@@ -144,7 +149,8 @@ def load_plan(data: bytes, where: str) -> Plan:
                         for s in t["skipped"])
         targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
                                   tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"],
-                                  t.get("out_of_scope", 0), _impacts(t.get("impacts", []))))
+                                  t.get("out_of_scope", 0), _impacts(t.get("impacts", [])),
+                                  *_estimate(t.get("estimate"))))
     s = doc["scope"]
     scope = PlanScope(tuple(s["paths"]), tuple(s["targets"]), s["refresh"], s["whole_project"])
     return Plan(tuple(targets), doc["state"]["lineage"], doc["state"]["serial"], doc["manifest_digest"],

@@ -78,6 +78,8 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
         if show_unmanaged and t.unmanaged:
             out.append(f"  {len(t.unmanaged)} unmanaged (in the target, not created by this tool; never touched):")
             out.extend(escape_control(f"    . {a}") for a in t.unmanaged)
+        if t.requests:
+            out.append(paint(f"  estimate: {estimate_text(t)}", "dim"))
         if not t.changes and not t.skipped:
             out.append("  no changes")
         out.append("")
@@ -103,6 +105,16 @@ def _fence(lines: Iterable[str], lang: str) -> str:
 
 
 IMPACT_HEADING = "#### Downstream impact"
+
+
+def estimate_text(t: TargetPlan) -> str:
+    """``120 request(s), about 4 min at 30/min``."""
+    text = f"{t.requests:,} request(s)"
+    if t.seconds is None:
+        return text
+    minutes = t.seconds / 60
+    took = f"{t.seconds:.0f} s" if t.seconds < 90 else f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+    return f"{text}, about {took} at the rate limit"
 
 
 def _impact_summary(impact: Impact, limit: int = 5) -> str:
@@ -144,6 +156,9 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
     for t in plan.targets:
         out.append(f"| {escape_md(t.name)} | {escape_md(t.type)} | {t.count(Action.CREATE)} | {t.count(Action.UPDATE)} "
                    f"| {t.count(Action.DELETE)} | {t.unchanged} | {len(t.skipped)} |")
+    costly = [t for t in plan.targets if t.requests]
+    if costly:
+        out += ["", "Apply estimate: " + "; ".join(f"`{escape_md(t.name)}` {estimate_text(t)}" for t in costly) + "."]
     notes = [n for n in scope_notes(plan) if n]
     notes += [f"`{escape_md(t.name)}`: {escape_md(w)}" for t in plan.targets for w in t.warnings
               if "--allow-mass-delete" in w]

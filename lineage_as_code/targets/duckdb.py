@@ -92,7 +92,7 @@ class DuckDBTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True)
+        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True, requests_per_batch=0)
 
     def _db(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
