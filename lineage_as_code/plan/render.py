@@ -26,6 +26,16 @@ def _detail(change: Change) -> str:
     return ""
 
 
+def edge_diff(change: Change) -> list[str]:
+    """For an update, the table edges it adds (``+ a -> b``) and takes away (``- a -> b``), from what
+    state recorded: the field-level view of a changed input or output."""
+    if change.action is not Action.UPDATE or change.prior is None:
+        return []
+    before, after = set(change.prior.edges), set(change.edges)
+    return ([f"+ edge {a} -> {b}" for a, b in sorted(after - before)]
+            + [f"- edge {a} -> {b}" for a, b in sorted(before - after)])
+
+
 def _summary_line(plan: Plan | TargetPlan, unchanged: int, skipped: int) -> str:
     adopt = plan.count(Action.ADOPT)
     return (f"{plan.count(Action.CREATE)} to create, {plan.count(Action.UPDATE)} to update, "
@@ -61,6 +71,7 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
             if c.source:
                 line += paint(escape_control(f"  {c.source}"), "dim")
             out.append(paint(line, colours[c.action]) if c.action in colours else line)
+            out.extend(paint(escape_control(f"      {d}"), "green" if d[0] == "+" else "red") for d in edge_diff(c))
         for s in t.skipped:
             if not s.cannot_delete:
                 out.append(paint(escape_control(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else "")),
@@ -184,6 +195,7 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
                 if c.source:
                     line += f"  {c.source}"
                 lines.append(escape_control(line))
+                lines.extend(escape_control(f"{d[0]}     {d[2:]}") for d in edge_diff(c))
             out.append(_fence(lines, "diff"))
         for s in t.skipped:
             if not s.cannot_delete:

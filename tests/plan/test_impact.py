@@ -48,3 +48,14 @@ def test_adding_lineage_breaks_nothing(lac: Any, tmp_path: Path) -> None:
     markdown = lac("plan", "m.yaml", "--format", "markdown", cwd=tmp_path).out
     assert "Downstream impact" not in markdown
     assert LABEL_BREAKS_DOWNSTREAM not in labels_from_markdown(markdown, "plan.md")
+
+
+def test_an_update_lists_the_edges_it_adds_and_takes_away(lac: Any, tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(CHAIN)
+    assert lac("apply", "--auto-approve", "m.yaml", cwd=tmp_path).code == 0
+    (tmp_path / "m.yaml").write_text(CHAIN.replace("inputs: [stg.b, raw.z]", "inputs: [raw.z, raw.w]"))
+    text = lac("plan", "m.yaml", cwd=tmp_path).out
+    assert "      + edge snowflake:db.raw.w -> snowflake:db.mart.c" in text
+    assert "      - edge snowflake:db.stg.b -> snowflake:db.mart.c" in text
+    markdown = lac("plan", "m.yaml", "--format", "markdown", cwd=tmp_path).out
+    assert "+     edge snowflake:db.raw.w -> snowflake:db.mart.c" in markdown
