@@ -38,16 +38,20 @@ _SIDES = ("Source", "Target")
 _UNUSED = ("Source Name", "Target Name")  # an asset's name comes from its identity
 
 
-def _per_distinct(column: pd.Series | np.ndarray, build: Callable[[str], Any]) -> np.ndarray:
-    """``build`` applied to each distinct value of ``column`` once, spread back over the rows."""
-    codes, uniques = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=False)
-    built = np.empty(len(uniques), dtype=object)
-    built[:] = [build(v) for v in uniques.tolist()]
+def _per_distinct(column: pd.Series | np.ndarray, build: Callable[[Any], Any]) -> np.ndarray:
+    """``build`` applied to each distinct value of ``column`` once, spread back over the rows.
+
+    A missing cell (code -1: a row shorter than the header) is built from NaN, on the extra last slot.
+    """
+    codes, found = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
+    uniques = found.tolist()
+    built = np.empty(len(uniques) + 1, dtype=object)
+    built[:] = [build(v) for v in uniques] + [build(float("nan")) if (codes < 0).any() else None]
     return built[codes]
 
 
 def _stripped(column: pd.Series) -> pd.Series:
-    """The column with every cell stripped (a cell pandas left empty reads ``nan``, as ``str()`` does)."""
+    """The column as stripped text (a cell pandas left empty reads ``nan``, as ``str()`` does)."""
     return pd.Series(_per_distinct(column, lambda v: str(v).strip()), index=column.index, dtype=object)
 
 
