@@ -376,12 +376,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lineages", default="columns:100000,tables:100000",
                         help="LINEAGE:SIZE,...: columns (column edges, lac reads CSV), tables (table edges, YAML)")
+    parser.add_argument("--column-edges", type=int, help="both lineages at this size (what `make bench` passes)")
     parser.add_argument("--repeat", type=int, default=1, help="run each side N times and keep its fastest")
     parser.add_argument("--keep", action="store_true", help="keep the work folders (inputs, outputs, logs)")
     args = parser.parse_args()
     install_s = ensure_venv()
     results, load = [], []
-    for spec in args.lineages.split(","):
+    specs = f"columns:{args.column_edges},tables:{args.column_edges}" if args.column_edges else args.lineages
+    for spec in specs.split(","):
         lineage, size = spec.split(":")
         if lineage not in LINEAGES:
             raise SystemExit(f"unknown lineage {lineage!r}; expected one of {', '.join(LINEAGES)}")
