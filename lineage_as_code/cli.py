@@ -122,7 +122,9 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     plan_file = _saved_plan(args.paths)
     paths = [] if plan_file else list(args.paths)
-    request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh)
+    request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh, args.retry_uncertain)
+    if plan_file and args.retry_uncertain:
+        raise UsageError("--retry-uncertain applies manifests, not a saved plan: run lac apply --retry-uncertain")
     with console.progress_bar("Applying") as advance:
         plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None),
@@ -285,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation on a terminal")
     p.add_argument("--allow-mass-delete", action="store_true", help="allow deleting more than max_deletes")
+    p.add_argument("--retry-uncertain", action="store_true",
+                   help="send again the writes state holds as uncertain (targets whose ambiguous-failure policy is hold)")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("show", help="render a saved plan (lac plan --out) without touching any target")

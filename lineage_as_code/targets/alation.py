@@ -1,21 +1,32 @@
 """Alation: one dataflow per process through the Lineage V2 API, every write a job polled to its end.
 
-Writes: ``POST /integration/v2/lineage/`` with up to ``max_dataflows_per_request`` dataflow objects
-(external_id ``api/<external_id_prefix>/<process id>``, content from the process's SQL or else its
-description, title from its name) and their paths: one table path ``[[inputs], [dataflow], [outputs]]``
-and one column path per column mapping. Each call answers a job id, polled at
-``/api/v1/bulk_metadata/job/?id=`` until it ends; per-object errors in the job result fail only the
-process they name. POSTs carry no idempotency key, so an ambiguous failure is reconciled by reading
-the dataflows back before anything is sent again.
+Writes: a new process is ``POST /integration/v2/lineage/`` with up to ``max_dataflows_per_request``
+dataflow objects (external_id ``api/<external_id_prefix>/<process id>``, content from the process's SQL
+or else its description; ``title`` from its name only with ``send_title: true``, since ``title`` is
+documented for the Dataflow API alone) and their paths: one table path ``[[inputs], [dataflow],
+[outputs]]`` and one column path per column mapping, at most ``max_paths_per_request`` paths (100, as
+Alation recommends) per request. A changed process is replaced whole through the Dataflow API's
+create-or-replace (``POST /integration/v2/dataflow/``, 202, replaced by ``external_id``): its old
+paths go, column paths included, so an update leaves nothing behind. Each call answers a job id,
+polled at ``/api/v1/bulk_metadata/job/?id=`` until it ends; per-object errors in the job result fail
+only the process they name. Lineage V2 POSTs carry no idempotency key, so an ambiguous failure is
+reconciled by reading the dataflows back before anything is sent again (policy ``reconcile``); a
+create-or-replace may simply be sent again. A refused token stops the run with one message.
 
 Keys: ``datasource_ids`` maps a platform (or ``platform/database``) to an Alation data source id,
 giving ``<ds>.<schema>.<table>`` (``<ds>.<db>.<schema>.<table>`` for multi-database sources); an
 asset's ``ids.alation`` override wins (``<otype>:<key>`` for files, BI objects and external ones).
 
 Input handling: a key Alation cannot resolve becomes a TMP object when a path names it, so PARTIAL
-placeholders cost no request. The lineage API cannot create catalog tables, so UPSERT is refused.
-Whether a table exists is looked up with the Relational Integration API (``/integration/v2/table/``,
-one paged listing per data source and schema, cached for the run) so UPDATE can skip what is missing.
+needs no catalog lookup at all (the plan takes every key as given). The lineage API cannot create
+catalog tables, so UPSERT is refused. Only UPDATE looks the catalog up, with the Relational
+Integration API (``/integration/v2/table/`` and ``/integration/v2/column/``, one paged listing per
+data source and schema, cached for the run): a process naming a missing table is skipped, and a
+column path naming a column the catalog lacks is left out of the request (the plan says which).
+
+Ownership marker: none. The dataflow fields Alation documents (``title``, ``description``,
+``content``, ``group_name``) are all text users read and edit in the catalog; none is meant to hold
+a machine id, so a lost state cannot be rebuilt from Alation (a Capabilities note says so).
 
 Refresh reads managed dataflows back through the Dataflow API (``GET /integration/v2/dataflow/``,
 a batch of external ids per call) and hashes their links, so changes made in Alation show as drift.
@@ -39,6 +50,7 @@ import httpx
 from ..config import InputHandling, TargetConfig
 from ..errors import AuthError, ConfigError, TargetError, TransientTargetError
 from ..model import Asset, Lineage, Process
+from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
 from .http import HttpClient, client_for, secret_from_env
@@ -47,10 +59,14 @@ from .lineage_resources import asset_address, lineage_resources, process_address
 LINEAGE = "/integration/v2/lineage/"
 DATAFLOW = "/integration/v2/dataflow/"
 TABLES = "/integration/v2/table/"
+COLUMNS = "/integration/v2/column/"
 JOB = "/api/v1/bulk_metadata/job/"
 CREATE_TOKEN = "/integration/v1/createAPIAccessToken/"
 DEFAULT_TOKEN_ENV = "ALATION_TOKEN"
 MAX_DATAFLOWS = 1000  # Alation's recommended ceiling per lineage request
+MAX_PATHS = 100  # "100 paths and 10 dataflows in each path" per request (lineage overview)
+NO_MARKER_NOTE = ("Alation documents no dataflow field that can carry an ownership marker: a lost state file "
+                  "cannot be rebuilt from Alation ('lac state rebuild'); back the state up")
 OTYPES = frozenset({"dataflow", "table", "column", "file", "directory", "bi_report", "bi_report_column",
                     "bi_datasource", "bi_datasource_column", "external"})
 TABLE_TYPES = frozenset({"table", "view", "materialized_view", "external_table"})
@@ -254,24 +270,37 @@ class AlationTarget:
         self.keys = AlationKeys(config.name, s)
         self.prefix = str(s.get("external_id_prefix", "lac")).strip("/")
         self.max_dataflows = max(1, min(MAX_DATAFLOWS, int(s.get("max_dataflows_per_request", MAX_DATAFLOWS))))
-        self.max_paths = int(s["max_paths_per_request"]) if s.get("max_paths_per_request") else None
+        self.max_paths = max(1, int(s.get("max_paths_per_request") or MAX_PATHS))
         self.poll_interval = float(s.get("poll_interval", 3.0))
         self.job_timeout = float(s.get("job_timeout", 1800.0))
         self.page_size = int(s.get("page_size", 1000))
-        self.with_title = bool(s.get("send_title", True))
+        self.with_title = bool(s.get("send_title", False))
         self.delete_with = str(s.get("delete_with", "dataflow"))
         if self.delete_with not in ("dataflow", "edges"):
             raise ConfigError(f"target {self.name!r}: delete_with must be 'dataflow' or 'edges'")
         self.case_sensitive = config.policy.case_sensitive_match
         self._http: HttpClient | None = None
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
+        self._columns: dict[tuple[str, str], dict[str, str]] = {}
+        self._missing_columns: set[str] | None = None  # UPDATE: column keys the catalog lacks (casefolded)
         self._sleep: Callable[[float], None] = time.sleep
 
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
             max_batch_size=self.max_dataflows, max_parallel=int(self.config.settings.get("max_parallel", 1)),
-            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"))
+            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"),
+            notes=(NO_MARKER_NOTE, *self._column_notes()), ownership_marker=False,
+            ambiguous_failure=AmbiguousFailure.RECONCILE)
+
+    def _column_notes(self) -> tuple[str, ...]:
+        missing = sorted(self._missing_columns or ())
+        if not missing:
+            return ()
+        listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        note = (f"{len(missing)} column(s) not found in Alation; their column paths are left out (input_handling "
+                f"UPDATE): {listed}")
+        return (note,)
 
     # ----- translate (pure) -------------------------------------------------------------------
 
@@ -399,11 +428,16 @@ class AlationTarget:
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         out: dict[str, Current] = {}
         assets = [r for r in desired if r.kind == ASSET]
-        tables = self._existing_tables([str(r.body["alation_key"]) for r in assets if r.body["otype"] == "table"])
+        lookup = self.config.policy.input_handling is InputHandling.UPDATE
+        tables = self._existing_tables([str(r.body["alation_key"]) for r in assets if r.body["otype"] == "table"]) \
+            if lookup else {}
+        if lookup:
+            self._missing_columns = self._absent_columns(desired, tables)
         for r in assets:
             key = str(r.body["alation_key"])
-            if r.body["otype"] != "table":
-                # Files, BI objects and external objects cannot be listed here: an explicit key is trusted.
+            if r.body["otype"] != "table" or not lookup:
+                # PARTIAL: Alation resolves the key or makes a TMP object when a path names it, so
+                # nothing needs looking up. Files, BI objects and external objects cannot be listed.
                 out[r.address] = Current(r.address, ASSET, key)
             elif (hit := tables.get(key if self.case_sensitive else key.casefold())) is not None:
                 out[r.address] = Current(r.address, ASSET, hit)
@@ -432,8 +466,26 @@ class AlationTarget:
                     found.setdefault(key.casefold(), table_id)
         return found
 
+    def _absent_columns(self, desired: Sequence[Resource], tables: Mapping[str, str]) -> set[str]:
+        """Column keys (casefolded) the process paths name on existing tables that the catalog lacks."""
+        named = {o["key"] for r in desired if r.kind == "process" for path in r.body["paths"]
+                 for seg in (path[0], path[-1]) for o in seg if o["otype"] == "column"}
+        fold = (lambda k: k) if self.case_sensitive else str.casefold
+        wanted = [k for k in named if fold(k.rpartition(".")[0]) in tables]
+        groups = sorted({(parts[0], ".".join(parts[1:-2])) for parts in map(_split_key, wanted) if len(parts) >= 4})
+        held: set[str] = set()
+        for group in groups:
+            if group not in self._columns:
+                self._columns[group] = self._list(COLUMNS, *group)
+            held.update(fold(k) for k in self._columns[group])
+        return {k.casefold() for k in wanted if fold(k) not in held}
+
     def _list_tables(self, ds_id: str, schema: str) -> dict[str, str]:
-        url: str | None = TABLES
+        return self._list(TABLES, ds_id, schema)
+
+    def _list(self, listing: str, ds_id: str, schema: str) -> dict[str, str]:
+        """Key -> id of every table (or column) of one data source and schema, page by page."""
+        url: str | None = listing
         params: dict[str, Any] | None = {"ds_id": ds_id, "schema_name": schema, "limit": self.page_size}
         found: dict[str, str] = {}
         while url:
@@ -475,14 +527,19 @@ class AlationTarget:
         return [results.get(c.address) or ItemResult(c.address, False, error="not applied") for c in batch]
 
     def _apply_writes(self, changes: list[Change]) -> dict[str, ItemResult]:
+        """New dataflows through Lineage V2; changed ones replaced whole through the Dataflow API, so
+        every path they no longer declare (column paths too) goes with the old version."""
         errors: dict[str, str] = {}
-        for chunk in self._chunks(changes):
-            try:
-                errors.update(self._post(chunk))
-            except TargetError as exc:
-                errors.update({c.address: str(exc) for c in chunk})
-        shrunk = {c.address: _removed_edges(c) for c in changes if c.address not in errors and c.action is Action.UPDATE}
-        errors.update(self._delete_edges(shrunk, [c for c in changes if c.address in shrunk]))
+        creates = [c for c in changes if c.action is Action.CREATE]
+        updates = [c for c in changes if c.action is not Action.CREATE]
+        for post, group in ((self._post, creates), (self._replace, updates)):
+            for chunk in self._chunks(group):
+                try:
+                    errors.update(post(chunk))
+                except AuthError:
+                    raise  # every further request would be refused the same way: one error stops the run
+                except TargetError as exc:
+                    errors.update({c.address: str(exc) for c in chunk})
         return {c.address: ItemResult(c.address, c.address not in errors, id=self._eid(c),
                                       error=errors.get(c.address, "")) for c in changes}
 
@@ -506,11 +563,27 @@ class AlationTarget:
         if chunk:
             yield chunk
 
+    def _payload(self, chunk: list[Change]) -> dict[str, Any]:
+        """The dataflow objects and paths of ``chunk``, less column paths naming columns UPDATE did not find."""
+        missing = self._missing_columns or set()
+
+        def found(path: Any) -> bool:
+            return not any(o["otype"] == "column" and o["key"].casefold() in missing
+                           for seg in (path[0], path[-1]) for o in seg)
+        return {"dataflow_objects": [c.after["dataflow_object"] for c in chunk if c.after],
+                "paths": [p for c in chunk if c.after for p in c.after["paths"] if found(p)]}
+
+    def _replace(self, chunk: list[Change]) -> dict[str, str]:
+        """Create or replace dataflows through the Dataflow API and wait for the job; per-item errors.
+        Replacing by external id twice leaves the same dataflow, so an ambiguous failure is retried."""
+        named = {self._eid(c).casefold(): c.address for c in chunk}
+        response = self._call("POST", DATAFLOW, json=self._payload(chunk), idempotent=True)
+        return self._job_errors(self._wait(response.json()["job_id"]), named)
+
     def _post(self, chunk: list[Change]) -> dict[str, str]:
         """POST one lineage request and wait for its job; returns the per-item errors."""
         named = {self._eid(c).casefold(): c.address for c in chunk}
-        payload = {"dataflow_objects": [c.after["dataflow_object"] for c in chunk if c.after],
-                   "paths": [p for c in chunk if c.after for p in c.after["paths"]]}
+        payload = self._payload(chunk)
         response = self._call("POST", LINEAGE, json=payload, reconcile=lambda: self._landed(chunk))
         body = response.json() or {}
         if body.get("job_id") is None:
@@ -537,6 +610,8 @@ class AlationTarget:
                   "target_otype": target.otype, "target_key": target.key}
         try:
             job = self._wait(self._call("DELETE", LINEAGE, params=params).json()["job_id"])
+        except AuthError:
+            raise
         except TargetError as exc:
             return str(exc)
         if str(job.get("status", "")).casefold() == "failed":
@@ -556,15 +631,21 @@ class AlationTarget:
             first = next((failed[(e[0], e[1])] for e in sorted(removed) if failed[(e[0], e[1])]), "")
             if first:
                 errors[address] = first
-        restore = [r for r in _restores(changes) if any(not failed.get(e, "x") for e in r.edges)]
+        # Alation keys ignore case: a deleted edge took every spelling of it with it.
+        gone = {(e[0].casefold(), e[1].casefold()) for e, problem in failed.items() if not problem}
+        restore = [r for r in _restores(changes) if any((a.casefold(), b.casefold()) in gone for a, b in r.edges)]
         for chunk in self._chunks(restore):
             try:
                 lost = self._post(chunk)
+            except AuthError:
+                raise
             except TargetError as exc:
                 lost = {c.address: str(exc) for c in chunk}
             for address, error in lost.items():
                 for owner, removed in by_address.items():
-                    if set(next(r.edges for r in restore if r.address == address)) & removed:
+                    carried = {(a.casefold(), b.casefold()) for a, b in next(r.edges for r in restore
+                                                                             if r.address == address)}
+                    if carried & {(a.casefold(), b.casefold()) for a, b in removed}:
                         errors.setdefault(owner, f"re-adding the edges {address} shares: {error}")
         return errors
 
@@ -585,6 +666,8 @@ class AlationTarget:
             response = self._call("DELETE", DATAFLOW, params={"keyField": "external_id"},
                                   json=[self._eid(c) for c in chunk])
             errors = self._job_errors(self._wait(response.json()["job_id"]), named)
+        except AuthError:
+            raise
         except TargetError as exc:
             return {c.address: str(exc) for c in chunk}
         # A dataflow that no longer exists is what a delete wants (e.g. a retried request).

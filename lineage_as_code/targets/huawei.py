@@ -8,9 +8,14 @@ for them itself, so this target writes no assets: each process becomes a job nod
 
 What DataArts lacks shapes the capabilities: no public delete (a removed process is listed as
 skipped, to be removed by hand), no reliable read-back of manual nodes (no refresh, so no drift
-detection), no asset lookup or creation (PARTIAL only). Re-posting a node is taken to replace
-its lineage (the docs do not say; UNCONFIRMED), which is what makes an update a re-post and a
-retried POST safe.
+detection), no asset lookup or creation (PARTIAL only). Whether re-posting a node replaces or adds
+to its lineage is not documented (UNCONFIRMED), so an update is a re-post and the edges it stops
+declaring are listed in the plan under "cannot delete" (the engine does that for every target
+without delete). For the same reason the ambiguous-failure policy is ``hold`` by default: a POST
+whose reply was lost (a dropped connection, a timeout, a 5xx after the server may have applied it)
+is not sent again but recorded in state as uncertain, shown by every plan, and re-sent only by
+``lac apply --retry-uncertain``; ``ambiguous_failure: retry`` restores blind retries for whoever
+has confirmed that DataArts treats a re-post as idempotent.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 from ..config import InputHandling, TargetConfig
 from ..errors import AuthError, ConfigError, TargetError
 from ..model import Asset, Lineage, Process
+from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
 from .base import Capabilities, Current, ItemResult, Resource
 from .http import HttpClient, client_for, require_settings, secret_from_env
@@ -75,13 +81,10 @@ def _cell_columns(process: Process, in_chunk: Mapping[str, int], out_chunk: Mapp
     return cells
 
 
-def _unique(assets: Sequence[Asset]) -> list[Asset]:
-    return list({a.key: a for a in assets}.values())
-
-
 def split_process(process: Process, assets: Mapping[str, Asset]) -> list[_Node]:
     """Return the nodes ``process`` needs: one per (input chunk, output chunk) cell, plus one per
-    further 100 column lineages of a cell. Deterministic: same process, same nodes, same order."""
+    further 100 column lineages of a cell, carrying a single table a side. Deterministic: same
+    process, same nodes, same order."""
     ins, outs = _chunks(process.inputs), _chunks(process.outputs)
     if not ins or not outs:  # manifests refuse this; DataArts would answer 400, surfaced as is
         return [_Node(list(process.inputs), list(process.outputs))]
@@ -95,9 +98,18 @@ def split_process(process: Process, assets: Mapping[str, Asset]) -> list[_Node]:
             pieces = _chunks(cells.get((i, j), [])) or [[]]
             nodes.append(_Node(in_tables, out_tables, pieces[0]))
             for rest in pieces[1:]:
-                overflow.append(_Node(_unique([a for c in rest for a, _ in c.sources]),
-                                      _unique([c.target[0] for c in rest]), rest, draws_edges=False))
+                # TableLineageV2 needs one table a side; the column lineages name their own tables, so
+                # a further node repeats one pair of the process's tables, not every table its columns touch.
+                overflow.append(_Node([rest[0].sources[0][0]], [rest[0].target[0]], rest, draws_edges=False))
     return nodes + overflow
+
+
+class _Ambiguous(Exception):
+    """Raised out of the HTTP layer's reconcile hook: the POST may or may not have landed."""
+
+
+def _hold() -> Any:
+    raise _Ambiguous
 
 
 class HuaweiTarget:
@@ -120,6 +132,11 @@ class HuaweiTarget:
         self.extra = {k: str(s[k]) for k in _BODY_SETTINGS if s.get(k)}
         self.max_parallel = int(s.get("max_parallel", 4))
         self.token_env = str(s.get("token_env", DEFAULT_TOKEN_ENV))
+        policy = str(s.get("ambiguous_failure", AmbiguousFailure.HOLD.value))
+        if policy not in (AmbiguousFailure.HOLD, AmbiguousFailure.RETRY):
+            raise ConfigError(f"target {self.name!r}: ambiguous_failure must be 'hold' (the default: DataArts offers "
+                              "no read-back to reconcile with) or 'retry'")
+        self.ambiguous_failure = AmbiguousFailure(policy)
         self._http: HttpClient | None = None
         self._lock = threading.Lock()
 
@@ -128,6 +145,7 @@ class HuaweiTarget:
         return Capabilities(
             max_batch_size=LIMIT, max_parallel=self.max_parallel, supports_delete=False, supports_refresh=False,
             supports_column_lineage=True, modes=frozenset({InputHandling.PARTIAL}), kind_order=("process",),
+            ambiguous_failure=self.ambiguous_failure,
         )
 
     # -- translate (pure) ------------------------------------------------------------------------
@@ -201,10 +219,16 @@ class HuaweiTarget:
             return ItemResult(address, False, error="DataArts Studio offers no lineage delete: remove the node by hand")
         request = (change.after or {})["request"]
         path = f"/v1/{self.project_id}/lineage/lineage-info"
+        retry = self.ambiguous_failure is AmbiguousFailure.RETRY
         try:
-            # Idempotent: the node is keyed by job_id + node_name and a re-post replaces its
-            # lineage, so a retry after a 5xx or a dropped connection cannot duplicate it.
-            response = http.request("POST", path, json=request, ok=(200, *_ERROR_STATUSES), idempotent=True)
+            # Under hold, an ambiguous failure reaches _hold instead of a retry: a lost reply may hide a
+            # write that landed, and what a second POST of the same node does is undocumented.
+            response = http.request("POST", path, json=request, ok=(200, *_ERROR_STATUSES), idempotent=retry,
+                                    reconcile=None if retry else _hold)
+        except _Ambiguous:
+            prior = change.prior.id if change.prior is not None else ""
+            return ItemResult(address, False, id=prior, uncertain=True,
+                              error="the reply was lost or a server error followed the write: it may have landed")
         except TargetError as exc:
             return ItemResult(address, False, error=str(exc))
         if response.status_code == 200:
