@@ -308,3 +308,94 @@ def test_keys_follow_datasource_ids_and_per_asset_overrides():
     with pytest.raises(ConfigError, match=r"no datasource_ids entry for snowflake/OTHER or snowflake"):
         AlationTarget(_config(datasource_ids={"snowflake/analytics": 1})).translate(Lineage.build([Process("q", "Q", (dotted,), (
             Asset("snowflake", "OTHER", "s", "u"),))]))
+
+
+WITH_COLUMNS = """
+    version: 1
+    defaults: {platform: snowflake, database: ANALYTICS}
+    processes:
+      - id: stage_orders
+        name: Stage orders
+        inputs: [raw.orders, raw.customers]
+        outputs: [{ref: mart.stage, alias: s}]
+        columns:
+          - {from: [orders.id], to: s.id}
+          - {from: [customers.name], to: s.customer}
+"""
+
+
+def test_a_process_losing_an_input_loses_its_column_paths_too_and_stops_drifting(tmp_path, lac):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", WITH_COLUMNS)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, settings(server.url), manifests=manifest.parent)
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        write_manifest(manifest, WITH_COLUMNS.replace("inputs: [raw.orders, raw.customers]", "inputs: [raw.orders]")
+                       .replace("          - {from: [customers.name], to: s.customer}\n", ""))
+        edited = lac("apply", "--auto-approve", cwd=tmp_path)
+        again = lac("plan", "--detailed-exitcode", cwd=tmp_path)
+    assert edited.code == 0, edited.err
+    assert app.links("table") == {("api/lac/stage_orders", "1.raw.orders", "1.mart.stage")}
+    assert app.links("column") == {("api/lac/stage_orders", "1.raw.orders.id", "1.mart.stage.id")}
+    assert again.code == 0 and "changed in the target" not in again.out
+
+
+def test_an_edge_deleted_in_another_spelling_is_restored_too(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", TWO_PROCESSES + """
+      - id: p3
+        name: P3
+        inputs: [RAW.B]
+        outputs: [MART.X]
+    """)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, delete_with="edges"), manifests=manifest)
+        apply(config)
+        text = manifest.read_text()
+        manifest.write_text(text.replace(text[text.index("  - id: p1"):text.index("  - id: p2")], ""))
+        apply(config)
+        settled = plan(config)
+    # Alation matched 1.raw.b -> 1.mart.x case-insensitively and took p3's 1.RAW.B -> 1.MART.X with it.
+    assert ("1.raw.b", "1.mart.x") in app.deleted_edges
+    assert ("api/lac/p3", "1.RAW.B", "1.MART.X") in app.links()
+    assert not settled.has_changes
+
+
+def test_update_mode_resolves_columns_and_leaves_out_paths_to_missing_ones(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", WITH_COLUMNS)
+    app = AlationEmulator(TOKEN)
+    for key in ("1.raw.orders.id", "1.raw.customers.id", "1.mart.stage.id", "1.mart.stage.customer"):
+        app.add_column(key)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, input_handling="UPDATE"), manifests=manifest)
+        planned, _ = apply(config)
+    assert any("1 column(s) not found in Alation" in w and "1.raw.customers.name" in w
+               for w in planned.targets[0].warnings)
+    assert app.links("column") == {("api/lac/stage_orders", "1.raw.orders.id", "1.mart.stage.id")}
+    assert not app.temporary  # no TMP object was made for the missing column
+    assert len(app.requests("GET", "/integration/v2/column/")) == 2  # one per (data source, schema)
+
+
+def test_partial_plans_list_nothing_and_requests_hold_at_most_100_paths_by_default(tmp_path):
+    manifest = write_generated(tmp_path / "gen" / "lineage.yaml", processes=16, inputs=2, outputs=1, columns=10)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, datasource_ids={"snowflake": 1}), manifests=manifest)
+        apply(config)
+        again = plan(config)
+        wider = make_project(tmp_path, settings(server.url, datasource_ids={"snowflake": 1},
+                                                max_paths_per_request=1000), manifests=manifest)
+        planned_wider = plan(wider)
+    assert not app.requests("GET", "/integration/v2/table/") and not again.has_changes
+    sizes = [len(body["paths"]) for _, body in app.bodies]
+    assert sizes == [99, 77]  # 16 dataflows x 11 paths, cut at dataflow boundaries under 100
+    assert not planned_wider.has_changes
+
+
+def test_a_mode_the_target_cannot_honour_is_refused_before_any_request(tmp_path, lac):
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, settings(server.url, input_handling="UPSERT"))
+        result = lac("plan", cwd=tmp_path)
+    assert result.code == 1 and "cannot honour input_handling UPSERT" in result.err
+    assert app.log == []
