@@ -46,6 +46,7 @@ class AlationEmulator(EmulatorApp):
         self.tables: dict[str, dict[str, Any]] = {}  # key -> row of the table listing
         self.columns: dict[str, dict[str, Any]] = {}  # key -> row of the column listing
         self.temporary: set[tuple[str, str]] = set()  # (otype, key) of TMP objects paths made
+        self._catalog: set[tuple[str, str]] = set()  # (otype, casefolded key) of every listed object
         self.bodies: list[tuple[str, Any]] = []  # (path, body) of every processed POST
         self.deleted_datasources: set[str] = set()
         self.jobs: dict[int, dict[str, Any]] = {}
@@ -68,6 +69,7 @@ class AlationEmulator(EmulatorApp):
 
     def add_table(self, key: str) -> None:
         ds, *middle, name = key.split(".")
+        self._catalog.add(("table", key.casefold()))
         self.tables[key] = {"id": next(self._ids), "key": key, "name": name, "schema_name": ".".join(middle),
                             "ds_id": int(ds)}
 
@@ -77,6 +79,7 @@ class AlationEmulator(EmulatorApp):
         if table not in self.tables:
             self.add_table(table)
         row = self.tables[table]
+        self._catalog.add(("column", key.casefold()))
         self.columns[key] = {"id": next(self._ids), "key": key, "name": name, "table_id": row["id"],
                              "table_name": row["name"], "schema_name": row["schema_name"], "ds_id": row["ds_id"]}
 
@@ -187,8 +190,7 @@ class AlationEmulator(EmulatorApp):
 
     def _note_temporary(self, links: set[tuple[Obj, Obj]]) -> None:
         for obj in (o for pair in links for o in pair):
-            known = self.tables if obj[0] == "table" else self.columns if obj[0] == "column" else None
-            if known is not None and obj[1].casefold() not in {k.casefold() for k in known}:
+            if obj[0] in ("table", "column") and (obj[0], obj[1].casefold()) not in self._catalog:
                 self.temporary.add(obj)
 
     def _store(self, flow: str, obj: dict[str, Any] | None, links: set[tuple[Obj, Obj]]) -> None:
