@@ -1,4 +1,5 @@
-"""The Alation target: ``translate`` holds the pure wire shapes, ``client`` the target and its requests."""
+"""The Alation target: ``settings`` (typed, validated once), ``translate`` (the pure wire shapes), ``client``
+(the target and its requests)."""
 
 from __future__ import annotations
 

@@ -53,6 +53,7 @@ from ...plan.model import Action, Change
 from ..base import ASSET, Capabilities, Current, ItemResult, Resource
 from ..http import HttpClient, client_for, secret_from_env
 from ..lineage_resources import asset_address, lineage_resources, process_address
+from .settings import AlationSettings
 from .translate import (
     AUTH_STATUSES,
     COLUMNS,
@@ -62,8 +63,6 @@ from .translate import (
     JOB,
     JOB_ENDED,
     LINEAGE,
-    MAX_DATAFLOWS,
-    MAX_PATHS,
     NO_MARKER_NOTE,
     OK_STATUSES,
     TABLES,
@@ -90,16 +89,15 @@ class AlationTarget:
         self.name = config.name
         self.config = config
         self.keys = AlationKeys(config.name, s)
-        self.prefix = str(s.get("external_id_prefix", "lac")).strip("/")
-        self.max_dataflows = max(1, min(MAX_DATAFLOWS, int(s.get("max_dataflows_per_request", MAX_DATAFLOWS))))
-        self.max_paths = max(1, int(s.get("max_paths_per_request") or MAX_PATHS))
-        self.poll_interval = float(s.get("poll_interval", 3.0))
-        self.job_timeout = float(s.get("job_timeout", 1800.0))
-        self.page_size = int(s.get("page_size", 1000))
-        self.with_title = bool(s.get("send_title", False))
-        self.delete_with = str(s.get("delete_with", "dataflow"))
-        if self.delete_with not in ("dataflow", "edges"):
-            raise ConfigError(f"target {self.name!r}: delete_with must be 'dataflow' or 'edges'")
+        self.settings = AlationSettings.parse(config)
+        self.prefix = self.settings.external_id_prefix
+        self.max_dataflows = self.settings.max_dataflows
+        self.max_paths = self.settings.max_paths
+        self.poll_interval = self.settings.poll_interval
+        self.job_timeout = self.settings.job_timeout
+        self.page_size = self.settings.page_size
+        self.with_title = self.settings.send_title
+        self.delete_with = self.settings.delete_with
         self.case_sensitive = config.policy.case_sensitive_match
         self._http: HttpClient | None = None
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
@@ -110,7 +108,7 @@ class AlationTarget:
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            max_batch_size=self.max_dataflows, max_parallel=int(self.config.settings.get("max_parallel", 1)),
+            max_batch_size=self.max_dataflows, max_parallel=self.settings.max_parallel,
             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"),
             notes=(NO_MARKER_NOTE, *self._column_notes()), ownership_marker=False,
             ambiguous_failure=AmbiguousFailure.RECONCILE)

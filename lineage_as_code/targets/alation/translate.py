@@ -20,8 +20,6 @@ COLUMNS = "/integration/v2/column/"
 JOB = "/api/v1/bulk_metadata/job/"
 CREATE_TOKEN = "/integration/v1/createAPIAccessToken/"
 DEFAULT_TOKEN_ENV = "ALATION_TOKEN"
-MAX_DATAFLOWS = 1000  # Alation's recommended ceiling per lineage request
-MAX_PATHS = 100  # "100 paths and 10 dataflows in each path" per request (lineage overview)
 NO_MARKER_NOTE = ("Alation documents no dataflow field that can carry an ownership marker: a lost state file "
                   "cannot be rebuilt from Alation ('lac state rebuild'); back the state up")
 OTYPES = frozenset({"dataflow", "table", "column", "file", "directory", "bi_report", "bi_report_column",
