@@ -132,6 +132,9 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                      advance=advance)
     if report is None:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
+        for t in plan.targets:  # writes held as uncertain are not changes, but the user must still hear of them
+            for note in (w for w in t.warnings if "--retry-uncertain" in w):
+                console.print(f"{t.name}: {note}")
         return 0
     console.print(report.summary())
     return 0

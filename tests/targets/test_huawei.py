@@ -284,7 +284,7 @@ def test_ambiguous_failures_are_held_as_uncertain_and_re_sent_only_when_asked(tm
     assert f"{ambiguous} write(s) may or may not have landed" in first.out and "--retry-uncertain" in first.out
     assert f"{ambiguous} write(s) may or may not have landed and are held as uncertain" in shown.out
     assert "0 to create, 0 to update" in shown.out
-    assert again.code == 0 and "No changes." in again.out
+    assert again.code == 0 and "No changes." in again.out and "held as uncertain" in again.out
     assert retried.code == 0, retried.err
     assert f"0 created, {ambiguous} updated" in retried.out
     assert sum(app.posts.values()) == 60 + ambiguous
