@@ -102,15 +102,38 @@ def google_minimum(lineage: Lineage, app: EmulatorApp) -> Counts:
     return Counts(writes, reads=1, polls=0)
 
 
+def _alation_jobs(lineage: Lineage) -> int:
+    # Alation recommends at most 100 paths and 1,000 dataflows a lineage request; a dataflow's paths
+    # (one table path, one per column mapping) travel together, so a request holds whole dataflows.
+    paths = [1 + len(p.columns) for p in lineage.processes]
+    jobs, held, flows = 0, 0, 0
+    for n in paths:
+        if jobs == 0 or held + n > 100 or flows >= 1000:
+            jobs, held, flows = jobs + 1, 0, 0
+        held, flows = held + n, flows + 1
+    return jobs
+
+
 def alation_minimum(lineage: Lineage, app: EmulatorApp) -> Counts:
-    # ceil(dataflows / 1000) lineage POSTs (Alation's per-request ceiling), each an async job polled
+    # PARTIAL: lineage POSTs of <= 100 paths (Alation's recommendation), each an async job polled
     # until it ends: >= 1 poll a job on a real instance, ``job_polls`` on the emulator (its jobs are
-    # still running at the first poll). Input handling needs to know which tables exist: one table
-    # listing per (data source, schema) the assets live in, one page each while they hold < 1000 tables.
-    jobs = math.ceil(len(lineage.processes) / 1000)
-    groups = {(a.platform, a.database, a.schema) for a in lineage.assets.values()}
-    polls = jobs * int(getattr(app, "job_polls", 1))
-    return Counts(jobs, reads=len(groups), polls=polls)
+    # still running at the first poll). No catalog read: Alation resolves keys or makes TMP objects.
+    jobs = _alation_jobs(lineage)
+    return Counts(jobs, reads=0, polls=jobs * int(getattr(app, "job_polls", 1)))
+
+
+def alation_update_minimum(lineage: Lineage, app: EmulatorApp) -> Counts:
+    # UPDATE also needs to know which tables (and columns) exist: the table listing of each (data
+    # source, schema) the assets live in, 1,000 rows a page (the target's page_size), plus the column
+    # listing of each schema whose columns a path names (none in this manifest).
+    groups: dict[tuple[str, str, str], int] = {}
+    for a in lineage.assets.values():
+        groups[(a.platform, a.database, a.schema)] = groups.get((a.platform, a.database, a.schema), 0) + 1
+    columns = {(a.platform, a.database, a.schema) for p in lineage.processes for m in p.columns
+               for a in (lineage.assets[m.target.asset], *(lineage.assets[s.asset] for s in m.sources))}
+    pages = sum(math.ceil(n / 1000) for n in groups.values())
+    partial = alation_minimum(lineage, app)
+    return Counts(partial.writes, reads=pages + len(columns), polls=partial.polls)
 
 
 def huawei_minimum(lineage: Lineage, app: EmulatorApp) -> Counts:
@@ -154,6 +177,17 @@ def alation_settings(url: str) -> dict[str, Any]:
             "datasource_ids": {"snowflake": 1}}
 
 
+def alation_update_settings(url: str) -> dict[str, Any]:
+    return {**alation_settings(url), "input_handling": "UPDATE"}
+
+
+def seed_alation(app: EmulatorApp, lineage: Lineage) -> None:
+    """UPDATE skips what the catalog lacks: the catalog must hold every table first."""
+    assert isinstance(app, AlationEmulator)
+    for asset in lineage.assets.values():
+        app.add_table(f"1.{asset.schema}.{asset.name}")
+
+
 def huawei_settings(url: str) -> dict[str, Any]:
     return {"type": "huawei", "base_url": url, "token_env": "BENCH_HUAWEI_TOKEN", "project_id": "proj-1",
             "workspace": "ws-1"}
@@ -190,6 +224,8 @@ class Vendor:
 VENDORS = {v.name: v for v in (
     Vendor("google", lambda token, faults: GoogleLineageEmulator(token, faults), google_settings, google_minimum),
     Vendor("alation", lambda token, faults: AlationEmulator(token, faults), alation_settings, alation_minimum),
+    Vendor("alation_update", lambda token, faults: AlationEmulator(token, faults), alation_update_settings,
+           alation_update_minimum, seed_alation),
     Vendor("huawei", lambda token, faults: DataArtsEmulator(token, faults=faults), huawei_settings, huawei_minimum),
     Vendor("secoda", lambda token, faults: SecodaEmulator(token, faults), secoda_settings, secoda_minimum,
            seed_secoda),

@@ -31,6 +31,7 @@ class ApplyReport:
     deleted: int = 0
     adopted: int = 0
     failures: list[str] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)  # writes whose outcome is unknown (policy hold)
     batches: int = 0
     done: int = 0
     total: int = 0
@@ -38,7 +39,10 @@ class ApplyReport:
     def summary(self) -> str:
         return (f"Apply complete: {self.created} created, {self.updated} updated, {self.deleted} deleted"
                 + (f", {self.adopted} adopted" if self.adopted else "")
-                + (f", {len(self.failures)} failed" if self.failures else "") + ".")
+                + (f", {len(self.failures)} failed" if self.failures else "") + "."
+                + (f"\n{len(self.uncertain)} write(s) may or may not have landed and are recorded as uncertain "
+                   f"({', '.join(self.uncertain[:10])}{' ...' if len(self.uncertain) > 10 else ''}); "
+                   "they are not sent again until 'lac apply --retry-uncertain'" if self.uncertain else ""))
 
 
 def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], state: State, allow: bool) -> None:
@@ -134,12 +138,12 @@ class _OutOfTime(Exception):
     """``max_duration`` ran out before the next batch."""
 
 
-def _entry(change: Change, vendor_id: str, file_of: Callable[[str], str]) -> StateEntry:
-    """What state records for a change that landed (or an adoption): the vendor id, the content hash,
-    whether it is a placeholder, its edges and the manifest file that declared it."""
+def _entry(change: Change, vendor_id: str, file_of: Callable[[str], str], uncertain: bool = False) -> StateEntry:
+    """What state records for a change that landed (or an adoption, or a write of unknown outcome): the
+    vendor id, the content hash, whether it is a placeholder, its edges and the manifest file that declared it."""
     partial = change.placeholder or bool((change.after or {}).get("partial", False))
     return StateEntry(change.kind, vendor_id, change.after_hash, partial, change.edges,
-                      file_of(source_file(change.source)))
+                      file_of(source_file(change.source)), uncertain)
 
 
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
@@ -179,6 +183,12 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
             drop: set[str] = set()
             for change in batch:
                 res = by_address.get(change.address) or ItemResult(change.address, False, error="no result returned")
+                if res.uncertain and change.action is not Action.DELETE:
+                    # Held, not failed: recorded as written-but-unconfirmed so no later run re-sends it blindly.
+                    put[change.address] = _entry(change, res.id or (change.prior.id if change.prior else ""),
+                                                 recorder.file_of, uncertain=True)
+                    report.uncertain.append(f"{t.name}: {change.address}")
+                    continue
                 if not res.ok:
                     failed.add(change.address)
                     report.failures.append(f"{t.name}: {change.action.value} {change.address}: {res.error}")

@@ -142,7 +142,9 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     plan_file = _saved_plan(args.paths)
     paths = [] if plan_file else list(args.paths)
-    request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh)
+    request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh, args.retry_uncertain)
+    if plan_file and args.retry_uncertain:
+        raise UsageError("--retry-uncertain applies manifests, not a saved plan: run lac apply --retry-uncertain")
     with console.progress_bar("Applying") as advance:
         plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None),
@@ -150,6 +152,9 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                      advance=advance, max_duration=args.max_duration)
     if report is None:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
+        for t in plan.targets:  # writes held as uncertain are not changes, but the user must still hear of them
+            for note in (w for w in t.warnings if "--retry-uncertain" in w):
+                console.print(f"{t.name}: {note}")
         return 0
     console.print(report.summary())
     return 0
@@ -308,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-duration", type=_duration, metavar="DURATION",
                    help="stop cleanly at the first batch boundary after this long (90s, 50m, 2h); exit 4, "
                         "and the next apply resumes")
+    p.add_argument("--retry-uncertain", action="store_true",
+                   help="send again the writes state holds as uncertain (targets whose ambiguous-failure policy is hold)")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("show", help="render a saved plan (lac plan --out) without touching any target")

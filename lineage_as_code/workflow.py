@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from .apply import Advance, ApplyReport, apply_plan
 from .cache import CachedResources, ResourceCache
 from .config import Config
 from .errors import PlanError, StalePlanError
 from .model import bulk_allocation
-from .plan.build import TargetInput, build_plan
+from .plan.build import TargetInput, build_plan, check_mode
 from .plan.contract import Current
 from .plan.model import Plan, PlanScope
 from .plan.planfile import load_plan, plan_differences
@@ -50,6 +51,28 @@ class PlanRequest:
     paths: Sequence[str] = ()
     targets: Sequence[str] = ()
     refresh: bool = True
+    retry_uncertain: bool = False  # re-send writes state records as uncertain (ambiguous-failure policy hold)
+
+
+def _uncertain_note(entries: Mapping[str, StateEntry], retrying: bool) -> tuple[str, ...]:
+    """The plan's note about writes whose outcome is unknown (none when there are none)."""
+    held = sorted(a for a, e in entries.items() if e.uncertain)
+    if not held:
+        return ()
+    listed = ", ".join(held[:10]) + (f" and {len(held) - 10} more" if len(held) > 10 else "")
+    if retrying:
+        return (f"{len(held)} write(s) of unknown outcome are sent again (--retry-uncertain): {listed}",)
+    note = (f"{len(held)} write(s) may or may not have landed and are held as uncertain: {listed}; check them in "
+            "the target, then send them again with 'lac apply --retry-uncertain' (this target's policy is hold)")
+    return (note,)
+
+
+def _retrying(state: State) -> State:
+    """``state`` with every uncertain entry's hash made unequal to any content, so the plan re-sends it."""
+    targets = {t: MappingProxyType({a: e._replace(hash=f"uncertain:{e.hash}") if e.uncertain else e
+                                    for a, e in entries.items()})
+               for t, entries in state.targets.items()}
+    return State(state.lineage, state.serial, MappingProxyType(targets))
 
 
 def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -> Callable[[str], bool] | None:
@@ -73,6 +96,8 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     """Read manifests (or the cached translation), what each target holds, and build the plan.
     Callers run it inside ``bulk_allocation``."""
     loaded = read_manifests(config, request.paths)
+    if request.retry_uncertain:
+        state = _retrying(state)
     cache = ResourceCache(config.cache_dir)
     in_scope = _scope_test(config, request, loaded)
     opened: dict[str, Target] = {}
@@ -82,6 +107,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         stack.callback(target.close)
         opened[tc.name] = target
         caps = target.capabilities
+        check_mode(tc.name, tc.type, caps, tc.policy)  # before any request: a refused mode costs nothing
         key = cache.key(loaded.digest, tc)
         cached = cache.get(tc.name, key)
         if cached is None:
@@ -92,7 +118,11 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         refresh = request.refresh and caps.supports_refresh
         current = target.read(desired, known, refresh)
         inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh,
-                                  cached.column_edges, caps.notes, in_scope))
+                                  cached.column_edges,
+                                  # notes read after read(): what the target found may add to them
+                                  target.capabilities.notes
+                                  + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
+                                  in_scope))
     scope = PlanScope(tuple(request.paths), tuple(request.targets), request.refresh, in_scope is None)
     plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner)
     return plan, opened

@@ -142,12 +142,17 @@ def _skip_or_fail(t: TargetInput, skipped: list[Skip]) -> None:
                         f"(input_handling UPDATE, fail_on_errors true):\n{lines}")
 
 
-def _check_mode(t: TargetInput) -> None:
-    caps, policy = t.capabilities, t.policy
+def check_mode(name: str, type_: str, caps: Capabilities, policy: Policy) -> None:
+    """Raise PlanError when a target cannot honour the policy's input handling; callers check this
+    before reading the target, so a refused mode sends no request."""
     if policy.input_handling not in caps.modes:
         honoured = ", ".join(sorted(m.value for m in caps.modes))
-        raise PlanError(f"target {t.name!r} ({t.type}) cannot honour input_handling {policy.input_handling.value}: "
+        raise PlanError(f"target {name!r} ({type_}) cannot honour input_handling {policy.input_handling.value}: "
                         f"it honours only {honoured}. Set input_handling for this target in lac.yaml.")
+
+
+def _folded(edge: tuple[str, str]) -> tuple[str, str]:
+    return edge[0].casefold(), edge[1].casefold()
 
 
 class _Declared:
@@ -166,14 +171,17 @@ class _Declared:
         if not removed:
             return change
         if self.index is None:
+            # Casefolded: a vendor whose keys ignore case (Alation) deletes every spelling of an edge.
             self.index = {}
             for r in self.desired:
                 for e in r.edges:
-                    self.index.setdefault(e, []).append(r)
-        carriers = {r.address: r for e in removed for r in self.index.get(e, ()) if r.address != change.address}
+                    self.index.setdefault(_folded(e), []).append(r)
+        carriers = {r.address: r for e in removed for r in self.index.get(_folded(e), ())
+                    if r.address != change.address}
         if not carriers:
             return change
-        kept = sorted([list(e) for e in removed if any(r.address in carriers for r in self.index.get(e, ()))])
+        kept = sorted([list(e) for e in removed
+                       if any(r.address in carriers for r in self.index.get(_folded(e), ()))])
         private = {"edges_still_declared": kept,
                    "declared_by": [{"address": r.address, "kind": r.kind, "body": dict(r.body),
                                     "edges": [list(e) for e in r.edges]} for _, r in sorted(carriers.items())]}
@@ -248,6 +256,19 @@ def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lo
     return changes, skipped, out_of_scope
 
 
+def _edges_left_behind(t: TargetInput, changes: Sequence[Change]) -> list[Skip]:
+    """On a target without delete, the table edges an update stops declaring: the re-sent resource may
+    not replace what it held (the vendor does not say), so they are listed for removal by hand."""
+    found = []
+    for c in changes:
+        if c.action is Action.UPDATE and c.prior is not None:
+            for source, target in sorted(set(c.prior.edges) - set(c.edges)):
+                found.append(Skip(t.name, f"{c.address}: {source} -> {target}",
+                                  f"{c.address} no longer declares this edge, but {t.type} offers no delete: "
+                                  "remove it by hand", c.source, cannot_delete=True))
+    return found
+
+
 def mass_delete_problem(t: TargetPlan, policy: Policy, managed: int) -> str:
     """Why deleting ``t``'s deletes needs --allow-mass-delete ('' when it does not): more than
     ``max_deletes``, or more than ``max_delete_fraction`` of the ``managed`` resources."""
@@ -264,7 +285,7 @@ def mass_delete_problem(t: TargetPlan, policy: Policy, managed: int) -> str:
 def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: str = "",
                       owner: str = "") -> TargetPlan:
     """Diff one target; raise PlanError when its policy cannot be honoured."""
-    _check_mode(t)
+    check_mode(t.name, t.type, t.capabilities, t.policy)
     ctx = _Context(t, lineage, owner or lineage)
     lookup = _Lookup(t.current, t.policy.case_sensitive_match)
     changes, skipped, kept, unchanged = _desired_changes(t, state, ctx, lookup)
@@ -272,6 +293,8 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept)
     declared = _Declared(t.desired)
     changes = [declared.kept(c) if c.action in (Action.UPDATE, Action.DELETE) else c for c in changes + removals]
+    if not t.capabilities.supports_delete:
+        undeletable += _edges_left_behind(t, changes)
     warnings = list(t.notes)
     warnings += [f"{address} is kept as it was: this run skipped it" for address in sorted(kept)]
     if t.column_edges and not t.capabilities.supports_column_lineage:

@@ -155,9 +155,14 @@ class Current:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """The outcome of one change in a batch: ``ok`` with the vendor id, or an error message."""
+    """The outcome of one change in a batch: ``ok`` with the vendor id, or an error message.
+
+    ``uncertain`` (with ``ok`` false) says the write may or may not have landed and the target's
+    ambiguous-failure policy is ``hold``: apply records it as uncertain instead of failed.
+    """
 
     address: str
     ok: bool
     id: str = ""
     error: str = ""
+    uncertain: bool = False

@@ -35,13 +35,19 @@ class StateEntry(NamedTuple):
     partial: bool = False
     edges: tuple[tuple[str, str], ...] = ()
     file: str = ""  # the manifest file that declared it: a plan of some files prunes only what they declared
+    # A write whose outcome is unknown (a lost reply on a target whose ambiguous-failure policy is hold):
+    # kept as if written, reported by every plan, re-sent only by ``lac apply --retry-uncertain``.
+    uncertain: bool = False
 
 
 def _entry_doc(entry: StateEntry) -> list[object]:
-    """An entry as ``[kind, id, hash, partial, edges, file?]``: arrays parse twice as fast as objects."""
+    """An entry as ``[kind, id, hash, partial, edges, file?, uncertain?]``: arrays parse twice as fast as
+    objects; the optional tail is left out when empty, so older states read unchanged."""
     doc: list[object] = [entry.kind, entry.id, entry.hash, 1 if entry.partial else 0, entry.edges]
-    if entry.file:
+    if entry.file or entry.uncertain:
         doc.append(entry.file)
+    if entry.uncertain:
+        doc.append(1)
     return doc
 
 
@@ -49,7 +55,7 @@ def _entry(item: list[Any]) -> StateEntry:
     """An entry ``plainly_valid`` accepted (``state/document.py``)."""
     kind, vid, digest, partial, edges, *rest = item
     return StateEntry(kind, vid, digest, partial == 1, tuple(map(tuple, edges)) if edges else (),
-                      rest[0] if rest else "")
+                      rest[0] if rest else "", len(rest) > 1 and rest[1] == 1)
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class State:
 
     def to_json(self) -> bytes:
         """The state document: ``{"format_version", "lineage", "serial", "targets": {target:
-        {address: [kind, vendor id, content hash, partial 0|1, [[source, target], ...]]}}}``,
+        {address: [kind, vendor id, content hash, partial 0|1, [[source, target], ...], file?, uncertain 1?]}}}``,
         one resource per line so that it diffs well; arrays parse twice as fast as objects."""
         lines = [(f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
                   f'"serial":{self.serial},"targets":{{')]

@@ -24,7 +24,7 @@ from ..errors import StateError
 from ..manifest.validate import load_schema
 
 Edges = tuple[tuple[str, str], ...]
-RawEntry = tuple[str, str, str, bool, Edges, str]
+RawEntry = tuple[str, str, str, bool, Edges, str, bool]
 
 
 @cache
@@ -84,22 +84,25 @@ def plainly_valid(entries: Mapping[str, Any]) -> bool:
     rows = list(entries.values())
     if not rows:
         return True
-    if not (_only(rows, list) and set(map(len, rows)) <= {5, 6}):
+    if not (_only(rows, list) and set(map(len, rows)) <= {5, 6, 7}):
         return False
     kinds, vids, digests, partials, edges = (list(map(itemgetter(i), rows)) for i in range(5))
-    files = [r[5] for r in rows if len(r) == 6]
+    files = [r[5] for r in rows if len(r) >= 6]
+    uncertain = [r[6] for r in rows if len(r) == 7]
     if not (_only(kinds, str) and all(kinds) and _only(vids, str) and _only(digests, str)
-            and _only(partials, int) and set(partials) <= {0, 1} and _only(edges, list) and _only(files, str)):
+            and _only(partials, int) and set(partials) <= {0, 1} and _only(edges, list) and _only(files, str)
+            and _only(uncertain, int) and set(uncertain) <= {0, 1}):
         return False
     pairs = list(chain.from_iterable(edges))
     return _only(pairs, list) and set(map(len, pairs)) <= {2} and _only(chain.from_iterable(pairs), str)
 
 
 def build_entry(raw: Any, where: str, target: str, address: str) -> RawEntry:
-    """Return one state entry as ``(kind, id, hash, partial, edges, file)``; StateError when the schema
+    """Return one state entry as ``(kind, id, hash, partial, edges, file, uncertain)``; StateError when the schema
     refuses it."""
     problem = _first_error(_validator("entry"), raw, f"targets[{target!r}][{address!r}]")
     if problem:
         raise corrupt(where, problem)
     kind, vid, digest, partial, edges, *rest = raw
-    return kind, vid, digest, bool(partial), tuple((str(a), str(b)) for a, b in edges), rest[0] if rest else ""
+    return (kind, vid, digest, bool(partial), tuple((str(a), str(b)) for a, b in edges), rest[0] if rest else "",
+            len(rest) > 1 and bool(rest[1]))

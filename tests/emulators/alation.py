@@ -4,11 +4,14 @@ Imitates the documented contract: a ``TOKEN`` header on every call (401 with Ala
 when missing or wrong; the status code itself is unconfirmed), ``POST /integration/v2/lineage/``
 validated as documented and answered with a ``job_id`` whose job is still running on the first
 poll, per-object errors in the job result (uploads naming a deleted data source), ``DELETE`` of
-one edge by source/target, dataflows read and deleted by external id, tables listed with
-``limit``/``skip`` and an ``X-Next-Page`` header, and ``createAPIAccessToken`` answering HTTP 200
-with ``status: failed`` for a bad refresh token. Lineage lives in memory as links (source,
-target) per dataflow; a lineage POST whose body was already processed once (a retry of a write
-that had landed) is counted as a duplicate.
+one edge by source/target, the Dataflow API (``POST /integration/v2/dataflow/`` answers 202 and
+creates or replaces each dataflow by ``external_id``, its old paths gone; the documented error
+codes 400009..400012; GET and DELETE by external id), tables and columns listed with
+``limit``/``skip`` and an ``X-Next-Page`` header (an unknown query parameter is 400006), and
+``createAPIAccessToken`` answering HTTP 200 with ``status: failed`` for a bad refresh token.
+Lineage lives in memory as links (source, target) per dataflow; a lineage POST whose body was
+already processed once (a retry of a write that had landed) is counted as a duplicate. Objects a
+path names that the catalog lacks become TMP objects (``temporary``), as in Alation.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from tests.emulators.base import EmulatorApp, Faults, Request, Response
 OTYPES = {"dataflow", "table", "column", "file", "directory", "bi_report", "bi_report_column", "bi_datasource",
           "bi_datasource_column", "external"}
 Obj = tuple[str, str]  # (otype, key)
+# The filters of the SDK's TableParams / ColumnParams this emulator knows, plus paging.
+LISTING_PARAMS = {"id", "name", "ds_id", "schema_id", "schema_name", "table_id", "table_name", "limit", "skip"}
 
 
 def _bad(message: str) -> Response:
@@ -39,6 +44,10 @@ class AlationEmulator(EmulatorApp):
         self.job_polls, self.page_cap = job_polls, page_cap
         self.dataflows: dict[str, dict[str, Any]] = {}  # casefolded external_id -> object with "links"
         self.tables: dict[str, dict[str, Any]] = {}  # key -> row of the table listing
+        self.columns: dict[str, dict[str, Any]] = {}  # key -> row of the column listing
+        self.temporary: set[tuple[str, str]] = set()  # (otype, key) of TMP objects paths made
+        self._catalog: set[tuple[str, str]] = set()  # (otype, casefolded key) of every listed object
+        self.bodies: list[tuple[str, Any]] = []  # (path, body) of every processed POST
         self.deleted_datasources: set[str] = set()
         self.jobs: dict[int, dict[str, Any]] = {}
         self.duplicates = 0
@@ -51,15 +60,28 @@ class AlationEmulator(EmulatorApp):
         self.route("DELETE", r"/integration/v2/lineage/", self.delete_edge)
         self.route("GET", r"/integration/v2/dataflow/", self.get_dataflows)
         self.route("DELETE", r"/integration/v2/dataflow/", self.delete_dataflows)
+        self.route("POST", r"/integration/v2/dataflow/", self.post_dataflows)
         self.route("GET", r"/integration/v2/table/", self.list_tables)
+        self.route("GET", r"/integration/v2/column/", self.list_columns)
         self.route("GET", r"/api/v1/bulk_metadata/job/", self.get_job)
 
     # ----- test helpers ---------------------------------------------------------------------------
 
     def add_table(self, key: str) -> None:
         ds, *middle, name = key.split(".")
+        self._catalog.add(("table", key.casefold()))
         self.tables[key] = {"id": next(self._ids), "key": key, "name": name, "schema_name": ".".join(middle),
                             "ds_id": int(ds)}
+
+    def add_column(self, key: str) -> None:
+        """A column of a catalog table ``<ds>.<schema>.<table>.<column>`` (the table is added too)."""
+        table, _, name = key.rpartition(".")
+        if table not in self.tables:
+            self.add_table(table)
+        row = self.tables[table]
+        self._catalog.add(("column", key.casefold()))
+        self.columns[key] = {"id": next(self._ids), "key": key, "name": name, "table_id": row["id"],
+                             "table_name": row["name"], "schema_name": row["schema_name"], "ds_id": row["ds_id"]}
 
     def links(self, otype: str = "table") -> set[tuple[str, str, str]]:
         """(external_id, source key, target key) of every stored link between objects of ``otype``."""
@@ -142,6 +164,7 @@ class AlationEmulator(EmulatorApp):
         problem = self._validate(body)
         if problem:
             return _bad(problem)
+        self.bodies.append((request.path, body))
         fingerprint = json.dumps(body, sort_keys=True)
         self.duplicates += fingerprint in self._processed
         self._processed.add(fingerprint)
@@ -165,7 +188,13 @@ class AlationEmulator(EmulatorApp):
                   "error_objects": errors, "error": ""}
         return self._job(result, errors, received)
 
+    def _note_temporary(self, links: set[tuple[Obj, Obj]]) -> None:
+        for obj in (o for pair in links for o in pair):
+            if obj[0] in ("table", "column") and (obj[0], obj[1].casefold()) not in self._catalog:
+                self.temporary.add(obj)
+
     def _store(self, flow: str, obj: dict[str, Any] | None, links: set[tuple[Obj, Obj]]) -> None:
+        self._note_temporary(links)
         held = self.dataflows.get(flow)
         if held is None:
             held = self.dataflows[flow] = {"id": next(self._ids), "external_id": (obj or {}).get("external_id", flow),
@@ -215,6 +244,43 @@ class AlationEmulator(EmulatorApp):
                                                    for df in found],
                               "paths": [p for df in found for p in self._paths_of(df)]})
 
+    def post_dataflows(self, request: Request) -> Response:
+        """Create or replace dataflows by external_id: a replaced dataflow keeps its id, loses its old paths."""
+        body = request.json()
+        if not isinstance(body, dict):
+            return Response(400, {"detail": "Request body must be a JSON object", "code": "400009"})
+        unknown = sorted(set(body) - {"dataflow_objects", "paths"})
+        if unknown:
+            return Response(400, {"detail": f"Unknown key(s): {unknown}", "code": "400011"})
+        objects = body.get("dataflow_objects")
+        if not isinstance(objects, list) or not objects:
+            return Response(400, {"detail": "dataflow_objects is required and must not be empty", "code": "400012"})
+        problem = self._validate({"paths": body.get("paths", []), "dataflow_objects": objects})
+        if not problem:
+            through = [p for p in body.get("paths", []) if not any(o.get("otype") == "dataflow"
+                                                                  for seg in p[1:-1] for o in seg)]
+            problem = "every path must go through a dataflow (direct paths need the Lineage V2 API)" if through else ""
+        if problem:
+            return Response(400, {"detail": problem, "code": "400010"})
+        self.bodies.append((request.path, body))
+        links: dict[str, set[tuple[Obj, Obj]]] = {}
+        for path in body.get("paths", []):
+            pairs = {((s["otype"], s["key"]), (t["otype"], t["key"])) for s in path[0] for t in path[-1]}
+            for flow in (o["key"].casefold() for seg in path[1:-1] for o in seg if o["otype"] == "dataflow"):
+                links.setdefault(flow, set()).update(pairs)
+        mapping = []
+        for obj in objects:
+            flow = obj["external_id"].casefold()
+            held = self.dataflows.pop(flow, None)
+            self._store(flow, obj, links.get(flow, set()))
+            if held is not None:
+                self.dataflows[flow]["id"] = held["id"]
+            mapping.append({"id": self.dataflows[flow]["id"], "external_id": obj["external_id"],
+                            "replaced": held is not None})
+        result = [{"response": f"Created or replaced {len(mapping)} dataflow(s)", "mapping": mapping}]
+        response = self._job(result, [], len(mapping))
+        return Response(202, response.body)
+
     def delete_dataflows(self, request: Request) -> Response:
         ids = self._requested(request)
         if isinstance(ids, Response):
@@ -232,14 +298,24 @@ class AlationEmulator(EmulatorApp):
     # ----- catalog --------------------------------------------------------------------------------
 
     def list_tables(self, request: Request) -> Response:
+        return self._listing(request, self.tables, "/integration/v2/table/")
+
+    def list_columns(self, request: Request) -> Response:
+        return self._listing(request, self.columns, "/integration/v2/column/")
+
+    def _listing(self, request: Request, rows_by_key: dict[str, dict[str, Any]], path: str) -> Response:
+        unknown = sorted(set(request.query) - LISTING_PARAMS)
+        if unknown:
+            return Response(400, {"detail": f"Invalid query parameters: {unknown}", "code": "400006"})
         limit = min(int(request.arg("limit") or 100), self.page_cap)
         skip = int(request.arg("skip") or 0)
-        ds, schema = request.arg("ds_id"), request.arg("schema_name")
-        rows = [r for r in self.tables.values() if (ds is None or str(r["ds_id"]) == ds)
-                and (schema is None or r["schema_name"].casefold() == schema.casefold())]
+        ds, schema, table = request.arg("ds_id"), request.arg("schema_name"), request.arg("table_name")
+        rows = [r for r in rows_by_key.values() if (ds is None or str(r["ds_id"]) == ds)
+                and (schema is None or r["schema_name"].casefold() == schema.casefold())
+                and (table is None or r.get("table_name", "").casefold() == table.casefold())]
         page = rows[skip:skip + limit]
         headers = {}
         if skip + limit < len(rows):
-            query = {"ds_id": ds or "", "schema_name": schema or "", "limit": limit, "skip": skip + limit}
-            headers["X-Next-Page"] = f"/integration/v2/table/?{urlencode(query)}"
+            query = {k: v[0] for k, v in request.query.items() if k not in ("limit", "skip")}
+            headers["X-Next-Page"] = f"{path}?{urlencode({**query, 'limit': limit, 'skip': skip + limit})}"
         return Response(200, page, headers)

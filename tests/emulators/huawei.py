@@ -14,6 +14,7 @@ endpoint, as in the public API; tests inspect ``nodes`` directly.
 from __future__ import annotations
 
 import hashlib
+import random
 import uuid
 from typing import Any
 
@@ -81,12 +82,16 @@ class DataArtsEmulator(EmulatorApp):
 
     ``posts`` counts processed writes per node; ``duplicate_writes`` counts those that re-sent
     exactly what the node already held. ``reject`` maps a node_name to ``(status, code, message)``
-    to play a vendor-side refusal.
+    to play a vendor-side refusal. ``late_error_rate`` is the share of valid POSTs that are applied
+    and then answered with a 500 (a late fault: the write landed, the client cannot know);
+    ``faults.drop_after_rate`` plays the other late fault, a reply lost after the write.
     """
 
     def __init__(self, token: str, project_id: str = "proj-1", workspace: str = "ws-1",
-                 faults: Faults | None = None) -> None:
+                 faults: Faults | None = None, late_error_rate: float = 0.0) -> None:
         super().__init__(faults)
+        self.late_error_rate = late_error_rate
+        self._late = random.Random(self.faults.seed + 1)
         self.token, self.project_id, self.workspace = token, project_id, workspace
         self.nodes: dict[tuple[str, str], dict[str, Any]] = {}
         self.posts: dict[tuple[str, str], int] = {}
@@ -123,6 +128,9 @@ class DataArtsEmulator(EmulatorApp):
             self.duplicate_writes += 1
         self.nodes[node] = body
         self.posts[node] = self.posts.get(node, 0) + 1
+        if self.late_error_rate and self._late.random() < self.late_error_rate:
+            self._count_fault("late-500")
+            return error(500, "DLG.0500", "Internal server error")
         return Response(200, [self._object_id(*node)])
 
     def _object_id(self, job_id: str, node_name: str) -> dict[str, str]:

@@ -87,7 +87,8 @@ def run_everything(catalog: Catalog, root: Path, url: str, recorder: Recorder, l
     results.append(lac("apply", "--auto-approve", cwd=root))  # retries exhausted
     recorder.app.faults = Faults()
     recorder.echo = True
-    results.append(lac("apply", "--auto-approve", cwd=root))  # the vendor quotes the token back
+    # the vendor quotes the token back (a target whose policy is hold re-sends its uncertain writes only when asked)
+    results.append(lac("apply", "--auto-approve", "--retry-uncertain", cwd=root))
     recorder.echo = False
     return results
 
@@ -121,7 +122,8 @@ def test_a_sentinel_token_never_leaves_the_auth_header(name: str, tmp_path: Path
         "files checked": sum(1 for p in tmp_path.rglob("*") if p.is_file()),
         "requests checked": recorder.requests, **{f"leaks in {k}": len(v) if isinstance(v, list) else v
                                                           for k, v in leaks.items()}})
-    assert len(failures) == 3, [(r.code, r.err[-300:]) for r in results]
+    held = "--retry-uncertain" in results[-3].out  # exhausted retries of a hold target are held, not failed
+    assert len(failures) == (2 if held else 3), [(r.code, r.err[-300:]) for r in results]
     assert "***" in results[-2].err or "HTTP 400" in results[-2].err or "-> 400" in results[-2].err
     assert refused.code == 1 and catalog.token_env in refused.err
     assert leaks == {"stdout/stderr": 0, "logs": 0, "files": [], "sent to the vendor": 0}

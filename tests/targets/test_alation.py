@@ -87,7 +87,9 @@ def test_examples_apply_through_the_cli_stores_exactly_the_manifests(tmp_path, l
         ("api/lac/rpt_revenue", "1.marts.fct_orders.order_id", "4.dashboards.revenue.order_count"),
     }
     build = app.dataflows["api/lac/build_fct_orders"]
-    assert build["content"].startswith("INSERT INTO marts.fct_orders") and build["title"] == "Build fct_orders"
+    assert build["content"].startswith("INSERT INTO marts.fct_orders") and build["title"] == ""
+    # title is documented only for the Dataflow API: Lineage V2 requests carry none unless asked
+    assert not [o for _, body in app.bodies for o in body["dataflow_objects"] if "title" in o]
     assert app.dataflows["api/lac/load_raw_orders"]["content"].startswith("Copies orders from the shop")
     assert writes(app) == [("POST", LINEAGE)]
 
@@ -105,10 +107,9 @@ def test_reapply_writes_nothing_and_edits_send_exactly_the_matching_requests(tmp
         write_manifest(manifest, TWO_PROCESSES.replace("inputs: [raw.a, raw.b]", "inputs: [raw.a]")
                        .replace("select a, b", "select a"))
         edited, _ = apply(config)
-        assert [(c.action.value, c.address) for c in edited.changes] == [
-            ("delete", "asset.snowflake:ANALYTICS.raw.b"), ("update", "process.p1")]  # the placeholder costs no call
-        assert writes(app)[first:] == [("POST", LINEAGE), ("DELETE", LINEAGE)]
-        assert app.deleted_edges == [("1.raw.b", "1.mart.x")]
+        assert [(c.action.value, c.address) for c in edited.changes] == [("update", "process.p1")]
+        assert writes(app)[first:] == [("POST", DATAFLOW)]  # replaced whole: its old path went with it
+        assert app.deleted_edges == []
         assert app.links() == {("api/lac/p1", "1.raw.a", "1.mart.x"), ("api/lac/p2", "1.mart.x", "1.mart.y")}
         assert app.dataflows["api/lac/p1"]["content"] == "select a"
 
@@ -136,7 +137,7 @@ def test_an_edge_another_process_shares_is_re_added_after_its_delete(tmp_path):
         before = len(writes(app))
         write_manifest(manifest, shared.replace("inputs: [raw.a, raw.b]", "inputs: [raw.a]"))
         apply(config)
-        assert writes(app)[before:] == [("POST", LINEAGE), ("DELETE", LINEAGE), ("POST", LINEAGE)]
+        assert writes(app)[before:] == [("POST", DATAFLOW)]  # a replace touches no other dataflow's edge
         assert ("api/lac/p3", "1.raw.b", "1.mart.x") in app.links()
         assert ("api/lac/p1", "1.raw.b", "1.mart.x") not in app.links()
         assert not plan(config).has_changes  # converged: nothing left to repair
@@ -162,10 +163,11 @@ def test_5000_edges_take_the_fewest_requests_the_batch_limit_allows(tmp_path):
     print(f"\nalation 5000 edges / 2500 dataflows: {len(posts)} POST lineage, {len(polls)} job polls, "
           f"{len(listings)} table listings, {len(app.requests())} requests in all")
     assert len(app.links()) == 5000
-    assert len(posts) == 3  # ceil(2500 dataflows / 1000 per request)
-    assert len(polls) == 6  # each job is still running on its first poll
-    assert len(listings) == 2  # one per (data source, schema): raw and mart
-    assert len(app.requests()) == 11
+    assert len(posts) == 25  # ceil(2500 paths / 100 per request), Alation's recommendation
+    assert max(len(body["paths"]) for _, body in app.bodies) == 100
+    assert len(polls) == 50  # each job is still running on its first poll
+    assert len(listings) == 0  # PARTIAL: Alation resolves keys itself, nothing is looked up
+    assert len(app.requests()) == 75
 
 
 def test_faults_end_in_exactly_the_desired_lineage_without_duplicates(tmp_path):
@@ -191,14 +193,16 @@ def test_a_wrong_token_is_one_clear_error_that_never_shows_the_token(tmp_path, l
     app = AlationEmulator(TOKEN)
     with serve(app) as server:
         make_project(tmp_path, settings(server.url))
-        planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
+        planned = lac("plan", cwd=tmp_path)
+        sent_by_plan = len(app.requests())
         applied = lac("apply", "--auto-approve", cwd=tmp_path)
-    for result in (planned, applied):
-        assert result.code == 1
-        assert result.err.count("error:") == 1
-        assert "target 'alation'" in result.err and ENV in result.err and "HTTP 401" in result.err
-        assert "wrong-token-value-9f3a" not in result.out + result.err
-    assert not (tmp_path / "plan.json").exists()
+    assert planned.code == 0 and sent_by_plan == 0  # a PARTIAL plan of new lineage sends nothing
+    # The 401 on the first lineage POST stops the run: one error, not one per process.
+    assert applied.code == 1
+    assert applied.err.count("error:") == 1 and "created" not in applied.out + applied.err
+    assert "target 'alation'" in applied.err and ENV in applied.err and "HTTP 401" in applied.err
+    assert "wrong-token-value-9f3a" not in applied.out + applied.err
+    assert len(app.requests("POST", LINEAGE)) == 1
     state = tmp_path / ".lac" / "state.json"
     assert not state.exists() or "wrong-token-value-9f3a" not in state.read_text()
     assert app.dataflows == {}
@@ -304,3 +308,94 @@ def test_keys_follow_datasource_ids_and_per_asset_overrides():
     with pytest.raises(ConfigError, match=r"no datasource_ids entry for snowflake/OTHER or snowflake"):
         AlationTarget(_config(datasource_ids={"snowflake/analytics": 1})).translate(Lineage.build([Process("q", "Q", (dotted,), (
             Asset("snowflake", "OTHER", "s", "u"),))]))
+
+
+WITH_COLUMNS = """
+    version: 1
+    defaults: {platform: snowflake, database: ANALYTICS}
+    processes:
+      - id: stage_orders
+        name: Stage orders
+        inputs: [raw.orders, raw.customers]
+        outputs: [{ref: mart.stage, alias: s}]
+        columns:
+          - {from: [orders.id], to: s.id}
+          - {from: [customers.name], to: s.customer}
+"""
+
+
+def test_a_process_losing_an_input_loses_its_column_paths_too_and_stops_drifting(tmp_path, lac):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", WITH_COLUMNS)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, settings(server.url), manifests=manifest.parent)
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        write_manifest(manifest, WITH_COLUMNS.replace("inputs: [raw.orders, raw.customers]", "inputs: [raw.orders]")
+                       .replace("          - {from: [customers.name], to: s.customer}\n", ""))
+        edited = lac("apply", "--auto-approve", cwd=tmp_path)
+        again = lac("plan", "--detailed-exitcode", cwd=tmp_path)
+    assert edited.code == 0, edited.err
+    assert app.links("table") == {("api/lac/stage_orders", "1.raw.orders", "1.mart.stage")}
+    assert app.links("column") == {("api/lac/stage_orders", "1.raw.orders.id", "1.mart.stage.id")}
+    assert again.code == 0 and "changed in the target" not in again.out
+
+
+def test_an_edge_deleted_in_another_spelling_is_restored_too(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", TWO_PROCESSES + """
+      - id: p3
+        name: P3
+        inputs: [RAW.B]
+        outputs: [MART.X]
+    """)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, delete_with="edges"), manifests=manifest)
+        apply(config)
+        text = manifest.read_text()
+        manifest.write_text(text.replace(text[text.index("  - id: p1"):text.index("  - id: p2")], ""))
+        apply(config)
+        settled = plan(config)
+    # Alation matched 1.raw.b -> 1.mart.x case-insensitively and took p3's 1.RAW.B -> 1.MART.X with it.
+    assert ("1.raw.b", "1.mart.x") in app.deleted_edges
+    assert ("api/lac/p3", "1.RAW.B", "1.MART.X") in app.links()
+    assert not settled.has_changes
+
+
+def test_update_mode_resolves_columns_and_leaves_out_paths_to_missing_ones(tmp_path):
+    manifest = write_manifest(tmp_path / "m" / "lineage.yaml", WITH_COLUMNS)
+    app = AlationEmulator(TOKEN)
+    for key in ("1.raw.orders.id", "1.raw.customers.id", "1.mart.stage.id", "1.mart.stage.customer"):
+        app.add_column(key)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, input_handling="UPDATE"), manifests=manifest)
+        planned, _ = apply(config)
+    assert any("1 column(s) not found in Alation" in w and "1.raw.customers.name" in w
+               for w in planned.targets[0].warnings)
+    assert app.links("column") == {("api/lac/stage_orders", "1.raw.orders.id", "1.mart.stage.id")}
+    assert not app.temporary  # no TMP object was made for the missing column
+    assert len(app.requests("GET", "/integration/v2/column/")) == 2  # one per (data source, schema)
+
+
+def test_partial_plans_list_nothing_and_requests_hold_at_most_100_paths_by_default(tmp_path):
+    manifest = write_generated(tmp_path / "gen" / "lineage.yaml", processes=16, inputs=2, outputs=1, columns=10)
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, settings(server.url, datasource_ids={"snowflake": 1}), manifests=manifest)
+        apply(config)
+        again = plan(config)
+        wider = make_project(tmp_path, settings(server.url, datasource_ids={"snowflake": 1},
+                                                max_paths_per_request=1000), manifests=manifest)
+        planned_wider = plan(wider)
+    assert not app.requests("GET", "/integration/v2/table/") and not again.has_changes
+    sizes = [len(body["paths"]) for _, body in app.bodies]
+    assert sizes == [99, 77]  # 16 dataflows x 11 paths, cut at dataflow boundaries under 100
+    assert not planned_wider.has_changes
+
+
+def test_a_mode_the_target_cannot_honour_is_refused_before_any_request(tmp_path, lac):
+    app = AlationEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, settings(server.url, input_handling="UPSERT"))
+        result = lac("plan", cwd=tmp_path)
+    assert result.code == 1 and "cannot honour input_handling UPSERT" in result.err
+    assert app.log == []

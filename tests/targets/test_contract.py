@@ -6,7 +6,8 @@ emulator (or a real DuckDB file), and must keep the promises of the plan/target 
 - removing processes after a plan that filled the translation cache converges to what a clean apply
   of the smaller manifest gives (Alation's shared edges included), or, on a target without a delete,
   is listed for removal by hand;
-- a lost state file followed by an apply duplicates nothing and converges.
+- a lost state file followed by an apply duplicates nothing and converges;
+- each target declares an ambiguous-failure policy it can keep (reconcile only where it can read back).
 """
 
 from __future__ import annotations
@@ -149,3 +150,22 @@ def test_a_lost_state_file_then_apply_duplicates_nothing_and_converges(name: str
         assert r.view() == held
         assert r.counts_resends or r.duplicates() == 0
         assert lac("plan", "--detailed-exitcode", cwd=tmp_path).code == 0
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_each_target_declares_an_ambiguous_failure_policy_it_can_keep(name: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage_as_code.config import load_config
+    from lineage_as_code.plan.contract import AmbiguousFailure
+    from lineage_as_code.targets import open_target
+
+    with rig(name, tmp_path, monkeypatch):
+        config = load_config(str(tmp_path / "lac.yaml"))
+        for tc in config.targets.values():
+            target = open_target(tc)
+            caps = target.capabilities
+            target.close()
+            assert caps.ambiguous_failure in set(AmbiguousFailure)
+            # reconcile reads the write back before sending it again: only a target that can read can
+            if caps.ambiguous_failure is AmbiguousFailure.RECONCILE:
+                assert caps.supports_refresh, f"{name} cannot reconcile without reading back"

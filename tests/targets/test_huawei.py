@@ -168,12 +168,13 @@ def test_more_than_100_column_lineages_go_to_a_further_node(tmp_path, token):
     assert_holds_manifests(app, config)
 
 
-def test_throttling_server_errors_and_dropped_responses_converge_without_duplicates(tmp_path, token):
+def test_with_policy_retry_faults_converge_by_re_posting(tmp_path, token):
     manifest = write_generated(tmp_path / "m" / "gen.yaml", processes=120, inputs=3, outputs=2, columns=2)
     faults = Faults(throttle_every=3, retry_after=0.01, error_rate=0.1, drop_after_rate=0.05, seed=3)
     app = DataArtsEmulator(TOKEN, faults=faults)
     with serve(app) as server:
-        config = make_project(tmp_path, dataarts(server.url, max_attempts=12), manifests=manifest)
+        config = make_project(tmp_path, dataarts(server.url, max_attempts=12, ambiguous_failure="retry"),
+                              manifests=manifest)
         _, report = apply(config)
         again = plan(config)
     injected = app.faults_injected
@@ -259,3 +260,79 @@ def test_the_emulator_enforces_the_documented_limits(tables, message):
         response = httpx.post(server.url + PATH, json=body, headers={"X-Auth-Token": TOKEN, "workspace": "ws-1"})
     assert response.status_code == 400
     assert response.json() == {"error_code": "DLG.0400", "error_msg": message}
+
+
+def test_ambiguous_failures_are_held_as_uncertain_and_re_sent_only_when_asked(tmp_path, lac, token):
+    manifest = write_generated(tmp_path / "m" / "gen.yaml", processes=60, inputs=2, outputs=1, columns=1)
+    # Late faults: the write lands, then a 500 or a lost reply; plus 429s, which are safe to retry.
+    app = DataArtsEmulator(TOKEN, faults=Faults(throttle_every=4, retry_after=0.01, drop_after_rate=0.1, seed=5),
+                           late_error_rate=0.1)
+    with serve(app) as server:
+        config = make_project(tmp_path, dataarts(server.url, max_attempts=12), manifests=manifest)
+        first = lac("apply", "--auto-approve", cwd=tmp_path)
+        ambiguous = app.faults_injected.get("late-500", 0) + app.faults_injected.get("drop-after", 0)
+        held = {a for a, e in open_state_store(str(tmp_path / ".lac" / "state.json")).read()
+                .entries("dataarts").items() if e.uncertain}
+        shown = lac("plan", cwd=tmp_path)
+        again = lac("apply", "--auto-approve", cwd=tmp_path)
+        assert sum(app.posts.values()) == 60  # nothing was sent twice, not even by the second apply
+        app.faults, app.late_error_rate = Faults(), 0.0
+        retried = lac("apply", "--auto-approve", "--retry-uncertain", cwd=tmp_path)
+        after = plan(config)
+    assert first.code == 0, first.err
+    assert ambiguous > 0 and len(held) == ambiguous
+    assert f"{ambiguous} write(s) may or may not have landed" in first.out and "--retry-uncertain" in first.out
+    assert f"{ambiguous} write(s) may or may not have landed and are held as uncertain" in shown.out
+    assert "0 to create, 0 to update" in shown.out
+    assert again.code == 0 and "No changes." in again.out and "held as uncertain" in again.out
+    assert retried.code == 0, retried.err
+    assert f"0 created, {ambiguous} updated" in retried.out
+    assert sum(app.posts.values()) == 60 + ambiguous
+    assert_holds_manifests(app, config)
+    state = open_state_store(str(tmp_path / ".lac" / "state.json")).read().entries("dataarts")
+    assert not [a for a, e in state.items() if e.uncertain]
+    assert not after.has_changes and not any("uncertain" in w for w in after.targets[0].warnings)
+
+
+def test_huawei_declares_hold_and_the_others_their_ambiguous_failure_policy():
+    from lineage_as_code.config import parse_config
+    from lineage_as_code.plan.contract import AmbiguousFailure
+    from lineage_as_code.targets import open_target
+
+    text = yaml.safe_dump({"version": 1, "targets": {
+        "dataarts": {"type": "huawei", "region": "cn-north-4", "project_id": "p", "workspace": "w"},
+        "alation": {"type": "alation", "base_url": "http://alation.invalid", "datasource_ids": {"snowflake": 1}}}})
+    config = parse_config("lac.yaml", text.encode(), Path("."))
+    policies = {name: open_target(tc).capabilities.ambiguous_failure for name, tc in config.targets.items()}
+    assert policies == {"dataarts": AmbiguousFailure.HOLD, "alation": AmbiguousFailure.RECONCILE}
+
+
+def test_an_updated_node_lists_the_edges_it_no_longer_declares_as_cannot_delete(tmp_path, lac, token):
+    manifest = _three_processes(tmp_path / "m" / "lineage.yaml", extra_input=True)
+    app = DataArtsEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, dataarts(server.url), manifests=manifest.parent)
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        _three_processes(manifest)  # p1 loses hive:db.raw.extra
+        shown = lac("plan", cwd=tmp_path)
+    assert "~ process.p1" in shown.out
+    assert "Cannot delete on this target" in shown.out
+    assert "    - process.p1: hive:db.raw.extra -> hive:db.mart.m1\n" in shown.out
+
+
+def test_further_nodes_for_column_overflow_carry_one_table_a_side(tmp_path, token):
+    manifest = write_generated(tmp_path / "m" / "fan.yaml", processes=1, inputs=100, outputs=2, columns=0)
+    doc = yaml.safe_load(manifest.read_text())
+    proc = doc["processes"][0]
+    # 250 column lineages from every input table into the first output: 3 pieces in one cell.
+    proc["columns"] = [{"from": [f"src_{k % 100}.c{k}"], "to": f"out_0_0.c{k}"} for k in range(250)]
+    manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
+    app = DataArtsEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, dataarts(server.url), manifests=manifest)
+        apply(config)
+    extra = [body["table_lineage"] for (job, node), body in app.nodes.items() if "#" in node]
+    assert len(extra) == 2
+    assert [(len(t["input_tables"]), len(t["output_tables"]), len(t["column_lineages"])) for t in extra] == [
+        (1, 1, 100), (1, 1, 50)]
+    assert_holds_manifests(app, config)

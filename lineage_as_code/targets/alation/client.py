@@ -1,21 +1,32 @@
 """Alation: one dataflow per process through the Lineage V2 API, every write a job polled to its end.
 
-Writes: ``POST /integration/v2/lineage/`` with up to ``max_dataflows_per_request`` dataflow objects
-(external_id ``api/<external_id_prefix>/<process id>``, content from the process's SQL or else its
-description, title from its name) and their paths: one table path ``[[inputs], [dataflow], [outputs]]``
-and one column path per column mapping. Each call answers a job id, polled at
-``/api/v1/bulk_metadata/job/?id=`` until it ends; per-object errors in the job result fail only the
-process they name. POSTs carry no idempotency key, so an ambiguous failure is reconciled by reading
-the dataflows back before anything is sent again.
+Writes: a new process is ``POST /integration/v2/lineage/`` with up to ``max_dataflows_per_request``
+dataflow objects (external_id ``api/<external_id_prefix>/<process id>``, content from the process's SQL
+or else its description; ``title`` from its name only with ``send_title: true``, since ``title`` is
+documented for the Dataflow API alone) and their paths: one table path ``[[inputs], [dataflow],
+[outputs]]`` and one column path per column mapping, at most ``max_paths_per_request`` paths (100, as
+Alation recommends) per request. A changed process is replaced whole through the Dataflow API's
+create-or-replace (``POST /integration/v2/dataflow/``, 202, replaced by ``external_id``): its old
+paths go, column paths included, so an update leaves nothing behind. Each call answers a job id,
+polled at ``/api/v1/bulk_metadata/job/?id=`` until it ends; per-object errors in the job result fail
+only the process they name. Lineage V2 POSTs carry no idempotency key, so an ambiguous failure is
+reconciled by reading the dataflows back before anything is sent again (policy ``reconcile``); a
+create-or-replace may simply be sent again. A refused token stops the run with one message.
 
 Keys: ``datasource_ids`` maps a platform (or ``platform/database``) to an Alation data source id,
 giving ``<ds>.<schema>.<table>`` (``<ds>.<db>.<schema>.<table>`` for multi-database sources); an
 asset's ``ids.alation`` override wins (``<otype>:<key>`` for files, BI objects and external ones).
 
 Input handling: a key Alation cannot resolve becomes a TMP object when a path names it, so PARTIAL
-placeholders cost no request. The lineage API cannot create catalog tables, so UPSERT is refused.
-Whether a table exists is looked up with the Relational Integration API (``/integration/v2/table/``,
-one paged listing per data source and schema, cached for the run) so UPDATE can skip what is missing.
+needs no catalog lookup at all (the plan takes every key as given). The lineage API cannot create
+catalog tables, so UPSERT is refused. Only UPDATE looks the catalog up, with the Relational
+Integration API (``/integration/v2/table/`` and ``/integration/v2/column/``, one paged listing per
+data source and schema, cached for the run): a process naming a missing table is skipped, and a
+column path naming a column the catalog lacks is left out of the request (the plan says which).
+
+Ownership marker: none. The dataflow fields Alation documents (``title``, ``description``,
+``content``, ``group_name``) are all text users read and edit in the catalog; none is meant to hold
+a machine id, so a lost state cannot be rebuilt from Alation (a Capabilities note says so).
 
 Refresh reads managed dataflows back through the Dataflow API (``GET /integration/v2/dataflow/``,
 a batch of external ids per call) and hashes their links, so changes made in Alation show as drift.
@@ -27,221 +38,47 @@ that carries it, so desired dataflows sharing a deleted edge are POSTed again in
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from ..config import InputHandling, TargetConfig
-from ..errors import AuthError, ConfigError, TargetError, TransientTargetError
-from ..model import Asset, Lineage, Process
-from ..plan.model import Action, Change
-from .base import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
-from .http import HttpClient, client_for, secret_from_env
-from .lineage_resources import asset_address, lineage_resources, process_address
-
-LINEAGE = "/integration/v2/lineage/"
-DATAFLOW = "/integration/v2/dataflow/"
-TABLES = "/integration/v2/table/"
-JOB = "/api/v1/bulk_metadata/job/"
-CREATE_TOKEN = "/integration/v1/createAPIAccessToken/"
-DEFAULT_TOKEN_ENV = "ALATION_TOKEN"
-MAX_DATAFLOWS = 1000  # Alation's recommended ceiling per lineage request
-OTYPES = frozenset({"dataflow", "table", "column", "file", "directory", "bi_report", "bi_report_column",
-                    "bi_datasource", "bi_datasource_column", "external"})
-TABLE_TYPES = frozenset({"table", "view", "materialized_view", "external_table"})
-FILE_TYPES = {"file": "file", "directory": "directory", "folder": "directory"}
-# Alation requires the database in keys of these sources (a data source spans databases).
-MULTI_DATABASE_PLATFORMS = frozenset({"sqlserver", "mssql", "redshift", "netezza"})
-JOB_ENDED = frozenset({"successful", "failed", "partially_successful"})
-AUTH_STATUSES = (401, 403)
-OK_STATUSES = (200, 201, 202, 204)
-
-Link = tuple[str, str, str, str]  # source otype, source key, target otype, target key (keys casefolded)
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """An Alation object as a lineage path names it."""
-
-    otype: str
-    key: str
-
-    @classmethod
-    def parse(cls, text: str) -> ObjectRef:
-        """``<otype>:<key>`` when the prefix is an Alation otype, else a table key."""
-        otype, sep, rest = text.partition(":")
-        return cls(otype, rest) if sep and otype in OTYPES else cls("table", text)
-
-    def __str__(self) -> str:
-        return self.key if self.otype == "table" else f"{self.otype}:{self.key}"
-
-    def payload(self) -> dict[str, str]:
-        return {"otype": self.otype, "key": self.key}
-
-
-def _segment(name: str) -> str:
-    # A dot inside a name would split the key; Alation quotes such segments (UNCONFIRMED form).
-    return f'"{name}"' if "." in name else name
-
-
-def _split_key(key: str) -> list[str]:
-    """Split a dotted key into segments, honouring double-quoted segments."""
-    parts, current, quoted = [], "", False
-    for ch in key:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "." and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    return [*parts, current]
-
-
-class AlationKeys:
-    """Assets -> Alation objects, from ``datasource_ids`` and per-asset ``ids`` overrides."""
-
-    def __init__(self, target: str, settings: Mapping[str, Any]) -> None:
-        self.target = target
-        raw = settings.get("datasource_ids") or {}
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"target {target!r}: datasource_ids must map a platform (or platform/database) "
-                              "to an Alation data source id")
-        self._sources = {str(name).casefold(): self._entry(str(name), value) for name, value in raw.items()}
-
-    def _entry(self, name: str, value: Any) -> tuple[str, bool | None]:
-        ds, with_db = (value.get("id"), value.get("database_in_key")) if isinstance(value, Mapping) else (value, None)
-        if isinstance(ds, bool) or not isinstance(ds, int | str) or not str(ds).strip():
-            raise ConfigError(f"target {self.target!r}: datasource_ids.{name} must be a data source id "
-                              "(or {id: <id>, database_in_key: true|false})")
-        return str(ds).strip(), None if with_db is None else bool(with_db)
-
-    def ref(self, asset: Asset) -> ObjectRef:
-        """The object a path names for ``asset``; ConfigError when no data source is mapped."""
-        override = asset.id_for(self.target) or asset.id_for("alation")
-        if override:
-            return ObjectRef.parse(override)
-        kind = asset.type.casefold()
-        if kind not in TABLE_TYPES and kind not in FILE_TYPES:
-            return ObjectRef("external", asset.key)
-        entry = (self._sources.get(f"{asset.platform}/{asset.database}".casefold())
-                 or self._sources.get(asset.platform.casefold()))
-        if entry is None:
-            raise ConfigError(
-                f"target {self.target!r}: no datasource_ids entry for {asset.platform}/{asset.database} or "
-                f"{asset.platform} (asset {asset.key}); add one, or give the asset ids: {{alation: <key>}}")
-        ds, with_db = entry
-        if kind in FILE_TYPES:
-            path = "/".join(p for p in (asset.database, asset.schema, asset.name) if p)
-            return ObjectRef(FILE_TYPES[kind], f"{ds}.{path}")
-        if with_db is None:
-            with_db = asset.platform.casefold() in MULTI_DATABASE_PLATFORMS
-        parts = [p for p in ((asset.database if with_db else ""), asset.schema, asset.name) if p]
-        return ObjectRef("table", ".".join([ds, *(_segment(p) for p in parts)]))
-
-
-def column_ref(table: ObjectRef, column: str) -> ObjectRef | None:
-    """The column object of ``table``; None for objects whose columns Alation keys differently."""
-    return ObjectRef("column", f"{table.key}.{_segment(column)}") if table.otype == "table" else None
-
-
-def path_links(paths: Sequence[Any]) -> dict[str, set[Link]]:
-    """Links (first segment x last segment) per dataflow key (casefolded) named in each path."""
-    out: dict[str, set[Link]] = {}
-    for path in paths:
-        if not isinstance(path, list) or len(path) < 3:
-            continue
-        flows = [o["key"].casefold() for seg in path[1:-1] for o in seg if o.get("otype") == "dataflow"]
-        links = {(s["otype"], s["key"].casefold(), t["otype"], t["key"].casefold()) for s in path[0] for t in path[-1]}
-        for flow in flows:
-            out.setdefault(flow, set()).update(links)
-    return out
-
-
-def dataflow_digest(obj: Mapping[str, Any], links: set[Link], with_title: bool) -> str:
-    """The hash of what Alation holds for a dataflow, independent of how paths are grouped or cased,
-    so the same value comes from the manifest and from a read-back (drift detection)."""
-    return content_hash({"external_id": obj["external_id"], "content": obj.get("content") or "",
-                         "title": (obj.get("title") or "") if with_title else "", "links": sorted(links)})
-
-
-@dataclass(frozen=True)
-class DataflowView:
-    """A dataflow as read back from Alation."""
-
-    obj: Mapping[str, Any]
-    links: frozenset[Link]
-
-    def holds(self, body: Mapping[str, Any], with_title: bool) -> bool:
-        """True when this view already carries ``body``'s content and every link it writes."""
-        want = body["dataflow_object"]
-        same = (self.obj.get("content") or "") == (want.get("content") or "")
-        if with_title:
-            same = same and (self.obj.get("title") or "") == (want.get("title") or "")
-        wanted = path_links(body["paths"]).get(want["external_id"].casefold(), set())
-        return same and wanted <= self.links
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
-def job_problems(result: Any) -> list[Any]:
-    """Per-object errors in a job result (``error_objects``, ``failed``, ``errors``, at any depth);
-    the result may arrive as a JSON-encoded string."""
-    if isinstance(result, str):
-        try:
-            result = json.loads(result)
-        except ValueError:
-            return []
-    found: list[Any] = []
-    if isinstance(result, list):
-        for item in result:
-            found += job_problems(item)
-    elif isinstance(result, Mapping):
-        for name in ("error_objects", "failed", "errors"):
-            value = result.get(name)
-            if isinstance(value, list):
-                found += value
-    return found
-
-
-def _problem_text(problem: Any) -> str:
-    if isinstance(problem, Mapping):
-        for name in ("error", "message", "msg", "reason"):
-            if problem.get(name):
-                return str(problem[name])
-    return json.dumps(problem, sort_keys=True, default=str)[:300]
-
-
-def _removed_edges(change: Change) -> set[tuple[str, str]]:
-    """The table edges a change takes away: what state recorded and the change no longer declares."""
-    prior = change.prior.edges if change.prior is not None else ()
-    return set(prior) - set(change.edges)
-
-
-def _restores(changes: Sequence[Change]) -> list[Change]:
-    """The desired dataflows that also carry an edge these changes delete, from the plan's private data:
-    Alation deletes an edge "regardless of any associated dataflows", so they are posted again."""
-    found: dict[str, Change] = {}
-    for c in changes:
-        for r in (c.private or {}).get("declared_by", []):
-            edges = tuple((str(a), str(b)) for a, b in r.get("edges", []))
-            found.setdefault(r["address"], Change(c.target, r["address"], r["kind"], Action.UPDATE, r["body"],
-                                                  edges=edges))
-    return [found[a] for a in sorted(found)]
+from ...config import InputHandling, TargetConfig
+from ...errors import AuthError, ConfigError, TargetError, TransientTargetError
+from ...model import Lineage, Process
+from ...plan.contract import AmbiguousFailure
+from ...plan.model import Action, Change
+from ..base import ASSET, Capabilities, Current, ItemResult, Resource
+from ..http import HttpClient, client_for, secret_from_env
+from ..lineage_resources import asset_address, lineage_resources, process_address
+from .settings import AlationSettings
+from .translate import (
+    AUTH_STATUSES,
+    COLUMNS,
+    CREATE_TOKEN,
+    DATAFLOW,
+    DEFAULT_TOKEN_ENV,
+    JOB,
+    JOB_ENDED,
+    LINEAGE,
+    NO_MARKER_NOTE,
+    OK_STATUSES,
+    TABLES,
+    AlationKeys,
+    DataflowView,
+    ObjectRef,
+    column_ref,
+    dataflow_digest,
+    job_problems,
+    path_links,
+    problem_text,
+    removed_edges,
+    restores,
+    split_key,
+    strings_in,
+)
 
 
 class AlationTarget:
@@ -252,26 +89,38 @@ class AlationTarget:
         self.name = config.name
         self.config = config
         self.keys = AlationKeys(config.name, s)
-        self.prefix = str(s.get("external_id_prefix", "lac")).strip("/")
-        self.max_dataflows = max(1, min(MAX_DATAFLOWS, int(s.get("max_dataflows_per_request", MAX_DATAFLOWS))))
-        self.max_paths = int(s["max_paths_per_request"]) if s.get("max_paths_per_request") else None
-        self.poll_interval = float(s.get("poll_interval", 3.0))
-        self.job_timeout = float(s.get("job_timeout", 1800.0))
-        self.page_size = int(s.get("page_size", 1000))
-        self.with_title = bool(s.get("send_title", True))
-        self.delete_with = str(s.get("delete_with", "dataflow"))
-        if self.delete_with not in ("dataflow", "edges"):
-            raise ConfigError(f"target {self.name!r}: delete_with must be 'dataflow' or 'edges'")
+        self.settings = AlationSettings.parse(config)
+        self.prefix = self.settings.external_id_prefix
+        self.max_dataflows = self.settings.max_dataflows
+        self.max_paths = self.settings.max_paths
+        self.poll_interval = self.settings.poll_interval
+        self.job_timeout = self.settings.job_timeout
+        self.page_size = self.settings.page_size
+        self.with_title = self.settings.send_title
+        self.delete_with = self.settings.delete_with
         self.case_sensitive = config.policy.case_sensitive_match
         self._http: HttpClient | None = None
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
+        self._columns: dict[tuple[str, str], dict[str, str]] = {}
+        self._missing_columns: set[str] | None = None  # UPDATE: column keys the catalog lacks (casefolded)
         self._sleep: Callable[[float], None] = time.sleep
 
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            max_batch_size=self.max_dataflows, max_parallel=int(self.config.settings.get("max_parallel", 1)),
-            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"))
+            max_batch_size=self.max_dataflows, max_parallel=self.settings.max_parallel,
+            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"),
+            notes=(NO_MARKER_NOTE, *self._column_notes()), ownership_marker=False,
+            ambiguous_failure=AmbiguousFailure.RECONCILE)
+
+    def _column_notes(self) -> tuple[str, ...]:
+        missing = sorted(self._missing_columns or ())
+        if not missing:
+            return ()
+        listed = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        note = (f"{len(missing)} column(s) not found in Alation; their column paths are left out (input_handling "
+                f"UPDATE): {listed}")
+        return (note,)
 
     # ----- translate (pure) -------------------------------------------------------------------
 
@@ -385,10 +234,10 @@ class AlationTarget:
         """Per-item errors of an ended job: ``named`` maps an external id (casefolded) to an address."""
         errors: dict[str, str] = {}
         for problem in job_problems(job.get("result")):
-            for text in _strings(problem):
+            for text in strings_in(problem):
                 address = named.get(text.casefold())
                 if address:
-                    errors[address] = f"Alation: {_problem_text(problem)}"
+                    errors[address] = f"Alation: {problem_text(problem)}"
         if str(job.get("status", "")).casefold() == "failed" and not errors:
             reason = job.get("msg") or "job failed"
             errors = {address: f"Alation job failed: {reason}" for address in named.values()}
@@ -399,11 +248,16 @@ class AlationTarget:
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         out: dict[str, Current] = {}
         assets = [r for r in desired if r.kind == ASSET]
-        tables = self._existing_tables([str(r.body["alation_key"]) for r in assets if r.body["otype"] == "table"])
+        lookup = self.config.policy.input_handling is InputHandling.UPDATE
+        tables = self._existing_tables([str(r.body["alation_key"]) for r in assets if r.body["otype"] == "table"]) \
+            if lookup else {}
+        if lookup:
+            self._missing_columns = self._absent_columns(desired, tables)
         for r in assets:
             key = str(r.body["alation_key"])
-            if r.body["otype"] != "table":
-                # Files, BI objects and external objects cannot be listed here: an explicit key is trusted.
+            if r.body["otype"] != "table" or not lookup:
+                # PARTIAL: Alation resolves the key or makes a TMP object when a path names it, so
+                # nothing needs looking up. Files, BI objects and external objects cannot be listed.
                 out[r.address] = Current(r.address, ASSET, key)
             elif (hit := tables.get(key if self.case_sensitive else key.casefold())) is not None:
                 out[r.address] = Current(r.address, ASSET, hit)
@@ -422,7 +276,7 @@ class AlationTarget:
     def _existing_tables(self, keys: Sequence[str]) -> dict[str, str]:
         """Existing table keys (casefolded too unless matching is case sensitive) -> Alation table id."""
         found: dict[str, str] = {}
-        groups = sorted({(parts[0], ".".join(parts[1:-1])) for parts in map(_split_key, keys) if len(parts) >= 3})
+        groups = sorted({(parts[0], ".".join(parts[1:-1])) for parts in map(split_key, keys) if len(parts) >= 3})
         for group in groups:
             if group not in self._tables:
                 self._tables[group] = self._list_tables(*group)
@@ -432,8 +286,26 @@ class AlationTarget:
                     found.setdefault(key.casefold(), table_id)
         return found
 
+    def _absent_columns(self, desired: Sequence[Resource], tables: Mapping[str, str]) -> set[str]:
+        """Column keys (casefolded) the process paths name on existing tables that the catalog lacks."""
+        named = {o["key"] for r in desired if r.kind == "process" for path in r.body["paths"]
+                 for seg in (path[0], path[-1]) for o in seg if o["otype"] == "column"}
+        fold = (lambda k: k) if self.case_sensitive else str.casefold
+        wanted = [k for k in named if fold(k.rpartition(".")[0]) in tables]
+        groups = sorted({(parts[0], ".".join(parts[1:-2])) for parts in map(split_key, wanted) if len(parts) >= 4})
+        held: set[str] = set()
+        for group in groups:
+            if group not in self._columns:
+                self._columns[group] = self._list(COLUMNS, *group)
+            held.update(fold(k) for k in self._columns[group])
+        return {k.casefold() for k in wanted if fold(k) not in held}
+
     def _list_tables(self, ds_id: str, schema: str) -> dict[str, str]:
-        url: str | None = TABLES
+        return self._list(TABLES, ds_id, schema)
+
+    def _list(self, listing: str, ds_id: str, schema: str) -> dict[str, str]:
+        """Key -> id of every table (or column) of one data source and schema, page by page."""
+        url: str | None = listing
         params: dict[str, Any] | None = {"ds_id": ds_id, "schema_name": schema, "limit": self.page_size}
         found: dict[str, str] = {}
         while url:
@@ -475,14 +347,19 @@ class AlationTarget:
         return [results.get(c.address) or ItemResult(c.address, False, error="not applied") for c in batch]
 
     def _apply_writes(self, changes: list[Change]) -> dict[str, ItemResult]:
+        """New dataflows through Lineage V2; changed ones replaced whole through the Dataflow API, so
+        every path they no longer declare (column paths too) goes with the old version."""
         errors: dict[str, str] = {}
-        for chunk in self._chunks(changes):
-            try:
-                errors.update(self._post(chunk))
-            except TargetError as exc:
-                errors.update({c.address: str(exc) for c in chunk})
-        shrunk = {c.address: _removed_edges(c) for c in changes if c.address not in errors and c.action is Action.UPDATE}
-        errors.update(self._delete_edges(shrunk, [c for c in changes if c.address in shrunk]))
+        creates = [c for c in changes if c.action is Action.CREATE]
+        updates = [c for c in changes if c.action is not Action.CREATE]
+        for post, group in ((self._post, creates), (self._replace, updates)):
+            for chunk in self._chunks(group):
+                try:
+                    errors.update(post(chunk))
+                except AuthError:
+                    raise  # every further request would be refused the same way: one error stops the run
+                except TargetError as exc:
+                    errors.update({c.address: str(exc) for c in chunk})
         return {c.address: ItemResult(c.address, c.address not in errors, id=self._eid(c),
                                       error=errors.get(c.address, "")) for c in changes}
 
@@ -506,11 +383,27 @@ class AlationTarget:
         if chunk:
             yield chunk
 
+    def _payload(self, chunk: list[Change]) -> dict[str, Any]:
+        """The dataflow objects and paths of ``chunk``, less column paths naming columns UPDATE did not find."""
+        missing = self._missing_columns or set()
+
+        def found(path: Any) -> bool:
+            return not any(o["otype"] == "column" and o["key"].casefold() in missing
+                           for seg in (path[0], path[-1]) for o in seg)
+        return {"dataflow_objects": [c.after["dataflow_object"] for c in chunk if c.after],
+                "paths": [p for c in chunk if c.after for p in c.after["paths"] if found(p)]}
+
+    def _replace(self, chunk: list[Change]) -> dict[str, str]:
+        """Create or replace dataflows through the Dataflow API and wait for the job; per-item errors.
+        Replacing by external id twice leaves the same dataflow, so an ambiguous failure is retried."""
+        named = {self._eid(c).casefold(): c.address for c in chunk}
+        response = self._call("POST", DATAFLOW, json=self._payload(chunk), idempotent=True)
+        return self._job_errors(self._wait(response.json()["job_id"]), named)
+
     def _post(self, chunk: list[Change]) -> dict[str, str]:
         """POST one lineage request and wait for its job; returns the per-item errors."""
         named = {self._eid(c).casefold(): c.address for c in chunk}
-        payload = {"dataflow_objects": [c.after["dataflow_object"] for c in chunk if c.after],
-                   "paths": [p for c in chunk if c.after for p in c.after["paths"]]}
+        payload = self._payload(chunk)
         response = self._call("POST", LINEAGE, json=payload, reconcile=lambda: self._landed(chunk))
         body = response.json() or {}
         if body.get("job_id") is None:
@@ -537,6 +430,8 @@ class AlationTarget:
                   "target_otype": target.otype, "target_key": target.key}
         try:
             job = self._wait(self._call("DELETE", LINEAGE, params=params).json()["job_id"])
+        except AuthError:
+            raise
         except TargetError as exc:
             return str(exc)
         if str(job.get("status", "")).casefold() == "failed":
@@ -546,7 +441,7 @@ class AlationTarget:
     def _delete_edges(self, by_address: Mapping[str, set[tuple[str, str]]],
                       changes: Sequence[Change]) -> dict[str, str]:
         """Delete each edge once, then re-POST the desired dataflows that also carry a deleted edge
-        (``_restores``). Returns the first error per address."""
+        (``restores``). Returns the first error per address."""
         edges = sorted({(e[0], e[1]) for removed in by_address.values() for e in removed})
         if not edges:
             return {}
@@ -556,22 +451,28 @@ class AlationTarget:
             first = next((failed[(e[0], e[1])] for e in sorted(removed) if failed[(e[0], e[1])]), "")
             if first:
                 errors[address] = first
-        restore = [r for r in _restores(changes) if any(not failed.get(e, "x") for e in r.edges)]
+        # Alation keys ignore case: a deleted edge took every spelling of it with it.
+        gone = {(e[0].casefold(), e[1].casefold()) for e, problem in failed.items() if not problem}
+        restore = [r for r in restores(changes) if any((a.casefold(), b.casefold()) in gone for a, b in r.edges)]
         for chunk in self._chunks(restore):
             try:
                 lost = self._post(chunk)
+            except AuthError:
+                raise
             except TargetError as exc:
                 lost = {c.address: str(exc) for c in chunk}
             for address, error in lost.items():
                 for owner, removed in by_address.items():
-                    if set(next(r.edges for r in restore if r.address == address)) & removed:
+                    carried = {(a.casefold(), b.casefold()) for a, b in next(r.edges for r in restore
+                                                                             if r.address == address)}
+                    if carried & {(a.casefold(), b.casefold()) for a, b in removed}:
                         errors.setdefault(owner, f"re-adding the edges {address} shares: {error}")
         return errors
 
     def _apply_deletes(self, changes: list[Change]) -> dict[str, ItemResult]:
         errors: dict[str, str] = {}
         if self.delete_with == "edges":
-            errors.update(self._delete_edges({c.address: _removed_edges(c) for c in changes}, changes))
+            errors.update(self._delete_edges({c.address: removed_edges(c) for c in changes}, changes))
         else:
             for start in range(0, len(changes), self.max_dataflows):
                 errors.update(self._delete_dataflows(changes[start:start + self.max_dataflows]))
@@ -585,6 +486,8 @@ class AlationTarget:
             response = self._call("DELETE", DATAFLOW, params={"keyField": "external_id"},
                                   json=[self._eid(c) for c in chunk])
             errors = self._job_errors(self._wait(response.json()["job_id"]), named)
+        except AuthError:
+            raise
         except TargetError as exc:
             return {c.address: str(exc) for c in chunk}
         # A dataflow that no longer exists is what a delete wants (e.g. a retried request).
