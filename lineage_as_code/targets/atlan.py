@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..config import TargetConfig
-from ..errors import AuthError, ConfigError, TerminalTargetError
+from ..errors import ConfigError, TerminalTargetError
 from ..model import Asset, ColumnMapping, Lineage, Process
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
@@ -313,7 +313,9 @@ class AtlanTarget:
                 raise ConfigError(f"target {self.name!r}: set base_url (https://<tenant>.atlan.com) for this target "
                                   f"in lac.yaml, or the {DEFAULT_BASE_URL_ENV} environment variable")
             token = secret_from_env(self.config, DEFAULT_TOKEN_ENV)
-            self._client = client_for(self.config, base, {"Authorization": f"Bearer {token}"})
+            hint = (f"put a valid Atlan API token in the environment variable {self.token_env} (token_env); a 403 "
+                    "means its persona or API-token role needs access to the connections in lac.yaml")
+            self._client = client_for(self.config, base, {"Authorization": f"Bearer {token}"}, auth_hint=hint)
         return self._client
 
     def _vendor_error(self, doc: Any, status: int) -> str:
@@ -321,17 +323,9 @@ class AtlanTarget:
         return self._http().redact(atlan_error(doc, status))
 
     def _call(self, method: str, path: str, *, tolerate: Sequence[int] = (), **kwargs: Any) -> tuple[int, Any]:
-        """One API call; returns (status, JSON body). 401/403 end the run with what to fix."""
-        response = self._http().request(method, path, ok=(200, 204, *tolerate, 401, 403), **kwargs)
+        """One API call; returns (status, JSON body). A 401/403 stops the run in the HTTP client."""
+        response = self._http().request(method, path, ok=(200, 204, *tolerate), **kwargs)
         status = response.status_code
-        if status == 401:
-            raise AuthError(
-                f"target {self.name!r}: Atlan rejected the API token (HTTP 401 on {method} {path}); put a valid "
-                f"Atlan API token in the environment variable {self.token_env}")
-        if status == 403:
-            raise AuthError(
-                f"target {self.name!r}: the API token in {self.token_env} may not {method} {path} (HTTP 403); "
-                "give its persona or API-token role access to the connections in lac.yaml")
         try:
             return status, response.json() if response.content else None
         except ValueError as exc:

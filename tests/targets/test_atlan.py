@@ -187,8 +187,8 @@ def test_a_wrong_token_gives_one_error_naming_the_target_and_variable(tmp_path, 
         planned = lac("plan", "--out", "plan.json", cwd=tmp_path)
     assert result.code == 1 and planned.code == 1
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
-    assert errors == [(f"error: target 'atlan': Atlan rejected the API token (HTTP 401 on POST {SEARCH}); "
-                       f"put a valid Atlan API token in the environment variable {ENV}")]
+    assert len(errors) == 1, errors
+    assert "target 'atlan'" in errors[0] and f"POST {SEARCH} -> 401" in errors[0] and ENV in errors[0]
     files = "".join(p.read_bytes().decode("utf-8", "replace") for p in tmp_path.rglob("*") if p.is_file())
     for secret in ("wrong-token-value-9d2e", TOKEN):
         assert secret not in result.out + result.err + planned.out + planned.err + files
