@@ -8,6 +8,7 @@ import shutil
 from typing import Any
 
 import pytest
+import yaml
 
 from lineage_as_code.errors import ConfigError, PlanError
 from lineage_as_code.plan.model import Action
@@ -31,7 +32,7 @@ def token(monkeypatch):
 
 def atlan(url: str, **settings: Any) -> dict[str, dict[str, Any]]:
     return {"atlan": {"type": "atlan", "base_url": url, "token_env": ENV, "retry_base_delay": 0.01,
-                      "connections": CONNECTIONS, **settings}}
+                      "rate_limit_per_minute": 1_000_000, "connections": CONNECTIONS, **settings}}
 
 
 class MemoryStore:
@@ -301,3 +302,17 @@ def test_update_mode_with_fail_on_errors_is_a_plan_error(tmp_path):
         config = make_project(tmp_path, atlan(server.url, input_handling="UPDATE"), manifest)
         with pytest.raises(PlanError, match="fail_on_errors true"):
             plan(config)
+
+
+def test_requests_are_spaced_at_atlans_documented_400_a_minute_by_default(tmp_path, monkeypatch):
+    from lineage_as_code.config import parse_config
+    from lineage_as_code.targets import open_target
+
+    doc = {"version": 1, "manifests": ["m"], "targets": {"atlan": {"type": "atlan", "base_url": "http://127.0.0.1:9",
+                                                                   "token_env": ENV, "connections": CONNECTIONS}}}
+    target = open_target(parse_config("lac.yaml", yaml.safe_dump(doc).encode(), tmp_path).targets["atlan"])
+    try:
+        assert target._http()._limiter.interval == pytest.approx(0.15)  # 60 s / 400 requests
+        assert any("no ownership marker" in note for note in target.capabilities.notes)
+    finally:
+        target.close()
