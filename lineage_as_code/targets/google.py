@@ -26,6 +26,7 @@ from typing import Any
 from ..config import InputHandling, TargetConfig
 from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
 from ..model import Lineage
+from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
 from . import google_openlineage as ol
 from .base import Capabilities, Current, ItemResult, Resource, content_hash
@@ -95,7 +96,9 @@ class GoogleTarget:
         return Capabilities(max_batch_size=50, max_parallel=int(self.config.settings.get("max_parallel", 4)),
                             supports_column_lineage=self.names.column_lineage,
                             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPSERT}), kind_order=(PROCESS,),
-                            notes=OPENLINEAGE_NOTES if self.openlineage else (), ownership_marker=True)
+                            notes=OPENLINEAGE_NOTES if self.openlineage else (), ownership_marker=True,
+                            # "This request is idempotent only if a request_id is provided": every write has one
+                            ambiguous_failure=AmbiguousFailure.RETRY)
 
     # -- auth and transport ------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import httpx
 from ..config import InputHandling, TargetConfig
 from ..errors import AuthError, TargetError, TerminalTargetError
 from ..model import Asset, ColumnRef, Lineage
+from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .http import HttpClient, client_for, secret_from_env
@@ -41,6 +42,9 @@ CATALOG = "/api/v1/resource/catalog"
 LINEAGE = "/api/v1/lineage/"
 MANUAL = "/api/v1/lineage/manual/"
 Pair = tuple[str, str]
+NO_MARKER_NOTE = ("secoda: no ownership marker: a lineage edge carries only its id, entities, direction and "
+                  "timestamps (Secoda API reference), so a lost state is recovered by adopting the edges that exist, "
+                  "not rebuilt with 'lac state rebuild'")
 
 
 def column_address(ref: ColumnRef) -> str:
@@ -147,7 +151,8 @@ class SecodaTarget:
         return Capabilities(
             max_batch_size=100, max_parallel=self.max_parallel, supports_delete=True,
             supports_refresh=True, supports_column_lineage=self.columns,
-            modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE),
+            modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE), notes=(NO_MARKER_NOTE,),
+            ambiguous_failure=AmbiguousFailure.RECONCILE,  # POST has no idempotency key: list before resending
         )
 
     # -- HTTP -------------------------------------------------------------------------------------
