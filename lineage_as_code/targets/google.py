@@ -2,14 +2,19 @@
 
 Each managed process is one Process (deterministic id from the manifest's process id), one Run
 named after the content hash (``state: COMPLETED``), and LineageEvents holding at most 100 links
-each. Creates carry a ``requestId`` (uuid5 of address, content hash, part and the run's start
-time), so a retry inside an apply returns the resource already made instead of a second one; the
+each. Creates carry a ``requestId`` (a name-based digest of address, content hash, part and the
+run's start time, shaped as the documented UUID4), so a retry inside an apply returns the resource already made instead of a second one; the
 deterministic names make a re-run after a crash find what it had written (409 = already there).
 
 An update writes the new content as a new Run (new name, since the hash changed), then deletes the
 process's other runs, so the process never shows no lineage mid-update. When the content is the
 same (repairing drift), the run of that content is deleted first and written again. Removing a
 process deletes it (a long-running operation, polled until done), which removes its runs and events.
+With ``write_mode: openlineage`` a process is instead one ``:processOpenLineageRunEvent`` request
+per 1,000 links (``google_openlineage.py``), table-level only, as Google's mapping documents.
+
+Every Process carries the ownership marker and the content hash written (``google_fqn.py``), so a
+refresh is one listing of processes; ``refresh_events`` adds the deep check of runs and events.
 
 Google checks no asset names, so there are no asset resources: PARTIAL and UPSERT behave the same
 and UPDATE (which needs an existence lookup) is refused. Auth: a static bearer token from the
