@@ -202,8 +202,8 @@ class GoogleTarget:
         not know (adoptable, or another project's by their marker), each with its ownership marker and
         content hash: the one recorded when it was written, from a single listing of processes, or
         rebuilt from its runs and events with ``refresh_events`` (or when nothing was recorded)."""
-        if not refresh:
-            return {}
+        if not refresh or self.config.policy.input_handling not in self.capabilities.modes:
+            return {}  # the planner refuses that mode: no request before it does
         self._http()
         listed = {p["name"]: p for p in self._list(f"{self.names.parent}/processes", "processes")}
         held = [(a, listed[c.id]) for a, c in known.items() if c.kind == PROCESS and c.id in listed]

@@ -331,11 +331,13 @@ def test_a_process_with_250_edges_is_written_as_three_events_of_at_most_100_link
     assert len(app.links()["proc_00000"]) == 250
 
 
-def test_update_mode_is_refused_with_a_clear_message(tmp_path):
-    with serve(GoogleLineageEmulator(TOKEN)) as server:
+def test_update_mode_is_refused_with_a_clear_message_before_any_request(tmp_path):
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
         config = make_project(tmp_path, google(server.url, input_handling="UPDATE"))
         with pytest.raises(PlanError, match="cannot honour input_handling UPDATE: it honours only PARTIAL, UPSERT"):
             plan(config)
+    assert app.log == []
 
 
 def test_emulator_enforces_the_link_limit_ids_and_request_id_idempotency():
