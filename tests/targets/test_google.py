@@ -286,6 +286,23 @@ def test_openlineage_mode_replaces_an_edited_process_run_and_deletes_a_removed_o
     assert len(app.runs) == 3
 
 
+def test_openlineage_mode_rebuilds_a_lost_state_from_its_facet(tmp_path):
+    from lineage_as_code.rebuild import rebuild_state
+
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url, write_mode="openlineage"))
+        apply(config)
+        state = json.loads((tmp_path / ".lac" / "state.json").read_text())
+        (tmp_path / ".lac" / "state.json").unlink()
+        rebuild_state(config, [])
+        rebuilt = json.loads((tmp_path / ".lac" / "state.json").read_text())
+        app.log.clear()
+        again, report = apply(config)
+    assert rebuilt["targets"] == state["targets"] and rebuilt["lineage"] == state["lineage"]
+    assert report is None and not again.has_changes and writes(app) == Counter()
+
+
 def test_openlineage_messages_keep_to_1000_links_and_google_groups_them_by_100(tmp_path):
     manifest = write_generated(tmp_path / "m" / "wide.yaml", processes=1, inputs=25, outputs=50)
     app = GoogleLineageEmulator(TOKEN)
