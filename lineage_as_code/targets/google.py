@@ -3,8 +3,9 @@
 Each managed process is one Process (deterministic id from the manifest's process id), one Run
 named after the content hash (``state: COMPLETED``), and LineageEvents holding at most 100 links
 each. Creates carry a ``requestId`` (a name-based digest of address, content hash, part and the
-run's start time, shaped as the documented UUID4), so a retry inside an apply returns the resource already made instead of a second one; the
-deterministic names make a re-run after a crash find what it had written (409 = already there).
+run's start time, shaped as the documented UUID4), so a retry inside an apply returns the resource
+already made instead of a second one; the deterministic names make a re-run after a crash find
+what it had written (409 = already there).
 
 An update writes the new content as a new Run (new name, since the hash changed), then deletes the
 process's other runs, so the process never shows no lineage mid-update. When the content is the
