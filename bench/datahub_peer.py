@@ -10,12 +10,16 @@ dataset, its upstream datasets and one `fineGrainedLineages` item per column edg
             (telemetry off, `preserve_upstream: false` so it asks no server for older lineage);
   lac       `lac plan FILE` then `lac apply --auto-approve FILE` into a fresh DuckDB target.
 
-Each is its own process; peak RSS comes from the kernel's rusage for it. Where `unshare -n` is
+Each is its own process, started by bench/peak.py's small launcher so that its peak RSS is its own. Where `unshare -n` is
 allowed every timed command runs without a network, so DataHub's post-command upgrade check fails
 at once instead of waiting on PyPI and GitHub. Both outputs are counted afterwards (untimed), so a
 tool that silently dropped lineage cannot look fast. The last line printed is the result as JSON.
 
-    python bench/datahub_peer.py [--column-edges 10000] [--lac-input csv|yaml] [--repeat 1] [--keep]
+Two lineages by default: 100k column edges (lac reads native CSV) and 100k table edges of 20k
+datasets x 5 upstreams (lac reads YAML). lac runs as installed in this interpreter's environment,
+never from the checkout through PYTHONPATH.
+
+    python bench/datahub_peer.py [--lineages columns:100000,tables:100000] [--repeat 1] [--keep]
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ REQUIREMENTS = HERE / "requirements-datahub.txt"
 STAMP = VENV / ".bench-installed"
 sys.path.insert(0, str(HERE))
 
-from generate import GenProcess, generate, write_native_csv, write_yaml
+from generate import GenProcess, generate, generate_fan_in, write_native_csv, write_yaml
+from peak import measure as measure_peak
 
 ENV = "PROD"
 # DataHub percent-encodes these inside urns (datahub.utilities.urn_encoder.RESERVED_CHARS).
@@ -250,26 +255,25 @@ def datahub_env() -> dict[str, str]:
 
 
 def lac_env() -> dict[str, str]:
-    # PYTHONPATH makes this checkout's lac run, whichever checkout the interpreter was installed from.
-    return {**os.environ, "LAC_NO_CACHE": "1", "PYTHONPATH": str(ROOT)}
+    # The installed package runs, as a user runs it: no PYTHONPATH pointing into a checkout (whose
+    # lineage_as_code has no schemas/: they are mapped into the package only when it is installed).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "LAC_NO_CACHE": "1"}
 
 
 def timed(label: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> Run:
-    """Run ``cmd`` with its output in ``cwd``/``label``.log; return wall time and peak RSS.
+    """Run ``cmd`` with its output in ``cwd``/``label``.log; return wall time and its own peak RSS
+    (started by bench/peak.py's small launcher, so this script's size is not counted).
 
     Raises SystemExit with the log's tail when the command fails.
     """
     log = cwd / f"{label}.log"
     with open(log, "wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; tell Popen so
-    if proc.returncode != 0:
-        raise fail(f"{label} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
+        measured, _ = measure_peak(cmd, cwd, env, stdout=out, stderr=subprocess.STDOUT)
+    if measured.exit_code != 0:
+        raise fail(f"{label} failed (exit {measured.exit_code}): {' '.join(cmd)}\n"
                    f"{tail(log.read_text(errors='replace'))}")
-    return Run(wall, usage.ru_maxrss / 1024)
+    return Run(measured.wall_s, measured.peak_mb)
 
 
 # --- checking that both did the whole job (untimed) --------------------------------------------
@@ -321,58 +325,84 @@ def run_lac(work: Path, lac_file: Path, cut: list[str], want: Counts, repeat: in
     return min(pairs, key=lambda pair: pair[0].wall_s + pair[1].wall_s)
 
 
-def measure(column_edges: int, lac_input: str, work: Path, repeat: int) -> Result:
+LINEAGES = {
+    # name: (lac's input, what it is)
+    "columns": ("csv", "column edges from bench/generate.py, lac reading native CSV"),
+    "tables": ("yaml", "table edges only, datasets x 5 upstreams, lac reading YAML"),
+}
+
+
+def build_lineage_for(lineage: str, size: int) -> list[GenProcess]:
+    """``columns``: ``size`` column edges; ``tables``: ``size`` table edges (size / 5 datasets x 5 upstreams)."""
+    return generate(size) if lineage == "columns" else generate_fan_in(size // 5, 5)
+
+
+def measure(lineage: str, size: int, work: Path, repeat: int) -> Result:
     """Generate, convert, run both tools in ``work`` and check their output; return the figures."""
-    procs = generate(column_edges)
+    procs = build_lineage_for(lineage, size)
+    lac_input = LINEAGES[lineage][0]
     lac_file = work / ("lineage.csv" if lac_input == "csv" else "lineage.yaml")
     (write_native_csv if lac_input == "csv" else write_yaml)(procs, lac_file)
     want = write_datahub_inputs(procs, work)
     cut = network_cut()
-    print(f"{column_edges:,} column edges: datahub ingest x{repeat} ...", file=sys.stderr, flush=True)
+    print(f"{lineage} {size:,}: datahub ingest x{repeat} ...", file=sys.stderr, flush=True)
     datahub = run_datahub(work, cut, want, repeat)
-    print(f"{column_edges:,} column edges: lac plan + apply x{repeat} ...", file=sys.stderr, flush=True)
+    print(f"{lineage} {size:,}: lac plan + apply x{repeat} ...", file=sys.stderr, flush=True)
     plan, apply = run_lac(work, lac_file, cut, want, repeat)
-    return Result(column_edges, want.table_edges, len(procs), lac_input, datahub_version(), bool(cut),
+    return Result(want.column_edges, want.table_edges, len(procs), lac_input, datahub_version(), bool(cut),
                   datahub, plan, apply)
 
 
-def render(r: Result) -> str:
+def render(results: list[Result], load: list[float]) -> str:
     mb = "{:,.0f} MB".format
-    return "\n".join([
-        (f"DataHub {r.datahub_version} `datahub ingest` (datahub-lineage-file -> file sink) against lac plan + "
-         f"apply (DuckDB, {r.lac_input} input); network {'cut (unshare)' if r.network_cut else 'NOT cut'}"),
-        "",
-        "| lineage | DataHub ingest | DataHub RSS | lac plan | lac apply | lac plan + apply | lac RSS | DataHub / lac |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
-        (f"| {r.column_edges:,} column edges, {r.table_edges:,} table edges, {r.processes:,} processes "
-         f"| {r.datahub.wall_s:.2f} s | {mb(r.datahub.rss_mb)} | {r.lac_plan.wall_s:.2f} s "
-         f"| {r.lac_apply.wall_s:.2f} s | {r.lac_s:.2f} s | {mb(max(r.lac_plan.rss_mb, r.lac_apply.rss_mb))} "
-         f"| {r.ratio:.2f}x |"),
-    ])
+    first = results[0]
+    out = [(f"DataHub {first.datahub_version} `datahub ingest` (datahub-lineage-file -> file sink) against lac plan + "
+            f"apply (DuckDB); network {'cut (unshare)' if first.network_cut else 'NOT cut'}; peaks are each "
+            "command's own"),
+           "",
+           ("| lineage | DataHub ingest | DataHub peak | lac plan | lac apply | lac plan + apply | lac peak "
+            "| DataHub / lac | load 1-min |"),
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for r, where in zip(results, load, strict=True):
+        out.append(
+            f"| {r.column_edges:,} column edges, {r.table_edges:,} table edges, {r.processes:,} processes "
+            f"(lac reads {r.lac_input}) | {r.datahub.wall_s:.2f} s | {mb(r.datahub.rss_mb)} | {r.lac_plan.wall_s:.2f} s "
+            f"| {r.lac_apply.wall_s:.2f} s | {r.lac_s:.2f} s | {mb(max(r.lac_plan.rss_mb, r.lac_apply.rss_mb))} "
+            f"| {r.ratio:.2f}x | {where:.1f} |")
+    return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--column-edges", type=int, default=10_000)
-    parser.add_argument("--lac-input", choices=("csv", "yaml"), default="csv", help="lac's manifest format")
+    parser.add_argument("--lineages", default="columns:100000,tables:100000",
+                        help="LINEAGE:SIZE,...: columns (column edges, lac reads CSV), tables (table edges, YAML)")
+    parser.add_argument("--column-edges", type=int, help="both lineages at this size (what `make bench` passes)")
     parser.add_argument("--repeat", type=int, default=1, help="run each side N times and keep its fastest")
-    parser.add_argument("--keep", action="store_true", help="keep the work folder (inputs, outputs, logs)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folders (inputs, outputs, logs)")
     args = parser.parse_args()
     install_s = ensure_venv()
-    work = Path(tempfile.mkdtemp(prefix="lac-datahub-peer-"))
-    try:
-        result = measure(args.column_edges, args.lac_input, work, max(1, args.repeat))
-    finally:
-        if args.keep:
-            print(f"work folder kept: {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    size = venv_mb()
-    print(render(result))
-    print(f"\nDataHub venv: {size:,.0f} MB; "
+    results, load = [], []
+    specs = f"columns:{args.column_edges},tables:{args.column_edges}" if args.column_edges else args.lineages
+    for spec in specs.split(","):
+        lineage, size = spec.split(":")
+        if lineage not in LINEAGES:
+            raise SystemExit(f"unknown lineage {lineage!r}; expected one of {', '.join(LINEAGES)}")
+        work = Path(tempfile.mkdtemp(prefix=f"lac-datahub-peer-{lineage}-"))
+        load.append(os.getloadavg()[0])
+        try:
+            results.append(measure(lineage, int(size), work, max(1, args.repeat)))
+        finally:
+            if args.keep:
+                print(f"work folder kept: {work}", file=sys.stderr)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+    size_mb = venv_mb()
+    print(render(results, load))
+    print(f"\nDataHub venv: {size_mb:,.0f} MB; "
           + (f"installed in {install_s:.1f} s this run" if install_s is not None else "already installed"))
-    print(json.dumps({"bench": "datahub_peer", **asdict(result), "lac_s": result.lac_s, "ratio": result.ratio,
-                      "datahub_install_s": install_s, "datahub_venv_mb": size}))
+    for r in results:
+        print(json.dumps({"bench": "datahub_peer", **asdict(r), "lac_s": r.lac_s, "ratio": r.ratio,
+                          "datahub_install_s": install_s, "datahub_venv_mb": size_mb}))
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 Layers raw -> staging -> marts -> BI, with fan-in (staging models join 1-3 raw tables, marts
 join 2-4 staging models) and fan-out (a mart feeds several dashboards); column lineage on most
 processes; asset names repeat across schemas as in real warehouses (``orders`` exists in raw,
-staging and marts). Sized by the number of column edges wanted; writes the native CSV, a YAML
-manifest and an Atlan Lineage Builder CSV (table level: that format has no columns).
+staging and marts). Sized by the number of column edges wanted (or of table edges); writes the
+native CSV, a YAML manifest and an Atlan Lineage Builder CSV (Table rows, and Column rows with
+``--formats atlan-columns``). ``generate_small`` and ``generate_wide`` make the two extreme shapes:
+many one-input processes, and a few processes with hundreds of inputs and thousands of columns.
 
     python bench/generate.py --column-edges 100000 --out bench/.work/100k
 """
@@ -41,15 +43,16 @@ def _asset(layer: str, name: str) -> str:
     return f"{platform}:{database}.{layer}.{name}"
 
 
-def generate(column_edges: int, seed: int = 7) -> list[GenProcess]:
-    """Return processes whose column edges add up to exactly ``column_edges``."""
+def generate(column_edges: int, seed: int = 7, table_edges: int = 0) -> list[GenProcess]:
+    """Return processes whose column edges add up to exactly ``column_edges``; with ``table_edges``
+    instead, processes without column lineage whose inputs add up to at least ``table_edges``."""
     rng = random.Random(seed)
     procs: list[GenProcess] = []
     total = 0
     layers = [("raw", "staging", (1, 3)), ("staging", "marts", (2, 4)), ("marts", "bi", (1, 2))]
     produced: dict[str, list[str]] = {"raw": []}
     n = 0
-    while total < column_edges:
+    while total < (table_edges or column_edges):
         src_layer, dst_layer, (lo, hi) = layers[n % 3]
         pool = produced.get(src_layer) or []
         if src_layer == "raw" or len(pool) < hi:
@@ -60,14 +63,16 @@ def generate(column_edges: int, seed: int = 7) -> list[GenProcess]:
         output = _asset(dst_layer, out_name)
         produced.setdefault(dst_layer, []).append(output)
         cols = []
-        if rng.random() < 0.9:
+        if table_edges:
+            total += len(inputs)
+        elif rng.random() < 0.9:
             for col in rng.sample(COLUMNS, rng.randint(4, 12)):
                 for src in rng.sample(inputs, rng.randint(1, len(inputs))):
                     if total + len(cols) >= column_edges:
                         break
                     transform = "" if rng.random() < 0.7 else f"coalesce({col}, 0)"
                     cols.append((src, col, output, col, transform))
-        if total + len(cols) > column_edges:
+        if not table_edges and total + len(cols) > column_edges:
             cols = cols[: column_edges - total]
         total += len(cols)
         procs.append(GenProcess(f"{dst_layer}_{out_name}", f"Build {dst_layer}.{out_name}", inputs, output,
@@ -101,20 +106,68 @@ def write_yaml(procs: list[GenProcess], path: Path) -> None:
         yaml.dump(doc, fh, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False, width=1000)
 
 
-def write_atlan_csv(procs: list[GenProcess], path: Path) -> None:
+def _atlan_end(key: str, column: str = "") -> list[str]:
+    platform, rest = key.split(":", 1)
+    identity = rest.replace(".", "/")
+    if column:
+        return ["Column", platform, "production", f"{identity}/{column}", column]
+    return ["Table", platform, "production", identity, rest.rsplit(".", 1)[1]]
+
+
+def write_atlan_csv(procs: list[GenProcess], path: Path, columns: bool = False) -> None:
+    """Lineage Builder rows: one Table row per input of each process, and with ``columns`` one
+    Column row (DB/SCHEMA/TABLE/COLUMN on both ends) per column edge, after its process's table rows."""
     header = [f"{s} {p}" for s in ("Source", "Target") for p in ("Type", "Connector", "Connection", "Identity", "Name")]
     header += [f"Transformation {p}" for p in ("Connector", "Connection", "Identity", "Name")]
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for p in procs:
+            process = ["dbt", "dbt-prod", p.id, p.name]
             for src in p.inputs:
-                row = []
-                for key in (src, p.output):
-                    platform, rest = key.split(":", 1)
-                    row += ["Table", platform, "production", rest.replace(".", "/"), rest.rsplit(".", 1)[1]]
-                row += ["dbt", "dbt-prod", p.id, p.name]
-                w.writerow(row)
+                w.writerow([*_atlan_end(src), *_atlan_end(p.output), *process])
+            if columns:
+                for src, sc, tgt, tc, _ in p.columns:
+                    w.writerow([*_atlan_end(src, sc), *_atlan_end(tgt, tc), *process])
+
+
+def generate_small(rows: int, seed: int = 7) -> list[GenProcess]:
+    """Many small processes: one input, one output and two column edges each (two native CSV rows)."""
+    rng = random.Random(seed)
+    procs = []
+    for n in range((rows + 1) // 2):
+        src = _asset("raw", f"{rng.choice(ENTITIES)}_{rng.randrange(100_000)}")
+        out = _asset("staging", f"{rng.choice(ENTITIES)}_{n}")
+        cols = tuple((src, c, out, c, "") for c in rng.sample(COLUMNS, 2))
+        procs.append(GenProcess(f"small_{n}", f"Load {n}", (src,), out, cols, ""))
+    return procs
+
+
+def generate_wide(rows: int, seed: int = 7, processes: int = 20) -> list[GenProcess]:
+    """Few wide processes: ``processes`` processes sharing ``rows`` column edges, each with up to
+    200 inputs and as many columns per output as it takes."""
+    rng = random.Random(seed)
+    procs = []
+    per = rows // processes
+    for n in range(processes):
+        inputs = tuple(_asset("raw", f"{e}_{n}_{i}") for i, e in enumerate(rng.choices(ENTITIES, k=200)))
+        out = _asset("marts", f"wide_{n}")
+        cols = tuple((inputs[i % len(inputs)], COLUMNS[i % len(COLUMNS)], out, f"c{i}", "")
+                     for i in range(per))
+        procs.append(GenProcess(f"wide_{n}", f"Build wide {n}", inputs, out, cols, ""))
+    return procs
+
+
+def generate_fan_in(datasets: int, upstreams: int = 5, seed: int = 7) -> list[GenProcess]:
+    """Table lineage only: ``datasets`` outputs, each built by one process from ``upstreams`` inputs."""
+    rng = random.Random(seed)
+    procs = []
+    for n in range(datasets):
+        out = _asset("marts", f"{rng.choice(ENTITIES)}_{n}")
+        inputs = tuple(dict.fromkeys(_asset("staging", f"{rng.choice(ENTITIES)}_{rng.randrange(50_000)}_{i}")
+                                     for i in range(upstreams)))
+        procs.append(GenProcess(f"fan_in_{n}", f"Build marts.{n}", inputs, out, (), ""))
+    return procs
 
 
 def main() -> None:
@@ -133,6 +186,8 @@ def main() -> None:
         write_yaml(procs, args.out / "lineage.yaml")
     if "atlan" in formats:
         write_atlan_csv(procs, args.out / "atlan_lineage.csv")
+    if "atlan-columns" in formats:
+        write_atlan_csv(procs, args.out / "atlan_columns.csv", columns=True)
     edges = sum(len(p.inputs) for p in procs)
     print(f"{len(procs)} processes, {edges} table edges, {sum(len(p.columns) for p in procs)} column edges -> {args.out}")
 

@@ -1,15 +1,26 @@
-"""make bench: how lac scales, against a floor measured on the same machine in the same run.
+"""make bench: how lac scales on several shapes of input, against a floor measured in the same run.
 
-For each input (native CSV at 10k, 100k and 1M column edges; YAML at 100k) in a fresh project:
-  validate+plan   `lac plan FILE` against empty state (every change rendered), wall time and peak RSS;
-  floor           a fresh interpreter reading the same file (pandas.read_csv / yaml.load with the C
-                  loader) and hashing every row (or process): the least any tool must do;
+Shapes (SIZE is the number of data rows of a CSV, the number of column edges of YAML):
+  atlan           Atlan Lineage Builder CSV, Table rows only (table lineage, ~0.45 rows per process)
+  atlan-columns   Atlan Lineage Builder CSV, Table rows and Column rows (DB/SCHEMA/TABLE/COLUMN)
+  csv             native CSV from bench/generate.py (column lineage on ~90% of processes)
+  small           native CSV, many small processes (one input, one output, two column edges)
+  wide            native CSV, few wide processes (20 processes, 200 inputs each, SIZE/20 columns each)
+  yaml            YAML manifest from bench/generate.py, sized by column edges
+
+For each input, in a fresh project, each command in its own process:
+  floor           a fresh interpreter doing pandas.read_csv(dtype=str) + pd.util.hash_pandas_object on the
+                  same file (YAML: yaml.load with the C loader and a hash per process);
+  validate        `lac validate FILE`;
+  plan            `lac plan FILE` against empty state, cache off (every change rendered);
   apply           `lac apply FILE` into the embedded DuckDB target;
-  full re-plan    `lac plan FILE` after the apply with the cache off (parse, translate, diff);
-  no-op re-plan   the same with the cache on: unchanged files are skipped by digest.
-Each command runs as its own process; peak RSS comes from the kernel's rusage for that process.
+  full re-plan    `lac plan FILE` after the apply, cache off; no-op re-plan: the same with the cache on.
+Wall time and peak memory are each command's own: every command is started by a small launcher
+(bench/peak.py), never forked from this script. The 1-minute load average is read before and after
+each input and printed beside its figures: the machine may be shared. ``--stages`` also profiles one
+plan per input (cProfile) and prints where its time goes: parse, translate, diff, cache write.
 
-    python bench/run.py [--sizes csv:10000,csv:100000,csv:1000000,yaml:100000] [--json results.json]
+    python bench/run.py [--sizes atlan:100000,csv:1000000,...] [--stages] [--json results.json]
 """
 
 from __future__ import annotations
@@ -18,24 +29,25 @@ import argparse
 import json
 import os
 import platform
+import pstats
 import shutil
-import subprocess
 import sys
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 WORK = HERE / ".work"
 LAC = [sys.executable, "-m", "lineage_as_code"]
 sys.path.insert(0, str(HERE))
 
-from generate import generate, write_native_csv, write_yaml
+from generate import generate, generate_small, generate_wide, write_atlan_csv, write_native_csv, write_yaml
+from peak import Measured, measure
 
+SHAPES = ("atlan", "atlan-columns", "csv", "small", "wide", "yaml")
+DEFAULT_SIZES = ",".join(f"{s}:{n}" for n in (100_000, 1_000_000) for s in SHAPES)
 FLOOR_CSV = """
-import hashlib, sys, pandas as pd
+import sys, pandas as pd
 frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
 digest = pd.util.hash_pandas_object(frame, index=False).sum()
 """
@@ -44,92 +56,147 @@ import hashlib, json, sys, yaml
 doc = yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)
 digests = [hashlib.sha256(json.dumps(p, sort_keys=True).encode()).digest() for p in doc['processes']]
 """
+# Where a plan spends its time: (stage, file the function is in, function name).
+STAGES = (("parse", "manifest/__init__.py", "build_lineage"), ("translate", "targets/", "translate"),
+          ("diff", "plan/build.py", "build_plan"), ("cache write", "cache.py", "put"))
 
 
 @dataclass
 class Row:
     input: str
-    column_edges: int
-    plan_s: float
-    plan_rss_mb: float
-    floor_s: float
-    apply_s: float
-    apply_rss_mb: float
-    full_replan_s: float
-    noop_replan_s: float
+    rows: int
+    floor: Measured
+    validate: Measured
+    plan: Measured
+    apply: Measured
+    full_replan: Measured
+    noop_replan: Measured
+    load: tuple[float, float]
+    stages: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def ratio(self) -> float:
-        return self.plan_s / self.floor_s
-
-    @property
-    def noop_share(self) -> float:
-        return self.noop_replan_s / self.full_replan_s
+    def ratio(self, m: Measured) -> str:
+        return f"{m.wall_s / self.floor.wall_s:.1f}x"
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MB). Raise when it fails."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) not in (0, 2):
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024
-
-
-def manifest(fmt: str, edges: int) -> Path:
-    folder = WORK / f"{edges}"
-    path = folder / ("lineage.csv" if fmt == "csv" else "lineage.yaml")
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        procs = generate(edges)
-        (write_native_csv if fmt == "csv" else write_yaml)(procs, path)
+def manifest(shape: str, size: int) -> Path:
+    """Generate (once) and return the input file of ``shape`` at ``size``."""
+    path = WORK / "inputs" / f"{shape}-{size}.{'yaml' if shape == 'yaml' else 'csv'}"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    if shape == "atlan":
+        write_atlan_csv(generate(0, table_edges=size), partial)
+    elif shape == "atlan-columns":
+        write_atlan_csv(generate(int(size / 1.19)), partial, columns=True)  # ~0.19 table rows per column row
+    elif shape == "yaml":
+        write_yaml(generate(size), partial)
+    else:
+        procs = {"csv": lambda: generate(size), "small": lambda: generate_small(size),
+                 "wide": lambda: generate_wide(size)}[shape]()
+        write_native_csv(procs, partial)
+    partial.rename(path)
     return path
 
 
-def measure(fmt: str, edges: int) -> Row:
-    path = manifest(fmt, edges)
-    project = WORK / f"run-{fmt}-{edges}"
+def data_rows(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for _ in fh) - 1
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Measured:
+    """Measure ``cmd``; raise SystemExit with its stderr when it fails (plan's exit 2 is success)."""
+    measured, err = measure(cmd, cwd, {**os.environ, **(env or {})})
+    if measured.exit_code not in (0, 2):
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {measured.exit_code}):\n{err.decode(errors='replace')[-3000:]}")
+    return measured
+
+
+def stage_seconds(path: Path, project: Path) -> dict[str, float]:
+    """Profile one cache-off plan; return seconds per stage (under the profiler) and the total."""
+    profile = project / "plan.prof"
+    run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "lineage_as_code", "plan", str(path)], project,
+        {"LAC_NO_CACHE": "1"})
+    stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    out = {"total": max(ct for (_, _, _, ct, _) in stats.values())}
+    for stage, where, func in STAGES:
+        times = [ct for (file, _, name), (_, _, _, ct, _) in stats.items()
+                 if name == func and where in file.replace(os.sep, "/")]
+        out[stage] = max(times, default=0.0)
+    return out
+
+
+def measure_input(shape: str, size: int, stages: bool) -> Row:
+    path = manifest(shape, size)
+    project = WORK / f"run-{shape}-{size}"
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir(parents=True)
-    floor, _ = timed([sys.executable, "-c", FLOOR_CSV if fmt == "csv" else FLOOR_YAML, str(path)], project)
+    load_before = os.getloadavg()[0]
+    floor = run([sys.executable, "-c", FLOOR_YAML if shape == "yaml" else FLOOR_CSV, str(path)], project)
     no_cache = {"LAC_NO_CACHE": "1"}
-    plan_s, plan_rss = timed([*LAC, "plan", str(path)], project, no_cache)
-    apply_s, apply_rss = timed([*LAC, "apply", "--auto-approve", str(path)], project)
-    full_s, _ = timed([*LAC, "plan", str(path)], project, no_cache)
-    noop_s, _ = timed([*LAC, "plan", str(path)], project)
+    validate = run([*LAC, "validate", str(path)], project)
+    plan = run([*LAC, "plan", str(path)], project, no_cache)
+    apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
+    full = run([*LAC, "plan", str(path)], project, no_cache)
+    noop = run([*LAC, "plan", str(path)], project)
+    shutil.rmtree(project / ".lac", ignore_errors=True)
+    found = stage_seconds(path, project) if stages else {}
+    row = Row(shape, data_rows(path) if shape != "yaml" else size, floor, validate, plan, apply, full, noop,
+              (load_before, os.getloadavg()[0]), found)
     shutil.rmtree(project, ignore_errors=True)
-    return Row(f"{fmt} {edges:,}", edges, plan_s, plan_rss, floor, apply_s, apply_rss, full_s, noop_s)
+    return row
 
 
 def table(rows: list[Row]) -> str:
-    out = [("| input (column edges) | validate+plan | peak RSS | floor | plan / floor | apply to DuckDB | apply RSS "
-            "| full re-plan | no-op re-plan | no-op / full |"),
-           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    s = "{:.2f} s".format
+    mb = "{:,.0f} MB".format
+    out = [("| input | rows | floor | validate | plan (x floor) | plan peak | apply | apply peak | full re-plan "
+            "| no-op re-plan | load 1-min |"),
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
-        out.append(f"| {r.input} | {r.plan_s:.2f} s | {r.plan_rss_mb:,.0f} MB | {r.floor_s:.2f} s | {r.ratio:.1f}x "
-                   f"| {r.apply_s:.2f} s | {r.apply_rss_mb:,.0f} MB | {r.full_replan_s:.2f} s | {r.noop_replan_s:.2f} s "
-                   f"| {r.noop_share:.0%} |")
+        out.append(f"| {r.input} | {r.rows:,} | {s(r.floor.wall_s)}, {mb(r.floor.peak_mb)} "
+                   f"| {s(r.validate.wall_s)} ({r.ratio(r.validate)}), {mb(r.validate.peak_mb)} "
+                   f"| {s(r.plan.wall_s)} ({r.ratio(r.plan)}) | {mb(r.plan.peak_mb)} | {s(r.apply.wall_s)} "
+                   f"| {mb(r.apply.peak_mb)} | {s(r.full_replan.wall_s)} | {s(r.noop_replan.wall_s)} "
+                   f"({r.noop_replan.wall_s / r.plan.wall_s:.2f}x plan) | {r.load[0]:.1f} -> {r.load[1]:.1f} |")
+    return "\n".join(out)
+
+
+def stage_table(rows: list[Row]) -> str:
+    names = [stage for stage, _, _ in STAGES]
+    out = ["| input | rows | " + " | ".join(names) + " | rest (render, state, start-up) |",
+           "|---|--:|" + "--:|" * (len(names) + 1)]
+    for r in rows:
+        if not r.stages:
+            continue
+        total = r.stages["total"]
+        cells = [f"{r.stages[n] / total:.0%}" for n in names]
+        rest = 1 - sum(r.stages[n] for n in names) / total
+        out.append(f"| {r.input} | {r.rows:,} | " + " | ".join(cells) + f" | {rest:.0%} |")
     return "\n".join(out)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="csv:10000,csv:100000,csv:1000000,yaml:100000")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--sizes", default=DEFAULT_SIZES, help="SHAPE:SIZE,... (10M: e.g. csv:10000000, opt-in)")
+    parser.add_argument("--stages", action="store_true", help="also profile one plan per input, per stage")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     rows = []
     for spec in args.sizes.split(","):
-        fmt, edges = spec.split(":")
-        print(f"measuring {fmt} {int(edges):,} ...", file=sys.stderr, flush=True)
-        rows.append(measure(fmt, int(edges)))
-    print(f"\n{date.today()}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}\n")
+        shape, size = spec.split(":")
+        if shape not in SHAPES:
+            raise SystemExit(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
+        print(f"measuring {shape} {int(size):,} (load {os.getloadavg()[0]:.1f}) ...", file=sys.stderr, flush=True)
+        rows.append(measure_input(shape, int(size), args.stages))
+    print(f"\n{date.today()}, {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
+          "peaks are each command's own (bench/peak.py, ~10 MB floor)\n")
     print(table(rows))
+    if args.stages:
+        print("\nWhere a cache-off plan spends its time (cProfile, share of the profiled run):\n")
+        print(stage_table(rows))
     if args.json:
-        args.json.write_text(json.dumps([{**asdict(r), "ratio": r.ratio, "noop_share": r.noop_share}
-                                         for r in rows], indent=2))
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
 
 
 if __name__ == "__main__":

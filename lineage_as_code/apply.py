@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import ApplyError, AuthError, MassDeleteError, TargetError
+from .errors import ApplyError, ApplyStoppedError, AuthError, MassDeleteError, TargetError
 from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
 from .plan.model import Action, Change, Plan, TargetPlan
@@ -83,6 +83,7 @@ class _Recorder:
                  file_of: Callable[[str], str] = lambda name: name) -> None:
         self.store = store
         self.file_of = file_of
+        self.deadline: float | None = None
         self.lineage = state.lineage or lineage or str(uuid.uuid4())
         self.written = state
         self.working: dict[str, dict[str, StateEntry]] = {}  # targets changed since the last write
@@ -90,6 +91,9 @@ class _Recorder:
         self.spacing = interval
         self.clock = clock
         self.last = clock()
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline
 
     @property
     def state(self) -> State:
@@ -126,6 +130,10 @@ class _Recorder:
 Advance = Callable[[int, int], None]
 
 
+class _OutOfTime(Exception):
+    """``max_duration`` ran out before the next batch."""
+
+
 def _entry(change: Change, vendor_id: str, file_of: Callable[[str], str]) -> StateEntry:
     """What state records for a change that landed (or an adoption): the vendor id, the content hash,
     whether it is a placeholder, its edges and the manifest file that declared it."""
@@ -157,6 +165,8 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
             advance(report.done, report.total)
         runnable = [c for c in runnable if c.action is not Action.ADOPT]
         for batch in _batches(runnable, size):
+            if recorder.out_of_time():
+                raise _OutOfTime
             try:
                 results = target.apply(batch)
             except AuthError:
@@ -192,18 +202,27 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str,
                state: State, *, allow_mass_delete: bool = False, state_interval: float = 1.0,
                progress: Callable[[str], None] = lambda _: None,
                advance: Advance = lambda _done, _total: None, lineage: str = "",
-               file_of: Callable[[str], str] = lambda name: name) -> tuple[ApplyReport, State]:
+               file_of: Callable[[str], str] = lambda name: name,
+               max_duration: float | None = None) -> tuple[ApplyReport, State]:
     """Apply every target's changes; return the report and the final state. Raise ApplyError when
     anything failed (state then holds everything that succeeded, so a re-run resumes). ``lineage``
     is the id a state without one gets (the ownership marker the plan's writes carry); ``file_of`` turns
-    a manifest's display name into the name state records."""
+    a manifest's display name into the name state records. With ``max_duration`` (seconds) apply stops
+    at the first batch boundary past it and raises ApplyStoppedError once state records what was done."""
     check_mass_delete(plan, policies, state, allow_mass_delete)
     report = ApplyReport(total=sum(len(t.changes) for t in plan.targets))
     recorder = _Recorder(store, state, state_interval, lineage=lineage, file_of=file_of)
+    if max_duration is not None:
+        recorder.deadline = recorder.clock() + max_duration
     try:
         for t in plan.targets:
             if t.changes:
                 _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress, advance)
+    except _OutOfTime:
+        recorder.flush()
+        raise ApplyStoppedError(f"stopped at the --max-duration limit after {report.done} of {report.total} "
+                                "change(s), at a batch boundary; state records them. Run apply again to resume "
+                                f"(it plans what remains).\n{report.summary()}") from None
     finally:
         recorder.flush()
     if report.failures:

@@ -2,24 +2,41 @@
 
 Re-planning unchanged manifests is the common case in CI; parsing and translating a million
 column edges is most of a plan's time. The key covers the manifests' digest (bytes and parse
-settings), the target's settings and policy, and the tool's version, so a hit is exactly what a
-fresh translate would return. The cache lives under the project's ``.lac/cache/`` and is safe to
-delete; one file per target is kept. Set ``LAC_NO_CACHE=1`` to bypass it.
+settings), the target's settings and policy, the tool's version and the SQL parser's (derived
+lineage depends on it), so a hit is exactly what a fresh translate would return.
+
+The cache lives under the project's ``.lac/cache/``, where a pull request can put files, so it is
+untrusted input: it is plain data (JSON, never pickle: nothing in it can run), and every file is
+signed with HMAC-SHA256 under a key kept outside the project (in the user's cache folder, created
+on first use). A file that is unsigned, signed with another key, corrupt or of another shape is a
+miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
+
+File shape: a header line ``{"format", "key", "column_edges", "count", "mac"}``, then one line per
+resource: ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON`` (JSON text never holds
+a raw tab). Bodies are parsed only when read, so a no-op re-plan never parses a million of them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import os
-import pickle
+import secrets
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .config import TargetConfig
-from .targets.base import Resource
+from .plan.contract import Resource
+
+CACHE_FORMAT = 1
+KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
 
 @dataclass(frozen=True)
@@ -27,26 +44,19 @@ class CachedResources:
     resources: list[Resource]
     column_edges: int
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Bodies are pickled one by one and revived only when read: a no-op re-plan never reads
-        # the bodies of a million column edges.
-        packed = [(r.address, r.kind, pickle.dumps(dict(r.body), protocol=pickle.HIGHEST_PROTOCOL), r.source,
-                   r.requires, r.edges, r.hash) for r in self.resources]
-        return (_revive, (packed, self.column_edges))
-
 
 class LazyBody(Mapping[str, Any]):
-    """A resource body kept pickled until first read."""
+    """A resource body kept as JSON text until first read."""
 
-    __slots__ = ("_packed", "_value")
+    __slots__ = ("_text", "_value")
 
-    def __init__(self, packed: bytes) -> None:
-        self._packed = packed
+    def __init__(self, text: str) -> None:
+        self._text = text
         self._value: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
         if self._value is None:
-            self._value = pickle.loads(self._packed)
+            self._value = json.loads(self._text)
         return self._value
 
     def __getitem__(self, key: str) -> Any:
@@ -59,10 +69,65 @@ class LazyBody(Mapping[str, Any]):
         return len(self._load())
 
 
-def _revive(packed: list[tuple[Any, ...]], column_edges: int) -> CachedResources:
-    resources = [Resource(address, kind, LazyBody(body), source, requires, edges, digest)
-                 for address, kind, body, source, requires, edges, digest in packed]
-    return CachedResources(resources, column_edges)
+def _key_file() -> Path:
+    configured = os.environ.get(KEY_FILE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lineage-as-code" / "cache.key"
+
+
+def _signing_key() -> bytes | None:
+    """The machine's cache signing key (made on first use, readable by its owner only); None when it
+    cannot be read or made, which turns the cache off."""
+    path = _key_file()
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except OSError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".cache.key.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(32))
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # appears whole or not at all; a racing run's key wins
+        finally:
+            os.unlink(tmp)
+        return path.read_bytes()
+    except OSError:
+        try:
+            return path.read_bytes() if len(path.read_bytes()) >= 32 else None
+        except OSError:
+            return None
+
+
+@cache
+def _parser_version() -> str:
+    try:
+        return metadata.version("sqlglot")
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _resource_line(r: Resource) -> str:
+    head = json.dumps([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash],
+                      ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(dict(r.body), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return f"{head}\t{body}"
+
+
+def _resource(line: str) -> Resource:
+    head, body = line.split("\t", 1)
+    address, kind, source, requires, edges, digest = json.loads(head)
+    if not (isinstance(address, str) and isinstance(kind, str) and isinstance(source, str)
+            and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)):
+        raise TypeError("not a cached resource")
+    return Resource(address, kind, LazyBody(body), source, tuple(str(a) for a in requires),
+                    tuple((str(a), str(b)) for a, b in edges), digest)
 
 
 class ResourceCache:
@@ -72,35 +137,58 @@ class ResourceCache:
 
     @staticmethod
     def key(digest: str, target: TargetConfig) -> str:
-        material = repr((__version__, digest, target.type, sorted(target.settings.items(), key=str), target.policy))
+        material = repr((__version__, _parser_version(), digest, target.type,
+                         sorted(target.settings.items(), key=str), target.policy))
         return hashlib.sha256(material.encode()).hexdigest()[:32]
 
     def _path(self, target: str, key: str) -> Path:
-        return self.folder / f"{target}-{key}.pickle"
+        return self.folder / f"{target}-{key}.json"
 
     def get(self, target: str, key: str) -> CachedResources | None:
-        """The cached resources, or None (a miss, a corrupt file, or the cache is off)."""
-        if not self.enabled:
+        """The cached resources, or None (a miss, a file that is corrupt or not signed by this
+        machine's key, or the cache is off)."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None:
             return None
         try:
-            with open(self._path(target, key), "rb") as fh:
-                value = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            data = self._path(target, key).read_bytes()
+            header_line, _, rest = data.partition(b"\n")
+            header = json.loads(header_line)
+            mac = hmac.new(signing, rest, hashlib.sha256).hexdigest()
+            if not (isinstance(header, dict) and hmac.compare_digest(str(header.get("mac", "")), mac)
+                    and header.get("format") == CACHE_FORMAT and header.get("key") == key):
+                return None
+            lines = rest.decode("utf-8").split("\n")[:-1]
+            if len(lines) != header.get("count"):
+                return None
+            return CachedResources([_resource(line) for line in lines], int(header["column_edges"]))
+        except (OSError, ValueError, TypeError, KeyError, RecursionError):
             return None
-        return value if isinstance(value, CachedResources) else None
 
     def put(self, target: str, key: str, value: CachedResources) -> None:
-        """Store ``value``; failures to write are ignored (the cache is only an accelerator)."""
-        if not self.enabled:
+        """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator)."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None:
             return
         path = self._path(target, key)
         try:
+            rest = "".join(_resource_line(r) + "\n" for r in value.resources).encode("utf-8")
+        except (TypeError, ValueError):
+            return  # a body that is not plain JSON data is not cached
+        header = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
+                  "count": len(value.resources), "mac": hmac.new(signing, rest, hashlib.sha256).hexdigest()}
+        try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            for old in self.folder.glob(f"{target}-*.pickle"):
+            for old in (*self.folder.glob(f"{target}-*.json"), *self.folder.glob(f"{target}-*.pickle")):
                 old.unlink(missing_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(json.dumps(header).encode() + b"\n")
+                    fh.write(rest)
+                os.replace(tmp, path)
+            except OSError:
+                os.unlink(tmp)
+                raise
         except OSError:
             return

@@ -18,6 +18,7 @@ from .console import Console
 from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, UsageError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
+from .outputs import STDOUT, check_plan_destination, write_plan_file
 from .plan.mermaid import build_context_edges
 from .plan.model import Plan
 from .plan.planfile import dump_plan, load_plan
@@ -33,8 +34,6 @@ def _cmd_validate(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     result = load_manifests(config, args.paths)
     lin = result.lineage
-    for warning in lin.warnings:
-        console.error(f"warning: {warning}")
     if args.check_sql:
         from .compile.derive import build_sql_findings
 
@@ -77,12 +76,20 @@ def _request(args: argparse.Namespace) -> PlanRequest:
 
 def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
+    if args.out and args.out != STDOUT:
+        check_plan_destination(args.out, config.state_path)  # before planning, which may take a while
     plan = plan_project(config, _request(args))
-    if args.out:
-        write_object(args.out, dump_plan(plan).encode())
     context = build_context_edges(load_manifests(config, args.paths).lineage) \
         if args.format == "markdown" and plan.has_changes else ()
-    console.write(_render(plan, args.format, console, args.show_unmanaged, context))
+    rendered = _render(plan, args.format, console, args.show_unmanaged, context)
+    if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr
+        console.write(dump_plan(plan))
+        if args.format != "json":
+            console.info(rendered.rstrip("\n"))
+        return 2 if args.detailed_exitcode and plan.has_changes else 0
+    if args.out:
+        write_plan_file(args.out, dump_plan(plan), config.state_path)
+    console.write(rendered)
     if args.out and args.format == "text":
         console.print(f"Saved the plan to {args.out}; apply exactly this plan with: lac apply {args.out}")
     return 2 if args.detailed_exitcode and plan.has_changes else 0
@@ -110,12 +117,25 @@ def _saved_plan(paths: Sequence[str]) -> str | None:
                          "to plan and apply manifests, name only YAML or CSV files and folders")
     try:
         doc = json.loads(read_object(plans[0])) if plans else None
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if plans and not (isinstance(doc, dict) and "format_version" in doc and "targets" in doc):
         raise UsageError(f"{plans[0]} is not a saved plan (the JSON 'lac plan --out' writes); "
                          "manifests are YAML or CSV files")
     return plans[0] if plans else None
+
+
+def _duration(text: str) -> float:
+    """``90``, ``90s``, ``50m`` or ``2h`` as seconds (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 50m or 2h") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
 
 
 def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
@@ -127,7 +147,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
         plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None),
                                      progress=console.info if not console.interactive else lambda _: None,
-                                     advance=advance)
+                                     advance=advance, max_duration=args.max_duration)
     if report is None:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")
         return 0
@@ -212,7 +232,7 @@ def _cmd_pr_comment(args: argparse.Namespace, console: Console) -> int:
 def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     text = render_project_graph(load_config(args.config), GraphRequest(tuple(args.paths), args.format,
                                                                         args.around, args.depth))
-    if args.out:
+    if args.out and args.out != STDOUT:
         write_object(args.out, text.encode())
         console.print(f"Wrote the {args.format} graph to {args.out}")
     else:
@@ -275,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="show what apply would change in each target")
     _add_plan_options(p)
-    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json'")
+    p.add_argument("--out", help="save the plan (JSON) for 'lac apply PLAN.json' ('-': stdout)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
     p.add_argument("--show-unmanaged", action="store_true", help="list lineage in targets that this tool did not create")
@@ -285,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(p)
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation on a terminal")
     p.add_argument("--allow-mass-delete", action="store_true", help="allow deleting more than max_deletes")
+    p.add_argument("--max-duration", type=_duration, metavar="DURATION",
+                   help="stop cleanly at the first batch boundary after this long (90s, 50m, 2h); exit 4, "
+                        "and the next apply resumes")
     p.set_defaults(func=_cmd_apply)
 
     p = sub.add_parser("show", help="render a saved plan (lac plan --out) without touching any target")
@@ -323,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=GRAPH_FORMATS, default="mermaid")
     p.add_argument("--around", help="only this asset's (or process's) neighbourhood")
     p.add_argument("--depth", type=int, default=1, help="with --around: hops upstream and downstream (default 1)")
-    p.add_argument("--out", help="write to this file instead of stdout")
+    p.add_argument("--out", help="write to this file instead of stdout ('-': stdout)")
     p.set_defaults(func=_cmd_graph)
 
     p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")

@@ -9,6 +9,7 @@ project is the embedded DuckDB target at ``.lac/lineage.duckdb`` with state in `
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,10 @@ DEFAULT_STATE = ".lac/state.json"
 DEFAULT_DUCKDB = ".lac/lineage.duckdb"
 _SECRET_KEYS = {"token", "password", "secret", "api_key", "apikey", "access_key", "secret_key", "client_secret", "key"}
 _MANIFEST_DEFAULT_KEYS = ("platform", "database", "schema")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What a message may print as a variable's name: the usual spelling, short. Anything else (a
+# lower-case mix of letters and digits, say) may be a token pasted in the wrong place.
+_VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 
 __all__ = ["CONFIG_NAME", "Config", "InputHandling", "Policy", "TargetConfig", "load_config", "parse_config"]
 
@@ -81,6 +86,15 @@ def default_config(root: Path, manifests: tuple[str, ...] = ()) -> Config:
                   cache_dir=root / ".lac" / "cache")
 
 
+def describe_variable(name: str, setting: str) -> str:
+    """How a message names the environment variable ``name`` that ``setting`` gave: by name when it
+    looks like one (``ATLAN_TOKEN``), else without it, since it may be a token pasted by mistake."""
+    if _VARIABLE_NAME.fullmatch(name):
+        return f"environment variable {name}"
+    return (f"the environment variable named by {setting} (its value is not shown: it does not look like a "
+            "variable name; was the token itself pasted there?)")
+
+
 def _secret_problems(raw: dict[str, Any], lines: Any, name: str) -> list[Problem]:
     problems = []
     targets = raw.get("targets")
@@ -95,16 +109,39 @@ def _secret_problems(raw: dict[str, Any], lines: Any, name: str) -> list[Problem
     return problems
 
 
+def _variable_name_problems(raw: dict[str, Any], lines: Any, name: str) -> list[Problem]:
+    """``token_env`` (and ``*_env``) values that are not variable names, reported without the value."""
+    problems = []
+    targets = raw.get("targets")
+    for tname, target in (targets.items() if isinstance(targets, dict) else ()):
+        for key, value in (target.items() if isinstance(target, dict) else ()):
+            if str(key).endswith("_env") and not (isinstance(value, str) and _ENV_NAME.fullmatch(value)):
+                problems.append(Problem(name, lines.line(("targets", tname, key)), f"targets.{tname}.{key}",
+                                        "must be the name of an environment variable (letters, digits and _), "
+                                        "not the secret itself; the value is not shown"))
+    return problems
+
+
+def _config_problems(raw: Any, lines: Any, name: str) -> list[Problem]:
+    """Every problem of a parsed lac.yaml. An inline secret is reported first and alone: nothing
+    else is worth reading until it is out of the file (and no other message may quote it)."""
+    if raw is None:
+        return [Problem(name, 1, "", "empty configuration: expected 'version: 1'")]
+    if not isinstance(raw, dict):
+        return schema_problems(raw, "config", name, lines.line)
+    secrets = _secret_problems(raw, lines, name)
+    if secrets:
+        return secrets
+    problems = _variable_name_problems(raw, lines, name)
+    return problems + [p for p in schema_problems(raw, "config", name, lines.line)
+                       if not any(p.field == q.field for q in problems)]
+
+
 def parse_config(name: str, data: bytes, root: Path) -> Config:
     """Parse and validate lac.yaml bytes; raise ConfigError listing every problem."""
     raw, lines, problems = load_yaml(name, data)
     if not problems:
-        if raw is None:
-            problems = [Problem(name, 1, "", "empty configuration: expected 'version: 1'")]
-        else:
-            problems = _secret_problems(raw, lines, name) if isinstance(raw, dict) else []
-            problems += [p for p in schema_problems(raw, "config", name, lines.line)
-                         if not any(p.field == q.field for q in problems)]
+        problems = _config_problems(raw, lines, name)
     if problems:
         raise ConfigError(str(ManifestError(problems)))
     defaults = raw.get("defaults") or {}

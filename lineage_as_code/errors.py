@@ -13,7 +13,8 @@
     │   ├── StateConflictError          the state moved under us (compare-and-swap failed)
     │   └── LockError                   the state is locked by someone else; names the holder
     ├── ApplyError                      some changes failed; state holds what succeeded
-    │   └── MassDeleteError             the plan deletes more than max_deletes allows
+    │   ├── MassDeleteError             the plan deletes more than max_deletes allows
+    │   └── ApplyStoppedError           apply stopped at --max-duration; state holds what it did (exit 4)
     └── TargetError                     a vendor call failed
         ├── TransientTargetError        retrying may help (429, 5xx, timeouts, dropped connections)
         └── TerminalTargetError         retrying will not help (4xx, bad payload)
@@ -106,6 +107,13 @@ class ApplyError(LineageAsCodeError):
 
 class MassDeleteError(ApplyError):
     """The plan deletes more resources than ``max_deletes`` allows."""
+
+
+class ApplyStoppedError(ApplyError):
+    """Apply stopped at a batch boundary when ``--max-duration`` ran out; state records every change
+    made, and the next apply resumes from there."""
+
+    exit_code = 4
 
 
 class TargetError(LineageAsCodeError):

@@ -20,15 +20,17 @@ from urllib.parse import quote
 
 import httpx
 
+from .config import describe_variable
 from .errors import ConfigError, PlanError, TerminalTargetError
-from .plan.render import PLAN_MARKER
+from .plan.render import IMPACT_HEADING, PLAN_MARKER
 from .sources import read_object
-from .targets.http import HttpClient, RetryPolicy
+from .targets.http import HttpClient, RetryPolicy, check_secret_text
 
 DEFAULT_API_URL = "https://api.github.com"
 COMMENT_LIMIT = 65_536  # GitHub answers 422 for a longer issue-comment body
 LABEL_NO_CHANGES, LABEL_CHANGES, LABEL_DELETES = "lineage:no-changes", "lineage:changes", "lineage:deletes"
-MANAGED_LABELS = (LABEL_NO_CHANGES, LABEL_CHANGES, LABEL_DELETES)
+LABEL_BREAKS_DOWNSTREAM = "lineage:breaks-downstream"
+MANAGED_LABELS = (LABEL_NO_CHANGES, LABEL_CHANGES, LABEL_DELETES, LABEL_BREAKS_DOWNSTREAM)
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 _KEY = re.compile(r"[A-Za-z0-9_./-]{1,100}")
 _SUMMARY = re.compile(r"\*\*(\d+)\*\* to create, \*\*(\d+)\*\* to update, \*\*(\d+)\*\* to delete")
@@ -70,10 +72,14 @@ def labels_for_counts(create: int, update: int, delete: int) -> tuple[str, ...]:
 
 
 def labels_from_plan_json(data: bytes, where: str) -> tuple[str, ...]:
-    """Labels for a saved plan (``lac plan --out``); PlanError when it is not one."""
+    """Labels for a saved plan (``lac plan --out``), plus ``lineage:breaks-downstream`` when its blast
+    radius is not empty; PlanError when it is not a plan."""
     try:
-        summary = json.loads(data)["summary"]
-        return labels_for_counts(int(summary["create"]), int(summary["update"]), int(summary["delete"]))
+        doc = json.loads(data)
+        summary = doc["summary"]
+        labels = labels_for_counts(int(summary["create"]), int(summary["update"]), int(summary["delete"]))
+        breaks = any(i["downstream"] or i["more"] for t in doc.get("targets", []) for i in t.get("impacts", []))
+        return (*labels, LABEL_BREAKS_DOWNSTREAM) if breaks else labels
     except (ValueError, KeyError, TypeError) as exc:
         raise PlanError(f"{where}: not a lineage-as-code plan file, cannot derive labels ({exc})") from exc
 
@@ -84,7 +90,8 @@ def labels_from_markdown(text: str, where: str) -> tuple[str, ...]:
     if match is None:
         raise PlanError(f"{where}: no plan summary line found; pass --labels-from PLAN.json or --no-labels")
     create, update, delete = (int(g) for g in match.groups())
-    return labels_for_counts(create, update, delete)
+    labels = labels_for_counts(create, update, delete)
+    return (*labels, LABEL_BREAKS_DOWNSTREAM) if IMPACT_HEADING in text else labels
 
 
 def marker_for(key: str) -> str:
@@ -245,8 +252,10 @@ def publish_plan_comment(request: PublishRequest, env: Mapping[str, str],
     a workflow run the cut-plan link defaults to that run's page.
     """
     token = env.get(request.token_env, "")
+    shown = describe_variable(request.token_env, "--token-env")
     if not token:
-        raise ConfigError(f"environment variable {request.token_env} is not set (it holds the GitHub token)")
+        raise ConfigError(f"{shown} is not set (it holds the GitHub token)")
+    check_secret_text(token, shown)
     body = read_object(request.file).decode("utf-8")
     labels: tuple[str, ...] | None = None
     if request.labels:

@@ -159,7 +159,8 @@ def _verified(config: Config, saved: Plan, state: State, stack: ExitStack, owner
 def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None = None,
                   allow_mass_delete: bool = False, confirm: Callable[[Plan], bool] = lambda _: True,
                   progress: Callable[[str], None] = lambda _: None, advance: Advance = lambda _d, _t: None,
-                  store: StateStore | None = None) -> tuple[Plan, ApplyReport | None]:
+                  store: StateStore | None = None,
+                  max_duration: float | None = None) -> tuple[Plan, ApplyReport | None]:
     """Plan (or load ``plan_file``) and apply it under the state lock.
 
     A saved plan is verified before any request: it must be a valid plan file, made against this
@@ -185,7 +186,8 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
             policies = {name: config.targets[name].policy for name in targets}
             report, _ = apply_plan(plan, targets, policies, store, state, allow_mass_delete=allow_mass_delete,
                                    progress=progress, advance=advance, lineage=owner,
-                                   file_of=lambda name: canonical_file(name, str(config.root)))
+                                   file_of=lambda name: canonical_file(name, str(config.root)),
+                                   max_duration=max_duration)
             return plan, report
     finally:
         store.unlock(lock)

@@ -34,6 +34,12 @@ class Result:
     err: str
 
 
+@pytest.fixture(autouse=True)
+def cache_signing_key(tmp_path_factory, monkeypatch):
+    """The plan cache's signing key lives outside any project; tests keep theirs in a temp folder."""
+    monkeypatch.setenv("LAC_CACHE_KEY_FILE", str(tmp_path_factory.getbasetemp() / "cache.key"))
+
+
 @pytest.fixture
 def lac(monkeypatch):
     """Call ``lac(*args, cwd=...)`` and get the exit code, stdout and stderr."""

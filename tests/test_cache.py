@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import shutil
 
 import pytest
@@ -25,7 +27,7 @@ def forbid_parsing(monkeypatch):
 
 def test_an_unchanged_project_plans_from_the_cache_without_parsing(lac, root, monkeypatch):
     first = lac("plan", cwd=root)
-    assert list((root / ".lac" / "cache").glob("local-*.pickle"))
+    assert list((root / ".lac" / "cache").glob("local-*.json"))
     forbid_parsing(monkeypatch)
     assert lac("plan", cwd=root).out == first.out
 
@@ -47,10 +49,38 @@ def test_a_changed_target_setting_misses_the_cache(lac, root):
 
 def test_a_corrupt_cache_is_ignored_and_lac_no_cache_bypasses_it(lac, root, monkeypatch):
     expected = lac("plan", cwd=root).out
-    for cached in (root / ".lac" / "cache").glob("*.pickle"):
-        cached.write_bytes(b"not a pickle")
+    for cached in (root / ".lac" / "cache").glob("*.json"):
+        cached.write_bytes(b"not a cache file")
     assert lac("plan", cwd=root).out == expected
     monkeypatch.setenv("LAC_NO_CACHE", "1")
     forbid_parsing(monkeypatch)
     with pytest.raises(AssertionError, match="manifests were parsed"):
         lac("plan", cwd=root)
+
+
+def test_a_committed_pickle_in_the_cache_folder_never_runs(lac, root, tmp_path_factory):
+    expected = lac("plan", cwd=root).out
+    proof = tmp_path_factory.mktemp("proof") / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {proof}",))
+    for cached in (root / ".lac" / "cache").glob("*.json"):
+        cached.with_suffix(".pickle").write_bytes(pickle.dumps(Payload()))
+        cached.write_bytes(pickle.dumps(Payload()))
+    assert lac("plan", cwd=root).out == expected
+    assert not proof.exists()
+
+
+def test_a_forged_cache_file_is_a_miss_not_a_plan(lac, root, monkeypatch):
+    """A cache file a pull request commits (right name, right shape, other content) is not signed by
+    this machine's key: the plan comes from the manifests."""
+    expected = lac("plan", cwd=root).out
+    cached = next((root / ".lac" / "cache").glob("local-*.json"))
+    forged = cached.read_text().replace("Revenue dashboard extract", "Injected by a pull request")
+    assert forged != cached.read_text()
+    cached.write_text(forged)
+    result = lac("plan", "--format", "json", cwd=root)
+    assert "Injected" not in result.out and "Revenue dashboard extract" in result.out
+    monkeypatch.setenv("LAC_CACHE_KEY_FILE", str(root / "another.key"))
+    assert lac("plan", cwd=root).out == expected

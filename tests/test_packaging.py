@@ -12,6 +12,6 @@ def test_wheel_contains_the_schemas_and_py_typed(tmp_path):
                     "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for schema in ("manifest", "lineage-row", "config"):
+    for schema in ("manifest", "lineage-row", "config", "state"):
         assert f"lineage_as_code/schemas/{schema}.schema.json" in names
     assert "lineage_as_code/py.typed" in names

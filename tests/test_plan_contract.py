@@ -224,3 +224,16 @@ def test_a_lost_state_file_is_rebuilt_from_the_markers(lac: Any, tmp_path: Path)
     assert again.code == 0 and "no changes" in again.out
     refused = lac("state", "rebuild", cwd=tmp_path)
     assert refused.code == 1 and "rebuild is for a lost state" in refused.err
+
+
+def test_max_duration_stops_at_a_batch_boundary_and_the_next_apply_resumes(lac: Any, tmp_path: Path) -> None:
+    _two_folders(tmp_path)
+    (tmp_path / "lac.yaml").write_text("version: 1\nmanifests: [a/, b/]\ndefaults: {batch_size: 2}\n")
+    stopped = lac("apply", "--auto-approve", "--max-duration", "0.001s", cwd=tmp_path)
+    assert stopped.code == 4 and "Run apply again to resume" in stopped.err, stopped.err
+    partial = _rows(tmp_path, "SELECT count(*) FROM processes")[0][0] if (tmp_path / ".lac" / "lineage.duckdb").exists() \
+        else 0
+    assert partial < 6
+    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    assert lac("plan", "--detailed-exitcode", cwd=tmp_path).code == 0
+    assert lac("apply", "--max-duration", "soon", cwd=tmp_path).code == 1

@@ -108,8 +108,9 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
                                         f"duplicate process id {proc.id!r}: also defined at {prior.source}"))
                 continue
             loser = proc if kept is prior else prior
-            overrides.append(f"{kept.source}: process {proc.id!r} is written by hand here and wins over the "
-                            f"compiled one at {loser.source}")
+            message = f"process {proc.id!r} is written by hand here and wins over the compiled one at {loser.source}"
+            overrides.append(f"{kept.source}: {message}")
+            notes.append(Problem(kept.source.file, kept.source.line, "", message))
             seen[proc.id] = kept
     if count == 0:
         problems.append(Problem("(manifests)", 0, "", "no manifest files found (*.yaml, *.yml, *.csv)"))

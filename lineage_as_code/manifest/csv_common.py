@@ -67,7 +67,8 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+            # bytes, not a StringIO: that would hold the whole text again at four bytes a character
+            frame = pd.read_csv(io.BytesIO(text.encode()), sep=sep, dtype=str, keep_default_na=False,
                                 skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL,
                                 index_col=False)
     except pd.errors.ParserWarning:

@@ -131,7 +131,7 @@ def _conflicts(name: str, known: pd.DataFrame, pids: list[str], keep: pd.Series,
             (first, a), (second, b) = list(rows["value"].items())[:2]
             here, there = int(lines.loc[second]), int(lines.loc[first])
             problems.append(Problem(name, here, column, (
-                f"process {pid!r} has {column} {excerpt(b)!r} here but {excerpt(a)!r} on line {there}; "
+                f"process {pid!r} has {column} {excerpt(repr(b))} here but {excerpt(repr(a))} on line {there}; "
                 "the rows of one process must agree (leave the cell empty to inherit)")))
     return problems
 

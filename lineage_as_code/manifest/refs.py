@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..display import excerpt
 from ..model import Asset
+
+
+def _quoted(text: str) -> str:
+    """A reference as a message quotes it: escaped, and cut when long (a reference may be 4,000
+    characters, or the content of a file that was never a manifest)."""
+    return excerpt(repr(text), 80)
 
 
 class RefError(ValueError):
@@ -49,7 +56,7 @@ def scan_ref(text: str) -> tuple[str | None, list[str]]:
             buf: list[str] = []
             while True:
                 if end >= n:
-                    raise RefError(f"unclosed backtick in {text!r}")
+                    raise RefError(f"unclosed backtick in {_quoted(text)}")
                 if text[end] == "`":
                     if end + 1 < n and text[end + 1] == "`":
                         buf.append("`")
@@ -59,28 +66,28 @@ def scan_ref(text: str) -> tuple[str | None, list[str]]:
                 buf.append(text[end])
                 end += 1
             if current:
-                raise RefError(f"a backtick-quoted segment must be a whole segment in {text!r}")
+                raise RefError(f"a backtick-quoted segment must be a whole segment in {_quoted(text)}")
             current.extend(buf)
             quoted_segment = True
             i = end + 1
             if i < n and text[i] not in ".:":
-                raise RefError(f"expected '.' after a quoted segment in {text!r}")
+                raise RefError(f"expected '.' after a quoted segment in {_quoted(text)}")
             continue
         if ch == ":" and platform is None and not segments:
             if not current or quoted_segment:
-                raise RefError(f"empty platform in {text!r}")
+                raise RefError(f"empty platform in {_quoted(text)}")
             platform = "".join(current)
             current, quoted_segment = [], False
         elif ch == ".":
             if not current and not quoted_segment:
-                raise RefError(f"empty segment in {text!r}")
+                raise RefError(f"empty segment in {_quoted(text)}")
             segments.append("".join(current))
             current, quoted_segment = [], False
         else:
             current.append(ch)
         i += 1
     if not current and not quoted_segment:
-        raise RefError(f"reference {text!r} ends without a name")
+        raise RefError(f"reference {_quoted(text)} ends without a name")
     segments.append("".join(current))
     return platform, segments
 
@@ -97,7 +104,7 @@ def build_asset(
     """Return the Asset for right-aligned ``segments``, filling gaps from ``defaults``."""
     if len(segments) > 3:
         raise RefError(
-            f"{'.'.join(segments)!r} has {len(segments)} segments; expected at most database.schema.name "
+            f"{_quoted('.'.join(segments))} has {len(segments)} segments; expected at most database.schema.name "
             "(quote segments that contain dots with backticks)"
         )
     padded = [None] * (3 - len(segments)) + list(segments)
@@ -105,7 +112,7 @@ def build_asset(
     schema = padded[1] if padded[1] is not None else defaults.get("schema", "")
     platform = platform or defaults.get("platform")
     if not platform:
-        raise RefError(f"{'.'.join(segments)!r} names no platform and no default platform is set")
+        raise RefError(f"{_quoted('.'.join(segments))} names no platform and no default platform is set")
     return Asset(
         platform=str(platform),
         database=str(database or ""),

@@ -193,24 +193,39 @@ def schema_problems(
     return problems
 
 
-def _expanded_size(node: yaml.Node, memo: dict[int, tuple[int, int]], depth: int = 0) -> tuple[int, int]:
-    """(nodes, scalar characters) of ``node`` once every alias is expanded; shared nodes are
-    counted once per reference but walked once, so a bomb is measured without being built."""
+def _expanded_size(node: yaml.Node, memo: dict[int, int], depth: int = 0) -> int:
+    """Nodes in ``node`` once every alias is expanded; a shared node is walked once but counted per
+    reference (it is then in ``memo`` more than once reached), so a bomb is measured, not built."""
     if depth > MAX_DEPTH:
         raise _TooDeep(node)
     known = memo.get(id(node))
     if known is not None:
         return known
-    nodes, chars = 1, 0
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo, depth + 1) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(v, memo, depth + 1) for _, v in node.value)
+    memo[id(node)] = size
+    return size
+
+
+def _expanded_chars(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Characters of every scalar in ``node`` once aliases are expanded (depth already checked).
+    Only documents that use aliases pay for this walk."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
     if isinstance(node, yaml.ScalarNode):
-        chars = len(node.value)
-    else:
-        children = node.value if isinstance(node, yaml.SequenceNode) else (v for _, v in node.value)
-        for child in children:
-            n, c = _expanded_size(child, memo, depth + 1)
-            nodes, chars = nodes + n, chars + c
-    memo[id(node)] = (nodes, chars)
-    return nodes, chars
+        return len(node.value)
+    children = node.value if isinstance(node, yaml.SequenceNode) else [v for _, v in node.value]
+    size = memo[id(node)] = sum(_expanded_chars(child, memo) for child in children)
+    return size
+
+
+def _has_alias(text: str) -> bool:
+    """Whether the document may hold an alias (``*name``); a cheap over-approximation."""
+    return "*" in text
 
 
 class _TooDeep(Exception):
@@ -293,10 +308,10 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
         node = loader.get_single_node()
         if node is None:
             return None, LineMap(), []
-        nodes, chars = _expanded_size(node, {})
-        if nodes > MAX_EXPANDED_NODES:
+        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
             line = node.start_mark.line + 1
             return None, LineMap(), [Problem(file, line, "", "document expands to too many nodes (YAML alias bomb?)")]
+        chars = _expanded_chars(node, {}) if _has_alias(text) else 0
         if chars > len(text) + MAX_ALIAS_EXPANSION_CHARS:
             return None, LineMap(), [Problem(file, node.start_mark.line + 1, "", (
                 f"aliases expand the document to {chars:,} characters of values, {chars - len(text):,} more than "
@@ -304,8 +319,14 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
                 "reference long values fewer times"))]
         lines: dict[Path, int] = {}
         problems: list[Problem] = []
-        _walk(node, (), lines, problems, file)
+        # Construction flattens merge keys into their mappings, so a file that has any is walked
+        # before; others after, when the constructor's own node->value map is gone (less memory).
+        merges = "<<" in text
+        if merges:
+            _walk(node, (), lines, problems, file)
         value = loader.construct_document(node)
+        if not merges:
+            _walk(node, (), lines, problems, file)
     except _TooDeep as exc:
         line = exc.node.start_mark.line + 1
         return None, LineMap(), [Problem(file, line, "", f"nesting deeper than {MAX_DEPTH} levels")]

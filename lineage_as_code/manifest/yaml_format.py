@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
 from .refs import RefError, build_asset, parse_asset, split_ref
@@ -84,7 +85,7 @@ def _one_segment(entry: str, ctx: _FileContext, path: tuple[str | int, ...], ali
         declared = None
     if declared is not None:
         return declared
-    ctx.problem(path, f"{entry!r} is not an alias declared in this file{did_you_mean(entry, aliases)}; "
+    ctx.problem(path, f"{excerpt(repr(entry))} is not an alias declared in this file{did_you_mean(entry, aliases)}; "
                       "name an asset as schema.table or platform:database.schema.table")
     return None
 
@@ -97,7 +98,7 @@ def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[s
         ctx.problem(path, str(exc))
         return None
     if len(segments) < 2:
-        ctx.problem(path, f"{text!r} names no asset: write <alias or asset>.<column>")
+        ctx.problem(path, f"{excerpt(repr(text))} names no asset: write <alias or asset>.<column>")
         return None
     *asset_part, column = segments
     if platform is None and len(asset_part) == 1 and asset_part[0] in aliases:

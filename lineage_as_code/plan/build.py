@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import PlanError
 from ..state import State, StateEntry
 from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
+from .impact import build_impacts
 from .model import Action, Change, Plan, PlanScope, Skip, TargetPlan
 
 
@@ -285,7 +287,29 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
         name=t.name, type=t.type, changes=tuple(sorted(changes, key=lambda c: c.address)), unchanged=unchanged,
         skipped=tuple(sorted(skipped + undeletable, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
         warnings=tuple(warnings), refreshed=t.refreshed, out_of_scope=out_of_scope,
+        impacts=build_impacts(changes, state, _asset_types(t.desired)), **_estimate(t, changes),
     )
+
+
+def _estimate(t: TargetInput, changes: Sequence[Change]) -> dict[str, Any]:
+    writes: dict[str, int] = {}
+    for c in changes:
+        if c.action is not Action.ADOPT:
+            key = f"{c.kind}:{c.action is Action.DELETE}"
+            writes[key] = writes.get(key, 0) + 1
+    requests, seconds = t.capabilities.estimate(writes, t.policy.batch_size or 0)
+    return {"requests": requests, "seconds": seconds}
+
+
+def _asset_types(desired: Sequence[Resource]) -> dict[str, str]:
+    """Asset key -> type, from the asset resources that carry both."""
+    out = {}
+    for r in desired:
+        if r.kind == ASSET:
+            key, kind = r.body.get("key"), r.body.get("type")
+            if isinstance(key, str) and isinstance(kind, str):
+                out[key] = kind
+    return out
 
 
 def build_plan(inputs: Sequence[TargetInput], state: State, manifest_digest: str = "",

@@ -77,6 +77,14 @@ class Capabilities:
     lineage id, so that a lost state can be rebuilt from the catalog and a crash orphans nothing.
     """
 
+    def estimate(self, writes_by_kind: dict[str, int], batch_size: int) -> tuple[int, float | None]:
+        """(requests, seconds at the rate limit or None when unlimited) for ``writes_by_kind`` changes."""
+        size = max(1, min(self.max_batch_size, batch_size or self.max_batch_size))
+        batches = sum(-(-n // size) for n in writes_by_kind.values())
+        requests = round(batches * self.requests_per_batch + sum(writes_by_kind.values()) * self.requests_per_change)
+        seconds = requests * 60 / self.rate_limit_per_minute if self.rate_limit_per_minute else None
+        return requests, seconds
+
     max_batch_size: int
     max_parallel: int = 1
     supports_delete: bool = True
@@ -87,6 +95,11 @@ class Capabilities:
     notes: tuple[str, ...] = ()
     ownership_marker: bool = False
     ambiguous_failure: AmbiguousFailure = AmbiguousFailure.RECONCILE
+    # The cost model a plan's estimate uses: requests an apply sends per batch and per change, and
+    # the rate they are held to (the vendor's documented limit unless lac.yaml sets one).
+    requests_per_batch: float = 1.0
+    requests_per_change: float = 0.0
+    rate_limit_per_minute: float | None = None
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,9 @@ class TargetPlan:
     warnings: tuple[str, ...] = ()
     refreshed: bool = False
     out_of_scope: int = 0  # managed resources a partial plan leaves alone (declared by files it did not read)
+    impacts: tuple[Any, ...] = ()  # plan.impact.Impact: downstream assets the removed edges break
+    requests: int = 0  # what an apply of this plan will send (estimate from the target's capabilities)
+    seconds: float | None = None  # how long that takes at the target's rate limit (None: not limited)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)

@@ -33,6 +33,7 @@ from ..errors import PlanError
 from ..manifest.validate import schema_problems
 from ..state import StateEntry
 from .contract import content_hash
+from .impact import Impact
 from .model import PLAN_FORMAT_VERSION, Action, Change, Plan, PlanScope, Skip, TargetPlan
 
 MAX_PROBLEMS_SHOWN = 10
@@ -61,6 +62,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
                          "cannot_delete": s.cannot_delete} for s in t.skipped],
             "unmanaged": list(t.unmanaged),
             "warnings": list(t.warnings), "out_of_scope": t.out_of_scope,
+            "impacts": [{"address": i.address, "removed": [list(e) for e in i.removed],
+                         "downstream": [[kind, list(keys)] for kind, keys in i.downstream], "more": i.more}
+                        for i in t.impacts],
+            "estimate": {"requests": t.requests, "seconds": t.seconds},
         })
     scope = plan.scope
     return {
@@ -103,6 +108,28 @@ def _parse(data: bytes, where: str) -> Any:
         raise PlanError(f"{where}: not a lineage-as-code plan file (not JSON: {exc})") from None
 
 
+def _impacts(docs: list[Any]) -> tuple[Impact, ...]:
+    return tuple(Impact(d["address"], tuple((str(a), str(b)) for a, b in d["removed"]),
+                        tuple((str(k), tuple(map(str, v))) for k, v in d["downstream"]), int(d["more"]))
+                 for d in docs)
+
+
+def _estimate(doc: Mapping[str, Any] | None) -> tuple[int, float | None]:
+    return (int(doc["requests"]), doc["seconds"]) if doc else (0, None)
+
+
+def _action_problems(doc: Mapping[str, Any], where: str) -> list[str]:
+    """What the schema cannot say: a create or update carries a non-empty ``after``, a delete none."""
+    out = []
+    for t in doc["targets"]:
+        for c in t["changes"]:
+            writes = c["action"] in ("create", "update", "adopt")
+            if bool(c["after"]) != writes:
+                out.append(f"{where}: {c['address'][:80]}: 'after' must be "
+                           f"{'a non-empty object' if writes else 'null'} for {c['action']}")
+    return out
+
+
 def load_plan(data: bytes, where: str) -> Plan:
     """Parse a saved plan after checking it against ``schemas/plan.schema.json``; raise PlanError
     naming every problem (up to ten) when it is not a plan this version can apply."""
@@ -110,11 +137,11 @@ def load_plan(data: bytes, where: str) -> Plan:
     if isinstance(doc, dict) and doc.get("format_version") not in (PLAN_FORMAT_VERSION, None):
         raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version "
                         f"(it reads format {PLAN_FORMAT_VERSION}); run plan again")
-    problems = schema_problems(doc, "plan", where, lambda _path: 0)
+    problems = [str(p) for p in schema_problems(doc, "plan", where, lambda _path: 0)] or _action_problems(doc, where)
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
-        raise PlanError(f"{where}: not a valid lineage-as-code plan file:\n{shown}{more}")
+        raise PlanError(f"{where}: not a lineage-as-code plan file:\n{shown}{more}")
     targets = []
     for t in doc["targets"]:
         changes = tuple(_change(t["name"], c) for c in t["changes"])
@@ -122,18 +149,30 @@ def load_plan(data: bytes, where: str) -> Plan:
                         for s in t["skipped"])
         targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
                                   tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"],
-                                  t.get("out_of_scope", 0)))
+                                  t.get("out_of_scope", 0), _impacts(t.get("impacts", [])),
+                                  *_estimate(t.get("estimate"))))
     s = doc["scope"]
     scope = PlanScope(tuple(s["paths"]), tuple(s["targets"]), s["refresh"], s["whole_project"])
     return Plan(tuple(targets), doc["state"]["lineage"], doc["state"]["serial"], doc["manifest_digest"],
                 tuple((m["name"], m["etag"]) for m in doc["manifests"]), scope)
 
 
-def _fingerprint(c: Change) -> tuple[Any, ...]:
-    """What must be equal between a reviewed change and the one apply would make."""
-    prior = (c.prior.id, c.prior.hash, c.prior.kind, c.prior.partial, c.prior.edges) if c.prior else None
-    return (c.kind, c.action.value, c.after_hash, content_hash(c.after) if c.after is not None else "", prior,
-            c.placeholder, content_hash(c.private) if c.private is not None else "", c.requires, c.edges)
+def _same_document(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Equal as JSON: compared directly first (the common case), by canonical hash only when a
+    tuple-versus-list spelling could make equal documents compare unequal."""
+    if a is None or b is None:
+        return a is b
+    return dict(a) == dict(b) or content_hash(a) == content_hash(b)
+
+
+def _same_change(a: Change, b: Change) -> bool:
+    """Whether a reviewed change is the one apply would make: action, content, what it replaces
+    (vendor id and hash from state), placeholder, private data, dependencies and edges."""
+    prior_a = (a.prior.id, a.prior.hash, a.prior.kind, a.prior.partial, a.prior.edges) if a.prior else None
+    prior_b = (b.prior.id, b.prior.hash, b.prior.kind, b.prior.partial, b.prior.edges) if b.prior else None
+    return ((a.kind, a.action, a.after_hash, prior_a, a.placeholder, a.requires, a.edges)
+            == (b.kind, b.action, b.after_hash, prior_b, b.placeholder, b.requires, b.edges)
+            and _same_document(a.after, b.after) and _same_document(a.private, b.private))
 
 
 def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:
@@ -151,7 +190,7 @@ def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) 
                 out.append(f"{old.name}: {b.action.value} {address} would happen but is not in the plan")
             elif b is None and a is not None:
                 out.append(f"{old.name}: {a.action.value} {address} is in the plan but would not happen")
-            elif a is not None and b is not None and _fingerprint(a) != _fingerprint(b):
+            elif a is not None and b is not None and not _same_change(a, b):
                 out.append(f"{old.name}: {address}: the plan says {a.action.value}, but what apply would do "
                            f"({b.action.value}) differs in its content or in what it replaces")
             if len(out) >= limit:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from ..display import escape_control
+from .impact import Impact
 from .mermaid import render_mermaid
 from .model import Action, Change, Plan, TargetPlan
 
@@ -23,6 +24,16 @@ def _detail(change: Change) -> str:
     if "inputs" in body and "outputs" in body:
         return f"{', '.join(map(str, body['inputs']))} -> {', '.join(map(str, body['outputs']))}"
     return ""
+
+
+def edge_diff(change: Change) -> list[str]:
+    """For an update, the table edges it adds (``+ a -> b``) and takes away (``- a -> b``), from what
+    state recorded: the field-level view of a changed input or output."""
+    if change.action is not Action.UPDATE or change.prior is None:
+        return []
+    before, after = set(change.prior.edges), set(change.edges)
+    return ([f"+ edge {a} -> {b}" for a, b in sorted(after - before)]
+            + [f"- edge {a} -> {b}" for a, b in sorted(before - after)])
 
 
 def _summary_line(plan: Plan | TargetPlan, unchanged: int, skipped: int) -> str:
@@ -60,6 +71,7 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
             if c.source:
                 line += paint(escape_control(f"  {c.source}"), "dim")
             out.append(paint(line, colours[c.action]) if c.action in colours else line)
+            out.extend(paint(escape_control(f"      {d}"), "green" if d[0] == "+" else "red") for d in edge_diff(c))
         for s in t.skipped:
             if not s.cannot_delete:
                 out.append(paint(escape_control(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else "")),
@@ -70,9 +82,15 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
             out.extend(paint(escape_control(f"    - {s.address}"), "red") for s in t.undeletable)
         for w in t.warnings:
             out.append(paint(escape_control(f"  warning: {w}"), "yellow"))
+        for impact in t.impacts:
+            if impact.count:
+                out.append(paint(escape_control(f"  ! {impact.address} breaks the upstream lineage of "
+                                                f"{_impact_summary(impact)}"), "yellow"))
         if show_unmanaged and t.unmanaged:
             out.append(f"  {len(t.unmanaged)} unmanaged (in the target, not created by this tool; never touched):")
             out.extend(escape_control(f"    . {a}") for a in t.unmanaged)
+        if t.requests:
+            out.append(paint(f"  estimate: {estimate_text(t)}", "dim"))
         if not t.changes and not t.skipped:
             out.append("  no changes")
         out.append("")
@@ -97,6 +115,43 @@ def _fence(lines: Iterable[str], lang: str) -> str:
     return f"{ticks}{lang}\n{body}\n{ticks}"
 
 
+IMPACT_HEADING = "#### Downstream impact"
+
+
+def estimate_text(t: TargetPlan) -> str:
+    """``120 request(s), about 4 min at 30/min``."""
+    text = f"{t.requests:,} request(s)"
+    if t.seconds is None:
+        return text
+    minutes = t.seconds / 60
+    took = f"{t.seconds:.0f} s" if t.seconds < 90 else f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+    return f"{text}, about {took} at the rate limit"
+
+
+def _impact_summary(impact: Impact, limit: int = 5) -> str:
+    """``3 downstream asset(s): dashboard looker:a, table sf:b, ...``"""
+    shown = [f"{kind} {key}" for kind, keys in impact.downstream for key in keys]
+    rest = len(shown) - limit + impact.more if len(shown) > limit else impact.more
+    return (f"{impact.count} downstream asset(s): {', '.join(shown[:limit])}"
+            + (f" and {rest} more" if rest else ""))
+
+
+def _impact_section(plan: Plan) -> list[str]:
+    """The blast radius in a PR comment: per change that removes edges, what loses its upstream."""
+    impacts = [(t, i) for t in plan.targets for i in t.impacts if i.count]
+    if not impacts:
+        return []
+    out = ["", IMPACT_HEADING, "", ("Removed or re-pointed lineage, and the downstream assets whose upstream it "
+           "breaks (dashboards first):"), ""]
+    for t, i in impacts[:50]:
+        removed = ", ".join(f"{a} → {b}" for a, b in i.removed[:3]) + (" ..." if len(i.removed) > 3 else "")
+        out.append(f"- `{escape_md(t.name)}` {escape_md(i.address)} (removes {escape_md(removed)}): "
+                   f"{escape_md(_impact_summary(i))}")
+    if len(impacts) > 50:
+        out.append(f"- ... and {len(impacts) - 50} more")
+    return out
+
+
 def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
     """A PR comment: summary table, a deletion warning, changes per target, and the picture of the
     changed lineage (with ``context``, the lineage's asset edges, drawn one hop around it)."""
@@ -112,11 +167,15 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
     for t in plan.targets:
         out.append(f"| {escape_md(t.name)} | {escape_md(t.type)} | {t.count(Action.CREATE)} | {t.count(Action.UPDATE)} "
                    f"| {t.count(Action.DELETE)} | {t.unchanged} | {len(t.skipped)} |")
+    costly = [t for t in plan.targets if t.requests]
+    if costly:
+        out += ["", "Apply estimate: " + "; ".join(f"`{escape_md(t.name)}` {estimate_text(t)}" for t in costly) + "."]
     notes = [n for n in scope_notes(plan) if n]
     notes += [f"`{escape_md(t.name)}`: {escape_md(w)}" for t in plan.targets for w in t.warnings
               if "--allow-mass-delete" in w]
     if notes:
         out += ["", "> [!IMPORTANT]"] + [f"> {n}" for n in notes]
+    out += _impact_section(plan)
     deletes = [c for c in plan.changes if c.action is Action.DELETE]
     if deletes:
         out += ["", "> [!WARNING]", f"> This plan **deletes {len(deletes)}** resource(s) from the catalogs:"]
@@ -136,6 +195,7 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
                 if c.source:
                     line += f"  {c.source}"
                 lines.append(escape_control(line))
+                lines.extend(escape_control(f"{d[0]}     {d[2:]}") for d in edge_diff(c))
             out.append(_fence(lines, "diff"))
         for s in t.skipped:
             if not s.cannot_delete:

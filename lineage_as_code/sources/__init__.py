@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -270,21 +271,16 @@ def read_object(uri: str) -> bytes:
         raise SourceError(f"{uri}: cannot read: {exc.strerror or exc}") from exc
 
 
-def write_object(uri: str, data: bytes) -> None:
-    """Write one file or object whole; a local file is replaced atomically."""
+def write_object(uri: str, data: bytes, *, owned: bool = False,
+                 check_replace: Callable[[Path], None] | None = None) -> None:
+    """Write one file or object whole. A local file goes through ``write_local_file``: replaced
+    atomically when absent or regular, written in place when a device, FIFO or socket; ``owned``
+    and ``check_replace`` are passed on (see there)."""
     if is_remote(uri):
         from .remote import write_remote
 
         write_remote(*open_object_store(uri), data)
         return
-    path = Path(uri)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SourceError(f"{uri}: cannot write: {exc.strerror or exc}") from exc
+    from .local_output import write_local_file
+
+    write_local_file(uri, data, owned=owned, check_replace=check_replace)

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..errors import LockError, StateError
+from ..errors import LockError
 from ..model import bulk_allocation
 
 FORMAT_VERSION = 1
@@ -45,14 +45,11 @@ def _entry_doc(entry: StateEntry) -> list[object]:
     return doc
 
 
-def _entry(item: list[object]) -> StateEntry:
+def _entry(item: list[Any]) -> StateEntry:
+    """An entry ``plainly_valid`` accepted (``state/document.py``)."""
     kind, vid, digest, partial, edges, *rest = item
-    file = rest[0] if rest else ""
-    if not (isinstance(kind, str) and isinstance(vid, str) and isinstance(digest, str) and isinstance(file, str)
-            and isinstance(edges, list) and len(rest) <= 1):
-        raise TypeError("a state entry must be [kind, id, hash, partial, edges, file?] with strings")
-    return StateEntry(kind, vid, digest, bool(partial), tuple((str(a), str(b)) for a, b in edges) if edges else (),
-                      file)
+    return StateEntry(kind, vid, digest, partial == 1, tuple(map(tuple, edges)) if edges else (),
+                      rest[0] if rest else "")
 
 
 @dataclass(frozen=True)
@@ -89,16 +86,20 @@ class State:
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> State:
-        try:
-            with bulk_allocation():
-                doc = json.loads(data)
-                if doc.get("format_version") != FORMAT_VERSION:
-                    raise StateError(f"{where}: unsupported state format {doc.get('format_version')!r}")
-                targets = {t: MappingProxyType({a: _entry(item) for a, item in entries.items()})
-                           for t, entries in doc["targets"].items()}
-            return cls(str(doc["lineage"]), int(doc["serial"]), MappingProxyType(targets))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StateError(f"{where}: state file is corrupt ({exc}); restore it from a backup") from exc
+        """Parse a state document; StateError naming the file and the place when
+        ``schemas/state.schema.json`` refuses it (see ``state/document.py``)."""
+        from .document import build_entry, parse_state_document, plainly_valid
+
+        with bulk_allocation():
+            doc = parse_state_document(data, where)
+            targets = {}
+            for t, entries in doc["targets"].items():
+                if plainly_valid(entries):
+                    targets[t] = MappingProxyType({a: _entry(item) for a, item in entries.items()})
+                else:
+                    targets[t] = MappingProxyType({a: StateEntry(*build_entry(raw, where, t, a))
+                                                   for a, raw in entries.items()})
+        return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets))
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,15 @@ class LockInfo:
 
     @classmethod
     def from_json(cls, data: bytes) -> LockInfo:
+        """The lock described by ``data``; fields are read as text (a lock written by hand may hold
+        ``"id": 7``), and an unreadable lock file is described as such rather than failing."""
         try:
-            return cls(**json.loads(data))
-        except (ValueError, TypeError):
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            doc = None
+        if not isinstance(doc, dict) or "id" not in doc:
             return cls("?", "?", "unknown (unreadable lock file)", "?")
+        return cls(*(str(doc.get(name, "?")) for name in ("id", "operation", "who", "created")))
 
     def describe(self) -> str:
         return f"lock {self.id} held by {self.who} for {self.operation} since {self.created}"

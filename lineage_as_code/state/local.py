@@ -1,15 +1,20 @@
 """Local state file with a lock file beside it (``state.json.lock``, linked into place whole).
 
-Writes go to a temporary file that replaces the state atomically, so a crash leaves either the
-old or the new state, never a torn one.
+Writes go through the one local writer (``sources/local_output.py``): a temporary file beside the
+state, removed if anything fails, replaces it atomically, so a crash or a full disk leaves either
+the old or the new state, never a torn one nor a stray temporary file. The previous state is kept
+as ``state.json.backup`` on every write, as Terraform does. The state is a file lac owns, so a
+state path that is a symlink, a device or a folder is refused before anything is changed.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
-from ..errors import LockError, StateConflictError, StateError
+from ..errors import LockError, SourceError, StateConflictError, StateError
+from ..sources.local_output import resolve_destination, write_local_file
 from . import JUST_RELEASED, LockInfo, State, locked_error
 
 
@@ -18,35 +23,52 @@ class LocalStateStore:
         self.location = location
         self.path = Path(location)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.backup_path = self.path.with_name(self.path.name + ".backup")
 
-    def read(self) -> State:
+    def _read_bytes(self) -> bytes | None:
         try:
-            data = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
-            return State()
+            return None
         except OSError as exc:
             raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
-        return State.from_json(data, self.location)
+
+    def read(self) -> State:
+        data = self._read_bytes()
+        return State() if data is None else State.from_json(data, self.location)
 
     def write(self, state: State, expected_serial: int) -> None:
-        current = self.read()
+        previous = self._read_bytes()
+        current = State() if previous is None else State.from_json(previous, self.location)
         if current.serial != expected_serial or (current.lineage and current.lineage != state.lineage):
             raise StateConflictError(
                 f"{self.location}: state changed underneath this run (serial {current.serial}, expected "
                 f"{expected_serial}); re-run plan")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(state.to_json())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            raise StateError(f"{self.location}: cannot write state: {exc.strerror}") from exc
+            if previous is not None:
+                self._keep_backup(previous)
+            write_local_file(self.location, state.to_json(), owned=True)
+        except SourceError as exc:
+            raise StateError(f"cannot write state: {exc}") from exc
+
+    def _keep_backup(self, previous: bytes) -> None:
+        """Make ``state.json.backup`` the state about to be replaced: a hard link to it where the
+        filesystem allows (no copy), else a copy of the bytes read."""
+        tmp = self.backup_path.with_name(f".{self.backup_path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            os.link(self.path, tmp)
+            os.replace(tmp, self.backup_path)
+        except OSError:
+            write_local_file(str(self.backup_path), previous, owned=True)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def lock(self, operation: str) -> LockInfo:
         info = LockInfo.new(operation)
+        try:
+            resolve_destination(self.path, self.location, owned=True)  # refused now, not after the apply
+        except SourceError as exc:
+            raise StateError(str(exc)) from exc
         try:
             self._take(info)
         except OSError as exc:
@@ -82,21 +104,27 @@ class LocalStateStore:
         with os.fdopen(fd, "wb") as fh:
             fh.write(info.to_json())
 
-    def _locked_error(self) -> LockError:
+    def _read_lock(self) -> LockInfo | None:
+        """The holder named by the lock file; None when there is none; LockError when the lock path
+        is not a file lac could have written (a folder, say), which only a person can sort out."""
         try:
-            holder: LockInfo | None = LockInfo.from_json(self.lock_path.read_bytes())
+            return LockInfo.from_json(self.lock_path.read_bytes())
         except FileNotFoundError:
-            holder = None  # released between our attempt and this read
-        return locked_error(self.location, holder, JUST_RELEASED)
+            return None
+        except OSError as exc:
+            raise LockError(f"{self.location}: the lock path {self.lock_path} cannot be read ({exc.strerror}); "
+                            "it is not a lock lac wrote: remove it by hand once no run is using the state") from exc
+
+    def _locked_error(self) -> LockError:
+        return locked_error(self.location, self._read_lock(), JUST_RELEASED)
 
     def unlock(self, lock: LockInfo) -> None:
         self.force_unlock(lock.id)
 
     def force_unlock(self, lock_id: str) -> None:
-        try:
-            holder = LockInfo.from_json(self.lock_path.read_bytes())
-        except FileNotFoundError:
-            raise LockError(f"{self.location} is not locked") from None
+        holder = self._read_lock()
+        if holder is None:
+            raise LockError(f"{self.location} is not locked")
         if holder.id != lock_id:
             raise LockError(f"lock id {lock_id} does not match the {holder.describe()}")
         self.lock_path.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 Tables (query them with SQL; the README has traversal examples):
     assets(address, key, platform, database, schema, name, type, connection, partial, content_hash, updated_at,
            managed_by)
-    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at, managed_by)
+    processes(address, id, name, description, sql, owner, attributes JSON, content_hash, updated_at, managed_by,
+              derived_by)                                   -- derived_by: the tool that read it from SQL, or NULL
     edges(process_id, source, target)                       -- asset keys
     column_edges(process_id, source, source_column, target, target_column, transform)
 
@@ -44,11 +45,21 @@ CREATE TABLE IF NOT EXISTS column_edges (
     target VARCHAR NOT NULL, target_column VARCHAR NOT NULL, transform VARCHAR);
 ALTER TABLE assets ADD COLUMN IF NOT EXISTS managed_by VARCHAR;
 ALTER TABLE processes ADD COLUMN IF NOT EXISTS managed_by VARCHAR;
+ALTER TABLE processes ADD COLUMN IF NOT EXISTS derived_by VARCHAR;
+ALTER TABLE assets ADD COLUMN IF NOT EXISTS row_hash VARCHAR;
+ALTER TABLE processes ADD COLUMN IF NOT EXISTS row_hash VARCHAR;
 """
+# What a row holds, hashed in SQL: a refresh compares it with what apply wrote, so a row edited in
+# place (UPDATE processes SET name = ...) is drift, like a deleted one.
+_ROW_HASH = {
+    "assets": "md5(concat_ws(chr(31), key, platform, database, schema, name, type, connection, partial::VARCHAR))",
+    "processes": "md5(concat_ws(chr(31), id, name, description, sql, owner, attributes::VARCHAR, "
+                 "coalesce(derived_by, '')))",
+}
 _ASSET_COLUMNS = ["address", "key", "platform", "database", "schema", "name", "type", "connection", "partial",
                   "content_hash", "updated_at", "managed_by"]
 _PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "attributes", "content_hash",
-                    "updated_at", "managed_by"]
+                    "updated_at", "managed_by", "derived_by"]
 
 
 def _frame(data: Any, columns: list[str] | None = None) -> Any:
@@ -64,6 +75,9 @@ def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: Any) -> None:
     db.register("incoming", frame)
     try:
         db.execute(f"INSERT INTO {table} ({', '.join(frame.columns)}) SELECT * FROM incoming")
+        if table in _ROW_HASH:
+            db.execute(f"UPDATE {table} SET row_hash = {_ROW_HASH[table]} "
+                       "WHERE address IN (SELECT address FROM incoming)")
     finally:
         db.unregister("incoming")
 
@@ -78,7 +92,7 @@ class DuckDBTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True)
+        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True, requests_per_batch=0)
 
     def _db(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:
@@ -109,20 +123,28 @@ class DuckDBTarget:
 
     @staticmethod
     def _read(db: duckdb.DuckDBPyConnection, refresh: bool) -> dict[str, Current]:
-        columns = {c for (c,) in db.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
-                                            "'processes'").fetchall()}
-        marker = "coalesce(managed_by, '')" if "managed_by" in columns else "''"
         out: dict[str, Current] = {}
         try:
+            columns = {c for (c,) in db.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
+                                                "'processes'").fetchall()}
+            marker = "coalesce(managed_by, '')" if "managed_by" in columns else "''"
+
+            def held(table: str) -> str:
+                if "row_hash" not in columns:
+                    return "content_hash"
+                return (f"CASE WHEN row_hash IS NULL OR row_hash = {_ROW_HASH[table]} THEN content_hash "
+                        "ELSE 'edited in place' END")
             for address, digest, partial, owner in db.execute(
-                    f"SELECT address, content_hash, partial, {marker} FROM assets").fetchall():
+                    f"SELECT address, {held('assets')}, partial, {marker} FROM assets").fetchall():
                 out[address] = Current(address, ASSET, address, digest, bool(partial), owner)
             if refresh:
                 for address, digest, owner in db.execute(
-                        f"SELECT address, content_hash, {marker} FROM processes").fetchall():
+                        f"SELECT address, {held('processes')}, {marker} FROM processes").fetchall():
                     out[address] = Current(address, "process", address, digest, False, owner)
         except duckdb.CatalogException:
             return {}  # a file without the tables yet holds nothing
+        except duckdb.Error as exc:
+            raise TerminalTargetError(f"cannot read the DuckDB store: {exc}") from exc
         return out
 
     def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
@@ -180,7 +202,8 @@ class DuckDBTarget:
                 continue
             b: dict[str, Any] = dict(c.after or {})
             procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
-                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None])
+                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None,
+                          b.get("derived_by") or None])
             edges.extend([b["id"], i, o] for i in b["inputs"] for o in b["outputs"])
             for m in b["columns"]:
                 tgt_asset, tgt_col = m["target"]

@@ -5,18 +5,23 @@ exponential backoff and full jitter, honouring ``Retry-After``, for a bounded nu
 A request that is not idempotent is retried after an ambiguous failure (the server may have
 processed it) only once ``reconcile`` has looked and found the write absent, so a retry never
 duplicates lineage. Auth headers are added here; their values are redacted from every message
-and log line. A 401 or 403 leaves once, here, as an AuthError that names the target and carries the
-target's ``auth_hint`` (which variable or credential to fix), so a run stops with one message
-instead of one per item. Other failures leave as TransientTargetError / TerminalTargetError,
-naming the target, method, path and status, never a token.
+and log line (before any excerpt is cut, and a token's start left at the end of a cut excerpt is
+redacted too). A credential is never sent over plain http:// except to loopback or a target that
+sets ``allow_insecure_http: true``, and one holding a control character is refused up front.
+A 401 or 403 leaves once, here, as an AuthError that names the target and carries the target's
+``auth_hint`` (which variable or credential to fix), so a run stops with one message instead of
+one per item. Other failures leave as TransientTargetError / TerminalTargetError, naming the
+target, method, path and status, never a token.
 """
 
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,12 +31,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import AuthError, TerminalTargetError, TransientTargetError
+from ..config import describe_variable
+from ..errors import AuthError, ConfigError, TerminalTargetError, TransientTargetError
 
 log = logging.getLogger("lineage_as_code.http")
 T = TypeVar("T")
 R = TypeVar("R")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MIN_PARTIAL_SECRET = 4  # a shorter cut-off start of a token gives nothing away
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -89,6 +97,15 @@ class RateLimiter:
             self._sleep(start - now)
 
 
+def _redact_cut_tail(text: str, secrets: Sequence[str]) -> str:
+    body = text.rstrip(".… ")
+    for secret in secrets:
+        for n in range(min(len(secret) - 1, len(body)), MIN_PARTIAL_SECRET - 1, -1):
+            if body.endswith(secret[:n]):
+                return body[:-n] + "***" + text[len(body):]
+    return text
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
     if not value:
@@ -104,6 +121,35 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses: traffic that never leaves the machine."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_credential_transport(target: str, base_url: str, allow_insecure_http: bool = False) -> None:
+    """Refuse to send a credential over plain http:// to anything but loopback (ConfigError),
+    unless the target sets ``allow_insecure_http: true`` (test rigs)."""
+    url = httpx.URL(base_url)
+    if url.scheme == "http" and not allow_insecure_http and not is_loopback(url.host):
+        raise ConfigError(f"target {target!r}: base_url http://{url.host} is plain HTTP, which would send the API "
+                          "credential unencrypted; use https://, or set allow_insecure_http: true on the target "
+                          "if this really is a test rig")
+
+
+def check_secret_text(value: str, what: str) -> None:
+    """Refuse a credential holding a line break or another control character (ConfigError naming
+    ``what``, never the value): it cannot be a valid header, and httpx would quote it in its error."""
+    if _CONTROL.search(value):
+        raise ConfigError(f"{what} holds a line break or another control character (a secrets file with Windows "
+                          "line endings leaves a trailing \\r); remove it and run again. The value is not shown")
+
+
 class HttpClient:
     """A target's connection to its API. ``auth`` headers are secret and never shown; ``auth_hint``
     tells the user what to fix when the API answers 401 or 403 (the variable holding the token, say)."""
@@ -112,7 +158,11 @@ class HttpClient:
                  timeout: float = 30.0, retry: RetryPolicy | None = None, max_parallel: int = 4,
                  rate_limit_per_minute: float | None = None, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, headers: Mapping[str, str] | None = None,
-                 auth_hint: str = "") -> None:
+                 allow_insecure_http: bool = False, auth_hint: str = "") -> None:
+        for value in (auth or {}).values():
+            check_secret_text(value, f"target {target!r}: the credential")
+        if any((auth or {}).values()):
+            check_credential_transport(target, base_url, allow_insecure_http)
         self.target = target
         self.auth_hint = auth_hint
         self.retry = retry or RetryPolicy()
@@ -127,11 +177,13 @@ class HttpClient:
                                     limits=httpx.Limits(max_connections=self.max_parallel * 2))
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with every secret value replaced by ``***``."""
+        """Return ``text`` with every secret value replaced by ``***``, and a secret's beginning at
+        the very end of ``text`` too: text cut to a length before it reached here (a vendor's
+        excerpt of an error body) may end in the middle of a token."""
         for secret in self._secrets:
             if secret:
                 text = text.replace(secret, "***")
-        return text
+        return _redact_cut_tail(text, self._secrets)
 
     def _describe(self, method: str, url: str) -> str:
         return f"target {self.target!r}: {method} {self.redact(url.split('?', 1)[0])}"
@@ -184,7 +236,7 @@ class HttpClient:
                 if status in ok:
                     return response
                 if status not in RETRY_STATUSES:
-                    excerpt = self.redact(response.text[:300].replace("\n", " "))
+                    excerpt = self.redact(response.text.replace("\n", " "))[:300]  # redact, then cut
                     if status in (401, 403):
                         raise AuthError(self._auth_message(what, status, excerpt))
                     raise TerminalTargetError(f"{what} -> {status}: {excerpt}")
@@ -233,21 +285,23 @@ class HttpClient:
 
 def require_settings(config: Any, keys: Sequence[str], hint: str) -> None:
     """Raise ConfigError naming every setting in ``keys`` the target lacks, with ``hint`` on where to find them."""
-    from ..errors import ConfigError
-
     missing = [k for k in keys if not config.settings.get(k)]
     if missing:
         raise ConfigError(f"target {config.name!r}: set {' and '.join(missing)} ({hint}) in lac.yaml")
 
 
-def secret_from_env(config: Any, default_env: str) -> str:
-    """Return the token named by the target's ``token_env`` (or ``default_env``); ConfigError when unset."""
-    from ..errors import ConfigError
+def secret_from_env(config: Any, default_env: str, key: str = "token_env") -> str:
+    """Return the secret in the variable the target's ``key`` names (or ``default_env``).
 
-    name = str(config.settings.get("token_env", default_env))
+    ConfigError when it is unset or holds a control character; the message names the variable
+    only when its name looks like one (a token pasted into ``token_env`` is never echoed).
+    """
+    name = str(config.settings.get(key, default_env))
     value = os.environ.get(name, "")
+    shown = describe_variable(name, f"targets.{config.name}.{key}")
     if not value:
-        raise ConfigError(f"target {config.name!r}: environment variable {name} is not set (it holds the API token)")
+        raise ConfigError(f"target {config.name!r}: {shown} is not set (it holds the API token)")
+    check_secret_text(value, f"target {config.name!r}: {shown}")
     return value
 
 
@@ -256,9 +310,13 @@ def client_for(config: Any, default_base_url: str, auth: Mapping[str, str], *, m
     """An HttpClient configured from a target's settings (``base_url``, ``timeout``, ``max_parallel``,
     ``rate_limit_per_minute``, ``max_attempts``, ``retry_base_delay``, ``retry_max_delay``)."""
     s = config.settings
+    base_url = str(s.get("base_url", default_base_url)).rstrip("/")
+    # Every vendor target carries a credential (a header, or a refresh token in a body).
+    check_credential_transport(config.name, base_url, s.get("allow_insecure_http") is True)
     return HttpClient(
-        config.name, str(s.get("base_url", default_base_url)).rstrip("/"), auth,
+        config.name, base_url, auth,
         timeout=float(s.get("timeout", 30.0)), retry=RetryPolicy.from_settings(s),
         max_parallel=int(s.get("max_parallel", max_parallel)),
-        rate_limit_per_minute=s.get("rate_limit_per_minute", rate_limit_per_minute), **kwargs,
+        rate_limit_per_minute=s.get("rate_limit_per_minute", rate_limit_per_minute),
+        allow_insecure_http=s.get("allow_insecure_http") is True, **kwargs,
     )

@@ -236,7 +236,7 @@ class HuaweiTarget:
             body = None
         if isinstance(body, dict) and ("error_code" in body or "error_msg" in body):
             return http.redact(str(body.get("error_code", ""))), http.redact(str(body.get("error_msg", "")))
-        return "", http.redact(response.text[:300])
+        return "", http.redact(response.text)[:300]
 
     def close(self) -> None:
         if self._http is not None:

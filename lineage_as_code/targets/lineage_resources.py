@@ -24,13 +24,18 @@ def asset_body(asset: Asset) -> dict[str, Any]:
 
 
 def process_body(process: Process) -> dict[str, Any]:
-    return {
+    """A process's content. ``derived_by`` (the tool that read its inputs or columns from its SQL) is
+    present only for derived processes, so declared ones keep the content hash they always had."""
+    body = {
         "id": process.id, "name": process.name, "description": process.description, "sql": process.sql,
         "owner": process.owner, "attributes": dict(process.attributes),
         "inputs": [a.key for a in process.inputs], "outputs": [a.key for a in process.outputs],
         "columns": [{"sources": [[s.asset, s.column] for s in m.sources], "target": [m.target.asset, m.target.column],
                      "transform": m.transform} for m in process.columns],
     }
+    if process.derived_by:
+        body["derived_by"] = process.derived_by
+    return body
 
 
 def lineage_resources(lineage: Lineage) -> list[Resource]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import duckdb
+
 from lineage_as_code.manifest import ManifestInput, build_lineage
 
 MANIFEST = """
@@ -83,3 +85,14 @@ def test_check_sql_reports_sql_it_cannot_parse(lac, write):
         "insert into marts.orders", "insert into into ((")
     result = lac("validate", "--check-sql", str(write("m.yaml", text)))
     assert result.code == 1 and "m.yaml:4: sql: process 'build_orders': cannot parse the SQL" in result.err
+
+
+def test_a_derived_process_is_marked_in_the_duckdb_store(lac, tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        "version: 1\ndefaults: {platform: postgres, database: shop}\nprocesses:\n"
+        "  - id: p\n    derive: all\n    sql: INSERT INTO mart.t SELECT a.id, b.x FROM raw.a a JOIN raw.b b ON a.id = b.id\n"
+        "    outputs: [mart.t]\n  - {id: q, inputs: [mart.t], outputs: [mart.u]}\n")
+    assert lac("apply", "--auto-approve", "m.yaml", cwd=tmp_path).code == 0
+    with duckdb.connect(str(tmp_path / ".lac" / "lineage.duckdb"), read_only=True) as db:
+        rows = dict(db.execute("SELECT id, derived_by FROM processes").fetchall())
+    assert rows["q"] is None and rows["p"].startswith("sqlglot ")

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from lineage_as_code.state import open_state_store
 from tests.emulators.base import Faults, serve
 from tests.reliability.catalogs import CATALOGS
 from tests.reliability.figures import Figures
@@ -50,6 +51,24 @@ class Trial:
     view: Callable[[], Any]
     duplicates: Callable[[], int]
     resends: Callable[[], int] = lambda: 0
+    state: str = ".lac/state.json"
+    marker: bool = False  # the target stamps ownership markers: state must come back whole
+
+
+def recorded(trial: Trial) -> dict[str, Any]:
+    """What state records per address, vendor ids aside (an HTTP vendor may mint new ones)."""
+    location = trial.state if "://" in trial.state else str(trial.root / trial.state)
+    state = open_state_store(location).read()
+    return {t: {a: (e.kind, e.hash, e.partial, e.edges) for a, e in entries.items()}
+            for t, entries in state.targets.items()}
+
+
+def pruned(lac: Any, trial: Trial, manifest: Path) -> Any:
+    """Empty the manifest and apply: what the target holds afterwards."""
+    manifest.write_text("version: 1\nprocesses: []\n")
+    result = lac("apply", "--auto-approve", "--allow-mass-delete", cwd=trial.root)
+    assert result.code == 0, result.err
+    return trial.view()
 
 
 def duckdb_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -65,7 +84,7 @@ def duckdb_trial(root: Path, manifest: Path, state: str) -> Trial:
     (root / "lac.yaml").write_text(text)
     db = root / ".lac" / "lineage.duckdb"
     return Trial(root, lambda: duckdb_rows(db),
-                 lambda: sum(len(rows) - len(set(rows)) for rows in duckdb_rows(db).values()))
+                 lambda: sum(len(rows) - len(set(rows)) for rows in duckdb_rows(db).values()), state=state, marker=True)
 
 
 def killed_apply(root: Path, batches: int, jitter: float) -> str:
@@ -105,8 +124,9 @@ def run_trials(kind: str, trials: int, make: Callable[[Path], Iterator[Trial]], 
     """``make(root)`` yields a fresh trial project (its target served for as long as the trial runs)."""
     with contextmanager(make)(tmp_path / "clean") as clean:
         assert lac("apply", "--auto-approve", cwd=clean.root).code == 0
-        reference = clean.view()
+        reference, reference_state = clean.view(), recorded(clean)
         batches = lac("apply", "--auto-approve", cwd=clean.root)  # a no-op, for the batch count below
+        left = pruned(lac, clean, _manifest_of(clean.root))
     assert "No changes" in batches.out
     rng = random.Random(f"crash-{kind}")
     tally = {"trials": trials, "killed mid-apply": 0, "stale locks removed": 0, "writes re-sent": 0, "failures": 0}
@@ -119,10 +139,14 @@ def run_trials(kind: str, trials: int, make: Callable[[Path], Iterator[Trial]], 
             tally["stale locks removed"] += unlocked
             again = lac("plan", "--detailed-exitcode", cwd=trial.root)
             view, duplicated = trial.view(), trial.duplicates()
+            state_differs = trial.marker and recorded(trial) != reference_state
             tally["writes re-sent"] += trial.resends()
+            prune_differs = trial.marker and pruned(lac, trial, _manifest_of(trial.root)) != left
         wrong = [name for name, bad in (("apply failed", final.code != 0), ("differs from a clean apply",
                                         view != reference), ("duplicates", duplicated),
-                                        ("plan not empty", again.code != 0)) if bad]
+                                        ("plan not empty", again.code != 0),
+                                        ("state differs from a clean apply's", state_differs),
+                                        ("pruning leaves more than a clean run", prune_differs)) if bad]
         if wrong:
             tally["failures"] += 1
             problems.append(f"trial {i}: {', '.join(wrong)}: {final.err[-300:]}")
@@ -153,6 +177,11 @@ def _http_maker(name: str, manifest: Path) -> Callable[[Path], Iterator[Trial]]:
             else:
                 yield Trial(root, lambda: catalog.view(app), lambda: catalog.duplicates(app))
     return make
+
+
+def _manifest_of(root: Path) -> Path:
+    """The trial project's own copy of the manifest (make_project copies it into the project)."""
+    return next((root / "manifests").glob("*.yaml"))
 
 
 @pytest.fixture

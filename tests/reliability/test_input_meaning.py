@@ -364,3 +364,14 @@ def test_manifests_dot_does_not_parse_lac_yaml(tmp_path: Path, lac: Any) -> None
     r = lac("validate", cwd=tmp_path)
     assert r.code == 0, r.err
     assert r.out.startswith("valid: 1 file(s)")
+
+
+def test_a_problem_quotes_only_a_short_excerpt_of_a_long_value(tmp_path: Path, lac: Any) -> None:
+    long_ref = "`" + SECRET * 60  # an unclosed backtick: the reference is quoted in the problem
+    (tmp_path / "m.yaml").write_text("version: 1\ndefaults: {platform: pg}\n"
+                                     f"processes: [{{id: p1, inputs: ['{long_ref}'], outputs: [c.d]}}]\n")
+    r = lac("validate", "m.yaml", cwd=tmp_path)
+    assert r.code == 1
+    problem = r.err.splitlines()[0]
+    assert problem.startswith("m.yaml:3: processes[0].inputs[0]: unclosed backtick in '`sk_live_")
+    assert len(problem) < 200 and long_ref not in problem

@@ -21,9 +21,10 @@ def make_project(root: Path, targets: dict[str, dict[str, Any]], manifests: str 
                  defaults: dict[str, Any] | None = None) -> Config:
     """Write lac.yaml under ``root`` (state in ``root/.lac``) and return the parsed Config. Manifests
     outside ``root`` (the shared fixtures) are copied in: a project reads only its own folder."""
-    manifests = Path(manifests)
-    inside = manifests.resolve() == root.resolve() or root.resolve() in manifests.resolve().parents
-    if not inside:
+    remote = "://" in str(manifests)
+    manifests = manifests if remote else Path(manifests)
+    inside = remote or Path(manifests).resolve() == root.resolve() or root.resolve() in Path(manifests).resolve().parents
+    if not inside and isinstance(manifests, Path):
         copy = root / "manifests"
         if manifests.is_dir():
             shutil.copytree(manifests, copy, dirs_exist_ok=True)

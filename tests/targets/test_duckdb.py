@@ -71,6 +71,25 @@ def test_a_process_row_deleted_by_hand_is_drift_and_is_restored(tmp_path):
     assert not plan(config).has_changes
 
 
+def test_a_row_edited_in_place_is_drift_and_is_restored(tmp_path, lac):
+    config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}})
+    apply(config)
+    with duckdb.connect(str(tmp_path / "l.duckdb")) as db:
+        db.execute("UPDATE processes SET name = 'hand edited' WHERE id = 'rpt_revenue'")
+    (change,) = plan(config).changes
+    assert change.address == "process.rpt_revenue" and "changed in the target" in change.reason
+    apply(config)
+    assert rows(tmp_path / "l.duckdb", "SELECT name FROM processes WHERE id = 'rpt_revenue'") != [("hand edited",)]
+    assert not plan(config).has_changes
+
+
+def test_a_corrupt_store_is_an_error_not_a_traceback(tmp_path, lac):
+    make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}})
+    (tmp_path / "l.duckdb").write_bytes(b"DUCK" * 4096)
+    result = lac("plan", cwd=tmp_path)
+    assert result.code == 1 and "l.duckdb" in result.err and "Traceback" not in result.err, result.err
+
+
 def test_lineage_written_by_others_is_listed_as_unmanaged_and_never_touched(tmp_path, lac):
     config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}})
     apply(config)

@@ -93,4 +93,5 @@ def test_notifications_delivered_through_sqs_are_unwrapped(project: Project) -> 
 def test_the_s3_test_event_is_ignored(project: Project) -> None:
     test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-01T00:00:00.000Z",
                   "Bucket": "lac", "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}
-    assert handler(test_event, None) == {"outcomes": []}
+    assert handler(test_event, None) == {"outcomes": [{"object": "S3 test event for bucket lac", "status": "ignored",
+                                                       "detail": "names no object; nothing to do"}]}

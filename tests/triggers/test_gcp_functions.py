@@ -83,6 +83,6 @@ def test_a_bad_manifest_fails_loudly_and_touches_no_target(project: Project) -> 
 
 def test_other_event_types_are_not_applied(project: Project) -> None:
     event = finalized_event(project.bucket, PREFIX + "orders.yaml", project.upload("orders.yaml"))
-    event["type"] = "google.cloud.storage.object.v1.deleted"
-    assert handler(event) == {"outcomes": []}
+    event["type"] = "google.cloud.storage.object.v1.metadataUpdated"
+    assert [o["status"] for o in handler(event)["outcomes"]] == ["ignored"]
     assert project.state_serial() == 0

@@ -1,0 +1,105 @@
+"""Reading a state document safely: ``schemas/state.schema.json`` decides what a valid one is.
+
+A state file is read by every plan and may hold hundreds of thousands of entries, so the schema
+is applied in two parts: jsonschema checks the envelope (format, lineage, serial, the targets
+map), and a fast check of each target's entries, column by column, accepts what is plainly valid
+under the schema's ``entry`` definition; a target it does not accept is read entry by entry with
+jsonschema, which either accepts each (an unusual but valid spelling such as ``1.0``) or words
+the error. Any shape the schema refuses, a number out of range (``1e400``), nesting too deep to parse
+or bytes that are not JSON become one StateError naming the file and the place, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from ..errors import StateError
+from ..manifest.validate import load_schema
+
+Edges = tuple[tuple[str, str], ...]
+RawEntry = tuple[str, str, str, bool, Edges, str]
+
+
+@cache
+def _validator(pointer: str = "") -> Draft202012Validator:
+    schema = load_schema("state")
+    if not pointer:
+        return Draft202012Validator(schema)
+    return Draft202012Validator({**schema["$defs"][pointer], "$defs": schema["$defs"]})
+
+
+def corrupt(where: str, detail: str) -> StateError:
+    """The error for a state that cannot be used: what is wrong, and the way out."""
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    return StateError(f"{where}: state file is corrupt ({detail}); restore it from a backup (a local state "
+                      "keeps the previous version beside it as <state>.backup)")
+
+
+def _first_error(validator: Draft202012Validator, instance: Any, prefix: str) -> str | None:
+    error = next(iter(sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))), None)
+    if error is None:
+        return None
+    path = prefix + "".join(f"[{p!r}]" for p in error.absolute_path)
+    message = error.message if len(error.message) <= 120 else error.message[:117] + "..."
+    return f"{path}: {message}" if path else message
+
+
+def parse_state_document(data: bytes, where: str) -> dict[str, Any]:
+    """Return the JSON document of a state file whose envelope the schema accepts; StateError otherwise."""
+    try:
+        doc = json.loads(data)
+    except RecursionError:
+        raise corrupt(where, "nested too deeply to be a state") from None
+    except ValueError as exc:  # includes UnicodeDecodeError and over-long integers
+        raise corrupt(where, f"not JSON: {exc}") from exc
+    if isinstance(doc, dict) and "format_version" in doc and doc["format_version"] != 1:
+        raise StateError(f"{where}: unsupported state format {doc['format_version']!r}; this version of lac "
+                         "reads format 1")
+    targets = doc.get("targets") if isinstance(doc, dict) else None
+    envelope = doc if not isinstance(targets, dict) else {
+        **doc, "targets": {t: {} if isinstance(v, dict) else v for t, v in targets.items()}}
+    problem = _first_error(_validator(), envelope, "")
+    if problem:
+        raise corrupt(where, problem)
+    return doc
+
+
+def _only(values: Iterable[Any], allowed: type) -> bool:
+    return set(map(type, values)) <= {allowed}
+
+
+def plainly_valid(entries: Mapping[str, Any]) -> bool:
+    """Whether every entry of one target is plainly valid (what the schema's ``entry`` accepts,
+    in its usual spelling). Checked column by column with ``map``/``set``, which run at C speed:
+    a state holds hundreds of thousands of entries and millions of edges. False means: look at
+    each entry with ``build_entry``."""
+    rows = list(entries.values())
+    if not rows:
+        return True
+    if not (_only(rows, list) and set(map(len, rows)) <= {5, 6}):
+        return False
+    kinds, vids, digests, partials, edges = (list(map(itemgetter(i), rows)) for i in range(5))
+    files = [r[5] for r in rows if len(r) == 6]
+    if not (_only(kinds, str) and all(kinds) and _only(vids, str) and _only(digests, str)
+            and _only(partials, int) and set(partials) <= {0, 1} and _only(edges, list) and _only(files, str)):
+        return False
+    pairs = list(chain.from_iterable(edges))
+    return _only(pairs, list) and set(map(len, pairs)) <= {2} and _only(chain.from_iterable(pairs), str)
+
+
+def build_entry(raw: Any, where: str, target: str, address: str) -> RawEntry:
+    """Return one state entry as ``(kind, id, hash, partial, edges, file)``; StateError when the schema
+    refuses it."""
+    problem = _first_error(_validator("entry"), raw, f"targets[{target!r}][{address!r}]")
+    if problem:
+        raise corrupt(where, problem)
+    kind, vid, digest, partial, edges, *rest = raw
+    return kind, vid, digest, bool(partial), tuple((str(a), str(b)) for a, b in edges), rest[0] if rest else ""
