@@ -301,6 +301,8 @@ class AtlanTarget:
                               f"not {s.get('delete_type')!r}")
         self.token_env = str(s.get("token_env", DEFAULT_TOKEN_ENV))
         self.case_sensitive = config.policy.case_sensitive_match
+        limit = s.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)  # the documented limit unless set (0: off)
+        self.rate_limit = float(limit) if limit else None
         self._client: HttpClient | None = None
         # What the catalog holds, by exact and by case-folded qualifiedName: (qualifiedName, typeName).
         self._found: dict[str, tuple[str, str]] = {}
@@ -314,7 +316,11 @@ class AtlanTarget:
         parallel = int(self.config.settings.get("max_parallel", 4))
         return Capabilities(max_batch_size=self.batch_size * parallel, max_parallel=parallel,
                             kind_order=(ASSET, PROCESS, COLUMN_PROCESS), notes=(NO_MARKER_NOTE,),
-                            ambiguous_failure=AmbiguousFailure.RETRY)  # upserts by qualifiedName
+                            ambiguous_failure=AmbiguousFailure.RETRY,  # upserts by qualifiedName
+                            # an engine batch is batch_size entities a request, parallel requests unless
+                            # the policy's batch_size makes it one request
+                            requests_per_batch=1 if self.config.policy.batch_size else parallel,
+                            rate_limit_per_minute=self.rate_limit)
 
     def _http(self) -> HttpClient:
         if self._client is None:
@@ -326,7 +332,7 @@ class AtlanTarget:
             hint = (f"put a valid Atlan API token in the environment variable {self.token_env} (token_env); a 403 "
                     "means its persona or API-token role needs access to the connections in lac.yaml")
             self._client = client_for(self.config, base, {"Authorization": f"Bearer {token}"}, auth_hint=hint,
-                                      rate_limit_per_minute=DEFAULT_RATE_LIMIT)
+                                      rate_limit_per_minute=self.rate_limit)
         return self._client
 
     def _vendor_error(self, doc: Any, status: int) -> str:

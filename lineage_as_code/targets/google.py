@@ -104,7 +104,9 @@ class GoogleTarget:
                             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPSERT}), kind_order=(PROCESS,),
                             notes=OPENLINEAGE_NOTES if self.openlineage else (), ownership_marker=True,
                             # "This request is idempotent only if a request_id is provided": every write has one
-                            ambiguous_failure=AmbiguousFailure.RETRY)
+                            ambiguous_failure=AmbiguousFailure.RETRY,
+                            # a process is process + run + event(s), or one OpenLineage run event
+                            requests_per_batch=0, requests_per_change=1 if self.openlineage else 3)
 
     # -- auth and transport ------------------------------------------------------------------
 

@@ -136,6 +136,8 @@ class SecodaTarget:
         self.columns = bool(s.get("column_lineage", True))
         self.max_parallel = max(1, int(s.get("max_parallel", 4)))
         self.case_sensitive = config.policy.case_sensitive_match
+        limit = s.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)  # the documented limit unless set (0: off)
+        self.rate_limit = float(limit) if limit else None
         self._http: HttpClient | None = None
         self._lock = threading.RLock()
         self._pair_locks: dict[Pair, threading.Lock] = {}
@@ -153,6 +155,7 @@ class SecodaTarget:
             supports_refresh=True, supports_column_lineage=self.columns,
             modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE), notes=(NO_MARKER_NOTE,),
             ambiguous_failure=AmbiguousFailure.RECONCILE,  # POST has no idempotency key: list before resending
+            requests_per_batch=0, requests_per_change=1, rate_limit_per_minute=self.rate_limit,
         )
 
     # -- HTTP -------------------------------------------------------------------------------------
@@ -163,7 +166,7 @@ class SecodaTarget:
             hint = (f"set {self.token_env} (token_env) to a valid key from Secoda's Settings > API for this "
                     "workspace; a 403 needs the key of a user with editor access to lineage")
             self._http = client_for(self.config, DEFAULT_BASE_URL, {"Authorization": f"Bearer {token}"},
-                                    max_parallel=self.max_parallel, rate_limit_per_minute=DEFAULT_RATE_LIMIT,
+                                    max_parallel=self.max_parallel, rate_limit_per_minute=self.rate_limit,
                                     auth_hint=hint)
         return self._http
 

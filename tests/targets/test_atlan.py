@@ -313,6 +313,7 @@ def test_requests_are_spaced_at_atlans_documented_400_a_minute_by_default(tmp_pa
     target = open_target(parse_config("lac.yaml", yaml.safe_dump(doc).encode(), tmp_path).targets["atlan"])
     try:
         assert target._http()._limiter.interval == pytest.approx(0.15)  # 60 s / 400 requests
+        assert target.capabilities.rate_limit_per_minute == 400  # what the plan's estimate uses
         assert any("no ownership marker" in note for note in target.capabilities.notes)
     finally:
         target.close()

@@ -381,3 +381,15 @@ def test_writes_are_spaced_at_secodas_documented_30_a_minute_by_default(tmp_path
         assert secoda._client()._limiter.interval == pytest.approx(2.0)  # 60 s / 30 writes
     finally:
         secoda.close()
+
+
+def test_the_plans_estimate_uses_secodas_documented_rate(tmp_path: Path) -> None:
+    path = write_generated(tmp_path / "gen" / "m.yaml", processes=30, inputs=2, outputs=1)
+    app = SecodaEmulator(TOKEN)
+    with serve(app) as server:
+        settings = target(server.url)
+        del settings["secoda"]["rate_limit_per_minute"]  # the default: 30 writes a minute
+        config = make_project(tmp_path, settings, manifests=path)
+        seed(app, lineage_of(config))
+        planned = plan(config).targets[0]
+    assert planned.requests == 60 and planned.seconds == pytest.approx(120.0)  # 60 POSTs at 30 a minute
