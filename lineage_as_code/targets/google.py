@@ -2,14 +2,20 @@
 
 Each managed process is one Process (deterministic id from the manifest's process id), one Run
 named after the content hash (``state: COMPLETED``), and LineageEvents holding at most 100 links
-each. Creates carry a ``requestId`` (uuid5 of address, content hash, part and the run's start
-time), so a retry inside an apply returns the resource already made instead of a second one; the
-deterministic names make a re-run after a crash find what it had written (409 = already there).
+each. Creates carry a ``requestId`` (a name-based digest of address, content hash, part and the
+run's start time, shaped as the documented UUID4), so a retry inside an apply returns the resource
+already made instead of a second one; the deterministic names make a re-run after a crash find
+what it had written (409 = already there).
 
 An update writes the new content as a new Run (new name, since the hash changed), then deletes the
 process's other runs, so the process never shows no lineage mid-update. When the content is the
 same (repairing drift), the run of that content is deleted first and written again. Removing a
 process deletes it (a long-running operation, polled until done), which removes its runs and events.
+With ``write_mode: openlineage`` a process is instead one ``:processOpenLineageRunEvent`` request
+per 1,000 links (``google_openlineage.py``), table-level only, as Google's mapping documents.
+
+Every Process carries the ownership marker and the content hash written (``google_fqn.py``), so a
+refresh is one listing of processes; ``refresh_events`` adds the deep check of runs and events.
 
 Google checks no asset names, so there are no asset resources: PARTIAL and UPSERT behave the same
 and UPDATE (which needs an existence lookup) is refused. Auth: a static bearer token from the
@@ -24,17 +30,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..config import InputHandling, TargetConfig
-from ..errors import AuthError, ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
 from ..model import Lineage
+from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
+from . import google_openlineage as ol
 from .base import Capabilities, Current, ItemResult, Resource, content_hash
-from .google_fqn import PROCESS, GoogleNames, build_resources, chunk_links, process_body, request_id
+from .google_fqn import (
+    PROCESS,
+    GoogleNames,
+    build_resources,
+    chunk_links,
+    owner_of,
+    process_body,
+    recorded_hash,
+    request_id,
+    written_process,
+)
+from .google_openlineage import build_openlineage_resources
 from .http import HttpClient, client_for, require_settings, secret_from_env
 
 DEFAULT_BASE_URL = "https://datalineage.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 PAGE_SIZE = 100  # the API cuts larger pages to 100
-_HANDLED = (200, 400, 401, 403, 404, 409)
+API, OPENLINEAGE = "api", "openlineage"
+WRITE_MODES = (API, OPENLINEAGE)
+OPENLINEAGE_NOTES = (
+    ("write_mode openlineage: Google keeps only table-level lineage from custom OpenLineage events (column "
+     "lineage is materialised only for Dataproc), so column mappings are not sent; at most 1,000 links and "
+     "5 MB per message, larger processes are sent as several messages"),)
+_HANDLED = (200, 400, 404, 409)  # 401/403 stop the run in the HTTP client
 
 
 def _now() -> str:
@@ -57,11 +82,16 @@ class GoogleTarget:
         s = config.settings
         require_settings(config, ("project", "location"),
                          "the Google Cloud project id and the Data Lineage location, e.g. 'us' or 'europe-west1'")
-        if str(s.get("write_mode", "api")) != "api":
-            raise ConfigError(f"target {self.name!r}: write_mode {s['write_mode']!r} is not supported; use 'api'")
+        self.write_mode = str(s.get("write_mode", API))
+        if self.write_mode not in WRITE_MODES:
+            raise ConfigError(f"target {self.name!r}: write_mode {self.write_mode!r} is not supported; use "
+                              f"{' or '.join(repr(m) for m in WRITE_MODES)}")
+        self.openlineage = self.write_mode == OPENLINEAGE
+        # Custom OpenLineage events materialise table-level lineage only (Google's mapping page).
+        columns = bool(s.get("column_lineage", True)) and not self.openlineage
         self.names = GoogleNames(str(s["project"]), str(s["location"]), str(s.get("origin_name", "lineage-as-code")),
-                                 self.name, bool(s.get("column_lineage", True)))
-        self.refresh_events = bool(s.get("refresh_events", True))
+                                 self.name, columns)
+        self.refresh_events = bool(s.get("refresh_events", False))
         self.poll_interval = float(s.get("operation_poll_interval", 1.0))
         self.operation_timeout = float(s.get("operation_timeout", 600.0))
         self._client: HttpClient | None = None
@@ -71,7 +101,12 @@ class GoogleTarget:
     def capabilities(self) -> Capabilities:
         return Capabilities(max_batch_size=50, max_parallel=int(self.config.settings.get("max_parallel", 4)),
                             supports_column_lineage=self.names.column_lineage,
-                            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPSERT}), kind_order=(PROCESS,))
+                            modes=frozenset({InputHandling.PARTIAL, InputHandling.UPSERT}), kind_order=(PROCESS,),
+                            notes=OPENLINEAGE_NOTES if self.openlineage else (), ownership_marker=True,
+                            # "This request is idempotent only if a request_id is provided": every write has one
+                            ambiguous_failure=AmbiguousFailure.RETRY,
+                            # a process is process + run + event(s), or one OpenLineage run event
+                            requests_per_batch=0, requests_per_change=1 if self.openlineage else 3)
 
     # -- auth and transport ------------------------------------------------------------------
 
@@ -107,7 +142,8 @@ class GoogleTarget:
             self._client = None
         if self._client is None:
             auth = {"Authorization": f"Bearer {self._access_token()}"}
-            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, max_parallel=4)
+            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, max_parallel=4,
+                                      auth_hint=f"Google refused the credentials; {self._token_help()}")
         return self._client
 
     def _call(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
@@ -125,9 +161,6 @@ class GoogleTarget:
         if status in expect:
             return status, body
         what = f"target {self.name!r}: {method} /v1/{path}"
-        if status in (401, 403):
-            raise AuthError(http.redact(
-                f"{what} -> {status} {_error_text(body)}. Google refused the credentials; {self._token_help()}"))
         raise TerminalTargetError(http.redact(f"{what} -> {status} {_error_text(body)}"))
 
     def _list(self, path: str, key: str) -> list[dict[str, Any]]:
@@ -163,34 +196,50 @@ class GoogleTarget:
     # -- the Target protocol -----------------------------------------------------------------
 
     def translate(self, lineage: Lineage) -> list[Resource]:
+        if self.openlineage:
+            return build_openlineage_resources(lineage, self.names)
         return build_resources(lineage, self.names)
 
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
-        """Managed processes that still exist (with the content hash rebuilt from their runs and
-        events), plus processes this tool's origin wrote that state does not know (adoptable)."""
-        if not refresh:
-            return {}
+        """Managed processes that still exist, plus processes this tool's origin wrote that state does
+        not know (adoptable, or another project's by their marker), each with its ownership marker and
+        content hash: the one recorded when it was written, from a single listing of processes, or
+        rebuilt from its runs and events with ``refresh_events`` (or when nothing was recorded)."""
+        if not refresh or self.config.policy.input_handling not in self.capabilities.modes:
+            return {}  # the planner refuses that mode: no request before it does
         self._http()
         listed = {p["name"]: p for p in self._list(f"{self.names.parent}/processes", "processes")}
-        managed = [(a, listed[c.id]) for a, c in known.items() if c.kind == PROCESS and c.id in listed]
-        hashes = self._http().map(lambda item: self._read_hash(item[1]), managed)
-        out = {a: Current(a, PROCESS, p["name"], h) for (a, p), h in zip(managed, hashes, strict=True)}
+        held = [(a, listed[c.id]) for a, c in known.items() if c.kind == PROCESS and c.id in listed]
         ids = {c.id for c in known.values()}
+        addresses = {a for a, _ in held}
         for name, p in listed.items():
-            attrs = p.get("attributes") or {}
-            ours = (p.get("origin") or {}) == self.names.origin() and attrs.get("lac_process_id")
-            if ours and name not in ids:
-                address = f"{PROCESS}.{attrs['lac_process_id']}"
-                out.setdefault(address, Current(address, PROCESS, name, None))
-        return out
+            pid = self._process_id(p)
+            address = f"{PROCESS}.{pid}"
+            if pid and name not in ids and address not in addresses:
+                held.append((address, p))
+                addresses.add(address)
+        hashes = self._http().map(lambda item: self._read_hash(item[1]), held)
+        owner = ol.owner_of if self.openlineage else owner_of
+        return {a: Current(a, PROCESS, p["name"], h, owner=owner(p)) for (a, p), h in zip(held, hashes, strict=True)}
+
+    def _process_id(self, process: Mapping[str, Any]) -> str:
+        """The manifest process id of a Process this tool wrote in this write mode ('' for others)."""
+        if self.openlineage:
+            return ol.process_id_of(process, self.names)
+        ours = (process.get("origin") or {}) == self.names.origin()
+        return str((process.get("attributes") or {}).get("lac_process_id", "")) if ours else ""
 
     def _read_hash(self, process: Mapping[str, Any]) -> str | None:
         if not self.refresh_events:
-            return None
+            recorded = ol.recorded_hash(process) if self.openlineage else recorded_hash(process)
+            if recorded is not None:
+                return recorded
         links: list[dict[str, Any]] = []
         for run in self._list(f"{process['name']}/runs", "runs"):
             for event in self._list(f"{run['name']}/lineageEvents", "lineageEvents"):
                 links += event.get("links", [])
+        if self.openlineage:
+            return content_hash(ol.body_from_process(process, links))
         return content_hash(process_body(process["name"], process.get("displayName", ""),
                                          process.get("attributes") or {}, process.get("origin") or {}, links))
 
@@ -205,10 +254,14 @@ class GoogleTarget:
                     self._delete(before_id)
                 return ItemResult(change.address, True, id=before_id)
             body = dict(change.after or {})
-            self._write(change, body, existing=change.action is Action.UPDATE)
-            if before_id and before_id != body["name"]:
-                self._delete(before_id)  # project, location or id override changed: the old one goes
-            return ItemResult(change.address, True, id=str(body["name"]))
+            if self.openlineage:
+                name = self._write_openlineage(change, body, existing=change.prior is not None)
+            else:
+                name = str(body["name"])
+                self._write(change, body, existing=change.action is Action.UPDATE)
+            if before_id and before_id != name:
+                self._delete(before_id)  # project, location, id override or write mode changed: the old one goes
+            return ItemResult(change.address, True, id=name)
         except TargetError as exc:
             return ItemResult(change.address, False, error=str(exc))
 
@@ -220,7 +273,7 @@ class GoogleTarget:
         def rid(part: str) -> str:
             return request_id(change.address, change.after_hash, part, started)
 
-        process = {k: body[k] for k in ("name", "displayName", "attributes", "origin")}
+        process = written_process(body, change.after_hash, change.owner)
         if not existing:
             status, _ = self._call("POST", f"{self.names.parent}/processes", params={"requestId": rid("process")},
                                    json=process, expect=(200, 409))
@@ -242,6 +295,28 @@ class GoogleTarget:
         for old in old_runs:
             if old != run_name:
                 self._delete(old)
+
+    def _write_openlineage(self, change: Change, body: Mapping[str, Any], existing: bool) -> str:
+        """Send the process as OpenLineage run events of one new run, then retire its other runs;
+        return the Process name Google derived from the job."""
+        started = _now()
+        run_id = request_id(change.address, change.after_hash, "openlineage-run", started)
+        written: dict[str, str] = {}
+        for i, message in enumerate(ol.build_messages(body, run_id, started, change.after_hash, change.owner)):
+            if ol.message_size(message) > ol.MAX_MESSAGE_BYTES:
+                raise TerminalTargetError(f"target {self.name!r}: {change.address} needs an OpenLineage message over "
+                                          "Google's 5 MB limit (its names are too long); use write_mode 'api'")
+            rid = request_id(change.address, change.after_hash, f"openlineage-{i}", started)
+            _, reply = self._call("POST", f"{self.names.parent}:processOpenLineageRunEvent",
+                                  params={"requestId": rid}, json=message)
+            written = {"process": str(reply.get("process", "")), "run": str(reply.get("run", ""))}
+        if not written.get("process"):
+            raise TerminalTargetError(f"target {self.name!r}: processOpenLineageRunEvent named no process")
+        if existing:
+            for old in self._list(f"{written['process']}/runs", "runs"):
+                if old["name"] != written["run"]:
+                    self._delete(old["name"])
+        return written["process"]
 
     def close(self) -> None:
         if self._client is not None:

@@ -5,6 +5,10 @@ for other Google systems, ``custom:platform.database.schema.name`` for everythin
 per-asset ``ids.google`` wins). Each process becomes one resource whose body is exactly what the
 API holds and returns: the Process (name, displayName, attributes, origin) and its links, sorted.
 Because refresh rebuilds this body from what it reads, the same content hash detects drift.
+What is written adds three process attributes that are not part of that body: the ownership
+marker (``lac_owner``, the state lineage id), the content hash written (``lac_content_hash``) and
+a hash of the process's own fields (``lac_meta_hash``), so one listing of processes tells an
+unchanged process from an edited one without reading its runs and events.
 No I/O here; ``google.py`` does the talking.
 """
 
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import Asset, Lineage, Process, quote_segment
-from .base import Resource
+from .base import Resource, content_hash
 from .lineage_resources import process_address
 
 PROCESS = "process"
@@ -35,6 +39,10 @@ GOOGLE_SYSTEMS = frozenset({"bigquery", "bigtable", "cloudsql_mysql", "cloudsql_
                             "spanner", "gcs", "pubsub", "dataplex", "analytics_hub"})
 # BigQuery resources whose format inserts a kind after the prefix: bigquery:routine:p.d.r
 _BIGQUERY_KINDS = frozenset({"routine", "sharded", "connection"})
+OWNER_ATTRIBUTE = "lac_owner"
+HASH_ATTRIBUTE = "lac_content_hash"
+META_ATTRIBUTE = "lac_meta_hash"
+RECORDED_ATTRIBUTES = (OWNER_ATTRIBUTE, HASH_ATTRIBUTE, META_ATTRIBUTE)
 _REQUEST_ID_NAMESPACE = uuid.UUID("6f0c1f3e-5b1a-4d0e-9a57-6c2b1d7e4f10")
 
 
@@ -69,8 +77,10 @@ def display_name(text: str, fallback: str) -> str:
 
 
 def request_id(*parts: str) -> str:
-    """A 36-character requestId derived from ``parts`` (uuid5): the same write gets the same id."""
-    return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, "\x1f".join(parts)))
+    """A requestId derived from ``parts``: the same write gets the same id. The field is documented
+    as a UUID4, so the name-based digest is given version 4's version and variant bits."""
+    digest = uuid.uuid5(_REQUEST_ID_NAMESPACE, "\x1f".join(parts))
+    return str(uuid.UUID(bytes=digest.bytes, version=4))
 
 
 def entity(fqn: str, column: str | None = None) -> dict[str, Any]:
@@ -100,9 +110,45 @@ def chunk_links(links: list[dict[str, Any]], size: int = MAX_LINKS_PER_EVENT) ->
 
 def process_body(name: str, display: str, attributes: Mapping[str, Any], origin: Mapping[str, Any],
                  links: list[dict[str, Any]]) -> dict[str, Any]:
-    """The canonical, hashable body of one managed process, as written and as read back."""
-    return {"name": name, "displayName": display, "attributes": dict(sorted(attributes.items())),
-            "origin": dict(origin), "links": canonical_links(links)}
+    """The canonical, hashable body of one managed process, as written and as read back (the
+    recorded attributes stripped: they say what was written, they are not its content)."""
+    kept = {k: v for k, v in sorted(attributes.items()) if k not in RECORDED_ATTRIBUTES}
+    return {"name": name, "displayName": display, "attributes": kept, "origin": dict(origin),
+            "links": canonical_links(links)}
+
+
+def meta_hash(process: Mapping[str, Any]) -> str:
+    """The hash of a Process's own fields (not its links), recorded attributes stripped."""
+    body = process_body(str(process.get("name", "")), str(process.get("displayName", "")),
+                        process.get("attributes") or {}, process.get("origin") or {}, [])
+    del body["links"]
+    return content_hash(body)
+
+
+def written_process(body: Mapping[str, Any], digest: str, owner: str) -> dict[str, Any]:
+    """The Process message for ``body``: its fields plus the recorded attributes (the marker only
+    when there is an owner to record)."""
+    process = {k: body[k] for k in ("name", "displayName", "attributes", "origin")}
+    recorded = {HASH_ATTRIBUTE: digest, META_ATTRIBUTE: meta_hash(process)}
+    if owner:
+        recorded[OWNER_ATTRIBUTE] = owner
+    return {**process, "attributes": {**process["attributes"], **recorded}}
+
+
+def recorded_hash(process: Mapping[str, Any]) -> str | None:
+    """The content hash a listed Process says was written: the recorded one when its own fields are
+    as written, a hash that matches no content when they were edited since, None when nothing was
+    recorded (written by an older version: only reading its events can tell)."""
+    attributes = process.get("attributes") or {}
+    if HASH_ATTRIBUTE not in attributes or META_ATTRIBUTE not in attributes:
+        return None
+    now = meta_hash(process)
+    return str(attributes[HASH_ATTRIBUTE]) if now == attributes[META_ATTRIBUTE] else f"edited:{now}"
+
+
+def owner_of(process: Mapping[str, Any]) -> str:
+    """The ownership marker a Process carries ('' when none)."""
+    return str((process.get("attributes") or {}).get(OWNER_ATTRIBUTE, ""))
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ duplicates lineage. Auth headers are added here; their values are redacted from 
 and log line (before any excerpt is cut, and a token's start left at the end of a cut excerpt is
 redacted too). A credential is never sent over plain http:// except to loopback or a target that
 sets ``allow_insecure_http: true``, and one holding a control character is refused up front.
-Failures leave as TransientTargetError / TerminalTargetError, naming the target, method, path
-and status, never a token.
+A 401 or 403 leaves once, here, as an AuthError that names the target and carries the target's
+``auth_hint`` (which variable or credential to fix), so a run stops with one message instead of
+one per item. Other failures leave as TransientTargetError / TerminalTargetError, naming the
+target, method, path and status, never a token.
 """
 
 from __future__ import annotations
@@ -149,18 +151,20 @@ def check_secret_text(value: str, what: str) -> None:
 
 
 class HttpClient:
-    """A target's connection to its API. ``auth`` headers are secret and never shown."""
+    """A target's connection to its API. ``auth`` headers are secret and never shown; ``auth_hint``
+    tells the user what to fix when the API answers 401 or 403 (the variable holding the token, say)."""
 
     def __init__(self, target: str, base_url: str, auth: Mapping[str, str] | None = None, *,
                  timeout: float = 30.0, retry: RetryPolicy | None = None, max_parallel: int = 4,
                  rate_limit_per_minute: float | None = None, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, headers: Mapping[str, str] | None = None,
-                 allow_insecure_http: bool = False) -> None:
+                 allow_insecure_http: bool = False, auth_hint: str = "") -> None:
         for value in (auth or {}).values():
             check_secret_text(value, f"target {target!r}: the credential")
         if any((auth or {}).values()):
             check_credential_transport(target, base_url, allow_insecure_http)
         self.target = target
+        self.auth_hint = auth_hint
         self.retry = retry or RetryPolicy()
         self.max_parallel = max(1, max_parallel)
         self.stats = HttpStats()
@@ -184,6 +188,11 @@ class HttpClient:
     def _describe(self, method: str, url: str) -> str:
         return f"target {self.target!r}: {method} {self.redact(url.split('?', 1)[0])}"
 
+    def _auth_message(self, what: str, status: int, excerpt: str) -> str:
+        refused = "the credentials were rejected" if status == 401 else "the credentials lack permission"
+        hint = f"; {self.auth_hint}" if self.auth_hint else ""
+        return self.redact(f"{what} -> {status}: {refused} ({excerpt}){hint}")
+
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.retry.max_retry_after) + random.uniform(0, self.retry.base_delay / 4)
@@ -195,6 +204,7 @@ class HttpClient:
                 reconcile: Callable[[], httpx.Response | None] | None = None) -> httpx.Response:
         """Send one request with retries; return the response whose status is in ``ok``.
 
+        A 401 or 403 not listed in ``ok`` raises AuthError with the client's ``auth_hint``.
         ``idempotent`` defaults to True for GET/PUT/DELETE/HEAD and False for POST/PATCH. For a
         non-idempotent request, ``reconcile`` is called after an ambiguous failure: when it returns
         a response the write had landed and that response is returned; when None, the request is
@@ -227,8 +237,9 @@ class HttpClient:
                     return response
                 if status not in RETRY_STATUSES:
                     excerpt = self.redact(response.text.replace("\n", " "))[:300]  # redact, then cut
-                    error = AuthError if status in (401, 403) else TerminalTargetError
-                    raise error(f"{what} -> {status}: {excerpt}")
+                    if status in (401, 403):
+                        raise AuthError(self._auth_message(what, status, excerpt))
+                    raise TerminalTargetError(f"{what} -> {status}: {excerpt}")
                 if status == 429:
                     self.stats.add(throttled=1)
                 else:

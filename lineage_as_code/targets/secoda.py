@@ -4,7 +4,9 @@ Secoda has no process object and this target creates no assets. Every distinct (
 table pair across the manifests becomes one lineage edge (``POST /api/v1/lineage/``, direction
 DOWNSTREAM), and every column mapping whose columns resolve becomes one column edge. Assets resolve
 to entity UUIDs through the resource catalog (``GET /api/v1/resource/catalog`` with a ``filter``
-JSON, paged), once per run; an asset's ``ids.secoda`` override wins. Only UPDATE input handling is
+JSON, paged), once per run; an asset's ``ids.secoda`` override wins. Titles are asked with ``in``
+when matching is case-sensitive, else one case-insensitive ``contains`` per title, compared
+case-folded. Only UPDATE input handling is
 honoured: a missing asset skips what depends on it (or fails the plan with ``fail_on_errors``).
 
 POST has no idempotency key, so before creating an edge the target lists the source entity's
@@ -25,6 +27,7 @@ import httpx
 from ..config import InputHandling, TargetConfig
 from ..errors import AuthError, TargetError, TerminalTargetError
 from ..model import Asset, ColumnRef, Lineage
+from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .http import HttpClient, client_for, secret_from_env
@@ -39,6 +42,9 @@ CATALOG = "/api/v1/resource/catalog"
 LINEAGE = "/api/v1/lineage/"
 MANUAL = "/api/v1/lineage/manual/"
 Pair = tuple[str, str]
+NO_MARKER_NOTE = ("secoda: no ownership marker: a lineage edge carries only its id, entities, direction and "
+                  "timestamps (Secoda API reference), so a lost state is recovered by adopting the edges that exist, "
+                  "not rebuilt with 'lac state rebuild'")
 
 
 def column_address(ref: ColumnRef) -> str:
@@ -130,6 +136,8 @@ class SecodaTarget:
         self.columns = bool(s.get("column_lineage", True))
         self.max_parallel = max(1, int(s.get("max_parallel", 4)))
         self.case_sensitive = config.policy.case_sensitive_match
+        limit = s.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)  # the documented limit unless set (0: off)
+        self.rate_limit = float(limit) if limit else None
         self._http: HttpClient | None = None
         self._lock = threading.RLock()
         self._pair_locks: dict[Pair, threading.Lock] = {}
@@ -145,7 +153,9 @@ class SecodaTarget:
         return Capabilities(
             max_batch_size=100, max_parallel=self.max_parallel, supports_delete=True,
             supports_refresh=True, supports_column_lineage=self.columns,
-            modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE),
+            modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE), notes=(NO_MARKER_NOTE,),
+            ambiguous_failure=AmbiguousFailure.RECONCILE,  # POST has no idempotency key: list before resending
+            requests_per_batch=0, requests_per_change=1, rate_limit_per_minute=self.rate_limit,
         )
 
     # -- HTTP -------------------------------------------------------------------------------------
@@ -153,21 +163,16 @@ class SecodaTarget:
     def _client(self) -> HttpClient:
         if self._http is None:
             token = secret_from_env(self.config, DEFAULT_TOKEN_ENV)
+            hint = (f"set {self.token_env} (token_env) to a valid key from Secoda's Settings > API for this "
+                    "workspace; a 403 needs the key of a user with editor access to lineage")
             self._http = client_for(self.config, DEFAULT_BASE_URL, {"Authorization": f"Bearer {token}"},
-                                    max_parallel=self.max_parallel, rate_limit_per_minute=DEFAULT_RATE_LIMIT)
+                                    max_parallel=self.max_parallel, rate_limit_per_minute=self.rate_limit,
+                                    auth_hint=hint)
         return self._http
 
     def _call(self, method: str, path: str, ok: Sequence[int] = (200, 201), **kwargs: Any) -> httpx.Response:
-        """One request; a 401/403 becomes one error naming the variable that holds the key."""
-        response = self._client().request(method, path, ok=(*ok, 401, 403), **kwargs)
-        if response.status_code == 401:
-            raise AuthError(f"target {self.name!r}: Secoda rejected the API key in environment variable "
-                             f"{self.token_env} (HTTP 401 on {method} {path}); set {self.token_env} to a valid "
-                             "key from Secoda's Settings > API for this workspace")
-        if response.status_code == 403:
-            raise AuthError(f"target {self.name!r}: the Secoda key in {self.token_env} may not {method} {path} "
-                             "(HTTP 403); use a key of a user with editor access to lineage")
-        return response
+        """One request; a 401/403 stops the run in the HTTP client, naming the variable that holds the key."""
+        return self._client().request(method, path, ok=ok, **kwargs)
 
     def _body(self, response: httpx.Response, what: str) -> Any:
         try:
@@ -216,21 +221,27 @@ class SecodaTarget:
                 self._ids[(end["key"], "")] = end["id"]
             else:
                 lookup.append(end)
-        titles = sorted({t for e in lookup for t in self._title_variants(e["title"])})
+        titles = sorted({e["title"] for e in lookup} if self.case_sensitive else {e["title"].casefold() for e in lookup})
+        unique: dict[str, dict[str, Any]] = {}  # one resource may match several `contains` queries
+        for results in self._client().map(self._tables_titled, self._title_queries(titles)):
+            unique.update((str(res.get("id")), res) for res in results
+                          if res.get("entity_type") != "column" and res.get("title_full"))
         found: dict[str, list[dict[str, Any]]] = {}
-        pages = self._client().map(lambda chunk: list(self._catalog({"operator": "in", "field": "title", "value": chunk})),
-                                   _chunks(titles, self.chunk))
-        for results in pages:
-            for res in results:
-                if res.get("entity_type") != "column" and res.get("title_full"):
-                    found.setdefault(self._fold(str(res["title_full"])), []).append(res)
+        for res in unique.values():
+            found.setdefault(self._fold(str(res["title_full"])), []).append(res)
         for end in lookup:
             self._ids[(end["key"], "")] = self._choose(end, found.get(self._fold(end["path"]), []))
 
-    def _title_variants(self, title: str) -> list[str]:
-        # the catalog filter matches titles exactly; without case-sensitive matching ask for the
-        # spellings warehouses commonly store too
-        return [title] if self.case_sensitive else sorted({title, title.lower(), title.upper()})
+    def _title_queries(self, titles: list[str]) -> list[Any]:
+        """Catalog filters for ``titles``: ``in`` chunks when matching is case-sensitive (the filter's
+        ``in`` and ``exact`` compare exactly), else one case-insensitive ``contains`` per title, whose
+        results are compared case-folded (``contains`` also matches longer titles)."""
+        if self.case_sensitive:
+            return [{"operator": "in", "field": "title", "value": chunk} for chunk in _chunks(titles, self.chunk)]
+        return [{"operator": "contains", "field": "title", "value": title} for title in titles]
+
+    def _tables_titled(self, flt: Any) -> list[dict[str, Any]]:
+        return list(self._catalog(flt))
 
     def _choose(self, end: Mapping[str, Any], candidates: list[dict[str, Any]]) -> str | None:
         """The one candidate for ``end``; an integration of the end's platform breaks a tie."""

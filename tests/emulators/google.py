@@ -6,7 +6,12 @@ id validation (ids <= 200 chars of ``[a-zA-Z0-9_-:.]``, at most 100 links per ev
 only valid with the same page size), ``requestId`` idempotency (a replayed requestId returns the
 resource made the first time), 409 ALREADY_EXISTS for a taken name, and DeleteProcess/DeleteRun
 as long-running operations that are not done on the first poll. Deleting a process removes its
-runs and events. ``POST /token`` stands in for Google's OAuth token endpoint, so a service-account
+runs and events. ``:processOpenLineageRunEvent`` takes an OpenLineage RunEvent (major version 1,
+at most 5 MB, FQNs of at most 4,000 characters, at most 1,000 links) and creates or updates the
+Process (named by a hash of the job's namespace and name, displayName ``namespace:name``,
+attributes = the job's facets), the Run (named by a hash of the run id) and LineageEvents of at
+most 100 links (named by a hash of job, run, inputs and outputs), as Google's mapping documents;
+column-level facets are not materialised (custom events keep table-level lineage only). ``POST /token`` stands in for Google's OAuth token endpoint, so a service-account
 key whose ``token_uri`` points here drives the real google-auth ADC flow (JWT grant, scopes).
 Fault knobs and the request log come from the base.
 """
@@ -14,6 +19,7 @@ Fault knobs and the request log come from the base.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from typing import Any
@@ -28,6 +34,7 @@ _PARENT = rf"/v1/(?P<parent>projects/{_SEG}/locations/{_SEG})"
 _PROCESS = rf"(?P<process>projects/{_SEG}/locations/{_SEG}/processes/{_SEG})"
 _RUN = rf"(?P<run>{_PROCESS}/runs/{_SEG})"
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)")
+_UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 _DISPLAY = re.compile(r"[\w\s\-:&.]{0,200}")
 _FIELDS = {
     "process": {"name", "displayName", "attributes", "origin"},
@@ -38,6 +45,11 @@ _SOURCE_TYPES = {"SOURCE_TYPE_UNSPECIFIED", "CUSTOM", "BIGQUERY", "DATA_FUSION",
                  "DATAPROC", "VERTEX_AI", "DATAFLOW", "LOOKER_CORE"}
 _RUN_STATES = {"UNKNOWN", "STARTED", "COMPLETED", "FAILED", "ABORTED"}
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS"}
+
+
+def _digest(*parts: str) -> str:
+    """A stand-in for the undocumented hash Google names OpenLineage resources by."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
 class InvalidArgument(Exception):
@@ -63,9 +75,11 @@ class GoogleLineageEmulator(EmulatorApp):
         self.replays = 0       # creates answered from a remembered requestId
         self.conflicts = 0     # creates refused because the name was taken
         self.updates = 0       # processes replaced by PATCH
+        self.openlineage_events = 0  # OpenLineage run events processed
         self.token_grants: list[list[str]] = []  # scopes of every OAuth grant issued
         self._seq = 0
         for method, pattern, handler in (
+            ("POST", rf"{_PARENT}:processOpenLineageRunEvent", self.process_openlineage),
             ("POST", rf"{_PARENT}/processes", self.create_process),
             ("GET", rf"{_PARENT}/processes", self.list_processes),
             ("GET", rf"/v1/{_PROCESS}", self.get_process),
@@ -148,6 +162,8 @@ class GoogleLineageEmulator(EmulatorApp):
         rid = request.arg("requestId")
         if rid is not None and (len(rid) > 36 or not rid.isascii()):
             raise InvalidArgument("request_id is restricted to 36 ASCII characters")
+        if rid is not None and not _UUID4.fullmatch(rid):
+            raise InvalidArgument("request_id must be a UUID4")  # the proto's format annotation
         return rid
 
     def _create(self, request: Request, kind: str, parent: str, collection: str, store: dict[str, Any],
@@ -254,6 +270,75 @@ class GoogleLineageEmulator(EmulatorApp):
     def list_events(self, request: Request, run: str, **_: str) -> Response:
         events = [e for n, e in self.events.items() if n.startswith(run + "/lineageEvents/")]
         return self._page(request, "lineageEvents", events)
+
+    # -- OpenLineage ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_openlineage(event: Any, size: int) -> list[tuple[str, str]]:
+        """Validate a RunEvent; return its links as (source FQN, target FQN)."""
+        if size > 5 * 1024 * 1024:
+            raise InvalidArgument("Maximum size of a single message is 5 MB")
+        if not isinstance(event, dict):
+            raise InvalidArgument("open_lineage must be a JSON object")
+        unknown = sorted(set(event) - {"eventTime", "eventType", "producer", "schemaURL", "run", "job", "inputs",
+                                       "outputs"})
+        if unknown:
+            raise InvalidArgument(f"open_lineage: unknown field {unknown[0]!r} (only RunEvents are supported)")
+        for key in ("eventTime", "producer", "schemaURL"):
+            if not event.get(key):
+                raise InvalidArgument(f"open_lineage.{key} is required")
+        if not re.search(r"/spec/1-\d+-\d+/", str(event["schemaURL"])):
+            raise InvalidArgument("only OpenLineage major version 1 is supported")
+        if not _TIME.fullmatch(str(event["eventTime"])):
+            raise InvalidArgument("open_lineage.eventTime is not an RFC 3339 timestamp")
+        if not (event.get("run") or {}).get("runId") or not all((event.get("job") or {}).get(k)
+                                                                 for k in ("namespace", "name")):
+            raise InvalidArgument("open_lineage needs run.runId, job.namespace and job.name")
+        ends: dict[str, list[str]] = {}
+        for side in ("inputs", "outputs"):
+            ends[side] = []
+            for ds in event.get(side) or []:
+                fqn = f"{ds.get('namespace', '')}:{ds.get('name', '')}"
+                if len(fqn) > 4000:
+                    raise InvalidArgument("Length of each Fully Qualified Name is limited to 4000 characters")
+                ends[side].append(fqn)
+        links = [(i, o) for i in ends["inputs"] for o in ends["outputs"]]
+        if len(links) > 1000:
+            raise InvalidArgument(f"The maximum aggregate number of links is 1000 (got {len(links)})")
+        return links
+
+    def process_openlineage(self, request: Request, parent: str) -> Response:
+        rid = self._request_id(request)
+        if rid is not None and ("openlineage", rid) in self.request_ids:
+            self.replays += 1
+            return Response(200, json.loads(self.request_ids[("openlineage", rid)]))
+        try:
+            event = request.json()
+        except ValueError as exc:
+            raise InvalidArgument(f"Invalid JSON payload received. {exc}") from exc
+        links = self._check_openlineage(event, len(request.body))
+        job, run_id = event["job"], str(event["run"]["runId"])
+        process = f"{parent}/processes/{_digest(job['namespace'], job['name'])}"
+        run = f"{process}/runs/{_digest(run_id)}"
+        self.processes[process] = {"name": process, "displayName": f"{job['namespace']}:{job['name']}",
+                                   "attributes": dict(job.get("facets") or {})}
+        states = {"START": "STARTED", "COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}
+        old = self.runs.get(run, {})
+        self.runs[run] = {"name": run, "displayName": run_id, "startTime": old.get("startTime", event["eventTime"]),
+                          "endTime": event["eventTime"], "state": states.get(str(event.get("eventType")), "UNKNOWN")}
+        self.openlineage_events += 1
+        names = []
+        for i in range(0, len(links), 100):  # "Links are grouped by events with 100 links."
+            chunk = links[i:i + 100]
+            name = f"{run}/lineageEvents/{_digest(process, run, json.dumps(chunk))}"
+            self.events[name] = {"name": name, "startTime": event["eventTime"], "endTime": event["eventTime"],
+                                 "links": [{"source": {"fullyQualifiedName": s}, "target": {"fullyQualifiedName": t}}
+                                           for s, t in chunk]}
+            names.append(name)
+        reply = {"process": process, "run": run, "lineageEvents": names}
+        if rid is not None:
+            self.request_ids[("openlineage", rid)] = json.dumps(reply)
+        return Response(200, reply)
 
     # -- pagination and long-running operations ------------------------------------------------
 

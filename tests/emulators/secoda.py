@@ -1,7 +1,8 @@
 """A Secoda API emulator: the resource catalog and manual lineage, as the API reference documents them.
 
 Imitates: ``Authorization: Bearer`` auth with DRF-style 401 bodies; ``GET /api/v1/resource/catalog``
-with a ``filter`` JSON (exact / contains / in, combined with and / or / not) and the documented
+with a ``filter`` JSON (exact / contains / in, combined with and / or / not; ``exact`` and
+``in`` compare exactly, ``contains`` ignores case) and the documented
 envelope (``links.next`` null on the last page, ``links.previous`` the string "None" on the first,
 ``meta``, ``count``, ``total_pages``; at most 10,000 results across all pages); manual lineage
 create (``POST /api/v1/lineage/`` and the older ``/api/v1/lineage/manual/``), list (filters
@@ -71,6 +72,7 @@ class SecodaEmulator(EmulatorApp):
         self.resources: dict[str, dict[str, Any]] = {}
         self.lineage: dict[str, dict[str, Any]] = {}
         self.duplicates = 0
+        self.filters: list[Any] = []  # every catalog filter asked, decoded
         self._seen: set[tuple[str, str]] = set()
         self.route("GET", r"/healthcheck/?", lambda req: Response(200, {"status": "OK"}))
         self.route("GET", r"/api/v1/resource/catalog/?", self.catalog)
@@ -148,7 +150,9 @@ class SecodaEmulator(EmulatorApp):
     def catalog(self, request: Request) -> Response:
         raw = request.arg("filter")
         try:
-            keep = compile_filter(json.loads(raw)) if raw else (lambda r: True)
+            flt = json.loads(raw) if raw else None
+            self.filters.append(flt)
+            keep = compile_filter(flt) if raw else (lambda r: True)
             found = [r for r in self.resources.values() if keep(r)]
         except (ValueError, FilterError) as exc:
             return Response(400, {"detail": f"Invalid filter: {exc}"})

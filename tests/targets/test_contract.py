@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from lineage_as_code.targets import open_target
 from tests.emulators.base import Faults, serve
 from tests.reliability.catalogs import CATALOGS
 from tests.targets.harness import make_project, write_generated
@@ -75,9 +76,19 @@ def rig(name: str, root: Path, monkeypatch: pytest.MonkeyPatch, processes: int =
         # What must exist in the vendor first (Secoda's catalog tables), for this size and a larger one.
         seed = write_generated(root / "seed" / "lineage.yaml", processes=processes + 2, inputs=2, outputs=1, columns=2)
         catalog.prepare(app, make_project(root, settings, seed.parent))
-        make_project(root, settings, manifest.parent)
+        config = make_project(root, settings, manifest.parent)
         yield Rig(root, name, lambda: catalog.view(app), lambda: catalog.duplicates(app),
-                  supports_delete=name != "huawei", counts_resends=catalog.counts_resends)
+                  supports_delete=name != "huawei", marker=_marks(config, name),
+                  counts_resends=catalog.counts_resends)
+
+
+def _marks(config: Any, name: str) -> bool:
+    """Whether the target declares an ownership marker (a lost state is then rebuilt from it)."""
+    target = open_target(config.targets[name])
+    try:
+        return target.capabilities.ownership_marker
+    finally:
+        target.close()
 
 
 @pytest.mark.parametrize("name", TARGETS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -88,6 +89,14 @@ def test_process_ids_follow_google_rules_and_stay_distinct():
     assert len(request_id("process.a", "hash", "run")) == 36
 
 
+def test_request_ids_are_deterministic_but_shaped_as_the_documented_uuid4():
+    rid = request_id("process.a", "hash", "run", "2026-01-01T00:00:00.000Z")
+    assert rid == request_id("process.a", "hash", "run", "2026-01-01T00:00:00.000Z")
+    assert rid != request_id("process.b", "hash", "run", "2026-01-01T00:00:00.000Z")
+    parsed = uuid.UUID(rid)
+    assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == rid
+
+
 # -- done when (1): examples, through the CLI --------------------------------------------------
 
 def test_apply_examples_with_the_cli_stores_exactly_the_manifests_lineage(lac, tmp_path):
@@ -152,7 +161,7 @@ def test_editing_a_process_replaces_its_run_and_removing_one_deletes_it(tmp_path
 def test_drift_in_google_shows_in_the_plan_and_apply_repairs_it(tmp_path):
     app = GoogleLineageEmulator(TOKEN)
     with serve(app) as server:
-        config = make_project(tmp_path, google(server.url))
+        config = make_project(tmp_path, google(server.url, refresh_events=True))
         apply(config)
         event = next(n for n in app.events if "/build_fct_orders/" in n)
         del app.events[event]                                          # someone deleted lineage
@@ -180,18 +189,151 @@ def test_cheap_refresh_pages_through_processes_and_still_sees_missing_ones(tmp_p
     assert [(c.action, c.address) for c in drift.changes] == [(Action.CREATE, "process.proc_00007")]
 
 
-def test_lost_state_adopts_what_this_tool_wrote_without_duplicates(tmp_path):
+def test_a_no_op_replan_reads_one_listing_per_100_processes_and_still_sees_edits(tmp_path):
+    manifest = write_generated(tmp_path / "m" / "gen.yaml", processes=150)
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url), manifest)
+        apply(config)
+        app.log.clear()
+        assert not plan(config).has_changes
+        reads = [(r.method, r.path) for r in app.log]
+        edited = app.processes[f"{PARENT}/processes/proc_00003"]
+        edited["displayName"] = "renamed by hand"
+        drift = plan(config)
+    assert reads == [("GET", f"/v1/{PARENT}/processes")] * 2  # 150 processes, 100 a page, no runs or events
+    assert [(c.action, c.address, c.reason) for c in drift.changes] == [
+        (Action.UPDATE, "process.proc_00003", "changed in the target since the last apply")]
+
+
+def test_lost_state_is_rebuilt_from_the_marker_and_nothing_is_written_again(tmp_path):
+    from lineage_as_code.rebuild import rebuild_state
+
     app = GoogleLineageEmulator(TOKEN)
     with serve(app) as server:
         config = make_project(tmp_path, google(server.url))
         apply(config)
+        state = json.loads((tmp_path / ".lac" / "state.json").read_text())
+        owners = {p["attributes"]["lac_owner"] for p in app.processes.values()}
+        assert owners == {state["lineage"]}
         (tmp_path / ".lac" / "state.json").unlink()
-        lost = plan(config)
-        assert {c.reason for c in lost.changes} == {"exists in the target; will be adopted"}
-        apply(config)
-        assert not plan(config).has_changes
+        with pytest.raises(PlanError, match="lac state rebuild"):
+            plan(config)
+        rebuild_state(config, [])
+        assert json.loads((tmp_path / ".lac" / "state.json").read_text())["targets"] == state["targets"]
+        app.log.clear()
+        again, report = apply(config)
+    assert report is None and not again.has_changes and writes(app) == Counter()
     assert app.links() == EXAMPLE_LINKS and app.duplicate_links() == 0
-    assert len(app.runs) == 4  # the earlier runs were retired, not kept alongside
+
+
+def test_another_projects_processes_are_refused_not_taken_over(tmp_path):
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        apply(make_project(tmp_path / "a", google(server.url)))
+        with pytest.raises(PlanError, match="another project's ownership marker"):
+            plan(make_project(tmp_path / "b", google(server.url)))
+
+
+# -- OpenLineage write mode --------------------------------------------------------------------
+
+TABLE_LINKS = {pid: {link for link in links if not link[1]} for pid, links in EXAMPLE_LINKS.items()}
+
+
+def ol_links(app: GoogleLineageEmulator) -> dict[str, set[tuple[str, tuple[str, ...], str, tuple[str, ...]]]]:
+    """Manifest process id -> links, for processes named by Google's hash of the job."""
+    ids = {n.rsplit("/", 1)[1]: p["attributes"]["lineage_as_code"]["process_id"] for n, p in app.processes.items()}
+    return {ids[k]: v for k, v in app.links().items()}
+
+
+def test_openlineage_mode_sends_one_request_per_process_and_says_column_lineage_is_lost(tmp_path):
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url, write_mode="openlineage"))
+        first, _ = apply(config)
+        sent = writes(app)
+        app.log.clear()
+        again = plan(config)
+        reads = [(r.method, r.path) for r in app.log]
+    assert sent == Counter({("POST", "locations"): 4})
+    assert ol_links(app) == TABLE_LINKS  # Google keeps table-level lineage only from custom events
+    warnings = " ".join(first.targets[0].warnings)
+    assert "column edge(s) not sent" in warnings and "table-level lineage" in warnings
+    assert not again.has_changes and reads == [("GET", f"/v1/{PARENT}/processes")]
+    proc = next(p for p in app.processes.values() if p["displayName"] == "lineage-as-code:rpt_revenue")
+    assert proc["attributes"]["lineage_as_code"]["owner"] == json.loads(
+        (tmp_path / ".lac" / "state.json").read_text())["lineage"]
+
+
+def test_openlineage_mode_replaces_an_edited_process_run_and_deletes_a_removed_one(tmp_path):
+    manifests = copy_examples(tmp_path)
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url, write_mode="openlineage"), manifests)
+        apply(config)
+        orders = manifests / "orders.yaml"
+        orders.write_text(orders.read_text().replace("Daily orders mart", "Daily orders mart, net of discounts"))
+        app.log.clear()
+        edited, _ = apply(config)
+        edit_writes = writes(app)
+        (manifests / "reporting.csv").unlink()
+        removed, _ = apply(config)
+        assert not plan(config, refresh=True).has_changes
+    assert [(c.action, c.address) for c in edited.changes] == [(Action.UPDATE, "process.build_fct_orders")]
+    assert edit_writes == Counter({("POST", "locations"): 1, ("DELETE", "runs"): 1})
+    assert [(c.action, c.address) for c in removed.changes] == [(Action.DELETE, "process.rpt_revenue")]
+    assert ol_links(app) == {k: v for k, v in TABLE_LINKS.items() if k != "rpt_revenue"}
+    assert len(app.runs) == 3
+
+
+def test_openlineage_mode_rebuilds_a_lost_state_from_its_facet(tmp_path):
+    from lineage_as_code.rebuild import rebuild_state
+
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url, write_mode="openlineage"))
+        apply(config)
+        state = json.loads((tmp_path / ".lac" / "state.json").read_text())
+        (tmp_path / ".lac" / "state.json").unlink()
+        rebuild_state(config, [])
+        rebuilt = json.loads((tmp_path / ".lac" / "state.json").read_text())
+        app.log.clear()
+        again, report = apply(config)
+    assert rebuilt["targets"] == state["targets"] and rebuilt["lineage"] == state["lineage"]
+    assert report is None and not again.has_changes and writes(app) == Counter()
+
+
+def test_openlineage_messages_keep_to_1000_links_and_google_groups_them_by_100(tmp_path):
+    manifest = write_generated(tmp_path / "m" / "wide.yaml", processes=1, inputs=25, outputs=50)
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url, write_mode="openlineage", refresh_events=True), manifest)
+        apply(config)
+        assert not plan(config).has_changes  # the deep check reads the events back to the same content
+    assert app.openlineage_events == 2  # 25 x 40 = 1,000 links, then 25 x 10
+    assert len(app.runs) == 1 and max(len(e["links"]) for e in app.events.values()) == 100
+    assert len(app.links()[next(iter(app.links()))]) == 1250
+
+
+def test_emulator_refuses_openlineage_messages_over_the_documented_limits():
+    import httpx
+
+    app = GoogleLineageEmulator(TOKEN)
+    event = {"eventTime": "2026-01-01T00:00:00Z", "eventType": "COMPLETE", "producer": "urn:test",
+             "schemaURL": "https://openlineage.io/spec/1-0-5/OpenLineage.json#/$defs/RunEvent",
+             "run": {"runId": "0f8fad5b-d9cb-469f-a165-70867728950e"}, "job": {"namespace": "ns", "name": "j"},
+             "inputs": [{"namespace": "custom", "name": f"i{i}"} for i in range(11)],
+             "outputs": [{"namespace": "custom", "name": f"o{i}"} for i in range(100)]}
+    url = f"/v1/{PARENT}:processOpenLineageRunEvent"
+    with serve(app) as server, httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        too_many = http.post(url, json=event)
+        v2 = http.post(url, json={**event, "inputs": event["inputs"][:1],
+                                  "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"})
+        too_big = http.post(url, json={**event, "inputs": [], "producer": "x" * (5 * 1024 * 1024)})
+        ok = http.post(url, json={**event, "inputs": event["inputs"][:10]})
+    assert too_many.status_code == v2.status_code == too_big.status_code == 400
+    assert "1000" in too_many.json()["error"]["message"] and "5 MB" in too_big.json()["error"]["message"]
+    assert ok.status_code == 200 and len(ok.json()["lineageEvents"]) == 10  # 1,000 links, 100 an event
 
 
 # -- limits ------------------------------------------------------------------------------------
@@ -206,11 +348,13 @@ def test_a_process_with_250_edges_is_written_as_three_events_of_at_most_100_link
     assert len(app.links()["proc_00000"]) == 250
 
 
-def test_update_mode_is_refused_with_a_clear_message(tmp_path):
-    with serve(GoogleLineageEmulator(TOKEN)) as server:
+def test_update_mode_is_refused_with_a_clear_message_before_any_request(tmp_path):
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
         config = make_project(tmp_path, google(server.url, input_handling="UPDATE"))
         with pytest.raises(PlanError, match="cannot honour input_handling UPDATE: it honours only PARTIAL, UPSERT"):
             plan(config)
+    assert app.log == []
 
 
 def test_emulator_enforces_the_link_limit_ids_and_request_id_idempotency():
@@ -220,9 +364,11 @@ def test_emulator_enforces_the_link_limit_ids_and_request_id_idempotency():
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with serve(app) as server, httpx.Client(base_url=server.url, headers=auth) as http:
         proc = {"name": f"{PARENT}/processes/p1", "displayName": "P1"}
-        first = http.post(f"/v1/{PARENT}/processes", params={"requestId": "r" * 36}, json=proc)
-        replay = http.post(f"/v1/{PARENT}/processes", params={"requestId": "r" * 36}, json=proc)
-        taken = http.post(f"/v1/{PARENT}/processes", params={"requestId": "s" * 36}, json=proc)
+        rid, other = "0f8fad5b-d9cb-469f-a165-70867728950e", "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+        first = http.post(f"/v1/{PARENT}/processes", params={"requestId": rid}, json=proc)
+        replay = http.post(f"/v1/{PARENT}/processes", params={"requestId": rid}, json=proc)
+        taken = http.post(f"/v1/{PARENT}/processes", params={"requestId": other}, json=proc)
+        not_v4 = http.post(f"/v1/{PARENT}/processes", params={"requestId": "r" * 36}, json=proc)
         bad_id = http.post(f"/v1/{PARENT}/processes", json={"name": f"{PARENT}/processes/has space"})
         run = {"name": f"{PARENT}/processes/p1/runs/r1", "startTime": "2024-01-01T00:00:00Z", "state": "COMPLETED"}
         http.post(f"/v1/{PARENT}/processes/p1/runs", json=run)
@@ -233,6 +379,7 @@ def test_emulator_enforces_the_link_limit_ids_and_request_id_idempotency():
     assert first.status_code == replay.status_code == 200 and replay.json() == first.json()
     assert len(app.processes) == 1 and app.replays == 1
     assert taken.status_code == 409 and taken.json()["error"]["status"] == "ALREADY_EXISTS"
+    assert not_v4.status_code == 400 and "UUID4" in not_v4.json()["error"]["message"]
     assert bad_id.status_code == 400 and bad_id.json()["error"]["status"] == "INVALID_ARGUMENT"
     assert too_many.status_code == 400 and "100" in too_many.json()["error"]["message"]
     assert no_auth.status_code == 401 and no_auth.json()["error"]["status"] == "UNAUTHENTICATED"

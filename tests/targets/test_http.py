@@ -92,3 +92,19 @@ def test_rate_limiter_spaces_writes():
     for _ in range(3):
         limiter.wait()
     assert slept == [2.0, 4.0]
+
+
+def test_a_refused_token_is_one_auth_error_with_the_targets_hint_and_no_secret():
+    from lineage_as_code.errors import AuthError
+
+    app = Echo()
+    with serve(app) as server:
+        http = HttpClient("t", server.url, {"Authorization": "Bearer wrong-secret-77"},
+                          auth_hint="set T_TOKEN (token_env) to a valid key")
+        with pytest.raises(AuthError) as refused:
+            http.request("POST", "/items", json={"a": 1})
+        http.close()
+    message = str(refused.value)
+    assert "target 't'" in message and "401" in message and "set T_TOKEN (token_env)" in message
+    assert "wrong-secret-77" not in message
+    assert len(app.requests()) == 1  # refused once, never retried

@@ -353,3 +353,43 @@ def test_names_match_regardless_of_case_when_case_sensitive_match_is_off(tmp_pat
             plan(make_project(tmp_path, target(server.url), manifests=path))
         apply(make_project(tmp_path, target(server.url, case_sensitive_match=False), manifests=path))
     assert app.edges() == [(a, c)]
+
+
+def test_case_insensitive_matching_finds_mixed_case_titles_through_contains(tmp_path: Path) -> None:
+    path = manifest(tmp_path / "m.yaml", [{"id": "p1", "name": "P1", "inputs": ["DB.S.return_facts"],
+                                           "outputs": ["db.s.daily_RETURNS"]}])
+    app = SecodaEmulator(TOKEN)
+    with serve(app) as server:
+        src, dst = app.add_table("DB.S.Return_FACTS"), app.add_table("db.s.Daily_Returns")
+        app.add_table("DB.S.Return_FACTS_archive")  # a longer title that `contains` also matches
+        apply(make_project(tmp_path, target(server.url, case_sensitive_match=False), manifests=path))
+    assert app.edges() == [(src, dst)]
+    tables = [f for f in app.filters if f.get("field") == "title"]
+    assert sorted(f["value"] for f in tables) == ["daily_returns", "return_facts"]
+    assert {f["operator"] for f in tables} == {"contains"}
+
+
+def test_writes_are_spaced_at_secodas_documented_30_a_minute_by_default(tmp_path: Path) -> None:
+    from lineage_as_code.config import parse_config
+    from lineage_as_code.targets import open_target
+
+    doc = {"version": 1, "manifests": ["m"], "targets": {"secoda": {"type": "secoda", "token_env": ENV,
+                                                                     "input_handling": "UPDATE"}}}
+    config = parse_config("lac.yaml", yaml.safe_dump(doc).encode(), tmp_path)
+    secoda = open_target(config.targets["secoda"])
+    try:
+        assert secoda._client()._limiter.interval == pytest.approx(2.0)  # 60 s / 30 writes
+    finally:
+        secoda.close()
+
+
+def test_the_plans_estimate_uses_secodas_documented_rate(tmp_path: Path) -> None:
+    path = write_generated(tmp_path / "gen" / "m.yaml", processes=30, inputs=2, outputs=1)
+    app = SecodaEmulator(TOKEN)
+    with serve(app) as server:
+        settings = target(server.url)
+        del settings["secoda"]["rate_limit_per_minute"]  # the default: 30 writes a minute
+        config = make_project(tmp_path, settings, manifests=path)
+        seed(app, lineage_of(config))
+        planned = plan(config).targets[0]
+    assert planned.requests == 60 and planned.seconds == pytest.approx(120.0)  # 60 POSTs at 30 a minute
