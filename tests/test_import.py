@@ -1,0 +1,123 @@
+"""lac import as a user runs it: the embedded store round-trips into manifests that plan to no changes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import EXAMPLES, FIXTURE
+
+
+def project(root: Path, source: Path = FIXTURE, state: str = ".lac/state.json") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source / "manifests", root / "manifests")
+    text = (source / "lac.yaml").read_text().replace("path: .lac/state.json", f"path: {state}")
+    (root / "lac.yaml").write_text(text)
+    return root
+
+
+def lineage_rows(store: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    """The store's table edges and column edges, as sets."""
+    with duckdb.connect(str(store), read_only=True) as db:
+        edges = set(db.execute("SELECT process_id, source, target FROM edges").fetchall())
+        columns = set(db.execute("SELECT process_id, source, source_column, target, target_column, "
+                                 "coalesce(transform, '') FROM column_edges").fetchall())
+    return edges, columns
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_examples_round_trip_adopted_to_no_changes_and_to_the_same_lineage_elsewhere(lac, tmp_path):
+    root = project(tmp_path / "a", EXAMPLES)
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+    result = lac("import", "local", "--out", "imported", "--adopt", cwd=root)
+    assert result.code == 0, result.err
+    edges, columns = lineage_rows(root / ".lac" / "lineage.duckdb")
+    assert f"{len({e[0] for e in edges})} processes, {len(edges)} edges, {len(columns)} column edges written to " \
+           "imported" in result.out
+    plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+    assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+
+    fresh = tmp_path / "b"
+    shutil.copytree(root / "imported", fresh / "imported")
+    assert lac("apply", "--auto-approve", "imported", cwd=fresh).code == 0
+    assert lineage_rows(fresh / ".lac" / "lineage.duckdb") == (edges, columns)
+    assert columns  # the examples declare column lineage, so the comparison covers it
+
+
+def test_a_reimport_of_an_unchanged_store_is_byte_identical(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    assert lac("import", "local", cwd=root).code == 0
+    first = tree(root / "imported")
+    again = lac("import", "local", cwd=root)
+    assert again.code == 0 and tree(root / "imported") == first and len(first) > 1
+
+
+def test_import_refuses_to_overwrite_files_it_did_not_write_unless_forced(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    lac("import", "local", cwd=root)
+    victim = min((root / "imported").rglob("*.yaml"))
+    victim.write_text("version: 1\nprocesses: []\n")
+    refused = lac("import", "local", cwd=root)
+    assert refused.code == 1 and "--force" in refused.err
+    assert victim.read_text() == "version: 1\nprocesses: []\n"
+    assert lac("import", "local", "--force", cwd=root).code == 0
+    assert "lac import local" in victim.read_text()
+
+
+def test_a_second_import_removes_its_own_files_that_no_longer_apply(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    lac("import", "local", cwd=root)
+    before = set(tree(root / "imported"))
+    narrowed = lac("import", "local", "--filter", "id=load_raw_orders", cwd=root)
+    after = set(tree(root / "imported"))
+    assert narrowed.code == 0 and "1 processes" in narrowed.out and len(after) == 1 and after < before
+
+
+def test_adopt_refuses_what_another_projects_marker_owns(lac, tmp_path):
+    root = project(tmp_path)
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+    other = root / "other.yaml"  # a second project over the same store, with its own state
+    other.write_text((root / "lac.yaml").read_text().replace(".lac/state.json", ".other/state.json"))
+    refused = lac("import", "local", "--out", "theirs", "--adopt", "-c", str(other), cwd=root)
+    assert refused.code == 1 and "another project's ownership marker" in refused.err
+    assert not (root / ".other" / "state.json").exists() and not (root / "theirs").exists()
+    owned = lac("import", "local", "--out", "mine", "--owned", "-c", str(other), cwd=root)
+    assert owned.code == 0 and owned.out.startswith("0 processes")
+    assert lac("import", "local", "--out", "theirs", "-c", str(other), cwd=root).code == 0
+
+
+def test_owned_imports_what_this_project_wrote(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    state = json.loads((root / ".lac" / "state.json").read_text())
+    processes = [a for a in state["targets"]["local"] if a.startswith("process.")]
+    owned = lac("import", "local", "--owned", cwd=root)
+    assert owned.code == 0 and owned.out.startswith(f"{len(processes)} processes")
+
+
+def test_huawei_is_refused_with_what_to_do_instead(lac, write, tmp_path):
+    write("lac.yaml", """
+        version: 1
+        manifests: [m/]
+        targets:
+          dataarts: {type: huawei, endpoint: "http://127.0.0.1:1", project_id: p, workspace: w, token_env: T}
+    """)
+    result = lac("import", "dataarts", cwd=tmp_path)
+    assert result.code == 1 and "no public API" in result.err and "CSV manifest" in result.err
+    assert not (tmp_path / "imported").exists()
+
+
+def test_an_unknown_filter_is_an_error_that_names_the_known_ones(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    result = lac("import", "local", "--filter", "connection=x", cwd=root)
+    assert result.code == 1 and "asset, id" in result.err
