@@ -13,7 +13,7 @@ manifests has nothing to do; it refuses what another project's ownership marker 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import yaml
 
 from .compile.writer import build_manifest_yaml
 from .config import Config, TargetConfig
-from .errors import StateError, UsageError
+from .errors import ConfigError, StateError, UsageError
 from .model import Lineage, Process, bulk_allocation
 from .plan.build import asset_hash
 from .plan.contract import ASSET, Current, InputHandling, Resource
@@ -135,10 +135,11 @@ def _adoptable(res: Resource, held: Current | None, entry: StateEntry | None, li
     return ours and held.hash == asset_hash(res, partial)
 
 
-def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str],
-                   store: StateStore) -> tuple[int, int, list[str]]:
+def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str], store: StateStore,
+                   found: Mapping[str, Current]) -> tuple[int, int, list[str]]:
     """Record in state, under its lock, the resources of the manifests at ``paths`` that the target holds
-    as declared; return (resources adopted, new serial, addresses of processes not adopted)."""
+    as declared (``found``: what the import found, by address, for targets that read by vendor id);
+    return (resources adopted, new serial, addresses of processes not adopted)."""
     lock = store.lock("import --adopt")
     try:
         with ExitStack() as stack, bulk_allocation():
@@ -148,7 +149,7 @@ def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str],
             stack.callback(target.close)
             resources = target.translate(lineage)
             entries = state.entries(tc.name)
-            current = target.read(resources, KnownResources(entries), True)
+            current = target.read(resources, {**found, **KnownResources(entries)}, True)
             root = str(config.root)
             put: dict[str, StateEntry] = {}
             missed: list[str] = []
@@ -174,6 +175,11 @@ def write_import(config: Config, request: ImportRequest, advance: Advance) -> Im
     record it in state. Raises ConfigError (no reader, unknown target), UsageError (files in the
     way), StateError (another project's marker under ``adopt``) and the target's errors."""
     tc = config.select([request.target])[0]
+    probe = open_target(tc)
+    probe.close()
+    if request.owned and not probe.capabilities.ownership_marker:
+        raise ConfigError(f"target {tc.name!r} ({tc.type}) writes no ownership marker, so --owned would find "
+                          "nothing; import with --all (the default) and a --filter")
     store = open_state_store(config.state_path)
     imported = read_target_lineage(tc, parse_filters(list(request.filters)), advance)
     lineage, notes = _select(imported, store.read(), request)
@@ -191,7 +197,8 @@ def write_import(config: Config, request: ImportRequest, advance: Advance) -> Im
         old.unlink()
         report.removed.append(old.as_posix())
     if request.adopt and report.paths:
-        report.adopted, report.serial, missed = write_adoption(config, tc, report.paths, store)
+        report.adopted, report.serial, missed = write_adoption(config, tc, report.paths, store,
+                                                               imported.resources)
         if missed:
             notes.append(f"{len(missed)} process(es) were not adopted because the target holds them differently "
                          f"than the manifests declare them (e.g. {missed[0]}): the next plan shows them")

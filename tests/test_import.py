@@ -9,6 +9,10 @@ from pathlib import Path
 import duckdb
 
 from tests.conftest import EXAMPLES, FIXTURE
+from tests.emulators.atlan import SEARCH, AtlanEmulator
+from tests.emulators.base import Faults, serve
+from tests.targets import test_atlan
+from tests.targets.harness import make_project
 
 
 def project(root: Path, source: Path = FIXTURE, state: str = ".lac/state.json") -> Path:
@@ -121,3 +125,44 @@ def test_an_unknown_filter_is_an_error_that_names_the_known_ones(lac, tmp_path):
     lac("apply", "--auto-approve", cwd=root)
     result = lac("import", "local", "--filter", "connection=x", cwd=root)
     assert result.code == 1 and "asset, id" in result.err
+
+
+def atlan_project(root: Path, url: str, **settings: object) -> Path:
+    make_project(root, test_atlan.atlan(url, search_page_size=3, **settings))
+    return root
+
+
+def test_atlan_round_trip_through_paged_searches_with_429s_and_5xx(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv(test_atlan.ENV, test_atlan.TOKEN)
+    app = AtlanEmulator(test_atlan.TOKEN)
+    with serve(app) as server:
+        root = atlan_project(tmp_path / "a", server.url)
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        held = app.lineage(), app.lineage("ColumnProcess")
+        app.faults = Faults(throttle_every=3, retry_after=0.01, error_rate=0.2, seed=5)
+        result = lac("import", "atlan", "--out", "imported", "--adopt", cwd=root)
+        assert result.code == 0, result.err
+        searches = [r for r in app.requests() if r.path == SEARCH and not r.fault]
+        assert app.faults_injected and len(searches) >= 2
+        app.faults = Faults()
+        plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+        assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+        assert (app.lineage(), app.lineage("ColumnProcess")) == held and not app.duplicate_entities()
+
+    by_hand, imported = project(tmp_path / "b"), tmp_path / "c"
+    shutil.copytree(root / "imported", imported / "imported")
+    assert lac("apply", "--auto-approve", cwd=by_hand).code == 0
+    assert lac("apply", "--auto-approve", "imported", cwd=imported).code == 0
+    assert lineage_rows(imported / ".lac" / "lineage.duckdb") == lineage_rows(by_hand / ".lac" / "lineage.duckdb")
+
+
+def test_atlan_import_of_one_connection_and_refusal_of_owned(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv(test_atlan.ENV, test_atlan.TOKEN)
+    app = AtlanEmulator(test_atlan.TOKEN)
+    with serve(app) as server:
+        root = atlan_project(tmp_path, server.url)
+        lac("apply", "--auto-approve", cwd=root)
+        looker = lac("import", "atlan", "--filter", f"connection={test_atlan.LK}", cwd=root)
+        owned = lac("import", "atlan", "--owned", "--out", "owned", cwd=root)
+    assert looker.code == 0 and looker.out.startswith("1 processes")
+    assert owned.code == 1 and "--all" in owned.err and not (root / "owned").exists()

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from ..config import TargetConfig
 from ..errors import ConfigError, UsageError
 from ..model import Lineage, Process
+from ..plan.contract import Current
 
 Advance = Callable[[int, int], None]
 
@@ -48,17 +49,23 @@ class ImportSelection:
 
 @dataclass(frozen=True)
 class ImportedLineage:
-    """The lineage a target holds, its processes keyed by id in ``held``, and notes on what was left out."""
+    """The lineage a target holds, its processes keyed by id in ``held``, and notes on what was left out.
+
+    ``resources`` names, by the address translate gives them, the resources a target's ``read`` finds
+    only when told their vendor ids (Atlan searches managed resources by guid); adopting passes them
+    to ``read`` as known."""
 
     lineage: Lineage
     held: Mapping[str, HeldProcess]
     notes: tuple[str, ...] = ()
+    resources: Mapping[str, Current] = field(default_factory=lambda: MappingProxyType({}))
 
 
 Reader = Callable[[TargetConfig, ImportSelection, Advance], ImportedLineage]
 
 READERS: dict[str, str] = {
     "duckdb": "lineage_as_code.targets.duckdb_import:read_duckdb_lineage",
+    "atlan": "lineage_as_code.targets.atlan_import:read_atlan_lineage",
 }
 
 REFUSALS: dict[str, str] = {
