@@ -170,14 +170,18 @@ def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str], store
         store.unlock(lock)
 
 
+def _has_marker(tc: TargetConfig) -> bool:
+    target = open_target(tc)
+    target.close()
+    return target.capabilities.ownership_marker
+
+
 def write_import(config: Config, request: ImportRequest, advance: Advance) -> ImportReport:
     """Read what the target holds, write it as manifests under ``request.out`` and, with ``adopt``,
     record it in state. Raises ConfigError (no reader, unknown target), UsageError (files in the
     way), StateError (another project's marker under ``adopt``) and the target's errors."""
     tc = config.select([request.target])[0]
-    probe = open_target(tc)
-    probe.close()
-    if request.owned and not probe.capabilities.ownership_marker:
+    if request.owned and not _has_marker(tc):
         raise ConfigError(f"target {tc.name!r} ({tc.type}) writes no ownership marker, so --owned would find "
                           "nothing; import with --all (the default) and a --filter")
     store = open_state_store(config.state_path)
