@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--owned", action="store_true", help="only what carries this project's ownership marker")
     who.add_argument("--all", dest="owned", action="store_false", help="everything the filters select (default)")
     p.add_argument("--adopt", action="store_true", help="record what was imported in state: the next plan is empty")
-    p.add_argument("--filter", action="append", metavar="KEY=GLOB", help="id=GLOB or asset=GLOB (repeatable)")
+    p.add_argument("--filter", action="append", metavar="KEY=GLOB", help="id=GLOB, asset=GLOB; atlan: connection=QN (repeatable)")
     p.add_argument("--force", action="store_true", help="overwrite files in --out that lac import did not write")
     p.set_defaults(func=_cmd_import)
 
