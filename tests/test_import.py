@@ -8,11 +8,14 @@ from pathlib import Path
 
 import duckdb
 
+from lineage_as_code.config import load_config
+from lineage_as_code.project import load_manifests
 from tests.conftest import EXAMPLES, FIXTURE
 from tests.emulators.atlan import SEARCH, AtlanEmulator
 from tests.emulators.base import Faults, serve
-from tests.targets import test_atlan
-from tests.targets.harness import make_project
+from tests.emulators.google import GoogleLineageEmulator
+from tests.targets import test_atlan, test_google
+from tests.targets.harness import make_project, write_generated
 
 
 def project(root: Path, source: Path = FIXTURE, state: str = ".lac/state.json") -> Path:
@@ -166,3 +169,32 @@ def test_atlan_import_of_one_connection_and_refusal_of_owned(lac, tmp_path, monk
         owned = lac("import", "atlan", "--owned", "--out", "owned", cwd=root)
     assert looker.code == 0 and looker.out.startswith("1 processes")
     assert owned.code == 1 and "--all" in owned.err and not (root / "owned").exists()
+
+
+def test_google_import_pages_through_every_process_and_gives_back_the_same_edges(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv(test_google.ENV, test_google.TOKEN)
+    app = GoogleLineageEmulator(test_google.TOKEN)
+    root = tmp_path / "g"
+    root.mkdir()
+    manifest = write_generated(root / "manifests" / "lineage.yaml", 105, inputs=2, outputs=1, columns=1)
+    with serve(app) as server:
+        make_project(root, test_google.google(server.url), manifest)
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        result = lac("import", "google", "--out", "imported", "--adopt", cwd=root)
+        pages = [r for r in app.requests("GET") if r.path.endswith("/processes")]
+    assert result.code == 0 and result.out.startswith("105 processes, 210 edges, 105 column edges"), result.err
+    assert len(pages) >= 2  # more processes than one page holds
+    assert "keeps no column transforms" in result.err and "not adopted" in result.err
+    declared = load_manifests(make_config(root)).lineage
+    imported = load_manifests(make_config(root), [str(root / "imported")]).lineage
+    assert edge_view(imported) == edge_view(declared)
+
+
+def make_config(root: Path):
+    return load_config(str(root / "lac.yaml"))
+
+
+def edge_view(lineage):
+    """Table and column edges by process id (Google keeps no transforms, so they are left out)."""
+    return ({(p.id, i, o) for p in lineage.processes for i, o in p.edges},
+            {(p.id, str(s), str(m.target)) for p in lineage.processes for m in p.columns for s in m.sources})

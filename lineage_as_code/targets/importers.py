@@ -66,6 +66,7 @@ Reader = Callable[[TargetConfig, ImportSelection, Advance], ImportedLineage]
 READERS: dict[str, str] = {
     "duckdb": "lineage_as_code.targets.duckdb_import:read_duckdb_lineage",
     "atlan": "lineage_as_code.targets.atlan_import:read_atlan_lineage",
+    "google": "lineage_as_code.targets.google_import:read_google_lineage",
 }
 
 REFUSALS: dict[str, str] = {
