@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -12,7 +13,7 @@ from lineage_as_code.config import load_config
 from lineage_as_code.project import load_manifests
 from tests.conftest import EXAMPLES, FIXTURE
 from tests.emulators.atlan import SEARCH, AtlanEmulator
-from tests.emulators.base import Faults, serve
+from tests.emulators.base import Faults, Request, Response, serve
 from tests.emulators.google import GoogleLineageEmulator
 from tests.targets import test_atlan, test_google
 from tests.targets.harness import make_project, write_generated
@@ -173,21 +174,30 @@ def test_atlan_import_of_one_connection_and_refusal_of_owned(lac, tmp_path, monk
 
 def test_google_import_pages_through_every_process_and_gives_back_the_same_edges(lac, tmp_path, monkeypatch):
     monkeypatch.setenv(test_google.ENV, test_google.TOKEN)
-    app = GoogleLineageEmulator(test_google.TOKEN)
+    app = FaultyReadsGoogle(test_google.TOKEN)
     root = tmp_path / "g"
     root.mkdir()
     manifest = write_generated(root / "manifests" / "lineage.yaml", 105, inputs=2, outputs=1, columns=1)
     with serve(app) as server:
         make_project(root, test_google.google(server.url), manifest)
         assert lac("apply", "--auto-approve", cwd=root).code == 0
+        app.faults = Faults(throttle_every=4, retry_after=0.01, error_rate=0.1, seed=3)
         result = lac("import", "google", "--out", "imported", "--adopt", cwd=root)
         pages = [r for r in app.requests("GET") if r.path.endswith("/processes")]
+        assert app.faults_injected.get("429") and app.faults_injected.get("503")
     assert result.code == 0 and result.out.startswith("105 processes, 210 edges, 105 column edges"), result.err
     assert len(pages) >= 2  # more processes than one page holds
     assert "keeps no column transforms" in result.err and "not adopted" in result.err
     declared = load_manifests(make_config(root)).lineage
     imported = load_manifests(make_config(root), [str(root / "imported")]).lineage
     assert edge_view(imported) == edge_view(declared)
+
+
+class FaultyReadsGoogle(GoogleLineageEmulator):
+    """The Google emulator dealing its write faults (429, 5xx) to reads too: an import only lists."""
+
+    def pre_fault(self, request: Request) -> tuple[str, Response | None]:
+        return super().pre_fault(replace(request, method="POST") if request.method == "GET" else request)
 
 
 def make_config(root: Path):
