@@ -58,6 +58,15 @@ def test_examples_round_trip_adopted_to_no_changes_and_to_the_same_lineage_elsew
     assert columns  # the examples declare column lineage, so the comparison covers it
 
 
+def test_an_edge_to_an_asset_row_someone_deleted_is_still_imported(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    with duckdb.connect(str(root / ".lac" / "lineage.duckdb")) as db:
+        db.execute("DELETE FROM assets WHERE key = 'snowflake:ANALYTICS.raw.orders'")
+    result = lac("import", "local", "--filter", "id=load_raw_orders", cwd=root)
+    assert result.code == 0 and "snowflake:ANALYTICS.raw.orders" in (root / "imported/snowflake/ANALYTICS/raw.yaml").read_text()
+
+
 def test_a_reimport_of_an_unchanged_store_is_byte_identical(lac, tmp_path):
     root = project(tmp_path)
     lac("apply", "--auto-approve", cwd=root)

@@ -17,6 +17,7 @@ import duckdb
 
 from ..config import TargetConfig
 from ..errors import ConfigError, TerminalTargetError
+from ..manifest.refs import RefError, split_ref
 from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
 from .base import content_hash
 from .duckdb import DuckDBTarget
@@ -29,6 +30,16 @@ _PROCESSES = ("SELECT id, coalesce(name, ''), coalesce(description, ''), coalesc
 _EDGES = "SELECT process_id, source, target FROM edges ORDER BY process_id, rowid"
 _COLUMNS = ("SELECT process_id, source, source_column, target, target_column, coalesce(transform, '') "
             "FROM column_edges ORDER BY process_id, rowid")
+
+
+def _asset_of_key(key: str) -> Asset:
+    """An asset an edge names that the assets table lacks (a store edited by hand), from its key."""
+    try:
+        platform, segments = split_ref(key)
+    except RefError:
+        platform, segments = None, [key]
+    padded = ["", "", *segments][-3:] if len(segments) <= 3 else [segments[0], segments[1], ".".join(segments[2:])]
+    return Asset(platform or "", padded[0], padded[1], padded[2])
 
 
 def _group(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
@@ -91,8 +102,8 @@ def read_duckdb_lineage(config: TargetConfig, selection: ImportSelection, advanc
         proc = Process(
             id=pid, name=name or pid, description=description, sql=sql, owner=owner,
             attributes=freeze_mapping({str(k): str(v) for k, v in json.loads(attributes).items()}),
-            inputs=tuple(assets[k] for k in dict.fromkeys(s for s, _ in pairs)),
-            outputs=tuple(assets[k] for k in dict.fromkeys(t for _, t in pairs)),
+            inputs=tuple(assets.get(k) or _asset_of_key(k) for k in dict.fromkeys(s for s, _ in pairs)),
+            outputs=tuple(assets.get(k) or _asset_of_key(k) for k in dict.fromkeys(t for _, t in pairs)),
             columns=_mappings(columns.get(pid, [])), source=SourceLocation(f"{config.name}:process.{pid}"))
         advance(done, len(process_rows))
         if not selection.keeps(proc):
