@@ -15,7 +15,8 @@ from tests.conftest import EXAMPLES, FIXTURE
 from tests.emulators.atlan import SEARCH, AtlanEmulator
 from tests.emulators.base import Faults, Request, Response, serve
 from tests.emulators.google import GoogleLineageEmulator
-from tests.targets import test_atlan, test_google
+from tests.emulators.secoda import SecodaEmulator
+from tests.targets import test_atlan, test_google, test_secoda
 from tests.targets.harness import make_project, write_generated
 
 
@@ -202,11 +203,45 @@ def test_google_import_pages_through_every_process_and_gives_back_the_same_edges
     assert edge_view(imported) == edge_view(declared)
 
 
-class FaultyReadsGoogle(GoogleLineageEmulator):
-    """The Google emulator dealing its write faults (429, 5xx) to reads too: an import only lists."""
+def faulty_reads(emulator: type) -> type:
+    """``emulator`` dealing its write faults (429, 5xx) to reads too: an import only lists."""
 
-    def pre_fault(self, request: Request) -> tuple[str, Response | None]:
-        return super().pre_fault(replace(request, method="POST") if request.method == "GET" else request)
+    class FaultyReads(emulator):  # type: ignore[misc,valid-type]
+        def pre_fault(self, request: Request) -> tuple[str, Response | None]:
+            return super().pre_fault(replace(request, method="POST") if request.method == "GET" else request)
+
+    return FaultyReads
+
+
+FaultyReadsGoogle = faulty_reads(GoogleLineageEmulator)
+
+
+def test_secoda_manual_lineage_round_trips_through_pages_and_faults_to_no_changes(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv(test_secoda.ENV, test_secoda.TOKEN)
+    app = faulty_reads(SecodaEmulator)(test_secoda.TOKEN, page_size=3)
+    with serve(app) as server:
+        root = tmp_path / "s"
+        config = make_project(root, test_secoda.target(server.url))
+        test_secoda.seed(app, load_manifests(config).lineage)
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        app.faults = Faults(throttle_every=3, retry_after=0.01, error_rate=0.2, seed=5)
+        result = lac("import", "secoda", "--out", "imported", "--adopt", cwd=root)
+        assert result.code == 0, result.err
+        assert app.faults_injected.get("429") and app.faults_injected.get("503")
+        app.faults = Faults()
+        plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+        assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+    by_hand, imported = project(tmp_path / "b"), tmp_path / "c"
+    shutil.copytree(root / "imported", imported / "imported")
+    assert lac("apply", "--auto-approve", cwd=by_hand).code == 0
+    assert lac("apply", "--auto-approve", "imported", cwd=imported).code == 0
+    # Secoda has no processes and no transforms: the flows between tables and columns must match
+    assert pair_view(imported / ".lac" / "lineage.duckdb") == pair_view(by_hand / ".lac" / "lineage.duckdb")
+
+
+def pair_view(store: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    edges, columns = lineage_rows(store)
+    return {e[1:] for e in edges}, {c[1:5] for c in columns}
 
 
 def make_config(root: Path):

@@ -67,6 +67,7 @@ READERS: dict[str, str] = {
     "duckdb": "lineage_as_code.targets.duckdb_import:read_duckdb_lineage",
     "atlan": "lineage_as_code.targets.atlan_import:read_atlan_lineage",
     "google": "lineage_as_code.targets.google_import:read_google_lineage",
+    "secoda": "lineage_as_code.targets.secoda_import:read_secoda_lineage",
 }
 
 REFUSALS: dict[str, str] = {
