@@ -10,9 +10,11 @@ are printed beside the fewest the page size allows (``ceil(entities / page size)
 type for Atlan; for Google one list of processes per 100, one list of runs per process and one list
 of events per run), faulted answers counted apart. Google keeps no column transforms and hashes the
 manifest file a process was declared in, so its lineage is compared without transforms and its
-re-plan is not expected empty. Prints one table and a final JSON line.
+re-plan is not expected empty. Secoda's catalog and manual lineage are seeded directly (an apply at
+its documented 30 writes a minute would take hours), and since it has no processes its lineage is
+compared as flows between tables and between columns. Prints one table and a final JSON line.
 
-    python bench/import.py [--processes 10000] [--targets duckdb,atlan,google] [--page-size 100]
+    python bench/import.py [--processes 10000] [--targets duckdb,atlan,google,secoda] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from lineage_as_code.workflow import PlanRequest, apply_project, plan_project
 from tests.emulators.atlan import SEARCH, AtlanEmulator
 from tests.emulators.base import Faults, Request, Response, serve
 from tests.emulators.google import GoogleLineageEmulator
+from tests.emulators.secoda import SecodaEmulator
+from tests.targets import test_secoda
 from tests.targets.harness import make_project, write_generated
 
 TOKEN, TOKEN_ENV = "bench-import-token", "LAC_BENCH_IMPORT_TOKEN"
@@ -55,12 +59,13 @@ def lineage_view(lineage: Lineage) -> tuple[set[tuple[str, str, str]], set[tuple
     return edges, columns
 
 
-def _import(config: Config, target: str, root: Path) -> tuple[float, bool, bool]:
+def _import(config: Config, target: str, root: Path, exact_ids: bool = True) -> tuple[float, bool, bool]:
     """Import with --adopt; return wall time, whether the lineage is exact, whether the re-plan is empty."""
     started = time.perf_counter()
     report = write_import(config, ImportRequest(target, str(root / "imported"), adopt=True), lambda _d, _t: None)
     wall = time.perf_counter() - started
-    exact = lineage_view(load_manifests(config, report.paths).lineage) == lineage_view(load_manifests(config).lineage)
+    view = lineage_view if exact_ids else pair_view
+    exact = view(load_manifests(config, report.paths).lineage) == view(load_manifests(config).lineage)
     plan = plan_project(config, PlanRequest((str(root / "imported"),)))
     return wall, exact, not plan.has_changes
 
@@ -109,6 +114,13 @@ class FaultyReadsGoogle(GoogleLineageEmulator):
         return super().pre_fault(replace(request, method="POST") if request.method == "GET" else request)
 
 
+class FaultyReadsSecoda(SecodaEmulator):
+    """The Secoda emulator with its write faults dealt to reads too."""
+
+    def pre_fault(self, request: Request) -> tuple[str, Response | None]:
+        return super().pre_fault(replace(request, method="POST") if request.method == "GET" else request)
+
+
 def measure_google(root: Path, processes: int, throttle_every: int, error_rate: float) -> dict[str, Any]:
     manifest = write_generated(root / "manifests" / "lineage.yaml", processes, inputs=2, outputs=1, columns=1)
     os.environ[TOKEN_ENV] = TOKEN
@@ -135,6 +147,48 @@ def measure_google(root: Path, processes: int, throttle_every: int, error_rate: 
             "faulted": len([r for r in reads if r.fault]), "minimum": minimum, "faults": faults}
 
 
+def measure_secoda(root: Path, processes: int, throttle_every: int, error_rate: float) -> dict[str, Any]:
+    """Secoda's catalog and manual lineage seeded directly (an apply at Secoda's write rate would take hours)."""
+    manifest = write_generated(root / "manifests" / "lineage.yaml", processes, inputs=2, outputs=1, columns=1)
+    os.environ[TOKEN_ENV] = TOKEN
+    app = FaultyReadsSecoda(TOKEN)
+    with serve(app) as server:
+        settings = {"type": "secoda", "base_url": server.url, "token_env": TOKEN_ENV, "retry_base_delay": 0.01,
+                    "rate_limit_per_minute": 1_000_000, "input_handling": "UPDATE"}
+        config = make_project(root, {"secoda": settings}, manifest)
+        lineage = load_manifests(config).lineage
+        ids = test_secoda.seed(app, lineage)
+        for p in lineage.processes:
+            for src, dst in p.edges:
+                app.add_edge(ids[src], ids[dst])
+            for m in p.columns:
+                for ref in m.sources:
+                    app.add_edge(ids[str(ref)], ids[str(m.target)])
+        rows, ends = len(app.lineage), len({e for pair in app.edges() for e in pair})
+        app.log.clear()
+        app.faults = Faults(throttle_every=throttle_every, retry_after=0.01, error_rate=error_rate, seed=11)
+        started = time.perf_counter()
+        report = write_import(config, ImportRequest("secoda", str(root / "imported")), lambda _d, _t: None)
+        wall = time.perf_counter() - started
+        faults = dict(app.faults_injected)
+        reads = list(app.log)
+        app.faults = Faults()
+        exact = pair_view(load_manifests(config, report.paths).lineage) == pair_view(lineage)
+        _, _, empty = _import(config, "secoda", root, exact_ids=False)
+    page, chunk = 50, 50  # the emulator's page size, the target's default lookup_chunk_size
+    minimum = math.ceil(rows / page) + math.ceil(ends / chunk)
+    return {"target": "secoda", "processes": processes, "wall_s": round(wall, 2), "exact": exact,
+            "replan_empty": empty, "requests": len([r for r in reads if not r.fault]),
+            "faulted": len([r for r in reads if r.fault]), "minimum": minimum, "faults": faults}
+
+
+def pair_view(lineage: Lineage) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Secoda has no processes and no transforms: the flows between tables and between columns."""
+    edges = {(i, o) for p in lineage.processes for i, o in p.edges}
+    columns = {(str(s), str(m.target)) for p in lineage.processes for m in p.columns for s in m.sources}
+    return edges, columns
+
+
 def google_view(lineage: Lineage) -> tuple[set[tuple[str, str, str]], set[tuple[str, ...]]]:
     """Google keeps no column transforms: the lineage compared without them."""
     edges, columns = lineage_view(lineage)
@@ -144,7 +198,7 @@ def google_view(lineage: Lineage) -> tuple[set[tuple[str, str, str]], set[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=10_000)
-    parser.add_argument("--targets", default="duckdb,atlan,google")
+    parser.add_argument("--targets", default="duckdb,atlan,google,secoda")
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--throttle-every", type=int, default=7)
     parser.add_argument("--error-rate", type=float, default=0.05)
@@ -155,6 +209,8 @@ def main() -> None:
             root = Path(tmp)
             if name == "duckdb":
                 rows.append(measure_duckdb(root, args.processes))
+            elif name == "secoda":
+                rows.append(measure_secoda(root, args.processes, args.throttle_every, args.error_rate))
             elif name == "google":
                 rows.append(measure_google(root, args.processes, args.throttle_every, args.error_rate))
             elif name == "atlan":
