@@ -218,6 +218,7 @@ def main() -> None:
                                           args.error_rate))
             else:
                 parser.error(f"no import bench for {name!r}")
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # each figure as soon as it is measured
     print("| target | processes | import wall | exact lineage | re-plan empty | read requests (ok + faulted) "
           "| page-size minimum | faults injected |")
     print("|---|--:|--:|---|---|--:|--:|---|")
