@@ -245,6 +245,18 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace, console: Console) -> int:
+    from .catalog_import import ImportRequest, write_import
+
+    request = ImportRequest(args.target_name, args.out, args.owned, args.adopt, args.force, tuple(args.filter or ()))
+    with console.progress_bar("Reading") as advance:
+        report = write_import(load_config(args.config), request, advance)
+    for note in report.notes:
+        console.info(f"note: {note}")
+    console.print(report.summary())
+    return 0
+
+
 def _cmd_handle_event(args: argparse.Namespace, console: Console) -> int:
     payload = sys.stdin.buffer.read() if args.event_file == "-" else read_object(args.event_file)
     for outcome in handle_event(payload, args.config, progress=console.info):
@@ -355,6 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=1, help="with --around: hops upstream and downstream (default 1)")
     p.add_argument("--out", help="write to this file instead of stdout ('-': stdout)")
     p.set_defaults(func=_cmd_graph)
+
+    p = sub.add_parser("import", help="write the lineage a target holds as manifests; --adopt records it in state")
+    p.add_argument("target_name", metavar="TARGET", help="a target named in lac.yaml (default project: local)")
+    p.add_argument("--out", default="imported", help="folder for the manifests (default: imported)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--owned", action="store_true", help="only what carries this project's ownership marker")
+    who.add_argument("--all", dest="owned", action="store_false", help="everything the filters select (default)")
+    p.add_argument("--adopt", action="store_true", help="record what was imported in state: the next plan is empty")
+    p.add_argument("--filter", action="append", metavar="KEY=GLOB", help="id=GLOB, asset=GLOB; atlan: connection=QN (repeatable)")
+    p.add_argument("--force", action="store_true", help="overwrite files in --out that lac import did not write")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("force-unlock", help="remove a lock left by a run that died")
     p.add_argument("lock_id")

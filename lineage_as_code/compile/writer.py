@@ -64,8 +64,10 @@ def _column_text(ref: ColumnRef, assets: dict[str, Asset]) -> str:
     return ".".join([*parts, quote_segment(ref.column)])
 
 
-def build_process_entry(proc: Process) -> dict[str, Any]:
-    """One process as the manifest schema writes it, keys in a fixed order, empty fields left out."""
+def build_process_entry(proc: Process, verbatim: bool = False) -> dict[str, Any]:
+    """One process as the manifest schema writes it, keys in a fixed order, empty fields left out.
+    ``verbatim`` keeps the column mappings in their order and the SQL as it is (an import writes them
+    as the catalog holds them: both are part of what a target hashes)."""
     entry: dict[str, Any] = {"id": proc.id}
     if proc.name and proc.name != proc.id:
         entry["name"] = proc.name
@@ -83,25 +85,28 @@ def build_process_entry(proc: Process) -> dict[str, Any]:
         ins = {a.key: a for a in proc.inputs}
         outs = {a.key: a for a in proc.outputs}
         columns = []
-        for mapping in sorted(proc.columns, key=lambda m: (m.target, m.sources)):
+        ordered = proc.columns if verbatim else sorted(proc.columns, key=lambda m: (m.target, m.sources))
+        for mapping in ordered:
             col: dict[str, Any] = {"from": [_column_text(s, ins) for s in mapping.sources],
                                    "to": _column_text(mapping.target, outs)}
             if mapping.transform:
                 col["transform"] = mapping.transform
             columns.append(col)
         entry["columns"] = columns
-    if proc.sql:
+    if proc.sql and verbatim:
+        entry["sql"] = proc.sql
+    elif proc.sql:
         # trailing blanks on a line would force PyYAML out of the readable literal block style
         entry["sql"] = "\n".join(line.rstrip() for line in proc.sql.strip().splitlines()) + "\n"
     return entry
 
 
-def build_manifest_yaml(processes: Iterable[Process], compiled_from: str) -> bytes:
+def build_manifest_yaml(processes: Iterable[Process], compiled_from: str, verbatim: bool = False) -> bytes:
     """A whole manifest file (``version: 1``) holding ``processes`` sorted by id."""
     document = {
         "version": 1,
         "compiled_from": compiled_from,
-        "processes": [build_process_entry(p) for p in sorted(processes, key=lambda p: p.id)],
+        "processes": [build_process_entry(p, verbatim) for p in sorted(processes, key=lambda p: p.id)],
     }
     text: str = yaml.dump(document, Dumper=_ManifestDumper, sort_keys=False, allow_unicode=True, width=120)
     return text.encode("utf-8")

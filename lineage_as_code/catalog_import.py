@@ -1,0 +1,210 @@
+"""``lac import``: the lineage a target holds, written back as native manifests and optionally adopted.
+
+The target's import reader (``targets/importers.py``) returns the lineage; it is written as YAML
+manifests, one file per platform/database/schema of each process's first output, sorted and
+formatted stably, so a re-import of an unchanged catalog gives byte-identical files and a small
+change a small diff. Files carry ``compiled_from: lac import TARGET``: that is how a later import
+knows which files are its own (it replaces those, removes those no longer produced, and refuses to
+overwrite anything else without ``force``). ``adopt`` then records in state, under the state lock,
+what the target holds exactly as the written manifests declare it, so the next plan of those
+manifests has nothing to do; it refuses what another project's ownership marker owns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .compile.writer import build_manifest_yaml
+from .config import Config, TargetConfig
+from .errors import ConfigError, StateError, UsageError
+from .model import Lineage, Process, bulk_allocation
+from .plan.build import asset_hash
+from .plan.contract import ASSET, Current, InputHandling, Resource
+from .project import canonical_file, read_manifests
+from .sources import write_object
+from .state import State, StateEntry, StateStore, open_state_store
+from .targets import open_target
+from .targets.importers import Advance, ImportedLineage, parse_filters, read_target_lineage
+from .workflow import KnownResources
+
+IMPORT_MARK = "lac import "
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What ``lac import`` was asked: the target, the output folder and the switches."""
+
+    target: str
+    out: str = "imported"
+    owned: bool = False
+    adopt: bool = False
+    force: bool = False
+    filters: tuple[str, ...] = ()
+
+
+@dataclass
+class ImportReport:
+    """What an import wrote: files, counts, resources adopted into state, and notes."""
+
+    out: str
+    paths: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    processes: int = 0
+    edges: int = 0
+    column_edges: int = 0
+    adopted: int = 0
+    serial: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"{self.processes} processes, {self.edges} edges, {self.column_edges} column edges written to "
+                f"{self.out} ({len(self.paths)} file(s))")
+        if self.removed:
+            text += f"; removed {len(self.removed)} file(s) an earlier import wrote"
+        if self.serial:
+            text += f"; adopted {self.adopted} resource(s) into state (serial {self.serial})"
+        return text
+
+
+def build_import_files(lineage: Lineage) -> dict[str, tuple[Process, ...]]:
+    """Processes grouped by file: ``platform/database/schema.yaml`` of each one's first output."""
+    files: dict[str, list[Process]] = {}
+    for proc in lineage.processes:
+        anchor = (proc.outputs or proc.inputs)[0]
+        parts = [_UNSAFE.sub("_", p).lstrip(".") or "_" for p in (anchor.platform, anchor.database, anchor.schema)]
+        files.setdefault("/".join(parts) + ".yaml", []).append(proc)
+    return {name: tuple(procs) for name, procs in sorted(files.items())}
+
+
+def _import_mark(path: Path) -> str | None:
+    """``compiled_from`` of a manifest an import wrote, else None (any other file, or unreadable)."""
+    try:
+        doc = yaml.safe_load(path.read_bytes())
+    except (OSError, yaml.YAMLError):
+        return None
+    mark = doc.get("compiled_from") if isinstance(doc, dict) else None
+    return mark if isinstance(mark, str) and mark.startswith(IMPORT_MARK) else None
+
+
+def _check_out(out: Path, names: Sequence[str], mark: str, force: bool) -> list[Path]:
+    """The files an earlier import of this target wrote that this one will not; UsageError for a file in
+    the way that is not import output (unless ``force``)."""
+    blocked = [n for n in names if (out / n).exists() and _import_mark(out / n) is None]
+    if blocked and not force:
+        raise UsageError(f"{out}: {len(blocked)} file(s) that lac import did not write would be overwritten "
+                         f"({', '.join(blocked[:3])}); choose another --out folder or add --force")
+    earlier = sorted(p for p in out.rglob("*.yaml") if _import_mark(p) == mark) if out.is_dir() else []
+    return [p for p in earlier if p.relative_to(out).as_posix() not in names]
+
+
+def _select(imported: ImportedLineage, state: State, request: ImportRequest) -> tuple[Lineage, list[str]]:
+    """The processes to write; StateError when ``adopt`` meets another project's marker."""
+    held = imported.held
+    procs = list(imported.lineage.processes)
+    notes = list(imported.notes)
+    if request.owned:
+        procs = [p for p in procs if state.lineage and held[p.id].owner == state.lineage]
+        if not state.lineage:
+            notes.append("the state has no lineage id yet, so nothing carries this project's marker (--owned)")
+    others = sorted({held[p.id].owner for p in procs if held[p.id].owner not in ("", state.lineage)})
+    if request.adopt and others:
+        count = sum(1 for p in procs if held[p.id].owner in others)
+        raise StateError(f"{count} process(es) carry another project's ownership marker ({', '.join(others)}); "
+                         "this project will not adopt them. Import with --owned, without --adopt, or filter them "
+                         "out; if they are this project's and its state was lost, run 'lac state rebuild'")
+    return Lineage.build(procs), notes
+
+
+def _adoptable(res: Resource, held: Current | None, entry: StateEntry | None, lineage: str,
+               tc: TargetConfig) -> bool:
+    """Whether the target holds ``res`` exactly as declared, and it is this project's to record."""
+    if held is None or (held.owner and held.owner != lineage):
+        return False
+    if res.kind != ASSET:
+        return held.hash == res.hash
+    mode = tc.policy.input_handling
+    partial = held.partial if mode is InputHandling.UPDATE else mode is InputHandling.PARTIAL
+    ours = entry is not None or bool(lineage and held.owner == lineage)
+    return ours and held.hash == asset_hash(res, partial)
+
+
+def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str], store: StateStore,
+                   found: Mapping[str, Current]) -> tuple[int, int, list[str]]:
+    """Record in state, under its lock, the resources of the manifests at ``paths`` that the target holds
+    as declared (``found``: what the import found, by address, for targets that read by vendor id);
+    return (resources adopted, new serial, addresses of processes not adopted)."""
+    lock = store.lock("import --adopt")
+    try:
+        with ExitStack() as stack, bulk_allocation():
+            state = store.read()
+            lineage = read_manifests(config, list(paths)).lineage
+            target = open_target(tc)
+            stack.callback(target.close)
+            resources = target.translate(lineage)
+            entries = state.entries(tc.name)
+            current = target.read(resources, {**found, **KnownResources(entries)}, True)
+            root = str(config.root)
+            put: dict[str, StateEntry] = {}
+            missed: list[str] = []
+            for res in resources:
+                held = current.get(res.address)
+                if held is None or not _adoptable(res, held, entries.get(res.address), state.lineage, tc):
+                    missed += [] if res.kind == ASSET else [res.address]
+                    continue
+                edges = () if res.kind == ASSET else res.edges
+                put[res.address] = StateEntry(held.kind, held.id, held.hash or "", held.partial, edges,
+                                              canonical_file(res.file, root))
+            if not put:
+                return 0, state.serial, missed
+            updated = state.updated(tc.name, put, set())
+            store.write(updated, expected_serial=state.serial)
+            return len(put), updated.serial, missed
+    finally:
+        store.unlock(lock)
+
+
+def _has_marker(tc: TargetConfig) -> bool:
+    target = open_target(tc)
+    target.close()
+    return target.capabilities.ownership_marker
+
+
+def write_import(config: Config, request: ImportRequest, advance: Advance) -> ImportReport:
+    """Read what the target holds, write it as manifests under ``request.out`` and, with ``adopt``,
+    record it in state. Raises ConfigError (no reader, unknown target), UsageError (files in the
+    way), StateError (another project's marker under ``adopt``) and the target's errors."""
+    tc = config.select([request.target])[0]
+    if request.owned and not _has_marker(tc):
+        raise ConfigError(f"target {tc.name!r} ({tc.type}) writes no ownership marker, so --owned would find "
+                          "nothing; import with --all (the default) and a --filter")
+    store = open_state_store(config.state_path)
+    imported = read_target_lineage(tc, parse_filters(list(request.filters)), advance)
+    lineage, notes = _select(imported, store.read(), request)
+    files = build_import_files(lineage)
+    out = Path(request.out)
+    mark = f"{IMPORT_MARK}{tc.name}"
+    stale = _check_out(out, list(files), mark, request.force)
+    report = ImportReport(request.out, notes=notes, processes=len(lineage.processes), edges=lineage.edge_count,
+                          column_edges=lineage.column_edge_count)
+    for name, procs in files.items():
+        path = (out / name).as_posix()
+        write_object(path, build_manifest_yaml(procs, mark, verbatim=True))
+        report.paths.append(path)
+    for old in stale:
+        old.unlink()
+        report.removed.append(old.as_posix())
+    if request.adopt and report.paths:
+        report.adopted, report.serial, missed = write_adoption(config, tc, report.paths, store,
+                                                               imported.resources)
+        if missed:
+            notes.append(f"{len(missed)} process(es) were not adopted because the target holds them differently "
+                         f"than the manifests declare them (e.g. {missed[0]}): the next plan shows them")
+    return report
+
