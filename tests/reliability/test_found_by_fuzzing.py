@@ -67,7 +67,7 @@ def test_two_header_cells_naming_one_native_column_are_a_header_problem() -> Non
     ("secoda", "timeout: abc", "lac.yaml:6: targets.t.timeout: 'abc' "),
     ("google", "max_attempts: [1]", "lac.yaml:6: targets.t.max_attempts: [1] "),
     ("atlan", "connections: x", "error: target 't': connections must be a mapping"),
-    ("alation", "poll_interval: {}", "error: target 't' (alation): a setting in lac.yaml has the wrong shape: "),
+    ("alation", "poll_interval: {}", "error: target 't': poll_interval must be a number"),
 ])
 def test_target_settings_of_the_wrong_shape_are_config_errors(target: str, setting: str, expected: str,
                                                               tmp_path: Path, lac: Any,

@@ -331,7 +331,7 @@ def test_further_nodes_for_column_overflow_carry_one_table_a_side(tmp_path, toke
     with serve(app) as server:
         config = make_project(tmp_path, dataarts(server.url), manifests=manifest)
         apply(config)
-    extra = [body["table_lineage"] for (job, node), body in app.nodes.items() if "#" in node]
+    extra = [body["table_lineage"] for (job, node), body in sorted(app.nodes.items()) if "#" in node]
     assert len(extra) == 2
     assert [(len(t["input_tables"]), len(t["output_tables"]), len(t["column_lineages"])) for t in extra] == [
         (1, 1, 100), (1, 1, 50)]
