@@ -84,7 +84,8 @@ def rig(name: str, root: Path, monkeypatch: pytest.MonkeyPatch, processes: int =
 
 def _marks(config: Any, name: str) -> bool:
     """Whether the target declares an ownership marker (a lost state is then rebuilt from it)."""
-    target = open_target(config.targets[name])
+    (target_config,) = config.targets.values()  # the one target of this rig, whatever it is named
+    target = open_target(target_config)
     try:
         return target.capabilities.ownership_marker
     finally:
