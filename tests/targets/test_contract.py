@@ -78,14 +78,13 @@ def rig(name: str, root: Path, monkeypatch: pytest.MonkeyPatch, processes: int =
         catalog.prepare(app, make_project(root, settings, seed.parent))
         config = make_project(root, settings, manifest.parent)
         yield Rig(root, name, lambda: catalog.view(app), lambda: catalog.duplicates(app),
-                  supports_delete=name != "huawei", marker=_marks(config, name),
+                  supports_delete=name != "huawei", marker=_marks(config),
                   counts_resends=catalog.counts_resends)
 
 
-def _marks(config: Any, name: str) -> bool:
+def _marks(config: Any) -> bool:
     """Whether the target declares an ownership marker (a lost state is then rebuilt from it)."""
-    (target_config,) = config.targets.values()  # the one target of this rig, whatever it is named
-    target = open_target(target_config)
+    target = open_target(next(iter(config.targets.values())))  # the rig's one target, whatever its name
     try:
         return target.capabilities.ownership_marker
     finally:
