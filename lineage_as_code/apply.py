@@ -96,6 +96,15 @@ class _Recorder:
         self.clock = clock
         self.last = clock()
 
+    def claim(self) -> None:
+        """Before the first write of a project whose state has no lineage yet, record the lineage id
+        its ownership markers will carry: a run killed before its first state write then leaves
+        resources that the next plan still recognises as this project's."""
+        if not self.written.lineage:
+            pending = State(self.lineage, self.written.serial + 1, self.written.targets)
+            self.store.write(pending, expected_serial=self.written.serial)
+            self.written = pending
+
     def out_of_time(self) -> bool:
         return self.deadline is not None and self.clock() >= self.deadline
 
@@ -222,6 +231,7 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str,
     check_mass_delete(plan, policies, state, allow_mass_delete)
     report = ApplyReport(total=sum(len(t.changes) for t in plan.targets))
     recorder = _Recorder(store, state, state_interval, lineage=lineage, file_of=file_of)
+    recorder.claim()
     if max_duration is not None:
         recorder.deadline = recorder.clock() + max_duration
     try:

@@ -24,7 +24,7 @@ from .config import describe_variable
 from .errors import ConfigError, PlanError, TerminalTargetError
 from .plan.render import IMPACT_HEADING, PLAN_MARKER
 from .sources import read_object
-from .targets.http import HttpClient, RetryPolicy, check_secret_text
+from .targets.http import HttpClient, PageGuard, RetryPolicy, check_secret_text, expect_shape
 
 DEFAULT_API_URL = "https://api.github.com"
 COMMENT_LIMIT = 65_536  # GitHub answers 422 for a longer issue-comment body
@@ -155,14 +155,17 @@ def open_github(api_url: str, token: str, *, retry: RetryPolicy | None = None,
 
 def _pages(http: HttpClient, path: str) -> Iterator[dict[str, Any]]:
     url: str | None = f"{path}?per_page=100"
+    guard = PageGuard(f"GitHub GET {path}")
     while url:
         response = http.request("GET", url)
         try:
             items = response.json()
         except ValueError as exc:
             raise TerminalTargetError(f"GitHub answered GET {path} with something that is not JSON") from exc
-        yield from items
+        yield from expect_shape(items, list, guard.what)
         url = response.links.get("next", {}).get("url")
+        if url:
+            guard.next(url)
 
 
 def _find_comment(http: HttpClient, repo: str, pr: int, marker: str) -> dict[str, Any] | None:

@@ -47,7 +47,17 @@ def test_with_no_write_interval_state_is_written_after_every_batch(tmp_path):
     original = store.write
     store.write = lambda s, expected_serial: (written.append(len(s.entries("fake"))), original(s, expected_serial))
     apply_plan(plan, {"fake": target}, {"fake": Policy()}, store, state, state_interval=0)
-    assert written == [3, 4, 6]
+    # First the lineage id the writes' ownership markers carry, before any of them; then every batch.
+    assert written == [0, 3, 4, 6]
+
+
+def test_a_run_killed_before_its_first_state_write_leaves_a_state_that_knows_its_lineage(tmp_path):
+    target, store = FakeTarget(crash_on_batch=1), LocalStateStore(str(tmp_path / "s.json"))
+    plan, state = plan_for(target, store)
+    assert state.lineage == ""
+    with pytest.raises(ApplyError):
+        apply_plan(plan, {"fake": target}, {"fake": Policy()}, store, state, lineage="lineage-1")
+    assert store.read().lineage == "lineage-1"
 
 
 def test_policy_batch_size_lowers_the_batch(tmp_path):

@@ -35,6 +35,7 @@ from ..model import Lineage
 from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
 from . import google_openlineage as ol
+from . import http
 from .base import Capabilities, Current, ItemResult, Resource, content_hash
 from .google_fqn import (
     PROCESS,
@@ -167,13 +168,16 @@ class GoogleTarget:
         """Every item of a List call, following nextPageToken."""
         items: list[dict[str, Any]] = []
         token = ""
+        guard = http.PageGuard(f"target {self.name!r}: GET /v1/{path}")
         while True:
             params = {"pageSize": PAGE_SIZE, **({"pageToken": token} if token else {})}
             _, body = self._call("GET", path, params=params)
-            items += body.get(key, [])
-            token = body.get("nextPageToken", "")
+            body = http.expect_shape(body, dict, guard.what)
+            items += http.expect_shape(body.get(key, []), list, guard.what)
+            token = str(body.get("nextPageToken") or "")
             if not token:
                 return items
+            guard.next(token)
 
     def _wait(self, operation: Mapping[str, Any]) -> None:
         """Poll a long-running operation until done; raise when it failed or took too long."""

@@ -283,6 +283,41 @@ class HttpClient:
         self._client.close()
 
 
+MAX_PAGES = 100_000
+
+
+class PageGuard:
+    """Ends a paged listing that would never end: a next-page token (or link) seen before, or more pages
+    than any real listing has. A broken or hostile endpoint that always answers "there is more" makes
+    the run stop with a TargetError naming the endpoint instead of running until it is killed."""
+
+    def __init__(self, what: str, limit: int = MAX_PAGES) -> None:
+        self.what = what
+        self.limit = limit
+        self.pages = 0
+        self.seen: set[str] = set()
+
+    def next(self, token: str) -> str:
+        """Record that the listing continues at ``token``; return it, or raise TerminalTargetError."""
+        self.pages += 1
+        if token in self.seen:
+            raise TerminalTargetError(f"{self.what}: the server sent the same next-page token twice; the listing "
+                                      "was stopped rather than read forever (a broken or hostile endpoint)")
+        if self.pages >= self.limit:
+            raise TerminalTargetError(f"{self.what}: more than {self.limit:,} pages; the listing was stopped")
+        self.seen.add(token)
+        return token
+
+
+def expect_shape(value: Any, kind: type, what: str) -> Any:
+    """``value`` when it is a ``kind`` (list, dict...), else TerminalTargetError naming the endpoint: a
+    response of an unexpected shape is the vendor's problem to report, never an AttributeError."""
+    if not isinstance(value, kind):
+        raise TerminalTargetError(f"{what}: expected a JSON {'array' if kind is list else 'object'} in the "
+                                  f"response, got {type(value).__name__}")
+    return value
+
+
 def require_settings(config: Any, keys: Sequence[str], hint: str) -> None:
     """Raise ConfigError naming every setting in ``keys`` the target lacks, with ``hint`` on where to find them."""
     missing = [k for k in keys if not config.settings.get(k)]

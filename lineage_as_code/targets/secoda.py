@@ -29,6 +29,7 @@ from ..errors import AuthError, TargetError, TerminalTargetError
 from ..model import Asset, ColumnRef, Lineage
 from ..plan.contract import AmbiguousFailure
 from ..plan.model import Action, Change
+from . import http
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .http import HttpClient, client_for, secret_from_env
 from .lineage_resources import asset_address
@@ -184,13 +185,20 @@ class SecodaTarget:
         """Every result of a paged list, asking for ``page=N`` while ``links.next`` is set (the
         documented next link may lack the ``/api/v1`` prefix, so it is a flag, not a URL to follow)."""
         page = 1
+        guard = http.PageGuard(f"target {self.name!r}: GET {path}")
         while True:
-            doc = self._body(self._call("GET", path, params={**params, "page": str(page)}), f"GET {path}")
-            yield from doc.get("results") or ()
-            nxt = (doc.get("links") or {}).get("next")
-            total = doc.get("total_pages") or (doc.get("meta") or {}).get("total_pages")
-            if not nxt or nxt == "None" or (isinstance(total, int) and page >= total):
+            doc = http.expect_shape(self._body(self._call("GET", path, params={**params, "page": str(page)}),
+                                               f"GET {path}"), dict, guard.what)
+            results = http.expect_shape(doc.get("results") or [], list, guard.what)
+            yield from results
+            links = doc.get("links") if isinstance(doc.get("links"), dict) else {}
+            nxt = links.get("next")
+            meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+            total = doc.get("total_pages") or meta.get("total_pages")
+            if not nxt or nxt == "None" or not results or (isinstance(total, int) and page >= total):
                 return
+            # Pages are numbered, so a page that repeats the last one's results is the sign of a loop.
+            guard.next(json.dumps([r.get("id") if isinstance(r, dict) else r for r in results], default=str))
             page += 1
 
     # -- entity resolution ------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from ...errors import AuthError, ConfigError, TargetError, TransientTargetError
 from ...model import Lineage, Process
 from ...plan.contract import AmbiguousFailure
 from ...plan.model import Action, Change
+from .. import http
 from ..base import ASSET, Capabilities, Current, ItemResult, Resource
 from ..http import HttpClient, client_for, secret_from_env
 from ..lineage_resources import asset_address, lineage_resources, process_address
@@ -308,11 +309,15 @@ class AlationTarget:
         url: str | None = listing
         params: dict[str, Any] | None = {"ds_id": ds_id, "schema_name": schema, "limit": self.page_size}
         found: dict[str, str] = {}
+        guard = http.PageGuard(f"target {self.name!r}: GET {listing}")
         while url:
             response = self._call("GET", url, params=params)
-            for row in response.json() or []:
+            for row in http.expect_shape(response.json() or [], list, guard.what):
+                row = http.expect_shape(row, dict, guard.what)
                 found[str(row.get("key"))] = str(row.get("id"))
             url, params = response.headers.get("X-Next-Page"), None
+            if url:
+                guard.next(url)
         return found
 
     def _read_dataflows(self, external_ids: Sequence[str]) -> dict[str, DataflowView]:
@@ -321,9 +326,11 @@ class AlationTarget:
         views: dict[str, DataflowView] = {}
         for start in range(0, len(external_ids), self.max_dataflows):
             chunk = list(external_ids[start:start + self.max_dataflows])
-            body = self._call("GET", DATAFLOW, params={"keyField": "external_id"}, json=chunk).json() or {}
-            links = path_links(body.get("paths") or [])
-            for obj in body.get("dataflow_objects") or []:
+            what = f"target {self.name!r}: GET {DATAFLOW}"
+            body = http.expect_shape(self._call("GET", DATAFLOW, params={"keyField": "external_id"},
+                                                json=chunk).json() or {}, dict, what)
+            links = path_links(http.expect_shape(body.get("paths") or [], list, what))
+            for obj in http.expect_shape(body.get("dataflow_objects") or [], list, what):
                 eid = wanted.get(str(obj.get("external_id", "")).casefold())
                 if eid is not None:
                     views[eid] = DataflowView(obj, frozenset(links.get(eid.casefold(), set())))
