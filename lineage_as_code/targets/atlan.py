@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..config import TargetConfig
@@ -360,18 +360,25 @@ class AtlanTarget:
                 {"term": {field: {"value": v, "case_insensitive": True}}} for v in values]}}
         else:
             match = {"terms": {field: values}}
-        query = {"bool": {"filter": [{"term": {"__state": "ACTIVE"}}, match]}}
+        return self.search_all([{"term": {"__state": "ACTIVE"}}, match], attributes)
+
+    def search_all(self, filters: list[dict[str, Any]], attributes: Sequence[str],
+                   advance: Callable[[int, int], None] = lambda _done, _total: None) -> list[dict[str, Any]]:
+        """Every entity an index search with ``filters`` finds, page by page (``page_size``), in guid
+        order; ``advance(found, total)`` after each page. Used by plans and by ``lac import``."""
         found: list[dict[str, Any]] = []
         while True:
-            request = {"dsl": {"from": len(found), "size": self.page_size, "query": query, "track_total_hits": True,
-                               "sort": [{"__guid": {"order": "asc"}}]},
-                       "attributes": attributes, "suppressLogs": True}
+            request = {"dsl": {"from": len(found), "size": self.page_size, "query": {"bool": {"filter": filters}},
+                               "track_total_hits": True, "sort": [{"__guid": {"order": "asc"}}]},
+                       "attributes": list(attributes), "suppressLogs": True}
             status, doc = self._call("POST", SEARCH, json=request, idempotent=True, tolerate=(400,))
             if status != 200:
                 raise TerminalTargetError(f"target {self.name!r}: search refused: {self._vendor_error(doc, status)}")
             page = list((doc or {}).get("entities") or [])
             found += page
-            if len(page) < self.page_size or len(found) >= int(doc.get("approximateCount") or 0):
+            total = int((doc or {}).get("approximateCount") or 0)
+            advance(len(found), max(total, len(found)))
+            if len(page) < self.page_size or len(found) >= total:
                 return found
 
     def _search(self, field: str, values: Iterable[str], attributes: Sequence[str] = ()) -> list[dict[str, Any]]:

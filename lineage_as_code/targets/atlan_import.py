@@ -19,10 +19,10 @@ from typing import Any
 
 from ..compile.writer import build_process_id
 from ..config import TargetConfig
-from ..errors import ConfigError, TerminalTargetError
+from ..errors import ConfigError
 from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
 from ..plan.contract import Current
-from .atlan import COLUMN_PROCESS, PROCESS, SEARCH, AtlanNaming, AtlanTarget, connector_of
+from .atlan import COLUMN_PROCESS, PROCESS, AtlanNaming, AtlanTarget, connector_of
 from .importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
 
 FILTER_KEYS = PARSED_FILTER_KEYS | {"connection"}
@@ -38,20 +38,7 @@ def read_entities(target: AtlanTarget, type_name: str, connection: str, advance:
     query: list[dict[str, Any]] = [{"term": {"__state": "ACTIVE"}}, {"term": {"__typeName": type_name}}]
     if connection:
         query.append({"term": {"connectionQualifiedName": connection}})
-    found: list[Entity] = []
-    while True:
-        request = {"dsl": {"from": len(found), "size": target.page_size, "query": {"bool": {"filter": query}},
-                           "track_total_hits": True, "sort": [{"__guid": {"order": "asc"}}]},
-                   "attributes": _ATTRIBUTES, "suppressLogs": True}
-        status, doc = target._call("POST", SEARCH, json=request, idempotent=True, tolerate=(400,))
-        if status != 200:
-            raise TerminalTargetError(f"target {target.name!r}: search refused: {target._vendor_error(doc, status)}")
-        page = list((doc or {}).get("entities") or [])
-        found += page
-        total = int((doc or {}).get("approximateCount") or 0)
-        advance(len(found), max(total, len(found)))
-        if len(page) < target.page_size or len(found) >= total:
-            return found
+    return target.search_all(query, _ATTRIBUTES, advance)
 
 
 def _refs(entity: Entity, key: str) -> list[tuple[str, str]]:
