@@ -117,7 +117,8 @@ def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None,
 
 def _resource_change(res: Resource, entry: StateEntry | None, held: Current | None, ctx: _Context) -> Change | None:
     if entry is None:
-        if held is not None and held.hash == res.hash and (ctx.ours(held) or not held.owner):
+        if (held is not None and held.hash == res.hash and ctx.t.capabilities.adopt_by_hash
+                and (ctx.ours(held) or not held.owner)):
             return ctx.change(res, Action.ADOPT, res.hash, _held_entry(held), "exists in the target as declared; "
                               "recorded in state")
         if held is not None and held.owner and not ctx.ours(held):

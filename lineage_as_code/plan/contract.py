@@ -97,6 +97,11 @@ class Capabilities:
     ambiguous_failure: AmbiguousFailure = AmbiguousFailure.RECONCILE
     # The cost model a plan's estimate uses: requests an apply sends per batch and per change, and
     # the rate they are held to (the vendor's documented limit unless lac.yaml sets one).
+    # Whether a held resource whose content hash equals the desired one is known to be whole: true where
+    # one write lands all of it (a DuckDB transaction, one Secoda edge, one Atlan entity); false where a
+    # resource takes several requests (Google's process, run and events), so one found without a state
+    # entry is written again, idempotently, instead of adopted as is.
+    adopt_by_hash: bool = False
     requests_per_batch: float = 1.0
     requests_per_change: float = 0.0
     rate_limit_per_minute: float | None = None

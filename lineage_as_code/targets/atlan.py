@@ -317,6 +317,7 @@ class AtlanTarget:
         return Capabilities(max_batch_size=self.batch_size * parallel, max_parallel=parallel,
                             kind_order=(ASSET, PROCESS, COLUMN_PROCESS), notes=(NO_MARKER_NOTE,),
                             ambiguous_failure=AmbiguousFailure.RETRY,  # upserts by qualifiedName
+                            adopt_by_hash=True,  # an entity is one write: found as declared, it is whole
                             # an engine batch is batch_size entities a request, parallel requests unless
                             # the policy's batch_size makes it one request
                             requests_per_batch=1 if self.config.policy.batch_size else parallel,

@@ -92,7 +92,8 @@ class DuckDBTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True, requests_per_batch=0)
+        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True, requests_per_batch=0,
+                            adopt_by_hash=True)
 
     def _db(self) -> duckdb.DuckDBPyConnection:
         if self._conn is None:

@@ -157,6 +157,7 @@ class SecodaTarget:
             modes=frozenset({InputHandling.UPDATE}), kind_order=(ASSET, EDGE, COLUMN_EDGE), notes=(NO_MARKER_NOTE,),
             ambiguous_failure=AmbiguousFailure.RECONCILE,  # POST has no idempotency key: list before resending
             requests_per_batch=0, requests_per_change=1, rate_limit_per_minute=self.rate_limit,
+            adopt_by_hash=True,  # an edge is one write: found as declared, it is whole
         )
 
     # -- HTTP -------------------------------------------------------------------------------------
