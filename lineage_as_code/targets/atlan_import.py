@@ -19,7 +19,6 @@ from typing import Any
 
 from ..compile.writer import build_process_id
 from ..config import TargetConfig
-from ..errors import ConfigError
 from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
 from ..plan.contract import Current
 from .atlan import COLUMN_PROCESS, PROCESS, AtlanNaming, AtlanTarget, connector_of
@@ -112,10 +111,7 @@ def _mapping(entity: Entity, assets: Mapping[str, Asset]) -> ColumnMapping | Non
 
 def read_atlan_lineage(config: TargetConfig, selection: ImportSelection, advance: Advance) -> ImportedLineage:
     """The processes and column processes Atlan holds that ``selection`` keeps, with their guids."""
-    unknown = sorted(set(selection.filters) - FILTER_KEYS)
-    if unknown:
-        raise ConfigError(f"target {config.name!r} (atlan): unknown filter {', '.join(unknown)}; "
-                          f"it filters on {', '.join(sorted(FILTER_KEYS))}")
+    selection.check(config, FILTER_KEYS)
     target = AtlanTarget(config)
     try:
         connection = selection.filters.get("connection", "")

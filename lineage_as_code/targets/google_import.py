@@ -20,7 +20,6 @@ from typing import Any
 
 from ..compile.writer import build_process_id
 from ..config import TargetConfig
-from ..errors import ConfigError
 from ..manifest.refs import RefError, split_ref
 from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
 from .google import GoogleTarget
@@ -102,10 +101,7 @@ def _processes(process: Mapping[str, Any], links: list[Link], origin: Mapping[st
 
 def read_google_lineage(config: TargetConfig, selection: ImportSelection, advance: Advance) -> ImportedLineage:
     """Every process of the target's project and location that ``selection`` keeps, with its links."""
-    unknown = sorted(set(selection.filters) - PARSED_FILTER_KEYS)
-    if unknown:
-        raise ConfigError(f"target {config.name!r} (google): unknown filter {', '.join(unknown)}; "
-                          f"it filters on {', '.join(sorted(PARSED_FILTER_KEYS))}")
+    selection.check(config, PARSED_FILTER_KEYS)
     target = GoogleTarget(config)
     done = [0]
     lock = threading.Lock()

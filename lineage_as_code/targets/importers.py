@@ -38,6 +38,13 @@ class ImportSelection:
 
     filters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
+    def check(self, config: TargetConfig, allowed: frozenset[str]) -> None:
+        """ConfigError naming the target when a filter key is not one its reader honours."""
+        unknown = sorted(set(self.filters) - allowed)
+        if unknown:
+            raise ConfigError(f"target {config.name!r} ({config.type}): unknown filter {', '.join(unknown)}; "
+                              f"it filters on {', '.join(sorted(allowed))}")
+
     def keeps(self, process: Process) -> bool:
         """True when ``process`` passes the ``id`` and ``asset`` filters."""
         pattern = self.filters.get("id")

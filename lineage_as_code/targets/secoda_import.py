@@ -17,7 +17,6 @@ from typing import Any
 
 from ..compile.writer import build_process_id
 from ..config import TargetConfig
-from ..errors import ConfigError
 from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
 from .importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
 from .secoda import CATALOG, MANUAL, SecodaTarget, _row_pair
@@ -60,10 +59,7 @@ def _id_filter(chunk: list[str]) -> str:
 
 def read_secoda_lineage(config: TargetConfig, selection: ImportSelection, advance: Advance) -> ImportedLineage:
     """The manual lineage Secoda holds, one process per downstream table, that ``selection`` keeps."""
-    unknown = sorted(set(selection.filters) - PARSED_FILTER_KEYS)
-    if unknown:
-        raise ConfigError(f"target {config.name!r} (secoda): unknown filter {', '.join(unknown)}; "
-                          f"it filters on {', '.join(sorted(PARSED_FILTER_KEYS))}")
+    selection.check(config, PARSED_FILTER_KEYS)
     target = SecodaTarget(config)
     try:
         pairs, resources = _read(target, advance)
