@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from .errors import ApplyError, ApplyStoppedError, AuthError, MassDeleteError, TargetError
 from .plan.build import mass_delete_problem
@@ -91,6 +92,7 @@ class _Recorder:
         self.lineage = state.lineage or lineage or str(uuid.uuid4())
         self.written = state
         self.working: dict[str, dict[str, StateEntry]] = {}  # targets changed since the last write
+        self.content: dict[str, Mapping[str, Any]] = {}  # bodies written since then, by content hash
         self.interval = interval
         self.spacing = interval
         self.clock = clock
@@ -101,7 +103,7 @@ class _Recorder:
         its ownership markers will carry: a run killed before its first state write then leaves
         resources that the next plan still recognises as this project's."""
         if not self.written.lineage:
-            pending = State(self.lineage, self.written.serial + 1, self.written.targets)
+            pending = replace(self.written, lineage=self.lineage, serial=self.written.serial + 1)
             self.store.write(pending, expected_serial=self.written.serial)
             self.written = pending
 
@@ -113,9 +115,13 @@ class _Recorder:
         """The last state written (``flush`` first to include everything recorded)."""
         return self.written
 
-    def record(self, target: str, put: dict[str, StateEntry], drop: set[str]) -> None:
+    def record(self, target: str, put: dict[str, StateEntry], drop: set[str],
+               content: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Record ``put`` and ``drop`` for ``target``, with the bodies the puts were written with (by hash)."""
         if not put and not drop:
             return
+        if content:
+            self.content.update(content)
         entries = self.working.get(target)
         if entries is None:
             entries = self.working[target] = dict(self.written.entries(target))
@@ -130,12 +136,13 @@ class _Recorder:
             return
         targets = dict(self.written.targets)
         targets.update({t: MappingProxyType(dict(entries)) for t, entries in self.working.items()})
-        pending = State(self.lineage, self.written.serial + 1,
-                        MappingProxyType(dict(sorted(targets.items()))))
+        pending = State(self.lineage, self.written.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
+                        self.written.with_content(self.content))
         started = self.clock()
         self.store.write(pending, expected_serial=self.written.serial)
         self.written = pending
         self.working = {}
+        self.content = {}
         self.last = self.clock()
         self.spacing = max(self.interval, 20 * (self.last - started)) if self.interval else 0.0
 
@@ -155,6 +162,11 @@ def _entry(change: Change, vendor_id: str, file_of: Callable[[str], str], uncert
                       file_of(source_file(change.source)), uncertain)
 
 
+def _content(changes: Iterable[Change]) -> dict[str, Mapping[str, Any]]:
+    """The bodies ``changes`` wrote, by content hash: what the next plan diffs their updates against."""
+    return {c.after_hash: c.after for c in changes if c.after is not None and c.after_hash}
+
+
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
                   progress: Callable[[str], None], advance: Advance) -> None:
     caps = target.capabilities
@@ -172,7 +184,7 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
         adopted = [c for c in runnable if c.action is Action.ADOPT]
         if adopted:  # already in the target as declared: recorded in state, nothing is sent
             recorder.record(t.name, {c.address: _entry(c, c.prior.id if c.prior else "", recorder.file_of)
-                                     for c in adopted}, set())
+                                     for c in adopted}, set(), _content(adopted))
             report.adopted += len(adopted)
             report.done += len(adopted)
             advance(report.done, report.total)
@@ -211,7 +223,7 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
                     report.created += 1
                 else:
                     report.updated += 1
-            recorder.record(t.name, put, drop)
+            recorder.record(t.name, put, drop, _content(c for c in batch if c.address in put))
             report.done += len(batch)
             progress(f"{t.name}: batch {report.batches} applied ({report.done}/{report.total} changes)")
             advance(report.done, report.total)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from .config import Config
@@ -20,7 +20,7 @@ from .errors import ConfigError, StateError
 from .model import bulk_allocation
 from .plan.contract import Current, Resource
 from .project import canonical_file, read_manifests
-from .state import State, StateEntry, open_state_store
+from .state import StateEntry, open_state_store
 from .targets import open_target
 
 
@@ -88,7 +88,8 @@ def rebuild_state(config: Config, targets: list[str], lineage: str = "", force: 
                 entries = {**state.entries(name), **_entries(current, desired[name], found, str(config.root))}
                 targets_state[name] = MappingProxyType(dict(sorted(entries.items())))
                 report.recorded[name] = len(entries)
-            rebuilt = State(found, state.serial + 1, MappingProxyType(dict(sorted(targets_state.items()))))
+            rebuilt = replace(state, lineage=found, serial=state.serial + 1,
+                              targets=MappingProxyType(dict(sorted(targets_state.items()))))
             store.write(rebuilt, expected_serial=state.serial)
             report.serial = rebuilt.serial
             return report

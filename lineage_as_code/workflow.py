@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -72,7 +72,7 @@ def _retrying(state: State) -> State:
     targets = {t: MappingProxyType({a: e._replace(hash=f"uncertain:{e.hash}") if e.uncertain else e
                                     for a, e in entries.items()})
                for t, entries in state.targets.items()}
-    return State(state.lineage, state.serial, MappingProxyType(targets))
+    return replace(state, targets=MappingProxyType(targets))
 
 
 def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -> Callable[[str], bool] | None:

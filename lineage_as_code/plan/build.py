@@ -13,11 +13,12 @@ A plan of some of the project's files (``scope``) prunes only what those files d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import PlanError
 from ..state import State, StateEntry
+from ..state.content import Content
 from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
 from .impact import build_impacts
 from .model import Action, Change, Plan, PlanScope, Skip, TargetPlan
@@ -186,9 +187,7 @@ class _Declared:
         private = {"edges_still_declared": kept,
                    "declared_by": [{"address": r.address, "kind": r.kind, "body": dict(r.body),
                                     "edges": [list(e) for e in r.edges]} for _, r in sorted(carriers.items())]}
-        return Change(change.target, change.address, change.kind, change.action, change.after, change.after_hash,
-                      change.prior, change.source, change.reason, change.requires, change.edges, change.placeholder,
-                      private, change.owner)
+        return replace(change, private=private)
 
 
 def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context,
@@ -283,9 +282,19 @@ def mass_delete_problem(t: TargetPlan, policy: Policy, managed: int) -> str:
     return ""
 
 
+def _with_prior_body(changes: list[Change], content: Content | None) -> list[Change]:
+    """Each change with the body its state entry was written with, when state holds it."""
+    if not content:
+        return changes
+    bodies = content.get_many(c.prior.hash for c in changes if c.prior is not None)
+    return [replace(c, prior_body=bodies[c.prior.hash]) if c.prior is not None and c.prior.hash in bodies else c
+            for c in changes]
+
+
 def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: str = "",
-                      owner: str = "") -> TargetPlan:
-    """Diff one target; raise PlanError when its policy cannot be honoured."""
+                      owner: str = "", content: Content | None = None) -> TargetPlan:
+    """Diff one target; raise PlanError when its policy cannot be honoured. ``content`` is state's
+    bodies by content hash (the prior side of each update's field-level diff)."""
     check_mode(t.name, t.type, t.capabilities, t.policy)
     ctx = _Context(t, lineage, owner or lineage)
     lookup = _Lookup(t.current, t.policy.case_sensitive_match)
@@ -294,6 +303,7 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept)
     declared = _Declared(t.desired)
     changes = [declared.kept(c) if c.action in (Action.UPDATE, Action.DELETE) else c for c in changes + removals]
+    changes = _with_prior_body(changes, content)
     if not t.capabilities.supports_delete:
         undeletable += _edges_left_behind(t, changes)
     warnings = list(t.notes)
@@ -340,7 +350,7 @@ def build_plan(inputs: Sequence[TargetInput], state: State, manifest_digest: str
                manifests: Sequence[tuple[str, str]] = (), scope: PlanScope | None = None, owner: str = "") -> Plan:
     """Return the Plan for every target in ``inputs``, sorted by target then address. ``owner`` is the
     ownership marker new writes carry when the state has no lineage yet (the first apply gives it one)."""
-    targets = tuple(build_target_plan(t, state.entries(t.name), state.lineage, owner)
+    targets = tuple(build_target_plan(t, state.entries(t.name), state.lineage, owner, state.content)
                     for t in sorted(inputs, key=lambda t: t.name))
     return Plan(targets, state.lineage, state.serial, manifest_digest, tuple(sorted(manifests)),
                 scope or PlanScope())

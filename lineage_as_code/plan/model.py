@@ -52,16 +52,22 @@ class Change:
     placeholder: bool = False
     private: Mapping[str, Any] | None = None
     owner: str = field(default="", compare=False)
+    # The body the prior entry was written with (state keeps it by content hash): what a reviewer's
+    # field-level diff compares ``after`` with. None when state does not hold it (written by an older
+    # version, or read from the target).
+    prior_body: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def before(self) -> dict[str, Any] | None:
-        """The prior entry as a document: ``{"id", "hash", "kind", "partial", "edges"?}``."""
+        """The prior entry as a document: ``{"id", "hash", "kind", "partial", "edges"?, "content"?}``."""
         e = self.prior
         if e is None:
             return None
         doc: dict[str, Any] = {"id": e.id, "hash": e.hash, "kind": e.kind, "partial": e.partial}
         if e.edges:
             doc["edges"] = [list(x) for x in e.edges]
+        if self.prior_body is not None:
+            doc["content"] = dict(self.prior_body)
         return doc
 
 

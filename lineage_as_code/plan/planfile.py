@@ -16,7 +16,7 @@ Shape (format_version 2)::
      "summary": {"create": 1, "update": 0, "delete": 0, "adopt": 0, "unchanged": 12, "skipped": 0},
      "targets": [{"name": "local", "type": "duckdb", "refreshed": true, "summary": {...},
                   "changes": [{"address", "kind", "action", "source", "reason", "requires", "edges",
-                               "before": {"id", "hash", "kind", "partial", "edges"?} | null,
+                               "before": {"id", "hash", "kind", "partial", "edges"?, "content"?} | null,
                                "after": {...} | null, "after_hash", "placeholder", "private": {...} | null}],
                   "skipped": [{"address", "reason", "source", "cannot_delete"}],
                   "unmanaged": ["..."], "warnings": ["..."]}]}
@@ -93,10 +93,12 @@ def _prior(doc: Mapping[str, Any] | None) -> StateEntry | None:
 
 
 def _change(target: str, c: Mapping[str, Any]) -> Change:
+    before = c["before"]
     return Change(target=target, address=c["address"], kind=c["kind"], action=Action(c["action"]), after=c["after"],
-                  after_hash=c["after_hash"], prior=_prior(c["before"]), source=c["source"], reason=c["reason"],
+                  after_hash=c["after_hash"], prior=_prior(before), source=c["source"], reason=c["reason"],
                   requires=tuple(c["requires"]), edges=tuple((str(a), str(b)) for a, b in c["edges"]),
-                  placeholder=c["placeholder"], private=c["private"])
+                  placeholder=c["placeholder"], private=c["private"],
+                  prior_body=before.get("content") if before else None)
 
 
 def _parse(data: bytes, where: str) -> Any:
@@ -167,12 +169,15 @@ def _same_document(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> 
 
 def _same_change(a: Change, b: Change) -> bool:
     """Whether a reviewed change is the one apply would make: action, content, what it replaces
-    (vendor id and hash from state), placeholder, private data, dependencies and edges."""
+    (vendor id, hash and the content it was written with, from state), placeholder, private data,
+    dependencies and edges. The prior content is compared too: the field-level diff a reviewer read
+    must be the one state gives."""
     prior_a = (a.prior.id, a.prior.hash, a.prior.kind, a.prior.partial, a.prior.edges) if a.prior else None
     prior_b = (b.prior.id, b.prior.hash, b.prior.kind, b.prior.partial, b.prior.edges) if b.prior else None
     return ((a.kind, a.action, a.after_hash, prior_a, a.placeholder, a.requires, a.edges)
             == (b.kind, b.action, b.after_hash, prior_b, b.placeholder, b.requires, b.edges)
-            and _same_document(a.after, b.after) and _same_document(a.private, b.private))
+            and _same_document(a.after, b.after) and _same_document(a.private, b.private)
+            and _same_document(a.prior_body, b.prior_body))
 
 
 def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:

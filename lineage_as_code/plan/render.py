@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from ..display import escape_control
+from .diff import change_diff
 from .impact import Impact
 from .mermaid import render_mermaid
 from .model import Action, Change, Plan, TargetPlan
@@ -20,20 +21,13 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
 
 
 def _detail(change: Change) -> str:
-    body = change.after or {}
+    body = change.after or change.prior_body or {}
     if "inputs" in body and "outputs" in body:
         return f"{', '.join(map(str, body['inputs']))} -> {', '.join(map(str, body['outputs']))}"
     return ""
 
 
-def edge_diff(change: Change) -> list[str]:
-    """For an update, the table edges it adds (``+ a -> b``) and takes away (``- a -> b``), from what
-    state recorded: the field-level view of a changed input or output."""
-    if change.action is not Action.UPDATE or change.prior is None:
-        return []
-    before, after = set(change.prior.edges), set(change.edges)
-    return ([f"+ edge {a} -> {b}" for a, b in sorted(after - before)]
-            + [f"- edge {a} -> {b}" for a, b in sorted(before - after)])
+_DIFF_COLOURS = {"+": "green", "-": "red", "~": "yellow"}
 
 
 def _summary_line(plan: Plan | TargetPlan, unchanged: int, skipped: int) -> str:
@@ -71,7 +65,7 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
             if c.source:
                 line += paint(escape_control(f"  {c.source}"), "dim")
             out.append(paint(line, colours[c.action]) if c.action in colours else line)
-            out.extend(paint(escape_control(f"      {d}"), "green" if d[0] == "+" else "red") for d in edge_diff(c))
+            out.extend(paint(escape_control(f"      {d}"), _DIFF_COLOURS.get(d[0], "dim")) for d in change_diff(c))
         for s in t.skipped:
             if not s.cannot_delete:
                 out.append(paint(escape_control(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else "")),
@@ -195,7 +189,7 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
                 if c.source:
                     line += f"  {c.source}"
                 lines.append(escape_control(line))
-                lines.extend(escape_control(f"{d[0]}     {d[2:]}") for d in edge_diff(c))
+                lines.extend(escape_control(f"{d[0]}     {d[2:]}") for d in change_diff(c))
             out.append(_fence(lines, "diff"))
         for s in t.skipped:
             if not s.cannot_delete:

@@ -1,7 +1,9 @@
 """State: the ledger of what this tool created in each target, and the lock around changing it.
 
 A State is a frozen value: a lineage id (fixed at the first write), a serial that grows with
-every write, and per target a map of address -> StateEntry (vendor id, content hash, kind).
+every write, per target a map of address -> StateEntry (vendor id, content hash, kind), and the
+content written, keyed by content hash (one stored copy per distinct body), so that the next plan
+can say field by field what an update changes (Terraform keeps its resources' attributes the same way).
 Only resources in state are ever deleted. Stores share one protocol (read, compare-and-swap
 write, lock, unlock, force-unlock) so the same contract tests run against every backend.
 """
@@ -21,6 +23,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ..errors import LockError
 from ..model import bulk_allocation
+from .content import Content, split_document
 
 FORMAT_VERSION = 1
 
@@ -63,22 +66,33 @@ class State:
     lineage: str = ""
     serial: int = 0
     targets: Mapping[str, Mapping[str, StateEntry]] = field(default_factory=lambda: MappingProxyType({}))
+    # content hash -> the body written with it. Missing for resources written by versions before this
+    # was kept (their plans show which edges changed, not which fields).
+    content: Content = field(default_factory=Content)
 
     def entries(self, target: str) -> Mapping[str, StateEntry]:
         return self.targets.get(target, MappingProxyType({}))
 
-    def updated(self, target: str, put: Mapping[str, StateEntry], drop: set[str]) -> State:
-        """Return the next state: entries put/dropped for ``target``, serial + 1, lineage fixed."""
+    def updated(self, target: str, put: Mapping[str, StateEntry], drop: set[str],
+                content: Mapping[str, Mapping[str, Any]] | None = None) -> State:
+        """Return the next state: entries put/dropped for ``target`` (with the ``content`` they were
+        written with, by hash), serial + 1, lineage fixed."""
         current = {k: v for k, v in self.entries(target).items() if k not in drop}
         current.update(put)
         targets = dict(self.targets)
         targets[target] = MappingProxyType(dict(sorted(current.items())))
-        return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))))
+        return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
+                     self.with_content(content))
+
+    def with_content(self, content: Mapping[str, Mapping[str, Any]] | None) -> Content:
+        """This state's content plus ``content`` (what a write just recorded)."""
+        return self.content.merged(content)
 
     def to_json(self) -> bytes:
         """The state document: ``{"format_version", "lineage", "serial", "targets": {target:
-        {address: [kind, vendor id, content hash, partial 0|1, [[source, target], ...], file?, uncertain 1?]}}}``,
-        one resource per line so that it diffs well; arrays parse twice as fast as objects."""
+        {address: [kind, vendor id, content hash, partial 0|1, [[source, target], ...], file?, uncertain 1?]}},
+        "content": {content hash: body}}``, one resource per line so that it diffs well; arrays parse twice as
+        fast as objects. Only the content some entry still refers to is written."""
         lines = [(f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
                   f'"serial":{self.serial},"targets":{{')]
         for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
@@ -87,7 +101,13 @@ class State:
                     for a, e in sorted(entries.items())]
             lines.append(",\n".join(body))
             lines.append("}")
-        lines.append("}}")
+        lines.append("}")
+        kept = self.content.lines({e.hash for entries in self.targets.values() for e in entries.values()})
+        if kept:
+            lines.append(',"content":{')
+            lines.append(",\n".join(kept))
+            lines.append("}")
+        lines.append("}")
         return ("\n".join(lines) + "\n").encode()
 
     @classmethod
@@ -96,8 +116,9 @@ class State:
         ``schemas/state.schema.json`` refuses it (see ``state/document.py``)."""
         from .document import build_entry, parse_state_document, plainly_valid
 
+        head, raw_content = split_document(data)
         with bulk_allocation():
-            doc = parse_state_document(data, where)
+            doc = parse_state_document(head, where)
             targets = {}
             for t, entries in doc["targets"].items():
                 if plainly_valid(entries):
@@ -105,7 +126,8 @@ class State:
                 else:
                     targets[t] = MappingProxyType({a: StateEntry(*build_entry(raw, where, t, a))
                                                    for a, raw in entries.items()})
-        return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets))
+        return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets),
+                   Content(doc.get("content"), raw_content, where))
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,13 @@ def parse_state_document(data: bytes, where: str) -> dict[str, Any]:
     targets = doc.get("targets") if isinstance(doc, dict) else None
     envelope = doc if not isinstance(targets, dict) else {
         **doc, "targets": {t: {} if isinstance(v, dict) else v for t, v in targets.items()}}
+    content = doc.get("content") if isinstance(doc, dict) else None
+    if isinstance(content, dict):
+        # Bodies are any JSON object: checked here at C speed, not value by value by jsonschema.
+        envelope = {**envelope, "content": {}}
+        wrong = next((h for h, body in content.items() if not isinstance(body, dict)), None)
+        if wrong is not None:
+            raise corrupt(where, f"content[{wrong[:80]!r}]: is not an object")
     problem = _first_error(_validator(), envelope, "")
     if problem:
         raise corrupt(where, problem)

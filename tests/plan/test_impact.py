@@ -50,12 +50,27 @@ def test_adding_lineage_breaks_nothing(lac: Any, tmp_path: Path) -> None:
     assert LABEL_BREAKS_DOWNSTREAM not in labels_from_markdown(markdown, "plan.md")
 
 
-def test_an_update_lists_the_edges_it_adds_and_takes_away(lac: Any, tmp_path: Path) -> None:
+def test_an_update_lists_the_inputs_it_adds_and_takes_away(lac: Any, tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(CHAIN)
     assert lac("apply", "--auto-approve", "m.yaml", cwd=tmp_path).code == 0
     (tmp_path / "m.yaml").write_text(CHAIN.replace("inputs: [stg.b, raw.z]", "inputs: [raw.z, raw.w]"))
     text = lac("plan", "m.yaml", cwd=tmp_path).out
-    assert "      + edge snowflake:db.raw.w -> snowflake:db.mart.c" in text
-    assert "      - edge snowflake:db.stg.b -> snowflake:db.mart.c" in text
+    assert "      + input: snowflake:db.raw.w\n" in text
+    assert "      - input: snowflake:db.stg.b\n" in text
     markdown = lac("plan", "m.yaml", "--format", "markdown", cwd=tmp_path).out
-    assert "+     edge snowflake:db.raw.w -> snowflake:db.mart.c" in markdown
+    assert "+     input: snowflake:db.raw.w\n" in markdown
+
+
+def test_without_the_prior_content_in_state_an_update_lists_its_edges(lac: Any, tmp_path: Path) -> None:
+    """A state written before bodies were kept still says which table edges an update adds and removes."""
+    (tmp_path / "m.yaml").write_text(CHAIN)
+    assert lac("apply", "--auto-approve", "m.yaml", cwd=tmp_path).code == 0
+    state_file = tmp_path / ".lac" / "state.json"
+    doc = json.loads(state_file.read_text())
+    assert doc.pop("content")
+    state_file.write_text(json.dumps(doc))
+    (tmp_path / "m.yaml").write_text(CHAIN.replace("inputs: [stg.b, raw.z]", "inputs: [raw.z, raw.w]"))
+    text = lac("plan", "m.yaml", cwd=tmp_path).out
+    assert "      + edge: snowflake:db.raw.w -> snowflake:db.mart.c\n" in text
+    assert "      - edge: snowflake:db.stg.b -> snowflake:db.mart.c\n" in text
+    assert "input:" not in text

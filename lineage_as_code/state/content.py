@@ -1,0 +1,103 @@
+"""The bodies state keeps by content hash, parsed only where a plan asks for them.
+
+State records the body each resource was written with, so the next plan can show an update field
+by field. Bodies are most of a state file's bytes (a million column mappings are hundreds of
+megabytes of JSON), and a no-op plan, the common case in CI, needs none of them. So the state
+document keeps them last, one ``"hash":{body}`` per line, and reading a state keeps that section as
+bytes: ``get_many`` scans it once for the hashes a plan's updates and deletes need and parses only
+those; writing passes the lines still referred to through unparsed.
+
+A document whose content section is not laid out that way (written by hand, pretty-printed) is
+parsed whole, as before; it is rewritten in the compact layout at the next write.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from ..errors import StateError
+
+OPEN = b'\n,"content":{\n'
+CLOSE = b"\n}\n}\n"
+_KEY = re.compile(rb'^"([^"\\\n]*)":', re.MULTILINE)
+
+
+def compact(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Content:
+    """content hash -> body: parsed bodies (just written, or from a hand-laid document) and the raw
+    lines of a state file's content section."""
+
+    __slots__ = ("_parsed", "_raw", "where")
+
+    def __init__(self, parsed: Mapping[str, Mapping[str, Any]] | None = None, raw: bytes = b"",
+                 where: str = "") -> None:
+        self._parsed = dict(parsed or {})
+        self._raw = raw  # ``"hash":{...}`` lines joined by ",\n", as the state file holds them
+        self.where = where
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Content) and (self._parsed, self._raw) == (other._parsed, other._raw)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Content({len(self._parsed)} parsed, {len(self._raw)} raw bytes)"
+
+    def __bool__(self) -> bool:
+        return bool(self._parsed or self._raw)
+
+    def _spans(self, wanted: set[str] | None) -> Iterator[tuple[str, int, int]]:
+        """(hash, start, end) of each raw line whose hash is ``wanted`` (all when None)."""
+        raw = self._raw
+        for m in _KEY.finditer(raw):
+            key = m.group(1).decode()
+            if wanted is None or key in wanted:
+                end = raw.find(b"\n", m.end())
+                end = len(raw) if end < 0 else end
+                yield key, m.end(), end - (1 if raw[end - 1:end] == b"," else 0)
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+        """The bodies of ``hashes`` this content holds; StateError when one of them is not a JSON object."""
+        wanted = set(hashes)
+        found = {h: self._parsed[h] for h in wanted if h in self._parsed}
+        missing = wanted - found.keys()
+        if missing and self._raw:
+            for key, start, end in self._spans(missing):
+                try:
+                    body = json.loads(self._raw[start:end])
+                except (ValueError, RecursionError):
+                    body = None
+                if not isinstance(body, dict):
+                    raise StateError(f"{self.where}: state file is corrupt (content[{key[:80]!r}] is not a JSON "
+                                     "object); restore it from a backup (a local state keeps the previous version "
+                                     "beside it as <state>.backup)")
+                found[key] = body
+        return found
+
+    def merged(self, new: Mapping[str, Mapping[str, Any]] | None) -> Content:
+        if not new:
+            return self
+        return Content({**self._parsed, **new}, self._raw, self.where)
+
+    def lines(self, used: set[str]) -> list[str]:
+        """``"hash":{body}`` for every hash in ``used`` this content holds, sorted by hash."""
+        out = {h: f"{json.dumps(h)}:{compact(body)}" for h, body in self._parsed.items() if h in used}
+        if self._raw:
+            for key, start, end in self._spans(used - out.keys()):
+                out[key] = f"{json.dumps(key)}:{self._raw[start:end].decode()}"
+        return [out[h] for h in sorted(out)]
+
+
+def split_document(data: bytes) -> tuple[bytes, bytes]:
+    """(the document without its content section, the section's raw lines) for a state in the compact
+    layout; (data, b"") otherwise."""
+    head, sep, tail = data.rpartition(OPEN)
+    if not sep or not tail.endswith(CLOSE):
+        return data, b""
+    return head + b"\n}\n", tail[:-len(CLOSE)]
