@@ -42,7 +42,16 @@ class Content:
         self.where = where
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Content) and (self._parsed, self._raw) == (other._parsed, other._raw)
+        """Equal when they hold the same bodies, parsed or not (parses everything: for tests and checks)."""
+        if not isinstance(other, Content):
+            return NotImplemented
+        if (self._parsed, self._raw) == (other._parsed, other._raw):
+            return True
+        return self._everything() == other._everything()
+
+    def _everything(self) -> dict[str, Mapping[str, Any]]:
+        raw = self.get_many(key for key, _, _ in self._spans(None)) if self._raw else {}
+        return {**raw, **self._parsed}
 
     __hash__ = None  # type: ignore[assignment]
 
