@@ -62,12 +62,12 @@ def _cmd_compile(args: argparse.Namespace, console: Console) -> int:
 
 
 def _render(plan: Plan, fmt: str, console: Console, show_unmanaged: bool = False,
-            context: Iterable[tuple[str, str]] = ()) -> str:
+            context: Iterable[tuple[str, str]] = (), detail: bool = False) -> str:
     if fmt == "json":
         return dump_plan(plan)
     if fmt == "markdown":
-        return render_markdown(plan, context)
-    return render_text(plan, console.paint, show_unmanaged)
+        return render_markdown(plan, context, detail)
+    return render_text(plan, console.paint, show_unmanaged, detail)
 
 
 def _request(args: argparse.Namespace) -> PlanRequest:
@@ -81,7 +81,7 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     plan = plan_project(config, _request(args))
     context = build_context_edges(load_manifests(config, args.paths).lineage) \
         if args.format == "markdown" and plan.has_changes else ()
-    rendered = _render(plan, args.format, console, args.show_unmanaged, context)
+    rendered = _render(plan, args.format, console, args.show_unmanaged, context, args.detail)
     if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr
         console.write(dump_plan(plan))
         if args.format != "json":
@@ -95,10 +95,10 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _confirm(console: Console, auto: bool, saved: bool) -> Callable[[Plan], bool]:
+def _confirm(console: Console, auto: bool, saved: bool, detail: bool = False) -> Callable[[Plan], bool]:
     """Show the plan; a saved plan was reviewed already, otherwise ask (or require --auto-approve)."""
     def ask(plan: Plan) -> bool:
-        console.write(render_text(plan, console.paint))
+        console.write(render_text(plan, console.paint, detail=detail))
         if auto or saved:
             return True
         if not sys.stdin.isatty():
@@ -147,7 +147,7 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--retry-uncertain applies manifests, not a saved plan: run lac apply --retry-uncertain")
     with console.progress_bar("Applying") as advance:
         plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
-                                     confirm=_confirm(console, args.auto_approve, plan_file is not None),
+                                     confirm=_confirm(console, args.auto_approve, plan_file is not None, args.detail),
                                      progress=console.info if not console.interactive else lambda _: None,
                                      advance=advance, max_duration=args.max_duration)
     if report is None:
@@ -161,7 +161,8 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_show(args: argparse.Namespace, console: Console) -> int:
-    console.write(_render(load_plan(read_object(args.plan_file), args.plan_file), args.format, console))
+    console.write(_render(load_plan(read_object(args.plan_file), args.plan_file), args.format, console,
+                          detail=args.detail))
     return 0
 
 
@@ -264,7 +265,11 @@ def _cmd_handle_event(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+DETAIL_HELP = "list every change even when a target has more than 1,000 (else summarised per action, kind and file)"
+
+
 def _add_plan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detail", action="store_true", help=DETAIL_HELP)
     p.add_argument("paths", nargs="*", help="manifests (default: lac.yaml's); for apply, or a saved plan .json")
     p.add_argument("-t", "--target", action="append", help="limit to this target (repeatable)")
     p.add_argument("--refresh", action=argparse.BooleanOptionalAction, default=True,
@@ -332,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="render a saved plan (lac plan --out) without touching any target")
     p.add_argument("plan_file", metavar="PLAN.json")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--detail", action="store_true", help=DETAIL_HELP)
     p.set_defaults(func=_cmd_show)
 
     p = sub.add_parser("state", help="inspect or edit the ownership ledger")

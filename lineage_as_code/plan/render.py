@@ -8,9 +8,11 @@ can neither inject HTML nor break the comment.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from ..display import escape_control
+from .contract import source_file
 from .diff import change_diff
 from .impact import Impact
 from .mermaid import render_mermaid
@@ -28,6 +30,32 @@ def _detail(change: Change) -> str:
 
 
 _DIFF_COLOURS = {"+": "green", "-": "red", "~": "yellow"}
+SUMMARY_OVER = 1000  # changes in one target above which text and Markdown summarise (``--detail`` lists each)
+DELETES_LISTED = 100  # deletes a summarised target still lists one by one
+_ORDER = {Action.CREATE: 0, Action.UPDATE: 1, Action.ADOPT: 2, Action.DELETE: 3, Action.NOOP: 4}
+
+
+def summarised(t: TargetPlan, detail: bool) -> bool:
+    return not detail and len(t.changes) > SUMMARY_OVER
+
+
+def change_groups(t: TargetPlan) -> list[tuple[Action, str, str, int]]:
+    """(action, kind, manifest file, count) for a large target: what a reviewer reads instead of every line."""
+    counts = Counter((c.action, c.kind, source_file(c.source) or "(no longer in the manifests)") for c in t.changes)
+    return sorted(((a, k, f, n) for (a, k, f), n in counts.items()), key=lambda g: (_ORDER[g[0]], -g[3], g[1], g[2]))
+
+
+def _summary_lines(t: TargetPlan, paint: Callable[[str, str], str], colours: dict[Action, str]) -> list[str]:
+    out = [f"  {len(t.changes):,} changes, summarised by action, kind and manifest file ('--detail' lists each):"]
+    for action, kind, file, count in change_groups(t):
+        out.append(paint(escape_control(f"  {action.symbol} {count:>9,} {kind:<14} {file}"), colours.get(action, "dim")))
+    deletes = [c for c in t.changes if c.action is Action.DELETE]
+    if deletes:
+        out.append(paint("  Deletes:", "red"))
+        out += [paint(escape_control(f"    - {c.address}"), "red") for c in deletes[:DELETES_LISTED]]
+        if len(deletes) > DELETES_LISTED:
+            out.append(paint(f"    ... and {len(deletes) - DELETES_LISTED:,} more", "red"))
+    return out
 
 
 def _summary_line(plan: Plan | TargetPlan, unchanged: int, skipped: int) -> str:
@@ -47,18 +75,22 @@ def scope_notes(plan: Plan) -> list[str]:
              "are."), ""]
 
 
-def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, show_unmanaged: bool = False) -> str:
-    """A terminal view: one line per change with its manifest location, then a summary."""
+def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, show_unmanaged: bool = False,
+                detail: bool = False) -> str:
+    """A terminal view: one line per change with its manifest location, then a summary. A target with
+    more than ``SUMMARY_OVER`` changes is summarised by action, kind and file unless ``detail``."""
     colours = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red", Action.ADOPT: "cyan"}
     out: list[str] = [paint(line, "yellow") for line in scope_notes(plan)]
     for t in plan.targets:
         refreshed = "refreshed" if t.refreshed else "from state only"
         out.append(paint(escape_control(f"Target {t.name} ({t.type}, {refreshed})"), "bold"))
-        for c in t.changes:
+        if summarised(t, detail):
+            out += _summary_lines(t, paint, colours)
+        for c in () if summarised(t, detail) else t.changes:
             line = f"  {c.action.symbol} {c.address}"
-            detail = _detail(c)
-            if detail:
-                line += f"  [{detail}]"
+            edges = _detail(c)
+            if edges:
+                line += f"  [{edges}]"
             if c.reason:
                 line += f"  ({c.reason})"
             line = escape_control(line)
@@ -146,7 +178,7 @@ def _impact_section(plan: Plan) -> list[str]:
     return out
 
 
-def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
+def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = (), detail: bool = False) -> str:
     """A PR comment: summary table, a deletion warning, changes per target, and the picture of the
     changed lineage (with ``context``, the lineage's asset edges, drawn one hop around it)."""
     unchanged = sum(t.unchanged for t in plan.targets)
@@ -180,7 +212,12 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = ()) -> str:
         if not (t.changes or t.skipped or t.warnings):
             continue
         out += ["", f"#### {escape_md(t.name)} ({escape_md(t.type)})", ""]
-        if t.changes:
+        if summarised(t, detail):
+            out += [f"{len(t.changes):,} changes, summarised (`lac plan --detail` lists each):", "",
+                    "| | count | kind | manifest |", "|---|--:|---|---|"]
+            out += [f"| {action.symbol} {action.value} | {count:,} | {escape_md(kind)} | {escape_md(file)} |"
+                    for action, kind, file, count in change_groups(t)]
+        elif t.changes:
             lines = []
             for c in t.changes:
                 line = f"{c.action.symbol} {c.address}"
