@@ -328,11 +328,13 @@ def test_alation_import_names_what_it_cannot_answer(lac, tmp_path, monkeypatch):
         owned = lac("import", "alation", "--owned", "--filter", "external_id_prefix=", cwd=root)
         other_prefix = lac("import", "alation", "--filter", "external_id_prefix=theirs", cwd=root)
         named = lac("import", "alation", "--filter", "dataflow=lac/load_raw_orders,api/lac/gone", cwd=root)
+        unknown_table = lac("import", "alation", "--filter", "table=1.raw.typo", "--out", "typo", cwd=root)
     assert unnamed.code == 1 and "lists every dataflow" in unnamed.err and "external_id_prefix" in unnamed.err
     assert globbed.code == 1 and "exact key" in globbed.err
     assert owned.code == 1 and "--all" in owned.err
     assert other_prefix.code == 0 and other_prefix.out.startswith("0 processes") and "api/theirs/" in other_prefix.err
     assert named.code == 0 and named.out.startswith("1 processes") and "1 named dataflow(s) are not in" in named.err
+    assert unknown_table.code == 1 and "table 1.raw.typo" in unknown_table.err and not (root / "typo").exists()
 
 
 def test_csv_import_is_valid_byte_stable_and_round_trips(lac, tmp_path):

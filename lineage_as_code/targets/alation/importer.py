@@ -31,7 +31,7 @@ from typing import Any
 
 from ...compile.writer import build_process_id
 from ...config import TargetConfig
-from ...errors import ConfigError
+from ...errors import AuthError, ConfigError, TerminalTargetError
 from ...manifest.refs import RefError, split_ref
 from ...model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
 from ...plan.contract import Current
@@ -235,7 +235,13 @@ def _table_dataflows(target: AlationTarget, keys: Sequence[str], advance: Advanc
     direct = 0
     what = f"target {target.name!r}: GET {LINEAGE}"
     for n, key in enumerate(keys, 1):
-        response = target._call("GET", LINEAGE, params={"otype": "table", "oid": key, "keyField": "key"})
+        try:
+            response = target._call("GET", LINEAGE, params={"otype": "table", "oid": key, "keyField": "key"})
+        except AuthError:
+            raise
+        except TerminalTargetError as exc:  # e.g. a key Alation does not know
+            raise TerminalTargetError(f"the lineage of table {key} could not be read ({exc}); check the key: "
+                                      "<ds id>.<schema>.<table>, with the database for multi-database sources") from exc
         for path in http.expect_shape(http.expect_shape(response.json() or {}, dict, what).get("paths") or [],
                                       list, what):
             flows = [k for seg in (path[1:-1] if isinstance(path, list) else []) for o, k in _objects(seg)
