@@ -12,9 +12,12 @@ of events per run), faulted answers counted apart. Google keeps no column transf
 manifest file a process was declared in, so its lineage is compared without transforms and its
 re-plan is not expected empty. Secoda's catalog and manual lineage are seeded directly (an apply at
 its documented 30 writes a minute would take hours), and since it has no processes its lineage is
-compared as flows between tables and between columns. Prints one table and a final JSON line.
+compared as flows between tables and between columns. Alation lists no dataflows: the import names
+this project's by ``--filter external_id_prefix=`` (from state) and reads them through the Dataflow
+API, 1,000 external ids a request, so the minimum is ``ceil(processes / 1000)``; Alation keeps no
+column transforms, so its lineage is compared without them. Prints one table and a final JSON line.
 
-    python bench/import.py [--processes 10000] [--targets duckdb,atlan,google,secoda] [--page-size 100]
+    python bench/import.py [--processes 10000] [--targets duckdb,atlan,google,secoda,alation] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from lineage_as_code.config import Config
 from lineage_as_code.model import Lineage
 from lineage_as_code.project import load_manifests
 from lineage_as_code.workflow import PlanRequest, apply_project, plan_project
+from tests.emulators.alation import AlationEmulator
 from tests.emulators.atlan import SEARCH, AtlanEmulator
 from tests.emulators.base import Faults, Request, Response, serve
 from tests.emulators.google import GoogleLineageEmulator
@@ -182,6 +186,42 @@ def measure_secoda(root: Path, processes: int, throttle_every: int, error_rate: 
             "faulted": len([r for r in reads if r.fault]), "minimum": minimum, "faults": faults}
 
 
+class FaultyReadsAlation(AlationEmulator):
+    """The Alation emulator with its write faults dealt to reads too."""
+
+    def pre_fault(self, request: Request) -> tuple[str, Response | None]:
+        return super().pre_fault(replace(request, method="POST") if request.method == "GET" else request)
+
+
+def measure_alation(root: Path, processes: int, throttle_every: int, error_rate: float) -> dict[str, Any]:
+    manifest = write_generated(root / "manifests" / "lineage.yaml", processes, inputs=2, outputs=1, columns=1)
+    os.environ[TOKEN_ENV] = TOKEN
+    app = FaultyReadsAlation(TOKEN, job_polls=1)
+    with serve(app) as server:
+        # 1,000 dataflows of 2 paths a request: the apply is setup, not what is measured
+        settings = {"type": "alation", "base_url": server.url, "token_env": TOKEN_ENV, "retry_base_delay": 0.01,
+                    "poll_interval": 0.01, "datasource_ids": {"snowflake": {"id": 1, "database_in_key": True}},
+                    "max_paths_per_request": 2000}
+        config = make_project(root, {"alation": settings}, manifest)
+        apply_project(config, PlanRequest())
+        app.log.clear()
+        app.faults = Faults(throttle_every=throttle_every, retry_after=0.01, error_rate=error_rate, seed=11)
+        request = ImportRequest("alation", str(root / "imported"), filters=("external_id_prefix=",))
+        started = time.perf_counter()
+        report = write_import(config, request, lambda _d, _t: None)
+        wall = time.perf_counter() - started
+        faults = dict(app.faults_injected)
+        reads = [r for r in app.log if r.method == "GET" and r.path == "/integration/v2/dataflow/"]
+        app.faults = Faults()
+        exact = google_view(load_manifests(config, report.paths).lineage) == \
+            google_view(load_manifests(config).lineage)
+        write_import(config, replace(request, adopt=True), lambda _d, _t: None)
+        empty = not plan_project(config, PlanRequest((str(root / "imported"),))).has_changes
+    return {"target": "alation", "processes": processes, "wall_s": round(wall, 2), "exact": exact,
+            "replan_empty": empty, "requests": len([r for r in reads if not r.fault]),
+            "faulted": len([r for r in reads if r.fault]), "minimum": math.ceil(processes / 1000), "faults": faults}
+
+
 def pair_view(lineage: Lineage) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """Secoda has no processes and no transforms: the flows between tables and between columns."""
     edges = {(i, o) for p in lineage.processes for i, o in p.edges}
@@ -198,7 +238,7 @@ def google_view(lineage: Lineage) -> tuple[set[tuple[str, str, str]], set[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, default=10_000)
-    parser.add_argument("--targets", default="duckdb,atlan,google,secoda")
+    parser.add_argument("--targets", default="duckdb,atlan,google,secoda,alation")
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--throttle-every", type=int, default=7)
     parser.add_argument("--error-rate", type=float, default=0.05)
@@ -211,6 +251,8 @@ def main() -> None:
                 rows.append(measure_duckdb(root, args.processes))
             elif name == "secoda":
                 rows.append(measure_secoda(root, args.processes, args.throttle_every, args.error_rate))
+            elif name == "alation":
+                rows.append(measure_alation(root, args.processes, args.throttle_every, args.error_rate))
             elif name == "google":
                 rows.append(measure_google(root, args.processes, args.throttle_every, args.error_rate))
             elif name == "atlan":

@@ -1,26 +1,30 @@
 """``lac import``: the lineage a target holds, written back as native manifests and optionally adopted.
 
 The target's import reader (``targets/importers.py``) returns the lineage; it is written as YAML
-manifests, one file per platform/database/schema of each process's first output, sorted and
-formatted stably, so a re-import of an unchanged catalog gives byte-identical files and a small
-change a small diff. Files carry ``compiled_from: lac import TARGET``: that is how a later import
-knows which files are its own (it replaces those, removes those no longer produced, and refuses to
-overwrite anything else without ``force``). ``adopt`` then records in state, under the state lock,
+(or native CSV) manifests, one file per platform/database/schema of each process's first output,
+sorted and formatted stably, so a re-import of an unchanged catalog gives byte-identical files and a
+small change a small diff. YAML files carry ``compiled_from: lac import TARGET``; CSV has no place
+for it, so the CSV files an import wrote are listed with their mark in ``.lac-import.json`` in the
+output folder (hidden: manifest folders skip it). The marks are how a later import knows which files
+are its own (it replaces those, removes those no longer produced, and refuses to overwrite anything
+else without ``force``). With ``csv``, a process CSV cannot carry exactly (an asset type or
+connection, identity overrides) is written to a YAML file beside, and a note says so. ``adopt`` then records in state, under the state lock,
 what the target holds exactly as the written manifests declare it, so the next plan of those
 manifests has nothing to do; it refuses what another project's ownership marker owns.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from .compile.writer import build_manifest_yaml
+from .compile.writer import build_manifest_csv, build_manifest_yaml, csv_limit
 from .config import Config, TargetConfig
 from .errors import ConfigError, StateError, UsageError
 from .model import Lineage, Process, bulk_allocation
@@ -34,6 +38,8 @@ from .targets.importers import Advance, ImportedLineage, parse_filters, read_tar
 from .workflow import KnownResources
 
 IMPORT_MARK = "lac import "
+RECORD = ".lac-import.json"  # the CSV files an import wrote, with their mark
+FORMATS = ("yaml", "csv")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -47,6 +53,7 @@ class ImportRequest:
     adopt: bool = False
     force: bool = False
     filters: tuple[str, ...] = ()
+    format: str = "yaml"
 
 
 @dataclass
@@ -93,15 +100,65 @@ def _import_mark(path: Path) -> str | None:
     return mark if isinstance(mark, str) and mark.startswith(IMPORT_MARK) else None
 
 
+def _read_record(out: Path) -> dict[str, str]:
+    """The CSV files the record in ``out`` lists, relative name -> mark ({} when absent or unreadable)."""
+    try:
+        doc = json.loads((out / RECORD).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    files = doc.get("files") if isinstance(doc, dict) else None
+    return {str(n): m for n, m in files.items() if isinstance(m, str) and m.startswith(IMPORT_MARK)} \
+        if isinstance(files, dict) else {}
+
+
+def _marks(out: Path) -> dict[str, str]:
+    """Every file in ``out`` an import wrote, relative name -> mark: YAML by its ``compiled_from``, CSV by
+    the record."""
+    if not out.is_dir():
+        return {}
+    marks = {p.relative_to(out).as_posix(): m for p in sorted(out.rglob("*.yaml")) if (m := _import_mark(p))}
+    marks.update({n: m for n, m in _read_record(out).items() if n.endswith(".csv") and (out / n).is_file()})
+    return marks
+
+
 def _check_out(out: Path, names: Sequence[str], mark: str, force: bool) -> list[Path]:
     """The files an earlier import of this target wrote that this one will not; UsageError for a file in
     the way that is not import output (unless ``force``)."""
-    blocked = [n for n in names if (out / n).exists() and _import_mark(out / n) is None]
+    marks = _marks(out)
+    blocked = [n for n in names if (out / n).exists() and n not in marks]
     if blocked and not force:
         raise UsageError(f"{out}: {len(blocked)} file(s) that lac import did not write would be overwritten "
                          f"({', '.join(blocked[:3])}); choose another --out folder or add --force")
-    earlier = sorted(p for p in out.rglob("*.yaml") if _import_mark(p) == mark) if out.is_dir() else []
-    return [p for p in earlier if p.relative_to(out).as_posix() not in names]
+    return [out / n for n, m in sorted(marks.items()) if m == mark and n not in names]
+
+
+def build_import_contents(lineage: Lineage, fmt: str, mark: str, separator: str) -> tuple[dict[str, bytes], str]:
+    """The bytes of every file an import writes, by relative name, and a note on processes that went to
+    YAML because CSV cannot carry them ('' when none did)."""
+    contents: dict[str, bytes] = {}
+    kept: list[tuple[str, str]] = []
+    for name, procs in build_import_files(lineage).items():
+        carried = [p for p in procs if fmt == "csv" and not csv_limit(p)]
+        rest = [p for p in procs if p not in carried]
+        kept += [(p.id, csv_limit(p)) for p in rest if fmt == "csv"]
+        if carried:
+            contents[name[:-len(".yaml")] + ".csv"] = build_manifest_csv(carried, separator)
+        if rest:
+            contents[name] = build_manifest_yaml(rest, mark, verbatim=True)
+    note = "" if not kept else (f"{len(kept)} process(es) written as YAML: CSV cannot carry them exactly "
+                                f"(e.g. {kept[0][0]}: {kept[0][1]})")
+    return dict(sorted(contents.items())), note
+
+
+def _write_record(out: Path, mark: str, names: Sequence[str]) -> None:
+    """List this import's CSV files in the record, keeping other imports' entries for files still there."""
+    record = {n: m for n, m in _read_record(out).items() if m != mark and (out / n).is_file()}
+    record.update({n: mark for n in names if n.endswith(".csv")})
+    if record:
+        doc = {"about": "CSV manifests lac import wrote (CSV has no place to say so)", "files": dict(sorted(record.items()))}
+        write_object((out / RECORD).as_posix(), (json.dumps(doc, indent=1) + "\n").encode())
+    elif (out / RECORD).exists():
+        (out / RECORD).unlink()
 
 
 def _select(imported: ImportedLineage, state: State, request: ImportRequest) -> tuple[Lineage, list[str]]:
@@ -184,22 +241,30 @@ def write_import(config: Config, request: ImportRequest, advance: Advance) -> Im
     if request.owned and not _has_marker(tc):
         raise ConfigError(f"target {tc.name!r} ({tc.type}) writes no ownership marker, so --owned would find "
                           "nothing; import with --all (the default) and a --filter")
+    if request.format not in FORMATS:
+        raise UsageError(f"--format {request.format}: lac import writes {' or '.join(FORMATS)}")
     store = open_state_store(config.state_path)
-    imported = read_target_lineage(tc, parse_filters(list(request.filters)), advance)
-    lineage, notes = _select(imported, store.read(), request)
-    files = build_import_files(lineage)
-    out = Path(request.out)
+    state = store.read()
+    known = {a: e.id for a, e in state.entries(tc.name).items() if e.kind != ASSET}
+    selection = replace(parse_filters(list(request.filters)), known_ids=known)
+    imported = read_target_lineage(tc, selection, advance)
+    lineage, notes = _select(imported, state, request)
     mark = f"{IMPORT_MARK}{tc.name}"
+    files, kept = build_import_contents(lineage, request.format, mark, config.field_separator or ",")
+    notes += [kept] if kept else []
+    out = Path(request.out)
     stale = _check_out(out, list(files), mark, request.force)
     report = ImportReport(request.out, notes=notes, processes=len(lineage.processes), edges=lineage.edge_count,
                           column_edges=lineage.column_edge_count)
-    for name, procs in files.items():
+    for name, data in files.items():
         path = (out / name).as_posix()
-        write_object(path, build_manifest_yaml(procs, mark, verbatim=True))
+        write_object(path, data)
         report.paths.append(path)
     for old in stale:
         old.unlink()
         report.removed.append(old.as_posix())
+    if any(n.endswith(".csv") for n in files) or (out / RECORD).exists():
+        _write_record(out, mark, list(files))
     if request.adopt and report.paths:
         report.adopted, report.serial, missed = write_adoption(config, tc, report.paths, store,
                                                                imported.resources)

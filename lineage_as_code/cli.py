@@ -249,7 +249,8 @@ def _cmd_graph(args: argparse.Namespace, console: Console) -> int:
 def _cmd_import(args: argparse.Namespace, console: Console) -> int:
     from .catalog_import import ImportRequest, write_import
 
-    request = ImportRequest(args.target_name, args.out, args.owned, args.adopt, args.force, tuple(args.filter or ()))
+    request = ImportRequest(args.target_name, args.out, args.owned, args.adopt, args.force, tuple(args.filter or ()),
+                            args.format)
     with console.progress_bar("Reading") as advance:
         report = write_import(load_config(args.config), request, advance)
     for note in report.notes:
@@ -377,11 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("import", help="write the lineage a target holds as manifests; --adopt records it in state")
     p.add_argument("target_name", metavar="TARGET", help="a target named in lac.yaml (default project: local)")
     p.add_argument("--out", default="imported", help="folder for the manifests (default: imported)")
+    p.add_argument("--format", choices=("yaml", "csv"), default="yaml",
+                   help="manifest format (default yaml); csv writes what CSV cannot carry as YAML beside")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--owned", action="store_true", help="only what carries this project's ownership marker")
     who.add_argument("--all", dest="owned", action="store_false", help="everything the filters select (default)")
     p.add_argument("--adopt", action="store_true", help="record what was imported in state: the next plan is empty")
-    p.add_argument("--filter", action="append", metavar="KEY=GLOB", help="id=GLOB, asset=GLOB; atlan: connection=QN (repeatable)")
+    p.add_argument("--filter", action="append", metavar="KEY=GLOB", help="id=GLOB, asset=GLOB; atlan: connection=QN; alation: "
+                   "external_id_prefix=[P], dataflow=EID[,...], table=KEY[,...] (repeatable)")
     p.add_argument("--force", action="store_true", help="overwrite files in --out that lac import did not write")
     p.set_defaults(func=_cmd_import)
 

@@ -12,11 +12,12 @@ import duckdb
 from lineage_as_code.config import load_config
 from lineage_as_code.project import load_manifests
 from tests.conftest import EXAMPLES, FIXTURE
+from tests.emulators.alation import AlationEmulator
 from tests.emulators.atlan import SEARCH, AtlanEmulator
 from tests.emulators.base import Faults, Request, Response, serve
 from tests.emulators.google import GoogleLineageEmulator
 from tests.emulators.secoda import SecodaEmulator
-from tests.targets import test_atlan, test_google, test_secoda
+from tests.targets import test_alation, test_atlan, test_google, test_secoda
 from tests.targets.harness import make_project, write_generated
 
 
@@ -252,3 +253,142 @@ def edge_view(lineage):
     """Table and column edges by process id (Google keeps no transforms, so they are left out)."""
     return ({(p.id, i, o) for p in lineage.processes for i, o in p.edges},
             {(p.id, str(s), str(m.target)) for p in lineage.processes for m in p.columns for s in m.sources})
+
+
+# Alation: the key mapping names every database, so each key maps back to its manifest asset.
+ALATION_SOURCES = {**test_alation.SOURCES, "looker/sales": 4}
+ALATION_SOURCES.pop("looker")
+
+
+def alation_project(root: Path, url: str, sources: dict[str, object] | None = None) -> Path:
+    make_project(root, test_alation.settings(url, datasource_ids=sources or ALATION_SOURCES))
+    return root
+
+
+def without_transforms(store: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    """Table and column edges by process; Alation keeps no column transforms, so they are left out."""
+    edges, columns = lineage_rows(store)
+    return edges, {c[:5] for c in columns}
+
+
+def test_alation_round_trip_through_429s_and_5xx_adopted_to_no_changes_and_the_same_lineage(lac, tmp_path,
+                                                                                           monkeypatch):
+    monkeypatch.setenv(test_alation.ENV, test_alation.TOKEN)
+    app = faulty_reads(AlationEmulator)(test_alation.TOKEN)
+    with serve(app) as server:
+        root = alation_project(tmp_path / "a", server.url)
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        held = app.links("table"), app.links("column")
+        app.faults = Faults(throttle_every=2, retry_after=0.01, error_rate=0.3, seed=5)
+        result = lac("import", "alation", "--filter", "external_id_prefix=", "--adopt", cwd=root)
+        assert result.code == 0, result.err
+        assert app.faults_injected.get("429") and app.faults_injected.get("503")
+        assert result.out.startswith("4 processes, 5 edges, 7 column edges written to imported")
+        assert "adopted" in result.out and "keeps no column transforms" in result.err
+        app.faults = Faults()
+        plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+        assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+        assert (app.links("table"), app.links("column")) == held
+
+    by_hand, imported = project(tmp_path / "b"), tmp_path / "c"
+    shutil.copytree(root / "imported", imported / "imported")
+    assert lac("apply", "--auto-approve", cwd=by_hand).code == 0
+    assert lac("apply", "--auto-approve", "imported", cwd=imported).code == 0
+    expected = without_transforms(by_hand / ".lac" / "lineage.duckdb")
+    assert without_transforms(imported / ".lac" / "lineage.duckdb") == expected and expected[1]
+
+
+def test_alation_import_of_a_table_reads_the_dataflows_through_it(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv(test_alation.ENV, test_alation.TOKEN)
+    app = AlationEmulator(test_alation.TOKEN)
+    with serve(app) as server:
+        # looker maps to a data source by platform alone: its keys lose the database and cannot be inverted
+        root = alation_project(tmp_path, server.url, test_alation.SOURCES)
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        result = lac("import", "alation", "--filter", "table=1.marts.fct_orders", "--adopt", cwd=root)
+        assert result.code == 0, result.err
+        lineage_reads = [r for r in app.requests("GET") if r.path == test_alation.LINEAGE]
+        plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+    # fct_orders is written by build_fct_orders and read by the dashboard extract and the monthly DAG
+    assert result.out.startswith("3 processes, 4 edges"), result.out
+    assert len(lineage_reads) == 1
+    dashboard = (root / "imported" / "looker" / "_" / "dashboards.yaml").read_text()
+    assert "alation: 4.dashboards.revenue" in dashboard
+    assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+
+
+def test_alation_import_names_what_it_cannot_answer(lac, tmp_path, monkeypatch):
+    monkeypatch.setenv(test_alation.ENV, test_alation.TOKEN)
+    app = AlationEmulator(test_alation.TOKEN)
+    with serve(app) as server:
+        root = alation_project(tmp_path, server.url)
+        lac("apply", "--auto-approve", cwd=root)
+        unnamed = lac("import", "alation", cwd=root)
+        globbed = lac("import", "alation", "--filter", "table=1.marts.*", cwd=root)
+        owned = lac("import", "alation", "--owned", "--filter", "external_id_prefix=", cwd=root)
+        other_prefix = lac("import", "alation", "--filter", "external_id_prefix=theirs", cwd=root)
+        named = lac("import", "alation", "--filter", "dataflow=lac/load_raw_orders,api/lac/gone", cwd=root)
+        unknown_table = lac("import", "alation", "--filter", "table=1.raw.typo", "--out", "typo", cwd=root)
+    assert unnamed.code == 1 and "lists every dataflow" in unnamed.err and "external_id_prefix" in unnamed.err
+    assert globbed.code == 1 and "exact key" in globbed.err
+    assert owned.code == 1 and "--all" in owned.err
+    assert other_prefix.code == 0 and other_prefix.out.startswith("0 processes") and "api/theirs/" in other_prefix.err
+    assert named.code == 0 and named.out.startswith("1 processes") and "1 named dataflow(s) are not in" in named.err
+    assert unknown_table.code == 1 and "table 1.raw.typo" in unknown_table.err and not (root / "typo").exists()
+
+
+def test_csv_import_is_valid_byte_stable_and_round_trips(lac, tmp_path):
+    root = project(tmp_path / "a", EXAMPLES)
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+    result = lac("import", "local", "--format", "csv", "--adopt", cwd=root)
+    assert result.code == 0, result.err
+    written = tree(root / "imported")
+    assert [n for n in written if n.endswith(".csv")] and ".lac-import.json" in written
+    # the Lineage Builder rows name a connection, which only YAML carries
+    assert [n for n in written if n.endswith(".yaml")] and "written as YAML" in result.err
+    assert lac("validate", "imported", cwd=root).code == 0
+    plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+    assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+    assert lac("import", "local", "--format", "csv", cwd=root).code == 0
+    assert tree(root / "imported") == written
+
+    fresh = tmp_path / "b"
+    shutil.copytree(root / "imported", fresh / "imported")
+    assert lac("apply", "--auto-approve", "imported", cwd=fresh).code == 0
+    assert lineage_rows(fresh / ".lac" / "lineage.duckdb") == lineage_rows(root / ".lac" / "lineage.duckdb")
+
+
+def test_csv_import_guards_csv_files_it_did_not_write_and_removes_its_own_when_switching_format(lac, tmp_path):
+    root = project(tmp_path)
+    lac("apply", "--auto-approve", cwd=root)
+    assert lac("import", "local", "--format", "csv", cwd=root).code == 0
+    csv_files = sorted((root / "imported").rglob("*.csv"))
+    (root / "imported" / ".lac-import.json").unlink()  # as if the CSV files had been written by hand
+    refused = lac("import", "local", "--format", "csv", cwd=root)
+    assert refused.code == 1 and "--force" in refused.err
+    assert lac("import", "local", "--format", "csv", "--force", cwd=root).code == 0
+    as_yaml = lac("import", "local", cwd=root)
+    assert as_yaml.code == 0 and "removed" in as_yaml.out
+    assert csv_files and not list((root / "imported").rglob("*.csv"))
+    assert not (root / "imported" / ".lac-import.json").exists()
+
+
+def test_alation_keys_map_back_to_the_assets_they_were_made_from_or_keep_themselves():
+    from lineage_as_code.config import Policy, TargetConfig
+    from lineage_as_code.model import Asset
+    from lineage_as_code.targets.alation.importer import _AssetNames
+    from lineage_as_code.targets.alation.translate import AlationKeys
+
+    settings = {"datasource_ids": {**ALATION_SOURCES, "s3": 7}}
+    config = TargetConfig("alation", "alation", settings, Policy())
+    names = _AssetNames(config, AlationKeys("alation", settings))
+    made = [Asset("snowflake", "FINANCE", "reporting", "monthly_revenue"), Asset("postgres", "shop", "public", "orders"),
+            Asset("looker", "sales", "dashboards", "revenue"), Asset("s3", "lake", "raw", "2024/orders.csv", "file"),
+            Asset("tableau", "site", "views", "sales", "external")]
+    for asset in made:
+        ref = names.keys.ref(asset)
+        assert names.asset((ref.otype, ref.key)) == asset
+    unmapped = names.asset(("table", "9.sales.orders"))
+    report = names.asset(("bi_report", "5.bi_report.42"))
+    assert unmapped.ids == (("alation", "9.sales.orders"),) and names.keys.ref(unmapped).key == "9.sales.orders"
+    assert str(names.keys.ref(report)) == "bi_report:5.bi_report.42"

@@ -5,13 +5,20 @@ Processes are written sorted by id with keys in a fixed order; assets as shortha
 they carry nothing but a name, as objects when they carry a type, a connection or identity overrides;
 column mappings name their assets by ``database.schema.name``. The file says what it was compiled
 from (``compiled_from``), which is how a hand-written process with the same id knows it may win.
+
+The native CSV form (``build_manifest_csv``) is just as stable: processes sorted by id, one row per
+table edge (every input with every output, in their order), then one row per column source in the
+order of the mappings, the name, description, SQL, owner and attributes on a process's first row
+only. It carries less than YAML: ``csv_limit`` says why a process cannot be written as CSV exactly.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
@@ -110,3 +117,65 @@ def build_manifest_yaml(processes: Iterable[Process], compiled_from: str, verbat
     }
     text: str = yaml.dump(document, Dumper=_ManifestDumper, sort_keys=False, allow_unicode=True, width=120)
     return text.encode("utf-8")
+
+
+# The native CSV columns (manifest/csv_common.py NATIVE_COLUMNS; not imported: that module loads pandas).
+CSV_COLUMNS = ("process_id", "process_name", "source", "target", "source_column", "target_column", "transform",
+               "description", "sql", "owner")
+
+
+def _native(header: str) -> str:
+    return re.sub(r"[\s\-]+", "_", header.strip().lower())
+
+
+def _mapping_limit(proc: Process) -> str:
+    ins, outs = {a.key for a in proc.inputs}, {a.key for a in proc.outputs}
+    groups = set()
+    for m in proc.columns:
+        if m.target.asset not in outs or any(s.asset not in ins for s in m.sources):
+            return "a column mapping between assets that are not its input and output"
+        if len(set(m.sources)) != len(m.sources) or (m.target, m.transform) in groups:
+            return "two column mappings to one column with one transform, or a source named twice"
+        groups.add((m.target, m.transform))
+    return ""
+
+
+def csv_limit(proc: Process) -> str:
+    """Why the native CSV format cannot carry ``proc`` so that it reads back equal ('' when it can):
+    CSV names assets by key alone (type table, no connection, no ``ids``, database and schema given),
+    has no process ``ids`` or ``derived_by``, and holds attributes in extra columns of non-empty cells."""
+    if proc.ids:
+        return "identity overrides (ids)"
+    if proc.derived_by:
+        return "derived_by"
+    for asset in (*proc.inputs, *proc.outputs):
+        if asset.type != "table" or asset.connection or asset.ids or not (asset.database and asset.schema):
+            return f"asset {asset.key}: a type, connection, ids or missing database or schema"
+    for key, value in proc.attributes:
+        if not value or not key or key != key.strip() or _native(key) in CSV_COLUMNS:
+            return f"attribute {key!r}: an empty value, or a name a CSV header cannot hold"
+    return _mapping_limit(proc)
+
+
+def _csv_rows(proc: Process) -> list[dict[str, str]]:
+    details = {"process_name": proc.name if proc.name != proc.id else "", "description": proc.description,
+               "sql": proc.sql, "owner": proc.owner, **dict(proc.attributes)}
+    rows = [{"source": i.key, "target": o.key} for i in proc.inputs for o in proc.outputs]
+    rows += [{"source": s.asset, "target": m.target.asset, "source_column": s.column,
+              "target_column": m.target.column, "transform": m.transform} for m in proc.columns for s in m.sources]
+    rows[0].update(details)
+    return [{"process_id": proc.id, **row} for row in rows]
+
+
+def build_manifest_csv(processes: Iterable[Process], separator: str = ",") -> bytes:
+    """A native CSV manifest of ``processes`` (each one ``csv_limit`` passes) sorted by id: the native
+    columns, then one column per attribute name, sorted."""
+    procs: Sequence[Process] = sorted(processes, key=lambda p: p.id)
+    extra = sorted({k for p in procs for k, _ in p.attributes})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, [*CSV_COLUMNS, *extra], delimiter=separator, lineterminator="\n",
+                            restval="")
+    writer.writeheader()
+    for proc in procs:
+        writer.writerows(_csv_rows(proc))
+    return buffer.getvalue().encode("utf-8")

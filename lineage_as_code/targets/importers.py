@@ -34,9 +34,12 @@ class HeldProcess:
 @dataclass(frozen=True)
 class ImportSelection:
     """What to import: ``filters`` as ``key -> glob`` (``id`` on the process id, ``asset`` on any
-    input or output asset key; readers may honour vendor keys such as ``connection``)."""
+    input or output asset key; readers may honour vendor keys such as ``connection``). ``known_ids``
+    holds, by address, the vendor ids of the processes this project's state records for the target:
+    a reader of a target that cannot list what it holds (Alation) starts from them."""
 
     filters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    known_ids: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def check(self, config: TargetConfig, allowed: frozenset[str]) -> None:
         """ConfigError naming the target when a filter key is not one its reader honours."""
@@ -75,6 +78,7 @@ READERS: dict[str, str] = {
     "atlan": "lineage_as_code.targets.atlan_import:read_atlan_lineage",
     "google": "lineage_as_code.targets.google_import:read_google_lineage",
     "secoda": "lineage_as_code.targets.secoda_import:read_secoda_lineage",
+    "alation": "lineage_as_code.targets.alation.importer:read_alation_lineage",
 }
 
 REFUSALS: dict[str, str] = {

@@ -6,7 +6,10 @@ validated as documented and answered with a ``job_id`` whose job is still runnin
 poll, per-object errors in the job result (uploads naming a deleted data source), ``DELETE`` of
 one edge by source/target, the Dataflow API (``POST /integration/v2/dataflow/`` answers 202 and
 creates or replaces each dataflow by ``external_id``, its old paths gone; the documented error
-codes 400009..400012; GET and DELETE by external id), tables and columns listed with
+codes 400009..400012; GET and DELETE by external id), ``GET /integration/v2/lineage/`` (the
+lineage of one object: the paths from its nearest sources and targets through each dataflow, by
+``keyField=id`` (the default) or ``key``; its response fields besides ``paths``, and its answer for
+an object Alation does not know (404 here), are unconfirmed), tables and columns listed with
 ``limit``/``skip`` and an ``X-Next-Page`` header (an unknown query parameter is 400006), and
 ``createAPIAccessToken`` answering HTTP 200 with ``status: failed`` for a bad refresh token.
 Lineage lives in memory as links (source, target) per dataflow; a lineage POST whose body was
@@ -58,6 +61,7 @@ class AlationEmulator(EmulatorApp):
         self.route("POST", r"/integration/v1/createAPIAccessToken/", self.create_token)
         self.route("POST", r"/integration/v2/lineage/", self.post_lineage)
         self.route("DELETE", r"/integration/v2/lineage/", self.delete_edge)
+        self.route("GET", r"/integration/v2/lineage/", self.get_lineage)
         self.route("GET", r"/integration/v2/dataflow/", self.get_dataflows)
         self.route("DELETE", r"/integration/v2/dataflow/", self.delete_dataflows)
         self.route("POST", r"/integration/v2/dataflow/", self.post_dataflows)
@@ -224,6 +228,30 @@ class AlationEmulator(EmulatorApp):
         flow = [{"otype": "dataflow", "key": df["external_id"]}]
         return [[[{"otype": s[0], "key": s[1]}], flow, [{"otype": t[0], "key": t[1]}]]
                 for s, t in sorted(df["links"])]
+
+    def get_lineage(self, request: Request) -> Response:
+        """The lineage of one object: one path per link of a dataflow that starts or ends at it."""
+        unknown = sorted(set(request.query) - {"otype", "oid", "keyField"})
+        if unknown:
+            return Response(400, {"detail": f"Invalid query parameters: {unknown}", "code": "400006"})
+        otype, field, oid = request.arg("otype") or "table", request.arg("keyField") or "id", request.arg("oid")
+        otype = "column" if otype == "attribute" else otype
+        if not oid or otype not in OTYPES or field not in ("id", "key"):
+            return _bad("oid is required; otype must be a lineage object type and keyField id or key")
+        if otype in ("file", "directory", "external") and field != "key":
+            return _bad(f"{otype} objects are looked up by keyField=key only")
+        if field == "id":
+            rows = {"table": self.tables, "column": self.columns}.get(otype, {})
+            oid = next((r["key"] for r in rows.values() if str(r["id"]) == oid), "")
+        wanted = (otype, oid.casefold())
+        paths = []
+        for df in self.dataflows.values():
+            flow = [{"otype": "dataflow", "key": df["external_id"]}]
+            paths += [[[{"otype": s[0], "key": s[1]}], flow, [{"otype": t[0], "key": t[1]}]]
+                      for s, t in sorted(df["links"]) if wanted in ((s[0], s[1].casefold()), (t[0], t[1].casefold()))]
+        if not paths and wanted not in self._catalog:
+            return Response(404, {"detail": "Not found."})
+        return Response(200, {"paths": paths})
 
     # ----- dataflow API ---------------------------------------------------------------------------
 
