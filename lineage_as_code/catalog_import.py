@@ -209,6 +209,7 @@ def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str], store
             current = target.read(resources, {**found, **KnownResources(entries)}, True)
             root = str(config.root)
             put: dict[str, StateEntry] = {}
+            content: dict[str, Mapping[str, object]] = {}  # what the adopted resources hold: as declared
             missed: list[str] = []
             for res in resources:
                 held = current.get(res.address)
@@ -218,9 +219,11 @@ def write_adoption(config: Config, tc: TargetConfig, paths: Sequence[str], store
                 edges = () if res.kind == ASSET else res.edges
                 put[res.address] = StateEntry(held.kind, held.id, held.hash or "", held.partial, edges,
                                               canonical_file(res.file, root))
+                if held.hash:
+                    content[held.hash] = {**res.body, "partial": held.partial} if res.kind == ASSET else res.body
             if not put:
                 return 0, state.serial, missed
-            updated = state.updated(tc.name, put, set())
+            updated = state.updated(tc.name, put, set(), content)
             store.write(updated, expected_serial=state.serial)
             return len(put), updated.serial, missed
     finally:

@@ -171,6 +171,25 @@ def test_atlan_round_trip_through_paged_searches_with_429s_and_5xx(lac, tmp_path
     assert lineage_rows(imported / ".lac" / "lineage.duckdb") == lineage_rows(by_hand / ".lac" / "lineage.duckdb")
 
 
+def test_an_adopted_import_shows_the_next_edit_field_by_field(lac, tmp_path, monkeypatch):
+    """Adoption records what the target holds as the state's content, so the first edit after an import
+    reads as a field-level diff, not only as a changed hash."""
+    monkeypatch.setenv(test_atlan.ENV, test_atlan.TOKEN)
+    app = AtlanEmulator(test_atlan.TOKEN)
+    with serve(app) as server:
+        assert lac("apply", "--auto-approve", cwd=atlan_project(tmp_path / "a", server.url)).code == 0
+        root = atlan_project(tmp_path / "b", server.url)  # another checkout: nothing in its state
+        shutil.rmtree(root / "manifests")
+        assert lac("import", "atlan", "--out", "imported", "--adopt", cwd=root).code == 0
+        manifest = next((root / "imported").rglob("*.yaml"))
+        text = manifest.read_text()
+        name = next(line.split("name: ", 1)[1] for line in text.splitlines() if line.strip().startswith("name: "))
+        manifest.write_text(text.replace(f"name: {name}\n", "name: Renamed by review\n", 1))
+        plan = lac("plan", "imported", cwd=root)
+        assert plan.code == 0, plan.err
+        assert f'      ~ name: "{name.strip(chr(39) + chr(34))}" -> "Renamed by review"' in plan.out, plan.out
+
+
 def test_atlan_import_of_one_connection_and_refusal_of_owned(lac, tmp_path, monkeypatch):
     monkeypatch.setenv(test_atlan.ENV, test_atlan.TOKEN)
     app = AtlanEmulator(test_atlan.TOKEN)
