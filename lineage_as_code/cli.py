@@ -15,7 +15,7 @@ from typing import NoReturn
 from . import __version__
 from .config import load_config
 from .console import Console
-from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, UsageError
+from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, PlanError, UsageError
 from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .outputs import STDOUT, check_plan_destination, write_plan_file
@@ -109,20 +109,27 @@ def _confirm(console: Console, auto: bool, saved: bool, detail: bool = False) ->
     return ask
 
 
-def _saved_plan(paths: Sequence[str]) -> str | None:
-    """The saved plan apply was given, or None for manifests; a .json that is no plan is a usage error."""
+def _saved_plan(paths: Sequence[str]) -> tuple[str, Plan] | None:
+    """The saved plan apply was given, read and checked once, or None for manifests; a .json that is no
+    plan at all is a usage error, a plan file the schema refuses a PlanError naming its problems."""
     plans = [p for p in paths if p.endswith(".json")]
     if plans and len(paths) > 1:
         raise UsageError("a saved plan is applied on its own (lac apply PLAN.json), without manifests; "
                          "to plan and apply manifests, name only YAML or CSV files and folders")
+    if not plans:
+        return None
+    data = read_object(plans[0])
     try:
-        doc = json.loads(read_object(plans[0])) if plans else None
-    except (ValueError, RecursionError):
-        doc = None
-    if plans and not (isinstance(doc, dict) and "format_version" in doc and "targets" in doc):
+        return plans[0], load_plan(data, plans[0])
+    except PlanError:
+        try:
+            doc = json.loads(data)
+        except (ValueError, RecursionError):
+            doc = None
+        if isinstance(doc, dict) and "format_version" in doc and "targets" in doc:
+            raise  # a plan, but not one this version applies: the PlanError names why
         raise UsageError(f"{plans[0]} is not a saved plan (the JSON 'lac plan --out' writes); "
-                         "manifests are YAML or CSV files")
-    return plans[0] if plans else None
+                         "manifests are YAML or CSV files") from None
 
 
 def _duration(text: str) -> float:
@@ -140,13 +147,15 @@ def _duration(text: str) -> float:
 
 def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
-    plan_file = _saved_plan(args.paths)
+    saved = _saved_plan(args.paths)
+    plan_file = saved[0] if saved else None
     paths = [] if plan_file else list(args.paths)
     request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh, args.retry_uncertain)
     if plan_file and args.retry_uncertain:
         raise UsageError("--retry-uncertain applies manifests, not a saved plan: run lac apply --retry-uncertain")
     with console.progress_bar("Applying") as advance:
-        plan, report = apply_project(config, request, plan_file=plan_file, allow_mass_delete=args.allow_mass_delete,
+        plan, report = apply_project(config, request, plan_file=plan_file, saved_plan=saved[1] if saved else None,
+                                     allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None, args.detail),
                                      progress=console.info if not console.interactive else lambda _: None,
                                      advance=advance, max_duration=args.max_duration)

@@ -187,11 +187,12 @@ def _verified(config: Config, saved: Plan, state: State, stack: ExitStack, owner
 
 
 def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None = None,
-                  allow_mass_delete: bool = False, confirm: Callable[[Plan], bool] = lambda _: True,
+                  saved_plan: Plan | None = None, allow_mass_delete: bool = False, confirm: Callable[[Plan], bool] = lambda _: True,
                   progress: Callable[[str], None] = lambda _: None, advance: Advance = lambda _d, _t: None,
                   store: StateStore | None = None,
                   max_duration: float | None = None) -> tuple[Plan, ApplyReport | None]:
-    """Plan (or load ``plan_file``) and apply it under the state lock.
+    """Plan (or load ``plan_file``, or take ``saved_plan``, already loaded from it) and apply it under the
+    state lock.
 
     A saved plan is verified before any request: it must be a valid plan file, made against this
     state's lineage and serial, from manifests with the same digest, and equal change for change to
@@ -207,7 +208,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
             state = store.read()
             owner = state.lineage or str(uuid.uuid4())  # the lineage id the first write gives the state
             if plan_file:
-                saved = load_plan(read_object(plan_file), plan_file)
+                saved = saved_plan or load_plan(read_object(plan_file), plan_file)
                 plan, targets = _verified(config, saved, state, stack, owner, plan_file)
             else:
                 plan, targets = _gather(config, request, state, stack, owner)
