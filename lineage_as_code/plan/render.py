@@ -39,6 +39,18 @@ def summarised(t: TargetPlan, detail: bool) -> bool:
     return not detail and len(t.changes) > SUMMARY_OVER
 
 
+def _after_removal(t: TargetPlan, code: Callable[[str], str]) -> str:
+    """What to do in state once the undeletable resources are removed by hand: ``lac state rm`` for
+    resources; nothing for the edges of a process that is kept (its entry stays, with its new edges)."""
+    edges = sum(1 for s in t.undeletable if ": " in s.address)
+    parts = []
+    if edges < len(t.undeletable):
+        parts.append(f", then run {code(f'lac state rm {t.name} ADDRESS...')} for each resource")
+    if edges:
+        parts.append("; an edge of a process still declared needs no change in state")
+    return "".join(parts)
+
+
 def change_groups(t: TargetPlan) -> list[tuple[Action, str, str, int]]:
     """(action, kind, manifest file, count) for a large target: what a reviewer reads instead of every line."""
     counts = Counter((c.action, c.kind, source_file(c.source) or "(no longer in the manifests)") for c in t.changes)
@@ -103,8 +115,8 @@ def render_text(plan: Plan, paint: Callable[[str, str], str] = lambda s, _: s, s
                 out.append(paint(escape_control(f"  ! {s.address}: {s.reason}" + (f"  {s.source}" if s.source else "")),
                                  "yellow"))
         if t.undeletable:
-            out.append(paint(f"  Cannot delete on this target ({t.type} has no delete API); remove these by hand, "
-                             f"then run 'lac state rm {t.name} ADDRESS...':", "red"))
+            out.append(paint(f"  Cannot delete on this target ({t.type} has no delete API); remove these by hand"
+                             f"{_after_removal(t, lambda x: repr(x))}:", "red"))
             out.extend(paint(escape_control(f"    - {s.address}"), "red") for s in t.undeletable)
         for w in t.warnings:
             out.append(paint(escape_control(f"  warning: {w}"), "yellow"))
@@ -233,8 +245,8 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = (), detail:
                 out.append(f"- skipped {escape_md(s.address)}: {escape_md(s.reason)}")
         if t.undeletable:
             out += ["", (f"**Cannot delete on this target** ({escape_md(t.type)} has no delete API). "
-                         f"These are no longer in the manifests; remove them by hand, then run "
-                         f"`lac state rm {escape_md(t.name)} ADDRESS...`:")]
+                         f"These are no longer in the manifests; remove them by hand"
+                         f"{_after_removal(t, lambda x: f'`{escape_md(x)}`')}:")]
             out += [f"- {escape_md(s.address)}" for s in t.undeletable]
         for w in t.warnings:
             out.append(f"- warning: {escape_md(w)}")

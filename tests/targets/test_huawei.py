@@ -120,10 +120,24 @@ def test_an_edit_reposts_only_that_node_and_a_removal_sends_nothing(tmp_path, la
         assert posts(app) == before
     assert [(c.action.value, c.address) for c in edit.changes] == [("update", "process.p1")]
     assert ("Cannot delete on this target (huawei has no delete API); remove these by hand, then run "
-            "'lac state rm dataarts ADDRESS...':\n    - process.p2\n") in shown.out
+            "'lac state rm dataarts ADDRESS...' for each resource:\n    - process.p2\n") in shown.out
     assert "0 to create, 0 to update, 0 to delete, 2 unchanged, 1 skipped" in shown.out
     assert removal.code == 0 and "No changes." in removal.out
     assert ("p2", "p2") in app.nodes  # apply never pretends to delete
+
+
+def test_an_edge_an_update_stops_declaring_is_listed_for_removal_by_hand_without_a_state_step(tmp_path, lac, token):
+    manifest = _three_processes(tmp_path / "m" / "lineage.yaml", extra_input=True)
+    app = DataArtsEmulator(TOKEN)
+    with serve(app) as server:
+        make_project(tmp_path, dataarts(server.url), manifests=manifest.parent)
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        _three_processes(manifest)
+        shown = lac("plan", cwd=tmp_path)
+    assert "  ~ process.p1" in shown.out and "      - input: hive:db.raw.extra\n" in shown.out
+    assert ("remove these by hand; an edge of a process still declared needs no change in state:\n"
+            "    - process.p1: hive:db.raw.extra -> hive:db.mart.m1\n") in shown.out
+    assert "lac state rm" not in shown.out
 
 
 def test_5000_edges_take_one_request_per_process(tmp_path, token):
