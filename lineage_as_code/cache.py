@@ -11,8 +11,9 @@ signed with HMAC-SHA256 under a key kept outside the project (in the user's cach
 on first use). A file that is unsigned, signed with another key, corrupt or of another shape is a
 miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
 
-File shape: a header line ``{"format", "key", "column_edges", "count", "mac"}``, then one line per
-resource: ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON`` (JSON text never holds
+File shape: a header line ``{"format", "key", "column_edges", "count", "notes", "mac"}`` (the mac
+covers the rest of the header and every line; ``notes`` are the manifests' warnings, which a plan
+from the cache repeats), then one line per resource: ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON`` (JSON text never holds
 a raw tab). Bodies are parsed only when read, so a no-op re-plan never parses a million of them.
 """
 
@@ -33,9 +34,10 @@ from typing import Any
 
 from . import __version__
 from .config import TargetConfig
+from .errors import Problem
 from .plan.contract import Resource
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
 
@@ -43,6 +45,7 @@ KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 class CachedResources:
     resources: list[Resource]
     column_edges: int
+    notes: tuple[Problem, ...] = ()  # the warnings parsing the manifests gave: a plan from the cache repeats them
 
 
 class LazyBody(Mapping[str, Any]):
@@ -130,6 +133,12 @@ def _resource(line: str) -> Resource:
                     tuple((str(a), str(b)) for a, b in edges), digest)
 
 
+def _mac(signing: bytes, header: Mapping[str, Any], rest: bytes) -> str:
+    """HMAC-SHA256 over the header (without its mac) and the resource lines: nothing in the file is unsigned."""
+    material = json.dumps(dict(header), sort_keys=True, separators=(",", ":")).encode() + b"\n" + rest
+    return hmac.new(signing, material, hashlib.sha256).hexdigest()
+
+
 class ResourceCache:
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder or Path()
@@ -154,14 +163,17 @@ class ResourceCache:
             data = self._path(target, key).read_bytes()
             header_line, _, rest = data.partition(b"\n")
             header = json.loads(header_line)
-            mac = hmac.new(signing, rest, hashlib.sha256).hexdigest()
-            if not (isinstance(header, dict) and hmac.compare_digest(str(header.get("mac", "")), mac)
+            if not isinstance(header, dict):
+                return None
+            given = str(header.pop("mac", ""))
+            if not (hmac.compare_digest(given, _mac(signing, header, rest))
                     and header.get("format") == CACHE_FORMAT and header.get("key") == key):
                 return None
             lines = rest.decode("utf-8").split("\n")[:-1]
             if len(lines) != header.get("count"):
                 return None
-            return CachedResources([_resource(line) for line in lines], int(header["column_edges"]))
+            return CachedResources([_resource(line) for line in lines], int(header["column_edges"]),
+                                   tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"]))
         except (OSError, ValueError, TypeError, KeyError, RecursionError):
             return None
 
@@ -175,8 +187,10 @@ class ResourceCache:
             rest = "".join(_resource_line(r) + "\n" for r in value.resources).encode("utf-8")
         except (TypeError, ValueError):
             return  # a body that is not plain JSON data is not cached
-        header = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
-                  "count": len(value.resources), "mac": hmac.new(signing, rest, hashlib.sha256).hexdigest()}
+        header: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
+                                  "count": len(value.resources),
+                                  "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
+        header["mac"] = _mac(signing, header, rest)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for old in (*self.folder.glob(f"{target}-*.json"), *self.folder.glob(f"{target}-*.pickle")):

@@ -23,7 +23,7 @@ from .plan.mermaid import build_context_edges
 from .plan.model import Plan
 from .plan.planfile import dump_plan, load_plan
 from .plan.render import render_markdown, render_text
-from .project import load_manifests
+from .project import load_manifests, read_manifests
 from .sources import read_object, write_object
 from .state import open_state_store
 from .triggers.events import handle_event
@@ -78,9 +78,10 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     if args.out and args.out != STDOUT:
         check_plan_destination(args.out, config.state_path)  # before planning, which may take a while
-    plan = plan_project(config, _request(args))
-    context = build_context_edges(load_manifests(config, args.paths).lineage) \
-        if args.format == "markdown" and plan.has_changes else ()
+    loaded = read_manifests(config, args.paths)
+    plan = plan_project(config, _request(args), loaded)
+    # The picture's context is the lineage the plan was made from (parsed once, or now on a cache hit).
+    context = build_context_edges(loaded.lineage) if args.format == "markdown" and plan.has_changes else ()
     rendered = _render(plan, args.format, console, args.show_unmanaged, context, args.detail)
     if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr
         console.write(dump_plan(plan))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, ManifestWarning, Problem
 from .manifest import EdgeLimits, ManifestInput, build_lineage
 from .model import Lineage, bulk_allocation
 from .sources import ManifestFile, is_remote, open_source
@@ -29,10 +30,25 @@ class LoadedManifests:
 
     @cached_property
     def lineage(self) -> Lineage:
-        """The validated, merged lineage; raises ManifestError listing every problem."""
-        with bulk_allocation():
-            return build_lineage((ManifestInput(f.name, f.data) for f in self.files), self.defaults,
-                                 self.field_separator, self.edge_limits)
+        """The validated, merged lineage; raises ManifestError listing every problem. The warnings the
+        parse emits are emitted as usual and kept in ``notes`` (a cached plan repeats them)."""
+        with bulk_allocation(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ManifestWarning)
+            lineage = build_lineage((ManifestInput(f.name, f.data) for f in self.files), self.defaults,
+                                    self.field_separator, self.edge_limits)
+        self.__dict__["notes"] = tuple(w.message.problem for w in caught if isinstance(w.message, ManifestWarning))
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return lineage
+
+    @property
+    def parsed(self) -> bool:
+        return "lineage" in self.__dict__
+
+    @property
+    def notes(self) -> tuple[Problem, ...]:
+        """The warnings parsing the manifests gave (empty before they are parsed)."""
+        return self.__dict__.get("notes", ())
 
     @cached_property
     def digest(self) -> str:

@@ -7,6 +7,7 @@ makes sure locks are released and targets closed whatever happens.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from types import MappingProxyType
 from .apply import Advance, ApplyReport, apply_plan
 from .cache import CachedResources, ResourceCache
 from .config import Config
-from .errors import PlanError, StalePlanError
+from .errors import ManifestWarning, PlanError, Problem, StalePlanError
 from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan, check_mode
 from .plan.contract import Current
@@ -92,16 +93,18 @@ def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -
 
 
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack,
-            owner: str = "") -> tuple[Plan, dict[str, Target]]:
+            owner: str = "", loaded: LoadedManifests | None = None) -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
-    Callers run it inside ``bulk_allocation``."""
-    loaded = read_manifests(config, request.paths)
+    ``loaded`` is the manifests of ``request.paths`` when the caller has read them already. Callers run
+    it inside ``bulk_allocation``."""
+    loaded = loaded or read_manifests(config, request.paths)
     if request.retry_uncertain:
         state = _retrying(state)
     cache = ResourceCache(config.cache_dir)
     in_scope = _scope_test(config, request, loaded)
     opened: dict[str, Target] = {}
     inputs = []
+    repeated: list[tuple[Problem, ...]] = []
     for tc in config.select(list(request.targets)):
         target = open_target(tc)
         stack.callback(target.close)
@@ -111,8 +114,13 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         key = cache.key(loaded.digest, tc)
         cached = cache.get(tc.name, key)
         if cached is None:
-            cached = CachedResources(target.translate(loaded.lineage), loaded.lineage.column_edge_count)
+            lineage = loaded.lineage
+            cached = CachedResources(target.translate(lineage), lineage.column_edge_count, loaded.notes)
             cache.put(tc.name, key, cached)
+        elif not loaded.parsed and cached.notes not in repeated:
+            repeated.append(cached.notes)  # the manifests are not parsed: say what parsing them said
+            for note in cached.notes:
+                warnings.warn(ManifestWarning(note), stacklevel=2)
         desired = cached.resources
         known = KnownResources(state.entries(tc.name))
         refresh = request.refresh and caps.supports_refresh
@@ -128,11 +136,12 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     return plan, opened
 
 
-def plan_project(config: Config, request: PlanRequest) -> Plan:
-    """Build the plan for the project's manifests against its state and targets."""
+def plan_project(config: Config, request: PlanRequest, loaded: LoadedManifests | None = None) -> Plan:
+    """Build the plan for the project's manifests against its state and targets. Pass ``loaded``
+    (``read_manifests`` of ``request.paths``) to use the manifests afterwards without reading them again."""
     store = open_state_store(config.state_path)
     with ExitStack() as stack, bulk_allocation():
-        plan, _ = _gather(config, request, store.read(), stack)
+        plan, _ = _gather(config, request, store.read(), stack, loaded=loaded)
     return plan
 
 

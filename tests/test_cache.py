@@ -84,3 +84,30 @@ def test_a_forged_cache_file_is_a_miss_not_a_plan(lac, root, monkeypatch):
     assert "Injected" not in result.out and "Revenue dashboard extract" in result.out
     monkeypatch.setenv("LAC_CACHE_KEY_FILE", str(root / "another.key"))
     assert lac("plan", cwd=root).out == expected
+
+
+def test_a_plan_from_the_cache_repeats_the_warnings_the_manifests_gave(lac, root, monkeypatch):
+    """Never silently: a warning naming a file and line is shown by every plan, not only the one that parsed."""
+    (root / "manifests" / "compiled.yaml").write_text(
+        "version: 1\ncompiled_from: dbt\nprocesses:\n  - {id: dup, inputs: [pg:db.s.a], outputs: [pg:db.s.b]}\n")
+    (root / "manifests" / "by_hand.yaml").write_text(
+        "version: 1\nprocesses:\n  - {id: dup, inputs: [pg:db.s.a], outputs: [pg:db.s.c]}\n")
+    first = lac("plan", cwd=root)
+    assert "by_hand.yaml:3: process 'dup' is written by hand here and wins" in first.err, first.err
+    forbid_parsing(monkeypatch)
+    again = lac("plan", cwd=root)
+    assert again.out == first.out and again.err.count("is written by hand here and wins") == 1
+    assert "by_hand.yaml:3: process 'dup' is written by hand here and wins" in again.err
+
+
+def test_a_cache_file_whose_header_was_edited_is_a_miss(lac, root, monkeypatch):
+    expected = lac("plan", cwd=root).out
+    cached = next((root / ".lac" / "cache").glob("local-*.json"))
+    head, _, rest = cached.read_text().partition("\n")
+    assert '"notes": []' in head
+    cached.write_text(head.replace('"notes": []', '"notes": [["x.yaml", 1, "", "injected"]]') + "\n" + rest)
+    forbid_parsing(monkeypatch)
+    with pytest.raises(AssertionError, match="manifests were parsed"):
+        lac("plan", cwd=root)
+    monkeypatch.undo()
+    assert lac("plan", cwd=root).out == expected
