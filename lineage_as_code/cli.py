@@ -21,7 +21,7 @@ from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .outputs import STDOUT, check_plan_destination, write_plan_file
 from .plan.mermaid import build_context_edges
 from .plan.model import Plan
-from .plan.planfile import dump_plan, load_plan
+from .plan.planfile import dump_plan, iter_plan_json, load_plan
 from .plan.render import render_markdown, render_text
 from .project import load_manifests, read_manifests
 from .sources import read_object, write_object
@@ -84,12 +84,13 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     context = build_context_edges(loaded.lineage) if args.format == "markdown" and plan.has_changes else ()
     rendered = _render(plan, args.format, console, args.show_unmanaged, context, args.detail)
     if args.out == STDOUT:  # the saved plan takes stdout; the rendering goes to stderr
-        console.write(dump_plan(plan))
+        for piece in iter_plan_json(plan):
+            console.write(piece)
         if args.format != "json":
             console.info(rendered.rstrip("\n"))
         return 2 if args.detailed_exitcode and plan.has_changes else 0
     if args.out:
-        write_plan_file(args.out, dump_plan(plan), config.state_path)
+        write_plan_file(args.out, iter_plan_json(plan), config.state_path)
     console.write(rendered)
     if args.out and args.format == "text":
         console.print(f"Saved the plan to {args.out}; apply exactly this plan with: lac apply {args.out}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import PlanError
@@ -38,12 +39,30 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+_WHOLE = 1 << 20  # files up to this size are parsed to tell a plan; larger ones are recognised by their ends
+
+
+def _looks_like_plan(path: Path) -> bool:
+    """Whether the file at ``path`` is empty or a plan this tool saved: parsed whole when small; a large
+    one (a million-change plan is gigabytes) by its first and last bytes, which every plan lays out
+    the same way (``{"format_version": ...`` first, ``"tool": "lineage-as-code ..."}`` last)."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size <= _WHOLE:
+            data = fh.read()
+            return not data.strip() or is_plan_document(data)
+        head = fh.read(64)
+        fh.seek(size - 4096)
+        tail = fh.read()
+    return head.startswith(b'{\n  "format_version": ') and f'"tool": "{PLAN_TOOL_PREFIX}'.encode() in tail
+
+
 def _refuse_non_plan(path: Path) -> None:
     try:
-        data = path.read_bytes()
+        plan = _looks_like_plan(path)
     except OSError as exc:
         raise PlanError(f"{path}: cannot check what the file holds before replacing it: {exc.strerror}") from exc
-    if data.strip() and not is_plan_document(data):
+    if not plan:
         raise PlanError(f"{path} exists and is not a lineage-as-code plan; refusing to overwrite it with the plan "
                         "(remove it first, or choose another --out)")
 
@@ -57,11 +76,12 @@ def check_plan_destination(out: str, state_path: str) -> None:
         _refuse_non_plan(Path(out))
 
 
-def write_plan_file(out: str, text: str, state_path: str) -> None:
+def write_plan_file(out: str, text: str | Iterable[str], state_path: str) -> None:
     """Save a plan at ``out`` (a path or an object URI).
 
     Raises PlanError when ``out`` is the state file (or its backup or lock) or an existing file
     that is not a plan, SourceError when it cannot be written.
     """
     check_plan_destination(out, state_path)
-    write_object(out, text.encode(), check_replace=_refuse_non_plan)
+    data = text.encode() if isinstance(text, str) else (piece.encode() for piece in text)
+    write_object(out, data, check_replace=_refuse_non_plan)

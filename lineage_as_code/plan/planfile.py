@@ -25,7 +25,7 @@ Shape (format_version 2)::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import __version__
@@ -51,13 +51,15 @@ def _change_doc(c: Change) -> dict[str, Any]:
             "placeholder": c.placeholder, "private": dict(c.private) if c.private is not None else None}
 
 
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
+def plan_to_dict(plan: Plan, changes: bool = True) -> dict[str, Any]:
+    """The plan document; without ``changes``, each target's "changes" is left empty (``iter_plan_json``
+    fills it in one change at a time)."""
     targets = []
     for t in plan.targets:
         targets.append({
             "name": t.name, "type": t.type, "refreshed": t.refreshed,
             "summary": _summary(t, t.unchanged, len(t.skipped)),
-            "changes": [_change_doc(c) for c in t.changes],
+            "changes": [_change_doc(c) for c in t.changes] if changes else [],
             "skipped": [{"address": s.address, "reason": s.reason, "source": s.source,
                          "cannot_delete": s.cannot_delete} for s in t.skipped],
             "unmanaged": list(t.unmanaged),
@@ -82,7 +84,32 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def dump_plan(plan: Plan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return "".join(iter_plan_json(plan))
+
+
+_SLOT = "\x00changes:{}\x00"  # where a target's changes go in the skeleton (JSON never holds a raw NUL)
+_ITEM = " " * 8  # a change's indent: document > "targets" list > target object > "changes" list
+
+
+def iter_plan_json(plan: Plan) -> Iterator[str]:
+    """The plan document (what ``json.dumps(plan_to_dict(plan), indent=2, sort_keys=True)`` gives) in pieces,
+    one change at a time: a million-change plan is written to its file without being held twice in memory."""
+    skeleton = plan_to_dict(plan, changes=False)
+    for i, t in enumerate(skeleton["targets"]):
+        t["changes"] = _SLOT.format(i)
+    text = json.dumps(skeleton, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    for i, t in enumerate(plan.targets):
+        head, _, text = text.partition(json.dumps(_SLOT.format(i)))
+        yield head
+        if not t.changes:
+            yield "[]"
+            continue
+        yield "[\n"
+        for n, c in enumerate(t.changes):
+            item = json.dumps(_change_doc(c), indent=2, sort_keys=True, ensure_ascii=False)
+            yield ("" if n == 0 else ",\n") + _ITEM + item.replace("\n", "\n" + _ITEM)
+        yield "\n" + _ITEM[:-2] + "]"
+    yield text
 
 
 def _prior(doc: Mapping[str, Any] | None) -> StateEntry | None:

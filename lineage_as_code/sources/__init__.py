@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -271,15 +271,15 @@ def read_object(uri: str) -> bytes:
         raise SourceError(f"{uri}: cannot read: {exc.strerror or exc}") from exc
 
 
-def write_object(uri: str, data: bytes, *, owned: bool = False,
+def write_object(uri: str, data: bytes | Iterable[bytes], *, owned: bool = False,
                  check_replace: Callable[[Path], None] | None = None) -> None:
-    """Write one file or object whole. A local file goes through ``write_local_file``: replaced
-    atomically when absent or regular, written in place when a device, FIFO or socket; ``owned``
-    and ``check_replace`` are passed on (see there)."""
+    """Write one file or object whole (``data`` may come in pieces). A local file goes through
+    ``write_local_file``: replaced atomically when absent or regular, written in place when a device,
+    FIFO or socket; ``owned`` and ``check_replace`` are passed on (see there)."""
     if is_remote(uri):
         from .remote import write_remote
 
-        write_remote(*open_object_store(uri), data)
+        write_remote(*open_object_store(uri), data if isinstance(data, bytes) else b"".join(data))
         return
     from .local_output import write_local_file
 

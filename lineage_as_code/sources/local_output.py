@@ -17,7 +17,7 @@ import os
 import socket
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -70,24 +70,34 @@ def resolve_destination(path: Path, shown: str, *, owned: bool = False) -> tuple
     return path, info
 
 
-def _write_in_place(path: Path, info: os.stat_result, data: bytes) -> None:
+Data = bytes | Iterable[bytes]  # whole, or in pieces (a large plan is written as it is serialised)
+
+
+def _pieces(data: Data) -> Iterable[bytes]:
+    return (data,) if isinstance(data, bytes) else data
+
+
+def _write_in_place(path: Path, info: os.stat_result, data: Data) -> None:
     if stat.S_ISSOCK(info.st_mode):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(str(path))
-            sock.sendall(data)
+            for piece in _pieces(data):
+                sock.sendall(piece)
         return
     # No O_TRUNC or O_CREAT: the node exists and is not a regular file; it is only written to.
     fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
     with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        for piece in _pieces(data):
+            fh.write(piece)
 
 
-def _write_atomic(path: Path, info: os.stat_result | None, data: bytes) -> None:
+def _write_atomic(path: Path, info: os.stat_result | None, data: Data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            for piece in _pieces(data):
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
             # mkstemp makes 0600; keep the mode of the file replaced, or what a plain create gives.
@@ -101,7 +111,7 @@ def _write_atomic(path: Path, info: os.stat_result | None, data: bytes) -> None:
         raise
 
 
-def write_local_file(location: str, data: bytes, *, owned: bool = False,
+def write_local_file(location: str, data: Data, *, owned: bool = False,
                      check_replace: ReplaceCheck | None = None) -> None:
     """Write ``data`` to the local file ``location`` by the rules in the module docstring.
 

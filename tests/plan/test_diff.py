@@ -126,3 +126,19 @@ def test_edges_of_every_target_shape_read_as_source_to_target() -> None:
 def test_a_long_diff_is_cut_and_says_how_much_is_left() -> None:
     lines = field_diff({"inputs": []}, {"inputs": [f"t{i}" for i in range(100)]}, limit=10)
     assert len(lines) == 11 and lines[-1].startswith("~ ... and 90 more line(s)")
+
+
+def test_the_plan_file_written_in_pieces_is_the_whole_document(reviewed: Path) -> None:
+    """``--out`` streams the plan one change at a time; what it writes is the one JSON document."""
+    from lineage_as_code.config import load_config
+    from lineage_as_code.plan.model import Action, Change, Plan, TargetPlan
+    from lineage_as_code.plan.planfile import dump_plan, iter_plan_json, load_plan, plan_differences, plan_to_dict
+    from lineage_as_code.workflow import PlanRequest, plan_project
+
+    real = plan_project(load_config(str(reviewed / "lac.yaml")), PlanRequest())
+    odd = Change("b", "process.ünï", "process", Action.CREATE, {"name": "naïve \"quoted\"\n"}, "h")
+    made = Plan((TargetPlan("a", "duckdb"), TargetPlan("b", "duckdb", (odd,)), TargetPlan("c", "duckdb")))
+    for plan in (real, made):
+        whole = json.dumps(plan_to_dict(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        assert dump_plan(plan) == whole and len(list(iter_plan_json(plan))) > len(plan.targets)
+    assert plan_differences(load_plan(dump_plan(real).encode(), "plan.json"), real) == []

@@ -47,3 +47,19 @@ def test_an_adoption_is_painted_on_a_colour_terminal() -> None:
     console = Console(io.StringIO(), io.StringIO(), colour=True)
     text = render_text(plan, console.paint)
     assert "\x1b[36m  = process.p" in text
+
+
+def test_a_large_saved_plan_is_replaced_but_a_large_file_of_another_kind_is_not(lac: Any, tmp_path: Path) -> None:
+    (tmp_path / "lac.yaml").write_text(LAC_YAML)
+    write_generated(tmp_path / "m" / "big.yaml", processes=700)
+    assert lac("plan", "--out", "plan.json", cwd=tmp_path).code == 0
+    first = (tmp_path / "plan.json").read_bytes()
+    assert len(first) > 1 << 20  # recognised by its ends, not parsed whole
+    write_generated(tmp_path / "m" / "big.yaml", processes=701)
+    assert lac("plan", "--out", "plan.json", cwd=tmp_path).code == 0
+    assert (tmp_path / "plan.json").read_bytes() != first
+    data = b"id,name\n" + b"".join(b"%d,row\n" % i for i in range(300_000))
+    (tmp_path / "export.json").write_bytes(data)
+    refused = lac("plan", "--out", "export.json", cwd=tmp_path)
+    assert refused.code == 1 and "is not a lineage-as-code plan" in refused.err
+    assert (tmp_path / "export.json").read_bytes() == data
