@@ -14,7 +14,7 @@ import yaml
 from lineage_as_code.errors import ConfigError, PlanError
 from lineage_as_code.model import Asset
 from lineage_as_code.plan.model import Action
-from lineage_as_code.targets.google_fqn import asset_fqn, google_id, request_id
+from lineage_as_code.targets.google.translate import asset_fqn, google_id, request_id
 from tests.emulators.base import Faults, serve
 from tests.emulators.google import GoogleLineageEmulator
 from tests.targets.harness import FIXTURE_MANIFESTS, apply, make_project, plan, write_generated

@@ -9,6 +9,7 @@ from ...config import TargetConfig
 from ...errors import ConfigError
 from ...plan.contract import AmbiguousFailure
 from ..http import require_settings
+from ..settings import whole_setting
 
 DEFAULT_TOKEN_ENV = "HUAWEI_AUTH_TOKEN"
 BODY_SETTINGS = ("cluster_id", "data_source_type", "connection_id", "connection_name")
@@ -44,10 +45,7 @@ class HuaweiSettings:
         catalogs = s.get("catalogs") or {}
         if not isinstance(catalogs, Mapping):
             raise ConfigError(f"target {config.name!r}: catalogs must map a platform to a DataArts catalog name")
-        try:
-            max_parallel = int(s.get("max_parallel", 4))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"target {config.name!r}: max_parallel must be a whole number") from exc
+        max_parallel = whole_setting(config, "max_parallel", 4, minimum=1)
         return cls(project_id=str(s["project_id"]), workspace=str(s["workspace"]), region=str(s.get("region", "")),
                    catalogs={str(k): str(v) for k, v in catalogs.items()}, job_id=str(s.get("job_id", "")),
                    job_id_prefix=str(s.get("job_id_prefix", "")),

@@ -9,7 +9,7 @@ What is written adds three process attributes that are not part of that body: th
 marker (``lac_owner``, the state lineage id), the content hash written (``lac_content_hash``) and
 a hash of the process's own fields (``lac_meta_hash``), so one listing of processes tells an
 unchanged process from an edited one without reading its runs and events.
-No I/O here; ``google.py`` does the talking.
+No I/O here; ``client.py`` does the talking.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Asset, Lineage, Process, quote_segment
-from .base import Resource, content_hash
-from .lineage_resources import process_address
+from ...model import Asset, Lineage, Process, quote_segment
+from ..base import Resource, content_hash
+from ..lineage_resources import process_address
 
 PROCESS = "process"
 MAX_ID = 200

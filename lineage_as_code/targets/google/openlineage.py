@@ -9,7 +9,7 @@ the same run. The documented mapping materialises column lineage only for Datapr
 sends none. What the plan compares (the resource body) is what Google gives back: the job, this
 tool's facet, and the input and output FQNs. The facet also records the ownership marker and the
 content hash written, so one listing of processes tells an unchanged process from an edited one.
-No I/O here; ``google.py`` does the talking.
+No I/O here; ``client.py`` does the talking.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..model import Lineage, Process
-from .base import Resource, content_hash
-from .google_fqn import PROCESS, GoogleNames, asset_fqn, google_id
-from .lineage_resources import process_address
+from ...model import Lineage, Process
+from ..base import Resource, content_hash
+from ..lineage_resources import process_address
+from .translate import PROCESS, GoogleNames, asset_fqn, google_id
 
 SCHEMA_URL = "https://openlineage.io/spec/1-0-5/OpenLineage.json#/$defs/RunEvent"
 PRODUCER = "urn:lineage-as-code"
