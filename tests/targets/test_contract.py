@@ -180,3 +180,23 @@ def test_each_target_declares_an_ambiguous_failure_policy_it_can_keep(name: str,
             # reconcile reads the write back before sending it again: only a target that can read can
             if caps.ambiguous_failure is AmbiguousFailure.RECONCILE:
                 assert caps.supports_refresh, f"{name} cannot reconcile without reading back"
+
+
+# A vendor setting the lac.yaml schema leaves open (the shared ones, such as max_parallel, it checks itself).
+VENDOR_NUMBERS = {"google": "operation_timeout", "alation": "poll_interval", "huawei": "catalogs",
+                  "secoda": "lookup_chunk_size", "atlan": "search_page_size"}
+
+
+@pytest.mark.parametrize("name", list(CATALOGS))
+def test_a_setting_of_the_wrong_shape_is_refused_up_front_naming_it(name: str, tmp_path: Path) -> None:
+    from lineage_as_code.config import parse_config
+    from lineage_as_code.errors import ConfigError
+
+    settings = CATALOGS[name].target("https://catalog.example")
+    (entry,) = settings.values()
+    entry[VENDOR_NUMBERS[name]] = "several"  # valid YAML of the wrong shape: refused when the target is opened
+    doc = {"version": 1, "manifests": ["m"], "targets": settings}
+    config = parse_config("lac.yaml", json.dumps(doc).encode(), tmp_path)
+    with pytest.raises(ConfigError) as excinfo:
+        open_target(next(iter(config.targets.values())))
+    assert VENDOR_NUMBERS[name] in str(excinfo.value)
