@@ -200,3 +200,19 @@ def test_a_setting_of_the_wrong_shape_is_refused_up_front_naming_it(name: str, t
     with pytest.raises(ConfigError) as excinfo:
         open_target(next(iter(config.targets.values())))
     assert VENDOR_NUMBERS[name] in str(excinfo.value)
+
+
+@pytest.mark.parametrize("name", list(CATALOGS))
+def test_a_refused_token_stops_the_run_with_one_message_naming_the_variable(name: str, tmp_path: Path, lac: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = "refused-token-0c41d7"
+    with rig(name, tmp_path, monkeypatch) as r:
+        assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+        r.manifest(8)  # two more processes to write (the catalog holds the assets of 8)
+        assert lac("plan", "--out", "plan.json", cwd=tmp_path).code == 0
+        monkeypatch.setenv(CATALOGS[name].token_env, wrong)  # refused from the first write on
+        refused = lac("apply", "plan.json", cwd=tmp_path)
+    assert refused.code == 1 and refused.err.count("error:") == 1, refused.err
+    assert CATALOGS[name].token_env in refused.err and ("401" in refused.err or "403" in refused.err)
+    assert wrong not in refused.out + refused.err
+    assert "created" not in refused.out + refused.err  # no per-item failures, no partial summary

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...config import InputHandling, TargetConfig
-from ...errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ...errors import AuthError, ConfigError, TargetError, TerminalTargetError, TransientTargetError
 from ...model import Lineage
 from ...plan.contract import AmbiguousFailure
 from ...plan.model import Action, Change
@@ -257,6 +257,8 @@ class GoogleTarget:
             if before_id and before_id != name:
                 self._delete(before_id)  # project, location, id override or write mode changed: the old one goes
             return ItemResult(change.address, True, id=name)
+        except AuthError:
+            raise  # every further request would be refused the same way: the run stops once
         except TargetError as exc:
             return ItemResult(change.address, False, error=str(exc))
 
