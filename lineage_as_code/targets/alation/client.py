@@ -112,7 +112,7 @@ class AlationTarget:
             max_batch_size=self.max_dataflows, max_parallel=self.settings.max_parallel,
             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"),
             notes=(NO_MARKER_NOTE, *self._column_notes()), ownership_marker=False,
-            ambiguous_failure=AmbiguousFailure.RECONCILE)
+            ambiguous_failure=AmbiguousFailure.RECONCILE, rate_limit_per_minute=self.settings.rate_limit_per_minute)
 
     def _column_notes(self) -> tuple[str, ...]:
         missing = sorted(self._missing_columns or ())
@@ -179,7 +179,7 @@ class AlationTarget:
             raise ConfigError(f"target {self.name!r}: refresh_token_env {env} must be set in the environment and "
                               "user_id in lac.yaml to obtain an Alation API access token")
         # The refusal of a refresh token is answered below, without the body (it may echo the token).
-        boot = client_for(self.config, base_url, {}, max_parallel=1, auth_hint="")
+        boot = client_for(self.config, base_url, {}, capabilities=self.capabilities, auth_hint="")
         try:
             # Minting a token twice is harmless, so an ambiguous failure may simply be retried.
             response = boot.request("POST", CREATE_TOKEN, json={"refresh_token": refresh, "user_id": int(user)},
@@ -202,7 +202,7 @@ class AlationTarget:
             if not base:
                 raise ConfigError(f"target {self.name!r}: set base_url to your Alation instance URL")
             token = self._access_token(base)
-            self._http = client_for(self.config, base, {"TOKEN": token}, max_parallel=1,
+            self._http = client_for(self.config, base, {"TOKEN": token}, capabilities=self.capabilities,
                                     auth_hint=f"Alation refused {self._token_hint()}; put a valid token there")
         return self._http
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ...config import TargetConfig
 from ...errors import ConfigError
-from ..settings import number_setting
+from ..settings import number_setting, rate_setting
 
 MAX_DATAFLOWS = 1000  # Alation's recommended ceiling of dataflows per lineage request
 MAX_PATHS = 100  # "100 paths and 10 dataflows in each path" per request (lineage overview)
@@ -25,6 +25,7 @@ class AlationSettings:
     send_title: bool = False
     delete_with: str = "dataflow"
     max_parallel: int = 1
+    rate_limit_per_minute: float | None = None  # throttling is off unless the instance turns it on
 
     @classmethod
     def parse(cls, config: TargetConfig) -> AlationSettings:
@@ -41,4 +42,5 @@ class AlationSettings:
                    job_timeout=number_setting(config, "job_timeout", 1800.0),
                    page_size=max(1, int(number_setting(config, "page_size", 1000))),
                    send_title=bool(s.get("send_title", False)), delete_with=delete_with,
-                   max_parallel=max(1, int(number_setting(config, "max_parallel", 1))))
+                   max_parallel=max(1, int(number_setting(config, "max_parallel", 1))),
+                   rate_limit_per_minute=rate_setting(config, None))

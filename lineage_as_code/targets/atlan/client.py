@@ -8,8 +8,9 @@ SDK's hash of name and input guids, which collides for refs by qualifiedName. Co
 ``ColumnProcess`` entities under ``<process qualifiedName>/column/<column>``. Addresses carry the
 qualifiedName, so renaming one is a delete plus a create the plan shows, never an orphan.
 
-Writes upsert by qualifiedName (``POST /api/meta/entity/bulk``, ``batch_size`` entities per
-request), so resending a batch after an ambiguous failure cannot duplicate anything. Existing
+Writes upsert by qualifiedName (``POST /api/meta/entity/bulk``, ``entities_per_request`` entities
+per request, up to ``max_parallel`` requests at once; the policy's ``batch_size`` sizes the engine's
+batches only), so resending a batch after an ambiguous failure cannot duplicate anything. Existing
 assets are found with the index search (``POST /api/meta/search/indexsearch``), case-insensitively
 when ``case_sensitive_match`` is false; deletes go by guid (``DELETE /api/meta/entity/bulk``). Every request (search included: it is a
 POST) is spaced by ``rate_limit_per_minute``, 400 by default, Atlan's documented per-instance limit.
@@ -49,14 +50,14 @@ NO_MARKER_NOTE = ("atlan: no ownership marker: the placeholder assets this targe
 
 class AtlanTarget:
     """Lineage in Atlan (settings: ``base_url``, ``token_env``, ``connections``, ``process_connection``,
-    ``asset_types``, ``batch_size``, ``delete_type``, ``search_page_size``, ``max_parallel``,
+    ``asset_types``, ``entities_per_request``, ``delete_type``, ``search_page_size``, ``max_parallel``,
     ``rate_limit_per_minute``)."""
 
     def __init__(self, config: TargetConfig) -> None:
         self.name = config.name
         self.config = config
         self.settings = AtlanSettings.parse(config)
-        self.batch_size = self.settings.batch_size
+        self.request_size = self.settings.entities_per_request
         self.page_size = self.settings.search_page_size
         self.delete_type = self.settings.delete_type
         self.token_env = self.settings.token_env
@@ -70,16 +71,15 @@ class AtlanTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        # The engine hands over batch_size x max_parallel changes; apply() sends them as parallel
-        # requests of batch_size entities each, so max_parallel speeds up writes, not only reads.
-        parallel = int(self.config.settings.get("max_parallel", 4))
-        return Capabilities(max_batch_size=self.batch_size * parallel, max_parallel=parallel,
+        # The engine hands over entities_per_request x max_parallel changes (fewer with the policy's
+        # batch_size); apply() sends them as parallel requests of entities_per_request entities each,
+        # so max_parallel speeds up writes whatever the engine's batch size.
+        parallel = self.settings.max_parallel
+        return Capabilities(max_batch_size=self.request_size * parallel, max_parallel=parallel,
                             kind_order=(ASSET, PROCESS, COLUMN_PROCESS), notes=(NO_MARKER_NOTE,),
                             ambiguous_failure=AmbiguousFailure.RETRY,  # upserts by qualifiedName
                             adopt_by_hash=True,  # an entity is one write: found as declared, it is whole
-                            # an engine batch is batch_size entities a request, parallel requests unless
-                            # the policy's batch_size makes it one request
-                            requests_per_batch=1 if self.config.policy.batch_size else parallel,
+                            request_size=self.request_size, requests_per_batch=0,
                             rate_limit_per_minute=self.rate_limit)
 
     def _http(self) -> HttpClient:
@@ -92,7 +92,7 @@ class AtlanTarget:
             hint = (f"put a valid Atlan API token in the environment variable {self.token_env} (token_env); a 403 "
                     "means its persona or API-token role needs access to the connections in lac.yaml")
             self._client = client_for(self.config, base, {"Authorization": f"Bearer {token}"}, auth_hint=hint,
-                                      rate_limit_per_minute=self.rate_limit)
+                                      capabilities=self.capabilities)
         return self._client
 
     def _vendor_error(self, doc: Any, status: int) -> str:
@@ -204,8 +204,8 @@ class AtlanTarget:
         return [results[c.address] for c in batch]
 
     def _chunks(self, changes: list[Change]) -> list[list[Change]]:
-        """Requests of at most ``batch_size`` entities (Lineage Builder's per-request limit)."""
-        return [changes[i:i + self.batch_size] for i in range(0, len(changes), self.batch_size)]
+        """Requests of at most ``entities_per_request`` entities (the Lineage Builder's default batch)."""
+        return [changes[i:i + self.request_size] for i in range(0, len(changes), self.request_size)]
 
     def _write(self, changes: Sequence[Change]) -> dict[str, ItemResult]:
         entities = [entity_for(c, str(-(i + 1)), self._ref) for i, c in enumerate(changes)]

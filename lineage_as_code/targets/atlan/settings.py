@@ -12,7 +12,7 @@ from ..settings import names_setting, rate_setting, whole_setting
 
 DEFAULT_TOKEN_ENV = "ATLAN_API_KEY"
 DEFAULT_BASE_URL_ENV = "ATLAN_BASE_URL"
-DEFAULT_BATCH_SIZE = 20
+DEFAULT_ENTITIES_PER_REQUEST = 20  # the Lineage Builder's default batch of entities a request
 # "400 requests/minute: the global limit on programmatic API calls ... global per instance"
 # (Atlan, API limits, batching, and automation reference; not found in the API reference or pyatlan).
 DEFAULT_RATE_LIMIT = 400
@@ -30,7 +30,7 @@ class AtlanSettings:
     connections: Mapping[str, str] = field(default_factory=dict)
     process_connection: str = ""
     asset_types: Mapping[str, str] = field(default_factory=dict)
-    batch_size: int = DEFAULT_BATCH_SIZE
+    entities_per_request: int = DEFAULT_ENTITIES_PER_REQUEST
     search_page_size: int = 100
     delete_type: str = "SOFT"
     max_parallel: int = 4
@@ -48,7 +48,8 @@ class AtlanSettings:
                    connections=names_setting(config, "connections", _CONNECTIONS),
                    process_connection=str(s.get("process_connection") or ""),
                    asset_types=names_setting(config, "asset_types", "manifest asset type -> Atlan typeName"),
-                   batch_size=whole_setting(config, "batch_size", DEFAULT_BATCH_SIZE, minimum=1),
+                   entities_per_request=whole_setting(config, "entities_per_request", DEFAULT_ENTITIES_PER_REQUEST,
+                                                      minimum=1),
                    search_page_size=whole_setting(config, "search_page_size", 100, minimum=1),
                    delete_type=delete_type, max_parallel=whole_setting(config, "max_parallel", 4, minimum=1),
                    rate_limit_per_minute=rate_setting(config, DEFAULT_RATE_LIMIT))

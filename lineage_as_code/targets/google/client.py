@@ -98,7 +98,8 @@ class GoogleTarget:
                             # "This request is idempotent only if a request_id is provided": every write has one
                             ambiguous_failure=AmbiguousFailure.RETRY,
                             # a process is process + run + event(s), or one OpenLineage run event
-                            requests_per_batch=0, requests_per_change=1 if self.openlineage else 3)
+                            requests_per_batch=0, requests_per_change=1 if self.openlineage else 3,
+                            rate_limit_per_minute=self.settings.rate_limit_per_minute)
 
     # -- auth and transport ------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class GoogleTarget:
             self._client = None
         if self._client is None:
             auth = {"Authorization": f"Bearer {self._access_token()}"}
-            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, max_parallel=4,
+            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, capabilities=self.capabilities,
                                       auth_hint=f"Google refused the credentials; {self._token_help()}")
         return self._client
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ...config import TargetConfig
 from ...errors import ConfigError
 from ..http import require_settings
-from ..settings import number_setting, switch_setting, whole_setting
+from ..settings import number_setting, rate_setting, switch_setting, whole_setting
 
 API, OPENLINEAGE = "api", "openlineage"
 WRITE_MODES = (API, OPENLINEAGE)
@@ -26,6 +26,7 @@ class GoogleSettings:
     operation_poll_interval: float = 1.0
     operation_timeout: float = 600.0
     max_parallel: int = 4
+    rate_limit_per_minute: float | None = None  # Google publishes no Data Lineage quota
     token_env: str = ""  # '' : Application Default Credentials
 
     @property
@@ -49,4 +50,5 @@ class GoogleSettings:
                    operation_poll_interval=number_setting(config, "operation_poll_interval", 1.0, minimum=0),
                    operation_timeout=number_setting(config, "operation_timeout", 600.0, minimum=0),
                    max_parallel=whole_setting(config, "max_parallel", 4, minimum=1),
+                   rate_limit_per_minute=rate_setting(config, None),
                    token_env=str(s.get("token_env", "")))

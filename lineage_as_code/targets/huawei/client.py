@@ -61,6 +61,7 @@ class HuaweiTarget:
             max_batch_size=LIMIT, max_parallel=self.settings.max_parallel, supports_delete=False,
             supports_refresh=False, supports_column_lineage=True, modes=frozenset({InputHandling.PARTIAL}),
             kind_order=("process",), ambiguous_failure=self.settings.ambiguous_failure,
+            rate_limit_per_minute=self.settings.rate_limit_per_minute,
         )
 
     def translate(self, lineage: Lineage) -> list[Resource]:
@@ -79,7 +80,7 @@ class HuaweiTarget:
             if self._http is None:
                 token = secret_from_env(self.config, DEFAULT_TOKEN_ENV)
                 self._http = client_for(self.config, f"https://dataarts.{self.settings.region}.myhuaweicloud.com",
-                                        {"X-Auth-Token": token}, max_parallel=self.settings.max_parallel,
+                                        {"X-Auth-Token": token}, capabilities=self.capabilities,
                                         headers={"workspace": self.settings.workspace},
                                         auth_hint=f"DataArts Studio refused the token in {self.settings.token_env}: "
                                                   "put a valid IAM token (X-Subject-Token, valid 24 hours) there")

@@ -87,8 +87,7 @@ class SecodaTarget:
             hint = (f"set {self.token_env} (token_env) to a valid key from Secoda's Settings > API for this "
                     "workspace; a 403 needs the key of a user with editor access to lineage")
             self._http = client_for(self.config, DEFAULT_BASE_URL, {"Authorization": f"Bearer {token}"},
-                                    max_parallel=self.max_parallel, rate_limit_per_minute=self.rate_limit,
-                                    auth_hint=hint)
+                                    capabilities=self.capabilities, auth_hint=hint)
         return self._http
 
     def _call(self, method: str, path: str, ok: Sequence[int] = (200, 201), **kwargs: Any) -> httpx.Response:
