@@ -32,7 +32,7 @@ from typing import Any
 from ...config import InputHandling, TargetConfig
 from ...errors import AuthError, ConfigError, TargetError, TerminalTargetError, TransientTargetError
 from ...model import Lineage
-from ...plan.contract import AmbiguousFailure
+from ...plan.contract import AmbiguousFailure, source_file
 from ...plan.model import Action, Change
 from .. import http
 from ..base import Capabilities, Current, ItemResult, Resource, content_hash
@@ -271,7 +271,7 @@ class GoogleTarget:
         def rid(part: str) -> str:
             return request_id(change.address, change.after_hash, part, started)
 
-        process = written_process(body, change.after_hash, change.owner)
+        process = written_process(body, change.after_hash, change.owner, source_file(change.source))
         if not existing:
             status, _ = self._call("POST", f"{self.names.parent}/processes", params={"requestId": rid("process")},
                                    json=process, expect=(200, 409))
@@ -300,7 +300,8 @@ class GoogleTarget:
         started = _now()
         run_id = request_id(change.address, change.after_hash, "openlineage-run", started)
         written: dict[str, str] = {}
-        for i, message in enumerate(ol.build_messages(body, run_id, started, change.after_hash, change.owner)):
+        messages = ol.build_messages(body, run_id, started, change.after_hash, change.owner, source_file(change.source))
+        for i, message in enumerate(messages):
             if ol.message_size(message) > ol.MAX_MESSAGE_BYTES:
                 raise TerminalTargetError(f"target {self.name!r}: {change.address} needs an OpenLineage message over "
                                           "Google's 5 MB limit (its names are too long); use write_mode 'api'")
