@@ -62,6 +62,7 @@ class HuaweiTarget:
             supports_refresh=False, supports_column_lineage=True, modes=frozenset({InputHandling.PARTIAL}),
             kind_order=("process",), ambiguous_failure=self.settings.ambiguous_failure,
             rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            requests_per_batch=0, requests_per_change=1,  # one lineage-info POST per job node, no bulk call
         )
 
     def translate(self, lineage: Lineage) -> list[Resource]:
