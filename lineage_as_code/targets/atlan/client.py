@@ -13,7 +13,8 @@ per request, up to ``max_parallel`` requests at once; the policy's ``batch_size`
 batches only), so resending a batch after an ambiguous failure cannot duplicate anything. Existing
 assets are found with the index search (``POST /api/meta/search/indexsearch``), case-insensitively
 when ``case_sensitive_match`` is false; deletes go by guid (``DELETE /api/meta/entity/bulk``). Every request (search included: it is a
-POST) is spaced by ``rate_limit_per_minute``, 400 by default, Atlan's documented per-instance limit.
+POST) is spaced by ``rate_limit_per_minute``, 400 by default: the per-instance limit Atlan states in its
+"API limits" reference (unconfirmed elsewhere; the API reference and pyatlan give no number).
 """
 
 from __future__ import annotations
