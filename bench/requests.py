@@ -10,6 +10,11 @@ the apply is compared with the latency bound ``requests x latency / parallelism`
 being the target's default ``max_parallel``. A second apply must change nothing; its requests
 (the refresh reads that detect drift) are counted too. Prints one table and a final JSON line.
 
+The plan's own cost estimate (``TargetPlan.requests``, from the target's ``Capabilities``: requests
+per batch, per change, per request size) is printed beside the write requests the apply made and
+the documented minimum, with how far the estimate is off; more than 10% means the target's cost
+model is wrong.
+
 The same apply is first timed without latency: that wall time is the fixed cost (parsing,
 planning, state writes, and the emulator's own work, which shares this process), so
 ``(wall - fixed) / bound`` shows how well the requests' waiting overlaps, apart from CPU.
@@ -165,7 +170,7 @@ def secoda_minimum(lineage: Lineage, app: EmulatorApp) -> Counts:
 
 
 def atlan_minimum(lineage: Lineage, app: EmulatorApp) -> Counts:
-    # Bulk upserts of batch_size (20) entities: assets first (placeholders for what the catalog
+    # Bulk upserts of entities_per_request (20) entities: assets first (placeholders for what the catalog
     # lacks, input handling PARTIAL), then processes, so ceil(assets/20) + ceil(processes/20).
     # Existing assets are looked up by index search, 100 qualifiedNames a query, one page each
     # while few exist: ceil(assets/100).
@@ -265,6 +270,12 @@ class Result:
     noop_changes: bool
     notes: list[str] = field(default_factory=list)
     fixed: float | None = None  # wall time of the same apply without latency
+    estimate: int = 0  # the write requests the plan said the apply would send
+
+    @property
+    def estimate_error(self) -> float | None:
+        """How far the plan's estimate is from the writes the apply made (0.1 = 10% off)."""
+        return (self.estimate - self.counts.writes) / self.counts.writes if self.counts.writes else None
 
     @property
     def net_ratio(self) -> float | None:
@@ -282,13 +293,14 @@ class Result:
         return self.wall / self.bound if self.bound else math.inf
 
 
-def _timed_apply(config: Config, app: EmulatorApp) -> tuple[Counts, float, bool]:
-    """Apply once; return the requests it made, its wall time, and whether the plan had changes."""
+def _timed_apply(config: Config, app: EmulatorApp) -> tuple[Counts, float, bool, int]:
+    """Apply once; return the requests it made, its wall time, whether the plan had changes, and the
+    plan's estimate of the requests the apply would send."""
     app.log.clear()
     started = time.perf_counter()
     plan, _ = apply_project(config, PlanRequest())
     wall = time.perf_counter() - started
-    return count(app.log), wall, plan.has_changes
+    return count(app.log), wall, plan.has_changes, sum(t.requests for t in plan.targets)
 
 
 def measure(vendor: Vendor, root: Path, edges: int, latency: float, max_parallel: int | None) -> Result:
@@ -309,11 +321,11 @@ def measure(vendor: Vendor, root: Path, edges: int, latency: float, max_parallel
         target = open_target(config.targets[vendor.name])
         parallelism = target.capabilities.max_parallel
         target.close()
-        counts, wall, _ = _timed_apply(config, app)
-        noop, noop_wall, noop_changes = _timed_apply(config, app)
+        counts, wall, _, estimate = _timed_apply(config, app)
+        noop, noop_wall, noop_changes, _ = _timed_apply(config, app)
     bound = counts.total * latency / parallelism
     result = Result(vendor.name, parallelism, counts, vendor.minimum(lineage, app), wall, bound, noop, noop_wall,
-                    noop_changes)
+                    noop_changes, estimate=estimate)
     if vendor.name == "secoda":
         hours = counts.writes / SECODA_DEFAULT_RATE / 60
         result.notes.append(f"rate_limit_per_minute set to {SECODA_RATE_LIMIT:g} (off); at Secoda's documented "
@@ -352,6 +364,14 @@ def split_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
             for r in results]
 
 
+ESTIMATE_HEADER = ("vendor", "estimate", "measured writes", "minimum writes", "estimate off")
+
+
+def estimate_rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
+    return [(r.vendor, str(r.estimate), str(r.counts.writes), str(r.minimum.writes),
+             "-" if r.estimate_error is None else f"{r.estimate_error:+.0%}") for r in results]
+
+
 def render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths,
@@ -369,7 +389,8 @@ def summary(results: Sequence[Result], edges: int, latency: float) -> dict[str, 
                                    "fixed": None if r.fixed is None else round(r.fixed, 3),
                                    "net_ratio": None if r.net_ratio is None else round(r.net_ratio, 3),
                                    "noop_requests": asdict(r.noop), "noop_wall": round(r.noop_wall, 3),
-                                   "noop_changes": r.noop_changes, "notes": r.notes} for r in results}}
+                                   "noop_changes": r.noop_changes, "estimate": r.estimate,
+                                   "notes": r.notes} for r in results}}
 
 
 def run_vendor(vendor: Vendor, edges: int, latency: float, max_parallel: int | None, baseline: bool) -> Result:
@@ -408,6 +429,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(render(HEADER, table_rows(results)))
     print()
     print(render(("vendor", "writes/min", "reads/min", "polls/min", "no-op w/r/p"), split_rows(results)))
+    print()
+    print(render(ESTIMATE_HEADER, estimate_rows(results)))
     for r in results:
         for note in r.notes:
             print(f"note: {r.vendor}: {note}")

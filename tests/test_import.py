@@ -217,10 +217,29 @@ def test_google_import_pages_through_every_process_and_gives_back_the_same_edges
         assert app.faults_injected.get("429") and app.faults_injected.get("503")
     assert result.code == 0 and result.out.startswith("105 processes, 210 edges, 105 column edges"), result.err
     assert len(pages) >= 2  # more processes than one page holds
-    assert "keeps no column transforms" in result.err and "not adopted" in result.err
+    assert "keeps no column transforms" in result.err and "adopted 105 resource(s)" in result.out
     declared = load_manifests(make_config(root)).lineage
     imported = load_manifests(make_config(root), [str(root / "imported")]).lineage
     assert edge_view(imported) == edge_view(declared)
+
+
+def test_google_examples_imported_with_adopt_plan_to_no_changes(lac, tmp_path, monkeypatch):
+    # The file a process is declared in is recorded on the Process but is not its content: the
+    # imported manifests declare the same lineage from other files, and nothing needs writing.
+    monkeypatch.setenv(test_google.ENV, test_google.TOKEN)
+    app = GoogleLineageEmulator(test_google.TOKEN)
+    root = tmp_path / "g"
+    root.mkdir()
+    with serve(app) as server:
+        make_project(root, test_google.google(server.url), EXAMPLES / "manifests")
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        written = len([r for r in app.requests() if r.method != "GET"])
+        result = lac("import", "google", "--out", "imported", "--adopt", cwd=root)
+        assert result.code == 0 and "not adopted" not in result.err, result.err
+        plan = lac("plan", "imported", "--detailed-exitcode", cwd=root)
+        assert plan.code == 0 and "no changes" in plan.out.lower(), plan.out
+        again = lac("apply", "--auto-approve", "imported", cwd=root)
+        assert again.code == 0 and len([r for r in app.requests() if r.method != "GET"]) == written
 
 
 def faulty_reads(emulator: type) -> type:

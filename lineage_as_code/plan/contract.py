@@ -81,7 +81,11 @@ class Capabilities:
         """(requests, seconds at the rate limit or None when unlimited) for ``writes_by_kind`` changes."""
         size = max(1, min(self.max_batch_size, batch_size or self.max_batch_size))
         batches = sum(-(-n // size) for n in writes_by_kind.values())
-        requests = round(batches * self.requests_per_batch + sum(writes_by_kind.values()) * self.requests_per_change)
+        per_batch = batches * self.requests_per_batch
+        if self.request_size:  # each batch is sent as requests of at most request_size changes
+            per_batch = sum((n // size) * -(-size // self.request_size) + -(-(n % size) // self.request_size)
+                            for n in writes_by_kind.values())
+        requests = round(per_batch + sum(writes_by_kind.values()) * self.requests_per_change)
         seconds = requests * 60 / self.rate_limit_per_minute if self.rate_limit_per_minute else None
         return requests, seconds
 
@@ -105,6 +109,9 @@ class Capabilities:
     requests_per_batch: float = 1.0
     requests_per_change: float = 0.0
     rate_limit_per_minute: float | None = None
+    # A target that splits each batch into requests of at most this many changes (0: it does not;
+    # requests_per_batch counts its requests instead).
+    request_size: int = 0
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ import httpx
 
 from ..config import describe_variable
 from ..errors import AuthError, ConfigError, TerminalTargetError, TransientTargetError
+from ..plan.contract import Capabilities
 
 log = logging.getLogger("lineage_as_code.http")
 T = TypeVar("T")
@@ -340,18 +341,22 @@ def secret_from_env(config: Any, default_env: str, key: str = "token_env") -> st
     return value
 
 
-def client_for(config: Any, default_base_url: str, auth: Mapping[str, str], *, max_parallel: int = 4,
-               rate_limit_per_minute: float | None = None, **kwargs: Any) -> HttpClient:
-    """An HttpClient configured from a target's settings (``base_url``, ``timeout``, ``max_parallel``,
-    ``rate_limit_per_minute``, ``max_attempts``, ``retry_base_delay``, ``retry_max_delay``)."""
+def client_for(config: Any, default_base_url: str, auth: Mapping[str, str], *, auth_hint: str,
+               capabilities: Capabilities, **kwargs: Any) -> HttpClient:
+    """The HttpClient of a target: ``base_url``, ``timeout`` and the retry settings from its ``lac.yaml``
+    entry; parallelism and request spacing from its ``capabilities`` (``max_parallel``,
+    ``rate_limit_per_minute``), the one place either is declared, so the plan's estimate and the
+    client's pace never disagree.
+
+    ``auth_hint`` is required: what the user should check when the API answers 401 or 403 (the
+    variable holding the token), so every target's refusal is one AuthError with the same shape."""
     s = config.settings
     base_url = str(s.get("base_url", default_base_url)).rstrip("/")
     # Every vendor target carries a credential (a header, or a refresh token in a body).
     check_credential_transport(config.name, base_url, s.get("allow_insecure_http") is True)
     return HttpClient(
-        config.name, base_url, auth,
+        config.name, base_url, auth, auth_hint=auth_hint,
         timeout=float(s.get("timeout", 30.0)), retry=RetryPolicy.from_settings(s),
-        max_parallel=int(s.get("max_parallel", max_parallel)),
-        rate_limit_per_minute=s.get("rate_limit_per_minute", rate_limit_per_minute),
+        max_parallel=capabilities.max_parallel, rate_limit_per_minute=capabilities.rate_limit_per_minute,
         allow_insecure_http=s.get("allow_insecure_http") is True, **kwargs,
     )

@@ -1,7 +1,8 @@
 """Import readers: the optional capability of reading back the lineage a target holds.
 
 Import is not part of the five-method Target protocol: a target that can list what it holds has a
-reader module beside it (``<vendor>_import.py``), registered here by target type. A reader takes the
+reader module beside it (``<vendor>/importer.py``; DuckDB's is ``duckdb_import.py``), registered here by
+target type. A reader takes the
 target's own settings and returns an ``ImportedLineage``: the lineage as manifests would declare it,
 plus, per process, the vendor id and the project whose ownership marker it carries. Targets without
 a reader are refused with a message saying why and what to do instead.
@@ -75,9 +76,9 @@ Reader = Callable[[TargetConfig, ImportSelection, Advance], ImportedLineage]
 
 READERS: dict[str, str] = {
     "duckdb": "lineage_as_code.targets.duckdb_import:read_duckdb_lineage",
-    "atlan": "lineage_as_code.targets.atlan_import:read_atlan_lineage",
-    "google": "lineage_as_code.targets.google_import:read_google_lineage",
-    "secoda": "lineage_as_code.targets.secoda_import:read_secoda_lineage",
+    "atlan": "lineage_as_code.targets.atlan.importer:read_atlan_lineage",
+    "google": "lineage_as_code.targets.google.importer:read_google_lineage",
+    "secoda": "lineage_as_code.targets.secoda.importer:read_secoda_lineage",
     "alation": "lineage_as_code.targets.alation.importer:read_alation_lineage",
 }
 

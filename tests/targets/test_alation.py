@@ -200,7 +200,7 @@ def test_a_wrong_token_is_one_clear_error_that_never_shows_the_token(tmp_path, l
     # The 401 on the first lineage POST stops the run: one error, not one per process.
     assert applied.code == 1
     assert applied.err.count("error:") == 1 and "created" not in applied.out + applied.err
-    assert "target 'alation'" in applied.err and ENV in applied.err and "HTTP 401" in applied.err
+    assert "target 'alation'" in applied.err and ENV in applied.err and "-> 401" in applied.err
     assert "wrong-token-value-9f3a" not in applied.out + applied.err
     assert len(app.requests("POST", LINEAGE)) == 1
     state = tmp_path / ".lac" / "state.json"

@@ -158,6 +158,20 @@ def test_5000_edges_take_the_fewest_requests_batch_size_allows(tmp_path):
     assert len(app.lineage()) == 2500 and app.duplicate_entities() == 0
 
 
+def test_the_policy_batch_size_sizes_batches_not_requests_and_the_estimate_counts_them(tmp_path):
+    # batch_size is the engine's batch; Atlan's request stays entities_per_request (20), so a batch of
+    # 50 is three parallel requests, not one request of 50.
+    manifest = write_generated(tmp_path / "m" / "lineage.yaml", processes=120, inputs=2, outputs=1, columns=1)
+    app = AtlanEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, atlan(server.url, batch_size=50), manifest)
+        planned = plan(config).targets[0]
+        apply(config)
+    sizes = app.bulk_sizes
+    assert max(sizes) == 20 and sizes.count(10) >= 1  # 50 = 20 + 20 + 10
+    assert planned.requests == len(sizes) == len(app.requests("POST", BULK))
+
+
 def test_throttling_server_errors_and_dropped_replies_converge_without_duplicates(tmp_path):
     manifest = write_generated(tmp_path / "m" / "lineage.yaml", processes=120, inputs=2, outputs=1, columns=1)
     faults = Faults(throttle_every=3, retry_after=0.01, error_rate=0.1, drop_after_rate=0.05, seed=7)

@@ -14,7 +14,7 @@ import yaml
 from lineage_as_code.errors import ConfigError, PlanError
 from lineage_as_code.model import Asset
 from lineage_as_code.plan.model import Action
-from lineage_as_code.targets.google_fqn import asset_fqn, google_id, request_id
+from lineage_as_code.targets.google.translate import asset_fqn, google_id, request_id
 from tests.emulators.base import Faults, serve
 from tests.emulators.google import GoogleLineageEmulator
 from tests.targets.harness import FIXTURE_MANIFESTS, apply, make_project, plan, write_generated
@@ -127,6 +127,18 @@ def test_second_apply_writes_nothing(tmp_path):
         again, report = apply(config)
     assert report is None and not again.has_changes
     assert writes(app) == Counter()
+
+
+def test_the_manifest_file_is_recorded_on_the_process_but_moving_a_process_rewrites_nothing(tmp_path):
+    manifests = copy_examples(tmp_path)
+    app = GoogleLineageEmulator(TOKEN)
+    with serve(app) as server:
+        config = make_project(tmp_path, google(server.url), manifests)
+        apply(config)
+        process = f"{PARENT}/processes/build_fct_orders"
+        assert app.processes[process]["attributes"]["lac_manifest"].endswith("orders.yaml")
+        (manifests / "orders.yaml").rename(manifests / "renamed.yaml")
+        assert not plan(config).has_changes
 
 
 def test_editing_a_process_replaces_its_run_and_removing_one_deletes_it(tmp_path):

@@ -212,7 +212,8 @@ def test_a_wrong_token_gives_one_error_naming_the_target_and_variable_and_never_
     assert planned.code == 0 and result.code == 1
     errors = [line for line in result.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
-    assert f"target 'dataarts': DataArts Studio refused the token in {ENV}" in errors[0]
+    assert errors[0].startswith("error: target 'dataarts': POST ") and "-> 401" in errors[0]
+    assert f"DataArts Studio refused the token in {ENV}" in errors[0]
     assert "APIG.1002" in errors[0]
     state = tmp_path / ".lac" / "state.json"
     seen = planned.out + result.out + result.err + (tmp_path / "plan.json").read_text()

@@ -112,7 +112,10 @@ class AlationTarget:
             max_batch_size=self.max_dataflows, max_parallel=self.settings.max_parallel,
             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"),
             notes=(NO_MARKER_NOTE, *self._column_notes()), ownership_marker=False,
-            ambiguous_failure=AmbiguousFailure.RECONCILE)
+            ambiguous_failure=AmbiguousFailure.RECONCILE, rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            # a lineage POST holds at most max_paths paths: one a process, plus one per column mapping
+            # (not known here, so the estimate is exact for table-level lineage); its job polls are not counted
+            request_size=self.max_paths, requests_per_batch=0)
 
     def _column_notes(self) -> tuple[str, ...]:
         missing = sorted(self._missing_columns or ())
@@ -178,7 +181,8 @@ class AlationTarget:
         if not refresh or user is None:
             raise ConfigError(f"target {self.name!r}: refresh_token_env {env} must be set in the environment and "
                               "user_id in lac.yaml to obtain an Alation API access token")
-        boot = client_for(self.config, base_url, {}, max_parallel=1)
+        # The refusal of a refresh token is answered below, without the body (it may echo the token).
+        boot = client_for(self.config, base_url, {}, capabilities=self.capabilities, auth_hint="")
         try:
             # Minting a token twice is harmless, so an ambiguous failure may simply be retried.
             response = boot.request("POST", CREATE_TOKEN, json={"refresh_token": refresh, "user_id": int(user)},
@@ -201,22 +205,13 @@ class AlationTarget:
             if not base:
                 raise ConfigError(f"target {self.name!r}: set base_url to your Alation instance URL")
             token = self._access_token(base)
-            self._http = client_for(self.config, base, {"TOKEN": token}, max_parallel=1)
+            self._http = client_for(self.config, base, {"TOKEN": token}, capabilities=self.capabilities,
+                                    auth_hint=f"Alation refused {self._token_hint()}; put a valid token there")
         return self._http
 
     def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One request with retries; an auth refusal becomes one error naming where the token comes from."""
-        http = self._client()
-        response = http.request(method, url, ok=(*OK_STATUSES, *AUTH_STATUSES), **kwargs)
-        if response.status_code in AUTH_STATUSES:
-            try:
-                detail = str(response.json().get("detail", ""))
-            except (ValueError, AttributeError):
-                detail = response.text[:120]
-            raise AuthError(
-                f"target {self.name!r}: Alation refused {self._token_hint()} (HTTP {response.status_code}: "
-                f"{http.redact(detail)}); put a valid token there and run again")
-        return response
+        """One request with retries; a 401/403 stops the run in the HTTP client, naming where the token comes from."""
+        return self._client().request(method, url, ok=OK_STATUSES, **kwargs)
 
     def _wait(self, job_id: Any) -> dict[str, Any]:
         """Poll a job until it ends; TransientTargetError when it outlives ``job_timeout``."""

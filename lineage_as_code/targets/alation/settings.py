@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ...config import TargetConfig
 from ...errors import ConfigError
+from ..settings import number_setting, rate_setting
 
 MAX_DATAFLOWS = 1000  # Alation's recommended ceiling of dataflows per lineage request
 MAX_PATHS = 100  # "100 paths and 10 dataflows in each path" per request (lineage overview)
-
-
-def _number(settings: Mapping[str, Any], name: str, default: float, target: str) -> float:
-    value = settings.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"target {target!r}: {name} must be a number")
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ConfigError(f"target {target!r}: {name} must be a number") from exc
 
 
 @dataclass(frozen=True)
@@ -36,6 +25,7 @@ class AlationSettings:
     send_title: bool = False
     delete_with: str = "dataflow"
     max_parallel: int = 1
+    rate_limit_per_minute: float | None = None  # throttling is off unless the instance turns it on
 
     @classmethod
     def parse(cls, config: TargetConfig) -> AlationSettings:
@@ -44,12 +34,13 @@ class AlationSettings:
         delete_with = str(s.get("delete_with", "dataflow"))
         if delete_with not in ("dataflow", "edges"):
             raise ConfigError(f"target {name!r}: delete_with must be 'dataflow' or 'edges'")
-        dataflows = int(_number(s, "max_dataflows_per_request", MAX_DATAFLOWS, name))
+        dataflows = int(number_setting(config, "max_dataflows_per_request", MAX_DATAFLOWS))
         return cls(external_id_prefix=str(s.get("external_id_prefix", "lac")).strip("/"),
                    max_dataflows=max(1, min(MAX_DATAFLOWS, dataflows)),
-                   max_paths=max(1, int(_number(s, "max_paths_per_request", MAX_PATHS, name) or MAX_PATHS)),
-                   poll_interval=_number(s, "poll_interval", 3.0, name),
-                   job_timeout=_number(s, "job_timeout", 1800.0, name),
-                   page_size=max(1, int(_number(s, "page_size", 1000, name))),
+                   max_paths=max(1, int(number_setting(config, "max_paths_per_request", MAX_PATHS) or MAX_PATHS)),
+                   poll_interval=number_setting(config, "poll_interval", 3.0),
+                   job_timeout=number_setting(config, "job_timeout", 1800.0),
+                   page_size=max(1, int(number_setting(config, "page_size", 1000))),
                    send_title=bool(s.get("send_title", False)), delete_with=delete_with,
-                   max_parallel=max(1, int(_number(s, "max_parallel", 1, name))))
+                   max_parallel=max(1, int(number_setting(config, "max_parallel", 1))),
+                   rate_limit_per_minute=rate_setting(config, None))

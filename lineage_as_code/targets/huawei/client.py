@@ -34,7 +34,7 @@ from ..http import HttpClient, client_for, secret_from_env
 from .settings import DEFAULT_TOKEN_ENV, HuaweiSettings
 from .translate import LIMIT, build_resources
 
-_ERROR_STATUSES = (400, 401, 403, 404)
+_ERROR_STATUSES = (400, 404)  # one node refused; a 401/403 stops the run in the HTTP client
 
 
 class _Ambiguous(Exception):
@@ -61,6 +61,8 @@ class HuaweiTarget:
             max_batch_size=LIMIT, max_parallel=self.settings.max_parallel, supports_delete=False,
             supports_refresh=False, supports_column_lineage=True, modes=frozenset({InputHandling.PARTIAL}),
             kind_order=("process",), ambiguous_failure=self.settings.ambiguous_failure,
+            rate_limit_per_minute=self.settings.rate_limit_per_minute,
+            requests_per_batch=0, requests_per_change=1,  # one lineage-info POST per job node, no bulk call
         )
 
     def translate(self, lineage: Lineage) -> list[Resource]:
@@ -79,13 +81,15 @@ class HuaweiTarget:
             if self._http is None:
                 token = secret_from_env(self.config, DEFAULT_TOKEN_ENV)
                 self._http = client_for(self.config, f"https://dataarts.{self.settings.region}.myhuaweicloud.com",
-                                        {"X-Auth-Token": token}, max_parallel=self.settings.max_parallel,
-                                        headers={"workspace": self.settings.workspace})
+                                        {"X-Auth-Token": token}, capabilities=self.capabilities,
+                                        headers={"workspace": self.settings.workspace},
+                                        auth_hint=f"DataArts Studio refused the token in {self.settings.token_env}: "
+                                                  "put a valid IAM token (X-Subject-Token, valid 24 hours) there")
             return self._http
 
     def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
-        """POST each node (at most ``max_parallel`` at once). Raises AuthError on a 401, since
-        every further request would be refused the same way."""
+        """POST each node (at most ``max_parallel`` at once). A 401 or 403 raises AuthError (from the
+        HTTP client), since every further request would be refused the same way."""
         http = self._client()
         return http.map(lambda change: self._apply_one(http, change), batch)
 
@@ -105,15 +109,13 @@ class HuaweiTarget:
             prior = change.prior.id if change.prior is not None else ""
             return ItemResult(address, False, id=prior, uncertain=True,
                               error="the reply was lost or a server error followed the write: it may have landed")
+        except AuthError:
+            raise
         except TargetError as exc:
             return ItemResult(address, False, error=str(exc))
         if response.status_code == 200:
             return ItemResult(address, True, id=self._node_id(response, request))
         code, message = self._error_body(http, response)
-        if response.status_code == 401:
-            raise AuthError(f"target {self.name!r}: DataArts Studio refused the token in {self.settings.token_env} "
-                              f"(401 {code}: {message}). Put a valid IAM token (X-Subject-Token, valid 24 hours) "
-                              f"in {self.settings.token_env}.")
         return ItemResult(address, False, error=f"DataArts Studio {response.status_code} {code}: {message}")
 
     @staticmethod

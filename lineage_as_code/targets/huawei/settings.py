@@ -9,6 +9,7 @@ from ...config import TargetConfig
 from ...errors import ConfigError
 from ...plan.contract import AmbiguousFailure
 from ..http import require_settings
+from ..settings import rate_setting, whole_setting
 
 DEFAULT_TOKEN_ENV = "HUAWEI_AUTH_TOKEN"
 BODY_SETTINGS = ("cluster_id", "data_source_type", "connection_id", "connection_name")
@@ -26,6 +27,7 @@ class HuaweiSettings:
     job_id_prefix: str = ""
     body: Mapping[str, str] = field(default_factory=dict)  # optional top-level request fields
     max_parallel: int = 4
+    rate_limit_per_minute: float | None = None  # the lineage API's row of the per-minute table is unpublished
     token_env: str = DEFAULT_TOKEN_ENV
     ambiguous_failure: AmbiguousFailure = AmbiguousFailure.HOLD
 
@@ -44,12 +46,10 @@ class HuaweiSettings:
         catalogs = s.get("catalogs") or {}
         if not isinstance(catalogs, Mapping):
             raise ConfigError(f"target {config.name!r}: catalogs must map a platform to a DataArts catalog name")
-        try:
-            max_parallel = int(s.get("max_parallel", 4))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"target {config.name!r}: max_parallel must be a whole number") from exc
+        max_parallel = whole_setting(config, "max_parallel", 4, minimum=1)
         return cls(project_id=str(s["project_id"]), workspace=str(s["workspace"]), region=str(s.get("region", "")),
                    catalogs={str(k): str(v) for k, v in catalogs.items()}, job_id=str(s.get("job_id", "")),
                    job_id_prefix=str(s.get("job_id_prefix", "")),
                    body={k: str(s[k]) for k in BODY_SETTINGS if s.get(k)}, max_parallel=max(1, max_parallel),
+                   rate_limit_per_minute=rate_setting(config, None),
                    token_env=str(s.get("token_env", DEFAULT_TOKEN_ENV)), ambiguous_failure=AmbiguousFailure(policy))

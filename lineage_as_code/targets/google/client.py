@@ -12,9 +12,9 @@ process's other runs, so the process never shows no lineage mid-update. When the
 same (repairing drift), the run of that content is deleted first and written again. Removing a
 process deletes it (a long-running operation, polled until done), which removes its runs and events.
 With ``write_mode: openlineage`` a process is instead one ``:processOpenLineageRunEvent`` request
-per 1,000 links (``google_openlineage.py``), table-level only, as Google's mapping documents.
+per 1,000 links (``openlineage.py``), table-level only, as Google's mapping documents.
 
-Every Process carries the ownership marker and the content hash written (``google_fqn.py``), so a
+Every Process carries the ownership marker and the content hash written (``translate.py``), so a
 refresh is one listing of processes; ``refresh_events`` adds the deep check of runs and events.
 
 Google checks no asset names, so there are no asset resources: PARTIAL and UPSERT behave the same
@@ -29,15 +29,18 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config import InputHandling, TargetConfig
-from ..errors import ConfigError, TargetError, TerminalTargetError, TransientTargetError
-from ..model import Lineage
-from ..plan.contract import AmbiguousFailure
-from ..plan.model import Action, Change
-from . import google_openlineage as ol
-from . import http
-from .base import Capabilities, Current, ItemResult, Resource, content_hash
-from .google_fqn import (
+from ...config import InputHandling, TargetConfig
+from ...errors import AuthError, ConfigError, TargetError, TerminalTargetError, TransientTargetError
+from ...model import Lineage
+from ...plan.contract import AmbiguousFailure, source_file
+from ...plan.model import Action, Change
+from .. import http
+from ..base import Capabilities, Current, ItemResult, Resource, content_hash
+from ..http import HttpClient, client_for, secret_from_env
+from . import openlineage as ol
+from .openlineage import build_openlineage_resources
+from .settings import GoogleSettings
+from .translate import (
     PROCESS,
     GoogleNames,
     build_resources,
@@ -48,14 +51,10 @@ from .google_fqn import (
     request_id,
     written_process,
 )
-from .google_openlineage import build_openlineage_resources
-from .http import HttpClient, client_for, require_settings, secret_from_env
 
 DEFAULT_BASE_URL = "https://datalineage.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 PAGE_SIZE = 100  # the API cuts larger pages to 100
-API, OPENLINEAGE = "api", "openlineage"
-WRITE_MODES = (API, OPENLINEAGE)
 OPENLINEAGE_NOTES = (
     ("write_mode openlineage: Google keeps only table-level lineage from custom OpenLineage events (column "
      "lineage is materialised only for Dataproc), so column mappings are not sent; at most 1,000 links and "
@@ -80,46 +79,39 @@ class GoogleTarget:
     def __init__(self, config: TargetConfig) -> None:
         self.name = config.name
         self.config = config
-        s = config.settings
-        require_settings(config, ("project", "location"),
-                         "the Google Cloud project id and the Data Lineage location, e.g. 'us' or 'europe-west1'")
-        self.write_mode = str(s.get("write_mode", API))
-        if self.write_mode not in WRITE_MODES:
-            raise ConfigError(f"target {self.name!r}: write_mode {self.write_mode!r} is not supported; use "
-                              f"{' or '.join(repr(m) for m in WRITE_MODES)}")
-        self.openlineage = self.write_mode == OPENLINEAGE
-        # Custom OpenLineage events materialise table-level lineage only (Google's mapping page).
-        columns = bool(s.get("column_lineage", True)) and not self.openlineage
-        self.names = GoogleNames(str(s["project"]), str(s["location"]), str(s.get("origin_name", "lineage-as-code")),
-                                 self.name, columns)
-        self.refresh_events = bool(s.get("refresh_events", False))
-        self.poll_interval = float(s.get("operation_poll_interval", 1.0))
-        self.operation_timeout = float(s.get("operation_timeout", 600.0))
+        self.settings = GoogleSettings.parse(config)
+        self.openlineage = self.settings.openlineage
+        self.names = GoogleNames(self.settings.project, self.settings.location, self.settings.origin_name,
+                                 self.name, self.settings.column_lineage)
+        self.refresh_events = self.settings.refresh_events
+        self.poll_interval = self.settings.operation_poll_interval
+        self.operation_timeout = self.settings.operation_timeout
         self._client: HttpClient | None = None
         self._credentials: Any = None
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=50, max_parallel=int(self.config.settings.get("max_parallel", 4)),
+        return Capabilities(max_batch_size=50, max_parallel=self.settings.max_parallel,
                             supports_column_lineage=self.names.column_lineage,
                             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPSERT}), kind_order=(PROCESS,),
                             notes=OPENLINEAGE_NOTES if self.openlineage else (), ownership_marker=True,
                             # "This request is idempotent only if a request_id is provided": every write has one
                             ambiguous_failure=AmbiguousFailure.RETRY,
                             # a process is process + run + event(s), or one OpenLineage run event
-                            requests_per_batch=0, requests_per_change=1 if self.openlineage else 3)
+                            requests_per_batch=0, requests_per_change=1 if self.openlineage else 3,
+                            rate_limit_per_minute=self.settings.rate_limit_per_minute)
 
     # -- auth and transport ------------------------------------------------------------------
 
     def _token_help(self) -> str:
-        if "token_env" in self.config.settings:
-            return f"check the access token in environment variable {self.config.settings['token_env']} (token_env)"
+        if self.settings.token_env:
+            return f"check the access token in environment variable {self.settings.token_env} (token_env)"
         return ("check Application Default Credentials (gcloud auth application-default login, or "
                 "GOOGLE_APPLICATION_CREDENTIALS), or set token_env to a variable holding an access token")
 
     def _access_token(self) -> str:
-        if "token_env" in self.config.settings:
-            return secret_from_env(self.config, str(self.config.settings["token_env"]))
+        if self.settings.token_env:
+            return secret_from_env(self.config, self.settings.token_env)
         import google.auth
         import google.auth.exceptions
         from google.auth.transport.requests import Request
@@ -143,7 +135,7 @@ class GoogleTarget:
             self._client = None
         if self._client is None:
             auth = {"Authorization": f"Bearer {self._access_token()}"}
-            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, max_parallel=4,
+            self._client = client_for(self.config, DEFAULT_BASE_URL, auth, capabilities=self.capabilities,
                                       auth_hint=f"Google refused the credentials; {self._token_help()}")
         return self._client
 
@@ -266,6 +258,8 @@ class GoogleTarget:
             if before_id and before_id != name:
                 self._delete(before_id)  # project, location, id override or write mode changed: the old one goes
             return ItemResult(change.address, True, id=name)
+        except AuthError:
+            raise  # every further request would be refused the same way: the run stops once
         except TargetError as exc:
             return ItemResult(change.address, False, error=str(exc))
 
@@ -277,7 +271,7 @@ class GoogleTarget:
         def rid(part: str) -> str:
             return request_id(change.address, change.after_hash, part, started)
 
-        process = written_process(body, change.after_hash, change.owner)
+        process = written_process(body, change.after_hash, change.owner, source_file(change.source))
         if not existing:
             status, _ = self._call("POST", f"{self.names.parent}/processes", params={"requestId": rid("process")},
                                    json=process, expect=(200, 409))
@@ -306,7 +300,8 @@ class GoogleTarget:
         started = _now()
         run_id = request_id(change.address, change.after_hash, "openlineage-run", started)
         written: dict[str, str] = {}
-        for i, message in enumerate(ol.build_messages(body, run_id, started, change.after_hash, change.owner)):
+        messages = ol.build_messages(body, run_id, started, change.after_hash, change.owner, source_file(change.source))
+        for i, message in enumerate(messages):
             if ol.message_size(message) > ol.MAX_MESSAGE_BYTES:
                 raise TerminalTargetError(f"target {self.name!r}: {change.address} needs an OpenLineage message over "
                                           "Google's 5 MB limit (its names are too long); use write_mode 'api'")

@@ -18,13 +18,13 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ..compile.writer import build_process_id
-from ..config import TargetConfig
-from ..manifest.refs import RefError, split_ref
-from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
-from .google import GoogleTarget
-from .google_fqn import GOOGLE_SYSTEMS, asset_fqn, google_id
-from .importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
+from ...compile.writer import build_process_id
+from ...config import TargetConfig
+from ...manifest.refs import RefError, split_ref
+from ...model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
+from ..importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
+from .client import GoogleTarget
+from .translate import GOOGLE_SYSTEMS, asset_fqn, google_id
 
 _ID_OK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}")
 _OWN_ATTRIBUTES = ("lac_process_id", "lac_manifest", "description", "sql", "owner")

@@ -9,7 +9,7 @@ the same run. The documented mapping materialises column lineage only for Datapr
 sends none. What the plan compares (the resource body) is what Google gives back: the job, this
 tool's facet, and the input and output FQNs. The facet also records the ownership marker and the
 content hash written, so one listing of processes tells an unchanged process from an edited one.
-No I/O here; ``google.py`` does the talking.
+No I/O here; ``client.py`` does the talking.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..model import Lineage, Process
-from .base import Resource, content_hash
-from .google_fqn import PROCESS, GoogleNames, asset_fqn, google_id
-from .lineage_resources import process_address
+from ...model import Lineage, Process
+from ..base import Resource, content_hash
+from ..lineage_resources import process_address
+from .translate import PROCESS, GoogleNames, asset_fqn, google_id
 
 SCHEMA_URL = "https://openlineage.io/spec/1-0-5/OpenLineage.json#/$defs/RunEvent"
 PRODUCER = "urn:lineage-as-code"
@@ -29,7 +29,7 @@ FACET = "lineage_as_code"
 FACET_SCHEMA_URL = "urn:lineage-as-code:facets:process"
 MAX_LINKS_PER_MESSAGE = 1000   # "The maximum aggregate number of links is 1000."
 MAX_MESSAGE_BYTES = 5 * 1024 * 1024  # "Maximum size of a single message is 5 MB."
-RECORDED = ("_producer", "_schemaURL", "owner", "content_hash", "meta_hash")
+RECORDED = ("_producer", "_schemaURL", "owner", "content_hash", "meta_hash", "manifest")
 
 
 def dataset(fqn: str) -> dict[str, str]:
@@ -39,7 +39,7 @@ def dataset(fqn: str) -> dict[str, str]:
 
 
 def _facet(process: Process) -> dict[str, Any]:
-    facet: dict[str, Any] = {"process_id": process.id, "manifest": process.source.file, "name": process.name}
+    facet: dict[str, Any] = {"process_id": process.id, "name": process.name}
     facet.update({k: v for k, v in (("description", process.description), ("sql", process.sql),
                                     ("owner_name", process.owner)) if v})
     if process.attributes:
@@ -73,14 +73,17 @@ def _groups(inputs: list[str], outputs: list[str]) -> list[tuple[list[str], list
 
 
 def build_messages(body: Mapping[str, Any], run_id: str, event_time: str, digest: str,
-                   owner: str) -> list[dict[str, Any]]:
-    """The run events that write ``body``: one per slice of at most 1,000 links, all of run ``run_id``."""
+                   owner: str, manifest: str = "") -> list[dict[str, Any]]:
+    """The run events that write ``body``: one per slice of at most 1,000 links, all of run ``run_id``.
+    The facet records, beside the body, the marker, the hashes and the manifest file (not content)."""
     job = dict(body["job"])
     display = f"{job['namespace']}:{job['name']}"
     facet = {"_producer": PRODUCER, "_schemaURL": FACET_SCHEMA_URL, **body["facet"], "content_hash": digest,
              "meta_hash": _meta(display, body["facet"])}
     if owner:
         facet["owner"] = owner
+    if manifest:
+        facet["manifest"] = manifest
     return [{"eventTime": event_time, "eventType": "COMPLETE", "producer": PRODUCER, "schemaURL": SCHEMA_URL,
              "run": {"runId": run_id}, "job": {**job, "facets": {FACET: facet}},
              "inputs": [dataset(f) for f in ins], "outputs": [dataset(f) for f in outs]}

@@ -5,11 +5,13 @@ for other Google systems, ``custom:platform.database.schema.name`` for everythin
 per-asset ``ids.google`` wins). Each process becomes one resource whose body is exactly what the
 API holds and returns: the Process (name, displayName, attributes, origin) and its links, sorted.
 Because refresh rebuilds this body from what it reads, the same content hash detects drift.
-What is written adds three process attributes that are not part of that body: the ownership
-marker (``lac_owner``, the state lineage id), the content hash written (``lac_content_hash``) and
-a hash of the process's own fields (``lac_meta_hash``), so one listing of processes tells an
-unchanged process from an edited one without reading its runs and events.
-No I/O here; ``google.py`` does the talking.
+What is written adds four process attributes that are not part of that body: the ownership
+marker (``lac_owner``, the state lineage id), the content hash written (``lac_content_hash``), a
+hash of the process's own fields (``lac_meta_hash``), so one listing of processes tells an
+unchanged process from an edited one without reading its runs and events, and the manifest file
+that declared it (``lac_manifest``). Where a process is declared is not its content: moving it to
+another file, or importing it into new manifests (``lac import --adopt``), changes nothing to write.
+No I/O here; ``client.py`` does the talking.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Asset, Lineage, Process, quote_segment
-from .base import Resource, content_hash
-from .lineage_resources import process_address
+from ...model import Asset, Lineage, Process, quote_segment
+from ..base import Resource, content_hash
+from ..lineage_resources import process_address
 
 PROCESS = "process"
 MAX_ID = 200
@@ -42,7 +44,8 @@ _BIGQUERY_KINDS = frozenset({"routine", "sharded", "connection"})
 OWNER_ATTRIBUTE = "lac_owner"
 HASH_ATTRIBUTE = "lac_content_hash"
 META_ATTRIBUTE = "lac_meta_hash"
-RECORDED_ATTRIBUTES = (OWNER_ATTRIBUTE, HASH_ATTRIBUTE, META_ATTRIBUTE)
+MANIFEST_ATTRIBUTE = "lac_manifest"
+RECORDED_ATTRIBUTES = (OWNER_ATTRIBUTE, HASH_ATTRIBUTE, META_ATTRIBUTE, MANIFEST_ATTRIBUTE)
 _REQUEST_ID_NAMESPACE = uuid.UUID("6f0c1f3e-5b1a-4d0e-9a57-6c2b1d7e4f10")
 
 
@@ -125,13 +128,15 @@ def meta_hash(process: Mapping[str, Any]) -> str:
     return content_hash(body)
 
 
-def written_process(body: Mapping[str, Any], digest: str, owner: str) -> dict[str, Any]:
+def written_process(body: Mapping[str, Any], digest: str, owner: str, manifest: str = "") -> dict[str, Any]:
     """The Process message for ``body``: its fields plus the recorded attributes (the marker only
-    when there is an owner to record)."""
+    when there is an owner to record, the manifest file only when it is known)."""
     process = {k: body[k] for k in ("name", "displayName", "attributes", "origin")}
     recorded = {HASH_ATTRIBUTE: digest, META_ATTRIBUTE: meta_hash(process)}
     if owner:
         recorded[OWNER_ATTRIBUTE] = owner
+    if manifest:
+        recorded[MANIFEST_ATTRIBUTE] = manifest
     return {**process, "attributes": {**process["attributes"], **recorded}}
 
 
@@ -173,13 +178,12 @@ class GoogleNames:
 
 
 def _attributes(process: Process) -> dict[str, str]:
-    # The manifest file (not its line) is recorded: editing one process must not rewrite every
-    # process below it in the same file.
+    # The manifest file is recorded when written (written_process), outside the content: moving a
+    # process between files, or editing the one above it, must not rewrite it.
     attrs = {k: v for k, v in (("description", process.description), ("sql", process.sql),
                                ("owner", process.owner)) if v}
     attrs.update(dict(process.attributes))
     attrs["lac_process_id"] = process.id
-    attrs["lac_manifest"] = process.source.file
     return attrs
 
 

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..compile.writer import build_process_id
-from ..config import TargetConfig
-from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
-from ..plan.contract import Current
-from .atlan import COLUMN_PROCESS, PROCESS, AtlanNaming, AtlanTarget, connector_of
-from .importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
+from ...compile.writer import build_process_id
+from ...config import TargetConfig
+from ...model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
+from ...plan.contract import Current
+from ..importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
+from .client import AtlanTarget
+from .translate import COLUMN_PROCESS, PROCESS, AtlanNaming, connector_of
 
 FILTER_KEYS = PARSED_FILTER_KEYS | {"connection"}
 _TYPES = {"MaterialisedView": "materialized_view"}
@@ -119,7 +120,7 @@ def read_atlan_lineage(config: TargetConfig, selection: ImportSelection, advance
         column_processes = read_entities(target, "ColumnProcess", connection, advance)
     finally:
         target.close()
-    names = _AssetNames(AtlanNaming(config.name, config.settings))
+    names = _AssetNames(target.naming())
     by_qn: dict[str, tuple[Process, Entity]] = {}
     ids: set[str] = set()
     skipped = 0

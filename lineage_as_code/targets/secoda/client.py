@@ -24,104 +24,24 @@ from typing import Any
 
 import httpx
 
-from ..config import InputHandling, TargetConfig
-from ..errors import AuthError, TargetError, TerminalTargetError
-from ..model import Asset, ColumnRef, Lineage
-from ..plan.contract import AmbiguousFailure
-from ..plan.model import Action, Change
-from . import http
-from .base import ASSET, Capabilities, Current, ItemResult, Resource
-from .http import HttpClient, client_for, secret_from_env
-from .lineage_resources import asset_address
+from ...config import InputHandling, TargetConfig
+from ...errors import AuthError, TargetError, TerminalTargetError
+from ...model import ColumnRef, Lineage
+from ...plan.contract import AmbiguousFailure
+from ...plan.model import Action, Change
+from .. import http
+from ..base import ASSET, Capabilities, Current, ItemResult, Resource
+from ..http import HttpClient, client_for, secret_from_env
+from .settings import DEFAULT_TOKEN_ENV, SecodaSettings
+from .translate import COLUMN_EDGE, EDGE, Pair, build_resources, chunked, column_edge_address, edge_address, row_pair
 
 DEFAULT_BASE_URL = "https://api.secoda.co"
-DEFAULT_TOKEN_ENV = "SECODA_API_KEY"
-DEFAULT_RATE_LIMIT = 30  # "30 calls/min on PUT/PATCH/POST" (Secoda API, helpful information)
-EDGE = "edge"
-COLUMN_EDGE = "column_edge"
 CATALOG = "/api/v1/resource/catalog"
 LINEAGE = "/api/v1/lineage/"
 MANUAL = "/api/v1/lineage/manual/"
-Pair = tuple[str, str]
 NO_MARKER_NOTE = ("secoda: no ownership marker: a lineage edge carries only its id, entities, direction and "
                   "timestamps (Secoda API reference), so a lost state is recovered by adopting the edges that exist, "
                   "not rebuilt with 'lac state rebuild'")
-
-
-def column_address(ref: ColumnRef) -> str:
-    return f"column.{ref}"
-
-
-def edge_address(source: str, target: str) -> str:
-    return f"{EDGE}.{source} -> {target}"
-
-
-def column_edge_address(source: ColumnRef, target: ColumnRef) -> str:
-    return f"{COLUMN_EDGE}.{source} -> {target}"
-
-
-def end_body(asset: Asset, target_name: str, column: str = "") -> dict[str, Any]:
-    """How one end of an edge is found in Secoda: its ``title_full`` (``db.schema.name``), its title,
-    its platform (to tell integrations apart) and the per-asset override, which wins."""
-    body: dict[str, Any] = {
-        "key": asset.key, "platform": asset.platform, "title": asset.name,
-        "path": ".".join(p for p in (asset.database, asset.schema, asset.name) if p),
-        "id": asset.id_for(target_name) or asset.id_for("secoda") or "",
-    }
-    if column:
-        body["column"] = column
-    return body
-
-
-def build_resources(lineage: Lineage, target_name: str, columns: bool = True) -> list[Resource]:
-    """Table and column identities (kind ``asset``), one edge per distinct table pair and one
-    column edge per distinct column pair, each attributed to the first process that declares it."""
-    resources: dict[str, Resource] = {}
-    for asset in lineage.assets.values():
-        resources[asset_address(asset)] = Resource(asset_address(asset), ASSET, end_body(asset, target_name))
-    for p in lineage.processes:
-        for src, dst in p.edges:
-            address = edge_address(src, dst)
-            if address not in resources:
-                body = {"from": resources[f"asset.{src}"].body, "to": resources[f"asset.{dst}"].body,
-                        "direction": "DOWNSTREAM"}
-                resources[address] = Resource(address, EDGE, body, str(p.source), (f"asset.{src}", f"asset.{dst}"),
-                                              ((src, dst),))
-        if not columns:
-            continue
-        for mapping in p.columns:
-            for ref in (*mapping.sources, mapping.target):
-                if column_address(ref) not in resources:
-                    body = end_body(lineage.assets[ref.asset], target_name, ref.column)
-                    resources[column_address(ref)] = Resource(column_address(ref), ASSET, body, str(p.source))
-            for src_ref in mapping.sources:
-                address = column_edge_address(src_ref, mapping.target)
-                if address not in resources:
-                    body = {"from": resources[column_address(src_ref)].body,
-                            "to": resources[column_address(mapping.target)].body, "direction": "DOWNSTREAM"}
-                    requires = (column_address(src_ref), column_address(mapping.target))
-                    resources[address] = Resource(address, COLUMN_EDGE, body, str(p.source), requires)
-    return [resources[a] for a in sorted(resources)]
-
-
-def _row_pair(row: Mapping[str, Any]) -> Pair | None:
-    """The data-flow (upstream, downstream) pair of a lineage row, whichever schema spelled it."""
-    ends = []
-    for side in ("from", "to"):
-        value = row.get(f"{side}_entity_id") or row.get(f"{side}_entity")
-        if isinstance(value, Mapping):
-            value = value.get("id")
-        if not value:
-            return None
-        ends.append(str(value))
-    # an UPSTREAM row states the same flow from the other end
-    if str(row.get("direction", "")).upper() == "UPSTREAM":
-        return ends[1], ends[0]
-    return ends[0], ends[1]
-
-
-def _chunks(items: Sequence[str], size: int) -> list[list[str]]:
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
 
 
 class SecodaTarget:
@@ -131,14 +51,13 @@ class SecodaTarget:
     def __init__(self, config: TargetConfig) -> None:
         self.name = config.name
         self.config = config
-        s = config.settings
-        self.token_env = str(s.get("token_env", DEFAULT_TOKEN_ENV))
-        self.chunk = max(1, int(s.get("lookup_chunk_size", 50)))
-        self.columns = bool(s.get("column_lineage", True))
-        self.max_parallel = max(1, int(s.get("max_parallel", 4)))
+        self.settings = SecodaSettings.parse(config)
+        self.token_env = self.settings.token_env
+        self.chunk = self.settings.lookup_chunk_size
+        self.columns = self.settings.column_lineage
+        self.max_parallel = self.settings.max_parallel
         self.case_sensitive = config.policy.case_sensitive_match
-        limit = s.get("rate_limit_per_minute", DEFAULT_RATE_LIMIT)  # the documented limit unless set (0: off)
-        self.rate_limit = float(limit) if limit else None
+        self.rate_limit = self.settings.rate_limit_per_minute
         self._http: HttpClient | None = None
         self._lock = threading.RLock()
         self._pair_locks: dict[Pair, threading.Lock] = {}
@@ -168,8 +87,7 @@ class SecodaTarget:
             hint = (f"set {self.token_env} (token_env) to a valid key from Secoda's Settings > API for this "
                     "workspace; a 403 needs the key of a user with editor access to lineage")
             self._http = client_for(self.config, DEFAULT_BASE_URL, {"Authorization": f"Bearer {token}"},
-                                    max_parallel=self.max_parallel, rate_limit_per_minute=self.rate_limit,
-                                    auth_hint=hint)
+                                    capabilities=self.capabilities, auth_hint=hint)
         return self._http
 
     def _call(self, method: str, path: str, ok: Sequence[int] = (200, 201), **kwargs: Any) -> httpx.Response:
@@ -246,7 +164,7 @@ class SecodaTarget:
         ``in`` and ``exact`` compare exactly), else one case-insensitive ``contains`` per title, whose
         results are compared case-folded (``contains`` also matches longer titles)."""
         if self.case_sensitive:
-            return [{"operator": "in", "field": "title", "value": chunk} for chunk in _chunks(titles, self.chunk)]
+            return [{"operator": "in", "field": "title", "value": chunk} for chunk in chunked(titles, self.chunk)]
         return [{"operator": "contains", "field": "title", "value": title} for title in titles]
 
     def _tables_titled(self, flt: Any) -> list[dict[str, Any]]:
@@ -272,7 +190,7 @@ class SecodaTarget:
                 {"operator": "in", "field": "parent_id", "value": chunk},
                 {"operator": "exact", "field": "entity_type", "value": "column"}]}))
 
-        chunks = _chunks(parents, self.chunk)
+        chunks = chunked(parents, self.chunk)
         for chunk, results in zip(chunks, self._client().map(columns_of, chunks), strict=True):
             for res in results:
                 key = (str(res.get("parent_id") or res.get("parent") or ""), self._fold(str(res.get("title", ""))))
@@ -286,7 +204,7 @@ class SecodaTarget:
     # -- existing lineage -------------------------------------------------------------------------
 
     def _remember(self, row: Mapping[str, Any]) -> Pair | None:
-        pair = _row_pair(row)
+        pair = row_pair(row)
         if pair is not None and row.get("id"):
             with self._lock:
                 self._rows[str(row["id"])] = pair
@@ -296,7 +214,7 @@ class SecodaTarget:
     def list_lineage(self, sources: Iterable[str]) -> None:
         """Load the lineage rows of every entity in ``sources`` not listed yet this run."""
         todo = sorted(set(sources) - self._listed)
-        chunks = _chunks(todo, self.chunk)
+        chunks = chunked(todo, self.chunk)
         listed = self._client().map(lambda chunk: list(self._pages(MANUAL, {"from_entity__in": ",".join(chunk)})),
                                     chunks)
         for chunk, rows in zip(chunks, listed, strict=True):

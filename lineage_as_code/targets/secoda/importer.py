@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..compile.writer import build_process_id
-from ..config import TargetConfig
-from ..model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
-from .importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
-from .secoda import CATALOG, MANUAL, SecodaTarget, _row_pair
+from ...compile.writer import build_process_id
+from ...config import TargetConfig
+from ...model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
+from ..importers import PARSED_FILTER_KEYS, Advance, HeldProcess, ImportedLineage, ImportSelection
+from .client import CATALOG, MANUAL, SecodaTarget
+from .translate import row_pair
 
 Resource = dict[str, Any]
 
@@ -36,7 +37,7 @@ def _read(target: SecodaTarget, advance: Advance) -> tuple[list[tuple[str, str]]
     """Every manual (upstream, downstream) pair and the catalog resources of their ends and parents."""
     pairs = []
     for n, row in enumerate(target._pages(MANUAL, {}), 1):
-        pair = _row_pair(row)
+        pair = row_pair(row)
         if pair is not None:
             pairs.append(pair)
         advance(n, n)
