@@ -326,12 +326,12 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
 
 
 def _estimate(t: TargetInput, changes: Sequence[Change]) -> dict[str, Any]:
-    writes: dict[str, int] = {}
-    for c in changes:
+    caps = t.capabilities
+    writes: dict[str, list[int]] = {}
+    for c in sorted(changes, key=lambda c: c.address):  # the order apply sends them in
         if c.action is not Action.ADOPT:
-            key = f"{c.kind}:{c.action is Action.DELETE}"
-            writes[key] = writes.get(key, 0) + 1
-    requests, seconds = t.capabilities.estimate(writes, t.policy.batch_size or 0)
+            writes.setdefault(f"{c.kind}:{c.action is Action.DELETE}", []).append(caps.units(c.after))
+    requests, seconds = caps.estimate(writes, t.policy.batch_size or 0)
     return {"requests": requests, "seconds": seconds}
 
 

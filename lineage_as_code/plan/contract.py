@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -77,17 +77,27 @@ class Capabilities:
     lineage id, so that a lost state can be rebuilt from the catalog and a crash orphans nothing.
     """
 
-    def estimate(self, writes_by_kind: dict[str, int], batch_size: int) -> tuple[int, float | None]:
-        """(requests, seconds at the rate limit or None when unlimited) for ``writes_by_kind`` changes."""
+    def estimate(self, writes: Mapping[str, Sequence[int]], batch_size: int) -> tuple[int, float | None]:
+        """(requests, seconds at the rate limit or None when unlimited) for the changes in ``writes``:
+        per group of changes sent together (a kind, writes or deletes), each change's size in request
+        units, in the order apply sends them (1 a change unless ``request_units`` names a body list)."""
         size = max(1, min(self.max_batch_size, batch_size or self.max_batch_size))
-        batches = sum(-(-n // size) for n in writes_by_kind.values())
-        per_batch = batches * self.requests_per_batch
-        if self.request_size:  # each batch is sent as requests of at most request_size changes
-            per_batch = sum((n // size) * -(-size // self.request_size) + -(-(n % size) // self.request_size)
-                            for n in writes_by_kind.values())
-        requests = round(per_batch + sum(writes_by_kind.values()) * self.requests_per_change)
+        requests = 0.0
+        for units in writes.values():
+            n = len(units)
+            requests += -(-n // size) * self.requests_per_batch + n * self.requests_per_change
+            if self.request_size:  # each batch is sent as requests of at most request_size units
+                requests += sum(_packed(units[i:i + size], self.request_size) for i in range(0, n, size))
+        requests = round(requests)
         seconds = requests * 60 / self.rate_limit_per_minute if self.rate_limit_per_minute else None
         return requests, seconds
+
+    def units(self, body: Mapping[str, Any] | None) -> int:
+        """A change's size in request units: the length of its ``request_units`` list, else 1."""
+        if not self.request_units or body is None:
+            return 1
+        value = body.get(self.request_units)
+        return len(value) if isinstance(value, list) else 1
 
     max_batch_size: int
     max_parallel: int = 1
@@ -109,9 +119,23 @@ class Capabilities:
     requests_per_batch: float = 1.0
     requests_per_change: float = 0.0
     rate_limit_per_minute: float | None = None
-    # A target that splits each batch into requests of at most this many changes (0: it does not;
-    # requests_per_batch counts its requests instead).
+    # A target that splits each batch into requests of at most this many units (0: it does not;
+    # requests_per_batch counts its requests instead). A unit is a change, or with ``request_units``
+    # an item of that body list (Alation packs paths, at most 100 a request, a process being several).
     request_size: int = 0
+    request_units: str = ""
+
+
+def _packed(units: Sequence[int], cap: int) -> int:
+    """How many requests of at most ``cap`` units carry ``units`` in order, filled greedily (a change
+    larger than ``cap`` goes alone)."""
+    count = held = 0
+    for u in units:
+        if held and held + u > cap:
+            count += 1
+            held = 0
+        held += u
+    return count + (1 if held else 0)
 
 
 @dataclass(frozen=True)

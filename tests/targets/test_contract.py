@@ -219,13 +219,7 @@ def test_a_refused_token_stops_the_run_with_one_message_naming_the_variable(name
     assert "created" not in refused.out + refused.err  # no per-item failures, no partial summary
 
 
-# Alation's cost model counts one path a process: each column mapping adds a path to its lineage POST,
-# and the capabilities the estimate reads are taken before the manifests are translated.
-ESTIMATED = [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="Alation: column paths not counted"))
-             if n == "alation" else n for n in CATALOGS]
-
-
-@pytest.mark.parametrize("name", ESTIMATED)
+@pytest.mark.parametrize("name", CATALOGS)
 def test_the_plans_request_estimate_is_what_the_apply_sends(name: str, tmp_path: Path, lac: Any,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.emulators.atlan import SEARCH

@@ -113,9 +113,9 @@ class AlationTarget:
             modes=frozenset({InputHandling.PARTIAL, InputHandling.UPDATE}), kind_order=(ASSET, "process"),
             notes=(NO_MARKER_NOTE, *self._column_notes()), ownership_marker=False,
             ambiguous_failure=AmbiguousFailure.RECONCILE, rate_limit_per_minute=self.settings.rate_limit_per_minute,
-            # a lineage POST holds at most max_paths paths: one a process, plus one per column mapping
-            # (not known here, so the estimate is exact for table-level lineage); its job polls are not counted
-            request_size=self.max_paths, requests_per_batch=0)
+            # a lineage POST holds at most max_paths paths (one a process, plus one per column mapping);
+            # its job polls are not counted
+            request_size=self.max_paths, request_units="paths", requests_per_batch=0)
 
     def _column_notes(self) -> tuple[str, ...]:
         missing = sorted(self._missing_columns or ())
