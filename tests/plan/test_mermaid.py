@@ -164,6 +164,12 @@ def test_mermaid_itself_renders_the_golden_picture_and_a_200_change_plan(mermaid
     nodes, edges = nodes_and_edges(big)
     del counts["texts"]
     assert counts == {"nodes": len(nodes) + 6 + 1, "edges": len(edges), "error": 0}  # + legend, "and N more"
+    # The reviewed-change plan (renames, SQL edits, deletes with downstream impact, an adoption) too.
+    review = mermaid_block((REPO / "tests" / "golden" / "plan_review.md").read_text())
+    counts = render(mermaid_page, review)
+    nodes, edges = nodes_and_edges(review)
+    del counts["texts"]
+    assert counts == {"nodes": len(nodes) + 6, "edges": len(edges), "error": 0}
     assert mermaid_page.console == []
 
 
