@@ -16,7 +16,6 @@ from . import __version__
 from .config import load_config
 from .console import Console
 from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, PlanError, UsageError
-from .github import PublishRequest, publish_plan_comment
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
 from .outputs import STDOUT, check_plan_destination, write_plan_file
 from .plan.mermaid import build_context_edges
@@ -234,6 +233,8 @@ def _cmd_force_unlock(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_pr_comment(args: argparse.Namespace, console: Console) -> int:
+    from .github import PublishRequest, publish_plan_comment  # HTTP only here: plans start faster without it
+
     request = PublishRequest(args.repo or os.environ.get("GITHUB_REPOSITORY", ""), args.pr, args.file,
                              args.labels_from or "", args.labels, args.key or "", args.details_url or "",
                              args.token_env)

@@ -321,7 +321,7 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
         name=t.name, type=t.type, changes=tuple(sorted(changes, key=lambda c: c.address)), unchanged=unchanged,
         skipped=tuple(sorted(skipped + undeletable, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
         warnings=tuple(warnings), refreshed=t.refreshed, out_of_scope=out_of_scope,
-        impacts=build_impacts(changes, state, _asset_types(t.desired)), **_estimate(t, changes),
+        impacts=build_impacts(changes, state, lambda: _asset_types(t.desired)), **_estimate(t, changes),
     )
 
 

@@ -9,7 +9,7 @@ reviewer sees first what a person looks at.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..state import StateEntry
@@ -58,12 +58,14 @@ def _reach(starts: Iterable[str], graph: Mapping[str, list[str]]) -> list[str]:
 
 
 def build_impacts(changes: Iterable[Change], state: Mapping[str, StateEntry],
-                  types: Mapping[str, str]) -> tuple[Impact, ...]:
-    """The blast radius of each change that removes edges; ``types`` maps asset keys to their type."""
+                  types: Callable[[], Mapping[str, str]]) -> tuple[Impact, ...]:
+    """The blast radius of each change that removes edges; ``types`` gives asset keys' types (asked only
+    when some change removes edges: it reads every asset's body)."""
     removing = [(c, _removed(c)) for c in changes]
     removing = [(c, edges) for c, edges in removing if edges]
     if not removing:
         return ()
+    kinds = types()
     graph: dict[str, list[str]] = {}
     for entry in state.values():
         for source, target in entry.edges:
@@ -75,7 +77,7 @@ def build_impacts(changes: Iterable[Change], state: Mapping[str, StateEntry],
         shown, more = reached[:MAX_ASSETS], max(0, len(reached) - MAX_ASSETS)
         grouped: dict[str, list[str]] = {}
         for key in shown:
-            grouped.setdefault(types.get(key, "asset"), []).append(key)
+            grouped.setdefault(kinds.get(key, "asset"), []).append(key)
         downstream = tuple((t, tuple(sorted(keys))) for t, keys in
                            sorted(grouped.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
         out.append(Impact(change.address, edges, downstream, more))
