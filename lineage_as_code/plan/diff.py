@@ -123,6 +123,15 @@ def _list_diff(path: str, before: list[Any], after: list[Any], out: list[str]) -
             out.append(f"+ {name}: {brief(value)}")
 
 
+def _added_or_removed(sign: str, path: str, value: Any, out: list[str]) -> None:
+    """A field that appears or goes: its value inline, or line by line when it is text over several lines."""
+    if isinstance(value, str) and "\n" in value:
+        out.append(f"{sign} {path}:")
+        out.extend(f"{sign}     {line}" for line in value.splitlines())
+    else:
+        out.append(f"{sign} {path}: {_scalar(value)}")
+
+
 def _walk(path: str, before: Any, after: Any, out: list[str]) -> None:
     if before == after:
         return
@@ -130,9 +139,9 @@ def _walk(path: str, before: Any, after: Any, out: list[str]) -> None:
         for key in sorted(before.keys() | after.keys(), key=str):
             where = f"{path}.{key}" if path else str(key)
             if key not in after:
-                out.append(f"- {where}: {_scalar(before[key])}")
+                _added_or_removed("-", where, before[key], out)
             elif key not in before:
-                out.append(f"+ {where}: {_scalar(after[key])}")
+                _added_or_removed("+", where, after[key], out)
             else:
                 _walk(where, before[key], after[key], out)
     elif isinstance(before, list) and isinstance(after, list):

@@ -162,6 +162,8 @@ def estimate_text(t: TargetPlan) -> str:
     if t.seconds is None:
         return text
     minutes = t.seconds / 60
+    if t.seconds < 1:
+        return f"{text}, under a second at the rate limit"
     took = f"{t.seconds:.0f} s" if t.seconds < 90 else f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
     return f"{text}, about {took} at the rate limit"
 

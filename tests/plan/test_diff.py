@@ -142,3 +142,9 @@ def test_the_plan_file_written_in_pieces_is_the_whole_document(reviewed: Path) -
         whole = json.dumps(plan_to_dict(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         assert dump_plan(plan) == whole and len(list(iter_plan_json(plan))) > len(plan.targets)
     assert plan_differences(load_plan(dump_plan(real).encode(), "plan.json"), real) == []
+
+
+def test_text_over_several_lines_that_appears_or_goes_is_shown_line_by_line() -> None:
+    assert field_diff({"a": 1}, {"a": 1, "sql": "select a,\n  b\nfrom x"}) == [
+        "+ sql:", "+     select a,", "+       b", "+     from x"]
+    assert field_diff({"sql": "select 1\nfrom y"}, {}) == ["- sql:", "-     select 1", "-     from y"]
