@@ -148,8 +148,7 @@ def _build_assets(ends: list[_Ends], is_column: np.ndarray
         asset = Asset(platform=fields["platform"][i], database=fields["database"][i], schema=fields["schema"][i],
                       name=fields["name"][i], type="Table" if column_rows[firsts[i]] else fields["type"][i],
                       connection=fields["connection"][i])
-        asset.__dict__["key"] = key  # the cached key, already built per distinct identity (a test holds them equal)
-        assets.append(asset)
+        assets.append(asset.with_key(key))  # already built per distinct identity (a test holds them equal)
     index = np.empty(len(keys), dtype=np.int64)
     index[order] = codes
     return assets, np.asarray(uniques, dtype=object), index[:rows], index[rows:]
