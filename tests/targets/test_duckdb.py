@@ -161,3 +161,25 @@ def test_every_body_reads_and_hashes_as_its_dict(platform, database, schema, nam
         assert dict(resource.body) == expected and list(resource.body) == list(expected)
         assert {**resource.body, "partial": True} == {**expected, "partial": True}
         assert resource.hash == content_hash(expected)
+
+
+def test_rows_written_in_bulk_are_not_mistaken_for_rows_edited_in_place(tmp_path):
+    """Apply hashes each row as it inserts it; a refresh hashes what the table holds. Attributes with
+    quotes, non-ASCII text and nesting-looking values must hash the same both ways."""
+    manifest = tmp_path / "m" / "odd.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        "version: 1\n"
+        "processes:\n"
+        "  - id: odd\n"
+        "    name: Odd ✓\n"
+        "    attributes: {team: 'Ünïcode \"q\"', spec: '{\"a\": [1, 2]}', empty: ''}\n"
+        "    inputs: [snowflake:DB.raw.a]\n"
+        "    outputs: [snowflake:DB.marts.b]\n", encoding="utf-8")
+    config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}}, tmp_path / "m")
+    apply(config)
+    assert not plan(config, refresh=True).has_changes
+    with duckdb.connect(str(tmp_path / "l.duckdb")) as db:
+        db.execute("""UPDATE processes SET attributes = '{"team": "other"}' WHERE id = 'odd'""")
+    (change,) = plan(config, refresh=True).changes
+    assert change.address == "process.odd" and "changed in the target" in change.reason
