@@ -77,23 +77,21 @@ class Asset:
     type: str = "table"
     connection: str = ""
     ids: tuple[tuple[str, str], ...] = ()
-    # The key, built on first use (``with_key`` sets one built elsewhere). Slots, not a per-instance
+    # The key: a slot left empty by __init__ and filled on first read (``__getattr__`` runs only
+    # while it is empty; ``with_key`` fills it with one built elsewhere). Slots, not a per-instance
     # dict: a million-row input holds about as many assets.
-    _key: str = field(default="", init=False, repr=False, compare=False)
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        key = self._key
-        if not key:
-            parts = [quote_segment(p) for p in (self.database, self.schema) if p]
-            parts.append(quote_segment(self.name))
-            key = f"{quote_segment(self.platform)}:{'.'.join(parts)}"
-            object.__setattr__(self, "_key", key)
-        return key
+    def __getattr__(self, name: str) -> str:
+        if name != "key":
+            raise AttributeError(name)
+        parts = [quote_segment(p) for p in (self.database, self.schema) if p]
+        parts.append(quote_segment(self.name))
+        return self.with_key(f"{quote_segment(self.platform)}:{'.'.join(parts)}").key
 
     def with_key(self, key: str) -> Asset:
         """This asset, its key set to ``key`` (which must equal the one it would build)."""
-        object.__setattr__(self, "_key", key)
+        object.__setattr__(self, "key", key)
         return self
 
     def id_for(self, target: str) -> str | None:

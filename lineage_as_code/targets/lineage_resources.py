@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
+from operator import attrgetter
 from typing import Any
 
 from ..model import Asset, Lineage, Process
@@ -55,6 +56,7 @@ def process_body(process: Process) -> dict[str, Any]:
 
 
 _ASSET_KEYS = ("key", "platform", "database", "schema", "name", "type", "connection")  # Asset attributes
+_ASSET_FIELDS = {k: attrgetter(k) for k in _ASSET_KEYS}
 _PROCESS_FIELDS: dict[str, Callable[[Process], Any] | None] = {  # None: the Process attribute of that name
     "id": None, "name": None, "description": None, "sql": None, "owner": None,
     "attributes": lambda p: dict(p.attributes), "inputs": lambda p: [a.key for a in p.inputs],
@@ -72,9 +74,7 @@ class AssetBody(Mapping[str, Any]):
         self._of = asset
 
     def __getitem__(self, key: str) -> Any:
-        if key in _ASSET_KEYS:
-            return getattr(self._of, key)
-        raise KeyError(key)
+        return _ASSET_FIELDS[key](self._of)
 
     def __iter__(self) -> Iterator[str]:
         return iter(_ASSET_KEYS)
