@@ -11,7 +11,7 @@ signed with HMAC-SHA256 under a key kept outside the project (in the user's cach
 on first use). A file that is unsigned, signed with another key, corrupt or of another shape is a
 miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
 
-File shape: a header line ``{"format", "key", "column_edges", "count", "mac"}``, then one line per
+File shape: a header line ``{"format", "key", "column_edges", "count", "mac"}`` (padded with blanks), then one line per
 resource: ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON`` (JSON text never holds
 a raw tab). Bodies are parsed only when read, so a no-op re-plan never parses a million of them.
 """
@@ -36,6 +36,8 @@ from .config import TargetConfig
 from .plan.contract import Resource
 
 CACHE_FORMAT = 1
+_HEADER_WIDTH = 512  # bytes of the header line (JSON, blank-padded): written after the body it signs
+_CHUNK = 10_000  # resources encoded and written at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
 
@@ -166,17 +168,15 @@ class ResourceCache:
             return None
 
     def put(self, target: str, key: str, value: CachedResources) -> None:
-        """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator)."""
+        """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator).
+
+        Written as it is encoded, a chunk of resources at a time, signed as it goes: a million
+        resources never exist as one text in memory (that text, its lines and its bytes were most
+        of an apply's peak). The header line, written last, is padded to a fixed width."""
         signing = _signing_key() if self.enabled else None
         if signing is None:
             return
         path = self._path(target, key)
-        try:
-            rest = "".join(_resource_line(r) + "\n" for r in value.resources).encode("utf-8")
-        except (TypeError, ValueError):
-            return  # a body that is not plain JSON data is not cached
-        header = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
-                  "count": len(value.resources), "mac": hmac.new(signing, rest, hashlib.sha256).hexdigest()}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for old in (*self.folder.glob(f"{target}-*.json"), *self.folder.glob(f"{target}-*.pickle")):
@@ -184,9 +184,22 @@ class ResourceCache:
             fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(json.dumps(header).encode() + b"\n")
-                    fh.write(rest)
+                    fh.write(b" " * _HEADER_WIDTH + b"\n")
+                    mac = hmac.new(signing, digestmod=hashlib.sha256)
+                    resources = value.resources
+                    for start in range(0, len(resources), _CHUNK):
+                        chunk = "".join(_resource_line(r) + "\n" for r in resources[start:start + _CHUNK]).encode()
+                        mac.update(chunk)
+                        fh.write(chunk)
+                    header = json.dumps({"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
+                                         "count": len(resources), "mac": mac.hexdigest()}).encode()
+                    if len(header) > _HEADER_WIDTH:
+                        raise ValueError("cache header too long")
+                    fh.seek(0)
+                    fh.write(header.ljust(_HEADER_WIDTH))
                 os.replace(tmp, path)
+            except (TypeError, ValueError):  # a body that is not plain JSON data is not cached
+                os.unlink(tmp)
             except OSError:
                 os.unlink(tmp)
                 raise
