@@ -7,7 +7,7 @@ benchmark never forks the measured command from itself: it starts this module as
 small interpreter (about 10 MB, the floor of every figure), which forks and execs the command
 and reports the command's own peak. ``measure`` is what benchmarks call.
 
-    python bench/peak.py RESULT_FILE COMMAND...   (writes "wall_seconds peak_kib exit_code")
+    python bench/peak.py RESULT_FILE COMMAND...   (writes "wall_seconds peak_kib exit_code cpu_seconds")
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Measured:
     wall_s: float
     peak_mb: float
     exit_code: int
+    cpu_s: float = 0.0  # user + system time of the command (its threads included): steadier than wall on a shared machine
 
 
 def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -37,10 +38,10 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None,
         proc = subprocess.run([sys.executable, "-S", __file__, result.name, *cmd], cwd=cwd, env=env,
                               stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, check=False)
         fields = Path(result.name).read_text().split()
-    if len(fields) != 3:
+    if len(fields) != 4:
         raise SystemExit(f"the launcher did not report on {' '.join(cmd)} (exit {proc.returncode})")
-    wall, peak_kib, code = float(fields[0]), int(fields[1]), int(fields[2])
-    return Measured(wall, peak_kib / 1024, code), proc.stderr if isinstance(proc.stderr, bytes) else b""
+    wall, peak_kib, code, cpu = float(fields[0]), int(fields[1]), int(fields[2]), float(fields[3])
+    return Measured(wall, peak_kib / 1024, code, cpu), proc.stderr if isinstance(proc.stderr, bytes) else b""
 
 
 def main() -> None:
@@ -54,7 +55,8 @@ def main() -> None:
             os._exit(127)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
-    Path(result).write_text(f"{wall:.6f} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}\n")
+    cpu = usage.ru_utime + usage.ru_stime
+    Path(result).write_text(f"{wall:.6f} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} {cpu:.3f}\n")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ For each input, in a fresh project, each command in its own process:
   plan            `lac plan FILE` against empty state, cache off (every change rendered);
   apply           `lac apply FILE` into the embedded DuckDB target;
   full re-plan    `lac plan FILE` after the apply, cache off; no-op re-plan: the same with the cache on.
-Wall time and peak memory are each command's own: every command is started by a small launcher
-(bench/peak.py), never forked from this script. The 1-minute load average is read before and after
+CPU time (user + system), wall time and peak memory are each command's own: every command is started
+by a small launcher (bench/peak.py), never forked from this script. Ratios are of CPU time, which a
+machine shared with other work inflates far less than wall time. The 1-minute load average is read before and after
 each input and printed beside its figures: the machine may be shared. ``--stages`` also profiles one
 plan per input (cProfile) and prints where its time goes: parse, translate, diff, cache write.
 
@@ -74,8 +75,10 @@ class Row:
     load: tuple[float, float]
     stages: dict[str, float] = field(default_factory=dict)
 
-    def ratio(self, m: Measured) -> str:
-        return f"{m.wall_s / self.floor.wall_s:.1f}x"
+    def ratio(self, m: Measured, to: Measured | None = None) -> str:
+        """``m``'s CPU time over the floor's (or over ``to``'s)."""
+        base = (to or self.floor).cpu_s
+        return f"{m.cpu_s / base:.1f}x" if base else "-"
 
 
 def manifest(shape: str, size: int) -> Path:
@@ -148,17 +151,21 @@ def measure_input(shape: str, size: int, stages: bool) -> Row:
 
 
 def table(rows: list[Row]) -> str:
+    """CPU seconds (user + system, the command's threads included) with each ratio, and peaks; wall
+    seconds of the plan and apply last, for a machine shared with other work they are the loose figures."""
     s = "{:.2f} s".format
     mb = "{:,.0f} MB".format
-    out = [("| input | rows | floor | validate | plan (x floor) | plan peak | apply | apply peak | full re-plan "
-            "| no-op re-plan | load 1-min |"),
-           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    out = [("| input | rows | floor CPU, peak | validate CPU (x floor), peak | plan CPU (x floor) | plan peak "
+            "| apply CPU (x plan) | apply peak | full re-plan CPU | no-op re-plan CPU (x plan) | plan / apply wall "
+            "| load 1-min |"),
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
-        out.append(f"| {r.input} | {r.rows:,} | {s(r.floor.wall_s)}, {mb(r.floor.peak_mb)} "
-                   f"| {s(r.validate.wall_s)} ({r.ratio(r.validate)}), {mb(r.validate.peak_mb)} "
-                   f"| {s(r.plan.wall_s)} ({r.ratio(r.plan)}) | {mb(r.plan.peak_mb)} | {s(r.apply.wall_s)} "
-                   f"| {mb(r.apply.peak_mb)} | {s(r.full_replan.wall_s)} | {s(r.noop_replan.wall_s)} "
-                   f"({r.noop_replan.wall_s / r.plan.wall_s:.2f}x plan) | {r.load[0]:.1f} -> {r.load[1]:.1f} |")
+        out.append(f"| {r.input} | {r.rows:,} | {s(r.floor.cpu_s)}, {mb(r.floor.peak_mb)} "
+                   f"| {s(r.validate.cpu_s)} ({r.ratio(r.validate)}), {mb(r.validate.peak_mb)} "
+                   f"| {s(r.plan.cpu_s)} ({r.ratio(r.plan)}) | {mb(r.plan.peak_mb)} "
+                   f"| {s(r.apply.cpu_s)} ({r.ratio(r.apply, r.plan)}) | {mb(r.apply.peak_mb)} "
+                   f"| {s(r.full_replan.cpu_s)} | {s(r.noop_replan.cpu_s)} ({r.ratio(r.noop_replan, r.plan)}) "
+                   f"| {s(r.plan.wall_s)} / {s(r.apply.wall_s)} | {r.load[0]:.1f} -> {r.load[1]:.1f} |")
     return "\n".join(out)
 
 

@@ -11,10 +11,10 @@ signed with HMAC-SHA256 under a key kept outside the project (in the user's cach
 on first use). A file that is unsigned, signed with another key, corrupt or of another shape is a
 miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
 
-File shape: a header line ``{"format", "key", "column_edges", "count", "notes", "mac"}`` (the mac
-covers the rest of the header and every line; ``notes`` are the manifests' warnings, which a plan
-from the cache repeats), then one line per resource: ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON`` (JSON text never holds
-a raw tab). Bodies are parsed only when read, so a no-op re-plan never parses a million of them.
+File shape: one line per resource, ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON``
+(JSON text never holds a raw tab), then a header line ``{"format", "key", "column_edges", "count",
+"notes", "mac"}``, last because the file is written as it is encoded and the mac covers the lines
+and the rest of the header. ``notes`` are the manifests' warnings, which a plan from the cache repeats. Bodies are parsed only when read, so a no-op re-plan never parses a million of them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .errors import Problem
 from .plan.contract import Resource
 
 CACHE_FORMAT = 2
+_CHUNK = 10_000  # resources encoded and written (and head lines parsed) at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
 
@@ -127,8 +128,8 @@ def _resources(lines: list[str]) -> list[Resource]:
     """The resources of a cache file's lines: every head parsed by one ``json.loads`` (a million calls of
     it were most of a no-op re-plan), every body kept as text until read."""
     out = []
-    for start in range(0, len(lines), 10_000):  # in chunks: the joined text stays small
-        out += _chunk(lines[start:start + 10_000])
+    for start in range(0, len(lines), _CHUNK):  # in chunks: the joined text stays small
+        out += _chunk(lines[start:start + _CHUNK])
     return out
 
 
@@ -146,9 +147,10 @@ def _chunk(lines: list[str]) -> list[Resource]:
     return out
 
 
-def _mac(signing: bytes, header: Mapping[str, Any], rest: bytes) -> str:
-    """HMAC-SHA256 over the header (without its mac) and the resource lines: nothing in the file is unsigned."""
-    material = json.dumps(dict(header), sort_keys=True, separators=(",", ":")).encode() + b"\n" + rest
+def _mac(signing: bytes, header: Mapping[str, Any], lines_mac: str) -> str:
+    """HMAC-SHA256 over the header (without its mac) and the lines' own HMAC: nothing in the file is
+    unsigned, and the lines are signed as they are written."""
+    material = json.dumps(dict(header), sort_keys=True, separators=(",", ":")).encode() + b"\n" + lines_mac.encode()
     return hmac.new(signing, material, hashlib.sha256).hexdigest()
 
 
@@ -174,12 +176,15 @@ class ResourceCache:
             return None
         try:
             data = self._path(target, key).read_bytes()
-            header_line, _, rest = data.partition(b"\n")
-            header = json.loads(header_line)
+            if not data.endswith(b"\n"):
+                return None
+            cut = data.rfind(b"\n", 0, len(data) - 1) + 1
+            rest, header = data[:cut], json.loads(data[cut:])
             if not isinstance(header, dict):
                 return None
             given = str(header.pop("mac", ""))
-            if not (hmac.compare_digest(given, _mac(signing, header, rest))
+            lines_mac = hmac.new(signing, rest, hashlib.sha256).hexdigest()
+            if not (hmac.compare_digest(given, _mac(signing, header, lines_mac))
                     and header.get("format") == CACHE_FORMAT and header.get("key") == key):
                 return None
             lines = rest.decode("utf-8").split("\n")[:-1]
@@ -191,19 +196,15 @@ class ResourceCache:
             return None
 
     def put(self, target: str, key: str, value: CachedResources) -> None:
-        """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator)."""
+        """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator).
+
+        Written as it is encoded, a chunk of resources at a time, signed as it goes: a million
+        resources never exist as one text in memory (that text, its lines and its bytes were most
+        of an apply's peak). The header line comes last."""
         signing = _signing_key() if self.enabled else None
         if signing is None:
             return
         path = self._path(target, key)
-        try:
-            rest = "".join(_resource_line(r) + "\n" for r in value.resources).encode("utf-8")
-        except (TypeError, ValueError):
-            return  # a body that is not plain JSON data is not cached
-        header: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
-                                  "count": len(value.resources),
-                                  "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
-        header["mac"] = _mac(signing, header, rest)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for old in (*self.folder.glob(f"{target}-*.json"), *self.folder.glob(f"{target}-*.pickle")):
@@ -211,9 +212,20 @@ class ResourceCache:
             fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(fd, "wb") as fh:
+                    lines_mac = hmac.new(signing, digestmod=hashlib.sha256)
+                    resources = value.resources
+                    for start in range(0, len(resources), _CHUNK):
+                        chunk = "".join(_resource_line(r) + "\n" for r in resources[start:start + _CHUNK]).encode()
+                        lines_mac.update(chunk)
+                        fh.write(chunk)
+                    header: dict[str, Any] = {
+                        "format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
+                        "count": len(resources), "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
+                    header["mac"] = _mac(signing, header, lines_mac.hexdigest())
                     fh.write(json.dumps(header).encode() + b"\n")
-                    fh.write(rest)
                 os.replace(tmp, path)
+            except (TypeError, ValueError):  # a body that is not plain JSON data is not cached
+                os.unlink(tmp)
             except OSError:
                 os.unlink(tmp)
                 raise

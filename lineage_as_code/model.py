@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -51,7 +50,7 @@ def bulk_allocation() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceLocation:
     """Where a value was declared: a manifest name and a 1-based line (0 when unknown)."""
 
@@ -62,7 +61,7 @@ class SourceLocation:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Asset:
     """A dataset, table, view, file or dashboard that lineage connects.
 
@@ -78,12 +77,22 @@ class Asset:
     type: str = "table"
     connection: str = ""
     ids: tuple[tuple[str, str], ...] = ()
+    # The key: a slot left empty by __init__ and filled on first read (``__getattr__`` runs only
+    # while it is empty; ``with_key`` fills it with one built elsewhere). Slots, not a per-instance
+    # dict: a million-row input holds about as many assets.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def key(self) -> str:
+    def __getattr__(self, name: str) -> str:
+        if name != "key":
+            raise AttributeError(name)
         parts = [quote_segment(p) for p in (self.database, self.schema) if p]
         parts.append(quote_segment(self.name))
-        return f"{quote_segment(self.platform)}:{'.'.join(parts)}"
+        return self.with_key(f"{quote_segment(self.platform)}:{'.'.join(parts)}").key
+
+    def with_key(self, key: str) -> Asset:
+        """This asset, its key set to ``key`` (which must equal the one it would build)."""
+        object.__setattr__(self, "key", key)
+        return self
 
     def id_for(self, target: str) -> str | None:
         """Return the identity override for ``target`` (a target name or type), if any."""
@@ -108,7 +117,7 @@ class ColumnMapping(NamedTuple):
     transform: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Process:
     """A job, query or transformation that reads ``inputs`` and writes ``outputs``.
 

@@ -6,6 +6,7 @@ makes sure locks are released and targets closed whatever happens.
 
 from __future__ import annotations
 
+import functools
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -226,7 +227,8 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
             policies = {name: config.targets[name].policy for name in targets}
             report, _ = apply_plan(plan, targets, policies, store, state, allow_mass_delete=allow_mass_delete,
                                    progress=progress, advance=advance, lineage=owner,
-                                   file_of=lambda name: canonical_file(name, str(config.root)),
+                                   # one realpath per manifest, not per change (a million of them)
+                                   file_of=functools.cache(lambda name: canonical_file(name, str(config.root))),
                                    max_duration=max_duration)
             return plan, report
     finally:

@@ -103,9 +103,9 @@ def test_a_plan_from_the_cache_repeats_the_warnings_the_manifests_gave(lac, root
 def test_a_cache_file_whose_header_was_edited_is_a_miss(lac, root, monkeypatch):
     expected = lac("plan", cwd=root).out
     cached = next((root / ".lac" / "cache").glob("local-*.json"))
-    head, _, rest = cached.read_text().partition("\n")
+    rest, _, head = cached.read_text().rstrip("\n").rpartition("\n")  # the header is the last line
     assert '"notes": []' in head
-    cached.write_text(head.replace('"notes": []', '"notes": [["x.yaml", 1, "", "injected"]]') + "\n" + rest)
+    cached.write_text(rest + "\n" + head.replace('"notes": []', '"notes": [["x.yaml", 1, "", "injected"]]') + "\n")
     forbid_parsing(monkeypatch)
     with pytest.raises(AssertionError, match="manifests were parsed"):
         lac("plan", cwd=root)

@@ -63,7 +63,8 @@ def parse_file(item: ManifestInput, defaults: Mapping[str, str] | None = None,
         if isinstance(dialect, Problem):
             return ParsedFile(problems=[dialect])
         kind, sep = dialect
-        frame = read_frame(item.name, text, sep)
+        del text  # checked and its header read: the frame is read from the bytes
+        frame = read_frame(item.name, item.data, sep)
         if isinstance(frame, Problem):
             return ParsedFile(problems=[frame])
         if kind == "atlan":

@@ -148,8 +148,7 @@ def _build_assets(ends: list[_Ends], is_column: np.ndarray
         asset = Asset(platform=fields["platform"][i], database=fields["database"][i], schema=fields["schema"][i],
                       name=fields["name"][i], type="Table" if column_rows[firsts[i]] else fields["type"][i],
                       connection=fields["connection"][i])
-        asset.__dict__["key"] = key  # the cached key, already built per distinct identity (a test holds them equal)
-        assets.append(asset)
+        assets.append(asset.with_key(key))  # already built per distinct identity (a test holds them equal)
     index = np.empty(len(keys), dtype=np.int64)
     index[order] = codes
     return assets, np.asarray(uniques, dtype=object), index[:rows], index[rows:]
@@ -222,7 +221,7 @@ def parse_atlan_csv(name: str, frame: pd.DataFrame, lines: pd.Series) -> ParsedF
     out = ParsedFile(problems=problems)
     if not keep.any():
         return out
-    kept = {c: s[keep].reset_index(drop=True) for c, s in cells.items()}
+    kept = cells if keep.all() else {c: s[keep].reset_index(drop=True) for c, s in cells.items()}
     column_rows = is_column["Source"][keep]
     ends = [_build_ends(kept, side, column_rows) for side in _SIDES]
     assets, asset_keys, source_at, target_at = _build_assets(ends, column_rows)
@@ -235,6 +234,7 @@ def parse_atlan_csv(name: str, frame: pd.DataFrame, lines: pd.Series) -> ParsedF
     first = {c: kept[c].to_numpy()[firsts].tolist() for c in (*extras, "Transformation Name",
                                                              "Transformation Connector", "Transformation Connection")}
     first_lines = line_numbers[keep][firsts].tolist()
+    del cells, kept, ends  # the per-row columns: dropped before a million processes are built
     frozen: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # most processes share their attributes
     get = assets.__getitem__
     for p, identity in enumerate(ids.tolist()):

@@ -3,6 +3,7 @@ and mapping each data row back to the line it starts on (quoted cells may span l
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -62,17 +63,22 @@ def missing_columns(name: str, missing: list[str], cells: list[str], dialect: st
     return Problem(name, 1, "(header)", f"the {dialect} header lacks the column(s) {named}")
 
 
-def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series] | Problem:
-    """Read every cell as text; return the frame and each row's 1-based starting line."""
+def read_frame(name: str, data: bytes, sep: str) -> tuple[pd.DataFrame, pd.Series] | Problem:
+    """Read every cell of a CSV (``data``: UTF-8, checked by ``decode``) as text; return the frame and
+    each row's 1-based starting line.
+
+    pandas reads the bytes as they are: neither the decoded text (a million rows are ~200 MB of it)
+    nor a re-encoded copy is held while the frame is built; the text is decoded again only to explain
+    a ragged file or count blank lines."""
+    body = data.removeprefix(codecs.BOM_UTF8)  # the same object when there is no BOM: no copy
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            # bytes, not a StringIO: that would hold the whole text again at four bytes a character
-            frame = pd.read_csv(io.BytesIO(text.encode()), sep=sep, dtype=str, keep_default_na=False,
+            frame = pd.read_csv(io.BytesIO(body), sep=sep, dtype=str, keep_default_na=False,
                                 skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL,
-                                index_col=False)
+                                index_col=False, encoding="utf-8")
     except pd.errors.ParserWarning:
-        return _ragged(name, text, sep)
+        return _ragged(name, body.decode(), sep)
     except pd.errors.ParserError as exc:
         return Problem(name, _error_line(str(exc)), "", f"malformed CSV: {exc}".replace("\n", " "))
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
@@ -81,14 +87,14 @@ def read_frame(name: str, text: str, sep: str) -> tuple[pd.DataFrame, pd.Series]
     if frame.empty:
         return frame, pd.Series([], dtype="int64")
     lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
-    physical = text.rstrip("\r\n").count("\n")
+    physical = body.rstrip(b"\r\n").count(b"\n")
     if physical == len(frame):
         return frame, lines  # no quoted cell spans lines and no blank line: row i is on line i + 2
     newlines = sum((frame[c].str.count("\n") for c in frame.columns), start=pd.Series(0, index=frame.index))
     lines = lines + newlines.cumsum().shift(1, fill_value=0)
     if physical > len(frame) + int(newlines.sum()):
         # blank lines were skipped by pandas: recount from the raw text with the csv module
-        lines = _lines_with_blanks(text, sep, len(frame))
+        lines = _lines_with_blanks(body.decode(), sep, len(frame))
     return frame, lines
 
 

@@ -50,12 +50,17 @@ ALTER TABLE assets ADD COLUMN IF NOT EXISTS row_hash VARCHAR;
 ALTER TABLE processes ADD COLUMN IF NOT EXISTS row_hash VARCHAR;
 """
 # What a row holds, hashed in SQL: a refresh compares it with what apply wrote, so a row edited in
-# place (UPDATE processes SET name = ...) is drift, like a deleted one.
-_ROW_HASH = {
-    "assets": "md5(concat_ws(chr(31), key, platform, database, schema, name, type, connection, partial::VARCHAR))",
-    "processes": "md5(concat_ws(chr(31), id, name, description, sql, owner, attributes::VARCHAR, "
-                 "coalesce(derived_by, '')))",
-}
+# place (UPDATE processes SET name = ...) is drift, like a deleted one. ``attributes`` is the JSON column
+# as text; apply hashes the incoming text cast the same way, in the INSERT that writes the row.
+def _row_hash(table: str, attributes: str = "attributes") -> str:
+    if table == "assets":
+        return "md5(concat_ws(chr(31), key, platform, database, schema, name, type, connection, partial::VARCHAR))"
+    return (f"md5(concat_ws(chr(31), id, name, description, sql, owner, {attributes}::VARCHAR, "
+            "coalesce(derived_by, '')))")
+
+
+_ROW_HASH = {"assets": _row_hash("assets"), "processes": _row_hash("processes")}
+_INCOMING_ROW_HASH = {"assets": _row_hash("assets"), "processes": _row_hash("processes", "attributes::JSON")}
 _ASSET_COLUMNS = ["address", "key", "platform", "database", "schema", "name", "type", "connection", "partial",
                   "content_hash", "updated_at", "managed_by"]
 _PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "attributes", "content_hash",
@@ -71,13 +76,15 @@ def _frame(data: Any, columns: list[str] | None = None) -> Any:
 
 
 def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: Any) -> None:
-    """Bulk-insert a frame whose columns are named as the table's."""
+    """Bulk-insert a frame whose columns are named as the table's (assets and processes with their
+    row hash, taken in the same statement)."""
     db.register("incoming", frame)
     try:
-        db.execute(f"INSERT INTO {table} ({', '.join(frame.columns)}) SELECT * FROM incoming")
-        if table in _ROW_HASH:
-            db.execute(f"UPDATE {table} SET row_hash = {_ROW_HASH[table]} "
-                       "WHERE address IN (SELECT address FROM incoming)")
+        columns = ", ".join(frame.columns)
+        if table in _INCOMING_ROW_HASH:
+            db.execute(f"INSERT INTO {table} ({columns}, row_hash) SELECT *, {_INCOMING_ROW_HASH[table]} FROM incoming")
+        else:
+            db.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM incoming")
     finally:
         db.unregister("incoming")
 
@@ -92,7 +99,7 @@ class DuckDBTarget:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(max_batch_size=5000, max_parallel=1, ownership_marker=True, requests_per_batch=0,
+        return Capabilities(max_batch_size=50_000, max_parallel=1, ownership_marker=True, requests_per_batch=0,
                             adopt_by_hash=True)
 
     def _db(self) -> duckdb.DuckDBPyConnection:
@@ -176,7 +183,7 @@ class DuckDBTarget:
         for c in changes:
             if c.action is Action.DELETE:
                 continue
-            b: dict[str, Any] = dict(c.after or {})
+            b: Mapping[str, Any] = c.after or {}
             rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
                          b.get("connection", ""), bool(b.get("partial")), c.after_hash, now, c.owner or None])
         if rows:
@@ -201,7 +208,7 @@ class DuckDBTarget:
         for c in changes:
             if c.action is Action.DELETE:
                 continue
-            b: dict[str, Any] = dict(c.after or {})
+            b = c.after or {}
             procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
                           json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None,
                           b.get("derived_by") or None])

@@ -1,13 +1,26 @@
 """The resource shapes most targets start from: one ``asset.<key>`` per asset and one
 ``process.<id>`` per process, with the process's inputs, outputs and column mappings in its body.
-Vendor targets that need other shapes build their own; this is shared, not imposed."""
+Vendor targets that need other shapes build their own; this is shared, not imposed.
+
+At a million rows there is one resource per process and per asset, so their cost is the model's:
+a body is a small read-only view of the Asset or Process it describes (built into a dict only for
+the resources a plan changes), and its content hash is taken from canonical JSON written straight
+from the model's fields, never from a dict encoded one at a time. The text is byte for byte what
+``content_hash`` of the body's dict encodes (a test pins a few hashes), so state written before
+plans "No changes" after.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
+from operator import attrgetter
 from typing import Any
 
 from ..model import Asset, Lineage, Process
-from .base import ASSET, Resource
+from .base import ASSET, Resource, content_hash
 
 
 def asset_address(asset: Asset) -> str:
@@ -23,6 +36,11 @@ def asset_body(asset: Asset) -> dict[str, Any]:
             "name": asset.name, "type": asset.type, "connection": asset.connection}
 
 
+def _columns(process: Process) -> list[dict[str, Any]]:
+    return [{"sources": [[s.asset, s.column] for s in m.sources], "target": [m.target.asset, m.target.column],
+             "transform": m.transform} for m in process.columns]
+
+
 def process_body(process: Process) -> dict[str, Any]:
     """A process's content. ``derived_by`` (the tool that read its inputs or columns from its SQL) is
     present only for derived processes, so declared ones keep the content hash they always had."""
@@ -30,25 +48,129 @@ def process_body(process: Process) -> dict[str, Any]:
         "id": process.id, "name": process.name, "description": process.description, "sql": process.sql,
         "owner": process.owner, "attributes": dict(process.attributes),
         "inputs": [a.key for a in process.inputs], "outputs": [a.key for a in process.outputs],
-        "columns": [{"sources": [[s.asset, s.column] for s in m.sources], "target": [m.target.asset, m.target.column],
-                     "transform": m.transform} for m in process.columns],
+        "columns": _columns(process),
     }
     if process.derived_by:
         body["derived_by"] = process.derived_by
     return body
 
 
+_ASSET_KEYS = ("key", "platform", "database", "schema", "name", "type", "connection")  # Asset attributes
+_ASSET_FIELDS = {k: attrgetter(k) for k in _ASSET_KEYS}
+_PROCESS_FIELDS: dict[str, Callable[[Process], Any] | None] = {  # None: the Process attribute of that name
+    "id": None, "name": None, "description": None, "sql": None, "owner": None,
+    "attributes": lambda p: dict(p.attributes), "inputs": lambda p: [a.key for a in p.inputs],
+    "outputs": lambda p: [a.key for a in p.outputs], "columns": _columns, "derived_by": None}
+_DERIVED_KEYS = tuple(_PROCESS_FIELDS)
+_DECLARED_KEYS = _DERIVED_KEYS[:-1]  # derived_by is present only for derived processes
+
+
+class AssetBody(Mapping[str, Any]):
+    """``asset_body(asset)`` as a read-only view: the same keys and values, no dict of its own."""
+
+    __slots__ = ("_of",)
+
+    def __init__(self, asset: Asset) -> None:
+        self._of = asset
+
+    def __getitem__(self, key: str) -> Any:
+        return _ASSET_FIELDS[key](self._of)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ASSET_KEYS)
+
+    def keys(self) -> Any:  # what dict(body) and {**body} ask for: the plain tuple is the cheapest
+        return _ASSET_KEYS
+
+    def __len__(self) -> int:
+        return len(_ASSET_KEYS)
+
+
+class ProcessBody(Mapping[str, Any]):
+    """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
+    time, so a caller may keep or change what it got)."""
+
+    __slots__ = ("_of",)
+
+    def __init__(self, process: Process) -> None:
+        self._of = process
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in _PROCESS_FIELDS or (key == "derived_by" and not self._of.derived_by):
+            raise KeyError(key)
+        build = _PROCESS_FIELDS[key]
+        return getattr(self._of, key) if build is None else build(self._of)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def keys(self) -> Any:  # what dict(body) and {**body} ask for: the plain tuple is the cheapest
+        return _DERIVED_KEYS if self._of.derived_by else _DECLARED_KEYS
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+
+def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
+    """The canonical JSON of ``asset_body(a)`` (sorted keys, no blanks, UTF-8 as is)."""
+    return (f'{{"connection":{e(a.connection)},"database":{e(a.database)},"key":{e(a.key)},"name":{e(a.name)},'
+            f'"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
+
+
+def _reused_encoder() -> Callable[[Any], str] | None:
+    """The C encoder ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    default=str)`` builds on every call, built once (most of a small dict's encoding time is that
+    construction); None where it is unavailable or encodes differently, and the public call is used."""
+    try:
+        from json.encoder import c_make_encoder  # type: ignore[attr-defined]
+
+        iterencode = c_make_encoder(None, str, encode_basestring, None, ":", ",", True, False, True)
+    except (ImportError, TypeError):
+        return None
+
+    def encode(body: Any) -> str:
+        return "".join(iterencode(body, 0))
+    sample = {"b": [["x", "\u00e9\n\""]], "a": {"k": ""}, "c": 1}
+    return encode if encode(sample) == _dumps(sample) else None
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+_encode = _reused_encoder() or _dumps
+
+
+def asset_hash(asset: Asset) -> str:
+    """``content_hash(asset_body(asset))``, without building the dict."""
+    try:
+        return hashlib.sha256(_asset_text(asset).encode()).hexdigest()
+    except TypeError:  # a field that is not a string: the generic encoder decides, as it always did
+        return content_hash(asset_body(asset))
+
+
+def process_hash(process: Process) -> str:
+    """``content_hash(process_body(process))``, with the encoder built once."""
+    return hashlib.sha256(_encode(process_body(process)).encode()).hexdigest()
+
+
 def lineage_resources(lineage: Lineage) -> list[Resource]:
     """Assets first, then processes, each process requiring its assets. An asset's source is the
     first process (in id order) that references it."""
     first_use: dict[str, str] = {}
+    address: dict[str, str] = {}  # asset key -> address, one string shared by the asset and its users
     for p in lineage.processes:
+        source = str(p.source)
         for a in (*p.inputs, *p.outputs):
-            first_use.setdefault(a.key, str(p.source))
-    resources = [Resource(asset_address(a), ASSET, asset_body(a), first_use.get(a.key, ""))
-                 for a in lineage.assets.values()]
+            if a.key not in address:
+                address[a.key] = asset_address(a)
+                first_use[a.key] = source
+    resources = []
+    for a in lineage.assets.values():
+        at = address.get(a.key) or asset_address(a)
+        resources.append(Resource(at, ASSET, AssetBody(a), first_use.get(a.key, ""), hash=asset_hash(a)))
     for p in lineage.processes:
-        requires = tuple(dict.fromkeys(asset_address(a) for a in (*p.inputs, *p.outputs)))
-        resources.append(Resource(process_address(p), "process", process_body(p), str(p.source), requires,
-                                  tuple(p.edges)))
+        requires = tuple(dict.fromkeys(address[a.key] for a in (*p.inputs, *p.outputs)))
+        resources.append(Resource(process_address(p), "process", ProcessBody(p), str(p.source), requires,
+                                  tuple(p.edges), process_hash(p)))
     return resources

@@ -53,3 +53,14 @@ def test_atlan_rows_missing_required_cells_are_reported_per_column():
 def test_an_unknown_header_is_a_problem_at_line_one():
     (problem,) = parse_file(ManifestInput("x.csv", b"a,b\n1,2\n")).problems
     assert problem.line == 1 and "unrecognised CSV header" in problem.message
+
+
+def test_a_byte_order_mark_and_blank_lines_read_as_a_spreadsheet_saves_them():
+    """Excel saves 'CSV UTF-8' with a byte order mark; the header must still be recognised, and rows
+    after a blank line keep their real line numbers."""
+    row = "Table,snowflake,prod,DB/SCH/SRC,SRC,Table,snowflake,prod,DB/SCH/TGT,TGT,airflow,etl,{id},Build ✓\n"
+    text = ATLAN_HEADER + "\n" + row.format(id="x1") + "\n" + row.format(id="").replace("Table,snowflake", ",snowflake", 1)
+    parsed = parse_file(ManifestInput("lb.csv", b"\xef\xbb\xbf" + text.encode()))
+    (proc,) = parsed.processes
+    assert proc.id == "x1" and proc.name == "Build ✓" and proc.source.line == 2
+    assert [p.line for p in parsed.problems] == [4]

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
+from lineage_as_code.plan.contract import content_hash
+from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources, process_body
 from tests.targets.harness import apply, make_project, plan, write_generated
 
 
@@ -100,3 +105,81 @@ def test_lineage_written_by_others_is_listed_as_unmanaged_and_never_touched(tmp_
     assert "no changes" in shown.out
     apply(config)
     assert rows(tmp_path / "l.duckdb", "SELECT name FROM processes WHERE id = 'hand_made'") == [("By hand",)]
+
+
+# Content hashes written to state by earlier versions: a translate that hashed differently would plan
+# an update of every process and asset a project holds.
+_ORDERS = Asset("snowflake", "RAW", "shop", "orders")
+_ODD = Asset("postgres", "", "pub.lic", 'we"ird\\näme\t', type="view", connection="prod:1")
+_FCT = Asset("snowflake", "ANALYTICS", "marts", "fct_orders", connection="sf")
+_PROCESSES = (
+    Process("build_fct", "Build fct", (_ORDERS, _ODD), (_FCT,), description="Daily\nmart", sql="SELECT 1",
+            owner="data@x", attributes=(("team", "core"), ("tier", "1")),
+            columns=(ColumnMapping((ColumnRef(_ORDERS.key, "id"), ColumnRef(_ODD.key, "näme")),
+                                   ColumnRef(_FCT.key, "id"), 'coalesce(id, "x")'),),
+            source=SourceLocation("m.yaml", 3)),
+    Process("derived", "Derived ✓", (_FCT,), (_ODD,), derived_by="sqlglot 30.30.0", source=SourceLocation("m.yaml", 9)),
+)
+PINNED = {
+    'asset.postgres:`pub.lic`.`we"ird\\näme\t`': "3ed9a37dd40868509d956f9de9e527fa1ce00d8e814b15adcfeb9b49daff73d6",
+    "asset.snowflake:ANALYTICS.marts.fct_orders": "01774b7b40983b9a59a2a2082a4fe5a4d21f0fe13237f48e4d63b2d72aa78379",
+    "asset.snowflake:RAW.shop.orders": "3f3f0efff5c04c8f03acdeebb65ac78bf804724161ffa767819ad85c80c84a2a",
+    "process.build_fct": "43f3d1c15dbbd729898347c2720e8a7e8f602a967d3a6d9676bb6f70e9327d04",
+    "process.derived": "cce22526e7de449d4e2577419ca72b817b50d23d95e0874c126f35fb7be55de1",
+}
+
+
+def test_content_hashes_are_the_ones_earlier_versions_wrote_to_state():
+    resources = lineage_resources(Lineage.build(_PROCESSES))
+    assert {r.address: r.hash for r in resources} == PINNED
+    by_address = {r.address: r for r in resources}
+    assert by_address["process.build_fct"].requires == (
+        "asset.snowflake:RAW.shop.orders", 'asset.postgres:`pub.lic`.`we"ird\\näme\t`',
+        "asset.snowflake:ANALYTICS.marts.fct_orders")
+    assert by_address["asset.snowflake:ANALYTICS.marts.fct_orders"].source == "m.yaml:3"
+
+
+_text = st.text(max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(platform=_text, database=_text, schema=_text, name=_text, kind=_text, connection=_text,
+       pid=_text, label=_text, sql=_text, attributes=st.dictionaries(_text, _text, max_size=3),
+       columns=st.lists(st.tuples(st.lists(st.tuples(_text, _text), max_size=3), _text, _text, _text), max_size=3),
+       derived_by=_text)
+def test_every_body_reads_and_hashes_as_its_dict(platform, database, schema, name, kind, connection, pid, label,
+                                                 sql, attributes, columns, derived_by):
+    asset = Asset(platform, database, schema, name or "t", kind, connection)
+    other = Asset("p", "", "", name + "2")
+    mappings = tuple(ColumnMapping(tuple(ColumnRef(a, c) for a, c in sources), ColumnRef(ta, tc), transform)
+                     for sources, ta, tc, transform in columns)
+    process = Process(pid or "p", label, (asset,), (other,), description=label, sql=sql, owner=sql,
+                      attributes=tuple(sorted(attributes.items())), columns=mappings, derived_by=derived_by)
+    bodies = {r.address: r for r in lineage_resources(Lineage.build([process]))}
+    for resource, expected in ((bodies[f"asset.{asset.key}"], asset_body(asset)),
+                               (bodies[f"process.{process.id}"], process_body(process))):
+        assert dict(resource.body) == expected and list(resource.body) == list(expected)
+        assert {**resource.body, "partial": True} == {**expected, "partial": True}
+        assert resource.hash == content_hash(expected)
+
+
+def test_rows_written_in_bulk_are_not_mistaken_for_rows_edited_in_place(tmp_path):
+    """Apply hashes each row as it inserts it; a refresh hashes what the table holds. Attributes with
+    quotes, non-ASCII text and nesting-looking values must hash the same both ways."""
+    manifest = tmp_path / "m" / "odd.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        "version: 1\n"
+        "processes:\n"
+        "  - id: odd\n"
+        "    name: Odd ✓\n"
+        "    attributes: {team: 'Ünïcode \"q\"', spec: '{\"a\": [1, 2]}', empty: ''}\n"
+        "    inputs: [snowflake:DB.raw.a]\n"
+        "    outputs: [snowflake:DB.marts.b]\n", encoding="utf-8")
+    config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}}, tmp_path / "m")
+    apply(config)
+    assert not plan(config, refresh=True).has_changes
+    with duckdb.connect(str(tmp_path / "l.duckdb")) as db:
+        db.execute("""UPDATE processes SET attributes = '{"team": "other"}' WHERE id = 'odd'""")
+    (change,) = plan(config, refresh=True).changes
+    assert change.address == "process.odd" and "changed in the target" in change.reason
