@@ -143,11 +143,13 @@ def measure_google(root: Path, processes: int, throttle_every: int, error_rate: 
         faults = dict(app.faults_injected)
         reads = list(app.log)
         app.faults = Faults()
-    exact = google_view(load_manifests(config, report.paths).lineage) == google_view(load_manifests(config).lineage)
+        exact = google_view(load_manifests(config, report.paths).lineage) == \
+            google_view(load_manifests(config).lineage)
+        _, _, empty = _import(config, "google", root)  # again with --adopt, no faults: is the next plan empty?
     # one page of processes per 100, one runs list per process, one events list per run
     minimum = math.ceil(processes / 100) + processes + runs
     return {"target": "google", "processes": processes, "wall_s": round(wall, 2), "exact": exact,
-            "replan_empty": None, "requests": len([r for r in reads if not r.fault]),
+            "replan_empty": empty, "requests": len([r for r in reads if not r.fault]),
             "faulted": len([r for r in reads if r.fault]), "minimum": minimum, "faults": faults}
 
 

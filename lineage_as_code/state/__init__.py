@@ -13,9 +13,10 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -93,22 +94,28 @@ class State:
         {address: [kind, vendor id, content hash, partial 0|1, [[source, target], ...], file?, uncertain 1?]}},
         "content": {content hash: body}}``, one resource per line so that it diffs well; arrays parse twice as
         fast as objects. Only the content some entry still refers to is written."""
-        lines = [(f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
-                  f'"serial":{self.serial},"targets":{{')]
+        return b"".join(self.json_pieces())
+
+    def json_pieces(self, chunk: int = 10_000) -> Iterator[bytes]:
+        """``to_json`` in pieces of at most ``chunk`` entries: a store writes a large state as it is encoded."""
+        yield (f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
+               f'"serial":{self.serial},"targets":{{\n').encode()
         for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
-            lines.append(("," if t_index else "") + f"{json.dumps(target)}:{{")
-            body = [f"{json.dumps(a)}:{json.dumps(_entry_doc(e), separators=(',', ':'))}"
-                    for a, e in sorted(entries.items())]
-            lines.append(",\n".join(body))
-            lines.append("}")
-        lines.append("}")
+            yield (("," if t_index else "") + f"{json.dumps(target)}:{{\n").encode()
+            items = sorted(entries.items())
+            for start in range(0, len(items), chunk):
+                yield (("" if start == 0 else ",\n") + ",\n".join(
+                    f"{json.dumps(a)}:{json.dumps(_entry_doc(e), separators=(',', ':'))}"
+                    for a, e in items[start:start + chunk])).encode()
+            yield b"\n}\n"
+        yield b"}\n"
         kept = self.content.lines({e.hash for entries in self.targets.values() for e in entries.values()})
         if kept:
-            lines.append(',"content":{')
-            lines.append(",\n".join(kept))
-            lines.append("}")
-        lines.append("}")
-        return ("\n".join(lines) + "\n").encode()
+            yield b',"content":{\n'
+            for start in range(0, len(kept), chunk):
+                yield (("" if start == 0 else ",\n") + ",\n".join(kept[start:start + chunk])).encode()
+            yield b"\n}\n"
+        yield b"}\n"
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> State:
@@ -199,6 +206,19 @@ class StateStore(Protocol):
     def force_unlock(self, lock_id: str) -> None:
         """Remove a stale lock if its id matches; LockError otherwise."""
         ...
+
+
+_HEAD = re.compile(rb'\{"format_version":1,"lineage":("(?:[^"\\\n]|\\.)*"),"serial":(\d+),"targets":\{\n')
+
+
+def peek_serial(data: bytes, where: str) -> tuple[str, int]:
+    """(lineage, serial) of a state document: from its first line when this tool laid it out (a
+    write's compare-and-swap needs no more than that), else from the whole document."""
+    m = _HEAD.match(data)
+    if m:
+        return json.loads(m.group(1)), int(m.group(2))
+    state = State.from_json(data, where)
+    return state.lineage, state.serial
 
 
 def open_state_store(location: str) -> StateStore:

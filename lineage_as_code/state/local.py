@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import LockError, SourceError, StateConflictError, StateError
 from ..sources.local_output import resolve_destination, write_local_file
-from . import JUST_RELEASED, LockInfo, State, locked_error
+from . import JUST_RELEASED, LockInfo, State, locked_error, peek_serial
 
 
 class LocalStateStore:
@@ -39,15 +39,15 @@ class LocalStateStore:
 
     def write(self, state: State, expected_serial: int) -> None:
         previous = self._read_bytes()
-        current = State() if previous is None else State.from_json(previous, self.location)
-        if current.serial != expected_serial or (current.lineage and current.lineage != state.lineage):
+        lineage, serial = ("", 0) if previous is None else peek_serial(previous, self.location)
+        if serial != expected_serial or (lineage and lineage != state.lineage):
             raise StateConflictError(
-                f"{self.location}: state changed underneath this run (serial {current.serial}, expected "
+                f"{self.location}: state changed underneath this run (serial {serial}, expected "
                 f"{expected_serial}); re-run plan")
         try:
             if previous is not None:
                 self._keep_backup(previous)
-            write_local_file(self.location, state.to_json(), owned=True)
+            write_local_file(self.location, state.json_pieces(), owned=True)
         except SourceError as exc:
             raise StateError(f"cannot write state: {exc}") from exc
 

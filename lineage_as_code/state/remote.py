@@ -16,7 +16,7 @@ import time
 from ..errors import LockError, SourceError, StateConflictError, StateError
 from ..sources import open_object_store
 from ..sources.remote import ObjectChangedError, ObjectStore
-from . import JUST_RELEASED, LockInfo, State, locked_error
+from . import JUST_RELEASED, LockInfo, State, locked_error, peek_serial
 
 
 def _state_error(exc: SourceError) -> StateError:
@@ -46,9 +46,9 @@ class RemoteStateStore:
 
     def write(self, state: State, expected_serial: int) -> None:
         found = self._get(self.key)
-        current = State() if found is None else State.from_json(found[0], self.location)
-        if current.serial != expected_serial or (current.lineage and current.lineage != state.lineage):
-            raise self._conflict(current.serial, expected_serial)
+        lineage, serial = ("", 0) if found is None else peek_serial(found[0], self.location)
+        if serial != expected_serial or (lineage and lineage != state.lineage):
+            raise self._conflict(serial, expected_serial)
         try:
             if found is None:
                 self.store.put(self.key, state.to_json(), absent=True)
