@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage_as_code.manifest import ManifestInput, build_lineage
+from lineage_as_code.manifest import ManifestInput, ManifestWarning, build_lineage
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VERSIONS = ["dbt-1.3-v7", "dbt-1.6-v10", "dbt-1.9-v12"]
@@ -132,7 +132,8 @@ def test_a_hand_written_process_wins_over_the_compiled_one(lac, tmp_path, write)
     assert "hand.yaml:3: process 'model.shop.stg_orders' is written by hand" in result.err
     assert "dbt_shop.yaml" in result.err
     files = [*sorted(out.glob("*.yaml")), tmp_path / "hand.yaml"]
-    lineage = build_lineage(ManifestInput(p.name, p.read_bytes()) for p in files)
+    with pytest.warns(ManifestWarning, match="is written by hand here and wins"):
+        lineage = build_lineage(ManifestInput(p.name, p.read_bytes()) for p in files)
     kept = next(p for p in lineage.processes if p.id == "model.shop.stg_orders")
     assert (kept.description, kept.columns) == ("written by hand", ())
 
