@@ -33,13 +33,16 @@ class Content:
     """content hash -> body: parsed bodies (just written, or from a hand-laid document) and the raw
     lines of a state file's content section."""
 
-    __slots__ = ("_parsed", "_raw", "where")
+    __slots__ = ("_encoded", "_parsed", "_raw", "where")
 
     def __init__(self, parsed: Mapping[str, Mapping[str, Any]] | None = None, raw: bytes = b"",
-                 where: str = "") -> None:
+                 where: str = "", encoded: dict[str, str] | None = None) -> None:
         self._parsed = dict(parsed or {})
         self._raw = raw  # ``"hash":{...}`` lines joined by ",\n", as the state file holds them
         self.where = where
+        # hash -> its line, encoded once: an apply writes state many times, its bodies unchanged between
+        # writes (shared by the contents merged from this one)
+        self._encoded = {} if encoded is None else encoded
 
     def __eq__(self, other: object) -> bool:
         """Equal when they hold the same bodies, parsed or not (parses everything: for tests and checks)."""
@@ -92,11 +95,18 @@ class Content:
     def merged(self, new: Mapping[str, Mapping[str, Any]] | None) -> Content:
         if not new:
             return self
-        return Content({**self._parsed, **new}, self._raw, self.where)
+        return Content({**self._parsed, **new}, self._raw, self.where, self._encoded)
 
     def lines(self, used: set[str]) -> list[str]:
         """``"hash":{body}`` for every hash in ``used`` this content holds, sorted by hash."""
-        out = {h: f"{json.dumps(h)}:{compact(body)}" for h, body in self._parsed.items() if h in used}
+        encoded = self._encoded
+        out = {}
+        for h, body in self._parsed.items():
+            if h in used:
+                line = encoded.get(h)
+                if line is None:
+                    line = encoded[h] = f"{json.dumps(h)}:{compact(body)}"
+                out[h] = line
         if self._raw:
             for key, start, end in self._spans(used - out.keys()):
                 out[key] = f"{json.dumps(key)}:{self._raw[start:end].decode()}"
