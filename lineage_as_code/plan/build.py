@@ -12,7 +12,7 @@ A plan of some of the project's files (``scope``) prunes only what those files d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,8 +75,31 @@ class _Context:
 
     def change(self, res: Resource, action: Action, after_hash: str, prior: StateEntry | None, reason: str = "",
                placeholder: bool = False, body: Mapping[str, object] | None = None) -> Change:
-        return Change(self.t.name, res.address, res.kind, action, body if body is not None else dict(res.body),
+        return Change(self.t.name, res.address, res.kind, action, body if body is not None else res.body,
                       after_hash, prior, res.source, reason, res.requires, res.edges, placeholder, None, self.owner)
+
+
+class _AssetAfter(Mapping[str, Any]):
+    """An asset's body and whether it is a placeholder: ``{**body, "partial": partial}`` as a view, so
+    a plan of a million creates holds no dict per asset (JSON encoding and ``dict()`` see the dict)."""
+
+    __slots__ = ("_body", "_partial")
+
+    def __init__(self, body: Mapping[str, Any], partial: bool) -> None:
+        self._body, self._partial = body, partial
+
+    def __getitem__(self, key: str) -> Any:
+        return self._partial if key == "partial" else self._body[key]
+
+    def keys(self) -> Any:
+        keys = tuple(self._body.keys())
+        return keys if "partial" in keys else (*keys, "partial")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
 
 
 def _held_entry(held: Current, file: str = "") -> StateEntry:
@@ -95,21 +118,21 @@ def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None,
         digest = asset_hash(res, partial)
         if held.hash == digest:
             return ctx.change(res, Action.ADOPT, digest, _held_entry(held), "carries this project's ownership "
-                              "marker; recorded in state again", partial, {**res.body, "partial": partial})
+                              "marker; recorded in state again", partial, _AssetAfter(res.body, partial))
         return ctx.change(res, Action.UPDATE, digest, _held_entry(held), "carries this project's ownership marker",
-                          partial, {**res.body, "partial": partial})
+                          partial, _AssetAfter(res.body, partial))
     if entry is None:
         if mode is InputHandling.UPDATE:
             return "missing"
         reason = "placeholder for an asset the target lacks (PARTIAL)" if partial else "asset the target lacks (UPSERT)"
         return ctx.change(res, Action.CREATE, asset_hash(res, partial), None, reason, partial,
-                          {**res.body, "partial": partial})
+                          _AssetAfter(res.body, partial))
     partial = entry.partial if mode is InputHandling.UPDATE else partial
     digest = asset_hash(res, partial)
     gone = ctx.t.refreshed and held is None
     if digest == entry.hash and not gone:
         return None
-    body = {**res.body, "partial": partial}
+    body = _AssetAfter(res.body, partial)
     if gone:
         return ctx.change(res, Action.CREATE, digest, entry, "recorded in state but missing from the target", partial,
                           body)

@@ -10,12 +10,12 @@ only parses ``lac.yaml``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from ..canonical import content_hash
 
 ASSET = "asset"
 
@@ -61,12 +61,6 @@ class Policy:
         if "input_handling" in overrides:
             values["input_handling"] = InputHandling(str(overrides["input_handling"]).upper())
         return Policy(**{**self.__dict__, **values})
-
-
-def content_hash(body: Any) -> str:
-    """sha256 of the canonical JSON of ``body``: the identity of a resource's content."""
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -138,7 +132,7 @@ def _packed(units: Sequence[int], cap: int) -> int:
     return count + (1 if held else 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resource:
     """One thing a target holds, as the manifests want it.
 

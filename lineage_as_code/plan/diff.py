@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from ..canonical import canonical_json, json_value
 from .model import Action, Change
 
 MAX_LINES = 40  # per change; the rest is counted
@@ -36,11 +37,11 @@ _NAME_KEYS = ("fullyQualifiedName", "qualifiedName", "key", "title_full", "name"
 
 
 def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_json(value)
 
 
 def _scalar(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = json.dumps(value, ensure_ascii=False, default=json_value)
     return text if len(text) <= _TEXT else text[:_TEXT - 4] + '..."'
 
 

@@ -24,7 +24,7 @@ class Action(StrEnum):
         return {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}[self.value]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One create, update, delete or adoption at ``address`` in one target.
 
@@ -71,7 +71,7 @@ class Change:
         return doc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Skip:
     """A resource left out of the plan, and why (UPDATE mode, an unsupported feature, ...)."""
 

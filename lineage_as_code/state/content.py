@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from ..canonical import canonical_json
 from ..errors import StateError
 
 OPEN = b'\n,"content":{\n'
@@ -26,7 +27,7 @@ _KEY = re.compile(rb'^"([^"\\\n]*)":', re.MULTILINE)
 
 
 def compact(body: Mapping[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_json(body)
 
 
 class Content:

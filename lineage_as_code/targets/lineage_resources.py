@@ -13,12 +13,12 @@ plans "No changes" after.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterator, Mapping
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from operator import attrgetter
 from typing import Any
 
+from ..canonical import canonical_json
 from ..model import Asset, Lineage, Process
 from .base import ASSET, Resource, content_hash
 
@@ -131,14 +131,10 @@ def _reused_encoder() -> Callable[[Any], str] | None:
     def encode(body: Any) -> str:
         return "".join(iterencode(body, 0))
     sample = {"b": [["x", "\u00e9\n\""]], "a": {"k": ""}, "c": 1}
-    return encode if encode(sample) == _dumps(sample) else None
+    return encode if encode(sample) == canonical_json(sample) else None
 
 
-def _dumps(body: Any) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-_encode = _reused_encoder() or _dumps
+_encode = _reused_encoder() or canonical_json
 
 
 def asset_hash(asset: Asset) -> str:

@@ -64,3 +64,13 @@ def test_a_corrupt_prior_body_is_a_state_error_naming_the_file(tmp_path: Path, l
     result = lac("plan", cwd=tmp_path)
     assert result.code == 1
     assert "state.json: state file is corrupt" in result.err and "Traceback" not in result.err
+
+
+def test_state_keeps_each_written_body_as_the_object_the_plan_showed(tmp_path: Path, lac: Any) -> None:
+    """Plans hold read-only views of bodies, not dicts: what state stores is still the body itself."""
+    state = json.loads(_project(tmp_path, lac).read_text())
+    asset = state["content"][_hash_of(state, "asset.snowflake:db.raw.a")]
+    assert asset == {"key": "snowflake:db.raw.a", "platform": "snowflake", "database": "db", "schema": "raw",
+                     "name": "a", "type": "table", "connection": "", "partial": True}
+    process = state["content"][_hash_of(state, "process.build")]
+    assert process["inputs"] == ["snowflake:db.stg.b"] and process["outputs"] == ["snowflake:db.mart.c"]
