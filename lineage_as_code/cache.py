@@ -19,6 +19,7 @@ and the rest of the header. ``notes`` are the manifests' warnings, which a plan 
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import hmac
 import json
@@ -36,8 +37,11 @@ from . import __version__
 from .config import TargetConfig
 from .errors import Problem
 from .plan.contract import Resource
+from .plan.model import TargetPlan
+from .plan.planfile import target_doc, target_from_doc
 
 CACHE_FORMAT = 2
+NOOP_FORMAT = 1
 _CHUNK = 10_000  # resources encoded and written (and head lines parsed) at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
@@ -147,6 +151,11 @@ def _chunk(lines: list[str]) -> list[Resource]:
     return out
 
 
+def _signed(signing: bytes, doc: Mapping[str, Any]) -> str:
+    return hmac.new(signing, json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def _mac(signing: bytes, header: Mapping[str, Any], lines_mac: str) -> str:
     """HMAC-SHA256 over the header (without its mac) and the lines' own HMAC: nothing in the file is
     unsigned, and the lines are signed as they are written."""
@@ -167,6 +176,57 @@ class ResourceCache:
 
     def _path(self, target: str, key: str) -> Path:
         return self.folder / f"{target}-{key}.json"
+
+    def _noop_path(self, target: str) -> Path:
+        return self.folder / f"{target}.noop.json"
+
+    @staticmethod
+    def noop_key(key: str, *facts: object) -> str:
+        """The key of a remembered no-op plan: the translation's ``key`` and every other fact the plan
+        of one target is a function of (state lineage, the digest of its entries, the target's held
+        digest, the ownership marker, refresh)."""
+        return hashlib.sha256(repr((key, *facts)).encode()).hexdigest()
+
+    def get_noop(self, target: str, key: str) -> tuple[TargetPlan, tuple[Problem, ...]] | None:
+        """The plan remembered under ``key`` for ``target`` (one that found nothing to do) and the
+        manifests' warnings; None when there is none, it is for other facts, or not signed by this
+        machine's key (a file a pull request put there is a miss)."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None:
+            return None
+        try:
+            doc = json.loads(self._noop_path(target).read_bytes())
+            given = str(doc.pop("mac"))
+            if not (hmac.compare_digest(given, _signed(signing, doc)) and doc["format"] == NOOP_FORMAT
+                    and doc["key"] == key):
+                return None
+            plan = target_from_doc(doc["plan"])
+            if plan.changes or plan.name != target:
+                return None
+            return plan, tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in doc["notes"])
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+
+    def put_noop(self, target: str, key: str, plan: TargetPlan, notes: tuple[Problem, ...]) -> None:
+        """Remember that the plan of ``target`` under ``key`` found nothing to do (best effort)."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None or plan.changes:
+            return
+        doc: dict[str, Any] = {"format": NOOP_FORMAT, "key": key, "plan": target_doc(plan),
+                               "notes": [[p.file, p.line, p.field, p.message] for p in notes]}
+        doc["mac"] = _signed(signing, doc)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target}.noop-", suffix=".tmp", dir=self.folder)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(json.dumps(doc).encode())
+                os.replace(tmp, self._noop_path(target))
+            except OSError:
+                os.unlink(tmp)
+                raise
+        except OSError:
+            return
 
     def get(self, target: str, key: str) -> CachedResources | None:
         """The cached resources, or None (a miss, a file that is corrupt or not signed by this
@@ -211,7 +271,8 @@ class ResourceCache:
         path = self._path(target, key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            for old in (*self.folder.glob(f"{target}-*.json"), *self.folder.glob(f"{target}-*.pickle")):
+            mine = glob.escape(target) + "-" + "[0-9a-f]" * 32  # not a target whose name starts with this one's
+            for old in (*self.folder.glob(f"{mine}.json"), *self.folder.glob(f"{mine}.pickle")):
                 old.unlink(missing_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
             try:

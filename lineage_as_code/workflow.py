@@ -22,7 +22,7 @@ from .errors import ManifestWarning, PlanError, Problem, StalePlanError
 from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan, check_mode
 from .plan.contract import Current
-from .plan.model import Plan, PlanScope
+from .plan.model import Plan, PlanScope, TargetPlan
 from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
 from .sources import is_remote, read_object
@@ -105,7 +105,17 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     in_scope = _scope_test(config, request, loaded)
     opened: dict[str, Target] = {}
     inputs = []
+    # What a partial plan covers (the paths it was given, as state names files): part of its inputs.
+    covered = tuple(canonical_file(p, str(config.root)) for p in request.paths)
+    remembered: dict[str, TargetPlan] = {}  # targets whose plan is known to be a no-op
+    noop_keys: dict[str, tuple[str, tuple[Problem, ...]]] = {}  # where to remember a no-op, and its notes
     repeated: list[tuple[Problem, ...]] = []
+
+    def repeat(notes: tuple[Problem, ...]) -> None:
+        if not loaded.parsed and notes not in repeated:
+            repeated.append(notes)  # the manifests are not parsed: say what parsing them said
+            for note in notes:
+                warnings.warn(ManifestWarning(note), stacklevel=3)
     for tc in config.select(list(request.targets)):
         target = open_target(tc)
         stack.callback(target.close)
@@ -113,18 +123,25 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         caps = target.capabilities
         check_mode(tc.name, tc.type, caps, tc.policy)  # before any request: a refused mode costs nothing
         key = cache.key(loaded.digest, tc)
+        refresh = request.refresh and caps.supports_refresh
+        noop_key = "" if request.retry_uncertain else _noop_key(cache, key, state, tc.name, target, refresh, owner,
+                                                                 covered)
+        hit = cache.get_noop(tc.name, noop_key) if noop_key else None
+        if hit is not None:
+            remembered[tc.name] = hit[0]
+            repeat(hit[1])
+            continue
         cached = cache.get(tc.name, key)
         if cached is None:
             lineage = loaded.lineage
             cached = CachedResources(target.translate(lineage), lineage.column_edge_count, loaded.notes)
             cache.put(tc.name, key, cached)
-        elif not loaded.parsed and cached.notes not in repeated:
-            repeated.append(cached.notes)  # the manifests are not parsed: say what parsing them said
-            for note in cached.notes:
-                warnings.warn(ManifestWarning(note), stacklevel=2)
+        else:
+            repeat(cached.notes)
+        if noop_key:
+            noop_keys[tc.name] = (noop_key, cached.notes)
         desired = cached.resources
         known = KnownResources(state.entries(tc.name))
-        refresh = request.refresh and caps.supports_refresh
         current = target.read(desired, known, refresh)
         inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh,
                                   cached.column_edges,
@@ -133,8 +150,28 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
                                   + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
                                   in_scope))
     scope = PlanScope(tuple(request.paths), tuple(request.targets), request.refresh, in_scope is None)
-    plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner)
+    plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner,
+                      remembered)
+    for t in plan.targets:
+        if t.name in noop_keys and not t.changes:
+            noop_key, notes = noop_keys[t.name]
+            cache.put_noop(t.name, noop_key, t, notes)
     return plan, opened
+
+
+def _noop_key(cache: ResourceCache, key: str, state: State, name: str, target: Target, refresh: bool, owner: str,
+              covered: tuple[str, ...]) -> str:
+    """Where a plan of this target that finds nothing to do is remembered ('' when it cannot be: the
+    cache is off, or only a read of the target can tell what it holds). The key covers every input of the
+    target's plan: the translation's key (manifests, settings, policy, tool version), the state's lineage
+    and this target's entries, the ownership marker, what the target holds and what the plan covers."""
+    if not cache.enabled:
+        return ""
+    held = target.held_digest(refresh)
+    if held is None:
+        return ""
+    return cache.noop_key(key, state.lineage, state.entries_digest(name), owner or state.lineage, held, refresh,
+                          covered)
 
 
 def plan_project(config: Config, request: PlanRequest, loaded: LoadedManifests | None = None) -> Plan:

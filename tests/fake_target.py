@@ -29,6 +29,9 @@ class FakeTarget:
     def translate(self, lineage: Lineage) -> list[Resource]:
         return lineage_resources(lineage)
 
+    def held_digest(self, refresh: bool) -> str | None:
+        return None
+
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         return {a: c for a, c in self.existing.items() if refresh or c.kind == ASSET}
 

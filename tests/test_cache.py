@@ -111,3 +111,84 @@ def test_a_cache_file_whose_header_was_edited_is_a_miss(lac, root, monkeypatch):
         lac("plan", cwd=root)
     monkeypatch.undo()
     assert lac("plan", cwd=root).out == expected
+
+
+# A plan that found nothing to do is remembered, signed, under every input of that target's plan; the
+# next one with the same inputs is not diffed again. Any change to an input is a miss.
+
+def remembered_noop(lac, root, monkeypatch):
+    """Apply, then plan once (which finds nothing to do and remembers it); return that plan's output."""
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+    first = lac("plan", "--detailed-exitcode", cwd=root)
+    assert first.code == 0 and (root / ".lac" / "cache" / "local.noop.json").exists()
+    return first
+
+
+def forbid_diffing(monkeypatch):
+    from lineage_as_code.cache import ResourceCache
+    from lineage_as_code.targets.duckdb import DuckDBTarget
+
+    def refuse(*_a, **_k):
+        raise AssertionError("the plan was worked out again")
+    monkeypatch.setattr(ResourceCache, "get", refuse)
+    monkeypatch.setattr(DuckDBTarget, "read", refuse)
+
+
+def test_a_second_plan_with_nothing_to_do_is_remembered_not_worked_out_again(lac, root, monkeypatch):
+    first = remembered_noop(lac, root, monkeypatch)
+    forbid_diffing(monkeypatch)
+    again = lac("plan", "--detailed-exitcode", cwd=root)
+    assert again.code == 0 and again.out == first.out
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+
+
+def test_a_row_edited_or_deleted_in_the_store_is_seen_after_a_remembered_plan(lac, root, monkeypatch):
+    import duckdb
+
+    remembered_noop(lac, root, monkeypatch)
+    with duckdb.connect(str(root / ".lac" / "lineage.duckdb")) as db:
+        process = db.execute("SELECT address FROM processes ORDER BY address LIMIT 1").fetchone()[0]
+        db.execute("UPDATE processes SET name = 'edited by hand' WHERE address = ?", [process])
+    edited = lac("plan", "--detailed-exitcode", cwd=root)
+    assert edited.code == 2 and f"~ {process}" in edited.out and "changed in the target" in edited.out
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+    assert lac("plan", "--detailed-exitcode", cwd=root).code == 0  # remembered again
+    with duckdb.connect(str(root / ".lac" / "lineage.duckdb")) as db:
+        db.execute("DELETE FROM processes WHERE address = ?", [process])
+    deleted = lac("plan", "--detailed-exitcode", cwd=root)
+    assert deleted.code == 2 and f"+ {process}" in deleted.out
+
+
+def test_a_state_changed_since_a_remembered_plan_is_diffed(lac, root, monkeypatch):
+    remembered_noop(lac, root, monkeypatch)
+    state = root / ".lac" / "state.json"
+    lines = state.read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith('"process.'))
+    address = lines[at].split('":', 1)[0][1:]
+    del lines[at]  # state forgot one process: the store's row carries this project's marker
+    lines[at - 1] = lines[at - 1].rstrip(",") + ("," if lines[at].startswith('"') else "")
+    state.write_text("\n".join(lines))
+    again = lac("plan", "--detailed-exitcode", cwd=root)
+    assert again.code == 2 and f"= {address}" in again.out, again.out
+
+
+def test_a_forged_or_edited_noop_record_is_a_miss(lac, root, monkeypatch):
+    first = remembered_noop(lac, root, monkeypatch)
+    path = root / ".lac" / "cache" / "local.noop.json"
+    edited = path.read_text().replace('"unchanged": ', '"unchanged": 1000')
+    assert edited != path.read_text()
+    path.write_text(edited)
+    again = lac("plan", cwd=root)
+    assert again.out == first.out and "1000" not in again.out
+    monkeypatch.setenv("LAC_CACHE_KEY_FILE", str(root / "another.key"))
+    forbid_diffing(monkeypatch)
+    with pytest.raises(AssertionError, match="worked out again"):
+        lac("plan", cwd=root)
+
+
+def test_a_plan_of_some_files_is_remembered_apart_from_the_whole_project(lac, root, monkeypatch):
+    whole = remembered_noop(lac, root, monkeypatch)
+    part = lac("plan", "manifests/orders.yaml", cwd=root)
+    assert part.code == 0 and part.out != whole.out
+    assert lac("plan", "manifests/orders.yaml", cwd=root).out == part.out
+    assert lac("plan", cwd=root).out == whole.out

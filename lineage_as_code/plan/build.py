@@ -370,10 +370,13 @@ def _asset_types(desired: Sequence[Resource]) -> dict[str, str]:
 
 
 def build_plan(inputs: Sequence[TargetInput], state: State, manifest_digest: str = "",
-               manifests: Sequence[tuple[str, str]] = (), scope: PlanScope | None = None, owner: str = "") -> Plan:
-    """Return the Plan for every target in ``inputs``, sorted by target then address. ``owner`` is the
-    ownership marker new writes carry when the state has no lineage yet (the first apply gives it one)."""
-    targets = tuple(build_target_plan(t, state.entries(t.name), state.lineage, owner, state.content)
-                    for t in sorted(inputs, key=lambda t: t.name))
+               manifests: Sequence[tuple[str, str]] = (), scope: PlanScope | None = None, owner: str = "",
+               known: Mapping[str, TargetPlan] | None = None) -> Plan:
+    """Return the Plan for every target in ``inputs`` and ``known``, sorted by target then address.
+    ``owner`` is the ownership marker new writes carry when the state has no lineage yet (the first apply
+    gives it one); ``known`` holds target plans already known for these very inputs (a remembered no-op)."""
+    built = {t.name: build_target_plan(t, state.entries(t.name), state.lineage, owner, state.content)
+             for t in inputs}
+    targets = tuple(plan for _, plan in sorted({**(known or {}), **built}.items()))
     return Plan(targets, state.lineage, state.serial, manifest_digest, tuple(sorted(manifests)),
                 scope or PlanScope())

@@ -51,24 +51,27 @@ def _change_doc(c: Change) -> dict[str, Any]:
             "placeholder": c.placeholder, "private": dict(c.private) if c.private is not None else None}
 
 
+def target_doc(t: TargetPlan, changes: bool = True) -> dict[str, Any]:
+    """One target's part of the plan document (its changes left empty without ``changes``)."""
+    return {
+        "name": t.name, "type": t.type, "refreshed": t.refreshed,
+        "summary": _summary(t, t.unchanged, len(t.skipped)),
+        "changes": [_change_doc(c) for c in t.changes] if changes else [],
+        "skipped": [{"address": s.address, "reason": s.reason, "source": s.source,
+                     "cannot_delete": s.cannot_delete} for s in t.skipped],
+        "unmanaged": list(t.unmanaged),
+        "warnings": list(t.warnings), "out_of_scope": t.out_of_scope,
+        "impacts": [{"address": i.address, "removed": [list(e) for e in i.removed],
+                     "downstream": [[kind, list(keys)] for kind, keys in i.downstream], "more": i.more}
+                    for i in t.impacts],
+        "estimate": {"requests": t.requests, "seconds": t.seconds},
+    }
+
+
 def plan_to_dict(plan: Plan, changes: bool = True) -> dict[str, Any]:
     """The plan document; without ``changes``, each target's "changes" is left empty (``iter_plan_json``
     fills it in one change at a time)."""
-    targets = []
-    for t in plan.targets:
-        targets.append({
-            "name": t.name, "type": t.type, "refreshed": t.refreshed,
-            "summary": _summary(t, t.unchanged, len(t.skipped)),
-            "changes": [_change_doc(c) for c in t.changes] if changes else [],
-            "skipped": [{"address": s.address, "reason": s.reason, "source": s.source,
-                         "cannot_delete": s.cannot_delete} for s in t.skipped],
-            "unmanaged": list(t.unmanaged),
-            "warnings": list(t.warnings), "out_of_scope": t.out_of_scope,
-            "impacts": [{"address": i.address, "removed": [list(e) for e in i.removed],
-                         "downstream": [[kind, list(keys)] for kind, keys in i.downstream], "more": i.more}
-                        for i in t.impacts],
-            "estimate": {"requests": t.requests, "seconds": t.seconds},
-        })
+    targets = [target_doc(t, changes) for t in plan.targets]
     scope = plan.scope
     return {
         "format_version": PLAN_FORMAT_VERSION,
@@ -159,6 +162,15 @@ def _action_problems(doc: Mapping[str, Any], where: str) -> list[str]:
     return out
 
 
+def target_from_doc(t: Mapping[str, Any]) -> TargetPlan:
+    """The TargetPlan of ``target_doc``'s document (one the plan schema accepted, or this tool wrote)."""
+    changes = tuple(_change(t["name"], c) for c in t["changes"])
+    skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"], s["cannot_delete"]) for s in t["skipped"])
+    return TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped, tuple(t["unmanaged"]),
+                      tuple(t["warnings"]), t["refreshed"], t.get("out_of_scope", 0), _impacts(t.get("impacts", [])),
+                      *_estimate(t.get("estimate")))
+
+
 def load_plan(data: bytes, where: str) -> Plan:
     """Parse a saved plan after checking it against ``schemas/plan.schema.json``; raise PlanError
     naming every problem (up to ten) when it is not a plan this version can apply."""
@@ -171,15 +183,7 @@ def load_plan(data: bytes, where: str) -> Plan:
         shown = "\n".join(f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
         raise PlanError(f"{where}: not a lineage-as-code plan file:\n{shown}{more}")
-    targets = []
-    for t in doc["targets"]:
-        changes = tuple(_change(t["name"], c) for c in t["changes"])
-        skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"], s["cannot_delete"])
-                        for s in t["skipped"])
-        targets.append(TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped,
-                                  tuple(t["unmanaged"]), tuple(t["warnings"]), t["refreshed"],
-                                  t.get("out_of_scope", 0), _impacts(t.get("impacts", [])),
-                                  *_estimate(t.get("estimate"))))
+    targets = [target_from_doc(t) for t in doc["targets"]]
     s = doc["scope"]
     scope = PlanScope(tuple(s["paths"]), tuple(s["targets"]), s["refresh"], s["whole_project"])
     return Plan(tuple(targets), doc["state"]["lineage"], doc["state"]["serial"], doc["manifest_digest"],

@@ -11,6 +11,7 @@ write, lock, unlock, force-unlock) so the same contract tests run against every 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -19,12 +20,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import LockError
 from ..model import bulk_allocation
-from .content import Content, split_document
+from .content import OPEN, Content, content_span
 
 FORMAT_VERSION = 1
 
@@ -102,11 +104,11 @@ class State:
                f'"serial":{self.serial},"targets":{{\n').encode()
         for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
             yield (("," if t_index else "") + f"{json.dumps(target)}:{{\n").encode()
-            items = sorted(entries.items())
-            for start in range(0, len(items), chunk):
-                yield (("" if start == 0 else ",\n") + ",\n".join(
-                    f"{json.dumps(a)}:{json.dumps(_entry_doc(e), separators=(',', ':'))}"
-                    for a, e in items[start:start + chunk])).encode()
+            lines = _section_lines(entries)
+            first = True
+            while block := list(islice(lines, chunk)):
+                yield (("" if first else ",\n") + ",\n".join(block)).encode()
+                first = False
             yield b"\n}\n"
         yield b"}\n"
         kept = self.content.lines({e.hash for entries in self.targets.values() for e in entries.values()})
@@ -120,21 +122,88 @@ class State:
     @classmethod
     def from_json(cls, data: bytes, where: str) -> State:
         """Parse a state document; StateError naming the file and the place when
-        ``schemas/state.schema.json`` refuses it (see ``state/document.py``)."""
-        from .document import build_entry, parse_state_document, plainly_valid
+        ``schemas/state.schema.json`` refuses it (see ``state/document.py``). In the layout this tool
+        writes, each target's entries are parsed when first asked for (a plan that needs none of a
+        target's entries, or only their digest, never parses them)."""
+        from .document import check_envelope, split_targets
 
-        head, raw_content = split_document(data)
+        span = content_span(data)
+        content = Content(None, data, where, span=span) if span else Content(None, b"", where)
+        head_end = span[0] - len(OPEN) if span else len(data)
+        m = _HEAD.match(data)
+        sections = split_targets(data, m.end(), head_end) if m else None
+        if m is None or sections is None:
+            head = data[:head_end] + b"\n}\n" if span else data
+            return cls._parsed_whole(head, content, where)
+        lineage, serial = json.loads(m.group(1)), int(m.group(2))
+        check_envelope({"format_version": FORMAT_VERSION, "lineage": lineage, "serial": serial,
+                        "targets": {name: {} for name in sections}}, where)
+        return cls(lineage, serial, _Sections(sections, where), content)
+
+    @classmethod
+    def _parsed_whole(cls, head: bytes, content: Content, where: str) -> State:
+        from .document import parse_state_document
+
         with bulk_allocation():
             doc = parse_state_document(head, where)
-            targets = {}
-            for t, entries in doc["targets"].items():
-                if plainly_valid(entries):
-                    targets[t] = MappingProxyType({a: _entry(item) for a, item in entries.items()})
-                else:
-                    targets[t] = MappingProxyType({a: StateEntry(*build_entry(raw, where, t, a))
-                                                   for a, raw in entries.items()})
-        return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets),
-                   Content(doc.get("content"), raw_content, where))
+            targets = {t: _target_entries(entries, where, t) for t, entries in doc["targets"].items()}
+        if doc.get("content"):
+            content = Content(doc["content"], where=where)
+        return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets), content)
+
+    def entries_digest(self, target: str) -> str:
+        """sha256 of ``target``'s entries as this tool writes them: equal digests, equal entries. Read
+        from the file's bytes when the state was read from one (nothing is parsed)."""
+        if isinstance(self.targets, _Sections):
+            return self.targets.digest(target)
+        return hashlib.sha256(_section_bytes(self.entries(target))).hexdigest()
+
+
+def _target_entries(entries: Mapping[str, Any], where: str, target: str) -> Mapping[str, StateEntry]:
+    from .document import build_entry, plainly_valid
+
+    if plainly_valid(entries):
+        return MappingProxyType({a: _entry(item) for a, item in entries.items()})
+    return MappingProxyType({a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()})
+
+
+def _section_lines(entries: Mapping[str, StateEntry]) -> Iterator[str]:
+    """A target's entry lines, in address order, as the state file holds them."""
+    for address, entry in sorted(entries.items()):
+        yield f"{json.dumps(address)}:{json.dumps(_entry_doc(entry), separators=(',', ':'))}"
+
+
+def _section_bytes(entries: Mapping[str, StateEntry]) -> bytes:
+    return ",\n".join(_section_lines(entries)).encode()
+
+
+class _Sections(Mapping[str, Mapping[str, StateEntry]]):
+    """A state file's targets, each kept as its raw entry lines until first read."""
+
+    def __init__(self, raw: dict[str, memoryview], where: str) -> None:
+        self._raw = raw
+        self._parsed: dict[str, Mapping[str, StateEntry]] = {}
+        self._where = where
+
+    def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
+        found = self._parsed.get(target)
+        if found is None:
+            from .document import parse_section
+
+            raw = self._raw[target]
+            with bulk_allocation():
+                found = self._parsed[target] = _target_entries(parse_section(raw, self._where, target),
+                                                               self._where, target)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def digest(self, target: str) -> str:
+        return hashlib.sha256(self._raw.get(target, memoryview(b""))).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -34,12 +34,15 @@ class Content:
     """content hash -> body: parsed bodies (just written, or from a hand-laid document) and the raw
     lines of a state file's content section."""
 
-    __slots__ = ("_encoded", "_parsed", "_raw", "where")
+    __slots__ = ("_encoded", "_hi", "_lo", "_parsed", "_raw", "where")
 
     def __init__(self, parsed: Mapping[str, Mapping[str, Any]] | None = None, raw: bytes = b"",
-                 where: str = "", encoded: dict[str, str] | None = None) -> None:
+                 where: str = "", encoded: dict[str, str] | None = None, span: tuple[int, int] | None = None) -> None:
         self._parsed = dict(parsed or {})
-        self._raw = raw  # ``"hash":{...}`` lines joined by ",\n", as the state file holds them
+        # ``"hash":{...}`` lines joined by ",\n", as the state file holds them: ``raw[lo:hi]`` (the file's
+        # bytes are kept whole, not copied: at a million resources the section is most of the file)
+        self._raw = raw
+        self._lo, self._hi = span or (0, len(raw))
         self.where = where
         # hash -> its line, encoded once: an apply writes state many times, its bodies unchanged between
         # writes (shared by the contents merged from this one)
@@ -49,30 +52,30 @@ class Content:
         """Equal when they hold the same bodies, parsed or not (parses everything: for tests and checks)."""
         if not isinstance(other, Content):
             return NotImplemented
-        if (self._parsed, self._raw) == (other._parsed, other._raw):
+        if (self._parsed, self._raw, self._lo, self._hi) == (other._parsed, other._raw, other._lo, other._hi):
             return True
         return self._everything() == other._everything()
 
     def _everything(self) -> dict[str, Mapping[str, Any]]:
-        raw = self.get_many(key for key, _, _ in self._spans(None)) if self._raw else {}
+        raw = self.get_many(key for key, _, _ in self._spans(None)) if self._hi > self._lo else {}
         return {**raw, **self._parsed}
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Content({len(self._parsed)} parsed, {len(self._raw)} raw bytes)"
+        return f"Content({len(self._parsed)} parsed, {self._hi - self._lo} raw bytes)"
 
     def __bool__(self) -> bool:
-        return bool(self._parsed or self._raw)
+        return bool(self._parsed) or self._hi > self._lo
 
     def _spans(self, wanted: set[str] | None) -> Iterator[tuple[str, int, int]]:
         """(hash, start, end) of each raw line whose hash is ``wanted`` (all when None)."""
-        raw = self._raw
-        for m in _KEY.finditer(raw):
+        raw, hi = self._raw, self._hi
+        for m in _KEY.finditer(raw, self._lo, hi):
             key = m.group(1).decode()
             if wanted is None or key in wanted:
-                end = raw.find(b"\n", m.end())
-                end = len(raw) if end < 0 else end
+                end = raw.find(b"\n", m.end(), hi)
+                end = hi if end < 0 else end
                 yield key, m.end(), end - (1 if raw[end - 1:end] == b"," else 0)
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
@@ -80,7 +83,7 @@ class Content:
         wanted = set(hashes)
         found = {h: self._parsed[h] for h in wanted if h in self._parsed}
         missing = wanted - found.keys()
-        if missing and self._raw:
+        if missing and self._hi > self._lo:
             for key, start, end in self._spans(missing):
                 try:
                     body = json.loads(self._raw[start:end])
@@ -96,7 +99,7 @@ class Content:
     def merged(self, new: Mapping[str, Mapping[str, Any]] | None) -> Content:
         if not new:
             return self
-        return Content({**self._parsed, **new}, self._raw, self.where, self._encoded)
+        return Content({**self._parsed, **new}, self._raw, self.where, self._encoded, (self._lo, self._hi))
 
     def lines(self, used: set[str]) -> list[str]:
         """``"hash":{body}`` for every hash in ``used`` this content holds, sorted by hash."""
@@ -108,16 +111,16 @@ class Content:
                 if line is None:
                     line = encoded[h] = f"{json.dumps(h)}:{compact(body)}"
                 out[h] = line
-        if self._raw:
+        if self._hi > self._lo:
             for key, start, end in self._spans(used - out.keys()):
                 out[key] = f"{json.dumps(key)}:{self._raw[start:end].decode()}"
         return [out[h] for h in sorted(out)]
 
 
-def split_document(data: bytes) -> tuple[bytes, bytes]:
-    """(the document without its content section, the section's raw lines) for a state in the compact
-    layout; (data, b"") otherwise."""
-    head, sep, tail = data.rpartition(OPEN)
-    if not sep or not tail.endswith(CLOSE):
-        return data, b""
-    return head + b"\n}\n", tail[:-len(CLOSE)]
+def content_span(data: bytes) -> tuple[int, int] | None:
+    """(start, end) of the content section's lines in a state of the compact layout, which holds the
+    document's head in ``data[:start - len(OPEN)]``; None otherwise."""
+    cut = data.rfind(OPEN)
+    if cut < 0 or not data.endswith(CLOSE):
+        return None
+    return cut + len(OPEN), len(data) - len(CLOSE)

@@ -12,6 +12,7 @@ or bytes that are not JSON become one StateError naming the file and the place, 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from itertools import chain
@@ -81,6 +82,53 @@ def parse_state_document(data: bytes, where: str) -> dict[str, Any]:
 
 def _only(values: Iterable[Any], allowed: type) -> bool:
     return set(map(type, values)) <= {allowed}
+
+
+_SECTION = re.compile(rb',?("(?:[^"\\\n]|\\.)*"):\{\n')
+
+
+def split_targets(data: bytes, start: int, end: int) -> dict[str, memoryview] | None:
+    """Each target's entry lines (views of ``data``, not copies) of a state document in the layout this
+    tool writes, whose targets map opens at ``start`` and whose head ends at ``end`` (where the content
+    section starts, or the end of the file); None for any other layout (a state edited by hand), which is
+    then parsed whole."""
+    sections: dict[str, memoryview] = {}
+    view = memoryview(data)
+    at = start
+    while data[at:at + 1] != b"}":
+        m = _SECTION.match(data, at, end)
+        if m is None or m.group(0).startswith(b",") != bool(sections):
+            return None
+        stop = data.find(b"\n}\n", m.end(), end)
+        try:
+            name = json.loads(m.group(1))
+        except ValueError:
+            return None
+        if stop < 0 or name in sections:
+            return None
+        sections[name] = view[m.end():stop]
+        at = stop + 3
+    return sections if data[at:end] in (b"}", b"}\n}\n") else None
+
+
+def check_envelope(doc: Mapping[str, Any], where: str) -> None:
+    """StateError when the schema refuses a state's envelope (its targets' entries are checked apart)."""
+    problem = _first_error(_validator(), doc, "")
+    if problem:
+        raise corrupt(where, problem)
+
+
+def parse_section(raw: memoryview, where: str, target: str) -> Any:
+    """One target's entries (the lines ``split_targets`` found) as JSON; StateError when they are not."""
+    try:
+        entries = json.loads(b"".join((b"{", raw, b"}")))
+    except RecursionError:
+        raise corrupt(where, f"targets[{target!r}]: nested too deeply to be a state") from None
+    except ValueError as exc:
+        raise corrupt(where, f"targets[{target!r}]: not JSON: {exc}") from exc
+    check_envelope({"format_version": 1, "lineage": "", "serial": 0,
+                    "targets": {target: {} if isinstance(entries, dict) else entries}}, where)
+    return entries
 
 
 def plainly_valid(entries: Mapping[str, Any]) -> bool:

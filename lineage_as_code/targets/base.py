@@ -25,7 +25,7 @@ __all__ = ["ASSET", "Capabilities", "Current", "ItemResult", "Resource", "Target
 
 @runtime_checkable
 class Target(Protocol):
-    """The five methods every target implements."""
+    """The methods every target implements."""
 
     name: str
 
@@ -40,6 +40,12 @@ class Target(Protocol):
         """Return what the target holds: always the assets of ``desired`` that exist (input
         handling needs them); with ``refresh`` also the managed resources in ``known``, and any
         unmanaged lineage it can list cheaply. Absent addresses do not exist."""
+        ...
+
+    def held_digest(self, refresh: bool) -> str | None:
+        """A digest of everything ``read(..., refresh)`` can return, taken without reading it out (equal
+        digests: the same answer), or None when only a read can tell. A plan that found nothing to do is
+        remembered under it, so the next one with the same manifests, state and digest is not diffed again."""
         ...
 
     def apply(self, batch: Sequence[Any]) -> list[ItemResult]:

@@ -16,6 +16,7 @@ people or projects wrote are never touched. A plan opens the file read-only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -89,6 +90,28 @@ def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: Any) -> None:
         db.unregister("incoming")
 
 
+def _process_columns(db: duckdb.DuckDBPyConnection) -> set[str]:
+    """The columns of the processes table (older stores lack the later ones)."""
+    return {c for (c,) in db.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'processes'")
+            .fetchall()}
+
+
+def _held_queries(columns: set[str], refresh: bool) -> list[tuple[str, list[str]]]:
+    """Per table a read looks at, what it takes from each row: address, the content hash it holds ('edited
+    in place' when the row no longer matches what apply wrote), partial and ownership marker, as text."""
+    marker = "coalesce(managed_by, '')" if "managed_by" in columns else "''"
+
+    def held(table: str) -> str:
+        if "row_hash" not in columns:
+            return "content_hash"
+        return (f"CASE WHEN row_hash IS NULL OR row_hash = {_ROW_HASH[table]} THEN content_hash "
+                "ELSE 'edited in place' END")
+    tables = [("assets", ["address", held("assets"), "lower(partial::VARCHAR)", marker])]
+    if refresh:
+        tables.append(("processes", ["address", held("processes"), "'false'", marker]))
+    return tables
+
+
 class DuckDBTarget:
     """Lineage rows in a local DuckDB file (``path`` setting, default ``.lac/lineage.duckdb``)."""
 
@@ -129,25 +152,43 @@ class DuckDBTarget:
         finally:
             db.close()
 
+    def held_digest(self, refresh: bool) -> str | None:
+        """Per table ``read`` looks at: its columns, its row count and the XOR of one 128-bit digest per
+        row of what ``read`` takes from it (addresses are primary keys, so no two rows cancel out), all in
+        one SQL pass; the file's absence is its own digest."""
+        if self._conn is not None or not Path(self.path).exists():
+            return None if self._conn is not None else "absent"
+        try:
+            db = duckdb.connect(self.path, read_only=True)
+        except duckdb.Error as exc:
+            raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
+        try:
+            columns = _process_columns(db)
+            parts = [sorted(columns)]
+            for table, query in _held_queries(columns, refresh):
+                fields = ", ".join(f"coalesce(({q})::VARCHAR, chr(0))" for q in query)
+                row = db.execute(f"SELECT count(*), bit_xor(md5_number(concat_ws(chr(31), {fields}))) "
+                                 f"FROM {table}").fetchone()
+                parts.append([table, *map(str, row or ())])
+        except duckdb.CatalogException:
+            return "empty"
+        except duckdb.Error as exc:
+            raise TerminalTargetError(f"cannot read the DuckDB store: {exc}") from exc
+        finally:
+            db.close()
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
     @staticmethod
     def _read(db: duckdb.DuckDBPyConnection, refresh: bool) -> dict[str, Current]:
         out: dict[str, Current] = {}
         try:
-            columns = {c for (c,) in db.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
-                                                "'processes'").fetchall()}
-            marker = "coalesce(managed_by, '')" if "managed_by" in columns else "''"
-
-            def held(table: str) -> str:
-                if "row_hash" not in columns:
-                    return "content_hash"
-                return (f"CASE WHEN row_hash IS NULL OR row_hash = {_ROW_HASH[table]} THEN content_hash "
-                        "ELSE 'edited in place' END")
+            queries = dict(_held_queries(_process_columns(db), refresh))
             for address, digest, partial, owner in db.execute(
-                    f"SELECT address, {held('assets')}, partial, {marker} FROM assets").fetchall():
-                out[address] = Current(address, ASSET, address, digest, bool(partial), owner)
+                    f"SELECT {', '.join(queries['assets'])} FROM assets").fetchall():
+                out[address] = Current(address, ASSET, address, digest, partial == "true", owner)
             if refresh:
-                for address, digest, owner in db.execute(
-                        f"SELECT address, {held('processes')}, {marker} FROM processes").fetchall():
+                for address, digest, _, owner in db.execute(
+                        f"SELECT {', '.join(queries['processes'])} FROM processes").fetchall():
                     out[address] = Current(address, "process", address, digest, False, owner)
         except duckdb.CatalogException:
             return {}  # a file without the tables yet holds nothing

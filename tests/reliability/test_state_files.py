@@ -115,6 +115,31 @@ def test_a_corrupt_state_is_one_clear_error(case: str, lac: Any, tmp_path: Path)
         assert len(result.err) < 600 and "Traceback" not in result.err
 
 
+# The same faults inside a state laid out as lac writes it, whose targets are parsed only when read.
+LAID_OUT = {
+    "edge of one end": '["process","i","h",0,[["a"]]]',
+    "kind not text": '[7,"i","h",0,[]]',
+    "entry too short": '["asset"]',
+    "not JSON": '["asset","i","h",0,[]',
+    "an object, not an entry": '{"kind":"asset"}',
+}
+
+
+@pytest.mark.parametrize("case", list(LAID_OUT))
+def test_a_corrupt_entry_in_a_state_lac_wrote_is_one_clear_error(case: str, lac: Any, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    assert lac("apply", "--auto-approve", cwd=root).code == 0
+    lines = (root / STATE).read_text().split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith('"process.'))
+    address, _, rest = lines[at].partition(":[")
+    lines[at] = f"{address}:{LAID_OUT[case]}" + ("," if rest.endswith(",") else "")
+    (root / STATE).write_text("\n".join(lines))
+    for command in (("plan",), ("plan", "--format", "markdown"), ("state", "list")):
+        result = lac(*command, cwd=root)
+        assert result.code == 1 and "state file is corrupt" in result.err, (command, result.err[-300:])
+        assert len(result.err) < 600 and "Traceback" not in result.err
+
+
 def test_a_valid_state_reads_as_before(lac: Any, tmp_path: Path) -> None:
     root = project(tmp_path)
     assert lac("apply", "--auto-approve", cwd=root).code == 0

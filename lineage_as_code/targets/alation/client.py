@@ -241,6 +241,9 @@ class AlationTarget:
 
     # ----- read -------------------------------------------------------------------------------------
 
+    def held_digest(self, refresh: bool) -> str | None:
+        return None  # what the catalog holds is known only by reading it
+
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         out: dict[str, Current] = {}
         assets = [r for r in desired if r.kind == ASSET]

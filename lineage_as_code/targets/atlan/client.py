@@ -165,6 +165,9 @@ class AtlanTarget:
             self._remember(str(e["attributes"]["qualifiedName"]), str(e.get("typeName", "")))
         return entities
 
+    def held_digest(self, refresh: bool) -> str | None:
+        return None  # what the catalog holds is known only by reading it
+
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         out: dict[str, Current] = {}
         for e in self._lookup_assets(r.body["qualifiedName"] for r in desired if r.kind == ASSET):

@@ -196,6 +196,9 @@ class GoogleTarget:
             return build_openlineage_resources(lineage, self.names)
         return build_resources(lineage, self.names)
 
+    def held_digest(self, refresh: bool) -> str | None:
+        return None  # what the catalog holds is known only by reading it
+
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         """Managed processes that still exist, plus processes this tool's origin wrote that state does
         not know (adoptable, or another project's by their marker), each with its ownership marker and

@@ -69,6 +69,9 @@ class HuaweiTarget:
         """One ``process`` resource per job node (see ``translate.build_resources``)."""
         return build_resources(self.settings, self.name, lineage)
 
+    def held_digest(self, refresh: bool) -> str | None:
+        return None  # what the catalog holds is known only by reading it
+
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         """Nothing to read: DataArts has no asset lookup this target could use and no reliable
         read-back of manual nodes, so the plan works from state alone (no credentials needed)."""

@@ -238,6 +238,9 @@ class SecodaTarget:
         src, dst = self.uuid_of(body["from"]), self.uuid_of(body["to"])
         return (src, dst) if src and dst else None
 
+    def held_digest(self, refresh: bool) -> str | None:
+        return None  # what the catalog holds is known only by reading it
+
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
         if self.config.policy.input_handling not in self.capabilities.modes:
             return {}  # the planner refuses this mode; no reason to call Secoda first
