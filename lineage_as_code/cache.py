@@ -54,17 +54,18 @@ class CachedResources:
 
 
 class LazyBody(Mapping[str, Any]):
-    """A resource body kept as JSON text until first read."""
+    """A resource body kept as JSON text until first read: ``data[start:end]`` of the cache file's
+    bytes, which all bodies share (no copy per body)."""
 
-    __slots__ = ("_text", "_value")
+    __slots__ = ("_data", "_end", "_start", "_value")
 
-    def __init__(self, text: str) -> None:
-        self._text = text
+    def __init__(self, data: bytes, start: int, end: int) -> None:
+        self._data, self._start, self._end = data, start, end
         self._value: dict[str, Any] | None = None
 
     def _load(self) -> dict[str, Any]:
         if self._value is None:
-            self._value = json.loads(self._text)
+            self._value = json.loads(self._data[self._start:self._end])
         return self._value
 
     def __getitem__(self, key: str) -> Any:
@@ -128,26 +129,41 @@ def _resource_line(r: Resource) -> str:
     return f"{head}\t{body}"
 
 
-def _resources(lines: list[str]) -> list[Resource]:
-    """The resources of a cache file's lines: every head parsed by one ``json.loads`` (a million calls of
-    it were most of a no-op re-plan), every body kept as text until read."""
-    out = []
-    for start in range(0, len(lines), _CHUNK):  # in chunks: the joined text stays small
-        out += _chunk(lines[start:start + _CHUNK])
+def _resources(data: bytes, cut: int) -> list[Resource]:
+    """The resources of a cache file's lines (``data[:cut]``): found by where its newlines and tabs are
+    (one of each per line), the heads of a chunk of lines parsed by one ``json.loads`` (a million calls of
+    it were most of a no-op re-plan), every body left in ``data`` until read."""
+    import numpy as np
+
+    raw = np.frombuffer(data, dtype=np.uint8, count=cut)
+    ends = np.flatnonzero(raw == 10)
+    tabs = np.flatnonzero(raw == 9)
+    starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
+    if len(tabs) != len(ends) or not ((tabs > starts) & (tabs < ends)).all():
+        raise ValueError("not a cache file's lines")
+    out: list[Resource] = []
+    shared: dict[str, str] = {}  # text that repeats across resources (kinds, required addresses, edge ends), once
+    for at in range(0, len(ends), _CHUNK):  # in chunks: the joined text stays small
+        s, t, e = (a[at:at + _CHUNK].tolist() for a in (starts, tabs, ends))
+        out += _chunk(data, s, t, e, shared)
     return out
 
 
-def _chunk(lines: list[str]) -> list[Resource]:
-    pairs = [line.split("\t", 1) for line in lines]
-    heads = json.loads("[" + ",".join(head for head, _ in pairs) + "]")
+def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str]) -> list[Resource]:
+    heads = json.loads(b"[" + b",".join([data[s:t] for s, t in zip(starts, tabs, strict=True)]) + b"]")
     out = []
-    for (_, body), head in zip(pairs, heads, strict=True):
+    one = shared.setdefault
+    for tab, end, head in zip(tabs, ends, heads, strict=True):
         address, kind, source, requires, edges, digest = head
         if not (isinstance(address, str) and isinstance(kind, str) and isinstance(source, str)
                 and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)):
             raise TypeError("not a cached resource")
-        out.append(Resource(address, kind, LazyBody(body), source, tuple(map(str, requires)),
-                            tuple((str(a), str(b)) for a, b in edges), digest))
+        if not all(isinstance(x, str) for x in requires) or not all(
+                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], str) for e in edges):
+            raise TypeError("not a cached resource")
+        out.append(Resource(one(address, address), one(kind, kind), LazyBody(data, tab + 1, end), source,
+                            tuple(one(x, x) for x in requires), tuple((one(a, a), one(b, b)) for a, b in edges),
+                            digest))
     return out
 
 
@@ -245,16 +261,13 @@ class ResourceCache:
             given = str(header.pop("mac", ""))
             with memoryview(data)[:cut] as rest:  # the lines, not copied: the file is most of a no-op plan's memory
                 lines_mac = hmac.new(signing, rest, hashlib.sha256).hexdigest()
-                if not (hmac.compare_digest(given, _mac(signing, header, lines_mac))
-                        and header.get("format") == CACHE_FORMAT and header.get("key") == key):
-                    return None
-                text = str(rest, "utf-8")
-            del data
-            lines = text.split("\n")[:-1]
-            del text
-            if len(lines) != header.get("count"):
+            if not (hmac.compare_digest(given, _mac(signing, header, lines_mac))
+                    and header.get("format") == CACHE_FORMAT and header.get("key") == key):
                 return None
-            return CachedResources(_resources(lines), int(header["column_edges"]),
+            resources = _resources(data, cut)
+            if len(resources) != header.get("count"):
+                return None
+            return CachedResources(resources, int(header["column_edges"]),
                                    tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"]))
         except (OSError, ValueError, TypeError, KeyError, RecursionError):
             return None

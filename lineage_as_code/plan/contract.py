@@ -167,7 +167,7 @@ def source_file(source: str) -> str:
     return head if sep and tail.isdigit() else source
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Current:
     """What a target holds at an address: its vendor id, and the content hash when known.
 
@@ -183,7 +183,7 @@ class Current:
     owner: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemResult:
     """The outcome of one change in a batch: ``ok`` with the vendor id, or an error message.
 

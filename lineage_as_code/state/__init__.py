@@ -57,11 +57,15 @@ def _entry_doc(entry: StateEntry) -> list[object]:
     return doc
 
 
-def _entry(item: list[Any]) -> StateEntry:
-    """An entry ``plainly_valid`` accepted (``state/document.py``)."""
+def _entry(address: str, item: list[Any], shared: dict[str, str]) -> StateEntry:
+    """An entry ``plainly_valid`` accepted (``state/document.py``). Text that repeats across entries
+    (kinds, files, the asset keys of edges, an id equal to the address) is kept once, via ``shared``:
+    a million entries would otherwise hold a million copies of each."""
     kind, vid, digest, partial, edges, *rest = item
-    return StateEntry(kind, vid, digest, partial == 1, tuple(map(tuple, edges)) if edges else (),
-                      rest[0] if rest else "", len(rest) > 1 and rest[1] == 1)
+    one = shared.setdefault
+    return StateEntry(one(kind, kind), address if vid == address else vid, digest, partial == 1,
+                      tuple((one(a, a), one(b, b)) for a, b in edges) if edges else (),
+                      one(rest[0], rest[0]) if rest else "", len(rest) > 1 and rest[1] == 1)
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,8 @@ def _target_entries(entries: Mapping[str, Any], where: str, target: str) -> Mapp
     from .document import build_entry, plainly_valid
 
     if plainly_valid(entries):
-        return MappingProxyType({a: _entry(item) for a, item in entries.items()})
+        shared: dict[str, str] = {}
+        return MappingProxyType({a: _entry(a, item, shared) for a, item in entries.items()})
     return MappingProxyType({a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()})
 
 

@@ -181,15 +181,16 @@ class DuckDBTarget:
     @staticmethod
     def _read(db: duckdb.DuckDBPyConnection, refresh: bool) -> dict[str, Current]:
         out: dict[str, Current] = {}
+        owners: dict[str, str] = {}  # one string per ownership marker, not one per row
         try:
             queries = dict(_held_queries(_process_columns(db), refresh))
             for address, digest, partial, owner in db.execute(
                     f"SELECT {', '.join(queries['assets'])} FROM assets").fetchall():
-                out[address] = Current(address, ASSET, address, digest, partial == "true", owner)
+                out[address] = Current(address, ASSET, address, digest, partial == "true", owners.setdefault(owner, owner))
             if refresh:
                 for address, digest, _, owner in db.execute(
                         f"SELECT {', '.join(queries['processes'])} FROM processes").fetchall():
-                    out[address] = Current(address, "process", address, digest, False, owner)
+                    out[address] = Current(address, "process", address, digest, False, owners.setdefault(owner, owner))
         except duckdb.CatalogException:
             return {}  # a file without the tables yet holds nothing
         except duckdb.Error as exc:
