@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .canonical import encoder, plain_value
 from .config import TargetConfig
 from .errors import Problem
 from .plan.contract import Resource
@@ -122,11 +123,13 @@ def _parser_version() -> str:
         return ""
 
 
+_head_json = encoder(sort_keys=False, ascii_only=False, default=plain_value)
+_body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # what is not plain data is not cached
+
+
 def _resource_line(r: Resource) -> str:
-    head = json.dumps([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash],
-                      ensure_ascii=False, separators=(",", ":"))
-    body = json.dumps(dict(r.body), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return f"{head}\t{body}"
+    head = _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
+    return f"{head}\t{_body_json(r.body)}"
 
 
 def _resources(data: bytes, cut: int) -> list[Resource]:

@@ -24,6 +24,7 @@ from itertools import islice
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
+from ..canonical import encoder, plain_value
 from ..errors import LockError
 from ..model import bulk_allocation
 from .content import OPEN, Content, content_span
@@ -172,10 +173,13 @@ def _target_entries(entries: Mapping[str, Any], where: str, target: str) -> Mapp
     return MappingProxyType({a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()})
 
 
+_compact = encoder(sort_keys=False, ascii_only=True, default=plain_value)  # json.dumps, compact, built once
+
+
 def _section_lines(entries: Mapping[str, StateEntry]) -> Iterator[str]:
     """A target's entry lines, in address order, as the state file holds them."""
     for address, entry in sorted(entries.items()):
-        yield f"{json.dumps(address)}:{json.dumps(_entry_doc(entry), separators=(',', ':'))}"
+        yield f"{_compact(address)}:{_compact(_entry_doc(entry))}"
 
 
 def _section_bytes(entries: Mapping[str, StateEntry]) -> bytes:

@@ -117,24 +117,7 @@ def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
             f'"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
 
 
-def _reused_encoder() -> Callable[[Any], str] | None:
-    """The C encoder ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    default=str)`` builds on every call, built once (most of a small dict's encoding time is that
-    construction); None where it is unavailable or encodes differently, and the public call is used."""
-    try:
-        from json.encoder import c_make_encoder  # type: ignore[attr-defined]
-
-        iterencode = c_make_encoder(None, str, encode_basestring, None, ":", ",", True, False, True)
-    except (ImportError, TypeError):
-        return None
-
-    def encode(body: Any) -> str:
-        return "".join(iterencode(body, 0))
-    sample = {"b": [["x", "\u00e9\n\""]], "a": {"k": ""}, "c": 1}
-    return encode if encode(sample) == canonical_json(sample) else None
-
-
-_encode = _reused_encoder() or canonical_json
+_encode = canonical_json
 
 
 def asset_hash(asset: Asset) -> str:
