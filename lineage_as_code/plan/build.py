@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 from ..errors import PlanError
@@ -247,10 +248,9 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
 
 
 def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lookup: _Lookup,
-              kept: set[str]) -> tuple[list[Change], list[Skip], int]:
+              kept: set[str], desired: set[str]) -> tuple[list[Change], list[Skip], int]:
     """Deletes of what state owns (in scope) and of this project's marked orphans; what cannot be deleted."""
     caps = t.capabilities
-    desired = {r.address for r in t.desired}
     changes: list[Change] = []
     skipped: list[Skip] = []
     out_of_scope = 0
@@ -323,7 +323,8 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     lookup = _Lookup(t.current, t.policy.case_sensitive_match)
     changes, skipped, kept, unchanged = _desired_changes(t, state, ctx, lookup)
     _skip_or_fail(t, skipped)
-    removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept)
+    desired = {r.address for r in t.desired}
+    removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept, desired)
     declared = _Declared(t.desired)
     changes = [declared.kept(c) if c.action in (Action.UPDATE, Action.DELETE) else c for c in changes + removals]
     changes = _with_prior_body(changes, content)
@@ -337,23 +338,24 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     guard = mass_delete_problem(provisional, t.policy, len(state))
     if guard:
         warnings.insert(0, f"{guard}: apply will refuse this plan without --allow-mass-delete")
-    desired = {r.address for r in t.desired}
     unmanaged = sorted(a for a, c in t.current.items()
                        if c.kind != ASSET and a not in state and a not in desired and not ctx.ours(c))
+    ordered = tuple(sorted(changes, key=attrgetter("address")))
     return TargetPlan(
-        name=t.name, type=t.type, changes=tuple(sorted(changes, key=lambda c: c.address)), unchanged=unchanged,
+        name=t.name, type=t.type, changes=ordered, unchanged=unchanged,
         skipped=tuple(sorted(skipped + undeletable, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
         warnings=tuple(warnings), refreshed=t.refreshed, out_of_scope=out_of_scope,
-        impacts=build_impacts(changes, state, lambda: _asset_types(t.desired)), **_estimate(t, changes),
+        impacts=build_impacts(changes, state, lambda: _asset_types(t.desired)), **_estimate(t, ordered),
     )
 
 
-def _estimate(t: TargetInput, changes: Sequence[Change]) -> dict[str, Any]:
+def _estimate(t: TargetInput, ordered: Sequence[Change]) -> dict[str, Any]:
+    """What an apply of ``ordered`` (sorted by address, the order apply sends them in) will send."""
     caps = t.capabilities
-    writes: dict[str, list[int]] = {}
-    for c in sorted(changes, key=lambda c: c.address):  # the order apply sends them in
+    writes: dict[tuple[str, bool], list[int]] = {}
+    for c in ordered:
         if c.action is not Action.ADOPT:
-            writes.setdefault(f"{c.kind}:{c.action is Action.DELETE}", []).append(caps.units(c.after))
+            writes.setdefault((c.kind, c.action is Action.DELETE), []).append(caps.units(c.after))
     requests, seconds = caps.estimate(writes, t.policy.batch_size or 0)
     return {"requests": requests, "seconds": seconds}
 

@@ -71,7 +71,7 @@ class Capabilities:
     lineage id, so that a lost state can be rebuilt from the catalog and a crash orphans nothing.
     """
 
-    def estimate(self, writes: Mapping[str, Sequence[int]], batch_size: int) -> tuple[int, float | None]:
+    def estimate(self, writes: Mapping[tuple[str, bool], Sequence[int]], batch_size: int) -> tuple[int, float | None]:
         """(requests, seconds at the rate limit or None when unlimited) for the changes in ``writes``:
         per group of changes sent together (a kind, writes or deletes), each change's size in request
         units, in the order apply sends them (1 a change unless ``request_units`` names a body list)."""

@@ -61,8 +61,7 @@ def build_impacts(changes: Iterable[Change], state: Mapping[str, StateEntry],
                   types: Callable[[], Mapping[str, str]]) -> tuple[Impact, ...]:
     """The blast radius of each change that removes edges; ``types`` gives asset keys' types (asked only
     when some change removes edges: it reads every asset's body)."""
-    removing = [(c, _removed(c)) for c in changes]
-    removing = [(c, edges) for c, edges in removing if edges]
+    removing = [(c, edges) for c in changes if c.prior is not None and (edges := _removed(c))]
     if not removing:
         return ()
     kinds = types()
