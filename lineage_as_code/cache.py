@@ -78,6 +78,9 @@ class LazyBody(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._load())
 
+    def to_dict(self) -> dict[str, Any]:
+        return self._load()
+
 
 def _key_file() -> Path:
     configured = os.environ.get(KEY_FILE_ENV)

@@ -17,16 +17,25 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
+def plain_dict(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``body`` as a dict, to read or encode, not to change: a dict is itself, a view that can build its
+    dict at once (``to_dict``) does so, any other Mapping is copied key by key."""
+    if type(body) is dict:
+        return body
+    to_dict = getattr(body, "to_dict", None)
+    return to_dict() if to_dict is not None else dict(body)
+
+
 def json_value(value: Any) -> Any:
     """What JSON encoding makes of a value it does not know: a Mapping is its dict, anything else
     its text (dates, enums)."""
-    return dict(value) if isinstance(value, Mapping) else str(value)
+    return plain_dict(value) if isinstance(value, Mapping) else str(value)
 
 
 def plain_value(value: Any) -> Any:
     """A Mapping is its dict; any other value JSON does not know is refused (TypeError)."""
     if isinstance(value, Mapping):
-        return dict(value)
+        return plain_dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON data")
 
 

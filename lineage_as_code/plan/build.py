@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
+from ..canonical import plain_dict
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
@@ -101,6 +102,12 @@ class _AssetAfter(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.keys())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**plain_dict(self._body), "partial": self._partial}
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def _held_entry(held: Current, file: str = "") -> StateEntry:

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import __version__
+from ..canonical import plain_dict
 from ..errors import PlanError
 from ..manifest.validate import schema_problems
 from ..state import StateEntry
@@ -47,7 +48,7 @@ def _summary(t: TargetPlan | Plan, unchanged: int, skipped: int) -> dict[str, in
 def _change_doc(c: Change) -> dict[str, Any]:
     return {"address": c.address, "kind": c.kind, "action": c.action.value, "source": c.source, "reason": c.reason,
             "requires": list(c.requires), "edges": [list(e) for e in c.edges], "before": c.before,
-            "after": dict(c.after) if c.after is not None else None, "after_hash": c.after_hash,
+            "after": plain_dict(c.after) if c.after is not None else None, "after_hash": c.after_hash,
             "placeholder": c.placeholder, "private": dict(c.private) if c.private is not None else None}
 
 

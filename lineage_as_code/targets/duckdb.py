@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from ..canonical import plain_dict
 from ..config import TargetConfig
 from ..errors import TerminalTargetError
 from ..model import Lineage
@@ -225,7 +226,7 @@ class DuckDBTarget:
         for c in changes:
             if c.action is Action.DELETE:
                 continue
-            b: Mapping[str, Any] = c.after or {}
+            b = plain_dict(c.after or {})
             rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
                          b.get("connection", ""), bool(b.get("partial")), c.after_hash, now, c.owner or None])
         if rows:
@@ -250,7 +251,7 @@ class DuckDBTarget:
         for c in changes:
             if c.action is Action.DELETE:
                 continue
-            b = c.after or {}
+            b = plain_dict(c.after or {})
             procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
                           json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None,
                           b.get("derived_by") or None])

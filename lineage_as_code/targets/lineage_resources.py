@@ -85,6 +85,9 @@ class AssetBody(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(_ASSET_KEYS)
 
+    def to_dict(self) -> dict[str, Any]:
+        return asset_body(self._of)
+
 
 class ProcessBody(Mapping[str, Any]):
     """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
@@ -109,6 +112,9 @@ class ProcessBody(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.keys())
+
+    def to_dict(self) -> dict[str, Any]:
+        return process_body(self._of)
 
 
 def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
