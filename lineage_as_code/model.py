@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
-_NEEDS_QUOTE = re.compile(r"[.:\s`]")
+NEEDS_QUOTE = re.compile(r"[.:\s`]")  # a key segment holding one of these is quoted
 
 
 def quote_segment(segment: str) -> str:
     """Return ``segment`` as it appears in a key: backtick-quoted when it holds ``.``, ``:``, blanks or backticks."""
-    if segment and not _NEEDS_QUOTE.search(segment):
+    if segment and not NEEDS_QUOTE.search(segment):
         return segment
     return "`" + segment.replace("`", "``") + "`"
 
@@ -168,6 +168,16 @@ class Lineage:
                 if known is None or (asset.ids and not known.ids):
                     assets[asset.key] = asset
         return cls(procs, MappingProxyType(dict(sorted(assets.items()))))
+
+    @classmethod
+    def build_sorted(cls, processes: tuple[Process, ...], assets: dict[str, Asset]) -> Lineage:
+        """``build(processes)`` for values that are already in its shape: ``processes`` sorted by id, and
+        ``assets`` every asset they touch (none with per-target ids), each key once, sorted by key.
+
+        A parser that deduplicated assets and numbered processes in id order hands them over as they
+        are, instead of a sort and a walk over every process's assets (seconds at a million rows).
+        """
+        return cls(processes, MappingProxyType(assets))
 
     @property
     def edge_count(self) -> int:

@@ -87,6 +87,7 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
     compiled: set[str] = set()  # files written by ``lac compile``
     overrides: list[str] = []
     count = 0
+    parsed = ParsedFile()
     for item in items:
         count += 1
         parsed = parse_file(item, defaults, field_separator)
@@ -119,6 +120,8 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
         raise ManifestError(problems)
     for note in sorted(notes):
         warnings.warn(ManifestWarning(note), stacklevel=2)
+    if count == 1 and parsed.touched is not None and not assets:
+        return Lineage.build_sorted(tuple(parsed.processes), parsed.touched)  # one file: no merge to do
     return replace(Lineage.build(seen.values(), assets), warnings=tuple(overrides))
 
 

@@ -11,24 +11,28 @@ process; a row without one gets a stable id from its name and its two tables, so
 column rows of one table pair meet in one process. Extra header columns become attributes of the
 row's process, as Lineage Builder does.
 
-Built for millions of rows: every step is a pandas column operation over the whole file (cells
-stripped and checked once per distinct value, identities split and keys quoted once per distinct
-identity, assets deduplicated by key); Python objects are made once per asset, process and column
-mapping, never per row.
+Built for millions of rows: each column is read once into its distinct stripped values and each
+row's integer code into them (a source and a target column share one set of values, so an asset
+has one code whichever end it is), and from then on rows are handled as arrays of codes: identities
+are split and keys quoted once per distinct (identity, platform), assets deduplicated by key and
+processes grouped by integer keys. Python objects are made once per asset, process and column
+mapping, never per row; assets come out sorted by key and processes by id, so the Lineage is built
+from them without sorting or walking them again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from itertools import compress, pairwise
 
 import numpy as np
 import pandas as pd
 
 from ..errors import Problem
-from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping, quote_segment
+from ..model import NEEDS_QUOTE, Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping, quote_segment
 from .csv_common import ATLAN_COLUMNS
 from .yaml_format import ParsedFile
 
@@ -36,80 +40,91 @@ _REQUIRED = [c for c in ATLAN_COLUMNS if not c.endswith(("Identity", "Name"))] +
     "Source Identity", "Target Identity", "Transformation Name"]
 _SIDES = ("Source", "Target")
 _UNUSED = ("Source Name", "Target Name")  # an asset's name comes from its identity
+_PAIRED = ("Type", "Connector", "Connection", "Identity")  # read for both sides into one set of values
+_PER_ROW = ("Transformation Name",)  # about one value per process: stripped cell by cell, never hashed
+_QUOTED = re.compile(rf"{NEEDS_QUOTE.pattern}|//")  # in a table path: a part to quote, or an empty one
 
 
-def _per_distinct(column: pd.Series | np.ndarray, build: Callable[[Any], Any]) -> np.ndarray:
-    """``build`` applied to each distinct value of ``column`` once, spread back over the rows.
+class _Cells:
+    """One column, stripped: its distinct values and each row's index into them (``codes`` None when
+    the values are the rows' own, for a column with about as many values as rows)."""
 
-    A missing cell (code -1: a row shorter than the header) is built from NaN, on the extra last slot.
-    """
-    codes, found = pd.factorize(np.asarray(column, dtype=object), use_na_sentinel=True)
-    uniques = found.tolist()
-    built = np.empty(len(uniques) + 1, dtype=object)
-    built[:] = [build(v) for v in uniques] + [build(float("nan")) if (codes < 0).any() else None]
-    return built[codes]
+    __slots__ = ("codes", "values")
 
+    def __init__(self, values: np.ndarray, codes: np.ndarray | None = None) -> None:
+        self.values = values
+        self.codes = codes
 
-def _stripped(column: pd.Series) -> pd.Series:
-    """The column as stripped text (a cell pandas left empty reads ``nan``, as ``str()`` does)."""
-    return pd.Series(_per_distinct(column, lambda v: str(v).strip()), index=column.index, dtype=object)
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The values of ``rows``."""
+        return self.values[rows] if self.codes is None else self.values[self.codes[rows]]
 
+    def empty(self) -> np.ndarray:
+        """Per row, whether its cell is empty."""
+        blank = self.values == ""
+        return blank if self.codes is None else blank[self.codes]
 
-@dataclass
-class _Ends:
-    """One side of the kept rows, as columns: the table's key and parts, and the column ('' on table rows)."""
+    def test(self, check: Callable[[str], bool]) -> np.ndarray:
+        """Per row, ``check`` of its value, run once per distinct value."""
+        found = np.fromiter((check(v) for v in self.values.tolist()), dtype=bool, count=len(self.values))
+        return found if self.codes is None else found[self.codes]
 
-    key: np.ndarray
-    platform: np.ndarray
-    database: np.ndarray
-    schema: np.ndarray
-    name: np.ndarray
-    type: np.ndarray
-    connection: np.ndarray
-    column: np.ndarray
+    def kept(self, keep: np.ndarray) -> _Cells:
+        return _Cells(self.values[keep]) if self.codes is None else _Cells(self.values, self.codes[keep])
 
 
-def _split_identity(identity: str, is_column: bool) -> tuple[str, str, str, str, str]:
-    """(key tail, database, schema, name, column) of one identity: ``db/schema/name...`` with three or
-    more parts, ``schema/name`` with two, ``name`` alone with one; a Column identity ends in its column."""
-    parts = identity.strip("/").split("/")
-    column = parts.pop() if is_column else ""
-    if len(parts) >= 3:
-        database, schema, name = parts[0], parts[1], "/".join(parts[2:])
+def _distinct(columns: list[np.ndarray]) -> list[_Cells]:
+    """The columns as _Cells over one set of stripped values (a cell pandas left empty reads ``nan``,
+    as ``str()`` does): equal text has one code in all of them."""
+    codes, found = pd.factorize(np.concatenate(columns) if len(columns) > 1 else columns[0], use_na_sentinel=True)
+    raw = found.tolist()
+    if (codes < 0).any():
+        codes[codes < 0] = len(raw)
+        raw.append(float("nan"))
+    stripped = [str(v).strip() for v in raw]
+    if any(s is not v for s, v in zip(stripped, raw, strict=True)):  # two cells may strip to one text
+        remap, values = pd.factorize(np.array(stripped, dtype=object))
+        codes = remap[codes]
     else:
-        database, schema, name = "", "/".join(parts[:-1]), parts[-1]
-    tail = ".".join(quote_segment(p) for p in (database, schema) if p)
-    tail = f"{tail}.{quote_segment(name)}" if tail else quote_segment(name)
-    return tail, database, schema, name, column
+        values = np.array(stripped, dtype=object)
+    bounds = np.cumsum([0, *map(len, columns)]).tolist()
+    return [_Cells(values, codes[a:b]) for a, b in pairwise(bounds)]
 
 
-def _build_ends(cells: dict[str, pd.Series], side: str, is_column: np.ndarray) -> _Ends:
-    """Parse one side's identities and connectors into columns (one row per kept row), each
-    distinct (identity, row type) pair once."""
-    codes, uniques = pd.factorize(cells[f"{side} Identity"])
-    pairs, inverse = np.unique(codes.astype(np.int64) * 2 + is_column, return_inverse=True)
-    identities = uniques.tolist()
-    split = list(zip(*(_split_identity(identities[p >> 1], bool(p & 1)) for p in pairs.tolist()), strict=True))
-    tail, database, schema, name, column = (np.array(values, dtype=object)[inverse] for values in split)
-    platform = _per_distinct(cells[f"{side} Connector"], str.lower)
-    prefix = _per_distinct(platform, lambda p: f"{quote_segment(p)}:")
-    return _Ends(key=prefix + tail, platform=platform, database=database, schema=schema, name=name,
-                 type=cells[f"{side} Type"].to_numpy(), connection=cells[f"{side} Connection"].to_numpy(),
-                 column=column)
+def _read_cells(frame: pd.DataFrame) -> dict[str, _Cells]:
+    """Every column the parser reads, by header name, as _Cells; a repeated name keeps its last
+    column, as dict records did. ``frame`` is emptied on the way: each column's cells are freed once
+    read, not held until the parse ends."""
+    names = list(frame.columns)
+    frame.columns = pd.RangeIndex(len(names))  # by position: a repeated name is still one column each
+    last = {c: i for i, c in enumerate(names) if c not in _UNUSED}
+    pending = {c: np.asarray(frame.pop(i), dtype=object) for c, i in last.items()}
+    for i in list(frame.columns):  # the unused columns, and those a repeated name shadows
+        del frame[i]
+    cells: dict[str, _Cells] = {}
+    for part in _PAIRED:
+        both = [pending.pop(f"{side} {part}") for side in _SIDES]
+        cells.update(zip((f"{side} {part}" for side in _SIDES), _distinct(both), strict=True))
+    for column in list(pending):
+        raw = pending.pop(column)
+        if column in _PER_ROW:
+            cells[column] = _Cells(np.array([str(v).strip() for v in raw.tolist()], dtype=object))
+        else:
+            cells[column] = _distinct([raw])[0]
+    return {c: cells[c] for c in last}  # header order: extra columns become attributes in it
 
 
-def _row_problems(name: str, cells: dict[str, pd.Series], lines: np.ndarray,
+def _row_problems(name: str, cells: dict[str, _Cells], lines: np.ndarray,
                   is_column: dict[str, np.ndarray]) -> tuple[list[Problem], np.ndarray]:
     """Every problem of every row, in row order; and the mask of rows that have none."""
-    empty = np.column_stack([(cells[c] == "").to_numpy() for c in _REQUIRED])
+    empty = np.column_stack([cells[c].empty() for c in _REQUIRED])
     missing = empty.any(axis=1)
     mixed = (is_column["Source"] != is_column["Target"]) & ~missing
     found: list[tuple[int, int, Problem]] = []
     for row, col in zip(*(a.tolist() for a in np.nonzero(empty)), strict=True):
         found.append((row, col, Problem(name, int(lines[row]), _REQUIRED[col], "is required and empty")))
     for row in np.nonzero(mixed)[0].tolist():
-        src = cells["Source Type"].iat[row]
-        tgt = cells["Target Type"].iat[row]
+        src, tgt = (cells[f"{side} Type"].at(np.array([row]))[0] for side in _SIDES)
         found.append((row, 0, Problem(
             name, int(lines[row]), "Target Type",
             f"is {tgt!r} where Source Type is {src!r}: a row is column lineage (both ends Column, identity "
@@ -117,137 +132,235 @@ def _row_problems(name: str, cells: dict[str, pd.Series], lines: np.ndarray,
     bad = missing | mixed
     for side in _SIDES:
         identity = cells[f"{side} Identity"]
-        no_table = is_column[side] & ~bad & _per_distinct(identity, lambda v: "/" not in v.strip("/")).astype(bool)
+        suspects = is_column[side] & ~bad
+        if not suspects.any():
+            continue
+        no_table = suspects & identity.test(lambda v: "/" not in v.strip("/"))
         for row in np.nonzero(no_table)[0].tolist():
             found.append((row, 1, Problem(
                 name, int(lines[row]), f"{side} Identity",
-                f"{identity.iat[row]!r} names no table: a Column identity is DB/SCHEMA/TABLE/COLUMN")))
+                f"{identity.at(np.array([row]))[0]!r} names no table: a Column identity is DB/SCHEMA/TABLE/COLUMN")))
         bad = bad | no_table
     found.sort(key=lambda item: (item[0], item[1]))
     return [p for _, _, p in found], ~bad
 
 
-def _build_assets(ends: list[_Ends], is_column: np.ndarray
-                  ) -> tuple[list[Asset], np.ndarray, np.ndarray, np.ndarray]:
-    """One Asset per distinct key, first seen wins, table rows before column rows (which carry no
-    table type: theirs is the type a table row gives the same table, else ``Table``).
+def _table_parts(table: str) -> tuple[str, str, str]:
+    """(database, schema, name) of a table path: ``db/schema/name...`` with three or more parts,
+    ``schema/name`` with two, ``name`` alone with one."""
+    parts = table.split("/", 2)
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    return ("", parts[0], parts[1]) if len(parts) == 2 else ("", "", table)
 
-    Returns the assets, their keys and, per side, each row's index into them.
+
+def _quoted_tail(table: str) -> str:
+    """The key of a table path after its platform: its parts, quoted where they must be, joined by dots."""
+    database, schema, name = _table_parts(table)
+    tail = ".".join(quote_segment(p) for p in (database, schema) if p)
+    return f"{tail}.{quote_segment(name)}" if tail else quote_segment(name)
+
+
+def _plain(tables: list[str]) -> np.ndarray:
+    """Per table path, whether no part of it is quoted in a key (then its key tail is the path with
+    its first two slashes as dots, if no part is empty either). One regex scan over all of them."""
+    plain = np.ones(len(tables), dtype=bool)
+    hits = [m.start() for m in _QUOTED.finditer("\0".join(tables))]  # NUL: neither quoted nor a slash
+    if hits:
+        starts = np.cumsum([0, *(len(t) + 1 for t in tables)])
+        plain[np.searchsorted(starts, hits, side="right") - 1] = False
+    return plain
+
+
+def _key_tails(tables: list[str], table_rows: np.ndarray) -> list[str]:
+    """The key of each table path after its platform (``table_rows``: whether a path is a whole
+    identity, stripped of slashes, so it neither starts nor ends with one)."""
+    plain = (_plain(tables) & table_rows).tolist()
+    return [t.replace("/", ".", 2) if ok and t else _quoted_tail(t) for t, ok in zip(tables, plain, strict=True)]
+
+
+@dataclass
+class _Ends:
+    """The assets of the kept rows: one per distinct key, sorted by key, and per row its source's and
+    target's index into them and the code of each end's column (into ``columns``; '' on table rows)."""
+
+    assets: list[Asset]
+    keys: list[str]
+    source: np.ndarray
+    target: np.ndarray
+    source_column: np.ndarray
+    target_column: np.ndarray
+    columns: np.ndarray
+
+
+def _occurrences(cells: dict[str, _Cells], part: str) -> np.ndarray:
+    """The codes of a paired column, row by row, source before target: row r's ends at 2r and 2r + 1."""
+    return np.column_stack([cells[f"{side} {part}"].codes for side in _SIDES]).ravel()  # type: ignore[misc]
+
+
+def _build_ends(cells: dict[str, _Cells], column_rows: np.ndarray) -> _Ends:
+    """One Asset per distinct key; its fields come from its first end, table rows before column rows
+    (which carry no table type: theirs is the type a table row gives the same table, else ``Table``).
+
+    Each distinct (identity, row type, platform) is split and its key built once.
     """
-    rows = len(is_column)
-    column_rows = np.concatenate([is_column, is_column])
-    seen_at = np.concatenate([np.arange(rows) * 2, np.arange(rows) * 2 + 1])  # row by row, source before target
-    order = np.lexsort((seen_at, column_rows))
-    keys = np.concatenate([e.key for e in ends])
-    codes, uniques = pd.factorize(keys[order])
-    firsts = order[np.unique(codes, return_index=True)[1]]
-    fields = {f: np.concatenate([getattr(e, f) for e in ends])[firsts].tolist()
-              for f in ("platform", "database", "schema", "name", "type", "connection")}
-    assets = []
-    for i, key in enumerate(uniques.tolist()):
-        asset = Asset(platform=fields["platform"][i], database=fields["database"][i], schema=fields["schema"][i],
-                      name=fields["name"][i], type="Table" if column_rows[firsts[i]] else fields["type"][i],
-                      connection=fields["connection"][i])
+    rows = len(column_rows)
+    column = np.repeat(column_rows, 2)
+    platform_of, found = pd.factorize(np.array([v.lower() for v in cells["Source Connector"].values.tolist()],
+                                               dtype=object))
+    platforms: list[str] = found.tolist()
+    width = max(len(platforms), 1)
+    combined = (_occurrences(cells, "Identity").astype(np.int64) * 2 + column) * width
+    triple_of, distinct = pd.factorize(combined + platform_of[_occurrences(cells, "Connector")])
+    pair, platform_at = np.divmod(distinct, width)
+    at: list[int] = platform_at.tolist()
+    tables = [v.strip("/") for v in cells["Source Identity"].values[pair >> 1].tolist()]
+    columns = [""] * len(tables)
+    for i in np.nonzero(pair & 1)[0].tolist():  # a Column identity ends in its column
+        tables[i], _, columns[i] = tables[i].rpartition("/")
+    prefixes = [f"{quote_segment(p)}:" for p in platforms]
+    keys = [prefixes[a] + tail for a, tail in zip(at, _key_tails(tables, (pair & 1) == 0), strict=True)]
+    asset_of, found = pd.factorize(np.array(keys, dtype=object))
+    unique_keys = found.tolist()
+    at_end = asset_of[triple_of]
+    # each asset's first end: table ends rank before column ends, then row by row, source before target
+    rank = np.arange(2 * rows) + column * (2 * rows)
+    first = np.full(len(unique_keys), 4 * rows)
+    np.minimum.at(first, at_end, rank)
+    first %= max(2 * rows, 1)
+    by_key = sorted(range(len(unique_keys)), key=unique_keys.__getitem__)
+    firsts = first[by_key]
+    types = cells["Source Type"].values[_occurrences(cells, "Type")[firsts]].tolist()
+    connections = cells["Source Connection"].values[_occurrences(cells, "Connection")[firsts]].tolist()
+    assets, sorted_keys = [], []
+    for a, end, kind, connection, is_column in zip(by_key, triple_of[firsts].tolist(), types, connections,
+                                                   column[firsts].tolist(), strict=True):
+        sorted_keys.append(key := unique_keys[a])
+        asset = Asset(platforms[at[end]], *_table_parts(tables[end]), "Table" if is_column else kind, connection)
         assets.append(asset.with_key(key))  # already built per distinct identity (a test holds them equal)
-    index = np.empty(len(keys), dtype=np.int64)
-    index[order] = codes
-    return assets, np.asarray(uniques, dtype=object), index[:rows], index[rows:]
+    position = np.empty(len(by_key), dtype=np.int64)
+    position[by_key] = np.arange(len(by_key))
+    at_end = position[at_end]
+    column_of, names = pd.factorize(np.array(columns, dtype=object))
+    column_end = column_of[triple_of]
+    return _Ends(assets, sorted_keys, at_end[0::2], at_end[1::2], column_end[0::2], column_end[1::2], names)
 
 
-def _process_ids(cells: dict[str, pd.Series], source_key: np.ndarray, target_key: np.ndarray) -> np.ndarray:
-    """``Transformation Identity``, or ``lb-`` and a digest of the name and the two tables."""
-    ids = cells["Transformation Identity"].to_numpy().copy()
-    unnamed = np.nonzero(ids == "")[0]
+def _process_ids(cells: dict[str, _Cells], ends: _Ends) -> tuple[np.ndarray, list[str]]:
+    """The process ids, sorted, and each row's index into them: ``Transformation Identity``, or ``lb-``
+    and a digest of the name and the two tables."""
+    named = cells["Transformation Identity"]
+    label, ids = named.codes.astype(np.int64), named.values.tolist()  # type: ignore[union-attr]
+    unnamed = np.nonzero(named.empty())[0]
     if len(unnamed):
-        triples = pd.DataFrame({"n": cells["Transformation Name"].to_numpy()[unnamed],
-                                "s": source_key[unnamed], "t": target_key[unnamed]})
-        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(triples))
-        digests = np.array([f"lb-{hashlib.sha1(f'{n}|{s}|{t}'.encode()).hexdigest()[:16]}" for n, s, t in uniques],
-                           dtype=object)
-        ids[unnamed] = digests[codes]
-    return ids
+        tables = len(ends.keys)
+        names, name = pd.factorize(cells["Transformation Name"].at(unnamed))
+        pairs, pair = pd.factorize(ends.source[unnamed] * tables + ends.target[unnamed])
+        triples, triple = pd.factorize(names.astype(np.int64) * len(pair) + pairs)
+        for code in triple.tolist():
+            n, p = divmod(code, len(pair))
+            s, t = divmod(int(pair[p]), tables)
+            ids.append(f"lb-{hashlib.sha1(f'{name[n]}|{ends.keys[s]}|{ends.keys[t]}'.encode()).hexdigest()[:16]}")
+        label[unnamed] = len(named.values) + triples
+    used = sorted(np.nonzero(np.bincount(label, minlength=len(ids)))[0].tolist(), key=ids.__getitem__)
+    in_order = [ids[u] for u in used]
+    fresh = [True, *map(str.__ne__, in_order[1:], in_order[:-1])]  # a digest may equal a given id: one process
+    to_process = np.zeros(len(ids), dtype=np.int64)
+    to_process[used] = np.cumsum(fresh) - 1
+    return to_process[label], list(compress(in_order, fresh))
 
 
-def _grouped(group: np.ndarray, values: np.ndarray, groups: int) -> list[list[int]]:
-    """Per group (0..groups-1), its distinct values in first-seen order."""
-    pairs = pd.DataFrame({"g": group, "v": values}).drop_duplicates()
-    pairs = pairs.iloc[np.argsort(pairs["g"].to_numpy(), kind="stable")]
-    flat = pairs["v"].tolist()
-    out, start = [], 0
-    for count in np.bincount(pairs["g"].to_numpy(), minlength=groups).tolist():
-        out.append(flat[start:start + count])
-        start += count
-    return out
+def _grouped(group: np.ndarray, values: np.ndarray, groups: int, width: int) -> tuple[np.ndarray, list[int]]:
+    """Per group (0..groups-1), its distinct values (0..width-1) in first-seen order: all of them,
+    group after group, and where each group starts (``groups + 1`` bounds)."""
+    pairs = pd.unique(group.astype(np.int64) * width + values)
+    owner = pairs // width
+    pairs = pairs[np.argsort(owner, kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=groups))])
+    return pairs % width, bounds.tolist()
 
 
-def _build_columns(pid: np.ndarray, processes: int, ends: list[_Ends], at: tuple[np.ndarray, np.ndarray],
-                   asset_keys: np.ndarray, column_rows: np.ndarray) -> list[tuple[ColumnMapping, ...]]:
+def _build_columns(pid: np.ndarray, processes: int, ends: _Ends, column_rows: np.ndarray
+                   ) -> list[tuple[ColumnMapping, ...]]:
     """Per process, its column mappings: sources grouped by target column, in first-seen order.
 
-    ``at`` holds each row's source and target index into ``asset_keys``; rows are deduplicated as
-    integer codes, and a ColumnRef is made once per distinct column edge.
+    Rows are deduplicated as integer codes, and a ColumnRef is made once per distinct column edge.
     """
     out: list[tuple[ColumnMapping, ...]] = [()] * processes
     rows = np.nonzero(column_rows)[0]
     if not len(rows):
         return out
-    (source, target), (source_at, target_at) = ends, at
-    sc, s_names = pd.factorize(source.column[rows])
-    tc, t_names = pd.factorize(target.column[rows])
-    edges = pd.DataFrame({"p": pid[rows], "t": target_at[rows], "tc": tc, "s": source_at[rows], "sc": sc})
-    edges = edges.drop_duplicates()
+    edges = pd.DataFrame({"p": pid[rows], "t": ends.target[rows], "tc": ends.target_column[rows],
+                          "s": ends.source[rows], "sc": ends.source_column[rows]}).drop_duplicates()
     mapping = edges.groupby(["p", "t", "tc"], sort=False).ngroup().to_numpy()
     firsts = np.unique(mapping, return_index=True)[1]
-    s_refs = list(map(ColumnRef, asset_keys[edges["s"].to_numpy()].tolist(), s_names[edges["sc"].to_numpy()].tolist()))
-    t_refs = list(map(ColumnRef, asset_keys[edges["t"].to_numpy()[firsts]].tolist(),
-                      t_names[edges["tc"].to_numpy()[firsts]].tolist()))
-    members = _grouped(mapping, np.arange(len(edges)), len(firsts))
+    keys, names = ends.keys, ends.columns
+    s_refs = [ColumnRef(keys[s], names[c]) for s, c in zip(edges["s"].tolist(), edges["sc"].tolist(), strict=True)]
+    t_refs = [ColumnRef(keys[t], names[c])
+              for t, c in zip(edges["t"].to_numpy()[firsts].tolist(), edges["tc"].to_numpy()[firsts].tolist(),
+                              strict=True)]
+    members, bounds = _grouped(mapping, np.arange(len(edges)), len(firsts), max(len(edges), 1))
+    member = members.tolist()
     per_process: dict[int, list[ColumnMapping]] = {}
-    for p, target_ref, group in zip(edges["p"].to_numpy()[firsts].tolist(), t_refs, members, strict=True):
-        per_process.setdefault(p, []).append(ColumnMapping(tuple(s_refs[i] for i in group), target_ref))
+    for i, (p, target_ref) in enumerate(zip(edges["p"].to_numpy()[firsts].tolist(), t_refs, strict=True)):
+        sources = tuple(s_refs[m] for m in member[bounds[i]:bounds[i + 1]])
+        per_process.setdefault(p, []).append(ColumnMapping(sources, target_ref))
     for p, mappings in per_process.items():
         out[p] = tuple(mappings)
     return out
 
 
+def _attributes(cells: dict[str, _Cells], extras: list[str], firsts: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
+    """Per process (by its first row), its attributes: the extra columns' non-empty cells and the
+    transformation's connector and connection; built once per distinct set, which most processes share."""
+    read = (*extras, "Transformation Connector", "Transformation Connection")
+    combination = np.zeros(len(firsts), dtype=np.int64)
+    for column in read:
+        column_codes = cells[column].codes[firsts]  # type: ignore[index]
+        combination = pd.factorize(combination * len(cells[column].values) + column_codes)[0]
+    rows = np.full(combination.max(initial=-1) + 1, len(firsts))
+    np.minimum.at(rows, combination, np.arange(len(firsts)))
+    built = []
+    for row in firsts[rows].tolist():
+        values = [str(cells[c].values[cells[c].codes[row]]) for c in read]  # type: ignore[index]
+        found = {c: v for c, v in zip(extras, values, strict=False) if v}
+        found["transformation_connector"] = values[-2].lower()
+        found["transformation_connection"] = values[-1]
+        built.append(freeze_mapping(found))
+    return list(map(built.__getitem__, combination.tolist()))
+
+
 def parse_atlan_csv(name: str, frame: pd.DataFrame, lines: pd.Series) -> ParsedFile:
-    """Turn a Lineage Builder frame into processes; every bad row becomes a Problem at its line."""
-    # a repeated header name (two cells stripping to one) keeps its last column, as dict records did
-    cells = {c: _stripped(frame.iloc[:, i]) for i, c in enumerate(frame.columns) if c not in _UNUSED}
+    """Turn a Lineage Builder frame into processes, sorted by id; every bad row becomes a Problem at
+    its line. ``frame`` is consumed (its columns are dropped as they are read)."""
+    cells = _read_cells(frame)
     line_numbers = lines.to_numpy()
-    is_column = {side: _per_distinct(cells[f"{side} Type"], lambda v: v.lower() == "column").astype(bool)
-                 for side in _SIDES}
+    is_column = {side: cells[f"{side} Type"].test(lambda v: v.lower() == "column") for side in _SIDES}
     problems, keep = _row_problems(name, cells, line_numbers, is_column)
     out = ParsedFile(problems=problems)
     if not keep.any():
         return out
-    kept = cells if keep.all() else {c: s[keep].reset_index(drop=True) for c, s in cells.items()}
+    kept = cells if keep.all() else {c: s.kept(keep) for c, s in cells.items()}
     column_rows = is_column["Source"][keep]
-    ends = [_build_ends(kept, side, column_rows) for side in _SIDES]
-    assets, asset_keys, source_at, target_at = _build_assets(ends, column_rows)
-    pid, ids = pd.factorize(_process_ids(kept, ends[0].key, ends[1].key))
-    firsts = np.unique(pid, return_index=True)[1]
-    inputs = _grouped(pid, source_at, len(ids))
-    outputs = _grouped(pid, target_at, len(ids))
-    columns = _build_columns(pid, len(ids), ends, (source_at, target_at), asset_keys, column_rows)
+    ends = _build_ends(kept, column_rows)
+    pid, ids = _process_ids(kept, ends)
+    firsts = np.full(len(ids), len(pid))
+    np.minimum.at(firsts, pid, np.arange(len(pid)))
+    tables = max(len(ends.keys), 1)
+    inputs, outputs = (_grouped(pid, at, len(ids), tables) for at in (ends.source, ends.target))
+    columns = _build_columns(pid, len(ids), ends, column_rows)
     extras = [c for c in cells if c not in ATLAN_COLUMNS]
-    first = {c: kept[c].to_numpy()[firsts].tolist() for c in (*extras, "Transformation Name",
-                                                             "Transformation Connector", "Transformation Connection")}
+    attributes = _attributes(kept, extras, firsts)
+    names = kept["Transformation Name"].at(firsts).tolist()
     first_lines = line_numbers[keep][firsts].tolist()
-    del cells, kept, ends  # the per-row columns: dropped before a million processes are built
-    frozen: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # most processes share their attributes
-    get = assets.__getitem__
-    for p, identity in enumerate(ids.tolist()):
-        values = tuple(first[c][p] for c in (*extras, "Transformation Connector", "Transformation Connection"))
-        attrs = frozen.get(values)
-        if attrs is None:
-            found = {c: v for c, v in zip(extras, values, strict=False) if v}
-            found["transformation_connector"] = values[-2].lower()
-            found["transformation_connection"] = values[-1]
-            attrs = frozen[values] = freeze_mapping(found)
+    get = ends.assets.__getitem__  # (a numpy array of Assets would probe each for the array protocol)
+    (ins, in_at), (outs, out_at) = ((list(map(get, values.tolist())), bounds) for values, bounds in (inputs, outputs))
+    del cells, kept, pid  # the per-row columns: dropped before a million processes are built
+    for p, identity in enumerate(ids):
         out.processes.append(Process(
-            id=identity, name=first["Transformation Name"][p], inputs=tuple(map(get, inputs[p])),
-            outputs=tuple(map(get, outputs[p])), attributes=attrs, columns=columns[p],
+            id=identity, name=names[p], inputs=tuple(ins[in_at[p]:in_at[p + 1]]),
+            outputs=tuple(outs[out_at[p]:out_at[p + 1]]), attributes=attributes[p], columns=columns[p],
             source=SourceLocation(name, first_lines[p]),
         ))
+    out.touched = dict(zip(ends.keys, ends.assets, strict=True))
     return out

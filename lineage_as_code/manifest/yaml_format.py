@@ -27,6 +27,9 @@ class ParsedFile:
     problems: list[Problem] = field(default_factory=list)
     compiled_from: str = ""  # set when ``lac compile`` wrote the file: its processes yield to hand-written ones
     warnings: list[Problem] = field(default_factory=list)
+    # Set by a parser whose processes come sorted by id, each id once: every asset they touch, each
+    # key once, sorted by key. The Lineage of such a file alone is built from them as they are.
+    touched: dict[str, Asset] | None = None
 
 
 class _FileContext:

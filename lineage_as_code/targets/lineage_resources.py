@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
+from itertools import pairwise
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from operator import attrgetter
 from typing import Any
@@ -24,7 +25,12 @@ from .base import ASSET, Resource, content_hash
 
 
 def asset_address(asset: Asset) -> str:
-    return f"asset.{asset.key}"
+    return asset_address_of(asset.key)
+
+
+def asset_address_of(key: str) -> str:
+    """The address of the asset whose key is ``key``."""
+    return f"asset.{key}"
 
 
 def process_address(process: Process) -> str:
@@ -139,23 +145,82 @@ def process_hash(process: Process) -> str:
     return hashlib.sha256(_encode(process_body(process)).encode()).hexdigest()
 
 
+def _attributes_text(attributes: tuple[tuple[str, str], ...], e: Callable[[str], str] = encode_basestring) -> str:
+    """The canonical JSON of ``dict(attributes)``; raises TypeError where it is not written directly (a
+    name twice or out of order: the dict decides; a value that is not a string: the encoder does)."""
+    if any(a[0] >= b[0] for a, b in pairwise(attributes)):
+        raise TypeError("attributes not in strictly increasing name order")
+    return "{" + ",".join([f"{e(k)}:{e(v)}" for k, v in attributes]) + "}"
+
+
+def _columns_text(process: Process, e: Callable[[str], str] = encode_basestring) -> str:
+    """The canonical JSON of ``_columns(process)``."""
+    return "[" + ",".join([
+        f'{{"sources":[{",".join([f"[{e(s.asset)},{e(s.column)}]" for s in m.sources])}],'
+        f'"target":[{e(m.target.asset)},{e(m.target.column)}],"transform":{e(m.transform)}}}'
+        for m in process.columns]) + "]"
+
+
+def _process_text(p: Process, attributes: str, inputs: list[str], outputs: list[str],
+                  e: Callable[[str], str] = encode_basestring) -> str:
+    """The canonical JSON of ``process_body(p)``, given its attributes' text (mostly shared) and its
+    inputs' and outputs' keys."""
+    columns = _columns_text(p) if p.columns else "[]"
+    derived = f'"derived_by":{e(p.derived_by)},' if p.derived_by else ""
+    return (f'{{"attributes":{attributes},"columns":{columns},{derived}"description":{e(p.description)},'
+            f'"id":{e(p.id)},"inputs":[{",".join(map(e, inputs))}],"name":{e(p.name)},'
+            f'"outputs":[{",".join(map(e, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
+
+
+class _ProcessHasher:
+    """``process_hash`` for many processes: canonical JSON written straight from the fields (each
+    distinct attribute set written once), the generic encoder only where a field is not a string."""
+
+    def __init__(self) -> None:
+        self._attributes: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
+        try:
+            attributes = self._attributes.get(process.attributes)
+            if attributes is None:
+                attributes = self._attributes[process.attributes] = _attributes_text(process.attributes)
+            return hashlib.sha256(_process_text(process, attributes, inputs, outputs).encode()).hexdigest()
+        except TypeError:
+            return process_hash(process)
+
+
 def lineage_resources(lineage: Lineage) -> list[Resource]:
     """Assets first, then processes, each process requiring its assets. An asset's source is the
-    first process (in id order) that references it."""
-    first_use: dict[str, str] = {}
-    address: dict[str, str] = {}  # asset key -> address, one string shared by the asset and its users
+    first process (in id order) that references it.
+
+    One pass over the processes does all of a process's work, reading each of its assets' keys once:
+    at a million rows the assets lie scattered in memory, and every extra walk costs seconds.
+    """
+    # asset key -> (its address, one string shared by the asset and its users; the source of the first
+    # process that uses it): one lookup per reference
+    used: dict[str, tuple[str, str]] = {}
+    hasher = _ProcessHasher()
+    processes = []
     for p in lineage.processes:
         source = str(p.source)
-        for a in (*p.inputs, *p.outputs):
-            if a.key not in address:
-                address[a.key] = asset_address(a)
-                first_use[a.key] = source
+        inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
+        requires = []
+        for key in (*inputs, *outputs):
+            found = used.get(key)
+            if found is None:
+                found = used[key] = (asset_address_of(key), source)
+            requires.append(found[0])
+        if len(inputs) == 1 and len(outputs) == 1:  # the common shape, without a dict
+            edges: tuple[tuple[str, str], ...] = ((inputs[0], outputs[0]),)
+            held = tuple(requires) if requires[0] != requires[1] else (requires[0],)
+        else:
+            edges = tuple([(i, o) for i in inputs for o in outputs])
+            held = tuple(dict.fromkeys(requires))
+        processes.append(Resource(process_address(p), "process", ProcessBody(p), source, held, edges,
+                                  hasher(p, inputs, outputs)))
     resources = []
     for a in lineage.assets.values():
-        at = address.get(a.key) or asset_address(a)
-        resources.append(Resource(at, ASSET, AssetBody(a), first_use.get(a.key, ""), hash=asset_hash(a)))
-    for p in lineage.processes:
-        requires = tuple(dict.fromkeys(address[a.key] for a in (*p.inputs, *p.outputs)))
-        resources.append(Resource(process_address(p), "process", ProcessBody(p), str(p.source), requires,
-                                  tuple(p.edges), process_hash(p)))
+        at, source = used.get(a.key) or (asset_address(a), "")
+        resources.append(Resource(at, ASSET, AssetBody(a), source, hash=asset_hash(a)))
+    resources.extend(processes)
     return resources

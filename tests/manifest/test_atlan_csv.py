@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lineage_as_code.manifest import ManifestInput, parse_file
+from lineage_as_code.manifest import ManifestInput, build_lineage, parse_file
 from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS
-from lineage_as_code.model import Asset, ColumnMapping, ColumnRef
+from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage
 
 HEADER = ",".join(ATLAN_COLUMNS)
 
@@ -88,18 +88,40 @@ def test_a_column_identity_without_a_table_is_an_error_at_its_line():
     assert (problem.line, problem.field) == (3, "Source Identity")
 
 
+@pytest.mark.parametrize(("identity", "key"), [
+    ("T", "snowflake:T"),
+    ("SCH/T", "snowflake:SCH.T"),
+    ("/DB/SCH/T/", "snowflake:DB.SCH.T"),
+    ("DB/SCH/dir/file", "snowflake:DB.SCH.dir/file"),  # a name may hold slashes
+    ("DB//T", "snowflake:DB.T"),  # an empty schema is left out
+    ("DB/SCH/", "snowflake:DB.SCH"),
+    ("my db/S.C/T:1", "snowflake:`my db`.`S.C`.`T:1`"),
+    ("DB/tick`/Ünï", "snowflake:DB.`tick```.Ünï"),
+    ("DB/nb\u00a0sp/T", "snowflake:DB.`nb\u00a0sp`.T"),  # a Unicode blank is quoted as an ASCII one is
+])
+def test_an_identity_becomes_the_key_its_parts_give(identity, key):
+    row = TABLE_ROW.format(pid="p").replace("DB/STG/STG_PAYMENTS", identity.replace(",", ""), 1)
+    (proc,) = parse_file(ManifestInput("lb.csv", _csv(row))).processes
+    (asset,) = proc.inputs
+    assert asset.key == key
+    assert Asset(asset.platform, asset.database, asset.schema, asset.name).key == key
+
+
 # --- the column-wise parser against a row-by-row reading -------------------------------------
 
-SEGMENT = st.sampled_from(["DB", "STG", "orders", "my table", "a.b", "x:y", "tick`", "Ünï", ""])
+# Segments a key quotes (dot, colon, backtick, ASCII and Unicode blanks), ones it keeps as they are,
+# and empty ones (a doubled slash)
+SEGMENT = st.sampled_from(["DB", "STG", "orders", "my table", "a.b", "x:y", "tick`", "Ünï", "nb\u00a0sp",
+                           "ideo\u3000sp", "us\x1fsep", "tab\tbed", ""])
 TYPES = st.sampled_from(["Table", "View", "MaterialisedView"])
 
 
 @st.composite
 def identities(draw: st.DrawFn, column: bool) -> str:
-    parts = draw(st.lists(SEGMENT.filter(bool), min_size=1, max_size=4))
+    parts = draw(st.lists(SEGMENT, min_size=1, max_size=5).filter(any))
     if column:
-        parts.append(draw(st.sampled_from(["ID", "amount", "a b", "c.d"])))
-    return "/".join(parts) + draw(st.sampled_from(["", "/"]))
+        parts.append(draw(st.sampled_from(["ID", "amount", "a b", "c.d", "é"])))
+    return draw(st.sampled_from(["", "/"])) + "/".join(parts) + draw(st.sampled_from(["", "/"]))
 
 
 @st.composite
@@ -153,8 +175,14 @@ def _reference(rows: list[list[str]]) -> tuple[dict[str, tuple], dict[str, str]]
 def test_the_column_wise_parser_reads_table_and_column_rows_as_a_row_by_row_reader_does(rows, sep):
     out = io.StringIO()
     csv.writer(out, delimiter=sep, lineterminator="\n").writerows([list(ATLAN_COLUMNS), *rows])
-    parsed = parse_file(ManifestInput("lb.csv", out.getvalue().encode()))
+    data = out.getvalue().encode()
+    parsed = parse_file(ManifestInput("lb.csv", data))
     assert parsed.problems == []
+    built = build_lineage([ManifestInput("lb.csv", data)])  # the file's own sorted values, as they are
+    general = Lineage.build(parsed.processes)
+    assert built.processes == general.processes
+    assert [p.source for p in built.processes] == [p.source for p in general.processes]
+    assert list(built.assets.items()) == list(general.assets.items())
     got = {p.id: (p.name, [a.key for a in p.inputs], [a.key for a in p.outputs], list(p.columns))
            for p in parsed.processes}
     want, types = _reference(rows)

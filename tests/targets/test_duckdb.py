@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -161,6 +162,26 @@ def test_every_body_reads_and_hashes_as_its_dict(platform, database, schema, nam
         assert dict(resource.body) == expected and list(resource.body) == list(expected)
         assert {**resource.body, "partial": True} == {**expected, "partial": True}
         assert resource.hash == content_hash(expected)
+
+
+@pytest.mark.parametrize("attributes", [
+    (("tier", "1"), ("team", "core")),  # out of order
+    (("team", "core"), ("team", "data")),  # a name twice: the last one is the dict's
+    (("team", 7),),  # not a string
+    (),
+])
+def test_a_process_built_by_hand_hashes_as_its_dict_whatever_its_attributes(attributes):
+    process = Process("p", "P", (_ORDERS,), (_FCT,), attributes=attributes)
+    (resource,) = [r for r in lineage_resources(Lineage.build([process])) if r.kind == "process"]
+    assert resource.hash == content_hash(process_body(process))
+
+
+def test_a_lineage_whose_asset_map_lacks_a_processs_asset_still_requires_it():
+    process = Process("p", "P", (_ORDERS, _ODD), (_FCT, _ORDERS))
+    resources = lineage_resources(Lineage((process,)))
+    assert [r.address for r in resources] == ["process.p"]
+    assert resources[0].requires == (f"asset.{_ORDERS.key}", f"asset.{_ODD.key}", f"asset.{_FCT.key}")
+    assert resources[0].edges == tuple((i.key, o.key) for i in (_ORDERS, _ODD) for o in (_FCT, _ORDERS))
 
 
 def test_rows_written_in_bulk_are_not_mistaken_for_rows_edited_in_place(tmp_path):
