@@ -104,15 +104,19 @@ CORRUPT = {
 }
 
 
+def assert_one_clear_error(lac: Any, root: Path) -> None:
+    for command in (("plan",), ("plan", "--format", "markdown"), ("state", "list")):
+        result = lac(*command, cwd=root)
+        assert result.code == 1 and "state file is corrupt" in result.err, (command, result.err[-300:])
+        assert len(result.err) < 600 and "Traceback" not in result.err
+
+
 @pytest.mark.parametrize("case", list(CORRUPT))
 def test_a_corrupt_state_is_one_clear_error(case: str, lac: Any, tmp_path: Path) -> None:
     root = project(tmp_path)
     (root / ".lac").mkdir()
     (root / STATE).write_text(CORRUPT[case])
-    for command in (("plan",), ("plan", "--format", "markdown"), ("state", "list")):
-        result = lac(*command, cwd=root)
-        assert result.code == 1 and "state file is corrupt" in result.err, (command, result.err[-300:])
-        assert len(result.err) < 600 and "Traceback" not in result.err
+    assert_one_clear_error(lac, root)
 
 
 # The same faults inside a state laid out as lac writes it, whose targets are parsed only when read.
@@ -134,10 +138,7 @@ def test_a_corrupt_entry_in_a_state_lac_wrote_is_one_clear_error(case: str, lac:
     address, _, rest = lines[at].partition(":[")
     lines[at] = f"{address}:{LAID_OUT[case]}" + ("," if rest.endswith(",") else "")
     (root / STATE).write_text("\n".join(lines))
-    for command in (("plan",), ("plan", "--format", "markdown"), ("state", "list")):
-        result = lac(*command, cwd=root)
-        assert result.code == 1 and "state file is corrupt" in result.err, (command, result.err[-300:])
-        assert len(result.err) < 600 and "Traceback" not in result.err
+    assert_one_clear_error(lac, root)
 
 
 def test_a_valid_state_reads_as_before(lac: Any, tmp_path: Path) -> None:
