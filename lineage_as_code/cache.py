@@ -132,7 +132,12 @@ _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # w
 
 def _resource_line(r: Resource) -> str:
     head = _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
-    return f"{head}\t{_body_json(r.body)}"
+    write = getattr(r.body, "canonical", None)  # a view that writes its own text (strings only) ...
+    try:
+        body = write() if write is not None else _body_json(r.body)
+    except TypeError:
+        body = _body_json(r.body)  # ... else the encoder decides what is plain data
+    return f"{head}\t{body}"
 
 
 def _resources(data: bytes, cut: int) -> list[Resource]:

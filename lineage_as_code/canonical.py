@@ -67,6 +67,18 @@ def encoder(*, sort_keys: bool, ascii_only: bool, default: Callable[[Any], Any])
 canonical_json = encoder(sort_keys=True, ascii_only=False, default=json_value)
 
 
+def canonical_text(body: Any) -> str:
+    """``canonical_json(body)``, written by the body itself when it is a view that can (``canonical()``,
+    which raises TypeError where it cannot and the generic encoder decides)."""
+    write = getattr(body, "canonical", None)
+    if write is not None:
+        try:
+            return str(write())
+        except TypeError:
+            pass
+    return canonical_json(body)
+
+
 def content_hash(body: Any) -> str:
     """sha256 of the canonical JSON of ``body``: the identity of a resource's content."""
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ..canonical import canonical_json
+from ..canonical import canonical_text
 from ..errors import StateError
 
 OPEN = b'\n,"content":{\n'
@@ -27,7 +27,7 @@ _KEY = re.compile(rb'^"([^"\\\n]*)":', re.MULTILINE)
 
 
 def compact(body: Mapping[str, Any]) -> str:
-    return canonical_json(body)
+    return canonical_text(body)
 
 
 class Content:

@@ -94,6 +94,10 @@ class AssetBody(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         return asset_body(self._of)
 
+    def canonical(self) -> str:
+        """Its canonical JSON, written from the asset's fields; TypeError when one is not a string."""
+        return _asset_text(self._of)
+
 
 class ProcessBody(Mapping[str, Any]):
     """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
@@ -121,6 +125,13 @@ class ProcessBody(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         return process_body(self._of)
+
+    def canonical(self) -> str:
+        """Its canonical JSON, written from the process's fields; TypeError when one is not a string
+        (or its attributes are not in name order)."""
+        p = self._of
+        return _process_text(p, _attributes_text(p.attributes), [a.key for a in p.inputs],
+                             [a.key for a in p.outputs])
 
 
 def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:

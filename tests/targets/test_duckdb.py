@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
 from lineage_as_code.plan.contract import content_hash
 from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources, process_body
@@ -162,6 +163,8 @@ def test_every_body_reads_and_hashes_as_its_dict(platform, database, schema, nam
         assert dict(resource.body) == expected and list(resource.body) == list(expected)
         assert {**resource.body, "partial": True} == {**expected, "partial": True}
         assert resource.hash == content_hash(expected)
+        # what the cache and state store as its text is the text its hash was taken of
+        assert canonical_text(resource.body) == canonical_json(expected)
 
 
 @pytest.mark.parametrize("attributes", [
@@ -174,6 +177,7 @@ def test_a_process_built_by_hand_hashes_as_its_dict_whatever_its_attributes(attr
     process = Process("p", "P", (_ORDERS,), (_FCT,), attributes=attributes)
     (resource,) = [r for r in lineage_resources(Lineage.build([process])) if r.kind == "process"]
     assert resource.hash == content_hash(process_body(process))
+    assert canonical_text(resource.body) == canonical_json(process_body(process))
 
 
 def test_a_lineage_whose_asset_map_lacks_a_processs_asset_still_requires_it():
