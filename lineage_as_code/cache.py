@@ -153,7 +153,7 @@ def _resources(data: bytes, cut: int) -> list[Resource]:
     if len(tabs) != len(ends) or not ((tabs > starts) & (tabs < ends)).all():
         raise ValueError("not a cache file's lines")
     out: list[Resource] = []
-    shared: dict[str, str] = {}  # text that repeats across resources (kinds, required addresses, edge ends), once
+    shared: dict[str, str] = {}  # one string per kind
     for at in range(0, len(ends), _CHUNK):  # in chunks: the joined text stays small
         s, t, e = (a[at:at + _CHUNK].tolist() for a in (starts, tabs, ends))
         out += _chunk(data, s, t, e, shared)
@@ -163,18 +163,13 @@ def _resources(data: bytes, cut: int) -> list[Resource]:
 def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str]) -> list[Resource]:
     heads = json.loads(b"[" + b",".join([data[s:t] for s, t in zip(starts, tabs, strict=True)]) + b"]")
     out = []
-    one = shared.setdefault
     for tab, end, head in zip(tabs, ends, heads, strict=True):
         address, kind, source, requires, edges, digest = head
         if not (isinstance(address, str) and isinstance(kind, str) and isinstance(source, str)
                 and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)):
             raise TypeError("not a cached resource")
-        if not all(isinstance(x, str) for x in requires) or not all(
-                isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], str) for e in edges):
-            raise TypeError("not a cached resource")
-        out.append(Resource(one(address, address), one(kind, kind), LazyBody(data, tab + 1, end), source,
-                            tuple(one(x, x) for x in requires), tuple((one(a, a), one(b, b)) for a, b in edges),
-                            digest))
+        out.append(Resource(address, shared.setdefault(kind, kind), LazyBody(data, tab + 1, end), source,
+                            tuple(requires), tuple(map(tuple, edges)), digest))
     return out
 
 

@@ -59,14 +59,14 @@ def _entry_doc(entry: StateEntry) -> list[object]:
 
 
 def _entry(address: str, item: list[Any], shared: dict[str, str]) -> StateEntry:
-    """An entry ``plainly_valid`` accepted (``state/document.py``). Text that repeats across entries
-    (kinds, files, the asset keys of edges, an id equal to the address) is kept once, via ``shared``:
-    a million entries would otherwise hold a million copies of each."""
+    """An entry ``plainly_valid`` accepted (``state/document.py``). Its kind and file, the same for many
+    entries, are kept once (``shared``), and an id equal to the address is the address: a million entries
+    would otherwise hold a million copies of each."""
     kind, vid, digest, partial, edges, *rest = item
-    one = shared.setdefault
-    return StateEntry(one(kind, kind), address if vid == address else vid, digest, partial == 1,
-                      tuple((one(a, a), one(b, b)) for a, b in edges) if edges else (),
-                      one(rest[0], rest[0]) if rest else "", len(rest) > 1 and rest[1] == 1)
+    file = rest[0] if rest else ""
+    return StateEntry(shared.setdefault(kind, kind), address if vid == address else vid, digest, partial == 1,
+                      tuple(map(tuple, edges)) if edges else (), shared.setdefault(file, file),
+                      len(rest) > 1 and rest[1] == 1)
 
 
 @dataclass(frozen=True)
