@@ -144,14 +144,17 @@ class DuckDBTarget:
         plan works while someone else has the file open."""
         if not Path(self.path).exists() or self._conn is not None:
             return self._read(self._conn, refresh) if self._conn is not None else {}
-        try:
-            db = duckdb.connect(self.path, read_only=True)
-        except duckdb.Error as exc:
-            raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
+        db = self._read_only()
         try:
             return self._read(db, refresh)
         finally:
             db.close()
+
+    def _read_only(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(self.path, read_only=True)
+        except duckdb.Error as exc:
+            raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
 
     def held_digest(self, refresh: bool) -> str | None:
         """Per table ``read`` looks at: its columns, its row count and the XOR of one 128-bit digest per
@@ -159,10 +162,7 @@ class DuckDBTarget:
         one SQL pass; the file's absence is its own digest."""
         if self._conn is not None or not Path(self.path).exists():
             return None if self._conn is not None else "absent"
-        try:
-            db = duckdb.connect(self.path, read_only=True)
-        except duckdb.Error as exc:
-            raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
+        db = self._read_only()
         try:
             columns = _process_columns(db)
             parts = [sorted(columns)]
