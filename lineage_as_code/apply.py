@@ -58,15 +58,18 @@ def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], state: State, 
 
 
 def _stages(t: TargetPlan, caps: Capabilities) -> list[list[Change]]:
+    """The plan's changes in the order they are applied: writes by ``kind_order`` (kinds it does not
+    name last), then deletes in the reverse order; each stage keeps the plan's order. One pass."""
     order = {kind: i for i, kind in enumerate(caps.kind_order)}
-    def rank(change: Change) -> int:
-        return order.get(change.kind, len(order))
-
-    writes = [c for c in t.changes if c.action in (Action.CREATE, Action.UPDATE, Action.ADOPT)]
-    deletes = [c for c in t.changes if c.action is Action.DELETE]
-    stages = [[c for c in writes if rank(c) == r] for r in sorted({rank(c) for c in writes})]
-    stages += [[c for c in deletes if rank(c) == r] for r in sorted({rank(c) for c in deletes}, reverse=True)]
-    return stages
+    last = len(order)
+    writes: dict[int, list[Change]] = {}
+    deletes: dict[int, list[Change]] = {}
+    for c in t.changes:
+        if c.action is Action.DELETE:
+            deletes.setdefault(order.get(c.kind, last), []).append(c)
+        elif c.action in (Action.CREATE, Action.UPDATE, Action.ADOPT):
+            writes.setdefault(order.get(c.kind, last), []).append(c)
+    return [writes[r] for r in sorted(writes)] + [deletes[r] for r in sorted(deletes, reverse=True)]
 
 
 def _batches(changes: list[Change], size: int) -> list[list[Change]]:
@@ -157,8 +160,7 @@ class _OutOfTime(Exception):
 def _entry(change: Change, vendor_id: str, file_of: Callable[[str], str], uncertain: bool = False) -> StateEntry:
     """What state records for a change that landed (or an adoption, or a write of unknown outcome): the
     vendor id, the content hash, whether it is a placeholder, its edges and the manifest file that declared it."""
-    partial = change.placeholder or bool((change.after or {}).get("partial", False))
-    return StateEntry(change.kind, vendor_id, change.after_hash, partial, change.edges,
+    return StateEntry(change.kind, vendor_id, change.after_hash, change.placeholder, change.edges,
                       file_of(source_file(change.source)), uncertain)
 
 

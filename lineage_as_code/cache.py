@@ -56,7 +56,10 @@ class CachedResources:
 
 class LazyBody(Mapping[str, Any]):
     """A resource body kept as JSON text until first read: ``data[start:end]`` of the cache file's
-    bytes, which all bodies share (no copy per body)."""
+    bytes, which all bodies share (no copy per body). The text is the body's canonical JSON (the
+    cache writes it so, and its signature covers it): writing the body again (state content, a
+    DuckDB row) takes the text as it is, and ``to_dict`` parses without keeping the result, so an
+    apply of a million cached bodies holds no dict per body."""
 
     __slots__ = ("_data", "_end", "_start", "_value")
 
@@ -78,8 +81,18 @@ class LazyBody(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._load())
 
+    def __bool__(self) -> bool:
+        return self._end - self._start > 2  # "{}" is the only empty object canonical JSON writes
+
     def to_dict(self) -> dict[str, Any]:
-        return self._load()
+        """The body as a new dict (kept only when it was already parsed to be read key by key)."""
+        if self._value is not None:
+            return self._value
+        value: dict[str, Any] = json.loads(self._data[self._start:self._end])
+        return value
+
+    def canonical(self) -> str:
+        return self._data[self._start:self._end].decode()
 
 
 def _key_file() -> Path:

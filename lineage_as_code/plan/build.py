@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
-from ..canonical import plain_dict
+from ..canonical import canonical_text, plain_dict, with_key
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
@@ -85,10 +85,11 @@ class _AssetAfter(Mapping[str, Any]):
     """An asset's body and whether it is a placeholder: ``{**body, "partial": partial}`` as a view, so
     a plan of a million creates holds no dict per asset (JSON encoding and ``dict()`` see the dict)."""
 
-    __slots__ = ("_body", "_partial")
+    __slots__ = ("_body", "_partial", "_text")
 
     def __init__(self, body: Mapping[str, Any], partial: bool) -> None:
         self._body, self._partial = body, partial
+        self._text: str | None = None
 
     def __getitem__(self, key: str) -> Any:
         return self._partial if key == "partial" else self._body[key]
@@ -105,6 +106,12 @@ class _AssetAfter(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         return {**plain_dict(self._body), "partial": self._partial}
+
+    def canonical(self) -> str:
+        """Its canonical JSON, made once: an apply writes it to the target and to state's content."""
+        if self._text is None:
+            self._text = with_key(canonical_text(self._body), "partial", self._partial)
+        return self._text
 
     def __bool__(self) -> bool:
         return True

@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from ..canonical import plain_dict
+from ..canonical import canonical_text
 from ..config import TargetConfig
 from ..errors import TerminalTargetError
 from ..model import Lineage
@@ -53,20 +53,12 @@ ALTER TABLE processes ADD COLUMN IF NOT EXISTS row_hash VARCHAR;
 """
 # What a row holds, hashed in SQL: a refresh compares it with what apply wrote, so a row edited in
 # place (UPDATE processes SET name = ...) is drift, like a deleted one. ``attributes`` is the JSON column
-# as text; apply hashes the incoming text cast the same way, in the INSERT that writes the row.
-def _row_hash(table: str, attributes: str = "attributes") -> str:
-    if table == "assets":
-        return "md5(concat_ws(chr(31), key, platform, database, schema, name, type, connection, partial::VARCHAR))"
-    return (f"md5(concat_ws(chr(31), id, name, description, sql, owner, {attributes}::VARCHAR, "
-            "coalesce(derived_by, '')))")
-
-
-_ROW_HASH = {"assets": _row_hash("assets"), "processes": _row_hash("processes")}
-_INCOMING_ROW_HASH = {"assets": _row_hash("assets"), "processes": _row_hash("processes", "attributes::JSON")}
-_ASSET_COLUMNS = ["address", "key", "platform", "database", "schema", "name", "type", "connection", "partial",
-                  "content_hash", "updated_at", "managed_by"]
-_PROCESS_COLUMNS = ["address", "id", "name", "description", "sql", "owner", "attributes", "content_hash",
-                    "updated_at", "managed_by", "derived_by"]
+# as text; apply takes the same hash of the row it inserts, in the INSERT that writes it.
+_ROW_HASH = {
+    "assets": "md5(concat_ws(chr(31), key, platform, database, schema, name, type, connection, partial::VARCHAR))",
+    "processes": ("md5(concat_ws(chr(31), id, name, description, sql, owner, attributes::VARCHAR, "
+                  "coalesce(derived_by, '')))"),
+}
 
 
 def _frame(data: Any, columns: list[str] | None = None) -> Any:
@@ -77,16 +69,61 @@ def _frame(data: Any, columns: list[str] | None = None) -> Any:
     return pd.DataFrame(data, columns=columns)
 
 
-def _insert(db: duckdb.DuckDBPyConnection, table: str, frame: Any) -> None:
-    """Bulk-insert a frame whose columns are named as the table's (assets and processes with their
-    row hash, taken in the same statement)."""
+# Rows are written from each change's body as canonical JSON text, taken apart by DuckDB in SQL: a
+# million bodies are never parsed into Python dicts, and a cached body's text is passed as it is.
+_BODY_FIELDS = {
+    "assets": {"key": "$.key", "platform": "$.platform", "database": "$.database", "schema": "$.schema",
+               "name": "$.name", "type": "$.type", "connection": "$.connection", "partial": "$.partial"},
+    "processes": {"id": "$.id", "name": "$.name", "description": "$.description", "sql": "$.sql",
+                  "owner": "$.owner", "derived_by": "$.derived_by"},
+}
+_FROM_BODY = {
+    "assets": {"connection": "coalesce({}, '')", "partial": "coalesce({}::BOOLEAN, false)"},
+    "processes": {"derived_by": "nullif({}, '')"},
+}
+# Each body is parsed once per statement (in the inner SELECT) and its lists are unnested with their
+# positions; rows are inserted in the order of the body's lists (``rowid`` order, which an import reads
+# back: the order of a process's inputs, outputs and column mappings is part of its content).
+_EDGES = """
+INSERT INTO edges (process_id, source, target)
+SELECT id, e.s, e.t FROM (
+    SELECT seq, id, unnest(flatten(list_transform(inputs, lambda i, a: list_transform(
+        outputs, lambda o, b: {'s': i, 't': o, 'a': a, 'b': b})))) AS e
+    FROM (SELECT seq, body->>'$.id' AS id, json_extract_string(body, '$.inputs[*]') AS inputs,
+                 json_extract_string(body, '$.outputs[*]') AS outputs FROM incoming))
+ORDER BY seq, e.a, e.b"""
+_COLUMN_EDGES = """
+INSERT INTO column_edges (process_id, source, source_column, target, target_column, transform)
+SELECT id, e.source[1], e.source[2], e.target[1], e.target[2], e.transform FROM (
+    SELECT seq, id, unnest(flatten(list_transform(columns, lambda m, a: list_transform(
+        json_transform(m->'$.sources', '[["VARCHAR"]]'), lambda s, b: {
+            'source': s, 'target': json_transform(m->'$.target', '["VARCHAR"]'), 'transform': m->>'$.transform',
+            'a': a, 'b': b})))) AS e
+    FROM (SELECT seq, body->>'$.id' AS id, json_extract(body, '$.columns[*]') AS columns FROM incoming))
+ORDER BY seq, e.a, e.b"""
+
+
+def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Change], now: datetime) -> None:
+    """Insert the rows of ``changes`` (assets or processes, none a delete), and a process's edges and
+    column edges, from their bodies' canonical JSON, with each row's row hash in the same statement."""
+    frame = _frame({"seq": range(len(changes)), "address": [c.address for c in changes],
+                    "body": [canonical_text(c.after or {}) for c in changes],
+                    "content_hash": [c.after_hash for c in changes], "owner": [c.owner or None for c in changes]})
+    fields = _BODY_FIELDS[table]
+    wrap = _FROM_BODY[table]
+    picked = ", ".join(wrap.get(name, "{}").format(f"v[{i}]") + f" AS {name}" for i, name in enumerate(fields, 1))
+    paths = ", ".join(f"'{path}'" for path in fields.values())
+    extra = ", json_extract(body, '$.attributes') AS attributes" if table == "processes" else ""
+    columns = ["address", *fields, *(["attributes"] if extra else []), "content_hash", "updated_at", "managed_by"]
     db.register("incoming", frame)
     try:
-        columns = ", ".join(frame.columns)
-        if table in _INCOMING_ROW_HASH:
-            db.execute(f"INSERT INTO {table} ({columns}, row_hash) SELECT *, {_INCOMING_ROW_HASH[table]} FROM incoming")
-        else:
-            db.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM incoming")
+        db.execute(f"INSERT INTO {table} ({', '.join(columns)}, row_hash) "
+                   f"SELECT {', '.join(columns)}, {_ROW_HASH[table]} FROM ("
+                   f"SELECT address, {picked}{extra}, content_hash, ? AS updated_at, owner AS managed_by "
+                   f"FROM (SELECT *, json_extract_string(body, [{paths}]) AS v FROM incoming))", [now])
+        if table == "processes":
+            db.execute(_EDGES)
+            db.execute(_COLUMN_EDGES)
     finally:
         db.unregister("incoming")
 
@@ -131,6 +168,7 @@ class DuckDBTarget:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
                 self._conn = duckdb.connect(self.path)
+                self._conn.execute("SET enable_progress_bar = false")  # a long insert would draw on the terminal
                 self._conn.execute(SCHEMA)
             except (duckdb.Error, OSError) as exc:
                 raise TerminalTargetError(f"target {self.name!r}: cannot open {self.path}: {exc}") from exc
@@ -222,22 +260,16 @@ class DuckDBTarget:
             db.execute("DELETE FROM assets WHERE address IN (SELECT address FROM gone)")
         finally:
             db.unregister("gone")
-        rows = []
-        for c in changes:
-            if c.action is Action.DELETE:
-                continue
-            b = plain_dict(c.after or {})
-            rows.append([c.address, b["key"], b["platform"], b["database"], b["schema"], b["name"], b["type"],
-                         b.get("connection", ""), bool(b.get("partial")), c.after_hash, now, c.owner or None])
-        if rows:
-            _insert(db, "assets", _frame(rows, columns=_ASSET_COLUMNS))
+        written = [c for c in changes if c.action is not Action.DELETE]
+        if written:
+            _insert_bodies(db, "assets", written, now)
 
     @staticmethod
     def _write_processes(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
         if not changes:
             return
         gone = _frame({"address": [c.address for c in changes],
-                             "id": [c.address.split(".", 1)[1] for c in changes]})
+                       "id": [c.address.split(".", 1)[1] for c in changes]})
         db.register("gone", gone)
         try:
             db.execute("DELETE FROM processes WHERE address IN (SELECT address FROM gone)")
@@ -245,27 +277,9 @@ class DuckDBTarget:
             db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
         finally:
             db.unregister("gone")
-        procs: list[list[Any]] = []
-        edges: list[list[str]] = []
-        cols: list[list[str]] = []
-        for c in changes:
-            if c.action is Action.DELETE:
-                continue
-            b = plain_dict(c.after or {})
-            procs.append([c.address, b["id"], b["name"], b["description"], b["sql"], b["owner"],
-                          json.dumps(b["attributes"], sort_keys=True), c.after_hash, now, c.owner or None,
-                          b.get("derived_by") or None])
-            edges.extend([b["id"], i, o] for i in b["inputs"] for o in b["outputs"])
-            for m in b["columns"]:
-                tgt_asset, tgt_col = m["target"]
-                cols.extend([b["id"], s, sc, tgt_asset, tgt_col, m["transform"]] for s, sc in m["sources"])
-        if procs:
-            _insert(db, "processes", _frame(procs, columns=_PROCESS_COLUMNS))
-        if edges:
-            _insert(db, "edges", _frame(edges, columns=["process_id", "source", "target"]))
-        if cols:
-            _insert(db, "column_edges", _frame(cols, columns=["process_id", "source", "source_column", "target",
-                                                                    "target_column", "transform"]))
+        written = [c for c in changes if c.action is not Action.DELETE]
+        if written:
+            _insert_bodies(db, "processes", written, now)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -208,3 +208,31 @@ def test_rows_written_in_bulk_are_not_mistaken_for_rows_edited_in_place(tmp_path
         db.execute("""UPDATE processes SET attributes = '{"team": "other"}' WHERE id = 'odd'""")
     (change,) = plan(config, refresh=True).changes
     assert change.address == "process.odd" and "changed in the target" in change.reason
+
+
+def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(tmp_path, lac):
+    """Rows are taken apart from the bodies in SQL; each process's inputs, outputs and column mappings
+    keep the manifest's order (which is part of its content), across batches of thousands of processes."""
+    lines = ["process_id,source,target,source_column,target_column,transform"]
+    for p in range(3000):
+        for table in ("zeta", "mid", "alpha"):  # neither sorted nor in the order of the asset map
+            for out in ("t_out", "b_out"):
+                lines.append(f"p{p},pg:db.raw.{table}_{p % 7},pg:db.marts.{out}_{p},,,")
+        lines.append(f"p{p},pg:db.raw.zeta_{p % 7},pg:db.marts.t_out_{p},z,y,")
+        lines.append(f"p{p},pg:db.raw.alpha_{p % 7},pg:db.marts.t_out_{p},a,y,")
+        lines.append(f"p{p},pg:db.raw.mid_{p % 7},pg:db.marts.b_out_{p},m,b,\"cast(m as int)\"")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "lineage.csv").write_text("\n".join(lines) + "\n")
+    make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}}, tmp_path / "m")
+    assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    with duckdb.connect(str(tmp_path / "l.duckdb"), read_only=True) as db:
+        edges = db.execute("SELECT source, target FROM edges WHERE process_id = 'p2999' ORDER BY rowid").fetchall()
+        columns = db.execute("SELECT source_column, target_column, transform FROM column_edges "
+                             "WHERE process_id = 'p2999' ORDER BY rowid").fetchall()
+    assert edges == [(f"pg:db.raw.{t}_3", f"pg:db.marts.{o}_2999") for t in ("zeta", "mid", "alpha")
+                     for o in ("t_out", "b_out")]
+    assert columns == [("z", "y", ""), ("a", "y", ""), ("m", "b", "cast(m as int)")]
+    imported = lac("import", "local", "--out", "imported", "--adopt", cwd=tmp_path)
+    assert imported.code == 0 and "could not be read back" not in imported.out + imported.err
+    replanned = lac("plan", "imported", "--detailed-exitcode", cwd=tmp_path)
+    assert replanned.code == 0, replanned.out

@@ -1,0 +1,48 @@
+"""Canonical JSON written without a parse (a key added in place, a cached body's own text) is the text
+the general encoder writes: the content hashes and stored bodies of an apply depend on it."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lineage_as_code.cache import LazyBody
+from lineage_as_code.canonical import canonical_json, canonical_text, with_key
+from lineage_as_code.model import Asset
+from lineage_as_code.plan.build import _AssetAfter
+from lineage_as_code.targets.lineage_resources import AssetBody
+
+# text with what JSON escapes, and what the fast path looks at: quotes, colons, commas, brackets
+_text = st.text(alphabet=st.sampled_from(list('ab:,"{}[]\\\n é/pz\u2028')), max_size=8) | st.sampled_from(
+    ["partial", "part", "partials", "platform", "name", "type"])
+_json = st.recursive(st.none() | st.booleans() | st.integers() | _text,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3), max_leaves=6)
+_flat = st.dictionaries(_text, st.none() | st.booleans() | st.integers() | _text, max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=_flat | st.dictionaries(_text, _json, max_size=5), key=_text | st.just("partial"), value=_json)
+def test_a_key_added_to_canonical_text_gives_the_text_of_the_object_with_it(body, key, value):
+    body.pop(key, None)
+    assert with_key(canonical_json(body), key, value) == canonical_json({**body, key: value})
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=_flat, partial=st.booleans())
+def test_a_cached_assets_body_with_its_placeholder_flag_writes_as_its_dict(body, partial):
+    text = ("\n" + canonical_json(body) + "\t").encode()
+    cached = LazyBody(text, 1, len(text) - 1)
+    assert canonical_text(cached) == canonical_json(body)
+    after = _AssetAfter(cached, partial)
+    assert canonical_text(after) == canonical_json({**body, "partial": partial}) == canonical_json(dict(after))
+    assert json.loads(canonical_text(after)) == {**body, "partial": partial}
+
+
+def test_an_assets_body_with_its_placeholder_flag_writes_as_its_dict():
+    for asset in (Asset("snowflake", "DB", "raw", "orders"), Asset("pg", "", "s", 'we"ird, {name}'),
+                  Asset("bq", "p", "d", "t\u00e9", "View", "conn/1")):
+        for partial in (True, False):
+            after = _AssetAfter(AssetBody(asset), partial)
+            assert canonical_text(after) == canonical_json(dict(after))
