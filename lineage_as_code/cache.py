@@ -62,6 +62,7 @@ class LazyBody(Mapping[str, Any]):
     apply of a million cached bodies holds no dict per body."""
 
     __slots__ = ("_data", "_end", "_start", "_value")
+    kept_text = True  # ``canonical()`` is a slice of the bytes kept anyway: nobody need keep a copy
 
     def __init__(self, data: bytes, start: int, end: int) -> None:
         self._data, self._start, self._end = data, start, end

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lineage_as_code.cache import LazyBody
 from lineage_as_code.canonical import canonical_json, canonical_text, with_key
 from lineage_as_code.model import Asset
-from lineage_as_code.plan.build import _AssetAfter
+from lineage_as_code.plan.build import _After
 from lineage_as_code.targets.lineage_resources import AssetBody
 
 # text with what JSON escapes, and what the fast path looks at: quotes, colons, commas, brackets
@@ -35,7 +35,7 @@ def test_a_cached_assets_body_with_its_placeholder_flag_writes_as_its_dict(body,
     text = ("\n" + canonical_json(body) + "\t").encode()
     cached = LazyBody(text, 1, len(text) - 1)
     assert canonical_text(cached) == canonical_json(body)
-    after = _AssetAfter(cached, partial)
+    after = _After(cached, partial)
     assert canonical_text(after) == canonical_json({**body, "partial": partial}) == canonical_json(dict(after))
     assert json.loads(canonical_text(after)) == {**body, "partial": partial}
 
@@ -44,5 +44,5 @@ def test_an_assets_body_with_its_placeholder_flag_writes_as_its_dict():
     for asset in (Asset("snowflake", "DB", "raw", "orders"), Asset("pg", "", "s", 'we"ird, {name}'),
                   Asset("bq", "p", "d", "t\u00e9", "View", "conn/1")):
         for partial in (True, False):
-            after = _AssetAfter(AssetBody(asset), partial)
+            after = _After(AssetBody(asset), partial)
             assert canonical_text(after) == canonical_json(dict(after))

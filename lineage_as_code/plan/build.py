@@ -77,26 +77,29 @@ class _Context:
 
     def change(self, res: Resource, action: Action, after_hash: str, prior: StateEntry | None, reason: str = "",
                placeholder: bool = False, body: Mapping[str, object] | None = None) -> Change:
-        return Change(self.t.name, res.address, res.kind, action, body if body is not None else res.body,
+        return Change(self.t.name, res.address, res.kind, action, body if body is not None else _After(res.body),
                       after_hash, prior, res.source, reason, res.requires, res.edges, placeholder, None, self.owner)
 
 
-class _AssetAfter(Mapping[str, Any]):
-    """An asset's body and whether it is a placeholder: ``{**body, "partial": partial}`` as a view, so
-    a plan of a million creates holds no dict per asset (JSON encoding and ``dict()`` see the dict)."""
+class _After(Mapping[str, Any]):
+    """What a change writes, as a read-only view of the resource's body (an asset's with its placeholder
+    flag: ``{**body, "partial": partial}``), so a plan of a million creates holds no dict per body (JSON
+    encoding and ``dict()`` see the dict). Its canonical JSON is made once, when first asked for: an apply
+    writes the same text to the target and to state's content."""
 
     __slots__ = ("_body", "_partial", "_text")
+    kept_text = True  # ``canonical()`` keeps its text: nobody need keep a copy
 
-    def __init__(self, body: Mapping[str, Any], partial: bool) -> None:
+    def __init__(self, body: Mapping[str, Any], partial: bool | None = None) -> None:
         self._body, self._partial = body, partial
         self._text: str | None = None
 
     def __getitem__(self, key: str) -> Any:
-        return self._partial if key == "partial" else self._body[key]
+        return self._partial if key == "partial" and self._partial is not None else self._body[key]
 
     def keys(self) -> Any:
         keys = tuple(self._body.keys())
-        return keys if "partial" in keys else (*keys, "partial")
+        return keys if self._partial is None or "partial" in keys else (*keys, "partial")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -104,17 +107,18 @@ class _AssetAfter(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.keys())
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**plain_dict(self._body), "partial": self._partial}
+    def to_dict(self) -> Mapping[str, Any]:
+        body = plain_dict(self._body)
+        return body if self._partial is None else {**body, "partial": self._partial}
 
     def canonical(self) -> str:
-        """Its canonical JSON, made once: an apply writes it to the target and to state's content."""
         if self._text is None:
-            self._text = with_key(canonical_text(self._body), "partial", self._partial)
+            text = canonical_text(self._body)
+            self._text = text if self._partial is None else with_key(text, "partial", self._partial)
         return self._text
 
     def __bool__(self) -> bool:
-        return True
+        return self._partial is not None or bool(self._body)
 
 
 def _held_entry(held: Current, file: str = "") -> StateEntry:
@@ -133,21 +137,21 @@ def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None,
         digest = asset_hash(res, partial)
         if held.hash == digest:
             return ctx.change(res, Action.ADOPT, digest, _held_entry(held), "carries this project's ownership "
-                              "marker; recorded in state again", partial, _AssetAfter(res.body, partial))
+                              "marker; recorded in state again", partial, _After(res.body, partial))
         return ctx.change(res, Action.UPDATE, digest, _held_entry(held), "carries this project's ownership marker",
-                          partial, _AssetAfter(res.body, partial))
+                          partial, _After(res.body, partial))
     if entry is None:
         if mode is InputHandling.UPDATE:
             return "missing"
         reason = "placeholder for an asset the target lacks (PARTIAL)" if partial else "asset the target lacks (UPSERT)"
         return ctx.change(res, Action.CREATE, asset_hash(res, partial), None, reason, partial,
-                          _AssetAfter(res.body, partial))
+                          _After(res.body, partial))
     partial = entry.partial if mode is InputHandling.UPDATE else partial
     digest = asset_hash(res, partial)
     gone = ctx.t.refreshed and held is None
     if digest == entry.hash and not gone:
         return None
-    body = _AssetAfter(res.body, partial)
+    body = _After(res.body, partial)
     if gone:
         return ctx.change(res, Action.CREATE, digest, entry, "recorded in state but missing from the target", partial,
                           body)

@@ -117,10 +117,11 @@ class State:
             yield b"\n}\n"
         yield b"}\n"
         kept = self.content.lines({e.hash for entries in self.targets.values() for e in entries.values()})
-        if kept:
-            yield b',"content":{\n'
-            for start in range(0, len(kept), chunk):
-                yield (("" if start == 0 else ",\n") + ",\n".join(kept[start:start + chunk])).encode()
+        first = True
+        while block := list(islice(kept, chunk)):
+            yield (',"content":{\n' if first else ",\n").encode() + ",\n".join(block).encode()
+            first = False
+        if not first:
             yield b"\n}\n"
         yield b"}\n"
 

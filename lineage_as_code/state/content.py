@@ -101,20 +101,27 @@ class Content:
             return self
         return Content({**self._parsed, **new}, self._raw, self.where, self._encoded, (self._lo, self._hi))
 
-    def lines(self, used: set[str]) -> list[str]:
-        """``"hash":{body}`` for every hash in ``used`` this content holds, sorted by hash."""
+    def lines(self, used: set[str]) -> Iterator[str]:
+        """``"hash":{body}`` for every hash in ``used`` this content holds, in hash order, made as they are
+        taken: a state of a million bodies is written without holding all its lines at once. A line is
+        kept for the next write only when its body cannot give its text again for free (``kept_text``)."""
         encoded = self._encoded
-        out = {}
-        for h, body in self._parsed.items():
-            if h in used:
-                line = encoded.get(h)
-                if line is None:
-                    line = encoded[h] = f"{json.dumps(h)}:{compact(body)}"
-                out[h] = line
-        if self._hi > self._lo:
-            for key, start, end in self._spans(used - out.keys()):
-                out[key] = f"{json.dumps(key)}:{self._raw[start:end].decode()}"
-        return [out[h] for h in sorted(out)]
+        parsed = {h: body for h, body in self._parsed.items() if h in used}
+        spans = {key: (start, end) for key, start, end in self._spans(used - parsed.keys())} if self._hi > self._lo \
+            else {}
+        raw = self._raw
+        for h in sorted(parsed.keys() | spans.keys()):
+            body = parsed.get(h)
+            if body is None:
+                start, end = spans[h]
+                yield f"{json.dumps(h)}:{raw[start:end].decode()}"
+                continue
+            line = encoded.get(h)
+            if line is None:
+                line = f"{json.dumps(h)}:{compact(body)}"
+                if not getattr(body, "kept_text", False):
+                    encoded[h] = line
+            yield line
 
 
 def content_span(data: bytes) -> tuple[int, int] | None:
