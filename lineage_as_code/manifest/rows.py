@@ -10,10 +10,14 @@ paths to identical verdicts, so the schema file stays the single source of truth
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from .csv_common import Cells
 
 _TOP_KEYWORDS = {"$schema", "$id", "title", "description", "type", "required", "anyOf", "additionalProperties",
                  "properties", "dependentRequired"}
@@ -40,20 +44,20 @@ def _compiled(schema_id: str, schema_json: str) -> dict[str, Any]:
     return schema
 
 
-def invalid_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.Series:
-    """Return a boolean Series: True where a row (empty cells meaning absent) breaks ``schema``.
+def invalid_rows(columns: Mapping[str, Cells], rows: int, schema: dict[str, Any]) -> np.ndarray:
+    """Return a boolean array: True where a row (empty cells meaning absent) breaks ``schema``.
 
-    ``frame`` holds only columns named in the schema's properties, every cell a string.
-    Raises Unsupported when the schema needs the row-by-row path.
+    ``columns`` holds, as Cells, only columns named in the schema's properties, every value a
+    string; each check runs once per distinct value. Raises Unsupported when the schema needs the
+    row-by-row path.
     """
     import json
 
     spec = _compiled(str(schema.get("$id")), json.dumps(schema, sort_keys=True))
-    nothing = pd.Series(False, index=frame.index)
-    factorized = {c: pd.factorize(frame[c]) for c in frame.columns}  # check each distinct value once
-    present = {c: pd.Series((uniques != "")[codes], index=frame.index) for c, (codes, uniques) in factorized.items()}
+    nothing = np.zeros(rows, dtype=bool)
+    present = {c: ~cells.empty() for c, cells in columns.items()}
 
-    def has(name: str) -> pd.Series:
+    def has(name: str) -> np.ndarray:
         return present.get(name, nothing)
 
     bad = nothing.copy()
@@ -71,18 +75,21 @@ def invalid_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.Series:
         for dep in deps:
             bad |= has(name) & ~has(dep)
     for name, prop in spec.get("properties", {}).items():
-        if name not in frame.columns:
-            continue
-        codes, uniques = factorized[name]
-        cells = pd.Series(uniques, dtype=object)
-        broken = pd.Series(False, index=cells.index)
-        if "minLength" in prop or "maxLength" in prop:
-            lengths = cells.str.len()
-            if "minLength" in prop:
-                broken |= lengths < prop["minLength"]
-            if "maxLength" in prop:
-                broken |= lengths > prop["maxLength"]
-        if "pattern" in prop:
-            broken |= ~cells.str.contains(prop["pattern"], regex=True).astype(bool)
-        bad |= has(name) & pd.Series(broken.to_numpy()[codes], index=frame.index)
+        if name in columns:
+            bad |= has(name) & columns[name].per_row(_broken_values(columns[name].values, prop))
     return bad
+
+
+def _broken_values(values: np.ndarray, prop: dict[str, Any]) -> np.ndarray:
+    """Per distinct value, whether it breaks the property's length or pattern."""
+    cells = pd.Series(values, dtype=object)
+    broken = pd.Series(False, index=cells.index)
+    if "minLength" in prop or "maxLength" in prop:
+        lengths = cells.str.len()
+        if "minLength" in prop:
+            broken |= lengths < prop["minLength"]
+        if "maxLength" in prop:
+            broken |= lengths > prop["maxLength"]
+    if "pattern" in prop:
+        broken |= ~cells.str.contains(prop["pattern"], regex=True).astype(bool)
+    return broken.to_numpy(dtype=bool)
