@@ -26,6 +26,7 @@ ATLAN_COLUMNS = tuple(
     for side in ("Source", "Target")
     for part in ("Type", "Connector", "Connection", "Identity", "Name")
 ) + tuple(f"Transformation {part}" for part in ("Connector", "Connection", "Identity", "Name"))
+_FIRST_LINE = re.compile(r"[^\r\n]*")  # pandas ends a line at a lone \r too
 NATIVE_COLUMNS = ("process_id", "process_name", "source", "target", "source_column", "target_column",
                   "transform", "description", "sql", "owner")
 
@@ -45,7 +46,7 @@ def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, st
     A header with two native columns is native (a missing column is then named by the native
     parser); one with most of the Atlan columns is Atlan, and the missing ones are named here.
     """
-    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # pandas ends a line at a lone \r too
+    first_line = _FIRST_LINE.match(text).group()  # type: ignore[union-attr]  # (always matches)
     for sep in ((separator,) if separator else SEPARATORS):
         cells = _header_cells(first_line, sep)
         if set(ATLAN_COLUMNS) <= set(cells):
@@ -93,7 +94,10 @@ def read_frame(name: str, data: bytes, sep: str) -> tuple[pd.DataFrame, pd.Serie
     if frame.empty:
         return frame, pd.Series([], dtype="int64")
     lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
-    physical = body.rstrip(b"\r\n").count(b"\n")
+    end = len(body)
+    while end and body[end - 1] in b"\r\n":  # trailing line ends, found without copying the body
+        end -= 1
+    physical = body.count(b"\n", 0, end)
     if physical == len(frame):
         return frame, lines  # no quoted cell spans lines and no blank line: row i is on line i + 2
     newlines = sum((frame[c].str.count("\n") for c in frame.columns), start=pd.Series(0, index=frame.index))

@@ -16,9 +16,10 @@ sorted by key, so a Lineage is built from them as they are.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import cast
+from itertools import pairwise, repeat
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
 from .yaml_format import ParsedFile
 
+_T = TypeVar("_T", bound=tuple[Any, ...])
 _DETAILS = ("process_name", "description", "sql", "owner")
 _PAIRED = (("source", "target"), ("source_column", "target_column"))  # each pair read into one set of values
 
@@ -121,7 +123,7 @@ def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
     for code, asset in zip(key_of.tolist(), assets, strict=True):
         if asset is not None:
             first = by_key.setdefault(code, asset)
-            shared = shared and first == asset
+            shared = shared and (first is asset or first == asset)
     if shared:
         assets = [by_key.get(code) for code in key_of.tolist()]
     return _Refs(key_of.astype(np.int64, copy=False), assets, keys.tolist(), reasons, shared)
@@ -180,13 +182,24 @@ def _first_rows(group: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _combined(*columns: np.ndarray) -> tuple[np.ndarray, int]:
-    """Per row, a code for its combination of the columns' codes, numbered in first-seen order; and
-    how many combinations there are."""
-    code, count = np.zeros(len(columns[0]), dtype=np.int64), 1
-    for column in columns:
-        code, found = pd.factorize(code * (int(column.max(initial=0)) + 1) + column)
-        count = len(found)
-    return code.astype(np.int64, copy=False), count
+    """Per row, a code for its combination of the columns' codes (each >= 0), numbered in first-seen
+    order; and how many combinations there are. Codes are multiplied together while they fit in 62
+    bits, and renumbered only when the next would not."""
+    code, bound = columns[0].astype(np.int64), int(columns[0].max(initial=0)) + 1
+    for column in columns[1:]:
+        width = int(column.max(initial=0)) + 1
+        if bound * width >= 1 << 62:
+            code, found = pd.factorize(code)
+            bound = len(found)
+        code, bound = code * width + column, bound * width
+    code, found = pd.factorize(code)
+    return code.astype(np.int64, copy=False), len(found)
+
+
+def _made(kind: type[_T], *columns: Iterable[Any]) -> Iterator[_T]:
+    """``kind._make`` of each row of ``columns``, for a NamedTuple ``kind``: the tuples are made by C
+    code, without a Python call per item (millions of column refs and mappings)."""
+    return map(tuple.__new__, repeat(kind), zip(*columns))  # type: ignore[arg-type]
 
 
 def _details(name: str, known: dict[str, Cells], kept: np.ndarray, proc: np.ndarray, ids: list[str],
@@ -230,40 +243,45 @@ def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tu
     first = text[_first_rows(pair_of, len(pairs))[by_process]].tolist()
     bounds = np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))]).tolist()
     return cast("list[Asset]", list(map(refs.asset_of.__getitem__, first))), bounds
+def _column_refs(key_text: np.ndarray, key: np.ndarray, names: np.ndarray, column: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One ColumnRef per distinct (key, column) pair of codes, in first-seen order (an object array),
+    and per row the index of its own."""
+    ref_of, refs = _combined(key, column)
+    heads = _first_rows(ref_of, refs)
+    return np.fromiter(_made(ColumnRef, key_text[key[heads]], names[column[heads]]), dtype=object, count=refs), ref_of
+
+
 def _build_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
                    ends: tuple[np.ndarray, np.ndarray], refs: _Refs) -> list[tuple[ColumnMapping, ...]]:
     """Per process, its column mappings: rows grouped by (target column, transform) in first-seen
     order, each with its distinct source columns in first-seen order. A ColumnRef is made once per
-    distinct source column and once per mapping's target."""
-    out: list[tuple[ColumnMapping, ...]] = [()] * processes
+    distinct column, and the objects are built by ``map`` over object arrays, not a loop per row."""
     if "source_column" not in known:
-        return out
-    (source_column, names), (target_column, target_names), (transform, transforms) = (
-        _codes(known.get(f), rows) for f in ("source_column", "target_column", "transform"))
-    given = np.array([v != "" for v in names], dtype=bool)[source_column[kept]]
-    at = np.nonzero(given)[0]
-    if not len(at):
-        return out
-    picked = kept[at]
+        return [()] * processes
+    source_column, target_column = known["source_column"], known["target_column"]
+    transform = known.get("transform") or Cells(np.array([""], dtype=object), np.zeros(rows, dtype=np.int64))
+    at = np.nonzero(~source_column.empty()[kept])[0]
+    picked, owner = kept[at], proc[at]
+    key_text = np.array(refs.keys, dtype=object)
     source_key, target_key = (refs.key_of[end[at]] for end in ends)
-    target_col, source_col, how = target_column[picked], source_column[picked], transform[picked]
-    mapping, mappings = _combined(proc[at], target_key, target_col, how)
-    source, sources = _combined(source_key, source_col)
-    keys = refs.keys
-    heads = _first_rows(source, sources).tolist()
-    source_refs = [ColumnRef(keys[k], names[c]) for k, c in zip(source_key[heads].tolist(), source_col[heads].tolist(),
-                                                                 strict=True)]
-    members, bounds = grouped(mapping, source, mappings, max(sources, 1))
-    member = list(map(source_refs.__getitem__, members.tolist()))
+    target_col, how = (cells.codes[picked] for cells in (target_column, transform))  # type: ignore[index]
+    mapping, mappings = _combined(owner, target_key, target_col, how)
+    source_refs, source = _column_refs(key_text, source_key, source_column.values, source_column.codes[picked])  # type: ignore[index]
+    members, bounds = grouped(mapping, source, mappings, max(len(source_refs), 1))
+    member_refs = source_refs[members]  # each mapping's sources, mapping after mapping
     heads = _first_rows(mapping, mappings)
-    per_process: dict[int, list[ColumnMapping]] = {}
-    for m, (p, key, column, t) in enumerate(zip(*(a[heads].tolist() for a in (proc[at], target_key, target_col, how)),
-                                                strict=True)):
-        target = ColumnRef(keys[key], target_names[column])
-        per_process.setdefault(p, []).append(ColumnMapping(tuple(member[bounds[m]:bounds[m + 1]]), target, transforms[t]))
-    for p, found in per_process.items():
-        out[p] = tuple(found)
-    return out
+    order = np.argsort(owner[heads], kind="stable")  # the mappings process by process, each in first-seen order
+    heads = heads[order]
+    target_refs, target = _column_refs(key_text, target_key[heads], target_column.values, target_col[heads])
+    if len(members) == mappings:  # one source each: one-tuples straight from the array
+        sources_of: Iterable[tuple[ColumnRef, ...]] = zip(member_refs[order])
+    else:
+        starts, stops = np.asarray(bounds[:-1])[order].tolist(), np.asarray(bounds[1:])[order].tolist()
+        sources_of = map(tuple, map(member_refs.tolist().__getitem__, map(slice, starts, stops)))
+    built = list(_made(ColumnMapping, sources_of, target_refs[target], transform.values[how[heads]]))
+    within = np.concatenate([[0], np.cumsum(np.bincount(owner[heads], minlength=processes))]).tolist()
+    return [tuple(built[a:b]) for a, b in pairwise(within)]
 
 
 def _attributes(extras: dict[str, Cells], first_rows: np.ndarray) -> list[tuple[tuple[str, str], ...]]:

@@ -1,7 +1,7 @@
 """Vectorised validation of many CSV rows against ``schemas/lineage-row.schema.json``.
 
 Running jsonschema on a million rows one by one costs minutes, so the row schema is compiled into
-pandas column checks: required and any-of-required properties, dependent-required pairs, and per
+column checks on each column's distinct values: required and any-of-required properties, dependent-required pairs, and per
 property ``type: string``, ``minLength``, ``maxLength`` and ``pattern``. Only rows the compiled
 checks reject are handed to jsonschema, which then writes the exact messages. The compiler refuses
 any keyword it does not understand, and the row-by-row path is used instead; a test holds the two
@@ -10,12 +10,12 @@ paths to identical verdicts, so the schema file stays the single source of truth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from .csv_common import Cells
 
@@ -74,22 +74,28 @@ def invalid_rows(columns: Mapping[str, Cells], rows: int, schema: dict[str, Any]
     for name, deps in spec.get("dependentRequired", {}).items():
         for dep in deps:
             bad |= has(name) & ~has(dep)
+    checked: dict[tuple[int, str], np.ndarray] = {}  # columns sharing their values (source, target) check them once
     for name, prop in spec.get("properties", {}).items():
         if name in columns:
-            bad |= has(name) & columns[name].per_row(_broken_values(columns[name].values, prop))
+            values = columns[name].values
+            check = (id(values), json.dumps(prop, sort_keys=True))
+            if check not in checked:
+                checked[check] = _broken_values(values, prop)
+            bad |= has(name) & columns[name].per_row(checked[check])
     return bad
 
 
 def _broken_values(values: np.ndarray, prop: dict[str, Any]) -> np.ndarray:
-    """Per distinct value, whether it breaks the property's length or pattern."""
-    cells = pd.Series(values, dtype=object)
-    broken = pd.Series(False, index=cells.index)
+    """Per distinct value, whether it breaks the property's length or pattern (a pattern is searched
+    for, as JSON Schema does)."""
+    texts = values.tolist()
+    broken = np.zeros(len(texts), dtype=bool)
     if "minLength" in prop or "maxLength" in prop:
-        lengths = cells.str.len()
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         if "minLength" in prop:
             broken |= lengths < prop["minLength"]
         if "maxLength" in prop:
             broken |= lengths > prop["maxLength"]
     if "pattern" in prop:
-        broken |= ~cells.str.contains(prop["pattern"], regex=True).astype(bool)
-    return broken.to_numpy(dtype=bool)
+        broken |= ~np.fromiter(map(bool, map(re.compile(prop["pattern"]).search, texts)), dtype=bool, count=len(texts))
+    return broken
