@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import pairwise, repeat
+from itertools import islice, pairwise, repeat
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -252,35 +252,59 @@ def _column_refs(key_text: np.ndarray, key: np.ndarray, names: np.ndarray, colum
     return np.fromiter(_made(ColumnRef, key_text[key[heads]], names[column[heads]]), dtype=object, count=refs), ref_of
 
 
-def _build_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
-                   ends: tuple[np.ndarray, np.ndarray], refs: _Refs) -> list[tuple[ColumnMapping, ...]]:
-    """Per process, its column mappings: rows grouped by (target column, transform) in first-seen
-    order, each with its distinct source columns in first-seen order. A ColumnRef is made once per
-    distinct column, and the objects are built by ``map`` over object arrays, not a loop per row."""
+@dataclass
+class _Mappings:
+    """The column mappings of the kept rows, as arrays: process by process, each process's in the
+    order first seen. The row-by-row codes they were found from are gone by the time they are built."""
+
+    sources: np.ndarray  # the source ColumnRefs of every mapping, mapping after mapping (object array)
+    counts: np.ndarray  # per mapping, its number of sources
+    targets: np.ndarray  # per mapping, its target ColumnRef (object array)
+    transforms: np.ndarray  # per mapping, its transform (object array)
+    per_process: np.ndarray  # per process, its number of mappings
+
+
+def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
+                  ends: tuple[np.ndarray, np.ndarray], refs: _Refs) -> _Mappings | None:
+    """The column mappings: rows grouped by (process, target column, transform), each with its
+    distinct source columns in first-seen order; a ColumnRef made once per distinct column. None
+    when no kept row names a column."""
     if "source_column" not in known:
-        return [()] * processes
+        return None
     source_column, target_column = known["source_column"], known["target_column"]
     transform = known.get("transform") or Cells(np.array([""], dtype=object), np.zeros(rows, dtype=np.int64))
     at = np.nonzero(~source_column.empty()[kept])[0]
+    if not len(at):
+        return None
     picked, owner = kept[at], proc[at]
     key_text = np.array(refs.keys, dtype=object)
     source_key, target_key = (refs.key_of[end[at]] for end in ends)
     target_col, how = (cells.codes[picked] for cells in (target_column, transform))  # type: ignore[index]
     mapping, mappings = _combined(owner, target_key, target_col, how)
-    source_refs, source = _column_refs(key_text, source_key, source_column.values, source_column.codes[picked])  # type: ignore[index]
-    members, bounds = grouped(mapping, source, mappings, max(len(source_refs), 1))
-    member_refs = source_refs[members]  # each mapping's sources, mapping after mapping
     heads = _first_rows(mapping, mappings)
     order = np.argsort(owner[heads], kind="stable")  # the mappings process by process, each in first-seen order
+    rank = np.empty(mappings, dtype=np.int64)
+    rank[order] = np.arange(mappings)
+    source_refs, source = _column_refs(key_text, source_key, source_column.values, source_column.codes[picked])  # type: ignore[index]
+    members, bounds = grouped(rank[mapping], source, mappings, max(len(source_refs), 1))
+    sources, counts = source_refs[members], np.diff(bounds)
     heads = heads[order]
-    target_refs, target = _column_refs(key_text, target_key[heads], target_column.values, target_col[heads])
-    if len(members) == mappings:  # one source each: one-tuples straight from the array
-        sources_of: Iterable[tuple[ColumnRef, ...]] = zip(member_refs[order])
+    target_key, target_col, how, owner = target_key[heads], target_col[heads], how[heads], owner[heads]
+    del at, picked, source_key, mapping, source, members, bounds, source_refs  # row by row: done with
+    target_refs, target = _column_refs(key_text, target_key, target_column.values, target_col)
+    return _Mappings(sources, counts, target_refs[target], transform.values[how], np.bincount(owner, minlength=processes))
+
+
+def _build_columns(found: _Mappings | None, processes: int) -> list[tuple[ColumnMapping, ...]]:
+    """Per process, its column mappings, built by ``map`` over the arrays, not a loop per row."""
+    if found is None:
+        return [()] * processes
+    if found.counts.max(initial=0) <= 1:  # one source each: one-tuples straight from the array
+        sources: Iterable[tuple[ColumnRef, ...]] = zip(found.sources)
     else:
-        starts, stops = np.asarray(bounds[:-1])[order].tolist(), np.asarray(bounds[1:])[order].tolist()
-        sources_of = map(tuple, map(member_refs.tolist().__getitem__, map(slice, starts, stops)))
-    built = list(_made(ColumnMapping, sources_of, target_refs[target], transform.values[how[heads]]))
-    within = np.concatenate([[0], np.cumsum(np.bincount(owner[heads], minlength=processes))]).tolist()
+        sources = map(tuple, map(islice, repeat(iter(found.sources)), found.counts.tolist()))
+    built = list(_made(ColumnMapping, sources, found.targets, found.transforms))
+    within = np.concatenate([[0], np.cumsum(found.per_process)]).tolist()
     return [tuple(built[a:b]) for a, b in pairwise(within)]
 
 
@@ -342,11 +366,16 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
         return out
     ends = (_codes(known["source"], rows)[0][kept], _codes(known["target"], rows)[0][kept])
     (ins, in_at), (outs, out_at) = (_ends(proc, len(ids), end, refs) for end in ends)
-    columns = _build_columns(proc, len(ids), known, kept, rows, ends, refs)
     first_rows = kept[_first_rows(proc, len(ids))]
     attributes = _attributes(extras, first_rows)
     first_lines = line_numbers[first_rows].tolist()
-    del known, extras, proc, ends  # the per-row codes: dropped before the processes are built
+    del extras, line_numbers, keep
+    for field in ("process_id", "source", "target", *_DETAILS):  # read: their codes are let go
+        known.pop(field, None)
+    found = _find_columns(proc, len(ids), known, kept, rows, ends, refs)
+    del known, proc, ends, kept  # the per-row codes: gone before the objects are built
+    columns = _build_columns(found, len(ids))
+    del found
     names, descriptions, sqls, owners = (details.get(f, [""] * len(ids)) for f in _DETAILS)
     for p, pid in enumerate(ids):
         out.processes.append(Process(
