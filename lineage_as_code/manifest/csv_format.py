@@ -271,11 +271,12 @@ def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kep
     when no kept row names a column."""
     if "source_column" not in known:
         return None
-    source_column, target_column = known["source_column"], known["target_column"]
-    transform = known.get("transform") or Cells(np.array([""], dtype=object), np.zeros(rows, dtype=np.int64))
+    source_column = known["source_column"]
     at = np.nonzero(~source_column.empty()[kept])[0]
     if not len(at):
         return None
+    target_column = known["target_column"]  # a kept row with a source column has a target column
+    transform = known.get("transform") or Cells(np.array([""], dtype=object), np.zeros(rows, dtype=np.int64))
     picked, owner = kept[at], proc[at]
     key_text = np.array(refs.keys, dtype=object)
     source_key, target_key = (refs.key_of[end[at]] for end in ends)
