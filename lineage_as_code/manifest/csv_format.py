@@ -103,7 +103,7 @@ class _Refs:
     asset_of: list[Asset | None]
     keys: list[str]
     reasons: dict[int, str]
-    shared: bool  # every text of one key gives an equal Asset, and ``asset_of`` holds one object per key
+    by_key: list[Asset] | None  # per key code its Asset, when every text of the key gives an equal one
 
 
 def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
@@ -124,9 +124,11 @@ def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
         if asset is not None:
             first = by_key.setdefault(code, asset)
             shared = shared and (first is asset or first == asset)
-    if shared:
-        assets = [by_key.get(code) for code in key_of.tolist()]
-    return _Refs(key_of.astype(np.int64, copy=False), assets, keys.tolist(), reasons, shared)
+    codes = key_of.astype(np.int64, copy=False)
+    if not shared:  # each process then keeps the Asset of its own first row naming the key
+        return _Refs(codes, assets, keys.tolist(), reasons, None)
+    return _Refs(codes, [by_key.get(k) for k in key_of.tolist()], keys.tolist(), reasons,
+                 [by_key[k] for k in range(len(keys))])
 
 
 def _ref_problems(name: str, ends: tuple[Cells, Cells], refs: _Refs, keep: np.ndarray,
@@ -370,6 +372,9 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
     first_rows = kept[_first_rows(proc, len(ids))]
     attributes = _attributes(extras, first_rows)
     first_lines = line_numbers[first_rows].tolist()
+    if refs.by_key is not None:  # one Asset per key: the file's assets, sorted by key, are those of its Lineage
+        used = np.nonzero(np.bincount(np.concatenate([refs.key_of[end] for end in ends]), minlength=len(refs.keys)))[0]
+        out.touched = {refs.keys[k]: refs.by_key[k] for k in sorted(used.tolist(), key=refs.keys.__getitem__)}
     del extras, line_numbers, keep
     for field in ("process_id", "source", "target", *_DETAILS):  # read: their codes are let go
         known.pop(field, None)
@@ -384,6 +389,4 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
             outputs=tuple(outs[out_at[p]:out_at[p + 1]]), description=descriptions[p], sql=sqls[p], owner=owners[p],
             attributes=attributes[p], columns=columns[p], source=SourceLocation(name, first_lines[p]),
         ))
-    if refs.shared:  # one Asset per key: the file's assets, sorted by key, are those of its Lineage
-        out.touched = {a.key: a for a in sorted({id(a): a for a in (*ins, *outs)}.values(), key=lambda a: a.key)}
     return out
