@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import compress, pairwise
+from itertools import compress
 
 import numpy as np
 import pandas as pd
 
 from ..errors import Problem
 from ..model import NEEDS_QUOTE, Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping, quote_segment
-from .csv_common import ATLAN_COLUMNS
+from .csv_common import ATLAN_COLUMNS, Cells, distinct, grouped
 from .yaml_format import ParsedFile
 
 _REQUIRED = [c for c in ATLAN_COLUMNS if not c.endswith(("Identity", "Name"))] + [
@@ -45,54 +44,8 @@ _PER_ROW = ("Transformation Name",)  # about one value per process: stripped cel
 _QUOTED = re.compile(rf"{NEEDS_QUOTE.pattern}|//")  # in a table path: a part to quote, or an empty one
 
 
-class _Cells:
-    """One column, stripped: its distinct values and each row's index into them (``codes`` None when
-    the values are the rows' own, for a column with about as many values as rows)."""
-
-    __slots__ = ("codes", "values")
-
-    def __init__(self, values: np.ndarray, codes: np.ndarray | None = None) -> None:
-        self.values = values
-        self.codes = codes
-
-    def at(self, rows: np.ndarray) -> np.ndarray:
-        """The values of ``rows``."""
-        return self.values[rows] if self.codes is None else self.values[self.codes[rows]]
-
-    def empty(self) -> np.ndarray:
-        """Per row, whether its cell is empty."""
-        blank = self.values == ""
-        return blank if self.codes is None else blank[self.codes]
-
-    def test(self, check: Callable[[str], bool]) -> np.ndarray:
-        """Per row, ``check`` of its value, run once per distinct value."""
-        found = np.fromiter((check(v) for v in self.values.tolist()), dtype=bool, count=len(self.values))
-        return found if self.codes is None else found[self.codes]
-
-    def kept(self, keep: np.ndarray) -> _Cells:
-        return _Cells(self.values[keep]) if self.codes is None else _Cells(self.values, self.codes[keep])
-
-
-def _distinct(columns: list[np.ndarray]) -> list[_Cells]:
-    """The columns as _Cells over one set of stripped values (a cell pandas left empty reads ``nan``,
-    as ``str()`` does): equal text has one code in all of them."""
-    codes, found = pd.factorize(np.concatenate(columns) if len(columns) > 1 else columns[0], use_na_sentinel=True)
-    raw = found.tolist()
-    if (codes < 0).any():
-        codes[codes < 0] = len(raw)
-        raw.append(float("nan"))
-    stripped = [str(v).strip() for v in raw]
-    if any(s is not v for s, v in zip(stripped, raw, strict=True)):  # two cells may strip to one text
-        remap, values = pd.factorize(np.array(stripped, dtype=object))
-        codes = remap[codes]
-    else:
-        values = np.array(stripped, dtype=object)
-    bounds = np.cumsum([0, *map(len, columns)]).tolist()
-    return [_Cells(values, codes[a:b]) for a, b in pairwise(bounds)]
-
-
-def _read_cells(frame: pd.DataFrame) -> dict[str, _Cells]:
-    """Every column the parser reads, by header name, as _Cells; a repeated name keeps its last
+def _read_cells(frame: pd.DataFrame) -> dict[str, Cells]:
+    """Every column the parser reads, by header name, as Cells; a repeated name keeps its last
     column, as dict records did. ``frame`` is emptied on the way: each column's cells are freed once
     read, not held until the parse ends."""
     names = list(frame.columns)
@@ -101,20 +54,20 @@ def _read_cells(frame: pd.DataFrame) -> dict[str, _Cells]:
     pending = {c: np.asarray(frame.pop(i), dtype=object) for c, i in last.items()}
     for i in list(frame.columns):  # the unused columns, and those a repeated name shadows
         del frame[i]
-    cells: dict[str, _Cells] = {}
+    cells: dict[str, Cells] = {}
     for part in _PAIRED:
         both = [pending.pop(f"{side} {part}") for side in _SIDES]
-        cells.update(zip((f"{side} {part}" for side in _SIDES), _distinct(both), strict=True))
+        cells.update(zip((f"{side} {part}" for side in _SIDES), distinct(both), strict=True))
     for column in list(pending):
         raw = pending.pop(column)
         if column in _PER_ROW:
-            cells[column] = _Cells(np.array([str(v).strip() for v in raw.tolist()], dtype=object))
+            cells[column] = Cells(np.array([str(v).strip() for v in raw.tolist()], dtype=object))
         else:
-            cells[column] = _distinct([raw])[0]
+            cells[column] = distinct([raw])[0]
     return {c: cells[c] for c in last}  # header order: extra columns become attributes in it
 
 
-def _row_problems(name: str, cells: dict[str, _Cells], lines: np.ndarray,
+def _row_problems(name: str, cells: dict[str, Cells], lines: np.ndarray,
                   is_column: dict[str, np.ndarray]) -> tuple[list[Problem], np.ndarray]:
     """Every problem of every row, in row order; and the mask of rows that have none."""
     empty = np.column_stack([cells[c].empty() for c in _REQUIRED])
@@ -193,12 +146,12 @@ class _Ends:
     columns: np.ndarray
 
 
-def _occurrences(cells: dict[str, _Cells], part: str) -> np.ndarray:
+def _occurrences(cells: dict[str, Cells], part: str) -> np.ndarray:
     """The codes of a paired column, row by row, source before target: row r's ends at 2r and 2r + 1."""
     return np.column_stack([cells[f"{side} {part}"].codes for side in _SIDES]).ravel()  # type: ignore[misc]
 
 
-def _build_ends(cells: dict[str, _Cells], column_rows: np.ndarray) -> _Ends:
+def _build_ends(cells: dict[str, Cells], column_rows: np.ndarray) -> _Ends:
     """One Asset per distinct key; its fields come from its first end, table rows before column rows
     (which carry no table type: theirs is the type a table row gives the same table, else ``Table``).
 
@@ -246,7 +199,7 @@ def _build_ends(cells: dict[str, _Cells], column_rows: np.ndarray) -> _Ends:
     return _Ends(assets, sorted_keys, at_end[0::2], at_end[1::2], column_end[0::2], column_end[1::2], names)
 
 
-def _process_ids(cells: dict[str, _Cells], ends: _Ends) -> tuple[np.ndarray, list[str]]:
+def _process_ids(cells: dict[str, Cells], ends: _Ends) -> tuple[np.ndarray, list[str]]:
     """The process ids, sorted, and each row's index into them: ``Transformation Identity``, or ``lb-``
     and a digest of the name and the two tables."""
     named = cells["Transformation Identity"]
@@ -270,16 +223,6 @@ def _process_ids(cells: dict[str, _Cells], ends: _Ends) -> tuple[np.ndarray, lis
     return to_process[label], list(compress(in_order, fresh))
 
 
-def _grouped(group: np.ndarray, values: np.ndarray, groups: int, width: int) -> tuple[np.ndarray, list[int]]:
-    """Per group (0..groups-1), its distinct values (0..width-1) in first-seen order: all of them,
-    group after group, and where each group starts (``groups + 1`` bounds)."""
-    pairs = pd.unique(group.astype(np.int64) * width + values)
-    owner = pairs // width
-    pairs = pairs[np.argsort(owner, kind="stable")]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=groups))])
-    return pairs % width, bounds.tolist()
-
-
 def _build_columns(pid: np.ndarray, processes: int, ends: _Ends, column_rows: np.ndarray
                    ) -> list[tuple[ColumnMapping, ...]]:
     """Per process, its column mappings: sources grouped by target column, in first-seen order.
@@ -299,7 +242,7 @@ def _build_columns(pid: np.ndarray, processes: int, ends: _Ends, column_rows: np
     t_refs = [ColumnRef(keys[t], names[c])
               for t, c in zip(edges["t"].to_numpy()[firsts].tolist(), edges["tc"].to_numpy()[firsts].tolist(),
                               strict=True)]
-    members, bounds = _grouped(mapping, np.arange(len(edges)), len(firsts), max(len(edges), 1))
+    members, bounds = grouped(mapping, np.arange(len(edges)), len(firsts), max(len(edges), 1))
     member = members.tolist()
     per_process: dict[int, list[ColumnMapping]] = {}
     for i, (p, target_ref) in enumerate(zip(edges["p"].to_numpy()[firsts].tolist(), t_refs, strict=True)):
@@ -310,7 +253,7 @@ def _build_columns(pid: np.ndarray, processes: int, ends: _Ends, column_rows: np
     return out
 
 
-def _attributes(cells: dict[str, _Cells], extras: list[str], firsts: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
+def _attributes(cells: dict[str, Cells], extras: list[str], firsts: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
     """Per process (by its first row), its attributes: the extra columns' non-empty cells and the
     transformation's connector and connection; built once per distinct set, which most processes share."""
     read = (*extras, "Transformation Connector", "Transformation Connection")
@@ -347,7 +290,7 @@ def parse_atlan_csv(name: str, frame: pd.DataFrame, lines: pd.Series) -> ParsedF
     firsts = np.full(len(ids), len(pid))
     np.minimum.at(firsts, pid, np.arange(len(pid)))
     tables = max(len(ends.keys), 1)
-    inputs, outputs = (_grouped(pid, at, len(ids), tables) for at in (ends.source, ends.target))
+    inputs, outputs = (grouped(pid, at, len(ids), tables) for at in (ends.source, ends.target))
     columns = _build_columns(pid, len(ids), ends, column_rows)
     extras = [c for c in cells if c not in ATLAN_COLUMNS]
     attributes = _attributes(kept, extras, firsts)

@@ -1,5 +1,8 @@
 """What both CSV dialects share: decoding, separator and dialect detection, reading with pandas,
-and mapping each data row back to the line it starts on (quoted cells may span lines)."""
+mapping each data row back to the line it starts on (quoted cells may span lines), and the columnar
+form both parsers work on: each column read once into its distinct values and each row's integer
+code into them, so rows are handled as arrays of codes and Python objects are made per distinct
+value, never per row."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Callable
+from itertools import pairwise
 
+import numpy as np
 import pandas as pd
 
 from ..errors import Problem
@@ -20,6 +26,7 @@ ATLAN_COLUMNS = tuple(
     for side in ("Source", "Target")
     for part in ("Type", "Connector", "Connection", "Identity", "Name")
 ) + tuple(f"Transformation {part}" for part in ("Connector", "Connection", "Identity", "Name"))
+_FIRST_LINE = re.compile(r"[^\r\n]*")  # pandas ends a line at a lone \r too
 NATIVE_COLUMNS = ("process_id", "process_name", "source", "target", "source_column", "target_column",
                   "transform", "description", "sql", "owner")
 
@@ -39,7 +46,7 @@ def detect_dialect(name: str, text: str, separator: str | None) -> tuple[str, st
     A header with two native columns is native (a missing column is then named by the native
     parser); one with most of the Atlan columns is Atlan, and the missing ones are named here.
     """
-    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]  # pandas ends a line at a lone \r too
+    first_line = _FIRST_LINE.match(text).group()  # type: ignore[union-attr]  # (always matches)
     for sep in ((separator,) if separator else SEPARATORS):
         cells = _header_cells(first_line, sep)
         if set(ATLAN_COLUMNS) <= set(cells):
@@ -87,7 +94,10 @@ def read_frame(name: str, data: bytes, sep: str) -> tuple[pd.DataFrame, pd.Serie
     if frame.empty:
         return frame, pd.Series([], dtype="int64")
     lines = pd.Series(range(2, len(frame) + 2), index=frame.index)
-    physical = body.rstrip(b"\r\n").count(b"\n")
+    end = len(body)
+    while end and body[end - 1] in b"\r\n":  # trailing line ends, found without copying the body
+        end -= 1
+    physical = body.count(b"\n", 0, end)
     if physical == len(frame):
         return frame, lines  # no quoted cell spans lines and no blank line: row i is on line i + 2
     newlines = sum((frame[c].str.count("\n") for c in frame.columns), start=pd.Series(0, index=frame.index))
@@ -136,3 +146,61 @@ def decode(name: str, data: bytes) -> str | Problem:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return undecodable(name, data, exc)
+
+
+class Cells:
+    """One column: its distinct values and each row's index into them (``codes`` None when the
+    values are the rows' own, for a column with about as many values as rows)."""
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, values: np.ndarray, codes: np.ndarray | None = None) -> None:
+        self.values = values
+        self.codes = codes
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The values of ``rows``."""
+        return self.values[rows] if self.codes is None else self.values[self.codes[rows]]
+
+    def per_row(self, flags: np.ndarray) -> np.ndarray:
+        """Per row, the flag of its value (``flags``: one per distinct value)."""
+        return flags if self.codes is None else flags[self.codes]
+
+    def empty(self) -> np.ndarray:
+        """Per row, whether its cell is empty."""
+        return self.per_row(self.values == "")
+
+    def test(self, check: Callable[[str], bool]) -> np.ndarray:
+        """Per row, ``check`` of its value, run once per distinct value."""
+        return self.per_row(np.fromiter((check(v) for v in self.values.tolist()), dtype=bool, count=len(self.values)))
+
+    def kept(self, keep: np.ndarray) -> Cells:
+        return Cells(self.values[keep]) if self.codes is None else Cells(self.values, self.codes[keep])
+
+
+def distinct(columns: list[np.ndarray], strip: bool = True) -> list[Cells]:
+    """The columns as Cells over one set of values, stripped unless ``strip`` is false (a cell pandas
+    left empty reads ``nan``, as ``str()`` does): equal text has one code in all of them."""
+    codes, found = pd.factorize(np.concatenate(columns) if len(columns) > 1 else columns[0], use_na_sentinel=True)
+    raw = found.tolist()
+    if (codes < 0).any():
+        codes[codes < 0] = len(raw)
+        raw.append(float("nan"))
+    texts = [str(v).strip() for v in raw] if strip else [str(v) for v in raw]
+    if any(s is not v for s, v in zip(texts, raw, strict=True)):  # two cells may strip to one text
+        remap, values = pd.factorize(np.array(texts, dtype=object))
+        codes = remap[codes]
+    else:
+        values = np.array(texts, dtype=object)
+    bounds = np.cumsum([0, *map(len, columns)]).tolist()
+    return [Cells(values, codes[a:b]) for a, b in pairwise(bounds)]
+
+
+def grouped(group: np.ndarray, values: np.ndarray, groups: int, width: int) -> tuple[np.ndarray, list[int]]:
+    """Per group (0..groups-1), its distinct values (0..width-1) in first-seen order: all of them,
+    group after group, and where each group starts (``groups + 1`` bounds)."""
+    pairs = pd.unique(group.astype(np.int64) * width + values)
+    owner = pairs // width
+    pairs = pairs[np.argsort(owner, kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=groups))])
+    return pairs % width, bounds.tolist()

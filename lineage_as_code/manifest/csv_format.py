@@ -4,136 +4,319 @@ Columns (header case and spacing are ignored): ``process_id`` and/or ``process_n
 ``target``, optional ``source_column``/``target_column``, ``transform``, ``description``, ``sql``,
 ``owner``. Rows of one process merge into one Process; column rows with the same target column and
 transform merge into one mapping with several sources. Any other column becomes a process attribute.
+
+Built for millions of rows, on integer codes as the Atlan parser is: each column is read once into
+its distinct values and each row's code into them (``source`` and ``target`` share one set of values,
+so a reference has one code whichever end it is), rows are validated, grouped and deduplicated as
+arrays of codes, each distinct reference is parsed once, and Python objects are made once per asset,
+process and column mapping, never per row. Processes come out sorted by id and the assets they touch
+sorted by key, so a Lineage is built from them as they are.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import islice, pairwise, repeat
+from typing import Any, TypeVar, cast
 
+import numpy as np
 import pandas as pd
 
 from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
-from .csv_common import NATIVE_COLUMNS, missing_columns, normalise_native
-from .refs import RefError, parse_asset
+from .csv_common import NATIVE_COLUMNS, Cells, distinct, grouped, missing_columns, normalise_native
+from .refs import parse_assets
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
 from .yaml_format import ParsedFile
 
+_T = TypeVar("_T", bound=tuple[Any, ...])
 _DETAILS = ("process_name", "description", "sql", "owner")
+_PAIRED = (("source", "target"), ("source_column", "target_column"))  # each pair read into one set of values
 
 
-def _process_key(row: Mapping[str, str]) -> str:
-    if row.get("process_id"):
-        return row["process_id"]
-    digest = hashlib.sha1(row["process_name"].encode()).hexdigest()[:12]
-    return f"csv-{digest}"
+def _read_cells(frame: pd.DataFrame, rename: Mapping[str, str]) -> tuple[dict[str, Cells], dict[str, Cells]]:
+    """The known fields present (by field name, in header order) and the extra columns (by header
+    name), as Cells over their exact text. ``frame`` is emptied on the way: each column's cells are
+    freed once read, not held until the parse ends."""
+    names = list(frame.columns)
+    frame.columns = pd.RangeIndex(len(names))
+    fields = {rename[c]: i for i, c in enumerate(names) if c in rename}
+    extras = {c: i for i, c in enumerate(names) if c not in rename}
+    cells: dict[str, Cells] = {}
+    for pair in _PAIRED:
+        present = [f for f in pair if f in fields]
+        if present:
+            columns = [np.asarray(frame.pop(fields[f]), dtype=object) for f in present]
+            cells.update(zip(present, distinct(columns, strip=False), strict=True))
+    for column, i in (*fields.items(), *extras.items()):
+        if column not in cells:
+            cells[column] = distinct([np.asarray(frame.pop(i), dtype=object)], strip=False)[0]
+    return {f: cells[f] for f in fields}, {c: cells[c] for c in extras}
 
 
-class _Draft:
-    def __init__(self, pid: str, row: Mapping[str, str], location: SourceLocation, extras: dict[str, str]) -> None:
-        self.pid = pid
-        self.row = dict(row)
-        self.location = location
-        self.inputs: dict[str, Asset] = {}
-        self.outputs: dict[str, Asset] = {}
-        self.columns: dict[tuple[ColumnRef, str], dict[ColumnRef, None]] = {}
-        self.attributes = extras
-
-    def build(self) -> Process:
-        mappings = tuple(ColumnMapping(tuple(srcs), tgt, transform)
-                         for (tgt, transform), srcs in self.columns.items())
-        return Process(
-            id=self.pid, name=self.row.get("process_name") or self.pid,
-            inputs=tuple(self.inputs.values()), outputs=tuple(self.outputs.values()),
-            description=self.row.get("description", ""), sql=self.row.get("sql", ""),
-            owner=self.row.get("owner", ""), attributes=freeze_mapping(self.attributes),
-            columns=mappings, source=self.location,
-        )
+def _value(cells: Cells, row: int) -> str:
+    """The text of one row's cell."""
+    return str(cells.values[row if cells.codes is None else cells.codes[row]])
 
 
-def _column(frame: pd.DataFrame, name: str) -> list[str]:
-    return frame[name].tolist() if name in frame.columns else [""] * len(frame)
+def _codes(cells: Cells | None, rows: int) -> tuple[np.ndarray, list[str]]:
+    """A column's per-row codes and its values; an absent column reads as empty on every row."""
+    if cells is None:
+        return np.zeros(rows, dtype=np.int64), [""]
+    assert cells.codes is not None  # read by ``distinct``: always coded
+    return cells.codes.astype(np.int64, copy=False), cells.values.tolist()
 
 
-def _row_problems(name: str, known: pd.DataFrame, lines: pd.Series) -> tuple[list[Problem], set[int]]:
-    """Schema problems of every row, checked vectorised; exact messages come from jsonschema."""
-    schema = load_schema("lineage-row")
+def _row_problems(name: str, known: dict[str, Cells], rows: int, lines: np.ndarray) -> tuple[list[Problem], np.ndarray]:
+    """Schema problems of every row, in row order, and the mask of rows without one. The checks run
+    vectorised; the rows they reject are run through jsonschema, which writes the exact messages."""
     try:
-        suspects = [int(i) for i in invalid_rows(known, schema).to_numpy().nonzero()[0]]
+        suspects = np.nonzero(invalid_rows(known, rows, load_schema("lineage-row")))[0].tolist()
     except Unsupported:
-        suspects = list(range(len(known)))
+        suspects = list(range(rows))
     problems: list[Problem] = []
-    broken: set[int] = set()
-    records = known.iloc[suspects].to_dict("records") if suspects else []
-    for index, raw in zip(suspects, records, strict=True):
-        line = int(lines.iloc[index])
+    keep = np.ones(rows, dtype=bool)
+    for index in suspects:
+        line = int(lines[index])
 
         def at_row(_path: Sequence[str | int], line: int = line) -> int:
             return line
 
+        raw = {field: _value(cells, index) for field, cells in known.items()}
         found = schema_problems({k: v for k, v in raw.items() if v != ""}, "lineage-row", name, at_row)
         if found:
             problems.extend(found)
-            broken.add(index)
-    return problems, broken
+            keep[index] = False
+    return problems, keep
 
 
-def _parse_refs(values: list[str], defaults: Mapping[str, str]) -> dict[str, Asset | str]:
-    """Parse each distinct reference once: an Asset, or the error message."""
-    parsed: dict[str, Asset | str] = {}
-    for text in dict.fromkeys(values):
-        if text:
-            try:
-                parsed[text] = parse_asset(text, defaults)
-            except RefError as exc:
-                parsed[text] = str(exc)
-    return parsed
+@dataclass
+class _Refs:
+    """The distinct texts of ``source`` and ``target``, parsed: per text code, its key's code (-1 when
+    the text is empty or malformed) and its Asset; the distinct keys; and why each malformed text is."""
+
+    key_of: np.ndarray
+    asset_of: list[Asset | None]
+    keys: list[str]
+    reasons: dict[int, str]
+    by_key: list[Asset] | None  # per key code its Asset, when every text of the key gives an equal one
 
 
-def _process_ids(cols: dict[str, list[str]]) -> list[str]:
-    """Each row's process id: ``process_id``, or a stable id derived from ``process_name``."""
-    named: dict[str, str] = {}
-    out = []
-    for pid, pname in zip(cols["process_id"], cols["process_name"], strict=True):
-        if not pid:
-            pid = named.get(pname) or named.setdefault(pname, _process_key({"process_name": pname}))
-        out.append(pid)
-    return out
+def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
+    """Parse each distinct reference once; texts that name one key share one key code and, when
+    their Assets are equal (always, unless a reference quotes an empty segment), one Asset."""
+    given = [i for i, t in enumerate(texts) if t]
+    assets: list[Asset | None] = [None] * len(texts)
+    reasons: dict[int, str] = {}
+    for i, found in zip(given, parse_assets([texts[i] for i in given], defaults), strict=True):
+        if isinstance(found, str):
+            reasons[i] = found
+        else:
+            assets[i] = found
+    key_of, keys = pd.factorize(np.array([a.key if a is not None else None for a in assets], dtype=object))
+    by_key: dict[int, Asset] = {}
+    shared = True
+    for code, asset in zip(key_of.tolist(), assets, strict=True):
+        if asset is not None:
+            first = by_key.setdefault(code, asset)
+            shared = shared and (first is asset or first == asset)
+    codes = key_of.astype(np.int64, copy=False)
+    if not shared:  # each process then keeps the Asset of its own first row naming the key
+        return _Refs(codes, assets, keys.tolist(), reasons, None)
+    return _Refs(codes, [by_key.get(k) for k in key_of.tolist()], keys.tolist(), reasons,
+                 [by_key[k] for k in range(len(keys))])
 
 
-def _details(known: pd.DataFrame, pids: list[str], keep: pd.Series) -> dict[str, dict[str, str]]:
-    """Per process, the first non-empty name/description/sql/owner over its rows."""
-    present = [k for k in _DETAILS if k in known.columns]
-    if not present:
-        return {}
-    frame = known.loc[keep, present].replace("", None)
-    firsts = frame.groupby(pd.Series(pids, index=known.index)[keep], sort=False).first()
-    columns = {k: firsts[k].tolist() for k in present}
-    return {pid: {k: columns[k][i] for k in present if isinstance(columns[k][i], str)}
-            for i, pid in enumerate(firsts.index.tolist())}
+def _ref_problems(name: str, ends: tuple[Cells, Cells], refs: _Refs, keep: np.ndarray,
+                  lines: np.ndarray) -> list[Problem]:
+    """A Problem per kept row with a malformed reference (and the row dropped from ``keep``): reference
+    by reference in the order first seen (sources before targets), then row by row; a row with two
+    is named once, for the one seen first."""
+    if not refs.reasons:
+        return []
+    bad = np.zeros(len(refs.asset_of) + 1, dtype=bool)
+    bad[list(refs.reasons)] = True
+    source, target = (cells.codes for cells in ends)
+    assert source is not None and target is not None
+    rows = np.nonzero(keep & (bad[source] | bad[target]))[0]
+    none = len(refs.asset_of)
+    chosen = np.minimum(np.where(bad[source[rows]], source[rows], none), np.where(bad[target[rows]], target[rows], none))
+    order = np.lexsort((rows, chosen))
+    keep[rows] = False
+    return [Problem(name, int(lines[r]), "source" if source[r] == c else "target", refs.reasons[c])
+            for r, c in zip(rows[order].tolist(), chosen[order].tolist(), strict=True)]
 
 
-def _conflicts(name: str, known: pd.DataFrame, pids: list[str], keep: pd.Series, lines: pd.Series) -> list[Problem]:
-    """A Problem per process whose rows give two different non-empty names, descriptions, sql or
-    owners, naming both rows: the first would otherwise win without a word."""
-    problems = []
-    ids = pd.Series(pids, index=known.index)[keep]
-    for column in (k for k in _DETAILS if k in known.columns):
-        cells = known.loc[keep, column]
-        given = cells != ""
-        distinct = pd.DataFrame({"pid": ids[given], "value": cells[given]}).drop_duplicates()
-        clash = distinct[distinct["pid"].duplicated(keep=False)]
-        for pid, rows in clash.groupby("pid", sort=False):
-            (first, a), (second, b) = list(rows["value"].items())[:2]
-            here, there = int(lines.loc[second]), int(lines.loc[first])
-            problems.append(Problem(name, here, column, (
-                f"process {pid!r} has {column} {excerpt(repr(b))} here but {excerpt(repr(a))} on line {there}; "
-                "the rows of one process must agree (leave the cell empty to inherit)")))
-    return problems
+def _process_ids(known: dict[str, Cells], kept: np.ndarray, rows: int) -> tuple[np.ndarray, list[str]]:
+    """The process ids, sorted, and each kept row's index into them: ``process_id``, or ``csv-`` and a
+    digest of ``process_name``. Each distinct (id, name) pair is looked at once."""
+    ids, id_values = _codes(known.get("process_id"), rows)
+    names, name_values = _codes(known.get("process_name"), rows)
+    pair_of, pairs = pd.factorize(ids[kept] * len(name_values) + names[kept])
+    derived: dict[int, str] = {}
+    texts = []
+    for pair in pairs.tolist():
+        given, named = divmod(pair, len(name_values))
+        if id_values[given]:
+            texts.append(id_values[given])
+        elif (text := derived.get(named)) is not None:
+            texts.append(text)
+        else:
+            digest = hashlib.sha1(name_values[named].encode()).hexdigest()[:12]
+            texts.append(derived.setdefault(named, f"csv-{digest}"))
+    text_of, found = pd.factorize(np.array(texts, dtype=object))
+    distinct_ids = found.tolist()
+    in_order = sorted(range(len(distinct_ids)), key=distinct_ids.__getitem__)
+    rank = np.empty(len(in_order), dtype=np.int64)
+    rank[in_order] = np.arange(len(in_order))
+    return rank[text_of][pair_of], [distinct_ids[i] for i in in_order]
+
+
+def _first_rows(group: np.ndarray, groups: int) -> np.ndarray:
+    """Per group (0..groups-1), the first index where ``group`` holds it."""
+    first = np.full(groups, len(group), dtype=np.int64)
+    np.minimum.at(first, group, np.arange(len(group)))
+    return first
+
+
+def _combined(*columns: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per row, a code for its combination of the columns' codes (each >= 0), numbered in first-seen
+    order; and how many combinations there are. Codes are multiplied together while they fit in 62
+    bits, and renumbered only when the next would not."""
+    code, bound = columns[0].astype(np.int64), int(columns[0].max(initial=0)) + 1
+    for column in columns[1:]:
+        width = int(column.max(initial=0)) + 1
+        if bound * width >= 1 << 62:
+            code, found = pd.factorize(code)
+            bound = len(found)
+        code, bound = code * width + column, bound * width
+    code, found = pd.factorize(code)
+    return code.astype(np.int64, copy=False), len(found)
+
+
+def _made(kind: type[_T], *columns: Iterable[Any]) -> Iterator[_T]:
+    """``kind._make`` of each row of ``columns``, for a NamedTuple ``kind``: the tuples are made by C
+    code, without a Python call per item (millions of column refs and mappings)."""
+    return map(tuple.__new__, repeat(kind), zip(*columns))  # type: ignore[arg-type]
+
+
+def _details(name: str, known: dict[str, Cells], kept: np.ndarray, proc: np.ndarray, ids: list[str],
+             lines: np.ndarray) -> tuple[dict[str, list[str]], list[Problem]]:
+    """Per detail field (name, description, sql, owner), each process's first non-empty value over its
+    kept rows; and a Problem per process whose rows give two different ones, naming both rows: the
+    first would otherwise win without a word."""
+    details: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    for field in (f for f in _DETAILS if f in known):
+        codes, values = _codes(known[field], len(lines))
+        codes = codes[kept]
+        given = np.array([v != "" for v in values], dtype=bool)[codes]
+        at = np.nonzero(given)[0]
+        pair_of, pairs = pd.factorize(proc[at] * len(values) + codes[at])  # (process, value), first seen first
+        first = at[_first_rows(pair_of, len(pairs))]
+        owner, value = (pairs // len(values)).tolist(), (pairs % len(values)).tolist()
+        column = details[field] = [""] * len(ids)
+        seen: dict[int, list[int]] = {}
+        for i, p in enumerate(owner):
+            if p not in seen:
+                column[p] = values[value[i]]
+                seen[p] = [i]
+            elif len(seen[p]) == 1:
+                seen[p].append(i)
+        for p, pair in seen.items():
+            if len(pair) == 2:
+                (a, b), (there, here) = ((values[value[i]] for i in pair), (int(lines[kept[first[i]]]) for i in pair))
+                problems.append(Problem(name, here, field, (
+                    f"process {ids[p]!r} has {field} {excerpt(repr(b))} here but {excerpt(repr(a))} on line {there}; "
+                    "the rows of one process must agree (leave the cell empty to inherit)")))
+    return details, problems
+
+
+def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tuple[list[Asset], list[int]]:
+    """Per process, the assets at one end of its rows, each key once in first-seen order, each the
+    Asset of the first row naming its key: all of them, process after process, and the bounds."""
+    width = max(len(refs.keys), 1)
+    pair_of, pairs = pd.factorize(proc * width + refs.key_of[text])
+    by_process = np.argsort(pairs // width, kind="stable")
+    first = text[_first_rows(pair_of, len(pairs))[by_process]].tolist()
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))]).tolist()
+    return cast("list[Asset]", list(map(refs.asset_of.__getitem__, first))), bounds
+def _column_refs(key_text: np.ndarray, key: np.ndarray, names: np.ndarray, column: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """One ColumnRef per distinct (key, column) pair of codes, in first-seen order (an object array),
+    and per row the index of its own."""
+    ref_of, refs = _combined(key, column)
+    heads = _first_rows(ref_of, refs)
+    return np.fromiter(_made(ColumnRef, key_text[key[heads]], names[column[heads]]), dtype=object, count=refs), ref_of
+
+
+@dataclass
+class _Mappings:
+    """The column mappings of the kept rows, as arrays: process by process, each process's in the
+    order first seen. The row-by-row codes they were found from are gone by the time they are built."""
+
+    sources: np.ndarray  # the source ColumnRefs of every mapping, mapping after mapping (object array)
+    counts: np.ndarray  # per mapping, its number of sources
+    targets: np.ndarray  # per mapping, its target ColumnRef (object array)
+    transforms: np.ndarray  # per mapping, its transform (object array)
+    per_process: np.ndarray  # per process, its number of mappings
+
+
+def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
+                  ends: tuple[np.ndarray, np.ndarray], refs: _Refs) -> _Mappings | None:
+    """The column mappings: rows grouped by (process, target column, transform), each with its
+    distinct source columns in first-seen order; a ColumnRef made once per distinct column. None
+    when no kept row names a column."""
+    if "source_column" not in known:
+        return None
+    source_column = known["source_column"]
+    at = np.nonzero(~source_column.empty()[kept])[0]
+    if not len(at):
+        return None
+    target_column = known["target_column"]  # a kept row with a source column has a target column
+    transform = known.get("transform") or Cells(np.array([""], dtype=object), np.zeros(rows, dtype=np.int64))
+    picked, owner = kept[at], proc[at]
+    key_text = np.array(refs.keys, dtype=object)
+    source_key, target_key = (refs.key_of[end[at]] for end in ends)
+    target_col, how = (cells.codes[picked] for cells in (target_column, transform))  # type: ignore[index]
+    mapping, mappings = _combined(owner, target_key, target_col, how)
+    heads = _first_rows(mapping, mappings)
+    order = np.argsort(owner[heads], kind="stable")  # the mappings process by process, each in first-seen order
+    rank = np.empty(mappings, dtype=np.int64)
+    rank[order] = np.arange(mappings)
+    source_refs, source = _column_refs(key_text, source_key, source_column.values, source_column.codes[picked])  # type: ignore[index]
+    members, bounds = grouped(rank[mapping], source, mappings, max(len(source_refs), 1))
+    sources, counts = source_refs[members], np.diff(bounds)
+    heads = heads[order]
+    target_key, target_col, how, owner = target_key[heads], target_col[heads], how[heads], owner[heads]
+    del at, picked, source_key, mapping, source, members, bounds, source_refs  # row by row: done with
+    target_refs, target = _column_refs(key_text, target_key, target_column.values, target_col)
+    return _Mappings(sources, counts, target_refs[target], transform.values[how], np.bincount(owner, minlength=processes))
+
+
+def _build_columns(found: _Mappings | None, processes: int) -> list[tuple[ColumnMapping, ...]]:
+    """Per process, its column mappings, built by ``map`` over the arrays, not a loop per row."""
+    if found is None:
+        return [()] * processes
+    if found.counts.max(initial=0) <= 1:  # one source each: one-tuples straight from the array
+        sources: Iterable[tuple[ColumnRef, ...]] = zip(found.sources)
+    else:
+        sources = map(tuple, map(islice, repeat(iter(found.sources)), found.counts.tolist()))
+    built = list(_made(ColumnMapping, sources, found.targets, found.transforms))
+    within = np.concatenate([[0], np.cumsum(found.per_process)]).tolist()
+    return [tuple(built[a:b]) for a, b in pairwise(within)]
+
+
+def _attributes(extras: dict[str, Cells], first_rows: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
+    """Per process, the non-empty cells of the extra columns on its first row."""
+    if not extras:
+        return [()] * len(first_rows)
+    columns = [cells.at(first_rows).tolist() for cells in extras.values()]
+    return [freeze_mapping({c: v for c, v in zip(extras, values, strict=True) if v != ""}) for values in zip(*columns)]
 
 
 def _repeated_column(name: str, rename: Mapping[str, str]) -> Problem | None:
@@ -164,58 +347,46 @@ def _missing_column(name: str, cells: list[str], present: set[str]) -> Problem |
 
 def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
                      defaults: Mapping[str, str] | None = None) -> ParsedFile:
-    """Turn a native CSV frame into processes; every bad cell becomes a Problem at its row's line.
-
-    Built for millions of rows: validation is vectorised, each distinct asset reference is parsed
-    once, per-process details are grouped by pandas, and the rows are walked once over plain lists.
-    """
+    """Turn a native CSV frame into processes, sorted by id; every bad cell becomes a Problem at its
+    row's line (schema problems row by row, then malformed references, then conflicting details).
+    ``frame`` is consumed (its columns are dropped as they are read)."""
     rename = {c: normalise_native(c) for c in frame.columns if normalise_native(c) in NATIVE_COLUMNS}
     repeated = _repeated_column(name, rename) or _missing_column(name, list(frame.columns), set(rename.values()))
     if repeated is not None:
         return ParsedFile(problems=[repeated])
-    extra_columns = [c for c in frame.columns if c not in rename]
-    known = frame[list(rename)].rename(columns=rename)
-    problems, broken = _row_problems(name, known, lines)
+    rows = len(frame)
+    known, extras = _read_cells(frame, rename)
+    line_numbers = lines.to_numpy()
+    problems, keep = _row_problems(name, known, rows, line_numbers)
     out = ParsedFile(problems=problems)
-    cols = {c: _column(known, c) for c in NATIVE_COLUMNS}
-    refs = _parse_refs(cols["source"] + cols["target"], defaults or {})
-    keys = {text: a.key for text, a in refs.items() if isinstance(a, Asset)}
-    for text, error in refs.items():
-        if isinstance(error, str):
-            for i, (src, tgt) in enumerate(zip(cols["source"], cols["target"], strict=True)):
-                if i not in broken and text in (src, tgt):
-                    out.problems.append(Problem(name, int(lines.iloc[i]), "source" if src == text else "target", error))
-                    broken.add(i)
-    pids = _process_ids(cols)
-    keep = pd.Series(True, index=known.index)
-    if broken:
-        keep.iloc[sorted(broken)] = False
-    out.problems.extend(_conflicts(name, known, pids, keep, lines))
-    details = _details(known, pids, keep)
-    line_numbers = lines.tolist()
-    drafts: dict[str, _Draft] = {}
-    sources, targets = cols["source"], cols["target"]
-    src_cols, tgt_cols, transforms = cols["source_column"], cols["target_column"], cols["transform"]
-    for i, pid in enumerate(pids):
-        if broken and i in broken:
-            continue
-        draft = drafts.get(pid)
-        if draft is None:
-            attrs = {c: frame[c].iat[i] for c in extra_columns if frame[c].iat[i] != ""}
-            draft = drafts[pid] = _Draft(pid, details.get(pid, {}), SourceLocation(name, int(line_numbers[i])), attrs)
-        src, tgt = sources[i], targets[i]
-        src_key, tgt_key = keys[src], keys[tgt]
-        if src_key not in draft.inputs:
-            draft.inputs[src_key] = refs[src]  # type: ignore[assignment]
-        if tgt_key not in draft.outputs:
-            draft.outputs[tgt_key] = refs[tgt]  # type: ignore[assignment]
-        if src_cols[i]:
-            group = (ColumnRef(tgt_key, tgt_cols[i]), transforms[i])
-            column = ColumnRef(src_key, src_cols[i])
-            mapping = draft.columns.get(group)
-            if mapping is None:
-                draft.columns[group] = {column: None}
-            else:
-                mapping[column] = None
-    out.processes.extend(d.build() for d in drafts.values())
+    refs = _parse_refs(known["source"].values.tolist(), defaults or {})
+    out.problems.extend(_ref_problems(name, (known["source"], known["target"]), refs, keep, line_numbers))
+    kept = np.nonzero(keep)[0]
+    proc, ids = _process_ids(known, kept, rows)
+    details, conflicts = _details(name, known, kept, proc, ids, line_numbers)
+    out.problems.extend(conflicts)
+    if not len(ids):
+        return out
+    ends = (_codes(known["source"], rows)[0][kept], _codes(known["target"], rows)[0][kept])
+    (ins, in_at), (outs, out_at) = (_ends(proc, len(ids), end, refs) for end in ends)
+    first_rows = kept[_first_rows(proc, len(ids))]
+    attributes = _attributes(extras, first_rows)
+    first_lines = line_numbers[first_rows].tolist()
+    if refs.by_key is not None:  # one Asset per key: the file's assets, sorted by key, are those of its Lineage
+        used = np.nonzero(np.bincount(np.concatenate([refs.key_of[end] for end in ends]), minlength=len(refs.keys)))[0]
+        out.touched = {refs.keys[k]: refs.by_key[k] for k in sorted(used.tolist(), key=refs.keys.__getitem__)}
+    del extras, line_numbers, keep
+    for field in ("process_id", "source", "target", *_DETAILS):  # read: their codes are let go
+        known.pop(field, None)
+    found = _find_columns(proc, len(ids), known, kept, rows, ends, refs)
+    del known, proc, ends, kept  # the per-row codes: gone before the objects are built
+    columns = _build_columns(found, len(ids))
+    del found
+    names, descriptions, sqls, owners = (details.get(f, [""] * len(ids)) for f in _DETAILS)
+    for p, pid in enumerate(ids):
+        out.processes.append(Process(
+            id=pid, name=names[p] or pid, inputs=tuple(ins[in_at[p]:in_at[p + 1]]),
+            outputs=tuple(outs[out_at[p]:out_at[p + 1]]), description=descriptions[p], sql=sqls[p], owner=owners[p],
+            attributes=attributes[p], columns=columns[p], source=SourceLocation(name, first_lines[p]),
+        ))
     return out

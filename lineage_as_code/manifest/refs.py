@@ -8,10 +8,14 @@ fully qualified names (``bigquery:`my-project.eu`.sales.orders``); a literal bac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 
 from ..display import excerpt
 from ..model import Asset
+
+# ``platform:database.schema.name`` with no part a key quotes (see model.NEEDS_QUOTE): its own key
+_PLAIN = re.compile(r"([^.:\s`]+):([^.:\s`]+)\.([^.:\s`]+)\.([^.:\s`]+)")
 
 
 def _quoted(text: str) -> str:
@@ -128,3 +132,26 @@ def parse_asset(text: str, defaults: Mapping[str, str]) -> Asset:
     """Parse a shorthand reference into an Asset; raise RefError when malformed."""
     platform, segments = split_ref(text)
     return build_asset(platform, segments, defaults)
+
+
+def parse_assets(texts: Iterable[str], defaults: Mapping[str, str]) -> list[Asset | str]:
+    """Parse many references: per text, its Asset with the key already set, or why it is malformed.
+
+    A plain ``platform:database.schema.name`` (no part that a key quotes, nothing to fill from
+    ``defaults``) is its own key and is built without the tokenizer: most references in a large file.
+    """
+    type_, connection = str(defaults.get("type") or "table"), str(defaults.get("connection") or "")
+    out: list[Asset | str] = []
+    for text in texts:
+        plain = _PLAIN.fullmatch(text)
+        if plain is not None:
+            platform, database, schema, name = plain.groups()
+            out.append(Asset(platform, database, schema, name, type_, connection).with_key(text))
+            continue
+        try:
+            asset = parse_asset(text, defaults)
+        except RefError as exc:
+            out.append(str(exc))
+            continue
+        out.append(asset.with_key(asset.key))
+    return out

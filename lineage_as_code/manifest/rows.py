@@ -1,7 +1,7 @@
 """Vectorised validation of many CSV rows against ``schemas/lineage-row.schema.json``.
 
 Running jsonschema on a million rows one by one costs minutes, so the row schema is compiled into
-pandas column checks: required and any-of-required properties, dependent-required pairs, and per
+column checks on each column's distinct values: required and any-of-required properties, dependent-required pairs, and per
 property ``type: string``, ``minLength``, ``maxLength`` and ``pattern``. Only rows the compiled
 checks reject are handed to jsonschema, which then writes the exact messages. The compiler refuses
 any keyword it does not understand, and the row-by-row path is used instead; a test holds the two
@@ -10,10 +10,14 @@ paths to identical verdicts, so the schema file stays the single source of truth
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-import pandas as pd
+import numpy as np
+
+from .csv_common import Cells
 
 _TOP_KEYWORDS = {"$schema", "$id", "title", "description", "type", "required", "anyOf", "additionalProperties",
                  "properties", "dependentRequired"}
@@ -40,20 +44,20 @@ def _compiled(schema_id: str, schema_json: str) -> dict[str, Any]:
     return schema
 
 
-def invalid_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.Series:
-    """Return a boolean Series: True where a row (empty cells meaning absent) breaks ``schema``.
+def invalid_rows(columns: Mapping[str, Cells], rows: int, schema: dict[str, Any]) -> np.ndarray:
+    """Return a boolean array: True where a row (empty cells meaning absent) breaks ``schema``.
 
-    ``frame`` holds only columns named in the schema's properties, every cell a string.
-    Raises Unsupported when the schema needs the row-by-row path.
+    ``columns`` holds, as Cells, only columns named in the schema's properties, every value a
+    string; each check runs once per distinct value. Raises Unsupported when the schema needs the
+    row-by-row path.
     """
     import json
 
     spec = _compiled(str(schema.get("$id")), json.dumps(schema, sort_keys=True))
-    nothing = pd.Series(False, index=frame.index)
-    factorized = {c: pd.factorize(frame[c]) for c in frame.columns}  # check each distinct value once
-    present = {c: pd.Series((uniques != "")[codes], index=frame.index) for c, (codes, uniques) in factorized.items()}
+    nothing = np.zeros(rows, dtype=bool)
+    present = {c: ~cells.empty() for c, cells in columns.items()}
 
-    def has(name: str) -> pd.Series:
+    def has(name: str) -> np.ndarray:
         return present.get(name, nothing)
 
     bad = nothing.copy()
@@ -70,19 +74,28 @@ def invalid_rows(frame: pd.DataFrame, schema: dict[str, Any]) -> pd.Series:
     for name, deps in spec.get("dependentRequired", {}).items():
         for dep in deps:
             bad |= has(name) & ~has(dep)
+    checked: dict[tuple[int, str], np.ndarray] = {}  # columns sharing their values (source, target) check them once
     for name, prop in spec.get("properties", {}).items():
-        if name not in frame.columns:
-            continue
-        codes, uniques = factorized[name]
-        cells = pd.Series(uniques, dtype=object)
-        broken = pd.Series(False, index=cells.index)
-        if "minLength" in prop or "maxLength" in prop:
-            lengths = cells.str.len()
-            if "minLength" in prop:
-                broken |= lengths < prop["minLength"]
-            if "maxLength" in prop:
-                broken |= lengths > prop["maxLength"]
-        if "pattern" in prop:
-            broken |= ~cells.str.contains(prop["pattern"], regex=True).astype(bool)
-        bad |= has(name) & pd.Series(broken.to_numpy()[codes], index=frame.index)
+        if name in columns:
+            values = columns[name].values
+            check = (id(values), json.dumps(prop, sort_keys=True))
+            if check not in checked:
+                checked[check] = _broken_values(values, prop)
+            bad |= has(name) & columns[name].per_row(checked[check])
     return bad
+
+
+def _broken_values(values: np.ndarray, prop: dict[str, Any]) -> np.ndarray:
+    """Per distinct value, whether it breaks the property's length or pattern (a pattern is searched
+    for, as JSON Schema does)."""
+    texts = values.tolist()
+    broken = np.zeros(len(texts), dtype=bool)
+    if "minLength" in prop or "maxLength" in prop:
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        if "minLength" in prop:
+            broken |= lengths < prop["minLength"]
+        if "maxLength" in prop:
+            broken |= lengths > prop["maxLength"]
+    if "pattern" in prop:
+        broken |= ~np.fromiter(map(bool, map(re.compile(prop["pattern"]).search, texts)), dtype=bool, count=len(texts))
+    return broken

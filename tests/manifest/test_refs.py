@@ -1,8 +1,9 @@
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lineage_as_code.manifest.refs import RefError, parse_asset, scan_ref, split_ref
+from lineage_as_code.manifest.refs import RefError, parse_asset, parse_assets, scan_ref, split_ref
+from lineage_as_code.model import Asset
 
 
 def test_segments_are_right_aligned_and_defaults_fill_the_rest():
@@ -38,3 +39,24 @@ def test_the_fast_path_splits_exactly_as_the_full_tokenizer(text):
             return str(exc)
     if text.strip():
         assert outcome(split_ref) == outcome(scan_ref)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab.:`x \u00a0", max_size=14),
+       st.sampled_from([{}, {"platform": "pg"}, {"platform": "pg", "database": "D", "type": "view", "connection": "c"}]))
+@example("pg:db.sch.orders", {"type": "view"})
+@example(" pg:db.sch.orders", {})
+@example("pg:db.sch.ord\x1fers", {})
+@example("pg:db.sch.orders.x", {})
+@example("pg:db.sch:x.y", {})
+@example("pg:db.sch", {"database": "D"})
+@example("db.sch.orders", {"platform": "pg"})
+def test_many_references_parse_as_one_does_with_the_key_the_model_builds(text, defaults):
+    try:
+        want: Asset | str = parse_asset(text, defaults)
+    except RefError as exc:
+        want = str(exc)
+    (got,) = parse_assets([text], defaults)
+    assert got == want
+    if isinstance(got, Asset):
+        assert got.key == Asset(got.platform, got.database, got.schema, got.name).key
