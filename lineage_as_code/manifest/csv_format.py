@@ -245,6 +245,8 @@ def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tu
     first = text[_first_rows(pair_of, len(pairs))[by_process]].tolist()
     bounds = np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))]).tolist()
     return cast("list[Asset]", list(map(refs.asset_of.__getitem__, first))), bounds
+
+
 def _column_refs(key_text: np.ndarray, key: np.ndarray, names: np.ndarray, column: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
     """One ColumnRef per distinct (key, column) pair of codes, in first-seen order (an object array),
