@@ -33,6 +33,13 @@ def test_unknown_target_type_is_located(tmp_path):
         parse_config("lac.yaml", b"version: 1\ntargets:\n  x: {type: oracle}\n", tmp_path)
 
 
+def test_a_duckdb_memory_limit_that_is_not_a_size_is_located(tmp_path):
+    with pytest.raises(ConfigError, match=r"lac.yaml:4: targets.local.memory_limit"):
+        parse_config("lac.yaml", b"version: 1\ntargets:\n  local:\n    memory_limit: lots\n    type: duckdb\n", tmp_path)
+    cfg = parse_config("lac.yaml", b"version: 1\ntargets:\n  local: {type: duckdb, memory_limit: 1.5 GB}\n", tmp_path)
+    assert cfg.targets["local"].settings["memory_limit"] == "1.5 GB"
+
+
 def test_without_lac_yaml_the_project_is_the_embedded_duckdb_target(tmp_path: Path):
     cfg = load_config(cwd=tmp_path)
     (target,) = cfg.targets.values()

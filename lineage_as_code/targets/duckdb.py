@@ -16,6 +16,7 @@ people or projects wrote are never touched. A plan opens the file read-only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .lineage_resources import lineage_resources
 
+DEFAULT_MEMORY_LIMIT = "256MB"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
     address VARCHAR PRIMARY KEY, key VARCHAR NOT NULL, platform VARCHAR, database VARCHAR, schema VARCHAR,
@@ -103,6 +105,13 @@ SELECT id, e.source[1], e.source[2], e.target[1], e.target[2], e.transform FROM 
 ORDER BY seq, e.a, e.b"""
 
 
+def _unregister(db: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a registered frame; in a transaction a failed statement aborted, DuckDB refuses even that,
+    and the error that aborted it, not this refusal, is the one to report (the rollback drops the view)."""
+    with contextlib.suppress(duckdb.Error):
+        db.unregister(name)
+
+
 def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Change], now: datetime) -> None:
     """Insert the rows of ``changes`` (assets or processes, none a delete), and a process's edges and
     column edges, from their bodies' canonical JSON, with each row's row hash in the same statement."""
@@ -125,7 +134,7 @@ def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Chan
             db.execute(_EDGES)
             db.execute(_COLUMN_EDGES)
     finally:
-        db.unregister("incoming")
+        _unregister(db, "incoming")
 
 
 def _process_columns(db: duckdb.DuckDBPyConnection) -> set[str]:
@@ -156,6 +165,9 @@ class DuckDBTarget:
     def __init__(self, config: TargetConfig) -> None:
         self.name = config.name
         self.path = str(config.settings.get("path", ".lac/lineage.duckdb"))
+        # DuckDB's own memory (JSON taken apart, sorts, buffers): bounded, past it DuckDB spills to
+        # <path>.tmp; its default, most of the machine's memory, is kept once used.
+        self.memory_limit = str(config.settings.get("memory_limit", DEFAULT_MEMORY_LIMIT))
         self._conn: duckdb.DuckDBPyConnection | None = None
 
     @property
@@ -167,7 +179,7 @@ class DuckDBTarget:
         if self._conn is None:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                self._conn = duckdb.connect(self.path)
+                self._conn = duckdb.connect(self.path, config={"memory_limit": self.memory_limit})
                 self._conn.execute("SET enable_progress_bar = false")  # a long insert would draw on the terminal
                 self._conn.execute(SCHEMA)
             except (duckdb.Error, OSError) as exc:
@@ -190,7 +202,7 @@ class DuckDBTarget:
 
     def _read_only(self) -> duckdb.DuckDBPyConnection:
         try:
-            return duckdb.connect(self.path, read_only=True)
+            return duckdb.connect(self.path, read_only=True, config={"memory_limit": self.memory_limit})
         except duckdb.Error as exc:
             raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
 
@@ -248,7 +260,10 @@ class DuckDBTarget:
             db.execute("COMMIT")
         except duckdb.Error as exc:
             db.execute("ROLLBACK")
-            return [ItemResult(c.address, False, error=f"DuckDB: {exc}") for c in batch]
+            detail = str(exc).split("\n", 1)[0]  # DuckDB adds paragraphs of tuning advice
+            if isinstance(exc, duckdb.OutOfMemoryException):
+                detail += f"; raise the target's memory_limit (now {self.memory_limit}) or lower its batch_size"
+            return [ItemResult(c.address, False, error=f"DuckDB: {detail}") for c in batch]
         return [ItemResult(c.address, True, id=c.address) for c in batch]
 
     @staticmethod
@@ -259,7 +274,7 @@ class DuckDBTarget:
         try:
             db.execute("DELETE FROM assets WHERE address IN (SELECT address FROM gone)")
         finally:
-            db.unregister("gone")
+            _unregister(db, "gone")
         written = [c for c in changes if c.action is not Action.DELETE]
         if written:
             _insert_bodies(db, "assets", written, now)
@@ -276,7 +291,7 @@ class DuckDBTarget:
             db.execute("DELETE FROM edges WHERE process_id IN (SELECT id FROM gone)")
             db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
         finally:
-            db.unregister("gone")
+            _unregister(db, "gone")
         written = [c for c in changes if c.action is not Action.DELETE]
         if written:
             _insert_bodies(db, "processes", written, now)
