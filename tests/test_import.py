@@ -209,7 +209,9 @@ def test_google_import_pages_through_every_process_and_gives_back_the_same_edges
     root.mkdir()
     manifest = write_generated(root / "manifests" / "lineage.yaml", 105, inputs=2, outputs=1, columns=1)
     with serve(app) as server:
-        make_project(root, test_google.google(server.url), manifest)
+        # reads run in parallel, so which request meets every 4th 429 varies from run to run: enough
+        # attempts that none gives up by chance (one in a thousand requests would at the default 6)
+        make_project(root, test_google.google(server.url, max_attempts=12), manifest)
         assert lac("apply", "--auto-approve", cwd=root).code == 0
         app.faults = Faults(throttle_every=4, retry_after=0.01, error_rate=0.1, seed=3)
         result = lac("import", "google", "--out", "imported", "--adopt", cwd=root)
