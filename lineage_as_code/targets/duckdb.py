@@ -63,12 +63,12 @@ _ROW_HASH = {
 }
 
 
-def _frame(data: Any, columns: list[str] | None = None) -> Any:
+def _frame(data: Mapping[str, Any]) -> Any:
     """A pandas DataFrame; pandas is imported only when something is written (a plan served from
     the cache never needs it)."""
     import pandas as pd
 
-    return pd.DataFrame(data, columns=columns)
+    return pd.DataFrame(data)
 
 
 # Rows are written from each change's body as canonical JSON text, taken apart by DuckDB in SQL: a
