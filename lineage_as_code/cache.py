@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .canonical import encoder, plain_value
+from .canonical import canonical_text, encoder, plain_value
 from .config import TargetConfig
 from .errors import Problem
 from .plan.contract import Resource
@@ -68,9 +68,13 @@ class LazyBody(Mapping[str, Any]):
         self._data, self._start, self._end = data, start, end
         self._value: dict[str, Any] | None = None
 
+    def _parse(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self._data[self._start:self._end])
+        return value
+
     def _load(self) -> dict[str, Any]:
         if self._value is None:
-            self._value = json.loads(self._data[self._start:self._end])
+            self._value = self._parse()
         return self._value
 
     def __getitem__(self, key: str) -> Any:
@@ -87,10 +91,7 @@ class LazyBody(Mapping[str, Any]):
 
     def to_dict(self) -> dict[str, Any]:
         """The body as a new dict (kept only when it was already parsed to be read key by key)."""
-        if self._value is not None:
-            return self._value
-        value: dict[str, Any] = json.loads(self._data[self._start:self._end])
-        return value
+        return self._value if self._value is not None else self._parse()
 
     def canonical(self) -> str:
         return self._data[self._start:self._end].decode()
@@ -146,12 +147,7 @@ _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # w
 
 def _resource_line(r: Resource) -> str:
     head = _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
-    write = getattr(r.body, "canonical", None)  # a view that writes its own text (strings only) ...
-    try:
-        body = write() if write is not None else _body_json(r.body)
-    except TypeError:
-        body = _body_json(r.body)  # ... else the encoder decides what is plain data
-    return f"{head}\t{body}"
+    return f"{head}\t{canonical_text(r.body, _body_json)}"
 
 
 def _resources(data: bytes, cut: int) -> list[Resource]:

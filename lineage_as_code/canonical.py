@@ -67,16 +67,17 @@ def encoder(*, sort_keys: bool, ascii_only: bool, default: Callable[[Any], Any])
 canonical_json = encoder(sort_keys=True, ascii_only=False, default=json_value)
 
 
-def canonical_text(body: Any) -> str:
+def canonical_text(body: Any, encode: Callable[[Any], str] | None = None) -> str:
     """``canonical_json(body)``, written by the body itself when it is a view that can (``canonical()``,
-    which raises TypeError where it cannot and the generic encoder decides)."""
+    which raises TypeError where it cannot and the encoder decides: ``encode``, canonical_json by default,
+    or a stricter one that refuses what is not plain data)."""
     write = getattr(body, "canonical", None)
     if write is not None:
         try:
             return str(write())
         except TypeError:
             pass
-    return canonical_json(body)
+    return (encode or canonical_json)(body)
 
 
 def with_key(text: str, key: str, value: Any) -> str:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import Problem
 from ..model import NEEDS_QUOTE, Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping, quote_segment
-from .csv_common import ATLAN_COLUMNS, Cells, distinct, grouped
+from .csv_common import ATLAN_COLUMNS, Cells, distinct, first_rows, grouped
 from .yaml_format import ParsedFile
 
 _REQUIRED = [c for c in ATLAN_COLUMNS if not c.endswith(("Identity", "Name"))] + [
@@ -261,8 +261,7 @@ def _attributes(cells: dict[str, Cells], extras: list[str], firsts: np.ndarray) 
     for column in read:
         column_codes = cells[column].codes[firsts]  # type: ignore[index]
         combination = pd.factorize(combination * len(cells[column].values) + column_codes)[0]
-    rows = np.full(combination.max(initial=-1) + 1, len(firsts))
-    np.minimum.at(rows, combination, np.arange(len(firsts)))
+    rows = first_rows(combination, int(combination.max(initial=-1)) + 1)
     built = []
     for row in firsts[rows].tolist():
         values = [str(cells[c].values[cells[c].codes[row]]) for c in read]  # type: ignore[index]
@@ -287,8 +286,7 @@ def parse_atlan_csv(name: str, frame: pd.DataFrame, lines: pd.Series) -> ParsedF
     column_rows = is_column["Source"][keep]
     ends = _build_ends(kept, column_rows)
     pid, ids = _process_ids(kept, ends)
-    firsts = np.full(len(ids), len(pid))
-    np.minimum.at(firsts, pid, np.arange(len(pid)))
+    firsts = first_rows(pid, len(ids))
     tables = max(len(ends.keys), 1)
     inputs, outputs = (grouped(pid, at, len(ids), tables) for at in (ends.source, ends.target))
     columns = _build_columns(pid, len(ids), ends, column_rows)

@@ -196,6 +196,13 @@ def distinct(columns: list[np.ndarray], strip: bool = True) -> list[Cells]:
     return [Cells(values, codes[a:b]) for a, b in pairwise(bounds)]
 
 
+def first_rows(group: np.ndarray, groups: int) -> np.ndarray:
+    """Per group (0..groups-1), the first index where ``group`` holds it (``len(group)`` for none)."""
+    first = np.full(groups, len(group), dtype=np.int64)
+    np.minimum.at(first, group, np.arange(len(group)))
+    return first
+
+
 def grouped(group: np.ndarray, values: np.ndarray, groups: int, width: int) -> tuple[np.ndarray, list[int]]:
     """Per group (0..groups-1), its distinct values (0..width-1) in first-seen order: all of them,
     group after group, and where each group starts (``groups + 1`` bounds)."""

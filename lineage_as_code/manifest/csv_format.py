@@ -27,7 +27,7 @@ import pandas as pd
 from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
-from .csv_common import NATIVE_COLUMNS, Cells, distinct, grouped, missing_columns, normalise_native
+from .csv_common import NATIVE_COLUMNS, Cells, distinct, first_rows, grouped, missing_columns, normalise_native
 from .refs import parse_assets
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
@@ -176,13 +176,6 @@ def _process_ids(known: dict[str, Cells], kept: np.ndarray, rows: int) -> tuple[
     return rank[text_of][pair_of], [distinct_ids[i] for i in in_order]
 
 
-def _first_rows(group: np.ndarray, groups: int) -> np.ndarray:
-    """Per group (0..groups-1), the first index where ``group`` holds it."""
-    first = np.full(groups, len(group), dtype=np.int64)
-    np.minimum.at(first, group, np.arange(len(group)))
-    return first
-
-
 def _combined(*columns: np.ndarray) -> tuple[np.ndarray, int]:
     """Per row, a code for its combination of the columns' codes (each >= 0), numbered in first-seen
     order; and how many combinations there are. Codes are multiplied together while they fit in 62
@@ -217,7 +210,7 @@ def _details(name: str, known: dict[str, Cells], kept: np.ndarray, proc: np.ndar
         given = np.array([v != "" for v in values], dtype=bool)[codes]
         at = np.nonzero(given)[0]
         pair_of, pairs = pd.factorize(proc[at] * len(values) + codes[at])  # (process, value), first seen first
-        first = at[_first_rows(pair_of, len(pairs))]
+        first = at[first_rows(pair_of, len(pairs))]
         owner, value = (pairs // len(values)).tolist(), (pairs % len(values)).tolist()
         column = details[field] = [""] * len(ids)
         seen: dict[int, list[int]] = {}
@@ -242,7 +235,7 @@ def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tu
     width = max(len(refs.keys), 1)
     pair_of, pairs = pd.factorize(proc * width + refs.key_of[text])
     by_process = np.argsort(pairs // width, kind="stable")
-    first = text[_first_rows(pair_of, len(pairs))[by_process]].tolist()
+    first = text[first_rows(pair_of, len(pairs))[by_process]].tolist()
     bounds = np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))]).tolist()
     return cast("list[Asset]", list(map(refs.asset_of.__getitem__, first))), bounds
 
@@ -252,7 +245,7 @@ def _column_refs(key_text: np.ndarray, key: np.ndarray, names: np.ndarray, colum
     """One ColumnRef per distinct (key, column) pair of codes, in first-seen order (an object array),
     and per row the index of its own."""
     ref_of, refs = _combined(key, column)
-    heads = _first_rows(ref_of, refs)
+    heads = first_rows(ref_of, refs)
     return np.fromiter(_made(ColumnRef, key_text[key[heads]], names[column[heads]]), dtype=object, count=refs), ref_of
 
 
@@ -286,7 +279,7 @@ def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kep
     source_key, target_key = (refs.key_of[end[at]] for end in ends)
     target_col, how = (cells.codes[picked] for cells in (target_column, transform))  # type: ignore[index]
     mapping, mappings = _combined(owner, target_key, target_col, how)
-    heads = _first_rows(mapping, mappings)
+    heads = first_rows(mapping, mappings)
     order = np.argsort(owner[heads], kind="stable")  # the mappings process by process, each in first-seen order
     rank = np.empty(mappings, dtype=np.int64)
     rank[order] = np.arange(mappings)
@@ -313,11 +306,11 @@ def _build_columns(found: _Mappings | None, processes: int) -> list[tuple[Column
     return [tuple(built[a:b]) for a, b in pairwise(within)]
 
 
-def _attributes(extras: dict[str, Cells], first_rows: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
+def _attributes(extras: dict[str, Cells], heads: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
     """Per process, the non-empty cells of the extra columns on its first row."""
     if not extras:
-        return [()] * len(first_rows)
-    columns = [cells.at(first_rows).tolist() for cells in extras.values()]
+        return [()] * len(heads)
+    columns = [cells.at(heads).tolist() for cells in extras.values()]
     return [freeze_mapping({c: v for c, v in zip(extras, values, strict=True) if v != ""}) for values in zip(*columns)]
 
 
@@ -371,9 +364,9 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
         return out
     ends = (_codes(known["source"], rows)[0][kept], _codes(known["target"], rows)[0][kept])
     (ins, in_at), (outs, out_at) = (_ends(proc, len(ids), end, refs) for end in ends)
-    first_rows = kept[_first_rows(proc, len(ids))]
-    attributes = _attributes(extras, first_rows)
-    first_lines = line_numbers[first_rows].tolist()
+    heads = kept[first_rows(proc, len(ids))]
+    attributes = _attributes(extras, heads)
+    first_lines = line_numbers[heads].tolist()
     if refs.by_key is not None:  # one Asset per key: the file's assets, sorted by key, are those of its Lineage
         used = np.nonzero(np.bincount(np.concatenate([refs.key_of[end] for end in ends]), minlength=len(refs.keys)))[0]
         out.touched = {refs.keys[k]: refs.by_key[k] for k in sorted(used.tolist(), key=refs.keys.__getitem__)}

@@ -26,10 +26,6 @@ CLOSE = b"\n}\n}\n"
 _KEY = re.compile(rb'^"([^"\\\n]*)":', re.MULTILINE)
 
 
-def compact(body: Mapping[str, Any]) -> str:
-    return canonical_text(body)
-
-
 class Content:
     """content hash -> body: parsed bodies (just written, or from a hand-laid document) and the raw
     lines of a state file's content section."""
@@ -118,7 +114,7 @@ class Content:
                 continue
             line = encoded.get(h)
             if line is None:
-                line = f"{json.dumps(h)}:{compact(body)}"
+                line = f"{json.dumps(h)}:{canonical_text(body)}"
                 if not getattr(body, "kept_text", False):
                     encoded[h] = line
             yield line
