@@ -20,6 +20,8 @@ For each input, in a fresh project, each command in its own process:
   remembered      the same plan once more: served from the remembered no-op;
   cached apply    `lac apply FILE` into a new store with new state, the cache kept: an apply after a plan
                   that wrote the cache, as a user runs them.
+An input of PLAN_ONLY rows or more (the opt-in 10M) is measured for floor, validate and plan only, with
+the manifest size limit raised to take it; its other columns print "-".
 CPU time (user + system), wall time and peak memory are each command's own: every command is started
 by a small launcher (bench/peak.py), never forked from this script. Ratios are of CPU time, which a
 machine shared with other work inflates far less than wall time. The 1-minute load average is read before and after
@@ -52,6 +54,7 @@ from peak import Measured, measure
 
 SHAPES = ("atlan", "atlan-columns", "csv", "small", "wide", "yaml")
 DEFAULT_SIZES = ",".join(f"{s}:{n}" for n in (100_000, 1_000_000) for s in SHAPES)
+PLAN_ONLY = 5_000_000  # inputs this large are measured for floor, validate and plan only
 FLOOR_CSV = """
 import sys, pandas as pd
 frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
@@ -74,18 +77,18 @@ class Row:
     floor: Measured
     validate: Measured
     plan: Measured
-    apply: Measured
-    full_replan: Measured
-    noop_replan: Measured
-    remembered: Measured
-    cached_apply: Measured
+    apply: Measured | None  # None: not measured (an input of PLAN_ONLY rows or more)
+    full_replan: Measured | None
+    noop_replan: Measured | None
+    remembered: Measured | None
+    cached_apply: Measured | None
     load: tuple[float, float]
     stages: dict[str, float] = field(default_factory=dict)
 
-    def ratio(self, m: Measured, to: Measured | None = None) -> str:
+    def ratio(self, m: Measured | None, to: Measured | None = None) -> str:
         """``m``'s CPU time over the floor's (or over ``to``'s)."""
         base = (to or self.floor).cpu_s
-        return f"{m.cpu_s / base:.1f}x" if base else "-"
+        return f"{m.cpu_s / base:.1f}x" if base and m is not None else "-"
 
 
 def manifest(shape: str, size: int) -> Path:
@@ -122,11 +125,11 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Measure
     return measured
 
 
-def stage_seconds(path: Path, project: Path) -> dict[str, float]:
+def stage_seconds(path: Path, project: Path, env: dict[str, str]) -> dict[str, float]:
     """Profile one cache-off plan; return seconds per stage (under the profiler) and the total."""
     profile = project / "plan.prof"
     run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "lineage_as_code", "plan", str(path)], project,
-        {"LAC_NO_CACHE": "1"})
+        {"LAC_NO_CACHE": "1", **env})
     stats = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
     out = {"total": max(ct for (_, _, _, ct, _) in stats.values())}
     for stage, where, func in STAGES:
@@ -143,21 +146,26 @@ def measure_input(shape: str, size: int, stages: bool) -> Row:
     project.mkdir(parents=True)
     load_before = os.getloadavg()[0]
     floor = run([sys.executable, "-c", FLOOR_YAML if shape == "yaml" else FLOOR_CSV, str(path)], project)
+    rows = data_rows(path) if shape != "yaml" else size
     no_cache = {"LAC_NO_CACHE": "1"}
-    validate = run([*LAC, "validate", str(path)], project)
-    plan = run([*LAC, "plan", str(path)], project, no_cache)
-    apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
-    full = run([*LAC, "plan", str(path)], project, no_cache)
-    noop = run([*LAC, "plan", str(path)], project)
-    remembered = run([*LAC, "plan", str(path)], project)
-    for done in (project / ".lac").glob("*"):  # a new store and state; the cached translation stays
-        if done.name != "cache":
-            done.unlink()
-    cached_apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
+    large = {"LAC_MAX_MANIFEST_BYTES": str(path.stat().st_size)} if rows >= PLAN_ONLY else {}
+    validate = run([*LAC, "validate", str(path)], project, large)
+    plan = run([*LAC, "plan", str(path)], project, {**no_cache, **large})
+    if large:
+        apply = full = noop = remembered = cached_apply = None
+    else:
+        apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
+        full = run([*LAC, "plan", str(path)], project, no_cache)
+        noop = run([*LAC, "plan", str(path)], project)
+        remembered = run([*LAC, "plan", str(path)], project)
+        for done in (project / ".lac").glob("*"):  # a new store and state; the cached translation stays
+            if done.name != "cache":
+                done.unlink()
+        cached_apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
     shutil.rmtree(project / ".lac", ignore_errors=True)
-    found = stage_seconds(path, project) if stages else {}
-    row = Row(shape, data_rows(path) if shape != "yaml" else size, floor, validate, plan, apply, full, noop, remembered,
-              cached_apply, (load_before, os.getloadavg()[0]), found)
+    found = stage_seconds(path, project, large) if stages else {}
+    row = Row(shape, rows, floor, validate, plan, apply, full, noop, remembered, cached_apply,
+              (load_before, os.getloadavg()[0]), found)
     shutil.rmtree(project, ignore_errors=True)
     return row
 
@@ -165,22 +173,26 @@ def measure_input(shape: str, size: int, stages: bool) -> Row:
 def table(rows: list[Row]) -> str:
     """CPU seconds (user + system, the command's threads included) with each ratio, and peaks; wall
     seconds of the plan and apply last, for a machine shared with other work they are the loose figures."""
-    s = "{:.2f} s".format
-    mb = "{:,.0f} MB".format
+    def s(m: Measured | None, attr: str = "cpu_s") -> str:
+        return "-" if m is None else f"{getattr(m, attr):.2f} s"
+
+    def mb(m: Measured | None) -> str:
+        return "-" if m is None else f"{m.peak_mb:,.0f} MB"
+
     out = [("| input | rows | floor CPU, peak | validate CPU (x floor), peak | plan CPU (x floor) | plan peak "
             "| apply CPU (x plan) | apply peak | full re-plan CPU | no-op re-plan CPU (x plan), peak | remembered no-op CPU (x plan), peak "
             "| cached apply CPU (x plan), peak | plan / apply wall "
             "| load 1-min |"),
            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
-        out.append(f"| {r.input} | {r.rows:,} | {s(r.floor.cpu_s)}, {mb(r.floor.peak_mb)} "
-                   f"| {s(r.validate.cpu_s)} ({r.ratio(r.validate)}), {mb(r.validate.peak_mb)} "
-                   f"| {s(r.plan.cpu_s)} ({r.ratio(r.plan)}) | {mb(r.plan.peak_mb)} "
-                   f"| {s(r.apply.cpu_s)} ({r.ratio(r.apply, r.plan)}) | {mb(r.apply.peak_mb)} "
-                   f"| {s(r.full_replan.cpu_s)} | {s(r.noop_replan.cpu_s)} ({r.ratio(r.noop_replan, r.plan)}), {mb(r.noop_replan.peak_mb)} "
-                   f"| {s(r.remembered.cpu_s)} ({r.ratio(r.remembered, r.plan)}), {mb(r.remembered.peak_mb)} "
-                   f"| {s(r.cached_apply.cpu_s)} ({r.ratio(r.cached_apply, r.plan)}), {mb(r.cached_apply.peak_mb)} "
-                   f"| {s(r.plan.wall_s)} / {s(r.apply.wall_s)} | {r.load[0]:.1f} -> {r.load[1]:.1f} |")
+        out.append(f"| {r.input} | {r.rows:,} | {s(r.floor)}, {mb(r.floor)} "
+                   f"| {s(r.validate)} ({r.ratio(r.validate)}), {mb(r.validate)} "
+                   f"| {s(r.plan)} ({r.ratio(r.plan)}) | {mb(r.plan)} "
+                   f"| {s(r.apply)} ({r.ratio(r.apply, r.plan)}) | {mb(r.apply)} "
+                   f"| {s(r.full_replan)} | {s(r.noop_replan)} ({r.ratio(r.noop_replan, r.plan)}), {mb(r.noop_replan)} "
+                   f"| {s(r.remembered)} ({r.ratio(r.remembered, r.plan)}), {mb(r.remembered)} "
+                   f"| {s(r.cached_apply)} ({r.ratio(r.cached_apply, r.plan)}), {mb(r.cached_apply)} "
+                   f"| {s(r.plan, 'wall_s')} / {s(r.apply, 'wall_s')} | {r.load[0]:.1f} -> {r.load[1]:.1f} |")
     return "\n".join(out)
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple, overload
 
 NEEDS_QUOTE = re.compile(r"[.:\s`]")  # a key segment holding one of these is quoted
 
@@ -117,6 +118,100 @@ class ColumnMapping(NamedTuple):
     transform: str = ""
 
 
+Codes = Any  # integer codes: a numpy array, an array.array or a list (sliced, and read with ``tolist``)
+
+
+class ColumnBlock:
+    """The column mappings of many processes as columns, the way a parser of millions of rows finds them:
+    tables of the distinct asset keys, column names and transforms, and per mapping the integer codes
+    into them of its sources, its target and its transform. A process's mappings are a ``ColumnSlice``
+    of the block: at ten million mappings that is about a gigabyte less than tuples of tuples.
+
+    ``source_key`` and ``source_column`` hold the sources of every mapping, mapping after mapping;
+    ``source_at`` where each mapping's sources start (one bound more than mappings), or None when every
+    mapping has exactly one (mapping i's source is entry i). Code arrays are any integer sequences with
+    ``tolist`` and slicing (numpy arrays, arrays).
+    """
+
+    __slots__ = ("__weakref__", "columns", "keys", "source_at", "source_column", "source_key", "target_column",
+                 "target_key", "transform_of", "transforms")
+
+    def __init__(self, keys: Sequence[str], columns: Sequence[str], transforms: Sequence[str], *,
+                 source_key: Codes, source_column: Codes, source_at: Codes | None,
+                 target_key: Codes, target_column: Codes, transform_of: Codes) -> None:
+        self.keys, self.columns, self.transforms = keys, columns, transforms
+        self.source_key, self.source_column, self.source_at = source_key, source_column, source_at
+        self.target_key, self.target_column, self.transform_of = target_key, target_column, transform_of
+
+    def __len__(self) -> int:
+        """The number of mappings."""
+        return len(self.target_key)
+
+    def _refs(self, keys: Codes, columns: Codes, start: int, stop: int) -> list[ColumnRef]:
+        key, column = self.keys.__getitem__, self.columns.__getitem__
+        return [ColumnRef(key(k), column(c)) for k, c in zip(ints_of(keys, start, stop), ints_of(columns, start, stop))]
+
+    def mappings(self, start: int, stop: int) -> list[ColumnMapping]:
+        """The mappings ``start`` to ``stop`` as ColumnMappings."""
+        if self.source_at is None:
+            sources: Iterable[tuple[ColumnRef, ...]] = (
+                (ref,) for ref in self._refs(self.source_key, self.source_column, start, stop))
+        else:
+            at = ints_of(self.source_at, start, stop + 1)
+            every = self._refs(self.source_key, self.source_column, at[0], at[-1])
+            sources = (tuple(every[a - at[0]:b - at[0]]) for a, b in pairwise(at))
+        targets = self._refs(self.target_key, self.target_column, start, stop)
+        transforms = map(self.transforms.__getitem__, ints_of(self.transform_of, start, stop))
+        return [ColumnMapping(s, t, x) for s, t, x in zip(sources, targets, transforms)]
+
+
+def ints_of(codes: Codes, start: int, stop: int) -> list[int]:
+    """``codes[start:stop]`` as Python ints (numpy arrays and arrays both have ``tolist``)."""
+    part: Any = codes[start:stop]
+    return part.tolist() if hasattr(part, "tolist") else list(part)
+
+
+class ColumnSlice(Sequence[ColumnMapping]):
+    """One process's column mappings, ``start`` to ``stop`` of a ColumnBlock: a read-only sequence that
+    equals (and hashes as) the tuple of the same ColumnMappings, built when read."""
+
+    __slots__ = ("block", "start", "stop")
+
+    def __init__(self, block: ColumnBlock, start: int, stop: int) -> None:
+        self.block, self.start, self.stop = block, start, stop
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def source_count(self) -> int:
+        """The number of source columns of these mappings (their column edges), read without building them."""
+        at = self.block.source_at
+        return self.stop - self.start if at is None else int(at[self.stop]) - int(at[self.start])
+
+    @overload
+    def __getitem__(self, index: int) -> ColumnMapping: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ColumnMapping, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> ColumnMapping | tuple[ColumnMapping, ...]:
+        return tuple(self)[index]
+
+    def __iter__(self) -> Iterator[ColumnMapping]:
+        return iter(self.block.mappings(self.start, self.stop))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ColumnSlice | tuple):
+            return len(self) == len(other) and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
 @dataclass(frozen=True, slots=True)
 class Process:
     """A job, query or transformation that reads ``inputs`` and writes ``outputs``.
@@ -133,7 +228,7 @@ class Process:
     sql: str = ""
     owner: str = ""
     attributes: tuple[tuple[str, str], ...] = ()
-    columns: tuple[ColumnMapping, ...] = ()
+    columns: tuple[ColumnMapping, ...] | ColumnSlice = ()
     ids: tuple[tuple[str, str], ...] = ()
     source: SourceLocation = field(default_factory=lambda: SourceLocation("<memory>"), compare=False)
     derived_by: str = ""  # the tool that read inputs or columns from ``sql`` (e.g. "sqlglot 30.30.0"); "" when declared
@@ -185,4 +280,5 @@ class Lineage:
 
     @property
     def column_edge_count(self) -> int:
-        return sum(len(m.sources) for p in self.processes for m in p.columns)
+        return sum(p.columns.source_count() if isinstance(p.columns, ColumnSlice) else
+                   sum(len(m.sources) for m in p.columns) for p in self.processes)

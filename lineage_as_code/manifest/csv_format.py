@@ -16,24 +16,23 @@ sorted by key, so a Lineage is built from them as they are.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import islice, pairwise, repeat
-from typing import Any, TypeVar, cast
+from itertools import pairwise
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from ..display import excerpt
 from ..errors import Problem
-from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
+from ..model import Asset, ColumnBlock, ColumnMapping, ColumnSlice, Process, SourceLocation, freeze_mapping
 from .csv_common import NATIVE_COLUMNS, Cells, distinct, first_rows, grouped, missing_columns, normalise_native
 from .refs import parse_assets
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
 from .yaml_format import ParsedFile
 
-_T = TypeVar("_T", bound=tuple[Any, ...])
 _DETAILS = ("process_name", "description", "sql", "owner")
 _PAIRED = (("source", "target"), ("source_column", "target_column"))  # each pair read into one set of values
 
@@ -191,12 +190,6 @@ def _combined(*columns: np.ndarray) -> tuple[np.ndarray, int]:
     return code.astype(np.int64, copy=False), len(found)
 
 
-def _made(kind: type[_T], *columns: Iterable[Any]) -> Iterator[_T]:
-    """``kind._make`` of each row of ``columns``, for a NamedTuple ``kind``: the tuples are made by C
-    code, without a Python call per item (millions of column refs and mappings)."""
-    return map(tuple.__new__, repeat(kind), zip(*columns))  # type: ignore[arg-type]
-
-
 def _details(name: str, known: dict[str, Cells], kept: np.ndarray, proc: np.ndarray, ids: list[str],
              lines: np.ndarray) -> tuple[dict[str, list[str]], list[Problem]]:
     """Per detail field (name, description, sql, owner), each process's first non-empty value over its
@@ -240,32 +233,12 @@ def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tu
     return cast("list[Asset]", list(map(refs.asset_of.__getitem__, first))), bounds
 
 
-def _column_refs(key_text: np.ndarray, key: np.ndarray, names: np.ndarray, column: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """One ColumnRef per distinct (key, column) pair of codes, in first-seen order (an object array),
-    and per row the index of its own."""
-    ref_of, refs = _combined(key, column)
-    heads = first_rows(ref_of, refs)
-    return np.fromiter(_made(ColumnRef, key_text[key[heads]], names[column[heads]]), dtype=object, count=refs), ref_of
-
-
-@dataclass
-class _Mappings:
-    """The column mappings of the kept rows, as arrays: process by process, each process's in the
-    order first seen. The row-by-row codes they were found from are gone by the time they are built."""
-
-    sources: np.ndarray  # the source ColumnRefs of every mapping, mapping after mapping (object array)
-    counts: np.ndarray  # per mapping, its number of sources
-    targets: np.ndarray  # per mapping, its target ColumnRef (object array)
-    transforms: np.ndarray  # per mapping, its transform (object array)
-    per_process: np.ndarray  # per process, its number of mappings
-
-
 def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
-                  ends: tuple[np.ndarray, np.ndarray], refs: _Refs) -> _Mappings | None:
-    """The column mappings: rows grouped by (process, target column, transform), each with its
-    distinct source columns in first-seen order; a ColumnRef made once per distinct column. None
-    when no kept row names a column."""
+                  ends: tuple[np.ndarray, np.ndarray], refs: _Refs) -> tuple[ColumnBlock, np.ndarray] | None:
+    """The column mappings, as a ColumnBlock, process by process, each process's in the order first seen;
+    and per process its number of mappings. Rows are grouped by (process, target column, transform), each
+    with its distinct source columns in first-seen order; no object is made per mapping or per column.
+    None when no kept row names a column."""
     if "source_column" not in known:
         return None
     source_column = known["source_column"]
@@ -275,7 +248,6 @@ def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kep
     target_column = known["target_column"]  # a kept row with a source column has a target column
     transform = known.get("transform") or Cells(np.array([""], dtype=object), np.zeros(rows, dtype=np.int64))
     picked, owner = kept[at], proc[at]
-    key_text = np.array(refs.keys, dtype=object)
     source_key, target_key = (refs.key_of[end[at]] for end in ends)
     target_col, how = (cells.codes[picked] for cells in (target_column, transform))  # type: ignore[index]
     mapping, mappings = _combined(owner, target_key, target_col, how)
@@ -283,27 +255,39 @@ def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kep
     order = np.argsort(owner[heads], kind="stable")  # the mappings process by process, each in first-seen order
     rank = np.empty(mappings, dtype=np.int64)
     rank[order] = np.arange(mappings)
-    source_refs, source = _column_refs(key_text, source_key, source_column.values, source_column.codes[picked])  # type: ignore[index]
-    members, bounds = grouped(rank[mapping], source, mappings, max(len(source_refs), 1))
-    sources, counts = source_refs[members], np.diff(bounds)
+    source_col = source_column.codes[picked]  # type: ignore[index]
+    ref_of, distinct_refs = _combined(source_key, source_col)  # each distinct (key, column) read once
+    heads_of_refs = first_rows(ref_of, distinct_refs)
+    ref_key, ref_col = source_key[heads_of_refs], source_col[heads_of_refs]
+    members, bounds = grouped(rank[mapping], ref_of, mappings, max(distinct_refs, 1))
+    single = len(members) == mappings  # every mapping has one source
     heads = heads[order]
-    target_key, target_col, how, owner = target_key[heads], target_col[heads], how[heads], owner[heads]
-    del at, picked, source_key, mapping, source, members, bounds, source_refs  # row by row: done with
-    target_refs, target = _column_refs(key_text, target_key, target_column.values, target_col)
-    return _Mappings(sources, counts, target_refs[target], transform.values[how], np.bincount(owner, minlength=processes))
+    del at, picked, source_key, source_col, mapping, ref_of  # row by row: done with
+    columns, target_col = source_column.values.tolist(), target_col[heads]
+    if target_column.values is not source_column.values:  # one table of column names for both ends
+        target_col, columns = target_col + len(columns), columns + target_column.values.tolist()
+    block = ColumnBlock(refs.keys, columns, transform.values.tolist(),
+                        source_key=_small(ref_key[members]), source_column=_small(ref_col[members]),
+                        source_at=None if single else np.asarray(bounds, dtype=np.int64),
+                        target_key=_small(target_key[heads]), target_column=_small(target_col),
+                        transform_of=_small(how[heads]))
+    owner = owner[heads]
+    return block, np.bincount(owner, minlength=processes)
 
 
-def _build_columns(found: _Mappings | None, processes: int) -> list[tuple[ColumnMapping, ...]]:
-    """Per process, its column mappings, built by ``map`` over the arrays, not a loop per row."""
+def _small(codes: np.ndarray) -> np.ndarray:
+    """``codes`` in 32 bits when they fit (they index distinct values: far fewer than 2**31)."""
+    return codes.astype(np.int32) if codes.max(initial=0) < 1 << 31 else codes
+
+
+def _build_columns(found: tuple[ColumnBlock, np.ndarray] | None, processes: int
+                   ) -> list[tuple[ColumnMapping, ...] | ColumnSlice]:
+    """Per process, its column mappings: a slice of the block (none made until read)."""
     if found is None:
         return [()] * processes
-    if found.counts.max(initial=0) <= 1:  # one source each: one-tuples straight from the array
-        sources: Iterable[tuple[ColumnRef, ...]] = zip(found.sources)
-    else:
-        sources = map(tuple, map(islice, repeat(iter(found.sources)), found.counts.tolist()))
-    built = list(_made(ColumnMapping, sources, found.targets, found.transforms))
-    within = np.concatenate([[0], np.cumsum(found.per_process)]).tolist()
-    return [tuple(built[a:b]) for a, b in pairwise(within)]
+    block, per_process = found
+    within = np.concatenate([[0], np.cumsum(per_process)]).tolist()
+    return [ColumnSlice(block, a, b) if b > a else () for a, b in pairwise(within)]
 
 
 def _attributes(extras: dict[str, Cells], heads: np.ndarray) -> list[tuple[tuple[str, str], ...]]:

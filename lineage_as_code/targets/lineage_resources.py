@@ -13,14 +13,16 @@ plans "No changes" after.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import pairwise
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from operator import attrgetter
 from typing import Any
 
 from ..canonical import canonical_json
-from ..model import Asset, Lineage, Process
+from ..model import Asset, ColumnBlock, ColumnSlice, Lineage, Process, ints_of
 from .base import ASSET, Resource, content_hash
 
 
@@ -103,10 +105,11 @@ class ProcessBody(Mapping[str, Any]):
     """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
     time, so a caller may keep or change what it got)."""
 
-    __slots__ = ("_of",)
+    __slots__ = ("_of", "_runs")
 
-    def __init__(self, process: Process) -> None:
+    def __init__(self, process: Process, runs: _MappingTexts | None = None) -> None:
         self._of = process
+        self._runs = runs  # shared by the bodies of one translation: their column texts are written in runs
 
     def __getitem__(self, key: str) -> Any:
         if key not in _PROCESS_FIELDS or (key == "derived_by" and not self._of.derived_by):
@@ -131,7 +134,7 @@ class ProcessBody(Mapping[str, Any]):
         (or its attributes are not in name order)."""
         p = self._of
         return _process_text(p, _attributes_text(p.attributes), [a.key for a in p.inputs],
-                             [a.key for a in p.outputs])
+                             [a.key for a in p.outputs], runs=self._runs)
 
 
 def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
@@ -164,23 +167,113 @@ def _attributes_text(attributes: tuple[tuple[str, str], ...], e: Callable[[str],
     return "{" + ",".join([f"{e(k)}:{e(v)}" for k, v in attributes]) + "}"
 
 
-def _columns_text(process: Process, e: Callable[[str], str] = encode_basestring) -> str:
-    """The canonical JSON of ``_columns(process)``."""
-    return "[" + ",".join([
-        f'{{"sources":[{",".join([f"[{e(s.asset)},{e(s.column)}]" for s in m.sources])}],'
-        f'"target":[{e(m.target.asset)},{e(m.target.column)}],"transform":{e(m.transform)}}}'
-        for m in process.columns]) + "]"
+class _Encoded(dict[str, str]):
+    """``encode_basestring`` of each string, remembered: in a process's column mappings the same asset
+    keys and column names come back mapping after mapping (a dict hit costs a fifth of an encode). It
+    forgets everything past ``limit`` strings, so a million distinct keys are not all held at once."""
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, text: str) -> str:
+        if len(self) >= self.limit:
+            self.clear()
+        found = self[text] = encode_basestring(text)  # TypeError when not a string, as the encoder says
+        return found
+
+
+def _columns_text(process: Process, e: Callable[[str], str] = encode_basestring,
+                  runs: _MappingTexts | None = None) -> str:
+    """The canonical JSON of ``_columns(process)``; ``e`` encodes one string (an ``_Encoded`` lookup
+    when many processes are written). Mappings held as a ColumnSlice are written from their block's
+    columns (through ``runs`` when one is given: a run of many processes' mappings at a time)."""
+    columns = process.columns
+    if isinstance(columns, ColumnSlice) and runs is not None:
+        return "[" + ",".join(runs(columns)) + "]"
+    parts = []
+    for sources, (target, column), transform in columns:
+        if len(sources) == 1:  # the common shape: no list of one
+            ((asset, from_column),) = sources
+            read = f"[{e(asset)},{e(from_column)}]"
+        else:
+            read = ",".join([f"[{e(s.asset)},{e(s.column)}]" for s in sources])
+        parts.append(f'{{"sources":[{read}],"target":[{e(target)},{e(column)}],"transform":{e(transform)}}}')
+    return "[" + ",".join(parts) + "]"
+
+
+class _MappingTexts:
+    """The canonical JSON of each mapping of a ColumnBlock, written a run of mappings at a time by array
+    operations (numpy), not a Python loop per mapping: every asset key and column name of a block is
+    encoded once, and a mapping's text is joined from its codes. Processes asked in block order (a
+    Lineage's order, the parser's) share each run; a process's mappings are then a slice of it. A run
+    grows while it is read in order and shrinks when it is not, so a body read alone costs its own.
+    Blocks of several files, whose processes interleave in id order, each keep their own run."""
+
+    RUN = 1 << 16  # the most mappings in one run
+
+    def __init__(self) -> None:
+        self.runs: weakref.WeakKeyDictionary[ColumnBlock, _Run] = weakref.WeakKeyDictionary()
+
+    def __call__(self, columns: ColumnSlice) -> list[str]:
+        block = columns.block
+        run = self.runs.get(block)
+        if run is None:
+            run = self.runs[block] = _Run(_encoded(block.keys), _encoded(block.columns))
+        if columns.start < run.start or columns.stop > run.stop:
+            in_order = run.start <= columns.start <= run.stop  # the next process, or one the run cut
+            run.size = min(run.size * 2, self.RUN) if in_order else max(run.size // 8, 1)
+            run.start, run.stop = columns.start, min(max(columns.stop, columns.start + run.size), len(block))
+            run.texts = _mapping_texts(block, run.start, run.stop, run.keys, run.columns)
+        return run.texts[columns.start - run.start:columns.stop - run.start]
+
+
+@dataclass
+class _Run:
+    """One block's encoded keys and column names (object arrays by code), and its current run of texts."""
+
+    keys: list[str]
+    columns: list[str]
+    start: int = 0
+    stop: int = 0
+    size: int = 1024
+    texts: list[str] = field(default_factory=list)
+
+
+def _encoded(strings: Sequence[str]) -> list[str]:
+    """``encode_basestring`` of each string (TypeError when one is not a string)."""
+    return list(map(encode_basestring, strings))
+
+
+def _mapping_texts(block: ColumnBlock, start: int, stop: int, keys: list[str], columns: list[str]) -> list[str]:
+    """The canonical JSON of mappings ``start`` to ``stop`` of ``block``, given the encoded text of each
+    of its keys and column names: one f-string per mapping from table lookups, no encoding per mapping."""
+    k, c = keys, columns
+    transforms = {code: encode_basestring(block.transforms[code]) for code in set(ints_of(block.transform_of, start, stop))}
+    targets = zip(ints_of(block.target_key, start, stop), ints_of(block.target_column, start, stop),
+                  ints_of(block.transform_of, start, stop))
+    if block.source_at is None:
+        return [f'{{"sources":[[{k[a]},{c[b]}]],"target":[{k[t]},{c[u]}],"transform":{transforms[x]}}}'
+                for a, b, (t, u, x) in zip(ints_of(block.source_key, start, stop), ints_of(block.source_column, start, stop),
+                                           targets)]
+    at = ints_of(block.source_at, start, stop + 1)
+    first, last = at[0], at[-1]
+    each = [f"[{k[a]},{c[b]}]" for a, b in zip(ints_of(block.source_key, first, last),
+                                               ints_of(block.source_column, first, last))]
+    return [f'{{"sources":[{each[a - first] if b - a == 1 else ",".join(each[a - first:b - first])}],'
+            f'"target":[{k[t]},{c[u]}],"transform":{transforms[x]}}}' for a, b, (t, u, x) in zip(at, at[1:], targets)]
 
 
 def _process_text(p: Process, attributes: str, inputs: list[str], outputs: list[str],
-                  e: Callable[[str], str] = encode_basestring) -> str:
+                  keys: Callable[[str], str] = encode_basestring, runs: _MappingTexts | None = None) -> str:
     """The canonical JSON of ``process_body(p)``, given its attributes' text (mostly shared) and its
-    inputs' and outputs' keys."""
-    columns = _columns_text(p) if p.columns else "[]"
+    inputs' and outputs' keys; ``keys`` encodes the strings that repeat (asset keys, column names)."""
+    e = encode_basestring
+    columns = _columns_text(p, keys, runs) if p.columns else "[]"
     derived = f'"derived_by":{e(p.derived_by)},' if p.derived_by else ""
     return (f'{{"attributes":{attributes},"columns":{columns},{derived}"description":{e(p.description)},'
-            f'"id":{e(p.id)},"inputs":[{",".join(map(e, inputs))}],"name":{e(p.name)},'
-            f'"outputs":[{",".join(map(e, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
+            f'"id":{e(p.id)},"inputs":[{",".join(map(keys, inputs))}],"name":{e(p.name)},'
+            f'"outputs":[{",".join(map(keys, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
 
 
 class _ProcessHasher:
@@ -189,13 +282,16 @@ class _ProcessHasher:
 
     def __init__(self) -> None:
         self._attributes: dict[tuple[tuple[str, str], ...], str] = {}
+        self._encoded = _Encoded().__getitem__
+        self.runs = _MappingTexts()
 
     def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
         try:
             attributes = self._attributes.get(process.attributes)
             if attributes is None:
                 attributes = self._attributes[process.attributes] = _attributes_text(process.attributes)
-            return hashlib.sha256(_process_text(process, attributes, inputs, outputs).encode()).hexdigest()
+            text = _process_text(process, attributes, inputs, outputs, self._encoded, self.runs)
+            return hashlib.sha256(text.encode()).hexdigest()
         except TypeError:
             return process_hash(process)
 
@@ -227,7 +323,7 @@ def lineage_resources(lineage: Lineage) -> list[Resource]:
         else:
             edges = tuple([(i, o) for i in inputs for o in outputs])
             held = tuple(dict.fromkeys(requires))
-        processes.append(Resource(process_address(p), "process", ProcessBody(p), source, held, edges,
+        processes.append(Resource(process_address(p), "process", ProcessBody(p, hasher.runs), source, held, edges,
                                   hasher(p, inputs, outputs)))
     resources = []
     for a in lineage.assets.values():

@@ -6,10 +6,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.display import excerpt
 from lineage_as_code.errors import Problem
 from lineage_as_code.manifest import ManifestInput, parse_file
@@ -17,6 +20,8 @@ from lineage_as_code.manifest.csv_common import NATIVE_COLUMNS
 from lineage_as_code.manifest.refs import RefError, parse_asset
 from lineage_as_code.manifest.validate import schema_problems
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
+from lineage_as_code.plan.contract import content_hash
+from lineage_as_code.targets.lineage_resources import _MappingTexts, lineage_resources
 
 ATLAN_HEADER = ("Source Type,Source Connector,Source Connection,Source Identity,Source Name,"
                 "Target Type,Target Connector,Target Connection,Target Identity,Target Name,"
@@ -184,6 +189,15 @@ def _reference_native(name: str, fields: list[str], rows: list[list[str]], defau
     return problems, processes
 
 
+@contextmanager
+def _mapping_run(size: int) -> Iterator[None]:
+    kept, _MappingTexts.RUN = _MappingTexts.RUN, size
+    try:
+        yield
+    finally:
+        _MappingTexts.RUN = kept
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(native_files(), st.sampled_from([{}, {"platform": "pg"}, {"platform": "pg", "database": "D"}]))
 def test_the_native_parser_reads_a_file_as_a_row_by_row_reading_does(drawn, defaults):
@@ -196,9 +210,39 @@ def test_the_native_parser_reads_a_file_as_a_row_by_row_reading_does(drawn, defa
     assert parsed.problems == problems
     assert [p.id for p in parsed.processes] == sorted(p.id for p in processes)  # sorted by id, each once
     assert parsed.processes == sorted(processes, key=lambda p: p.id)
+    # column mappings held as slices of one block hash as the tuples they equal
+    assert [hash(p.columns) for p in parsed.processes] == [hash(tuple(p.columns)) for p in
+                                                           sorted(processes, key=lambda p: p.id)]
     assert [p.source for p in parsed.processes] == [p.source for p in sorted(processes, key=lambda p: p.id)]
     general = Lineage.build(parsed.processes)
+    for run in (_MappingTexts.RUN, 2):  # mappings written a run at a time: runs that split processes too
+        with _mapping_run(run):
+            resources = lineage_resources(general)
+            for resource in resources:  # each hash is of the text state will hold
+                assert resource.hash == content_hash(resource.body.to_dict())
+            for resource in reversed(resources):  # read out of order too (an apply's deletes and creates)
+                assert canonical_text(resource.body) == canonical_json(resource.body.to_dict())
     if parsed.touched is not None:  # the Lineage a file alone gives, built from the parser's own sorted values
         assert list(parsed.touched.items()) == list(general.assets.items())
     for asset in general.assets.values():
         assert asset.key == Asset(asset.platform, asset.database, asset.schema, asset.name).key
+
+
+def test_mappings_written_in_runs_give_each_body_its_own_text_across_run_seams():
+    """Column texts are written a run of mappings at a time; processes of 1 to 5 mappings (some with
+    two sources) fall across the seams of runs of every small size, in order and out of order."""
+    rows = ["process_id,source,target,source_column,target_column,transform"]
+    for p in range(12):
+        for m in range(1 + p % 5):
+            rows.append(f"p{p:02},pg:d.s.in{p % 3},pg:d.s.out{p},c{m},t{m},{'x' * (m % 2)}")
+            if m == 2:
+                rows.append(f"p{p:02},pg:d.s.other,pg:d.s.out{p},o,t{m},{'x' * (m % 2)}")
+    parsed = parse_file(ManifestInput("m.csv", "\n".join(rows).encode()))
+    assert parsed.problems == []
+    lineage = Lineage.build(parsed.processes)
+    for run in (1, 2, 3, 4, 7, _MappingTexts.RUN):
+        with _mapping_run(run):
+            resources = [r for r in lineage_resources(lineage) if r.kind == "process"]
+            assert [r.hash for r in resources] == [content_hash(r.body.to_dict()) for r in resources]
+            for r in [*resources[::3], *resources[::-2], *resources]:
+                assert canonical_text(r.body) == canonical_json(r.body.to_dict())
