@@ -17,7 +17,7 @@ from functools import cached_property
 from .config import Config
 from .errors import ConfigError, ManifestWarning, Problem
 from .manifest import EdgeLimits, ManifestInput, build_lineage
-from .model import Lineage, bulk_allocation
+from .model import Lineage, bulk_allocation, give_back_freed_memory
 from .sources import ManifestFile, is_remote, open_source
 
 
@@ -33,13 +33,14 @@ class LoadedManifests:
         """The validated, merged lineage; raises ManifestError listing every problem. The warnings the
         parse emits are emitted as usual and kept in ``notes`` (a cached plan repeats them). Once parsed,
         the manifests' bytes are let go (their digest is taken first): at a million rows they are
-        hundreds of megabytes the rest of a plan never reads."""
+        hundreds of megabytes the rest of a plan never reads, and so is what the parse freed."""
         _ = self.digest
         with bulk_allocation(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ManifestWarning)
             lineage = build_lineage((ManifestInput(f.name, f.data) for f in self.files), self.defaults,
                                     self.field_separator, self.edge_limits)
         object.__setattr__(self, "files", tuple(replace(f, data=b"") for f in self.files))
+        give_back_freed_memory()
         self.__dict__["notes"] = tuple(w.message.problem for w in caught if isinstance(w.message, ManifestWarning))
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
