@@ -31,8 +31,18 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problem
-from ..model import NEEDS_QUOTE, Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping, quote_segment
-from .csv_common import ATLAN_COLUMNS, Cells, distinct, first_rows, grouped
+from ..model import (
+    NEEDS_QUOTE,
+    Asset,
+    ColumnBlock,
+    ColumnMapping,
+    ColumnSlice,
+    Process,
+    SourceLocation,
+    freeze_mapping,
+    quote_segment,
+)
+from .csv_common import ATLAN_COLUMNS, Cells, column_slices, distinct, first_rows, grouped, small_codes
 from .yaml_format import ParsedFile
 
 _REQUIRED = [c for c in ATLAN_COLUMNS if not c.endswith(("Identity", "Name"))] + [
@@ -224,33 +234,30 @@ def _process_ids(cells: dict[str, Cells], ends: _Ends) -> tuple[np.ndarray, list
 
 
 def _build_columns(pid: np.ndarray, processes: int, ends: _Ends, column_rows: np.ndarray
-                   ) -> list[tuple[ColumnMapping, ...]]:
-    """Per process, its column mappings: sources grouped by target column, in first-seen order.
-
-    Rows are deduplicated as integer codes, and a ColumnRef is made once per distinct column edge.
-    """
-    out: list[tuple[ColumnMapping, ...]] = [()] * processes
+                   ) -> list[tuple[ColumnMapping, ...] | ColumnSlice]:
+    """Per process, its column mappings (a slice of one ColumnBlock): sources grouped by target column,
+    in first-seen order. Rows are deduplicated as integer codes; no object is made per mapping."""
     rows = np.nonzero(column_rows)[0]
     if not len(rows):
-        return out
+        return [()] * processes
     edges = pd.DataFrame({"p": pid[rows], "t": ends.target[rows], "tc": ends.target_column[rows],
                           "s": ends.source[rows], "sc": ends.source_column[rows]}).drop_duplicates()
-    mapping = edges.groupby(["p", "t", "tc"], sort=False).ngroup().to_numpy()
+    mapping = edges.groupby(["p", "t", "tc"], sort=False).ngroup().to_numpy()  # numbered in first-seen order
     firsts = np.unique(mapping, return_index=True)[1]
-    keys, names = ends.keys, ends.columns
-    s_refs = [ColumnRef(keys[s], names[c]) for s, c in zip(edges["s"].tolist(), edges["sc"].tolist(), strict=True)]
-    t_refs = [ColumnRef(keys[t], names[c])
-              for t, c in zip(edges["t"].to_numpy()[firsts].tolist(), edges["tc"].to_numpy()[firsts].tolist(),
-                              strict=True)]
-    members, bounds = grouped(mapping, np.arange(len(edges)), len(firsts), max(len(edges), 1))
-    member = members.tolist()
-    per_process: dict[int, list[ColumnMapping]] = {}
-    for i, (p, target_ref) in enumerate(zip(edges["p"].to_numpy()[firsts].tolist(), t_refs, strict=True)):
-        sources = tuple(s_refs[m] for m in member[bounds[i]:bounds[i + 1]])
-        per_process.setdefault(p, []).append(ColumnMapping(sources, target_ref))
-    for p, mappings in per_process.items():
-        out[p] = tuple(mappings)
-    return out
+    owner = edges["p"].to_numpy()[firsts]
+    order = np.argsort(owner, kind="stable")  # the mappings process by process, each in first-seen order
+    rank = np.empty(len(firsts), dtype=np.int64)
+    rank[order] = np.arange(len(firsts))
+    members, bounds = grouped(rank[mapping], np.arange(len(edges)), len(firsts), max(len(edges), 1))
+    heads = firsts[order]
+    block = ColumnBlock(ends.keys, ends.columns.tolist(), [""],
+                        source_key=small_codes(edges["s"].to_numpy()[members]),
+                        source_column=small_codes(edges["sc"].to_numpy()[members]),
+                        source_at=None if len(members) == len(firsts) else np.asarray(bounds, dtype=np.int64),
+                        target_key=small_codes(edges["t"].to_numpy()[heads]),
+                        target_column=small_codes(edges["tc"].to_numpy()[heads]),
+                        transform_of=np.zeros(len(firsts), dtype=np.int8))
+    return column_slices(block, np.bincount(owner, minlength=processes))
 
 
 def _attributes(cells: dict[str, Cells], extras: list[str], firsts: np.ndarray) -> list[tuple[tuple[str, str], ...]]:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Problem
+from ..model import ColumnBlock, ColumnMapping, ColumnSlice
 from .validate import did_you_mean, undecodable
 
 SEPARATORS = (",", ";", "\t", "|")
@@ -211,3 +212,15 @@ def grouped(group: np.ndarray, values: np.ndarray, groups: int, width: int) -> t
     pairs = pairs[np.argsort(owner, kind="stable")]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=groups))])
     return pairs % width, bounds.tolist()
+
+
+def small_codes(codes: np.ndarray) -> np.ndarray:
+    """``codes`` in 32 bits when they fit (they index distinct values: far fewer than 2**31)."""
+    return codes.astype(np.int32) if codes.max(initial=0) < 1 << 31 else codes
+
+
+def column_slices(block: ColumnBlock, per_process: np.ndarray) -> list[tuple[ColumnMapping, ...] | ColumnSlice]:
+    """Per process, its column mappings as a slice of ``block`` (whose mappings run process after process,
+    ``per_process`` of them each); ``()`` for a process without any."""
+    within = np.concatenate([[0], np.cumsum(per_process)]).tolist()
+    return [ColumnSlice(block, a, b) if b > a else () for a, b in pairwise(within)]

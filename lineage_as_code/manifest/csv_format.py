@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import pairwise
 from typing import cast
 
 import numpy as np
@@ -26,8 +25,18 @@ import pandas as pd
 
 from ..display import excerpt
 from ..errors import Problem
-from ..model import Asset, ColumnBlock, ColumnMapping, ColumnSlice, Process, SourceLocation, freeze_mapping
-from .csv_common import NATIVE_COLUMNS, Cells, distinct, first_rows, grouped, missing_columns, normalise_native
+from ..model import Asset, ColumnBlock, Process, SourceLocation, freeze_mapping
+from .csv_common import (
+    NATIVE_COLUMNS,
+    Cells,
+    column_slices,
+    distinct,
+    first_rows,
+    grouped,
+    missing_columns,
+    normalise_native,
+    small_codes,
+)
 from .refs import parse_assets
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
@@ -267,27 +276,12 @@ def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kep
     if target_column.values is not source_column.values:  # one table of column names for both ends
         target_col, columns = target_col + len(columns), columns + target_column.values.tolist()
     block = ColumnBlock(refs.keys, columns, transform.values.tolist(),
-                        source_key=_small(ref_key[members]), source_column=_small(ref_col[members]),
+                        source_key=small_codes(ref_key[members]), source_column=small_codes(ref_col[members]),
                         source_at=None if single else np.asarray(bounds, dtype=np.int64),
-                        target_key=_small(target_key[heads]), target_column=_small(target_col),
-                        transform_of=_small(how[heads]))
+                        target_key=small_codes(target_key[heads]), target_column=small_codes(target_col),
+                        transform_of=small_codes(how[heads]))
     owner = owner[heads]
     return block, np.bincount(owner, minlength=processes)
-
-
-def _small(codes: np.ndarray) -> np.ndarray:
-    """``codes`` in 32 bits when they fit (they index distinct values: far fewer than 2**31)."""
-    return codes.astype(np.int32) if codes.max(initial=0) < 1 << 31 else codes
-
-
-def _build_columns(found: tuple[ColumnBlock, np.ndarray] | None, processes: int
-                   ) -> list[tuple[ColumnMapping, ...] | ColumnSlice]:
-    """Per process, its column mappings: a slice of the block (none made until read)."""
-    if found is None:
-        return [()] * processes
-    block, per_process = found
-    within = np.concatenate([[0], np.cumsum(per_process)]).tolist()
-    return [ColumnSlice(block, a, b) if b > a else () for a, b in pairwise(within)]
 
 
 def _attributes(extras: dict[str, Cells], heads: np.ndarray) -> list[tuple[tuple[str, str], ...]]:
@@ -359,7 +353,7 @@ def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
         known.pop(field, None)
     found = _find_columns(proc, len(ids), known, kept, rows, ends, refs)
     del known, proc, ends, kept  # the per-row codes: gone before the objects are built
-    columns = _build_columns(found, len(ids))
+    columns = [()] * len(ids) if found is None else column_slices(*found)
     del found
     names, descriptions, sqls, owners = (details.get(f, [""] * len(ids)) for f in _DETAILS)
     for p, pid in enumerate(ids):

@@ -17,9 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.manifest import ManifestInput, build_lineage, parse_file
 from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage
+from lineage_as_code.plan.contract import content_hash
+from lineage_as_code.targets.lineage_resources import lineage_resources
 
 HEADER = ",".join(ATLAN_COLUMNS)
 
@@ -187,6 +190,9 @@ def test_the_column_wise_parser_reads_table_and_column_rows_as_a_row_by_row_read
            for p in parsed.processes}
     want, types = _reference(rows)
     assert got == want
+    for res in lineage_resources(general):  # mappings held as a block: each hash is of the text state holds
+        assert res.hash == content_hash(res.body.to_dict())
+        assert canonical_text(res.body) == canonical_json(res.body.to_dict())
     for proc in parsed.processes:
         for asset in (*proc.inputs, *proc.outputs):
             assert asset.type == types.get(asset.key, "Table")
