@@ -12,6 +12,7 @@ A plan of some of the project's files (``scope``) prunes only what those files d
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
@@ -371,7 +372,10 @@ def _estimate(t: TargetInput, ordered: Sequence[Change]) -> dict[str, Any]:
     """What an apply of ``ordered`` (sorted by address, the order apply sends them in) will send."""
     caps = t.capabilities
     writes: dict[tuple[str, bool], list[int]] = {}
-    for c in ordered:
+    if not caps.request_units:  # every change is one unit: count them (a million creates, a million ones)
+        counted = Counter((c.kind, c.action is Action.DELETE) for c in ordered if c.action is not Action.ADOPT)
+        writes = {group: [1] * n for group, n in counted.items()}
+    for c in ordered if caps.request_units else ():
         if c.action is not Action.ADOPT:
             writes.setdefault((c.kind, c.action is Action.DELETE), []).append(caps.units(c.after))
     requests, seconds = caps.estimate(writes, t.policy.batch_size or 0)
