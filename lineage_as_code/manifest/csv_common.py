@@ -52,11 +52,11 @@ def header_line(name: str, data: bytes) -> str | Problem:
     copy of the file as text is ever made."""
     view = memoryview(data)
     start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    at = start
+    at, step = start, max(_SLICE, 4)  # a character is at most 4 bytes: each slice reads one at least
     while at < len(data):
-        final = at + _SLICE >= len(data)  # before the end, a character cut by the slice is read with the next
+        final = at + step >= len(data)  # before the end, a character cut by the slice is read with the next
         try:
-            at += codecs.utf_8_decode(view[at:at + _SLICE], "strict", final)[1]
+            at += codecs.utf_8_decode(view[at:at + step], "strict", final)[1]
         except UnicodeDecodeError as exc:  # positions count from after the byte order mark, as utf-8-sig does
             return undecodable(name, data, UnicodeDecodeError(
                 "utf-8", data, at - start + exc.start, at - start + exc.end, exc.reason))
@@ -165,43 +165,42 @@ class Table:
 
 
 class _Group:
-    """The columns of one group, read chunk by chunk: each chunk's cells become codes into that chunk's
-    distinct cells, numbered on from the chunks before; once the file is read, all those cells are
-    merged into the group's one set of values and the codes mapped onto it."""
+    """The columns of one group, read chunk by chunk: each column's cells in a chunk become codes into
+    that chunk's distinct cells of the column, numbered on from its chunks before. Once the file is
+    read, all those cells, column after column, are merged into the group's one set of values, in the
+    order ``distinct`` would find them in the whole columns, and the codes are mapped onto it."""
 
     def __init__(self, positions: tuple[int, ...]) -> None:
         self.positions = positions
         self.codes: list[list[np.ndarray]] = [[] for _ in positions]
-        self.found: list[np.ndarray] = []
-        self.count = 0
+        self.found: list[list[np.ndarray]] = [[] for _ in positions]
+        self.counts = [0] * len(positions)
 
-    def add(self, columns: list[np.ndarray], rows: int, newlines: np.ndarray | None) -> None:
-        """Code one chunk of ``rows`` rows (``columns``: all of its columns, by position); add the
-        line ends in this group's cells to ``newlines`` (per row) when it is given."""
-        cells = [columns[p] for p in self.positions]
-        codes, found = pd.factorize(np.concatenate(cells) if len(cells) > 1 else cells[0])  # a NaN cell: -1
-        ends = _newlines(found.tolist()) if newlines is not None else None
-        if ends is not None and newlines is not None:
-            newlines += np.append(ends, 0)[codes].reshape(len(cells), rows).sum(axis=0)
-        if (codes < 0).any():  # kept as a value: ``distinct`` reads it as pandas left it
-            codes[codes < 0] = len(found)
-            found = np.append(found, np.nan)
-        codes = (codes + self.count).astype(np.int32)  # at most one code per cell read: below 2**31
-        for i, kept in enumerate(self.codes):
-            kept.append(codes[i * rows:(i + 1) * rows])
-        self.found.append(found)
-        self.count += len(found)
+    def add(self, columns: list[np.ndarray], newlines: np.ndarray | None) -> None:
+        """Code one chunk (``columns``: all of its columns, by position); add the line ends in this
+        group's cells to ``newlines`` (per row) when it is given."""
+        for i, position in enumerate(self.positions):
+            codes, found = pd.factorize(columns[position])  # a NaN cell: -1
+            ends = _newlines(found.tolist()) if newlines is not None else None
+            if ends is not None and newlines is not None:
+                newlines += np.append(ends, 0)[codes]
+            if (codes < 0).any():  # kept as a value: ``distinct`` reads it as pandas left it
+                codes[codes < 0] = len(found)
+                found = np.append(found, np.nan)
+            self.codes[i].append((codes + self.counts[i]).astype(np.int32))  # one code at most per cell read
+            self.found[i].append(found)
+            self.counts[i] += len(found)
 
     def cells(self, strip: bool) -> list[Cells]:
-        """The group's columns as Cells over one set of values, exactly as ``distinct`` reads them
-        whole: the chunks' cells are merged in the order read, so values keep their first-seen order."""
-        merged = distinct([np.concatenate(self.found)], strip)[0]
+        """The group's columns as Cells over one set of values, exactly as ``distinct`` reads them whole."""
+        merged = distinct([np.concatenate([found for column in self.found for found in column])], strip)[0]
         self.found = []
         assert merged.codes is not None  # (always coded)
         to_value = merged.codes.astype(np.int32)
+        bounds = np.cumsum([0, *self.counts]).tolist()
         out = []
-        for kept in self.codes:
-            out.append(Cells(merged.values, to_value[np.concatenate(kept)]))
+        for kept, (start, end) in zip(self.codes, pairwise(bounds), strict=True):
+            out.append(Cells(merged.values, to_value[start:end][np.concatenate(kept)]))
             kept.clear()
         return out
 
@@ -235,7 +234,7 @@ class _Reading:
         """Code one chunk (``columns``: its columns, by position)."""
         newlines = np.zeros(rows, dtype=np.int64) if self.quoted else None
         for group in self.groups:
-            group.add(columns, rows, newlines)
+            group.add(columns, newlines)
         strip = self.layout.strip
         for p, texts in self.per_row.items():
             raw = columns[p].tolist()
