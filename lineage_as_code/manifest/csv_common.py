@@ -205,16 +205,16 @@ class _Group:
         return out
 
 
-def _newlines(texts: list[object]) -> np.ndarray | None:
+def _newlines(texts: list[str]) -> np.ndarray | None:
     """Per text, how many line ends it holds; None when none holds any (one scan of them joined)."""
     try:
-        joined = "".join(texts)  # type: ignore[arg-type]
+        joined = "".join(texts)
     except TypeError:  # a cell pandas left empty (NaN) among them: it holds none
         texts = [t if isinstance(t, str) else "" for t in texts]
-        joined = "".join(texts)  # type: ignore[arg-type]
+        joined = "".join(texts)
     if "\n" not in joined:
         return None
-    return np.fromiter((t.count("\n") for t in texts), dtype=np.int64, count=len(texts))  # type: ignore[attr-defined]
+    return np.fromiter((t.count("\n") for t in texts), dtype=np.int64, count=len(texts))
 
 
 class _Reading:
@@ -264,7 +264,7 @@ class _Reading:
         return out
 
 
-def _add_newlines(texts: list[object], newlines: np.ndarray | None) -> None:
+def _add_newlines(texts: list[str], newlines: np.ndarray | None) -> None:
     ends = _newlines(texts) if newlines is not None else None
     if ends is not None and newlines is not None:
         newlines += ends
