@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 
 from ..errors import ManifestError, ManifestWarning, Problem
 from ..model import Lineage, Process
@@ -52,24 +53,24 @@ def parse_file(item: ManifestInput, defaults: Mapping[str, str] | None = None,
     """Parse one manifest by its extension: ``.csv`` (either dialect) or YAML."""
     if item.name.lower().endswith(".csv"):
         # pandas is imported only when a CSV is parsed: plans served from the cache never need it
-        from .atlan_csv import parse_atlan_csv
-        from .csv_common import decode, detect_dialect, read_frame
-        from .csv_format import parse_native_csv
+        from .atlan_csv import atlan_layout, parse_atlan_csv
+        from .csv_common import detect_dialect, header_line, read_table
+        from .csv_format import native_layout, parse_native_csv
 
-        text = decode(item.name, item.data)
-        if isinstance(text, Problem):
-            return ParsedFile(problems=[text])
-        dialect = detect_dialect(item.name, text, field_separator)
+        header = header_line(item.name, item.data)
+        if isinstance(header, Problem):
+            return ParsedFile(problems=[header])
+        dialect = detect_dialect(item.name, header, field_separator)
         if isinstance(dialect, Problem):
             return ParsedFile(problems=[dialect])
         kind, sep = dialect
-        del text  # checked and its header read: the frame is read from the bytes
-        frame = read_frame(item.name, item.data, sep)
-        if isinstance(frame, Problem):
-            return ParsedFile(problems=[frame])
+        table = read_table(item.name, item.data, sep,
+                           atlan_layout if kind == "atlan" else partial(native_layout, item.name))
+        if isinstance(table, Problem):
+            return ParsedFile(problems=[table])
         if kind == "atlan":
-            return parse_atlan_csv(item.name, *frame)
-        return parse_native_csv(item.name, *frame, defaults=defaults)
+            return parse_atlan_csv(item.name, table)
+        return parse_native_csv(item.name, table, defaults=defaults)
     return parse_yaml(item.name, item.data, defaults)
 
 

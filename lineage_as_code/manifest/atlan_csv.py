@@ -42,7 +42,7 @@ from ..model import (
     freeze_mapping,
     quote_segment,
 )
-from .csv_common import ATLAN_COLUMNS, Cells, column_slices, distinct, first_rows, grouped, small_codes
+from .csv_common import ATLAN_COLUMNS, Cells, Layout, Table, column_slices, first_rows, grouped, small_codes
 from .yaml_format import ParsedFile
 
 _REQUIRED = [c for c in ATLAN_COLUMNS if not c.endswith(("Identity", "Name"))] + [
@@ -54,27 +54,20 @@ _PER_ROW = ("Transformation Name",)  # about one value per process: stripped cel
 _QUOTED = re.compile(rf"{NEEDS_QUOTE.pattern}|//")  # in a table path: a part to quote, or an empty one
 
 
-def _read_cells(frame: pd.DataFrame) -> dict[str, Cells]:
-    """Every column the parser reads, by header name, as Cells; a repeated name keeps its last
-    column, as dict records did. ``frame`` is emptied on the way: each column's cells are freed once
-    read, not held until the parse ends."""
-    names = list(frame.columns)
-    frame.columns = pd.RangeIndex(len(names))  # by position: a repeated name is still one column each
-    last = {c: i for i, c in enumerate(names) if c not in _UNUSED}
-    pending = {c: np.asarray(frame.pop(i), dtype=object) for c, i in last.items()}
-    for i in list(frame.columns):  # the unused columns, and those a repeated name shadows
-        del frame[i]
-    cells: dict[str, Cells] = {}
-    for part in _PAIRED:
-        both = [pending.pop(f"{side} {part}") for side in _SIDES]
-        cells.update(zip((f"{side} {part}" for side in _SIDES), distinct(both), strict=True))
-    for column in list(pending):
-        raw = pending.pop(column)
-        if column in _PER_ROW:
-            cells[column] = Cells(np.array([str(v).strip() for v in raw.tolist()], dtype=object))
-        else:
-            cells[column] = distinct([raw])[0]
-    return {c: cells[c] for c in last}  # header order: extra columns become attributes in it
+def _columns(names: list[str]) -> dict[str, int]:
+    """Every column the parser reads, by header name, at its position, in header order; a name written
+    twice keeps its last position, as dict records did."""
+    return {c: i for i, c in enumerate(names) if c not in _UNUSED}
+
+
+def atlan_layout(names: list[str]) -> Layout:
+    """How the Lineage Builder parser reads a file with this header: each column's stripped text, the
+    source and target of each part over one set of values, the transformation's name row by row."""
+    columns = _columns(names)
+    paired = [tuple(columns[f"{side} {part}"] for side in _SIDES) for part in _PAIRED]
+    per_row = tuple(columns[c] for c in _PER_ROW)
+    taken = {p for group in paired for p in group} | set(per_row)
+    return Layout((*paired, *((p,) for p in columns.values() if p not in taken)), per_row, strip=True)
 
 
 def _row_problems(name: str, cells: dict[str, Cells], lines: np.ndarray,
@@ -279,11 +272,11 @@ def _attributes(cells: dict[str, Cells], extras: list[str], firsts: np.ndarray) 
     return list(map(built.__getitem__, combination.tolist()))
 
 
-def parse_atlan_csv(name: str, frame: pd.DataFrame, lines: pd.Series) -> ParsedFile:
-    """Turn a Lineage Builder frame into processes, sorted by id; every bad row becomes a Problem at
-    its line. ``frame`` is consumed (its columns are dropped as they are read)."""
-    cells = _read_cells(frame)
-    line_numbers = lines.to_numpy()
+def parse_atlan_csv(name: str, table: Table) -> ParsedFile:
+    """Turn a Lineage Builder file, read by ``atlan_layout``, into processes, sorted by id; every bad row
+    becomes a Problem at its line. ``table`` is consumed (its Cells are taken from it)."""
+    cells = {c: table.cells.pop(p) for c, p in _columns(table.names).items()}
+    line_numbers = table.lines
     is_column = {side: cells[f"{side} Type"].test(lambda v: v.lower() == "column") for side in _SIDES}
     problems, keep = _row_problems(name, cells, line_numbers, is_column)
     out = ParsedFile(problems=problems)

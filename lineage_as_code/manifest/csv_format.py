@@ -29,8 +29,9 @@ from ..model import Asset, ColumnBlock, Process, SourceLocation, freeze_mapping
 from .csv_common import (
     NATIVE_COLUMNS,
     Cells,
+    Layout,
+    Table,
     column_slices,
-    distinct,
     first_rows,
     grouped,
     missing_columns,
@@ -46,24 +47,27 @@ _DETAILS = ("process_name", "description", "sql", "owner")
 _PAIRED = (("source", "target"), ("source_column", "target_column"))  # each pair read into one set of values
 
 
-def _read_cells(frame: pd.DataFrame, rename: Mapping[str, str]) -> tuple[dict[str, Cells], dict[str, Cells]]:
-    """The known fields present (by field name, in header order) and the extra columns (by header
-    name), as Cells over their exact text. ``frame`` is emptied on the way: each column's cells are
-    freed once read, not held until the parse ends."""
-    names = list(frame.columns)
-    frame.columns = pd.RangeIndex(len(names))
-    fields = {rename[c]: i for i, c in enumerate(names) if c in rename}
-    extras = {c: i for i, c in enumerate(names) if c not in rename}
-    cells: dict[str, Cells] = {}
-    for pair in _PAIRED:
-        present = [f for f in pair if f in fields]
-        if present:
-            columns = [np.asarray(frame.pop(fields[f]), dtype=object) for f in present]
-            cells.update(zip(present, distinct(columns, strip=False), strict=True))
-    for column, i in (*fields.items(), *extras.items()):
-        if column not in cells:
-            cells[column] = distinct([np.asarray(frame.pop(i), dtype=object)], strip=False)[0]
-    return {f: cells[f] for f in fields}, {c: cells[c] for c in extras}
+def _fields(names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """The known fields of a header (by field name) and its extra columns (by header name), each at its
+    position; a name written twice keeps its last position."""
+    rename = {c: normalise_native(c) for c in names if normalise_native(c) in NATIVE_COLUMNS}
+    return ({rename[c]: i for i, c in enumerate(names) if c in rename},
+            {c: i for i, c in enumerate(names) if c not in rename})
+
+
+def native_layout(name: str, names: list[str]) -> Layout | Problem:
+    """How the native parser reads a file with this header: every known field and extra column as
+    its exact text, ``source`` with ``target`` and ``source_column`` with ``target_column`` each over
+    one set of values; or the header's Problem (a field named twice, or a required one missing)."""
+    rename = {c: normalise_native(c) for c in names if normalise_native(c) in NATIVE_COLUMNS}
+    problem = _repeated_column(name, rename) or _missing_column(name, names, set(rename.values()))
+    if problem is not None:
+        return problem
+    fields, extras = _fields(names)
+    groups = [paired for pair in _PAIRED if (paired := tuple(fields[f] for f in pair if f in fields))]
+    in_pairs = {p for group in groups for p in group}
+    groups += [(p,) for p in (*fields.values(), *extras.values()) if p not in in_pairs]
+    return Layout(tuple(groups), strip=False)
 
 
 def _value(cells: Cells, row: int) -> str:
@@ -72,10 +76,11 @@ def _value(cells: Cells, row: int) -> str:
 
 
 def _codes(cells: Cells | None, rows: int) -> tuple[np.ndarray, list[str]]:
-    """A column's per-row codes and its values; an absent column reads as empty on every row."""
+    """A column's per-row codes, as int64 (callers multiply them), and its values; an absent column
+    reads as empty on every row."""
     if cells is None:
         return np.zeros(rows, dtype=np.int64), [""]
-    assert cells.codes is not None  # read by ``distinct``: always coded
+    assert cells.codes is not None  # every column ``native_layout`` reads is coded
     return cells.codes.astype(np.int64, copy=False), cells.values.tolist()
 
 
@@ -318,18 +323,15 @@ def _missing_column(name: str, cells: list[str], present: set[str]) -> Problem |
     return problem
 
 
-def parse_native_csv(name: str, frame: pd.DataFrame, lines: pd.Series,
-                     defaults: Mapping[str, str] | None = None) -> ParsedFile:
-    """Turn a native CSV frame into processes, sorted by id; every bad cell becomes a Problem at its
-    row's line (schema problems row by row, then malformed references, then conflicting details).
-    ``frame`` is consumed (its columns are dropped as they are read)."""
-    rename = {c: normalise_native(c) for c in frame.columns if normalise_native(c) in NATIVE_COLUMNS}
-    repeated = _repeated_column(name, rename) or _missing_column(name, list(frame.columns), set(rename.values()))
-    if repeated is not None:
-        return ParsedFile(problems=[repeated])
-    rows = len(frame)
-    known, extras = _read_cells(frame, rename)
-    line_numbers = lines.to_numpy()
+def parse_native_csv(name: str, table: Table, defaults: Mapping[str, str] | None = None) -> ParsedFile:
+    """Turn a native CSV, read by ``native_layout``, into processes, sorted by id; every bad cell becomes
+    a Problem at its row's line (schema problems row by row, then malformed references, then
+    conflicting details). ``table`` is consumed (its Cells are taken from it)."""
+    fields, extra_columns = _fields(table.names)
+    known = {f: table.cells.pop(p) for f, p in fields.items()}
+    extras = {c: table.cells.pop(p) for c, p in extra_columns.items()}
+    line_numbers = table.lines
+    rows = len(line_numbers)
     problems, keep = _row_problems(name, known, rows, line_numbers)
     out = ParsedFile(problems=problems)
     refs = _parse_refs(known["source"].values.tolist(), defaults or {})

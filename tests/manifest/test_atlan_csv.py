@@ -11,6 +11,7 @@ import resource
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 import duckdb
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.canonical import canonical_json, canonical_text
-from lineage_as_code.manifest import ManifestInput, build_lineage, parse_file
+from lineage_as_code.manifest import ManifestInput, build_lineage, csv_common, parse_file
 from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage
 from lineage_as_code.plan.contract import content_hash
@@ -174,14 +175,16 @@ def _reference(rows: list[list[str]]) -> tuple[dict[str, tuple], dict[str, str]]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(builder_rows(), min_size=1, max_size=12), st.sampled_from([",", ";", "\t", "|"]))
-def test_the_column_wise_parser_reads_table_and_column_rows_as_a_row_by_row_reader_does(rows, sep):
+@given(st.lists(builder_rows(), min_size=1, max_size=12), st.sampled_from([",", ";", "\t", "|"]),
+       st.sampled_from([csv_common.CHUNK_ROWS, 1, 2, 3]))
+def test_the_column_wise_parser_reads_table_and_column_rows_as_a_row_by_row_reader_does(rows, sep, chunk_rows):
     out = io.StringIO()
     csv.writer(out, delimiter=sep, lineterminator="\n").writerows([list(ATLAN_COLUMNS), *rows])
     data = out.getvalue().encode()
-    parsed = parse_file(ManifestInput("lb.csv", data))
+    with patch.object(csv_common, "CHUNK_ROWS", chunk_rows):  # whole, or a few rows at a time
+        parsed = parse_file(ManifestInput("lb.csv", data))
+        built = build_lineage([ManifestInput("lb.csv", data)])  # the file's own sorted values, as they are
     assert parsed.problems == []
-    built = build_lineage([ManifestInput("lb.csv", data)])  # the file's own sorted values, as they are
     general = Lineage.build(parsed.processes)
     assert built.processes == general.processes
     assert [p.source for p in built.processes] == [p.source for p in general.processes]

@@ -8,6 +8,7 @@ import hashlib
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.display import excerpt
 from lineage_as_code.errors import Problem
-from lineage_as_code.manifest import ManifestInput, parse_file
+from lineage_as_code.manifest import ManifestInput, csv_common, parse_file
 from lineage_as_code.manifest.csv_common import NATIVE_COLUMNS
 from lineage_as_code.manifest.refs import RefError, parse_asset
 from lineage_as_code.manifest.validate import schema_problems
@@ -199,13 +200,17 @@ def _mapping_run(size: int) -> Iterator[None]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(native_files(), st.sampled_from([{}, {"platform": "pg"}, {"platform": "pg", "database": "D"}]))
-def test_the_native_parser_reads_a_file_as_a_row_by_row_reading_does(drawn, defaults):
+@given(native_files(), st.sampled_from([{}, {"platform": "pg"}, {"platform": "pg", "database": "D"}]),
+       st.sampled_from([csv_common.CHUNK_ROWS, 1, 2, 3]))
+def test_the_native_parser_reads_a_file_as_a_row_by_row_reading_does(drawn, defaults, chunk_rows):
+    """Whole or a few rows at a time: the chunks' seams fall between rows sharing values and inside
+    multi-line cells' neighbourhoods alike."""
     fields, rows = drawn
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows([[h for f in fields for h in HEADERS[f][:1]], *rows])
     spelled = out.getvalue().replace(",".join(fields), ",".join(HEADERS[f][-1] for f in fields), 1)
-    parsed = parse_file(ManifestInput("m.csv", spelled.encode()), defaults)
+    with patch.object(csv_common, "CHUNK_ROWS", chunk_rows):
+        parsed = parse_file(ManifestInput("m.csv", spelled.encode()), defaults)
     problems, processes = _reference_native("m.csv", fields, rows, defaults)
     assert parsed.problems == problems
     assert [p.id for p in parsed.processes] == sorted(p.id for p in processes)  # sorted by id, each once
