@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -32,15 +32,25 @@ class LoadedManifests:
     def lineage(self) -> Lineage:
         """The validated, merged lineage; raises ManifestError listing every problem. The warnings the
         parse emits are emitted as usual and kept in ``notes`` (a cached plan repeats them). Once parsed,
-        the manifests' bytes are let go (their digest is taken first): at a million rows they are
-        hundreds of megabytes the rest of a plan never reads, and so is what the parse freed."""
+        the manifests' bytes are let go (their digest is taken first), each as soon as its parser has read
+        it: at a million rows they are hundreds of megabytes the rest of a plan never reads. What the parse
+        freed is given back too. A parse that failed fails the same way when asked again."""
         _ = self.digest
-        with bulk_allocation(), warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ManifestWarning)
-            lineage = build_lineage((ManifestInput(f.name, f.data) for f in self.files), self.defaults,
-                                    self.field_separator, self.edge_limits)
+        failed = self.__dict__.get("failed")
+        if failed is not None:  # the bytes were handed to that parse: the same error again
+            raise failed
+        inputs = [ManifestInput(f.name, f.data, handed_over=True) for f in reversed(self.files)]
         object.__setattr__(self, "files", tuple(replace(f, data=b"") for f in self.files))
-        give_back_freed_memory()
+        try:
+            with bulk_allocation(), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ManifestWarning)
+                lineage = build_lineage(_handed_over(inputs), self.defaults, self.field_separator,
+                                        self.edge_limits)
+        except Exception as exc:  # a ManifestError, or whatever stopped the parse half way
+            self.__dict__["failed"] = exc
+            raise
+        finally:
+            give_back_freed_memory()
         self.__dict__["notes"] = tuple(w.message.problem for w in caught if isinstance(w.message, ManifestWarning))
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -62,6 +72,13 @@ class LoadedManifests:
         for f in sorted(self.files, key=lambda f: f.name):
             h.update(f.name.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(f.data).digest())
         return h.hexdigest()
+
+
+def _handed_over(inputs: list[ManifestInput]) -> Iterator[ManifestInput]:
+    """``inputs`` last to first, each removed from the list as it is given: once a parser has taken its
+    bytes, nothing here holds them."""
+    while inputs:
+        yield inputs.pop()
 
 
 def read_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:
