@@ -203,9 +203,9 @@ def _columns_text(process: Process, e: Callable[[str], str] = encode_basestring,
 
 
 class _MappingTexts:
-    """The canonical JSON of each mapping of a ColumnBlock, written a run of mappings at a time by array
-    operations (numpy), not a Python loop per mapping: every asset key and column name of a block is
-    encoded once, and a mapping's text is joined from its codes. Processes asked in block order (a
+    """The canonical JSON of each mapping of a ColumnBlock, written a run of mappings at a time: every
+    asset key and column name of a block is encoded once, and a mapping's text is one f-string of lookups
+    by its codes (numpy's object-array concatenation was slower). Processes asked in block order (a
     Lineage's order, the parser's) share each run; a process's mappings are then a slice of it. A run
     grows while it is read in order and shrinks when it is not, so a body read alone costs its own.
     Blocks of several files, whose processes interleave in id order, each keep their own run."""
@@ -230,7 +230,7 @@ class _MappingTexts:
 
 @dataclass
 class _Run:
-    """One block's encoded keys and column names (object arrays by code), and its current run of texts."""
+    """One block's encoded keys and column names (lists by code), and its current run of texts."""
 
     keys: list[str]
     columns: list[str]
@@ -249,9 +249,9 @@ def _mapping_texts(block: ColumnBlock, start: int, stop: int, keys: list[str], c
     """The canonical JSON of mappings ``start`` to ``stop`` of ``block``, given the encoded text of each
     of its keys and column names: one f-string per mapping from table lookups, no encoding per mapping."""
     k, c = keys, columns
-    transforms = {code: encode_basestring(block.transforms[code]) for code in set(ints_of(block.transform_of, start, stop))}
-    targets = zip(ints_of(block.target_key, start, stop), ints_of(block.target_column, start, stop),
-                  ints_of(block.transform_of, start, stop))
+    how = ints_of(block.transform_of, start, stop)
+    transforms = {code: encode_basestring(block.transforms[code]) for code in set(how)}  # a few distinct ones
+    targets = zip(ints_of(block.target_key, start, stop), ints_of(block.target_column, start, stop), how)
     if block.source_at is None:
         return [f'{{"sources":[[{k[a]},{c[b]}]],"target":[{k[t]},{c[u]}],"transform":{transforms[x]}}}'
                 for a, b, (t, u, x) in zip(ints_of(block.source_key, start, stop), ints_of(block.source_column, start, stop),
