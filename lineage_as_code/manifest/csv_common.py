@@ -182,9 +182,8 @@ class _Group:
         group's cells to ``newlines`` (per row) when it is given."""
         for i, position in enumerate(self.positions):
             codes, found = pd.factorize(columns[position])  # a NaN cell: -1
-            ends = _newlines(found.tolist()) if newlines is not None else None
-            if ends is not None and newlines is not None:
-                newlines += np.append(ends, 0)[codes]
+            if newlines is not None and (ends := _newlines(found.tolist())) is not None:
+                newlines += np.append(ends, 0)[codes]  # each distinct cell counted once
             if (codes < 0).any():  # kept as a value: ``distinct`` reads it as pandas left it
                 codes[codes < 0] = len(found)
                 found = np.append(found, np.nan)
@@ -266,8 +265,7 @@ class _Reading:
 
 
 def _add_newlines(texts: list[str], newlines: np.ndarray | None) -> None:
-    ends = _newlines(texts) if newlines is not None else None
-    if ends is not None and newlines is not None:
+    if newlines is not None and (ends := _newlines(texts)) is not None:
         newlines += ends
 
 

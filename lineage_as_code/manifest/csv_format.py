@@ -47,10 +47,15 @@ _DETAILS = ("process_name", "description", "sql", "owner")
 _PAIRED = (("source", "target"), ("source_column", "target_column"))  # each pair read into one set of values
 
 
+def _renamed(names: list[str]) -> dict[str, str]:
+    """Each header cell that names a known field, and the field it names."""
+    return {c: normalise_native(c) for c in names if normalise_native(c) in NATIVE_COLUMNS}
+
+
 def _fields(names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
     """The known fields of a header (by field name) and its extra columns (by header name), each at its
     position; a name written twice keeps its last position."""
-    rename = {c: normalise_native(c) for c in names if normalise_native(c) in NATIVE_COLUMNS}
+    rename = _renamed(names)
     return ({rename[c]: i for i, c in enumerate(names) if c in rename},
             {c: i for i, c in enumerate(names) if c not in rename})
 
@@ -59,7 +64,7 @@ def native_layout(name: str, names: list[str]) -> Layout | Problem:
     """How the native parser reads a file with this header: every known field and extra column as
     its exact text, ``source`` with ``target`` and ``source_column`` with ``target_column`` each over
     one set of values; or the header's Problem (a field named twice, or a required one missing)."""
-    rename = {c: normalise_native(c) for c in names if normalise_native(c) in NATIVE_COLUMNS}
+    rename = _renamed(names)
     problem = _repeated_column(name, rename) or _missing_column(name, names, set(rename.values()))
     if problem is not None:
         return problem

@@ -167,27 +167,10 @@ def _attributes_text(attributes: tuple[tuple[str, str], ...], e: Callable[[str],
     return "{" + ",".join([f"{e(k)}:{e(v)}" for k, v in attributes]) + "}"
 
 
-class _Encoded(dict[str, str]):
-    """``encode_basestring`` of each string, remembered: in a process's column mappings the same asset
-    keys and column names come back mapping after mapping (a dict hit costs a fifth of an encode). It
-    forgets everything past ``limit`` strings, so a million distinct keys are not all held at once."""
-
-    def __init__(self, limit: int = 1 << 16) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def __missing__(self, text: str) -> str:
-        if len(self) >= self.limit:
-            self.clear()
-        found = self[text] = encode_basestring(text)  # TypeError when not a string, as the encoder says
-        return found
-
-
-def _columns_text(process: Process, e: Callable[[str], str] = encode_basestring,
-                  runs: _MappingTexts | None = None) -> str:
-    """The canonical JSON of ``_columns(process)``; ``e`` encodes one string (an ``_Encoded`` lookup
-    when many processes are written). Mappings held as a ColumnSlice are written from their block's
-    columns (through ``runs`` when one is given: a run of many processes' mappings at a time)."""
+def _columns_text(process: Process, runs: _MappingTexts | None = None) -> str:
+    """The canonical JSON of ``_columns(process)``. Mappings held as a ColumnSlice are written from their
+    block's columns through ``runs`` when one is given (a run of many processes' mappings at a time)."""
+    e = encode_basestring
     columns = process.columns
     if isinstance(columns, ColumnSlice) and runs is not None:
         return "[" + ",".join(runs(columns)) + "]"
@@ -265,15 +248,15 @@ def _mapping_texts(block: ColumnBlock, start: int, stop: int, keys: list[str], c
 
 
 def _process_text(p: Process, attributes: str, inputs: list[str], outputs: list[str],
-                  keys: Callable[[str], str] = encode_basestring, runs: _MappingTexts | None = None) -> str:
+                  runs: _MappingTexts | None = None) -> str:
     """The canonical JSON of ``process_body(p)``, given its attributes' text (mostly shared) and its
-    inputs' and outputs' keys; ``keys`` encodes the strings that repeat (asset keys, column names)."""
+    inputs' and outputs' keys."""
     e = encode_basestring
-    columns = _columns_text(p, keys, runs) if p.columns else "[]"
+    columns = _columns_text(p, runs) if p.columns else "[]"
     derived = f'"derived_by":{e(p.derived_by)},' if p.derived_by else ""
     return (f'{{"attributes":{attributes},"columns":{columns},{derived}"description":{e(p.description)},'
-            f'"id":{e(p.id)},"inputs":[{",".join(map(keys, inputs))}],"name":{e(p.name)},'
-            f'"outputs":[{",".join(map(keys, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
+            f'"id":{e(p.id)},"inputs":[{",".join(map(e, inputs))}],"name":{e(p.name)},'
+            f'"outputs":[{",".join(map(e, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
 
 
 class _ProcessHasher:
@@ -282,7 +265,6 @@ class _ProcessHasher:
 
     def __init__(self) -> None:
         self._attributes: dict[tuple[tuple[str, str], ...], str] = {}
-        self._encoded = _Encoded().__getitem__
         self.runs = _MappingTexts()
 
     def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
@@ -290,7 +272,7 @@ class _ProcessHasher:
             attributes = self._attributes.get(process.attributes)
             if attributes is None:
                 attributes = self._attributes[process.attributes] = _attributes_text(process.attributes)
-            text = _process_text(process, attributes, inputs, outputs, self._encoded, self.runs)
+            text = _process_text(process, attributes, inputs, outputs, self.runs)
             return hashlib.sha256(text.encode()).hexdigest()
         except TypeError:
             return process_hash(process)
