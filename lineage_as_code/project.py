@@ -70,7 +70,7 @@ class LoadedManifests:
         """sha256 over every manifest's name and content, in name order, and the parse settings."""
         h = hashlib.sha256(repr((sorted(self.defaults.items()), self.field_separator)).encode())
         for f in sorted(self.files, key=lambda f: f.name):
-            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0" + hashlib.sha256(f.data).digest())
+            h.update(f.name.encode("utf-8", "surrogateescape") + b"\0" + f.content_digest())
         return h.hexdigest()
 
 

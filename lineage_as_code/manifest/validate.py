@@ -14,13 +14,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
 from ..display import CONTROL, escape_control, excerpt
 from ..errors import Problem
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 Path = tuple[str | int, ...]
 MAX_EXPANDED_NODES = 2_000_000
@@ -65,12 +67,15 @@ def load_schema(name: str) -> dict[str, Any]:
     """Return a JSON Schema shipped with the package (``manifest``, ``lineage-row`` or ``config``)."""
     text = resources.files("lineage_as_code.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
-    Draft202012Validator.check_schema(schema)
     return schema
 
 
 @cache
 def _validator(name: str) -> Draft202012Validator:
+    """jsonschema's validator of a shipped schema; imported only when a document is checked by it (the
+    fast gate answers the common case, valid, without it)."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema(name))
 
 

@@ -53,11 +53,17 @@ def check_manifest_size(name: str, size: int) -> None:
 
 @dataclass(frozen=True)
 class ManifestFile:
-    """One manifest as read: its display name (path or URI), bytes, and etag or generation."""
+    """One manifest as read: its display name (path or URI), bytes, and etag or generation; ``sha256``
+    is the bytes' digest when the reader already took it (a local file's etag is made from it)."""
 
     name: str
     data: bytes
     etag: str
+    sha256: bytes = b""
+
+    def content_digest(self) -> bytes:
+        """sha256 of the bytes as read (kept when the bytes are let go)."""
+        return self.sha256 or hashlib.sha256(self.data).digest()
 
 
 def is_remote(uri: str) -> bool:
@@ -132,17 +138,14 @@ def open_object_store(uri: str | ObjectURI) -> tuple[ObjectStore, ObjectURI]:
     return AzureObjectStore(loc), loc
 
 
-def _local_etag(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
-
-
 def _read_local(path: Path, display: str) -> ManifestFile:
     try:
         check_manifest_size(display, path.stat().st_size)
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{display}: cannot read: {exc.strerror or exc}") from exc
-    return ManifestFile(display, data, _local_etag(data))
+    digest = hashlib.sha256(data).digest()
+    return ManifestFile(display, data, digest.hex()[:32], digest)
 
 
 def _translate(pattern: str) -> re.Pattern[str]:

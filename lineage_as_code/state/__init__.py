@@ -133,23 +133,25 @@ class State:
         target's entries, or only their digest, never parses them)."""
         from .document import check_envelope, split_targets
 
-        span = content_span(data)
-        content = Content(None, data, where, span=span) if span else Content(None, b"", where)
-        head_end = span[0] - len(OPEN) if span else len(data)
         m = _HEAD.match(data)
-        sections = split_targets(data, m.end(), head_end) if m else None
-        if m is None or sections is None:
-            head = data[:head_end] + b"\n}\n" if span else data
-            return cls._parsed_whole(head, content, where)
+        split = split_targets(data, m.end()) if m else None
+        span = content_span(data, split[1]) if split else None
+        if m is None or split is None or (span is None and data[split[1]:] != b"}\n}\n"):
+            return cls._parsed_whole(data, where)
+        sections = split[0]
+        content = Content(None, data, where, span=span) if span else Content(None, b"", where)
         lineage, serial = json.loads(m.group(1)), int(m.group(2))
         check_envelope({"format_version": FORMAT_VERSION, "lineage": lineage, "serial": serial,
                         "targets": {name: {} for name in sections}}, where)
         return cls(lineage, serial, _Sections(sections, where), content)
 
     @classmethod
-    def _parsed_whole(cls, head: bytes, content: Content, where: str) -> State:
+    def _parsed_whole(cls, data: bytes, where: str) -> State:
         from .document import parse_state_document
 
+        span = content_span(data)  # a content section in the compact layout is still read lazily
+        content = Content(None, data, where, span=span) if span else Content(None, b"", where)
+        head = data[:span[0] - len(OPEN)] + b"\n}\n" if span else data
         with bulk_allocation():
             doc = parse_state_document(head, where)
             targets = {t: _target_entries(entries, where, t) for t, entries in doc["targets"].items()}

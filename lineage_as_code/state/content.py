@@ -120,10 +120,14 @@ class Content:
             yield line
 
 
-def content_span(data: bytes) -> tuple[int, int] | None:
+def content_span(data: bytes, closed: int | None = None) -> tuple[int, int] | None:
     """(start, end) of the content section's lines in a state of the compact layout, which holds the
-    document's head in ``data[:start - len(OPEN)]``; None otherwise."""
-    cut = data.rfind(OPEN)
+    document's head in ``data[:start - len(OPEN)]``; None otherwise. ``closed``: where the targets map
+    closes, when known, for the section starts right after it (nothing else is searched)."""
+    if closed is None:
+        cut = data.rfind(OPEN)
+    else:
+        cut = closed + 1 if data.startswith(OPEN, closed + 1) else -1
     if cut < 0 or not data.endswith(CLOSE):
         return None
     return cut + len(OPEN), len(data) - len(CLOSE)

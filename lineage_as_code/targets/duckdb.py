@@ -207,9 +207,11 @@ class DuckDBTarget:
             raise TerminalTargetError(f"target {self.name!r}: cannot read {self.path}: {exc}") from exc
 
     def held_digest(self, refresh: bool) -> str | None:
-        """Per table ``read`` looks at: its columns, its row count and the XOR of one 128-bit digest per
-        row of what ``read`` takes from it (addresses are primary keys, so no two rows cancel out), all in
-        one SQL pass; the file's absence is its own digest."""
+        """Per table ``read`` looks at: its columns, its row count and the XOR of DuckDB's 64-bit hash of
+        each row's values that ``read`` takes (addresses are primary keys, so no two rows cancel out), all
+        in one SQL pass; the file's absence is its own digest. The digest only keys a remembered no-op
+        plan: should DuckDB's hash change between versions, the next plan is made in full, not wrongly
+        remembered."""
         if self._conn is not None or not Path(self.path).exists():
             return None if self._conn is not None else "absent"
         db = self._read_only()
@@ -217,9 +219,7 @@ class DuckDBTarget:
             columns = _process_columns(db)
             parts = [sorted(columns)]
             for table, query in _held_queries(columns, refresh):
-                fields = ", ".join(f"coalesce(({q})::VARCHAR, chr(0))" for q in query)
-                row = db.execute(f"SELECT count(*), bit_xor(md5_number(concat_ws(chr(31), {fields}))) "
-                                 f"FROM {table}").fetchone()
+                row = db.execute(f"SELECT count(*), bit_xor(hash({', '.join(query)})) FROM {table}").fetchone()
                 parts.append([table, *map(str, row or ())])
         except duckdb.CatalogException:
             return "empty"

@@ -95,3 +95,14 @@ def test_gate_and_jsonschema_agree_on_manifests(doc):
 @given(config)
 def test_gate_and_jsonschema_agree_on_configs(doc):
     assert is_valid(doc, "config") == Draft202012Validator(load_schema("config")).is_valid(doc)
+
+
+def test_every_shipped_schema_is_a_valid_2020_12_schema():
+    """Schemas are not checked as they load (that would import jsonschema on every run): here instead."""
+    from importlib import resources
+
+    names = [p.name.removesuffix(".schema.json") for p in resources.files("lineage_as_code.schemas").iterdir()
+             if p.name.endswith(".schema.json")]
+    assert {"manifest", "config", "state", "lineage-row", "plan"} <= set(names)
+    for name in names:
+        Draft202012Validator.check_schema(load_schema(name))

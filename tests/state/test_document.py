@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from lineage_as_code.errors import StateError
 from lineage_as_code.manifest.validate import load_schema
 from lineage_as_code.state import State
-from lineage_as_code.state.document import plainly_valid
+from lineage_as_code.state.document import check_envelope, plainly_valid
 
 SCHEMA = load_schema("state")
 ENTRY = Draft202012Validator({**SCHEMA["$defs"]["entry"], "$defs": SCHEMA["$defs"]})
@@ -47,3 +47,40 @@ def test_entries_are_read_exactly_when_the_schema_accepts_them(raws: list[Any]) 
         entry = state.entries("t")[f"asset.a{i}"]
         assert (entry.kind, entry.id, entry.hash, entry.partial) == (raw[0], raw[1], raw[2], bool(raw[3]))
         assert entry.edges == tuple((a, b) for a, b in raw[4])
+
+
+ENVELOPE = Draft202012Validator(SCHEMA)
+names = st.sampled_from(["local", "cat", "", "x" * 3])
+fields = {
+    "format_version": st.one_of(st.sampled_from([1, 1.0, True, 2, "1"]), scalars),
+    "lineage": st.one_of(st.text(max_size=3), st.just("l" * 200), st.just("l" * 201), scalars),
+    "serial": st.one_of(st.sampled_from([0, -1, 1.0, 1.5, True, 2 ** 53 - 1, 2 ** 53, "3"]), scalars),
+    "targets": st.one_of(st.dictionaries(names, st.one_of(st.just({}), scalars), max_size=2), scalars),
+    "content": st.one_of(st.dictionaries(names, st.one_of(st.just({}), scalars), max_size=2), scalars),
+    "other": scalars}
+VALID = {"format_version": 1, "lineage": "l", "serial": 3, "targets": {"local": {}}}
+
+
+@st.composite
+def envelopes(draw: Any) -> dict[str, Any]:
+    """A valid envelope with one or two fields dropped or set to anything (most documents near the line)."""
+    doc = dict(VALID)
+    for name in draw(st.lists(st.sampled_from(sorted(fields)), min_size=1, max_size=2)):
+        if draw(st.booleans()) and name in doc:
+            del doc[name]
+        else:
+            doc[name] = draw(fields[name])
+    return doc
+
+
+@settings(max_examples=600, deadline=None)
+@given(envelopes())
+def test_the_envelope_check_refuses_exactly_what_the_schema_refuses(doc: dict[str, Any]) -> None:
+    """The compiled check that lets a cached plan skip jsonschema gives the schema's verdict."""
+    try:
+        check_envelope(doc, "state.json")
+    except StateError as exc:
+        assert not ENVELOPE.is_valid(doc), doc
+        assert "state file is corrupt" in str(exc)
+        return
+    assert ENVELOPE.is_valid(doc), doc
