@@ -17,6 +17,7 @@ from .config import load_config
 from .console import Console
 from .errors import ApprovalError, LineageAsCodeError, ManifestError, ManifestWarning, PlanError, UsageError
 from .graph import GRAPH_FORMATS, GraphRequest, render_project_graph
+from .model import pad_heap_growth
 from .outputs import STDOUT, check_plan_destination, write_plan_file
 from .plan.mermaid import build_context_edges
 from .plan.model import Plan
@@ -413,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    pad_heap_growth()
     console = console or Console()
     try:
         args = build_parser().parse_args(argv)
