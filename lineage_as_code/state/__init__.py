@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from ..canonical import encoder, plain_value
-from ..errors import LockError
+from ..errors import LockError, StateError
 from ..model import bulk_allocation
 from .content import OPEN, Content, content_span
 
@@ -167,11 +167,12 @@ class State:
         return hashlib.sha256(_section_bytes(self.entries(target))).hexdigest()
 
 
-def _target_entries(entries: Mapping[str, Any], where: str, target: str) -> Mapping[str, StateEntry]:
+def _target_entries(entries: Mapping[str, Any], where: str, target: str,
+                    shared: dict[str, str] | None = None) -> Mapping[str, StateEntry]:
     from .document import build_entry, plainly_valid
 
     if plainly_valid(entries):
-        shared: dict[str, str] = {}
+        shared = {} if shared is None else shared
         return MappingProxyType({a: _entry(a, item, shared) for a, item in entries.items()})
     return MappingProxyType({a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()})
 
@@ -200,12 +201,20 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
     def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
         found = self._parsed.get(target)
         if found is None:
-            from .document import parse_section
+            from .document import parse_section, section_pieces
 
             raw = self._raw[target]
             with bulk_allocation():
-                found = self._parsed[target] = _target_entries(parse_section(raw, self._where, target),
-                                                               self._where, target)
+                entries: dict[str, StateEntry] = {}
+                shared: dict[str, str] = {}
+                try:
+                    for piece in section_pieces(raw):
+                        if piece is None:
+                            raise StateError("a piece that is not JSON")
+                        entries.update(_target_entries(piece, self._where, target, shared))  # the last spelling wins
+                except StateError:  # the whole section decides (JSON keeps the last of an address given twice)
+                    entries = dict(_target_entries(parse_section(raw, self._where, target), self._where, target))
+                found = self._parsed[target] = MappingProxyType(entries)
         return found
 
     def __iter__(self) -> Iterator[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from itertools import chain
 from operator import itemgetter
@@ -151,6 +151,32 @@ def parse_section(raw: memoryview, where: str, target: str) -> Any:
     check_envelope({"format_version": 1, "lineage": "", "serial": 0,
                     "targets": {target: {} if isinstance(entries, dict) else entries}}, where)
     return entries
+
+
+PIECE = 1 << 23  # bytes of entry lines parsed at a time
+_LINE_END = re.compile(rb",\n")
+
+
+def section_pieces(raw: memoryview, size: int | None = None) -> Iterator[dict[str, Any] | None]:
+    """One target's entries parsed a piece of about ``size`` bytes at a time, each piece cut after an
+    entry line's ``,\n`` (this tool writes one entry per line, and JSON text holds no raw line end), so
+    that the JSON of a whole section of a million entries, twice the entries' own memory, is never
+    alive at once. Pieces that each parse, and share no address, make the same object as the whole.
+    Yields None, and stops, at a piece that does not parse (a section laid out by hand, or not JSON):
+    it is then parsed whole, which accepts what the pieces could not, or words the error."""
+    at, end, size = 0, len(raw), size or PIECE
+    while at < end:
+        cut = _LINE_END.search(raw, at + size) if at + size < end else None
+        stop = cut.start() if cut else end
+        try:
+            if stop == at:  # an empty line between two commas: not an object's members
+                raise ValueError("empty line")
+            piece = json.loads(b"".join((b"{", raw[at:stop], b"}")))
+        except (ValueError, RecursionError):
+            yield None
+            return
+        yield piece
+        at = cut.end() if cut else end
 
 
 def plainly_valid(entries: Mapping[str, Any]) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,14 @@ def _process_columns(db: duckdb.DuckDBPyConnection) -> set[str]:
             .fetchall()}
 
 
+def _rows(db: duckdb.DuckDBPyConnection, query: str, chunk: int = 65_536) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query``, fetched a chunk at a time: a million rows as one list of tuples was a
+    few hundred megabytes alive at once, beside the objects made from them."""
+    result = db.execute(query)
+    while rows := result.fetchmany(chunk):
+        yield from rows
+
+
 def _held_queries(columns: set[str], refresh: bool) -> list[tuple[str, list[str]]]:
     """Per table a read looks at, what it takes from each row: address, the content hash it holds ('edited
     in place' when the row no longer matches what apply wrote), partial and ownership marker, as text."""
@@ -235,12 +243,10 @@ class DuckDBTarget:
         owners: dict[str, str] = {}  # one string per ownership marker, not one per row
         try:
             queries = dict(_held_queries(_process_columns(db), refresh))
-            for address, digest, partial, owner in db.execute(
-                    f"SELECT {', '.join(queries['assets'])} FROM assets").fetchall():
+            for address, digest, partial, owner in _rows(db, f"SELECT {', '.join(queries['assets'])} FROM assets"):
                 out[address] = Current(address, ASSET, address, digest, partial == "true", owners.setdefault(owner, owner))
             if refresh:
-                for address, digest, _, owner in db.execute(
-                        f"SELECT {', '.join(queries['processes'])} FROM processes").fetchall():
+                for address, digest, _, owner in _rows(db, f"SELECT {', '.join(queries['processes'])} FROM processes"):
                     out[address] = Current(address, "process", address, digest, False, owners.setdefault(owner, owner))
         except duckdb.CatalogException:
             return {}  # a file without the tables yet holds nothing

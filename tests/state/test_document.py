@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from lineage_as_code.errors import StateError
 from lineage_as_code.manifest.validate import load_schema
-from lineage_as_code.state import State
+from lineage_as_code.state import State, document
 from lineage_as_code.state.document import check_envelope, plainly_valid
 
 SCHEMA = load_schema("state")
@@ -84,3 +84,63 @@ def test_the_envelope_check_refuses_exactly_what_the_schema_refuses(doc: dict[st
         assert "state file is corrupt" in str(exc)
         return
     assert ENVELOPE.is_valid(doc), doc
+
+
+def _ledger(n: int) -> State:
+    from types import MappingProxyType
+
+    from lineage_as_code.state import StateEntry
+
+    entries = {}
+    for i in range(n):
+        if i % 3:
+            entries[f"process.p{i}"] = StateEntry("process", f"vendor-{i}", f"h{i}", False,
+                                                  ((f"pg:db.s.a{i}", f"pg:db.s.b{i}"),), f"m{i % 2}.yaml", i % 7 == 0)
+        else:
+            entries[f"asset.pg:db.s.a{i}"] = StateEntry("asset", f"asset.pg:db.s.a{i}", f"h{i}:full", i % 2 == 0)
+    return State("lineage-1", 4, MappingProxyType({"local": MappingProxyType(entries), "other": MappingProxyType({})}))
+
+
+def test_a_large_section_read_a_piece_at_a_time_is_the_section(monkeypatch: Any) -> None:
+    """Entries are parsed a few MB at a time, so a million of them never exist twice; cut anywhere, from
+    one line per piece to all in one, they are read the same."""
+    state = _ledger(60)
+    data = state.to_json()
+    for size in (1, 50, 300, 10 ** 9):
+        monkeypatch.setattr(document, "PIECE", size)
+        read = State.from_json(data, "state.json")
+        assert dict(read.entries("local")) == dict(state.entries("local")), size
+        assert dict(read.entries("other")) == {}
+
+
+def test_a_section_whose_lines_are_not_one_entry_each_is_read_whole(monkeypatch: Any) -> None:
+    """An entry spread over lines by hand cannot be cut at its line ends: the section is read whole."""
+    monkeypatch.setattr(document, "PIECE", 1)
+    state = _ledger(9)
+    data = state.to_json().replace(b'["process","vendor-1",', b'[\n"process",\n"vendor-1",\n')
+    assert data != state.to_json()
+    assert dict(State.from_json(data, "state.json").entries("local")) == dict(state.entries("local"))
+
+
+def test_an_address_twice_in_a_section_is_read_as_a_whole_read_reads_it(monkeypatch: Any) -> None:
+    """JSON keeps the last of two equal names, so a whole read never sees a bad first spelling; a read
+    in pieces, which would see it, must read such a section whole."""
+    data = _ledger(9).to_json()
+    bad_first = b'"process.p8":["process",8,"h8",0,[]],\n'
+    twice = data.replace(b'"process.p1":', bad_first + b'"process.p1":', 1)
+    assert twice.count(b'"process.p8":') == 2
+    whole = State.from_json(twice, "state.json").entries("local")
+    assert whole["process.p8"].id == "vendor-8"
+    monkeypatch.setattr(document, "PIECE", 1)
+    assert dict(State.from_json(twice, "state.json").entries("local")) == dict(whole)
+
+
+def test_a_corrupt_entry_in_a_later_piece_is_named(monkeypatch: Any) -> None:
+    monkeypatch.setattr(document, "PIECE", 1)
+    data = _ledger(30).to_json().replace(b'"process.p28":["process","vendor-28"', b'"process.p28":["process",28')
+    try:
+        State.from_json(data, "state.json").entries("local")
+    except StateError as exc:
+        assert "state file is corrupt" in str(exc) and "process.p28" in str(exc)
+    else:
+        raise AssertionError("a corrupt entry was read")
