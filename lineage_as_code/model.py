@@ -71,7 +71,7 @@ def pad_heap_growth() -> None:
     """Let the C heap grow, and shrink, in steps of ``HEAP_PAD``, for the process (the command line calls
     this once). glibc's default (128 KiB) hands memory back as soon as the top of the heap is free: a
     parse that builds and drops arrays and strings by the million then has the kernel zero the same pages
-    again and again. A million-row ``lac validate`` spent 1.3 s of its 7.2 s CPU in the kernel so, 0.5 s
+    again and again. A million-row ``lac validate`` spent 1.3 s of its 7.3 s CPU in the kernel so, 0.6 s
     with the pad, for about 30 MB more at its peak. Pages of the pad never touched cost nothing. A no-op
     without glibc."""
     libc = _glibc()

@@ -64,7 +64,8 @@ def field_path(path: Iterable[str | int]) -> str:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """Return a JSON Schema shipped with the package (``manifest``, ``lineage-row`` or ``config``)."""
+    """Return a JSON Schema shipped with the package (``manifest``, ``lineage-row``, ``config``, ``state``
+    or ``plan``). Not checked here (that would import jsonschema on every run): a test checks them all."""
     text = resources.files("lineage_as_code.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -177,6 +177,24 @@ def _target_entries(entries: Mapping[str, Any], where: str, target: str,
     return MappingProxyType({a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()})
 
 
+def _entries_in_pieces(raw: memoryview, where: str, target: str) -> dict[str, StateEntry] | None:
+    """A target's entries read a piece of lines at a time (``section_pieces``); None when the pieces
+    cannot decide: one does not parse, or holds an entry the schema refuses, which a later spelling of its
+    address would replace in the whole (JSON keeps the last), so the whole section is read instead."""
+    from .document import section_pieces
+
+    entries: dict[str, StateEntry] = {}
+    shared: dict[str, str] = {}
+    for piece in section_pieces(raw):
+        if piece is None:
+            return None
+        try:
+            entries.update(_target_entries(piece, where, target, shared))  # a later spelling wins, as in JSON
+        except StateError:
+            return None
+    return entries
+
+
 _compact = encoder(sort_keys=False, ascii_only=True, default=plain_value)  # json.dumps, compact, built once
 
 
@@ -201,18 +219,12 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
     def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
         found = self._parsed.get(target)
         if found is None:
-            from .document import parse_section, section_pieces
+            from .document import parse_section
 
             raw = self._raw[target]
             with bulk_allocation():
-                entries: dict[str, StateEntry] = {}
-                shared: dict[str, str] = {}
-                try:
-                    for piece in section_pieces(raw):
-                        if piece is None:
-                            raise StateError("a piece that is not JSON")
-                        entries.update(_target_entries(piece, self._where, target, shared))  # the last spelling wins
-                except StateError:  # the whole section decides (JSON keeps the last of an address given twice)
+                entries = _entries_in_pieces(raw, self._where, target)
+                if entries is None:
                     entries = dict(_target_entries(parse_section(raw, self._where, target), self._where, target))
                 found = self._parsed[target] = MappingProxyType(entries)
         return found
