@@ -315,7 +315,7 @@ def _chunks(name: str, body: bytes, sep: str) -> Iterator[pd.DataFrame | Problem
         # a row wider than the header: a whole read would first have named a row it cannot parse at all
         yield _malformed(name, body, sep) or _ragged(name, body, sep)
     except pd.errors.ParserError as exc:
-        yield _malformed_at(name, exc)
+        yield _malformed_at(name, exc, body, sep)
     except (pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         yield Problem(name, 1, "", f"unreadable CSV: {exc}")
 
@@ -329,12 +329,25 @@ def _malformed(name: str, body: bytes, sep: str) -> Problem | None:
                 for _ in reader:
                     pass
     except pd.errors.ParserError as exc:
-        return _malformed_at(name, exc)
+        return _malformed_at(name, exc, body, sep)
     return None
 
 
-def _malformed_at(name: str, exc: pd.errors.ParserError) -> Problem:
-    return Problem(name, _error_line(str(exc)), "", f"malformed CSV: {exc}".replace("\n", " "))
+_WIDE_ROW = re.compile(r"Expected (\d+) fields in line \d+, saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row \d+")
+
+
+def _malformed_at(name: str, exc: pd.errors.ParserError, body: bytes, sep: str) -> Problem:
+    """The Problem of a row pandas cannot parse, at the line where that row starts, in words that do
+    not repeat pandas' own count (its "line" is a record number: a quoted cell spanning lines is one)."""
+    message = str(exc).replace("\n", " ")
+    record = _error_record(message)
+    line = (_record_line(body, sep, record) or record) if record else 1
+    if wide := _WIDE_ROW.search(message):
+        return Problem(name, line, "", f"malformed CSV: {wide.group(2)} cells where the header has {wide.group(1)}")
+    if _OPEN_QUOTE.search(message):
+        return Problem(name, line, "", "malformed CSV: a quoted cell that starts on this line is never closed")
+    return Problem(name, line, "", f"malformed CSV: {message}")
 
 
 def _text(body: bytes, newline: str) -> io.TextIOWrapper:
@@ -354,13 +367,28 @@ def _ragged(name: str, body: bytes, sep: str) -> Problem:
     return Problem(name, 0, "", "malformed CSV: rows and header disagree on the number of cells")
 
 
-def _error_line(message: str) -> int:
-    """The line a pandas parser error points at: 'line N' is a line; 'row N' counts records from 0,
-    the header being row 0 (exact unless an earlier quoted cell spans lines); else line 1."""
+def _error_record(message: str) -> int | None:
+    """The record a pandas parser error points at, 1-based, the header first: its 'line N' counts records
+    (a blank line is one, a quoted cell's line ends are not), its 'row N' counts them from 0."""
     found = re.search(r"\b(line|row) (\d+)", message)
     if found is None:
-        return 1
+        return None
     return int(found.group(2)) + (found.group(1) == "row")
+
+
+def _record_line(body: bytes, sep: str, record: int) -> int | None:
+    """The line where record ``record`` (1-based, the header first, a blank line one) starts, read with
+    Python's csv module; None when it finds fewer records or cannot read up to it."""
+    reader = csv.reader(_text(body, "\n"), delimiter=sep)
+    start, number = 1, 0
+    try:
+        for number, _ in enumerate(reader, 1):
+            if number == record:
+                return start
+            start = reader.line_num + 1
+    except (csv.Error, UnicodeError):  # this record cannot be read (a quote never closed): it starts here
+        return start if number == record - 1 else None
+    return None
 
 
 def _line_numbers(body: bytes, sep: str, reading: _Reading) -> np.ndarray:
