@@ -58,7 +58,7 @@ def header_line(name: str, data: bytes) -> str | Problem:
         final = at + step >= len(data)  # before the end, a character cut by the slice is read with the next
         try:
             at += codecs.utf_8_decode(view[at:at + step], "strict", final)[1]
-        except UnicodeDecodeError as exc:  # positions count from after the byte order mark, as utf-8-sig does
+        except UnicodeDecodeError as exc:  # positions from after the byte order mark, as utf-8-sig gives them
             return undecodable(name, data, UnicodeDecodeError(
                 "utf-8", data, at - start + exc.start, at - start + exc.end, exc.reason))
     return _FIRST_LINE.match(view, start).group().decode()  # type: ignore[union-attr]  # (always matches)

@@ -8,6 +8,7 @@ alias bombs and absurd nesting become Problems too, never tracebacks.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import re
@@ -269,8 +270,10 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], problems: list[Pr
 
 
 def undecodable(file: str, data: bytes, exc: UnicodeDecodeError) -> Problem:
-    """The Problem for bytes that are not UTF-8, on the line of the first bad byte."""
-    return Problem(file, data.count(b"\n", 0, exc.start) + 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+    """The Problem for bytes that are not UTF-8, on the line of the first bad byte and at its place in the
+    file (``exc`` counts from after a byte order mark, as utf-8-sig decoding does)."""
+    at = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+    return Problem(file, data.count(b"\n", 0, at) + 1, "", f"not UTF-8 text ({exc.reason} at byte {at})")
 
 
 _OPENING = (yaml.SequenceStartEvent, yaml.MappingStartEvent)

@@ -3,12 +3,14 @@ column its values and codes, and a malformed file the Problem a reading of the w
 
 from __future__ import annotations
 
+import codecs
 from unittest.mock import patch
 
 import pytest
 
 from lineage_as_code.manifest import ManifestInput, csv_common, parse_file
 from lineage_as_code.manifest.csv_common import Layout, Table, header_line, read_table
+from lineage_as_code.manifest.validate import load_yaml
 
 SMALL_CHUNKS = (1, 2, 3)  # rows per chunk: every seam falls somewhere different
 EVERY_SIZE = (*SMALL_CHUNKS, csv_common.CHUNK_ROWS)
@@ -119,12 +121,23 @@ def test_an_empty_file_is_unreadable_and_a_header_alone_reads_as_no_rows():
 
 @pytest.mark.parametrize("slice_bytes", [4, 5, 6, 7, 1 << 22])
 def test_utf8_is_checked_slice_by_slice_and_a_bad_byte_is_placed_as_before(slice_bytes):
-    """A character cut by a slice's end is read whole; a bad byte keeps its line and position (counted
-    after a byte order mark), however the bytes are sliced."""
+    """A character cut by a slice's end is read whole; a bad byte keeps its line and its place in the
+    file, however the bytes are sliced."""
     good = "\ufeffsource,target\npg:é.s.ü,pg:d.s.€\n".encode()
     with patch.object(csv_common, "_SLICE", slice_bytes):
         assert header_line("m.csv", good) == "source,target"
         bad = header_line("m.csv", b"source,target\npg:\xc3\xa9.s.t,\xe2\x82\n")
         truncated = header_line("m.csv", b"\xef\xbb\xbfsource,target\r\npg:a.s.t,\xe2\x82")
     assert str(bad) == "m.csv:2: not UTF-8 text (invalid continuation byte at byte 24)"
-    assert str(truncated) == "m.csv:2: not UTF-8 text (unexpected end of data at byte 24)"
+    assert str(truncated) == "m.csv:2: not UTF-8 text (unexpected end of data at byte 27)"
+
+
+@pytest.mark.parametrize("text", [b"source,target\n\xff,b\n", b"a,b\n\xff\n", b"\n\n\xff\n"])
+def test_a_bad_byte_after_a_byte_order_mark_is_on_its_own_line_and_at_its_place_in_the_file(text):
+    """A byte order mark shifts nothing: the bad byte's line counts every line end before it, in CSV
+    and YAML alike, and its place is where a hex editor shows it."""
+    at = text.index(b"\xff")
+    line = text.count(b"\n", 0, at) + 1
+    for name, check in (("m.csv", lambda d: header_line("m.csv", d)), ("m.yaml", lambda d: load_yaml("m.yaml", d)[2][0])):
+        assert str(check(text)) == f"{name}:{line}: not UTF-8 text (invalid start byte at byte {at})"
+        assert str(check(codecs.BOM_UTF8 + text)) == f"{name}:{line}: not UTF-8 text (invalid start byte at byte {at + 3})"
