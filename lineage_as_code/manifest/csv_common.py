@@ -411,13 +411,31 @@ def _line_numbers(body: bytes, sep: str, reading: _Reading) -> np.ndarray:
     return lines
 
 
+class _Lines:
+    """The lines of a text, the last one handed out kept (what the csv module read a record from)."""
+
+    def __init__(self, text: Iterator[str]) -> None:
+        self.text, self.last = text, ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self.text)
+        return self.last
+
+
 def _lines_with_blanks(body: bytes, sep: str, rows: int) -> np.ndarray:
-    reader = csv.reader(_text(body, ""), delimiter=sep)
+    """Each data row's starting line, read with the csv module, skipping the lines pandas skips: those
+    holding nothing but spaces and tabs. A row of empty cells (``,,``) or a quoted empty cell is a row."""
+    lines = _Lines(_text(body, ""))
+    reader = csv.reader(lines, delimiter=sep)
     starts = array("q")
     next(reader, None)
     line = reader.line_num + 1
     for record in reader:
-        if any(cell.strip() for cell in record):
+        blank = len(record) <= 1 and not "".join(record).strip(" \t") and '"' not in lines.last
+        if not blank:
             starts.append(line)
         line = reader.line_num + 1
     found = np.frombuffer(starts, dtype=np.int64)[:rows]

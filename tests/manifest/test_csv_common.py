@@ -46,6 +46,24 @@ def test_rows_keep_their_lines_across_multiline_cells_and_blank_lines_at_any_sea
     assert [p.split(":")[1] for p in problems] == [str(after + 2)]
 
 
+@pytest.mark.parametrize("chunk_rows", SMALL_CHUNKS)
+def test_only_lines_of_spaces_and_tabs_are_skipped_as_blank_and_every_row_keeps_its_line(chunk_rows):
+    """pandas skips a line holding nothing but spaces and tabs; a row of empty cells (``,,``) or a
+    quoted empty cell is a row, and the problems of it and of the rows after it name their own lines."""
+    text = ("process_id,source,target\n"
+            "\n"                           # 2: skipped
+            "  \t \n"                       # 3: skipped
+            ",,\n"                          # 4: a row with no cells filled
+            '""\n'                          # 5: a row whose one cell is quoted and empty
+            'p1,pg:d.s.a,"pg:d.s.b"\n'       # 6
+            "p2,pg:d.s.a,bad ref!\n")        # 7
+    table = _read(text.encode(), Layout(((1, 2),), per_row=(0,)), chunk_rows)
+    assert table.lines.tolist() == [4, 5, 6, 7]
+    problems, processes = _parse(text.encode(), chunk_rows)
+    assert processes == [("p1", 6)]
+    assert sorted({int(p.split(":")[1]) for p in problems}) == [4, 5, 7]
+
+
 @pytest.mark.parametrize("chunk_rows", EVERY_SIZE)
 def test_a_pair_shares_one_set_of_values_in_first_seen_order_whatever_the_chunks(chunk_rows):
     """``source`` seen first in a later chunk than ``target`` is one value with one code at both ends,
