@@ -379,7 +379,7 @@ def _error_record(message: str) -> int | None:
 def _record_line(body: bytes, sep: str, record: int) -> int | None:
     """The line where record ``record`` (1-based, the header first, a blank line one) starts, read with
     Python's csv module; None when it finds fewer records or cannot read up to it."""
-    reader = csv.reader(_text(body, "\n"), delimiter=sep)
+    reader = csv.reader(_text(body, ""), delimiter=sep)  # a lone \r ends a line, as it does for pandas
     start, number = 1, 0
     try:
         for number, _ in enumerate(reader, 1):

@@ -106,8 +106,9 @@ def test_a_malformed_row_after_cells_spanning_lines_is_named_at_its_own_line(chu
         "m.csv:7: malformed CSV: 4 cells where the header has 3"]
     assert _parse(f'{spanning}p3,"pg:a.b.c,pg:a.b.e\np4,a,b\n'.encode(), chunk_rows)[0] == [
         "m.csv:7: malformed CSV: a quoted cell that starts on this line is never closed"]
-    crlf = spanning.replace("\n", "\r\n") + "p3,pg:a.b.c,pg:a.b.e,extra\r\n"
-    assert _parse(crlf.encode(), chunk_rows)[0] == ["m.csv:7: malformed CSV: 4 cells where the header has 3"]
+    for end in ("\r\n", "\r"):
+        other = spanning.replace("\n", end) + f"p3,pg:a.b.c,pg:a.b.e,extra{end}"
+        assert _parse(other.encode(), chunk_rows)[0] == ["m.csv:7: malformed CSV: 4 cells where the header has 3"]
 
 
 @pytest.mark.parametrize("chunk_rows", EVERY_SIZE)
