@@ -80,23 +80,32 @@ def canonical_text(body: Any, encode: Callable[[Any], str] | None = None) -> str
     return (encode or canonical_json)(body)
 
 
-def with_key(text: str, key: str, value: Any) -> str:
+def key_place(text: str, key: str) -> int:
+    """Where member ``key`` goes in ``text``, the canonical JSON of an object without it: the index of the
+    first key that sorts after it, or of the closing brace. -1 when it cannot be placed without parsing:
+    the object is not flat or holds an escape, or already has ``key``. In a flat object without escapes
+    every ``"`` opens or closes a string, and a string followed by ``:`` is a key."""
+    if "\\" in text or "[" in text or text.count("{") != 1:
+        return -1
+    parts = text.split('"')
+    for i in range(1, len(parts) - 1, 2):
+        if parts[i + 1].startswith(":") and parts[i] >= key:
+            return -1 if parts[i] == key else len('"'.join(parts[:i]))
+    return len(text) - 1
+
+
+def with_key(text: str, key: str, value: Any, place: int | None = None) -> str:
     """The canonical JSON of the object ``text`` (canonical JSON of an object without ``key``) with
-    ``key`` set to ``value``. A flat object without escapes (the common asset body) takes the key at
-    its sorted place in the text, without being parsed: there every ``"`` opens or closes a string,
-    and a string followed by ``:`` is a key. Any other object is parsed and written again."""
-    if "\\" not in text and "[" not in text and text.count("{") == 1:
-        parts = text.split('"')
-        place = len(text) - 1
-        for i in range(1, len(parts) - 1, 2):
-            if parts[i + 1].startswith(":") and parts[i] >= key:
-                if parts[i] == key:
-                    break  # already there: the general path says what it becomes
-                place = len('"'.join(parts[:i]))
-                return f"{text[:place]}{canonical_json(key)}:{canonical_json(value)},{text[place:]}"
-        else:
-            return f'{text[:place]}{"," if place > 1 else ""}{canonical_json(key)}:{canonical_json(value)}}}'
-    return canonical_json({**json.loads(text), key: value})
+    ``key`` set to ``value``, put in its sorted place without parsing where ``key_place`` finds one
+    (``place``: what it gave for this text, when the caller kept it). Any other object is parsed and
+    written again."""
+    at = key_place(text, key) if place is None else place
+    if at < 0:
+        return canonical_json({**json.loads(text), key: value})
+    member = f"{canonical_json(key)}:{canonical_json(value)}"
+    if at == len(text) - 1:  # after every member
+        return f'{text[:at]}{"," if at > 1 else ""}{member}}}'
+    return f"{text[:at]}{member},{text[at:]}"
 
 
 def content_hash(body: Any) -> str:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.cache import LazyBody
-from lineage_as_code.canonical import canonical_json, canonical_text, with_key
+from lineage_as_code.canonical import canonical_json, canonical_text, key_place, with_key
 from lineage_as_code.model import Asset
 from lineage_as_code.plan.build import _After
 from lineage_as_code.targets.lineage_resources import AssetBody
@@ -26,7 +26,9 @@ _flat = st.dictionaries(_text, st.none() | st.booleans() | st.integers() | _text
 @given(body=_flat | st.dictionaries(_text, _json, max_size=5), key=_text | st.just("partial"), value=_json)
 def test_a_key_added_to_canonical_text_gives_the_text_of_the_object_with_it(body, key, value):
     body.pop(key, None)
-    assert with_key(canonical_json(body), key, value) == canonical_json({**body, key: value})
+    text = canonical_json(body)
+    assert with_key(text, key, value) == canonical_json({**body, key: value})
+    assert with_key(text, key, value, key_place(text, key)) == with_key(text, key, value)  # a place kept
 
 
 @settings(max_examples=200, deadline=None)
@@ -37,6 +39,7 @@ def test_a_cached_assets_body_with_its_placeholder_flag_writes_as_its_dict(body,
     assert canonical_text(cached) == canonical_json(body)
     after = _After(cached, partial)
     assert canonical_text(after) == canonical_json({**body, "partial": partial}) == canonical_json(dict(after))
+    assert canonical_text(after) == canonical_json({**body, "partial": partial})  # again, from the place found
     assert json.loads(canonical_text(after)) == {**body, "partial": partial}
 
 

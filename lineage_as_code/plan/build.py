@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
-from ..canonical import canonical_text, plain_dict, with_key
+from ..canonical import canonical_text, key_place, plain_dict, with_key
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
@@ -88,14 +88,16 @@ class _After(Mapping[str, Any]):
     encoding and ``dict()`` see the dict). Its canonical JSON is made once, when first asked for: an apply
     writes the same text to the target and to state's content. A body that keeps its own text (a cached
     one: a slice of the cache file's bytes) is not copied: its text is taken from it each time, which
-    costs a decode, where keeping it cost an apply of a million cached rows about 180 MB."""
+    costs a decode (and, for an asset's placeholder flag, a splice at the place found the first time),
+    where keeping it cost an apply of a million cached rows about 180 MB."""
 
-    __slots__ = ("_body", "_partial", "_text")
+    __slots__ = ("_body", "_partial", "_place", "_text")
     kept_text = True  # ``canonical()`` keeps its text, or its body does: nobody need keep a copy
 
     def __init__(self, body: Mapping[str, Any], partial: bool | None = None) -> None:
         self._body, self._partial = body, partial
         self._text: str | None = None
+        self._place: int | None = None  # where "partial" goes in the body's text (``key_place``), once found
 
     def __getitem__(self, key: str) -> Any:
         return self._partial if key == "partial" and self._partial is not None else self._body[key]
@@ -119,7 +121,9 @@ class _After(Mapping[str, Any]):
             return self._text
         text = canonical_text(self._body)
         if self._partial is not None:
-            text = with_key(text, "partial", self._partial)
+            if self._place is None:
+                self._place = key_place(text, "partial")
+            text = with_key(text, "partial", self._partial, self._place)
         if not getattr(self._body, "kept_text", False):
             self._text = text
         return text
