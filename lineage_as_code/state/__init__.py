@@ -313,12 +313,22 @@ class StateStore(Protocol):
 _HEAD = re.compile(rb'\{"format_version":1,"lineage":("(?:[^"\\\n]|\\.)*"),"serial":(\d+),"targets":\{\n')
 
 
+HEAD_BYTES = 1 << 16  # more than the first line of any state this tool writes (its lineage is <= 200 chars)
+
+
+def peek_head(head: bytes) -> tuple[str, int] | None:
+    """(lineage, serial) from the first line of a state document this tool laid out (``head``: its first
+    bytes, ``HEAD_BYTES`` or more); None for any other layout."""
+    m = _HEAD.match(head)
+    return (json.loads(m.group(1)), int(m.group(2))) if m else None
+
+
 def peek_serial(data: bytes, where: str) -> tuple[str, int]:
     """(lineage, serial) of a state document: from its first line when this tool laid it out (a
     write's compare-and-swap needs no more than that), else from the whole document."""
-    m = _HEAD.match(data)
-    if m:
-        return json.loads(m.group(1)), int(m.group(2))
+    found = peek_head(data)
+    if found is not None:
+        return found
     state = State.from_json(data, where)
     return state.lineage, state.serial
 

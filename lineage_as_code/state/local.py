@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import LockError, SourceError, StateConflictError, StateError
 from ..sources.local_output import resolve_destination, write_local_file
-from . import JUST_RELEASED, LockInfo, State, locked_error, peek_serial
+from . import HEAD_BYTES, JUST_RELEASED, LockInfo, State, locked_error, peek_head, peek_serial
 
 
 class LocalStateStore:
@@ -37,29 +37,48 @@ class LocalStateStore:
         data = self._read_bytes()
         return State() if data is None else State.from_json(data, self.location)
 
+    def _on_disk(self) -> tuple[str, int] | None:
+        """(lineage, serial) of the state on disk, None when there is none. Read from its first bytes
+        when this tool laid it out: a write's compare-and-swap needs no more, and an apply of a million
+        resources writes a state of hundreds of megabytes several times. Else from the whole file."""
+        try:
+            with self.path.open("rb") as fh:
+                head = fh.read(HEAD_BYTES)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
+        found = peek_head(head)
+        if found is not None:
+            return found
+        data = self._read_bytes()
+        return None if data is None else peek_serial(data, self.location)
+
     def write(self, state: State, expected_serial: int) -> None:
-        previous = self._read_bytes()
-        lineage, serial = ("", 0) if previous is None else peek_serial(previous, self.location)
+        previous = self._on_disk()
+        lineage, serial = previous or ("", 0)
         if serial != expected_serial or (lineage and lineage != state.lineage):
             raise StateConflictError(
                 f"{self.location}: state changed underneath this run (serial {serial}, expected "
                 f"{expected_serial}); re-run plan")
         try:
             if previous is not None:
-                self._keep_backup(previous)
+                self._keep_backup()
             write_local_file(self.location, state.json_pieces(), owned=True)
         except SourceError as exc:
             raise StateError(f"cannot write state: {exc}") from exc
 
-    def _keep_backup(self, previous: bytes) -> None:
+    def _keep_backup(self) -> None:
         """Make ``state.json.backup`` the state about to be replaced: a hard link to it where the
-        filesystem allows (no copy), else a copy of the bytes read."""
+        filesystem allows (no copy), else a copy of its bytes."""
         tmp = self.backup_path.with_name(f".{self.backup_path.name}.{uuid.uuid4().hex}.tmp")
         try:
             os.link(self.path, tmp)
             os.replace(tmp, self.backup_path)
         except OSError:
-            write_local_file(str(self.backup_path), previous, owned=True)
+            previous = self._read_bytes()
+            if previous is not None:
+                write_local_file(str(self.backup_path), previous, owned=True)
         finally:
             tmp.unlink(missing_ok=True)
 

@@ -200,3 +200,19 @@ def test_a_racer_never_sees_a_half_written_local_lock(tmp_path: Path) -> None:
         assert all(f"lock {won[0]} held by" in message for message in refused), refused
         open_state_store(location).force_unlock(won[0])
         assert not list((tmp_path / "lac").glob(".*.tmp"))
+
+
+def test_a_state_laid_out_by_hand_is_still_compared_before_it_is_replaced(backend: Backend) -> None:
+    """A write compares serials from the state's first line where this tool laid it out; a state
+    pretty-printed by hand has no such line and is read whole for it, never taken as absent."""
+    import json
+
+    first = _next(State())
+    laid_out = json.dumps(json.loads(first.to_json()), indent=2).encode()
+    assert not laid_out.startswith(first.to_json()[:30])
+    backend.put_raw(laid_out)
+    store = open_state_store(backend.location)
+    with pytest.raises(StateConflictError, match="serial 1, expected 0"):
+        store.write(_next(first, "asset.late"), expected_serial=0)
+    store.write(_next(first, "asset.b"), expected_serial=1)
+    assert open_state_store(backend.location).read().serial == 2
