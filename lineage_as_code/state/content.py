@@ -23,7 +23,7 @@ from ..errors import StateError
 
 OPEN = b'\n,"content":{\n'
 CLOSE = b"\n}\n}\n"
-_KEY = re.compile(rb'^"([^"\\\n]*)":', re.MULTILINE)
+_KEY = re.compile(rb'"([^"\\\n]*)":')  # matched at each line's start
 
 
 class Content:
@@ -65,14 +65,19 @@ class Content:
         return bool(self._parsed) or self._hi > self._lo
 
     def _spans(self, wanted: set[str] | None) -> Iterator[tuple[str, int, int]]:
-        """(hash, start, end) of each raw line whose hash is ``wanted`` (all when None)."""
-        raw, hi = self._raw, self._hi
-        for m in _KEY.finditer(raw, self._lo, hi):
-            key = m.group(1).decode()
-            if wanted is None or key in wanted:
-                end = raw.find(b"\n", m.end(), hi)
-                end = hi if end < 0 else end
-                yield key, m.end(), end - (1 if raw[end - 1:end] == b"," else 0)
+        """(hash, start, end) of the body of each raw line whose hash is ``wanted`` (all when None). Line by
+        line, each matched where it starts (a search for line starts across hundreds of megabytes,
+        ``^`` in multi-line mode, tries every byte: 7 s for a million lines, against 1 s)."""
+        raw, at, hi = self._raw, self._lo, self._hi
+        match, find = _KEY.match, raw.find
+        keys = None if wanted is None else {w.encode() for w in wanted}  # compared as read, decoded when kept
+        while at < hi:
+            end = find(b"\n", at, hi)
+            end = hi if end < 0 else end
+            m = match(raw, at, end)
+            if m is not None and (keys is None or m.group(1) in keys):
+                yield m.group(1).decode(), m.end(), end - (raw[end - 1] == 44)  # without the line's comma
+            at = end + 1
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
         """The bodies of ``hashes`` this content holds; StateError when one of them is not a JSON object."""
