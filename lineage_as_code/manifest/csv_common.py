@@ -356,14 +356,19 @@ def _text(body: bytes, newline: str) -> io.TextIOWrapper:
 
 
 def _ragged(name: str, body: bytes, sep: str) -> Problem:
-    """The first row whose number of cells differs from the header's."""
-    reader = csv.reader(_text(body, "\n"), delimiter=sep)
-    header = next(reader, [])
-    line = reader.line_num + 1
-    for record in reader:
-        if record and len(record) != len(header):
-            return Problem(name, line, "", f"malformed CSV: {len(record)} cells where the header has {len(header)}")
+    """The first row whose number of cells differs from the header's (universal line ends: a lone \r
+    ends a line, as it does for pandas)."""
+    reader = csv.reader(_text(body, ""), delimiter=sep)
+    line = 1
+    try:
+        header = next(reader, [])
         line = reader.line_num + 1
+        for record in reader:
+            if record and len(record) != len(header):
+                return Problem(name, line, "", f"malformed CSV: {len(record)} cells where the header has {len(header)}")
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        return Problem(name, line, "", f"malformed CSV: {exc}")
     return Problem(name, 0, "", "malformed CSV: rows and header disagree on the number of cells")
 
 

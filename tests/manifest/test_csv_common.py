@@ -122,6 +122,14 @@ def test_a_wide_first_row_is_named_unless_a_later_row_cannot_be_parsed_at_all(ch
         "m.csv:5: malformed CSV: a quoted cell that starts on this line is never closed"]
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_wide_first_row_is_named_whatever_ends_the_lines(end):
+    """A file whose lines end in a lone carriage return (old Mac tools still write them) is read by
+    pandas as any other: its wide first row is named, never a traceback."""
+    wide = end.join(["process_id,source,target", "p1,pg:a.b.c,pg:a.b.d,x", "p2,pg:a.b.c,pg:a.b.d", ""])
+    assert _parse(wide.encode(), csv_common.CHUNK_ROWS)[0] == ["m.csv:2: malformed CSV: 4 cells where the header has 3"]
+
+
 @pytest.mark.parametrize("chunk_rows", SMALL_CHUNKS)
 def test_a_header_problem_yields_to_a_malformed_row_further_down_as_in_a_whole_reading(chunk_rows):
     text = "process_id,source,dest\np1,a,b\np2,a,b\n"
