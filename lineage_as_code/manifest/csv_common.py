@@ -15,7 +15,7 @@ import warnings
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 
 import numpy as np
 import pandas as pd
@@ -350,25 +350,56 @@ def _malformed_at(name: str, exc: pd.errors.ParserError, body: bytes, sep: str) 
     return Problem(name, line, "", f"malformed CSV: {message}")
 
 
-def _text(body: bytes, newline: str) -> io.TextIOWrapper:
-    """The bytes as text, decoded a little at a time as they are read."""
-    return io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline=newline)
+class _Unreadable(Exception):
+    """The csv module cannot read record ``record`` (1-based, the header first), which starts on ``line``."""
+
+    def __init__(self, record: int, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.record, self.line = record, line
+
+
+class _Lines:
+    """The lines of a text, the last one handed out kept (what the csv module read a record from)."""
+
+    def __init__(self, text: Iterator[str]) -> None:
+        self.text, self.last = text, ""
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self.text)
+        return self.last
+
+
+def _records(body: bytes, sep: str) -> Iterator[tuple[int, list[str], str]]:
+    """Each record of the file as the csv module reads it (a blank line is one), with the line it starts
+    on and the last line it was read from; _Unreadable for one it cannot read. Line ends are universal
+    (a lone \r ends a line, as it does for pandas), and a cell may be as long as the file: the csv
+    module's own limit (128 KiB) would stop at a long SQL text that pandas reads."""
+    csv.field_size_limit(max(csv.field_size_limit(), len(body)))
+    lines = _Lines(io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline=""))
+    reader = csv.reader(lines, delimiter=sep)
+    number, start = 1, 1
+    try:
+        for record in reader:
+            yield start, record, lines.last
+            number, start = number + 1, reader.line_num + 1
+    except (csv.Error, UnicodeError) as exc:
+        raise _Unreadable(number, start, str(exc)) from None
 
 
 def _ragged(name: str, body: bytes, sep: str) -> Problem:
-    """The first row whose number of cells differs from the header's (universal line ends: a lone \r
-    ends a line, as it does for pandas)."""
-    reader = csv.reader(_text(body, ""), delimiter=sep)
-    line = 1
+    """The first row whose number of cells differs from the header's."""
+    header: list[str] | None = None
     try:
-        header = next(reader, [])
-        line = reader.line_num + 1
-        for record in reader:
-            if record and len(record) != len(header):
+        for line, record, _ in _records(body, sep):
+            if header is None:
+                header = record
+            elif record and len(record) != len(header):
                 return Problem(name, line, "", f"malformed CSV: {len(record)} cells where the header has {len(header)}")
-            line = reader.line_num + 1
-    except csv.Error as exc:
-        return Problem(name, line, "", f"malformed CSV: {exc}")
+    except _Unreadable as exc:
+        return Problem(name, exc.line, "", f"malformed CSV: {exc}")
     return Problem(name, 0, "", "malformed CSV: rows and header disagree on the number of cells")
 
 
@@ -382,17 +413,14 @@ def _error_record(message: str) -> int | None:
 
 
 def _record_line(body: bytes, sep: str, record: int) -> int | None:
-    """The line where record ``record`` (1-based, the header first, a blank line one) starts, read with
-    Python's csv module; None when it finds fewer records or cannot read up to it."""
-    reader = csv.reader(_text(body, ""), delimiter=sep)  # a lone \r ends a line, as it does for pandas
-    start, number = 1, 0
+    """The line where record ``record`` (1-based, the header first, a blank line one) starts; None when
+    the file has fewer, or one before it cannot be read."""
     try:
-        for number, _ in enumerate(reader, 1):
+        for number, (line, _, _) in enumerate(_records(body, sep), 1):
             if number == record:
-                return start
-            start = reader.line_num + 1
-    except (csv.Error, UnicodeError):  # this record cannot be read (a quote never closed): it starts here
-        return start if number == record - 1 else None
+                return line
+    except _Unreadable as exc:  # a record that cannot be read (a quote never closed) still starts somewhere
+        return exc.line if exc.record == record else None
     return None
 
 
@@ -416,33 +444,17 @@ def _line_numbers(body: bytes, sep: str, reading: _Reading) -> np.ndarray:
     return lines
 
 
-class _Lines:
-    """The lines of a text, the last one handed out kept (what the csv module read a record from)."""
-
-    def __init__(self, text: Iterator[str]) -> None:
-        self.text, self.last = text, ""
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        self.last = next(self.text)
-        return self.last
-
-
 def _lines_with_blanks(body: bytes, sep: str, rows: int) -> np.ndarray:
-    """Each data row's starting line, read with the csv module, skipping the lines pandas skips: those
-    holding nothing but spaces and tabs. A row of empty cells (``,,``) or a quoted empty cell is a row."""
-    lines = _Lines(_text(body, ""))
-    reader = csv.reader(lines, delimiter=sep)
+    """Each data row's starting line, skipping the lines pandas skips: those holding nothing but spaces
+    and tabs. A row of empty cells (``,,``) or a quoted empty cell is a row. (Rows past one the csv
+    module cannot read, which pandas read, keep line 0: unknown.)"""
     starts = array("q")
-    next(reader, None)
-    line = reader.line_num + 1
-    for record in reader:
-        blank = len(record) <= 1 and not "".join(record).strip(" \t") and '"' not in lines.last
-        if not blank:
-            starts.append(line)
-        line = reader.line_num + 1
+    try:
+        for line, record, last in islice(_records(body, sep), 1, None):
+            if len(record) > 1 or "".join(record).strip(" \t") or '"' in last:
+                starts.append(line)
+    except _Unreadable:
+        pass
     found = np.frombuffer(starts, dtype=np.int64)[:rows]
     return np.concatenate([found, np.zeros(rows - len(found), dtype=np.int64)])
 

@@ -122,6 +122,15 @@ def test_a_wide_first_row_is_named_unless_a_later_row_cannot_be_parsed_at_all(ch
         "m.csv:5: malformed CSV: a quoted cell that starts on this line is never closed"]
 
 
+def test_a_cell_longer_than_the_csv_modules_limit_keeps_every_row_on_its_line():
+    """Lines are recounted with the csv module when blank lines were skipped; a 200 KB SQL text, which
+    pandas reads, is past that module's default limit (128 KiB) and once ended in a traceback."""
+    text = f"process_id,source,target,sql\n\np1,pg:d.s.a,pg:d.s.b,{'x' * 200_000}\n\np2,pg:d.s.a,bad ref!,\n"
+    problems, processes = _parse(text.encode(), csv_common.CHUNK_ROWS)
+    assert processes == [("p1", 3)]
+    assert [p.split(":")[1] for p in problems] == ["5"]
+
+
 @pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
 def test_a_wide_first_row_is_named_whatever_ends_the_lines(end):
     """A file whose lines end in a lone carriage return (old Mac tools still write them) is read by
