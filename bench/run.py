@@ -19,7 +19,10 @@ For each input, in a fresh project, each command in its own process:
                   reads the cached translation and diffs, then remembers that nothing changed);
   remembered      the same plan once more: served from the remembered no-op;
   cached apply    `lac apply FILE` into a new store with new state, the cache kept: an apply after a plan
-                  that wrote the cache, as a user runs them.
+                  that wrote the cache, as a user runs them;
+  one change      the manifest with one process more (a row added: CSV shapes), then `lac plan FILE` (cache on,
+                  as a pull request's plan runs) and `lac apply FILE` (after that plan): the everyday change to
+                  a large project, against the state and store the cached apply left.
 An input of PLAN_ONLY rows or more (the opt-in 10M) is measured for floor, validate and plan only, with
 the manifest size limit raised to take it; its other columns print "-".
 CPU time (user + system), wall time and peak memory are each command's own: every command is started
@@ -34,6 +37,7 @@ plan per input (cProfile) and prints where its time goes: parse, translate, diff
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -82,6 +86,8 @@ class Row:
     noop_replan: Measured | None
     remembered: Measured | None
     cached_apply: Measured | None
+    one_plan: Measured | None  # None: not measured (YAML, or an input of PLAN_ONLY rows or more)
+    one_apply: Measured | None
     load: tuple[float, float]
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -112,6 +118,20 @@ def manifest(shape: str, size: int) -> Path:
     return path
 
 
+def one_more(path: Path) -> None:
+    """Append to the CSV ``path`` its last row as a new process (its id given a suffix): one create more."""
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh))
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 65_536))
+        last = fh.read().splitlines()[-1].decode()
+    row = next(csv.reader([last]))
+    at = header.index("process_id" if "process_id" in header else "Transformation Identity")
+    row[at] += "_one_more"
+    with open(path, "a", newline="") as fh:
+        csv.writer(fh).writerow(row)
+
+
 def data_rows(path: Path) -> int:
     with open(path, "rb") as fh:
         return sum(1 for _ in fh) - 1
@@ -140,10 +160,12 @@ def stage_seconds(path: Path, project: Path, env: dict[str, str]) -> dict[str, f
 
 
 def measure_input(shape: str, size: int, stages: bool) -> Row:
-    path = manifest(shape, size)
+    source = manifest(shape, size)
     project = WORK / f"run-{shape}-{size}"
     shutil.rmtree(project, ignore_errors=True)
     project.mkdir(parents=True)
+    path = project / source.name  # the project's own copy: the one-change run edits it
+    shutil.copyfile(source, path)
     load_before = os.getloadavg()[0]
     floor = run([sys.executable, "-c", FLOOR_YAML if shape == "yaml" else FLOOR_CSV, str(path)], project)
     rows = data_rows(path) if shape != "yaml" else size
@@ -151,6 +173,7 @@ def measure_input(shape: str, size: int, stages: bool) -> Row:
     large = {"LAC_MAX_MANIFEST_BYTES": str(path.stat().st_size)} if rows >= PLAN_ONLY else {}
     validate = run([*LAC, "validate", str(path)], project, large)
     plan = run([*LAC, "plan", str(path)], project, {**no_cache, **large})
+    one_plan = one_apply = None
     if large:
         apply = full = noop = remembered = cached_apply = None
     else:
@@ -162,9 +185,14 @@ def measure_input(shape: str, size: int, stages: bool) -> Row:
             if done.name != "cache":
                 done.unlink()
         cached_apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
+        if shape != "yaml":
+            one_more(path)
+            one_plan = run([*LAC, "plan", str(path)], project)
+            one_apply = run([*LAC, "apply", "--auto-approve", str(path)], project)
+            shutil.copyfile(source, path)
     shutil.rmtree(project / ".lac", ignore_errors=True)
     found = stage_seconds(path, project, large) if stages else {}
-    row = Row(shape, rows, floor, validate, plan, apply, full, noop, remembered, cached_apply,
+    row = Row(shape, rows, floor, validate, plan, apply, full, noop, remembered, cached_apply, one_plan, one_apply,
               (load_before, os.getloadavg()[0]), found)
     shutil.rmtree(project, ignore_errors=True)
     return row
@@ -181,9 +209,9 @@ def table(rows: list[Row]) -> str:
 
     out = [("| input | rows | floor CPU, peak | validate CPU (x floor), peak | plan CPU (x floor) | plan peak "
             "| apply CPU (x plan) | apply peak | full re-plan CPU | no-op re-plan CPU (x plan), peak | remembered no-op CPU (x plan), peak "
-            "| cached apply CPU (x plan), peak | plan / apply wall "
-            "| load 1-min |"),
-           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+            "| cached apply CPU (x plan), peak | one change: plan CPU (x floor), peak | one change: apply CPU (x plan), peak "
+            "| plan / apply wall | load 1-min |"),
+           "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         out.append(f"| {r.input} | {r.rows:,} | {s(r.floor)}, {mb(r.floor)} "
                    f"| {s(r.validate)} ({r.ratio(r.validate)}), {mb(r.validate)} "
@@ -192,6 +220,8 @@ def table(rows: list[Row]) -> str:
                    f"| {s(r.full_replan)} | {s(r.noop_replan)} ({r.ratio(r.noop_replan, r.plan)}), {mb(r.noop_replan)} "
                    f"| {s(r.remembered)} ({r.ratio(r.remembered, r.plan)}), {mb(r.remembered)} "
                    f"| {s(r.cached_apply)} ({r.ratio(r.cached_apply, r.plan)}), {mb(r.cached_apply)} "
+                   f"| {s(r.one_plan)} ({r.ratio(r.one_plan)}), {mb(r.one_plan)} "
+                   f"| {s(r.one_apply)} ({r.ratio(r.one_apply, r.plan)}), {mb(r.one_apply)} "
                    f"| {s(r.plan, 'wall_s')} / {s(r.apply, 'wall_s')} | {r.load[0]:.1f} -> {r.load[1]:.1f} |")
     return "\n".join(out)
 

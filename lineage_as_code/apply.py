@@ -140,7 +140,7 @@ class _Recorder:
         targets = dict(self.written.targets)
         targets.update({t: MappingProxyType(dict(entries)) for t, entries in self.working.items()})
         pending = State(self.lineage, self.written.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
-                        self.written.with_content(self.content))
+                        self.written.with_content(self.content), self.written.raw_sections())
         started = self.clock()
         self.store.write(pending, expected_serial=self.written.serial)
         self.written = pending

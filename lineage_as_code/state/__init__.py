@@ -17,17 +17,18 @@ import os
 import re
 import socket
 import uuid
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import islice, pairwise
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
 from ..canonical import encoder, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
-from .content import OPEN, Content, content_span
+from .content import OPEN, Content, content_span, joined
 
 FORMAT_VERSION = 1
 
@@ -77,6 +78,13 @@ class State:
     # content hash -> the body written with it. Missing for resources written by versions before this
     # was kept (their plans show which edges changed, not which fields).
     content: Content = field(default_factory=Content)
+    # The state file's sections this state was made from (by an apply or ``updated``): a write passes
+    # their lines through where the entries are unchanged.
+    base: _Sections | None = field(default=None, compare=False, repr=False)
+
+    def raw_sections(self) -> _Sections | None:
+        """The sections of the state file this state was read from, or made from; None when neither."""
+        return self.targets if isinstance(self.targets, _Sections) else self.base
 
     def entries(self, target: str) -> Mapping[str, StateEntry]:
         return self.targets.get(target, MappingProxyType({}))
@@ -90,7 +98,7 @@ class State:
         targets = dict(self.targets)
         targets[target] = MappingProxyType(dict(sorted(current.items())))
         return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
-                     self.with_content(content))
+                     self.with_content(content), self.raw_sections())
 
     def with_content(self, content: Mapping[str, Mapping[str, Any]] | None) -> Content:
         """This state's content plus ``content`` (what a write just recorded)."""
@@ -104,22 +112,28 @@ class State:
         return b"".join(self.json_pieces())
 
     def json_pieces(self, chunk: int = 10_000) -> Iterator[bytes]:
-        """``to_json`` in pieces of at most ``chunk`` entries: a store writes a large state as it is encoded."""
+        """``to_json`` in pieces (of at most ``chunk`` lines made, or a few MB of lines passed through): a
+        store writes a large state as it is encoded. The lines of the state file this state was made from
+        are passed through where its entries and bodies are unchanged."""
         yield (f'{{"format_version":{FORMAT_VERSION},"lineage":{json.dumps(self.lineage)},'
                f'"serial":{self.serial},"targets":{{\n').encode()
+        sections = self.raw_sections()
         for t_index, (target, entries) in enumerate(sorted(self.targets.items())):
             yield (("," if t_index else "") + f"{json.dumps(target)}:{{\n").encode()
-            lines = _section_lines(entries)
-            first = True
-            while block := list(islice(lines, chunk)):
-                yield (("" if first else ",\n") + ",\n".join(block)).encode()
-                first = False
+            runs = sections.runs(target, entries) if sections is not None else None
+            if runs is None:
+                lines = _section_lines(entries)
+                gap = b""
+                while block := list(islice(lines, chunk)):
+                    yield gap + ",\n".join(block).encode()
+                    gap = b",\n"
+            else:
+                yield from joined(sections.raw(target), runs)  # type: ignore[union-attr]
             yield b"\n}\n"
         yield b"}\n"
-        kept = self.content.lines({e.hash for entries in self.targets.values() for e in entries.values()})
         first = True
-        while block := list(islice(kept, chunk)):
-            yield (',"content":{\n' if first else ",\n").encode() + ",\n".join(block).encode()
+        for piece in self.content.pieces({e.hash for entries in self.targets.values() for e in entries.values()}):
+            yield b',"content":{\n' + piece if first else piece
             first = False
         if not first:
             yield b"\n}\n"
@@ -198,10 +212,32 @@ def _entries_in_pieces(raw: memoryview, where: str, target: str) -> dict[str, St
 _compact = encoder(sort_keys=False, ascii_only=True, default=plain_value)  # json.dumps, compact, built once
 
 
+def _entry_line(address: str, entry: StateEntry) -> str:
+    return f"{_compact(address)}:{_compact(_entry_doc(entry))}"
+
+
+_CHUNK = 1 << 16
+
+
+def _lines_start_with(data: Any, starts: Any, addresses: list[str]) -> bool:
+    """Whether the line at each of ``starts`` (in ``data``, a numpy byte array) begins with its address as
+    written, and the colon: compared a chunk of lines at a time, the addresses encoded in one call. (Within
+    a JSON array of strings, ``","`` falls only between two of them: a quote inside one is escaped.)"""
+    import numpy as np
+
+    written = _compact(addresses)[2:-2].split('","')
+    expected = ('"' + '":"'.join(written) + '":').encode()
+    sizes = np.fromiter(map(len, written), dtype=np.int64, count=len(written)) + 3
+    if int(starts[-1]) + int(sizes[-1]) > len(data):
+        return False
+    first = np.repeat(starts - np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)[:-1]]), sizes)
+    return bool(data[first + np.arange(len(expected))].tobytes() == expected)
+
+
 def _section_lines(entries: Mapping[str, StateEntry]) -> Iterator[str]:
     """A target's entry lines, in address order, as the state file holds them."""
     for address, entry in sorted(entries.items()):
-        yield f"{_compact(address)}:{_compact(_entry_doc(entry))}"
+        yield _entry_line(address, entry)
 
 
 def _section_bytes(entries: Mapping[str, StateEntry]) -> bytes:
@@ -215,6 +251,7 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         self._raw = raw
         self._parsed: dict[str, Mapping[str, StateEntry]] = {}
         self._where = where
+        self._layouts: dict[str, tuple[list[str], list[int]] | None] = {}
 
     def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
         found = self._parsed.get(target)
@@ -237,6 +274,65 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
 
     def digest(self, target: str) -> str:
         return hashlib.sha256(self._raw.get(target, memoryview(b""))).hexdigest()
+
+    def raw(self, target: str) -> memoryview:
+        return self._raw[target]
+
+    def runs(self, target: str, entries: Mapping[str, StateEntry]) -> list[str | tuple[int, int]] | None:
+        """How ``entries`` are written from this file's section of ``target``: (start, end) spans of its raw
+        lines for the entries it holds unchanged, a line made for each one put, none for each one dropped
+        (``content.joined`` writes them). None when that section was never read (nothing tells what changed)
+        or is not in this tool's layout (``_layout``): then every line is made."""
+        parsed = self._parsed.get(target)
+        if parsed is None or target not in self._raw:
+            return None
+        raw = self._raw[target]
+        if entries is parsed:
+            return [(0, len(raw))] if len(raw) else []
+        changed = {a: e for a, e in entries.items() if (held := parsed.get(a)) is not e and held != e}
+        dropped = parsed.keys() - entries.keys() if len(entries) - len(changed.keys() - parsed.keys()) < len(parsed) \
+            else set()
+        if not changed and not dropped:
+            return [(0, len(raw))] if len(raw) else []
+        layout = self._layout(target, parsed)
+        if layout is None:
+            return None
+        keys, starts = layout
+        runs: list[str | tuple[int, int]] = []
+        done = 0  # the first line not yet written or skipped
+        for address in sorted(changed.keys() | dropped):
+            at = bisect_left(keys, address, done)
+            if at > done:  # the lines before it, without the last one's ",\n"
+                runs.append((starts[done], starts[at] - 2 if at < len(keys) else len(raw)))
+            if address in changed:
+                runs.append(_entry_line(address, changed[address]))
+            done = at + 1 if at < len(keys) and keys[at] == address else at
+        if done < len(keys):
+            runs.append((starts[done], len(raw)))
+        return runs
+
+    def _layout(self, target: str, parsed: Mapping[str, StateEntry]) -> tuple[list[str], list[int]] | None:
+        """(addresses in order, where each one's line starts) of ``target``'s raw section when it is laid out
+        as this tool writes it: one entry per line, each line ``"address":`` as written (so nothing else
+        starts there: a line start is never inside a JSON string), addresses strictly increasing, each line
+        but the last ending in ``,``. None for any other layout. Worked out once."""
+        if target in self._layouts:
+            return self._layouts[target]
+        import numpy as np
+
+        raw = self._raw[target]
+        keys = list(parsed)  # in the file's order: a dict keeps the order its keys came in
+        data = np.frombuffer(raw, dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)
+        found: tuple[list[str], list[int]] | None = None
+        if (keys and len(ends) + 1 == len(keys) and data[-1] != 44 and bool((data[ends - 1] == 44).all())
+                and all(a < b for a, b in pairwise(keys))):
+            starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends + 1])
+            if all(_lines_start_with(data, starts[at:at + _CHUNK], keys[at:at + _CHUNK])
+                   for at in range(0, len(keys), _CHUNK)):
+                found = keys, starts.tolist()
+        self._layouts[target] = found
+        return found
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from ..canonical import canonical_text
@@ -24,6 +25,7 @@ from ..errors import StateError
 OPEN = b'\n,"content":{\n'
 CLOSE = b"\n}\n}\n"
 _KEY = re.compile(rb'"([^"\\\n]*)":')  # matched at each line's start
+_ESCAPED_KEY = re.compile(rb'"((?:[^"\\\n]|\\.)*)":')  # a key with an escape: tried where _KEY fails
 
 
 class Content:
@@ -69,14 +71,20 @@ class Content:
         line, each matched where it starts (a search for line starts across hundreds of megabytes,
         ``^`` in multi-line mode, tries every byte: 7 s for a million lines, against 1 s)."""
         raw, at, hi = self._raw, self._lo, self._hi
-        match, find = _KEY.match, raw.find
+        match, escaped, find = _KEY.match, _ESCAPED_KEY.match, raw.find
         keys = None if wanted is None else {w.encode() for w in wanted}  # compared as read, decoded when kept
         while at < hi:
             end = find(b"\n", at, hi)
             end = hi if end < 0 else end
-            m = match(raw, at, end)
-            if m is not None and (keys is None or m.group(1) in keys):
-                yield m.group(1).decode(), m.end(), end - (raw[end - 1] == 44)  # without the line's comma
+            m = match(raw, at, end) or escaped(raw, at, end)
+            if m is not None:
+                key = m.group(1)
+                if b"\\" in key:  # an escape (never in a hash this tool makes): compared as text
+                    name = json.loads(b'"' + key + b'"')
+                    if wanted is None or name in wanted:
+                        yield name, m.end(), end - (raw[end - 1] == 44)
+                elif keys is None or key in keys:
+                    yield key.decode(), m.end(), end - (raw[end - 1] == 44)  # without the line's comma
             at = end + 1
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, Mapping[str, Any]]:
@@ -102,12 +110,83 @@ class Content:
             return self
         return Content({**self._parsed, **new}, self._raw, self.where, self._encoded, (self._lo, self._hi))
 
-    def lines(self, used: set[str]) -> Iterator[str]:
-        """``"hash":{body}`` for every hash in ``used`` this content holds, in hash order, made as they are
-        taken: a state of a million bodies is written without holding all its lines at once. A line is
-        kept for the next write only when its body cannot give its text again for free (``kept_text``)."""
-        encoded = self._encoded
+    def pieces(self, used: set[str], chunk: int = 10_000) -> Iterator[bytes]:
+        """The content section's lines for every hash in ``used`` this content holds, in hash order, joined
+        by ``,\n``, in pieces a writer puts one after the other (nothing when none is held). The raw lines
+        still used are passed through as the file holds them, a run of lines at a time, where the raw
+        section is in this tool's layout (one line per body, keys in strictly increasing order, each line
+        but the last ending in its comma): a state of a million bodies is then written again without
+        decoding or encoding one of them. Else each line is made as it is taken (``lines``)."""
         parsed = {h: body for h, body in self._parsed.items() if h in used}
+        runs = self._runs(used, parsed) if self._hi > self._lo else None
+        if runs is None:
+            lines = self.lines(used, parsed)
+            gap = b""
+            while block := list(islice(lines, chunk)):
+                yield gap + ",\n".join(block).encode()
+                gap = b",\n"
+            return
+        yield from joined(self._raw, runs)
+
+    def _runs(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]]) -> list[str | tuple[int, int]] | None:
+        """What ``pieces`` writes when the raw section can be passed through: (start, end) of each run of
+        raw lines still used, and the line of each parsed body, in hash order. None when the section is not
+        in this tool's layout (a parsed body whose hash a raw line also holds is written from the parse)."""
+        raw, at, hi = self._raw, self._lo, self._hi
+        match, find = _KEY.match, raw.find
+        keys = {h.encode() for h in used}
+        new = sorted(parsed)
+        new_keys = [h.encode() for h in new]
+        if any(json.dumps(h)[1:-1] != h for h in new):  # not plain ASCII: its line's key is not its bytes
+            return None
+        out: list[str | tuple[int, int]] = []
+        start = stop = -1  # the run of raw lines being passed through
+        previous = b""
+        i = 0
+        while at < hi:
+            end = find(b"\n", at, hi)
+            end = hi if end < 0 else end
+            m = match(raw, at, end)
+            if m is None:  # not a line of this layout, or its key holds an escape
+                return None
+            key = m.group(1)
+            if key <= previous or (raw[end - 1] == 44) != (end < hi):
+                return None
+            previous = key
+            while i < len(new_keys) and new_keys[i] <= key:
+                if start >= 0:
+                    out.append((start, stop))
+                    start = -1
+                out.append(self._line(new[i], parsed[new[i]]))
+                i += 1
+            if key in keys and (i == 0 or new_keys[i - 1] != key):
+                if start < 0:
+                    start = at
+                stop = end - (end < hi)  # without the line's comma
+            elif start >= 0:
+                out.append((start, stop))
+                start = -1
+            at = end + 1
+        if start >= 0:
+            out.append((start, stop))
+        out += [self._line(h, parsed[h]) for h in new[i:]]
+        return out
+
+    def _line(self, h: str, body: Mapping[str, Any]) -> str:
+        """``"hash":{body}``, kept for the next write only when its body cannot give its text again for free
+        (``kept_text``)."""
+        line = self._encoded.get(h)
+        if line is None:
+            line = f"{json.dumps(h)}:{canonical_text(body)}"
+            if not getattr(body, "kept_text", False):
+                self._encoded[h] = line
+        return line
+
+    def lines(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]] | None = None) -> Iterator[str]:
+        """``"hash":{body}`` for every hash in ``used`` this content holds, in hash order, made as they are
+        taken: a state of a million bodies is written without holding all its lines at once."""
+        if parsed is None:
+            parsed = {h: body for h, body in self._parsed.items() if h in used}
         spans = {key: (start, end) for key, start, end in self._spans(used - parsed.keys())} if self._hi > self._lo \
             else {}
         raw = self._raw
@@ -116,13 +195,26 @@ class Content:
             if body is None:
                 start, end = spans[h]
                 yield f"{json.dumps(h)}:{raw[start:end].decode()}"
-                continue
-            line = encoded.get(h)
-            if line is None:
-                line = f"{json.dumps(h)}:{canonical_text(body)}"
-                if not getattr(body, "kept_text", False):
-                    encoded[h] = line
-            yield line
+            else:
+                yield self._line(h, body)
+
+
+PIECE = 1 << 23  # the most bytes of raw lines in one piece a write takes
+
+
+def joined(raw: bytes | memoryview, runs: list[str | tuple[int, int]]) -> Iterator[bytes]:
+    """``runs`` (lines, and (start, end) spans of ``raw`` that are runs of whole lines) joined by ``,\n``,
+    in pieces a writer puts one after the other: a span is cut into pieces of at most ``PIECE`` bytes, so
+    no copy of a whole section is made."""
+    view = memoryview(raw)
+    for n, run in enumerate(runs):
+        gap = b",\n" if n else b""
+        if isinstance(run, str):
+            yield gap + run.encode()
+            continue
+        start, stop = run
+        for at in range(start, stop, PIECE):
+            yield (gap if at == start else b"") + bytes(view[at:min(at + PIECE, stop)])
 
 
 def content_span(data: bytes, closed: int | None = None) -> tuple[int, int] | None:
