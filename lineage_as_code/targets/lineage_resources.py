@@ -105,11 +105,11 @@ class ProcessBody(Mapping[str, Any]):
     """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
     time, so a caller may keep or change what it got)."""
 
-    __slots__ = ("_of", "_runs")
+    __slots__ = ("_of", "_texts")
 
-    def __init__(self, process: Process, runs: _MappingTexts | None = None) -> None:
+    def __init__(self, process: Process, texts: _ProcessTexts | None = None) -> None:
         self._of = process
-        self._runs = runs  # shared by the bodies of one translation: their column texts are written in runs
+        self._texts = texts  # shared by the bodies of one translation: attribute texts kept, column texts in runs
 
     def __getitem__(self, key: str) -> Any:
         if key not in _PROCESS_FIELDS or (key == "derived_by" and not self._of.derived_by):
@@ -133,8 +133,10 @@ class ProcessBody(Mapping[str, Any]):
         """Its canonical JSON, written from the process's fields; TypeError when one is not a string
         (or its attributes are not in name order)."""
         p = self._of
-        return _process_text(p, _attributes_text(p.attributes), [a.key for a in p.inputs],
-                             [a.key for a in p.outputs], runs=self._runs)
+        inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
+        if self._texts is None:
+            return _process_text(p, _attributes_text(p.attributes), inputs, outputs)
+        return self._texts.text(p, inputs, outputs)
 
 
 def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
@@ -259,21 +261,26 @@ def _process_text(p: Process, attributes: str, inputs: list[str], outputs: list[
             f'"outputs":[{",".join(map(e, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
 
 
-class _ProcessHasher:
-    """``process_hash`` for many processes: canonical JSON written straight from the fields (each
-    distinct attribute set written once), the generic encoder only where a field is not a string."""
+class _ProcessTexts:
+    """The canonical JSON of many processes' bodies, written straight from their fields: each distinct
+    attribute set written once and kept (a translation's processes share a few), column mappings written
+    in runs (``_MappingTexts``). Its hash is ``process_hash``, the generic encoder deciding where a field
+    is not a string."""
 
     def __init__(self) -> None:
         self._attributes: dict[tuple[tuple[str, str], ...], str] = {}
         self.runs = _MappingTexts()
 
+    def text(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
+        """The canonical JSON of ``process_body(process)``; TypeError where a field is not a string."""
+        attributes = self._attributes.get(process.attributes)
+        if attributes is None:
+            attributes = self._attributes[process.attributes] = _attributes_text(process.attributes)
+        return _process_text(process, attributes, inputs, outputs, self.runs)
+
     def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
         try:
-            attributes = self._attributes.get(process.attributes)
-            if attributes is None:
-                attributes = self._attributes[process.attributes] = _attributes_text(process.attributes)
-            text = _process_text(process, attributes, inputs, outputs, self.runs)
-            return hashlib.sha256(text.encode()).hexdigest()
+            return hashlib.sha256(self.text(process, inputs, outputs).encode()).hexdigest()
         except TypeError:
             return process_hash(process)
 
@@ -288,7 +295,7 @@ def lineage_resources(lineage: Lineage) -> list[Resource]:
     # asset key -> (its address, one string shared by the asset and its users; the source of the first
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
-    hasher = _ProcessHasher()
+    hasher = _ProcessTexts()
     processes = []
     for p in lineage.processes:
         source = str(p.source)
@@ -305,7 +312,7 @@ def lineage_resources(lineage: Lineage) -> list[Resource]:
         else:
             edges = tuple([(i, o) for i in inputs for o in outputs])
             held = tuple(dict.fromkeys(requires))
-        processes.append(Resource(process_address(p), "process", ProcessBody(p, hasher.runs), source, held, edges,
+        processes.append(Resource(process_address(p), "process", ProcessBody(p, hasher), source, held, edges,
                                   hasher(p, inputs, outputs)))
     resources = []
     for a in lineage.assets.values():
