@@ -251,7 +251,7 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         self._raw = raw
         self._parsed: dict[str, Mapping[str, StateEntry]] = {}
         self._where = where
-        self._layouts: dict[str, tuple[list[str], list[int]] | None] = {}
+        self._layouts: dict[str, tuple[list[str], Any] | None] = {}  # addresses, and a numpy array of line starts
 
     def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
         found = self._parsed.get(target)
@@ -303,15 +303,15 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         for address in sorted(changed.keys() | dropped):
             at = bisect_left(keys, address, done)
             if at > done:  # the lines before it, without the last one's ",\n"
-                runs.append((starts[done], starts[at] - 2 if at < len(keys) else len(raw)))
+                runs.append((int(starts[done]), int(starts[at]) - 2 if at < len(keys) else len(raw)))
             if address in changed:
                 runs.append(_entry_line(address, changed[address]))
             done = at + 1 if at < len(keys) and keys[at] == address else at
         if done < len(keys):
-            runs.append((starts[done], len(raw)))
+            runs.append((int(starts[done]), len(raw)))
         return runs
 
-    def _layout(self, target: str, parsed: Mapping[str, StateEntry]) -> tuple[list[str], list[int]] | None:
+    def _layout(self, target: str, parsed: Mapping[str, StateEntry]) -> tuple[list[str], Any] | None:
         """(addresses in order, where each one's line starts) of ``target``'s raw section when it is laid out
         as this tool writes it: one entry per line, each line ``"address":`` as written (so nothing else
         starts there: a line start is never inside a JSON string), addresses strictly increasing, each line
@@ -324,13 +324,13 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         keys = list(parsed)  # in the file's order: a dict keeps the order its keys came in
         data = np.frombuffer(raw, dtype=np.uint8)
         ends = np.flatnonzero(data == 10)
-        found: tuple[list[str], list[int]] | None = None
+        found: tuple[list[str], Any] | None = None
         if (keys and len(ends) + 1 == len(keys) and data[-1] != 44 and bool((data[ends - 1] == 44).all())
                 and all(a < b for a, b in pairwise(keys))):
             starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends + 1])
             if all(_lines_start_with(data, starts[at:at + _CHUNK], keys[at:at + _CHUNK])
                    for at in range(0, len(keys), _CHUNK)):
-                found = keys, starts.tolist()
+                found = keys, starts
         self._layouts[target] = found
         return found
 
