@@ -25,6 +25,7 @@ from ..errors import StateError
 OPEN = b'\n,"content":{\n'
 CLOSE = b"\n}\n}\n"
 _KEY = re.compile(rb'"([^"\\\n]*)":')  # matched at each line's start
+_LINE = re.compile(rb'"([^"\\\n]*)":[^\n]*')  # a whole content line, its key the group
 _ESCAPED_KEY = re.compile(rb'"((?:[^"\\\n]|\\.)*)":')  # a key with an escape: tried where _KEY fails
 
 
@@ -133,7 +134,6 @@ class Content:
         raw lines still used, and the line of each parsed body, in hash order. None when the section is not
         in this tool's layout (a parsed body whose hash a raw line also holds is written from the parse)."""
         raw, at, hi = self._raw, self._lo, self._hi
-        match, find = _KEY.match, raw.find
         keys = {h.encode() for h in used}
         new = sorted(parsed)
         new_keys = [h.encode() for h in new]
@@ -143,15 +143,10 @@ class Content:
         start = stop = -1  # the run of raw lines being passed through
         previous = b""
         i = 0
-        while at < hi:
-            end = find(b"\n", at, hi)
-            end = hi if end < 0 else end
-            m = match(raw, at, end)
-            if m is None:  # not a line of this layout, or its key holds an escape
-                return None
-            key = m.group(1)
-            if key <= previous or (raw[end - 1] == 44) != (end < hi):
-                return None
+        for m in _LINE.finditer(raw, at, hi):  # each line whole, its key matched where it starts
+            key, end = m.group(1), m.end()
+            if m.start() != at or key <= previous or (raw[end - 1] == 44) != (end < hi):
+                return None  # a line that is not of this layout, or whose key holds an escape
             previous = key
             while i < len(new_keys) and new_keys[i] <= key:
                 if start >= 0:
@@ -167,6 +162,8 @@ class Content:
                 out.append((start, stop))
                 start = -1
             at = end + 1
+        if at <= hi:  # a line the pattern did not take (an empty last one, or one after a bad line end)
+            return None
         if start >= 0:
             out.append((start, stop))
         out += [self._line(h, parsed[h]) for h in new[i:]]
