@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import tempfile
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -36,7 +37,7 @@ from typing import Any
 from . import __version__
 from .canonical import canonical_text, encoder, plain_value
 from .config import TargetConfig
-from .errors import Problem
+from .errors import Problem, SourceError
 from .plan.contract import Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
@@ -54,17 +55,58 @@ class CachedResources:
     notes: tuple[Problem, ...] = ()  # the warnings parsing the manifests gave: a plan from the cache repeats them
 
 
+class _Opened:
+    """The cache file a hit was read from, kept open so that a body is read from it when asked for
+    (``opened[start:end]``) rather than its bytes kept in memory: a no-op re-plan or an apply of a few
+    changes to a million cached resources reads a handful of bodies, and the file was hundreds of
+    megabytes of their memory. The descriptor is the very file whose signature was checked (read
+    through it, never opened again by name), and the cache writer only ever replaces a file whole, so
+    a later read is of the signed bytes; a short read (the file cut by someone else) is an error, not
+    a guess."""
+
+    __slots__ = ("__weakref__", "_fd", "_name")
+
+    def __init__(self, fd: int, name: str) -> None:
+        self._fd, self._name = fd, name
+        weakref.finalize(self, os.close, fd)
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop = span.start, span.stop
+        try:
+            data = os.pread(self._fd, stop - start, start)
+        except OSError as exc:
+            raise SourceError(f"{self._name}: cannot read the translation cache: {exc.strerror}") from exc
+        if len(data) != stop - start:
+            raise SourceError(f"{self._name}: the translation cache changed while this run read it; run again")
+        return data
+
+
+def _read_opened(path: Path) -> tuple[bytes, _Opened | None]:
+    """The bytes of ``path``, and the file kept open for later reads where the system can read at an
+    offset (else None: the bytes are kept instead)."""
+    if not hasattr(os, "pread"):
+        return path.read_bytes(), None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            data = fh.read()
+    except BaseException:
+        os.close(fd)
+        raise
+    return data, _Opened(fd, str(path))
+
+
 class LazyBody(Mapping[str, Any]):
-    """A resource body kept as JSON text until first read: ``data[start:end]`` of the cache file's
-    bytes, which all bodies share (no copy per body). The text is the body's canonical JSON (the
-    cache writes it so, and its signature covers it): writing the body again (state content, a
-    DuckDB row) takes the text as it is, and ``to_dict`` parses without keeping the result, so an
-    apply of a million cached bodies holds no dict per body."""
+    """A resource body kept as JSON text until first read: ``data[start:end]`` of the cache file, which
+    all bodies share (no copy per body): its bytes, or the file itself kept open (``_Opened``). The text is
+    the body's canonical JSON (the cache writes it so, and its signature covers it): writing the body again
+    (state content, a DuckDB row) takes the text as it is, and ``to_dict`` parses without keeping the
+    result, so an apply of a million cached bodies holds no dict per body."""
 
     __slots__ = ("_data", "_end", "_start", "_value")
-    kept_text = True  # ``canonical()`` is a slice of the bytes kept anyway: nobody need keep a copy
+    kept_text = True  # ``canonical()`` is read from where the cache keeps it: nobody need keep a copy
 
-    def __init__(self, data: bytes, start: int, end: int) -> None:
+    def __init__(self, data: bytes | _Opened, start: int, end: int) -> None:
         self._data, self._start, self._end = data, start, end
         self._value: dict[str, Any] | None = None
 
@@ -150,15 +192,19 @@ def _resource_line(r: Resource) -> str:
     return f"{head}\t{canonical_text(r.body, _body_json)}"
 
 
-def _resources(data: bytes, cut: int) -> list[Resource]:
+def _resources(data: bytes, cut: int, opened: _Opened | None = None) -> list[Resource]:
     """The resources of a cache file's lines (``data[:cut]``): found by where its newlines and tabs are
-    (one of each per line), the heads of a chunk of lines parsed by one ``json.loads`` (a million calls of
-    it were most of a no-op re-plan), every body left in ``data`` until read."""
+    (one of each per line, looked for a few MB at a time), the heads of a chunk of lines parsed by one
+    ``json.loads`` (a million calls of it were most of a no-op re-plan), every body left where the file
+    is (``opened``, else ``data``) until read."""
     import numpy as np
 
     raw = np.frombuffer(data, dtype=np.uint8, count=cut)
-    ends = np.flatnonzero(raw == 10)
-    tabs = np.flatnonzero(raw == 9)
+    step = 1 << 26
+    ends = np.concatenate([np.zeros(0, dtype=np.int64),
+                           *(np.flatnonzero(raw[at:at + step] == 10) + at for at in range(0, cut, step))])
+    tabs = np.concatenate([np.zeros(0, dtype=np.int64),
+                           *(np.flatnonzero(raw[at:at + step] == 9) + at for at in range(0, cut, step))])
     starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
     if len(tabs) != len(ends) or not ((tabs > starts) & (tabs < ends)).all():
         raise ValueError("not a cache file's lines")
@@ -166,11 +212,12 @@ def _resources(data: bytes, cut: int) -> list[Resource]:
     shared: dict[str, str] = {}  # one string per kind
     for at in range(0, len(ends), _CHUNK):  # in chunks: the joined text stays small
         s, t, e = (a[at:at + _CHUNK].tolist() for a in (starts, tabs, ends))
-        out += _chunk(data, s, t, e, shared)
+        out += _chunk(data, s, t, e, shared, opened or data)
     return out
 
 
-def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str]) -> list[Resource]:
+def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str],
+           bodies: bytes | _Opened) -> list[Resource]:
     heads = json.loads(b"[" + b",".join([data[s:t] for s, t in zip(starts, tabs, strict=True)]) + b"]")
     out = []
     for tab, end, head in zip(tabs, ends, heads, strict=True):
@@ -178,7 +225,7 @@ def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], sha
         if not (isinstance(address, str) and isinstance(kind, str) and isinstance(source, str)
                 and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)):
             raise TypeError("not a cached resource")
-        out.append(Resource(address, shared.setdefault(kind, kind), LazyBody(data, tab + 1, end), source,
+        out.append(Resource(address, shared.setdefault(kind, kind), LazyBody(bodies, tab + 1, end), source,
                             tuple(requires), tuple(map(tuple, edges)), digest))
     return out
 
@@ -267,7 +314,7 @@ class ResourceCache:
         if signing is None:
             return None
         try:
-            data = self._path(target, key).read_bytes()
+            data, opened = _read_opened(self._path(target, key))
             if not data.endswith(b"\n"):
                 return None
             cut = data.rfind(b"\n", 0, len(data) - 1) + 1
@@ -280,7 +327,7 @@ class ResourceCache:
             if not (hmac.compare_digest(given, _mac(signing, header, lines_mac))
                     and header.get("format") == CACHE_FORMAT and header.get("key") == key):
                 return None
-            resources = _resources(data, cut)
+            resources = _resources(data, cut, opened)
             if len(resources) != header.get("count"):
                 return None
             return CachedResources(resources, int(header["column_edges"]),

@@ -192,3 +192,35 @@ def test_a_plan_of_some_files_is_remembered_apart_from_the_whole_project(lac, ro
     assert part.code == 0 and part.out != whole.out
     assert lac("plan", "manifests/orders.yaml", cwd=root).out == part.out
     assert lac("plan", cwd=root).out == whole.out
+
+
+def _cached(tmp_path):
+    from lineage_as_code.cache import CachedResources, ResourceCache
+    from lineage_as_code.plan.contract import Resource
+
+    cache = ResourceCache(tmp_path / "cache")
+    resources = [Resource(f"asset.a{i}", "asset", {"key": f"a{i}", "name": f"table {i}"}, "m.csv:2") for i in range(3)]
+    cache.put("local", "k" * 32, CachedResources(resources, 0))
+    hit = cache.get("local", "k" * 32)
+    assert hit is not None
+    return cache, hit, next((tmp_path / "cache").glob("local-*.json"))
+
+
+def test_bodies_read_after_their_cache_file_was_replaced_are_the_signed_ones(tmp_path):
+    """A run reads its cached bodies from the file whose signature it checked, even when another run
+    replaces that file (as the cache writer does: a new file renamed over it)."""
+    _, hit, path = _cached(tmp_path)
+    other = path.with_name("other.tmp")
+    other.write_bytes(path.read_bytes().replace(b"table ", b"forged"))
+    os.replace(other, path)
+    assert [dict(r.body) for r in hit.resources] == [{"key": f"a{i}", "name": f"table {i}"} for i in range(3)]
+
+
+def test_a_cache_file_cut_while_its_bodies_are_read_is_an_error_naming_it(tmp_path):
+    from lineage_as_code.errors import SourceError
+
+    _, hit, path = _cached(tmp_path)
+    with open(path, "r+b") as fh:
+        fh.truncate(10)
+    with pytest.raises(SourceError, match=f"{path.name}: the translation cache changed while this run read it"):
+        dict(hit.resources[-1].body)
