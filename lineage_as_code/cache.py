@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import tempfile
-import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -37,7 +36,8 @@ from typing import Any
 from . import __version__
 from .canonical import canonical_text, encoder, plain_value
 from .config import TargetConfig
-from .errors import Problem, SourceError
+from .errors import Problem
+from .opened import Opened, read_opened
 from .plan.contract import Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
@@ -55,50 +55,9 @@ class CachedResources:
     notes: tuple[Problem, ...] = ()  # the warnings parsing the manifests gave: a plan from the cache repeats them
 
 
-class _Opened:
-    """The cache file a hit was read from, kept open so that a body is read from it when asked for
-    (``opened[start:end]``) rather than its bytes kept in memory: a no-op re-plan or an apply of a few
-    changes to a million cached resources reads a handful of bodies, and the file was hundreds of
-    megabytes of their memory. The descriptor is the very file whose signature was checked (read
-    through it, never opened again by name), and the cache writer only ever replaces a file whole, so
-    a later read is of the signed bytes; a short read (the file cut by someone else) is an error, not
-    a guess."""
-
-    __slots__ = ("__weakref__", "_fd", "_name")
-
-    def __init__(self, fd: int, name: str) -> None:
-        self._fd, self._name = fd, name
-        weakref.finalize(self, os.close, fd)
-
-    def __getitem__(self, span: slice) -> bytes:
-        start, stop = span.start, span.stop
-        try:
-            data = os.pread(self._fd, stop - start, start)
-        except OSError as exc:
-            raise SourceError(f"{self._name}: cannot read the translation cache: {exc.strerror}") from exc
-        if len(data) != stop - start:
-            raise SourceError(f"{self._name}: the translation cache changed while this run read it; run again")
-        return data
-
-
-def _read_opened(path: Path) -> tuple[bytes, _Opened | None]:
-    """The bytes of ``path``, and the file kept open for later reads where the system can read at an
-    offset (else None: the bytes are kept instead)."""
-    if not hasattr(os, "pread"):
-        return path.read_bytes(), None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read()
-    except BaseException:
-        os.close(fd)
-        raise
-    return data, _Opened(fd, str(path))
-
-
 class LazyBody(Mapping[str, Any]):
     """A resource body kept as JSON text until first read: ``data[start:end]`` of the cache file, which
-    all bodies share (no copy per body): its bytes, or the file itself kept open (``_Opened``). The text is
+    all bodies share (no copy per body): its bytes, or the file itself kept open (``Opened``). The text is
     the body's canonical JSON (the cache writes it so, and its signature covers it): writing the body again
     (state content, a DuckDB row) takes the text as it is, and ``to_dict`` parses without keeping the
     result, so an apply of a million cached bodies holds no dict per body."""
@@ -106,7 +65,7 @@ class LazyBody(Mapping[str, Any]):
     __slots__ = ("_data", "_end", "_start", "_value")
     kept_text = True  # ``canonical()`` is read from where the cache keeps it: nobody need keep a copy
 
-    def __init__(self, data: bytes | _Opened, start: int, end: int) -> None:
+    def __init__(self, data: bytes | Opened, start: int, end: int) -> None:
         self._data, self._start, self._end = data, start, end
         self._value: dict[str, Any] | None = None
 
@@ -192,7 +151,7 @@ def _resource_line(r: Resource) -> str:
     return f"{head}\t{canonical_text(r.body, _body_json)}"
 
 
-def _resources(data: bytes, cut: int, opened: _Opened | None = None) -> list[Resource]:
+def _resources(data: bytes, cut: int, opened: Opened | None = None) -> list[Resource]:
     """The resources of a cache file's lines (``data[:cut]``): found by where its newlines and tabs are
     (one of each per line, looked for a few MB at a time), the heads of a chunk of lines parsed by one
     ``json.loads`` (a million calls of it were most of a no-op re-plan), every body left where the file
@@ -217,7 +176,7 @@ def _resources(data: bytes, cut: int, opened: _Opened | None = None) -> list[Res
 
 
 def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str],
-           bodies: bytes | _Opened) -> list[Resource]:
+           bodies: bytes | Opened) -> list[Resource]:
     heads = json.loads(b"[" + b",".join([data[s:t] for s, t in zip(starts, tabs, strict=True)]) + b"]")
     out = []
     for tab, end, head in zip(tabs, ends, heads, strict=True):
@@ -314,7 +273,7 @@ class ResourceCache:
         if signing is None:
             return None
         try:
-            data, opened = _read_opened(self._path(target, key))
+            data, opened = read_opened(self._path(target, key), "the translation cache")
             if not data.endswith(b"\n"):
                 return None
             cut = data.rfind(b"\n", 0, len(data) - 1) + 1

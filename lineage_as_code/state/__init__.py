@@ -28,6 +28,7 @@ from typing import Any, NamedTuple, Protocol
 from ..canonical import encoder, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
+from ..opened import Opened
 from .content import OPEN, Content, content_span, joined
 
 FORMAT_VERSION = 1
@@ -140,11 +141,13 @@ class State:
         yield b"}\n"
 
     @classmethod
-    def from_json(cls, data: bytes, where: str) -> State:
+    def from_json(cls, data: bytes, where: str, opened: Opened | None = None) -> State:
         """Parse a state document; StateError naming the file and the place when
         ``schemas/state.schema.json`` refuses it (see ``state/document.py``). In the layout this tool
         writes, each target's entries are parsed when first asked for (a plan that needs none of a
-        target's entries, or only their digest, never parses them)."""
+        target's entries, or only their digest, never parses them). ``opened``: the file ``data`` was read
+        from, kept open; its content section is then read from it when needed, and only the bytes before
+        that section are kept."""
         from .document import check_envelope, split_targets
 
         m = _HEAD.match(data)
@@ -152,8 +155,12 @@ class State:
         span = content_span(data, split[1]) if split else None
         if m is None or split is None or (span is None and data[split[1]:] != b"}\n}\n"):
             return cls._parsed_whole(data, where)
-        sections = split[0]
         content = Content(None, data, where, span=span) if span else Content(None, b"", where)
+        if span and opened is not None:  # the targets' sections again, as views of a copy of their bytes
+            in_head = split_targets(data[:span[0]], m.end())  # the same bytes as above: it splits the same
+            if in_head is not None:
+                split, content = in_head, Content(None, opened, where, span=span)
+        sections = split[0]
         lineage, serial = json.loads(m.group(1)), int(m.group(2))
         check_envelope({"format_version": FORMAT_VERSION, "lineage": lineage, "serial": serial,
                         "targets": {name: {} for name in sections}}, where)

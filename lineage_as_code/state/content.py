@@ -21,6 +21,7 @@ from typing import Any
 
 from ..canonical import canonical_text
 from ..errors import StateError
+from ..opened import Opened
 
 OPEN = b'\n,"content":{\n'
 CLOSE = b"\n}\n}\n"
@@ -35,13 +36,15 @@ class Content:
 
     __slots__ = ("_encoded", "_hi", "_lo", "_parsed", "_raw", "where")
 
-    def __init__(self, parsed: Mapping[str, Mapping[str, Any]] | None = None, raw: bytes = b"",
+    def __init__(self, parsed: Mapping[str, Mapping[str, Any]] | None = None, raw: bytes | Opened = b"",
                  where: str = "", encoded: dict[str, str] | None = None, span: tuple[int, int] | None = None) -> None:
         self._parsed = dict(parsed or {})
-        # ``"hash":{...}`` lines joined by ",\n", as the state file holds them: ``raw[lo:hi]`` (the file's
-        # bytes are kept whole, not copied: at a million resources the section is most of the file)
+        # ``"hash":{...}`` lines joined by ",\n", as the state file holds them: ``raw[lo:hi]``, of the file's
+        # bytes (kept whole, not copied), or of the file itself kept open (``Opened``: at a million resources
+        # the section is most of the file, and only a write or an update's field diff reads it, each time
+        # it does)
         self._raw = raw
-        self._lo, self._hi = span or (0, len(raw))
+        self._lo, self._hi = span or (0, len(raw))  # type: ignore[arg-type]
         self.where = where
         # hash -> its line, encoded once: an apply writes state many times, its bodies unchanged between
         # writes (shared by the contents merged from this one)
@@ -56,8 +59,14 @@ class Content:
         return self._everything() == other._everything()
 
     def _everything(self) -> dict[str, Mapping[str, Any]]:
-        raw = self.get_many(key for key, _, _ in self._spans(None)) if self._hi > self._lo else {}
+        raw = self.get_many(key for key, _, _ in self._spans(self._loaded(), None)) if self._hi > self._lo else {}
         return {**raw, **self._parsed}
+
+    def _loaded(self) -> tuple[bytes, int, int]:
+        """(bytes, lo, hi) of the raw lines: the file's bytes as kept, or read from the file now."""
+        if isinstance(self._raw, Opened):
+            return self._raw[self._lo:self._hi], 0, self._hi - self._lo
+        return self._raw, self._lo, self._hi
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -67,11 +76,11 @@ class Content:
     def __bool__(self) -> bool:
         return bool(self._parsed) or self._hi > self._lo
 
-    def _spans(self, wanted: set[str] | None) -> Iterator[tuple[str, int, int]]:
+    def _spans(self, loaded: tuple[bytes, int, int], wanted: set[str] | None) -> Iterator[tuple[str, int, int]]:
         """(hash, start, end) of the body of each raw line whose hash is ``wanted`` (all when None). Line by
         line, each matched where it starts (a search for line starts across hundreds of megabytes,
         ``^`` in multi-line mode, tries every byte: 7 s for a million lines, against 1 s)."""
-        raw, at, hi = self._raw, self._lo, self._hi
+        raw, at, hi = loaded
         match, escaped, find = _KEY.match, _ESCAPED_KEY.match, raw.find
         keys = None if wanted is None else {w.encode() for w in wanted}  # compared as read, decoded when kept
         while at < hi:
@@ -94,9 +103,10 @@ class Content:
         found = {h: self._parsed[h] for h in wanted if h in self._parsed}
         missing = wanted - found.keys()
         if missing and self._hi > self._lo:
-            for key, start, end in self._spans(missing):
+            loaded = self._loaded()
+            for key, start, end in self._spans(loaded, missing):
                 try:
-                    body = json.loads(self._raw[start:end])
+                    body = json.loads(loaded[0][start:end])
                 except (ValueError, RecursionError):
                     body = None
                 if not isinstance(body, dict):
@@ -119,21 +129,23 @@ class Content:
         but the last ending in its comma): a state of a million bodies is then written again without
         decoding or encoding one of them. Else each line is made as it is taken (``lines``)."""
         parsed = {h: body for h, body in self._parsed.items() if h in used}
-        runs = self._runs(used, parsed) if self._hi > self._lo else None
+        loaded = self._loaded() if self._hi > self._lo else (b"", 0, 0)
+        runs = self._runs(loaded, used, parsed) if self._hi > self._lo else None
         if runs is None:
-            lines = self.lines(used, parsed)
+            lines = self.lines(used, parsed, loaded)
             gap = b""
             while block := list(islice(lines, chunk)):
                 yield gap + ",\n".join(block).encode()
                 gap = b",\n"
             return
-        yield from joined(self._raw, runs)
+        yield from joined(loaded[0], runs)
 
-    def _runs(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]]) -> list[str | tuple[int, int]] | None:
+    def _runs(self, loaded: tuple[bytes, int, int], used: set[str],
+              parsed: Mapping[str, Mapping[str, Any]]) -> list[str | tuple[int, int]] | None:
         """What ``pieces`` writes when the raw section can be passed through: (start, end) of each run of
         raw lines still used, and the line of each parsed body, in hash order. None when the section is not
         in this tool's layout (a parsed body whose hash a raw line also holds is written from the parse)."""
-        raw, at, hi = self._raw, self._lo, self._hi
+        raw, at, hi = loaded
         keys = {h.encode() for h in used}
         new = sorted(parsed)
         new_keys = [h.encode() for h in new]
@@ -179,14 +191,17 @@ class Content:
                 self._encoded[h] = line
         return line
 
-    def lines(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]] | None = None) -> Iterator[str]:
+    def lines(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]] | None = None,
+              loaded: tuple[bytes, int, int] | None = None) -> Iterator[str]:
         """``"hash":{body}`` for every hash in ``used`` this content holds, in hash order, made as they are
         taken: a state of a million bodies is written without holding all its lines at once."""
         if parsed is None:
             parsed = {h: body for h, body in self._parsed.items() if h in used}
-        spans = {key: (start, end) for key, start, end in self._spans(used - parsed.keys())} if self._hi > self._lo \
-            else {}
-        raw = self._raw
+        if loaded is None:
+            loaded = self._loaded() if self._hi > self._lo else (b"", 0, 0)
+        spans = {key: (start, end) for key, start, end in self._spans(loaded, used - parsed.keys())} \
+            if self._hi > self._lo else {}
+        raw = loaded[0]
         for h in sorted(parsed.keys() | spans.keys()):
             body = parsed.get(h)
             if body is None:

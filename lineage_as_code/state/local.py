@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import LockError, SourceError, StateConflictError, StateError
+from ..opened import read_opened
 from ..sources.local_output import resolve_destination, write_local_file
 from . import HEAD_BYTES, JUST_RELEASED, LockInfo, State, locked_error, peek_head, peek_serial
 
@@ -34,8 +35,15 @@ class LocalStateStore:
             raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
 
     def read(self) -> State:
-        data = self._read_bytes()
-        return State() if data is None else State.from_json(data, self.location)
+        """The state on disk; its content section (most of a large state's bytes) is read from the file,
+        kept open, when a write or an update's field diff needs it (``opened.py``)."""
+        try:
+            data, opened = read_opened(self.path, "the state file", StateError)
+        except FileNotFoundError:
+            return State()
+        except OSError as exc:
+            raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
+        return State.from_json(data, self.location, opened)
 
     def _on_disk(self) -> tuple[str, int] | None:
         """(lineage, serial) of the state on disk, None when there is none. Read from its first bytes

@@ -5,6 +5,8 @@ when the file is in the layout this tool writes, it is byte for byte what writin
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from lineage_as_code.state import State, StateEntry
 from lineage_as_code.state.content import Content
+from lineage_as_code.state.local import LocalStateStore
 
 text = st.text(alphabet='ab."\\/\u00e9\u2028 ', max_size=4)
 hashes = st.one_of(st.sampled_from([f"{c * 64}" for c in "0123456789abcdef"] + [f"{c * 64}:full" for c in "07f"]
@@ -40,16 +43,28 @@ changes = st.tuples(st.dictionaries(addresses, entry, max_size=4), st.sets(addre
 
 
 @settings(max_examples=300, deadline=None)
-@given(ledgers, ledgers, st.dictionaries(hashes, bodies, max_size=8), changes, st.booleans())
+@given(ledgers, ledgers, st.dictionaries(hashes, bodies, max_size=8), changes, st.booleans(), st.booleans())
 def test_a_state_written_again_is_what_writing_every_line_makes(
         local: dict[str, StateEntry], other: dict[str, StateEntry], content: dict[str, dict[str, Any]],
-        change: tuple[dict[str, StateEntry], set[str], dict[str, dict[str, Any]]], twice: bool) -> None:
+        change: tuple[dict[str, StateEntry], set[str], dict[str, dict[str, Any]]], twice: bool,
+        on_disk: bool) -> None:
+    """``on_disk``: through a local state file, whose bodies are read back from the file (replaced by the
+    first write, as an apply replaces it) when the next write needs them."""
     before = _state({"local": local, "other": other}, content)
-    read = State.from_json(before.to_json(), "state.json")
-    put, drop, new_bodies = change
-    after = read.updated("local", put, drop, new_bodies)
-    if twice:  # a second write made from the first, as an apply makes several
-        after = after.updated("local", dict(list(put.items())[:1]), set(list(drop)[1:]), new_bodies)
+    with tempfile.TemporaryDirectory() as folder:
+        store = LocalStateStore(str(Path(folder) / "state.json"))
+        if on_disk:
+            store.write(before, expected_serial=0)
+            read = store.read()
+        else:
+            read = State.from_json(before.to_json(), "state.json")
+        put, drop, new_bodies = change
+        after = read.updated("local", put, drop, new_bodies)
+        if on_disk:
+            store.write(after, expected_serial=read.serial)
+        if twice:  # a second write made from the first, as an apply makes several
+            after = after.updated("local", dict(list(put.items())[:1]), set(list(drop)[1:]), new_bodies)
+        written = after.to_json()
     expected_local = {a: e for a, e in local.items() if a not in drop} | put
     if twice:
         expected_local = {a: e for a, e in expected_local.items() if a not in set(list(drop)[1:])}
@@ -57,7 +72,7 @@ def test_a_state_written_again_is_what_writing_every_line_makes(
     kept = {e.hash for e in (*local.values(), *other.values())}  # what the first file held
     bodies_now = {h: b for h, b in content.items() if h in kept} | new_bodies
     expected = _state({"local": expected_local, "other": other}, bodies_now, after.serial)
-    assert after.to_json() == expected.to_json()
+    assert written == expected.to_json()
     assert _everything(after) == _everything(expected)
 
 
@@ -110,3 +125,21 @@ def test_a_target_the_run_did_not_change_is_written_as_the_file_held_it() -> Non
     written = after.to_json()
     assert b'"asset.a0":[ "asset" ,' in written
     assert dict(State.from_json(written, "state.json").entries("other")) == entries
+
+
+def test_a_state_file_cut_while_a_run_reads_its_bodies_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A local state's bodies are read from the file when a write needs them: a file cut in place
+    meanwhile (copied over by hand) is an error, never a state written without them."""
+    import pytest
+
+    from lineage_as_code.errors import StateError
+
+    path = tmp_path / "state.json"
+    store = LocalStateStore(str(path))
+    entries = {f"asset.a{i}": StateEntry("asset", f"id{i}", f"{i:064x}") for i in range(5)}
+    store.write(_state({"local": entries}, {f"{i:064x}": {"name": f"a{i}"} for i in range(5)}), expected_serial=0)
+    read = store.read()
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size - 40)
+    with pytest.raises(StateError, match="state.json: the state file changed while this run read it; run again"):
+        read.updated("local", {"asset.z": StateEntry("asset", "z", "f" * 64)}, set()).to_json()
