@@ -159,11 +159,7 @@ def _resources(data: bytes, cut: int, opened: Opened | None = None) -> list[Reso
     import numpy as np
 
     raw = np.frombuffer(data, dtype=np.uint8, count=cut)
-    step = 1 << 26
-    ends = np.concatenate([np.zeros(0, dtype=np.int64),
-                           *(np.flatnonzero(raw[at:at + step] == 10) + at for at in range(0, cut, step))])
-    tabs = np.concatenate([np.zeros(0, dtype=np.int64),
-                           *(np.flatnonzero(raw[at:at + step] == 9) + at for at in range(0, cut, step))])
+    ends, tabs = _where(raw, 10), _where(raw, 9)
     starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
     if len(tabs) != len(ends) or not ((tabs > starts) & (tabs < ends)).all():
         raise ValueError("not a cache file's lines")
@@ -173,6 +169,15 @@ def _resources(data: bytes, cut: int, opened: Opened | None = None) -> list[Reso
         s, t, e = (a[at:at + _CHUNK].tolist() for a in (starts, tabs, ends))
         out += _chunk(data, s, t, e, shared, opened or data)
     return out
+
+
+def _where(raw: Any, byte: int, step: int = 1 << 26) -> Any:
+    """The positions of ``byte`` in the numpy byte array ``raw``, looked for ``step`` bytes at a time (a
+    comparison of the whole file at once is a bool array the size of the file)."""
+    import numpy as np
+
+    found = [np.flatnonzero(raw[at:at + step] == byte) + at for at in range(0, len(raw), step)]
+    return np.concatenate([np.zeros(0, dtype=np.int64), *found])
 
 
 def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str],

@@ -44,7 +44,7 @@ class Content:
         # the section is most of the file, and only a write or an update's field diff reads it, each time
         # it does)
         self._raw = raw
-        self._lo, self._hi = span or (0, len(raw))  # type: ignore[arg-type]
+        self._lo, self._hi = span or (0, 0 if isinstance(raw, Opened) else len(raw))
         self.where = where
         # hash -> its line, encoded once: an apply writes state many times, its bodies unchanged between
         # writes (shared by the contents merged from this one)
