@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.cache import LazyBody
-from lineage_as_code.canonical import canonical_json, canonical_text, key_place, with_key
+from lineage_as_code.canonical import canonical_json, canonical_text, indented_json, key_place, with_key
 from lineage_as_code.model import Asset
 from lineage_as_code.plan.build import _After
 from lineage_as_code.targets.lineage_resources import AssetBody
@@ -49,3 +49,20 @@ def test_an_assets_body_with_its_placeholder_flag_writes_as_its_dict():
         for partial in (True, False):
             after = _After(AssetBody(asset), partial)
             assert canonical_text(after) == canonical_json(dict(after))
+
+
+_any = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | _text,
+                    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+                    | st.dictionaries(_text, inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_any | st.dictionaries(st.integers() | st.booleans(), _any, max_size=2))
+def test_a_plan_change_is_written_as_json_writes_it_indented(value):
+    """What a saved plan and ``--format json`` hold: the text of ``json.dumps(indent=2, sort_keys=True)``,
+    floats (NaN and infinities too), tuples, and keys json must turn into text included."""
+    try:
+        expected = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    except TypeError:  # keys of more than one type: json cannot sort them, nor can the plan writer
+        return
+    assert indented_json(value) == expected

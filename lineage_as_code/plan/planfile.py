@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import __version__
-from ..canonical import plain_dict
+from ..canonical import indented_json, plain_dict
 from ..errors import PlanError
 from ..manifest.validate import schema_problems
 from ..state import StateEntry
@@ -110,7 +110,7 @@ def iter_plan_json(plan: Plan) -> Iterator[str]:
             continue
         yield "[\n"
         for n, c in enumerate(t.changes):
-            item = json.dumps(_change_doc(c), indent=2, sort_keys=True, ensure_ascii=False)
+            item = indented_json(_change_doc(c))
             yield ("" if n == 0 else ",\n") + _ITEM + item.replace("\n", "\n" + _ITEM)
         yield "\n" + _ITEM[:-2] + "]"
     yield text
