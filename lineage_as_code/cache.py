@@ -37,7 +37,7 @@ from . import __version__
 from .canonical import canonical_text, encoder, plain_value
 from .config import TargetConfig
 from .errors import Problem
-from .opened import Opened, read_opened
+from .opened import Opened, byte_positions, read_opened
 from .plan.contract import Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
@@ -159,7 +159,7 @@ def _resources(data: bytes, cut: int, opened: Opened | None = None) -> list[Reso
     import numpy as np
 
     raw = np.frombuffer(data, dtype=np.uint8, count=cut)
-    ends, tabs = _where(raw, 10), _where(raw, 9)
+    ends, tabs = byte_positions(raw, 10), byte_positions(raw, 9)
     starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
     if len(tabs) != len(ends) or not ((tabs > starts) & (tabs < ends)).all():
         raise ValueError("not a cache file's lines")
@@ -169,15 +169,6 @@ def _resources(data: bytes, cut: int, opened: Opened | None = None) -> list[Reso
         s, t, e = (a[at:at + _CHUNK].tolist() for a in (starts, tabs, ends))
         out += _chunk(data, s, t, e, shared, opened or data)
     return out
-
-
-def _where(raw: Any, byte: int, step: int = 1 << 26) -> Any:
-    """The positions of ``byte`` in the numpy byte array ``raw``, looked for ``step`` bytes at a time (a
-    comparison of the whole file at once is a bool array the size of the file)."""
-    import numpy as np
-
-    found = [np.flatnonzero(raw[at:at + step] == byte) + at for at in range(0, len(raw), step)]
-    return np.concatenate([np.zeros(0, dtype=np.int64), *found])
 
 
 def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str],

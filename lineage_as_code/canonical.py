@@ -68,16 +68,17 @@ def encoder(*, sort_keys: bool, ascii_only: bool, default: Callable[[Any], Any])
 canonical_json = encoder(sort_keys=True, ascii_only=False, default=json_value)
 
 
-def indented_json(value: Any) -> str:
-    """``json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)``, written by a function of its
+def indented_json(value: Any, margin: str = "") -> str:
+    """``json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)``, every line after the first
+    starting with ``margin`` (where the value sits in a larger document), written by a function of its
     own: given an indent, json falls back to its encoder written in Python, which took most of the time of
     writing a plan of a million changes (a property test holds the two equal). Strings are encoded by
     json's own C function; any value json would refuse or write by a rule of its own (a key that is not
     a string, a subclass) is handed to json itself."""
     try:
-        return _indented(value, "\n")
+        return _indented(value, "\n" + margin)
     except (_Unusual, TypeError):
-        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", "\n" + margin)
 
 
 class _Unusual(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import weakref
 from pathlib import Path
+from typing import Any
 
 from .errors import LineageAsCodeError, SourceError
 
@@ -49,3 +50,12 @@ def read_opened(path: Path, what: str, error: type[LineageAsCodeError] = SourceE
         os.close(fd)
         raise
     return data, Opened(fd, str(path), what, error)
+
+
+def byte_positions(data: Any, byte: int, step: int = 1 << 26) -> Any:
+    """The positions of ``byte`` in ``data`` (a numpy byte array, such as a large file's bytes), looked for
+    ``step`` bytes at a time: a comparison of the whole at once is a bool array as large as the file."""
+    import numpy as np
+
+    found = [np.flatnonzero(data[at:at + step] == byte) + at for at in range(0, len(data), step)]
+    return np.concatenate([np.zeros(0, dtype=np.int64), *found])

@@ -66,3 +66,4 @@ def test_a_plan_change_is_written_as_json_writes_it_indented(value):
     except TypeError:  # keys of more than one type: json cannot sort them, nor can the plan writer
         return
     assert indented_json(value) == expected
+    assert indented_json(value, "    ") == expected.replace("\n", "\n    ")  # where a plan puts a change

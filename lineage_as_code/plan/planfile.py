@@ -110,8 +110,7 @@ def iter_plan_json(plan: Plan) -> Iterator[str]:
             continue
         yield "[\n"
         for n, c in enumerate(t.changes):
-            item = indented_json(_change_doc(c))
-            yield ("" if n == 0 else ",\n") + _ITEM + item.replace("\n", "\n" + _ITEM)
+            yield ("" if n == 0 else ",\n") + _ITEM + indented_json(_change_doc(c), _ITEM)
         yield "\n" + _ITEM[:-2] + "]"
     yield text
 

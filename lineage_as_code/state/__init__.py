@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol
 from ..canonical import encoder, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
-from ..opened import Opened
+from ..opened import Opened, byte_positions
 from .content import OPEN, Content, content_span, joined
 
 FORMAT_VERSION = 1
@@ -330,7 +330,7 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         raw = self._raw[target]
         keys = list(parsed)  # in the file's order: a dict keeps the order its keys came in
         data = np.frombuffer(raw, dtype=np.uint8)
-        ends = np.flatnonzero(data == 10)
+        ends = byte_positions(data, 10)
         found: tuple[list[str], Any] | None = None
         if (keys and len(ends) + 1 == len(keys) and data[-1] != 44 and bool((data[ends - 1] == 44).all())
                 and all(a < b for a, b in pairwise(keys))):

@@ -26,13 +26,16 @@ class LocalStateStore:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.backup_path = self.path.with_name(self.path.name + ".backup")
 
+    def _unreadable(self, exc: OSError) -> StateError:
+        return StateError(f"{self.location}: cannot read state: {exc.strerror}")
+
     def _read_bytes(self) -> bytes | None:
         try:
             return self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
+            raise self._unreadable(exc) from exc
 
     def read(self) -> State:
         """The state on disk; its content section (most of a large state's bytes) is read from the file,
@@ -42,7 +45,7 @@ class LocalStateStore:
         except FileNotFoundError:
             return State()
         except OSError as exc:
-            raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
+            raise self._unreadable(exc) from exc
         return State.from_json(data, self.location, opened)
 
     def _on_disk(self) -> tuple[str, int] | None:
@@ -55,7 +58,7 @@ class LocalStateStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateError(f"{self.location}: cannot read state: {exc.strerror}") from exc
+            raise self._unreadable(exc) from exc
         found = peek_head(head)
         if found is not None:
             return found
