@@ -6,6 +6,7 @@ tracebacks: 0 success, 1 error, 2 changes present (``plan --detailed-exitcode``)
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -431,6 +432,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     except KeyboardInterrupt:
         console.error("interrupted")
         return 130
+    finally:
+        gc.unfreeze()  # what ``bulk_allocation`` set aside is the collector's again (main may run in a longer process)
 
 
 if __name__ == "__main__":

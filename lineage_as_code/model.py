@@ -13,12 +13,13 @@ import gc
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
 from itertools import pairwise
 from types import MappingProxyType
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
+_T = TypeVar("_T")
 NEEDS_QUOTE = re.compile(r"[.:\s`]")  # a key segment holding one of these is quoted
 
 
@@ -39,10 +40,15 @@ def freeze_mapping(items: Mapping[str, str] | Iterable[tuple[str, str]] | None) 
 
 @contextmanager
 def bulk_allocation() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of small values are built.
+    """Pause the cyclic garbage collector while millions of small values are built, and set what was
+    built aside from it (``gc.freeze``) when done.
 
     Lineage values hold no reference cycles, yet every generation-2 pass rescans them all: with
-    collection on, parsing a million column edges spends about half its time there.
+    collection on, parsing a million column edges spends about half its time there. Re-enabled alone,
+    the collector would scan them once more at the next allocation (every object made while it was off
+    is still in its youngest generation): 3 s after a plan of a million Lineage Builder rows. Frozen
+    objects are still freed when their last reference goes; only a cycle among them would outlive its
+    use, until ``gc.unfreeze()`` (which the command line calls when a command ends).
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -50,7 +56,48 @@ def bulk_allocation() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
             gc.enable()
+
+
+_UNSET = object()  # a field with a default factory that the caller left out
+
+
+def slot_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen, slotted dataclass an ``__init__`` that fills its slots through their descriptors.
+
+    The one dataclasses writes calls ``object.__setattr__(self, name, value)`` for each field, the
+    generic path a frozen class must take: 3 us for a 15-field Change where an unfrozen class takes
+    0.4 us, 7 s of a plan that builds a million changes, resources, processes and assets. This one has
+    the same parameters, defaults, default factories and ``__post_init__`` call, and leaves instances
+    as frozen as before (their ``__setattr__`` still refuses). Not for ``kw_only`` fields or ``InitVar``.
+    """
+    params: list[str] = []
+    body: list[str] = []
+    namespace: dict[str, Any] = {"_UNSET": _UNSET}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.kw_only is True:
+            raise TypeError(f"{cls.__name__}.{f.name}: slot_init does not take keyword-only fields")
+        if not f.init:
+            continue
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is not MISSING:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        elif f.default_factory is not MISSING:
+            namespace[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_UNSET")
+            body.append(f"    if {f.name} is _UNSET:\n        {f.name} = _factory_{f.name}()")
+        else:
+            params.append(f.name)
+        body.append(f"    _set_{f.name}(self, {f.name})")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"]), namespace)  # noqa: S102
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    setattr(cls, "__init__", init)  # noqa: B010 (mypy keeps the dataclass's signature, which this one has)
+    return cls
 
 
 @cache
@@ -88,6 +135,7 @@ def give_back_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class SourceLocation:
     """Where a value was declared: a manifest name and a 1-based line (0 when unknown)."""
@@ -99,6 +147,7 @@ class SourceLocation:
         return f"{self.file}:{self.line}" if self.line else self.file
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Asset:
     """A dataset, table, view, file or dashboard that lineage connects.
@@ -249,6 +298,7 @@ class ColumnSlice(Sequence[ColumnMapping]):
         return repr(tuple(self))
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Process:
     """A job, query or transformation that reads ``inputs`` and writes ``outputs``.

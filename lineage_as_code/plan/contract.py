@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..canonical import content_hash
+from ..model import slot_init
 
 ASSET = "asset"
 
@@ -132,6 +133,7 @@ def _packed(units: Sequence[int], cap: int) -> int:
     return count + (1 if held else 0)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Resource:
     """One thing a target holds, as the manifests want it.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..model import slot_init
 from ..state import StateEntry
 
 PLAN_FORMAT_VERSION = 2
@@ -24,6 +25,7 @@ class Action(StrEnum):
         return {"create": "+", "update": "~", "delete": "-", "adopt": "=", "noop": " "}[self.value]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """One create, update, delete or adoption at ``address`` in one target.
@@ -71,6 +73,7 @@ class Change:
         return doc
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Skip:
     """A resource left out of the plan, and why (UPDATE mode, an unsupported feature, ...)."""

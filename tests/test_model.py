@@ -1,0 +1,82 @@
+"""The model's values are built by a faster ``__init__`` than dataclasses writes, and must behave
+exactly as the dataclass declares them; a bulk build leaves nothing for the collector to rescan, and
+the command line hands everything back to it when a command ends."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import inspect
+import shutil
+
+import pytest
+
+from lineage_as_code.model import Asset, Process, SourceLocation, bulk_allocation, slot_init
+from lineage_as_code.plan.contract import Resource
+from lineage_as_code.plan.model import Action, Change, Skip
+from tests.conftest import FIXTURE
+
+
+@pytest.mark.parametrize("cls", [SourceLocation, Asset, Process, Resource, Change, Skip])
+def test_parameters_are_the_dataclass_declaration(cls: type) -> None:
+    params = inspect.signature(cls.__init__).parameters
+    declared = [f for f in dataclasses.fields(cls) if f.init]
+    assert list(params)[1:] == [f.name for f in declared]
+    for f in declared:
+        default = params[f.name].default
+        if f.default is not dataclasses.MISSING:
+            assert default == f.default
+        elif f.default_factory is dataclasses.MISSING:
+            assert default is inspect.Parameter.empty
+
+
+def test_defaults_factories_and_post_init_apply() -> None:
+    a = Asset("snowflake", "DB", "S", "T")
+    assert (a.type, a.connection, a.ids, a.key) == ("table", "", (), "snowflake:DB.S.T")
+    p = Process("p1", "load", (a,), (a,))
+    assert p.source == SourceLocation("<memory>") and p.attributes == () and p.columns == ()
+    assert Process("p2", "load", (), ()).source is not p.source  # a factory per value, never shared
+    r = Resource("process:p1", "process", {"id": "p1"})
+    assert len(r.hash) == 64 and r.hash == Resource("process:p1", "process", {"id": "p1"}, hash="").hash
+    c = Change(target="duckdb", address="process:p1", kind="process", action=Action.CREATE, after_hash="h")
+    assert (c.after, c.prior, c.requires, c.owner, c.prior_body) == (None, None, (), "", None)
+
+
+def test_keywords_positions_and_missing_arguments_as_declared() -> None:
+    assert Asset("pg", "d", "s", "t", type="view") == Asset(platform="pg", database="d", schema="s", name="t",
+                                                             type="view")
+    with pytest.raises(TypeError):
+        Asset("pg", "d", "s")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Asset("pg", "d", "s", "t", colour="red")  # type: ignore[call-arg]
+    assert dataclasses.replace(Asset("pg", "d", "s", "t"), name="u").key == "pg:d.s.u"
+
+
+def test_values_stay_frozen_and_hashable() -> None:
+    a = Asset("pg", "d", "s", "t")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.name = "u"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Change("t", "a", "process", Action.DELETE).address = "b"  # type: ignore[misc]
+    assert len({a, Asset("pg", "d", "s", "t")}) == 1
+
+
+def test_keyword_only_fields_are_refused() -> None:
+    with pytest.raises(TypeError, match="keyword-only"):
+        @slot_init
+        @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+        class Pair:
+            left: str
+            right: str
+
+
+def test_a_bulk_build_is_set_aside_and_the_command_line_hands_it_back(lac, tmp_path) -> None:
+    before = gc.get_freeze_count()
+    with bulk_allocation():
+        built = [Asset("pg", "d", "s", f"t{i}") for i in range(1000)]
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= before + len(built)  # not rescanned by the collections that follow
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURE, project)
+    assert lac("plan", cwd=project).code == 0
+    assert gc.get_freeze_count() == 0  # an in-process caller's garbage is collectable again
