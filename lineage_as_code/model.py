@@ -178,12 +178,15 @@ class Asset:
 
     def with_key(self, key: str) -> Asset:
         """This asset, its key set to ``key`` (which must equal the one it would build)."""
-        object.__setattr__(self, "key", key)
+        _set_asset_key(self, key)
         return self
 
     def id_for(self, target: str) -> str | None:
         """Return the identity override for ``target`` (a target name or type), if any."""
         return dict(self.ids).get(target)
+
+
+_set_asset_key = Asset.__dict__["key"].__set__  # the key's slot, filled without the generic attribute path
 
 
 class ColumnRef(NamedTuple):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, pairwise, repeat
 
 import numpy as np
 import pandas as pd
@@ -123,7 +123,8 @@ def _plain(tables: list[str]) -> np.ndarray:
     plain = np.ones(len(tables), dtype=bool)
     hits = [m.start() for m in _QUOTED.finditer("\0".join(tables))]  # NUL: neither quoted nor a slash
     if hits:
-        starts = np.cumsum([0, *(len(t) + 1 for t in tables)])
+        starts = np.zeros(len(tables) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, tables), dtype=np.int64, count=len(tables)) + 1, out=starts[1:])
         plain[np.searchsorted(starts, hits, side="right") - 1] = False
     return plain
 
@@ -188,12 +189,12 @@ def _build_ends(cells: dict[str, Cells], column_rows: np.ndarray) -> _Ends:
     firsts = first[by_key]
     types = cells["Source Type"].values[_occurrences(cells, "Type")[firsts]].tolist()
     connections = cells["Source Connection"].values[_occurrences(cells, "Connection")[firsts]].tolist()
-    assets, sorted_keys = [], []
-    for a, end, kind, connection, is_column in zip(by_key, triple_of[firsts].tolist(), types, connections,
-                                                   column[firsts].tolist(), strict=True):
-        sorted_keys.append(key := unique_keys[a])
-        asset = Asset(platforms[at[end]], *_table_parts(tables[end]), "Table" if is_column else kind, connection)
-        assets.append(asset.with_key(key))  # already built per distinct identity (a test holds them equal)
+    ends = triple_of[firsts].tolist()
+    sorted_keys = list(map(unique_keys.__getitem__, by_key))
+    parts = zip(*map(_table_parts, map(tables.__getitem__, ends)), strict=True) if ends else ((), (), ())
+    kinds = ["Table" if is_column else kind for kind, is_column in zip(types, column[firsts].tolist(), strict=True)]
+    assets = list(map(Asset.with_key, map(Asset, [platforms[at[end]] for end in ends], *parts, kinds, connections),
+                      sorted_keys))  # each key already built per distinct identity (a test holds them equal)
     position = np.empty(len(by_key), dtype=np.int64)
     position[by_key] = np.arange(len(by_key))
     at_end = position[at_end]
@@ -297,11 +298,10 @@ def parse_atlan_csv(name: str, table: Table) -> ParsedFile:
     get = ends.assets.__getitem__  # (a numpy array of Assets would probe each for the array protocol)
     (ins, in_at), (outs, out_at) = ((list(map(get, values.tolist())), bounds) for values, bounds in (inputs, outputs))
     del cells, kept, pid  # the per-row columns: dropped before a million processes are built
-    for p, identity in enumerate(ids):
-        out.processes.append(Process(
-            id=identity, name=names[p], inputs=tuple(ins[in_at[p]:in_at[p + 1]]),
-            outputs=tuple(outs[out_at[p]:out_at[p + 1]]), attributes=attributes[p], columns=columns[p],
-            source=SourceLocation(name, first_lines[p]),
-        ))
+    ends_of = [[tuple(each[a:b]) for a, b in pairwise(at)] for each, at in ((ins, in_at), (outs, out_at))]
+    sources = list(map(SourceLocation, repeat(name), first_lines))
+    # built by map, positionally: a million processes, no Python loop around their constructor
+    out.processes = list(map(Process, ids, names, *ends_of, repeat(""), repeat(""), repeat(""), attributes, columns,
+                             repeat(()), sources))
     out.touched = dict(zip(ends.keys, ends.assets, strict=True))
     return out
