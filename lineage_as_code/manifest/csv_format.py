@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise, repeat
 from typing import cast
 
 import numpy as np
@@ -363,10 +364,9 @@ def parse_native_csv(name: str, table: Table, defaults: Mapping[str, str] | None
     columns = [()] * len(ids) if found is None else column_slices(*found)
     del found
     names, descriptions, sqls, owners = (details.get(f, [""] * len(ids)) for f in _DETAILS)
-    for p, pid in enumerate(ids):
-        out.processes.append(Process(
-            id=pid, name=names[p] or pid, inputs=tuple(ins[in_at[p]:in_at[p + 1]]),
-            outputs=tuple(outs[out_at[p]:out_at[p + 1]]), description=descriptions[p], sql=sqls[p], owner=owners[p],
-            attributes=attributes[p], columns=columns[p], source=SourceLocation(name, first_lines[p]),
-        ))
+    ends_of = [[tuple(each[a:b]) for a, b in pairwise(at)] for each, at in ((ins, in_at), (outs, out_at))]
+    sources = list(map(SourceLocation, repeat(name), first_lines))
+    # built by map, positionally: a million processes, no Python loop around their constructor
+    out.processes = list(map(Process, ids, [n or pid for n, pid in zip(names, ids, strict=True)], *ends_of,
+                             descriptions, sqls, owners, attributes, columns, repeat(()), sources))
     return out
