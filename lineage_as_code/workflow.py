@@ -255,7 +255,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
             state = store.read()
             owner = state.lineage or str(uuid.uuid4())  # the lineage id the first write gives the state
             if plan_file:
-                saved = saved_plan or load_plan(read_object(plan_file), plan_file)
+                saved = saved_plan or load_plan(read_object(plan_file), plan_file, bodies=False)
                 plan, targets = _verified(config, saved, state, stack, owner, plan_file)
             else:
                 plan, targets = _gather(config, request, state, stack, owner)

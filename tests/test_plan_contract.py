@@ -69,8 +69,19 @@ def _foreign_id(doc: dict[str, Any], changes: list[dict[str, Any]]) -> None:
     changes[0]["before"]["id"] = "process.theirs"
 
 
-@pytest.mark.parametrize("edit", [_append_delete, _rewrite_after, _update_to_delete, _foreign_id],
-                         ids=["delete-not-in-state", "after-rewritten", "update-to-delete", "foreign-vendor-id"])
+def _rewrite_prior_content(doc: dict[str, Any], changes: list[dict[str, Any]]) -> None:
+    changes[0]["before"]["content"]["name"] = "Not what state holds"  # the field-level diff a reviewer reads
+
+
+def _nest_a_change(doc: dict[str, Any], changes: list[dict[str, Any]]) -> None:
+    """A body holding an object shaped like a change (whose own body a verifier might digest)."""
+    changes[0]["after"]["attributes"] = {"after_hash": "", "after": {"name": "x"}}
+
+
+@pytest.mark.parametrize("edit", [_append_delete, _rewrite_after, _update_to_delete, _foreign_id,
+                                  _rewrite_prior_content, _nest_a_change],
+                         ids=["delete-not-in-state", "after-rewritten", "update-to-delete", "foreign-vendor-id",
+                              "prior-content-rewritten", "change-nested-in-a-body"])
 def test_a_tampered_saved_plan_is_refused_before_anything_is_written(applied: Path, lac: Any, edit: Any) -> None:
     store = _store(applied)
     state = (applied / ".lac" / "state.json").read_bytes()
@@ -103,6 +114,21 @@ def test_the_untampered_plan_applies_and_converges(applied: Path, lac: Any) -> N
     assert ("process.build_fct_orders", "Build the orders fact") in _store(applied)
     again = lac("plan", "m", "--detailed-exitcode", cwd=applied)
     assert again.code == 0 and "no changes" in again.out
+
+
+def test_a_saved_plan_written_in_another_layout_still_applies(applied: Path, lac: Any) -> None:
+    """Bodies are compared as content (canonical JSON), not as the bytes or key order of the file."""
+    doc = json.loads((applied / "plan.json").read_text())
+    for change in doc["targets"][0]["changes"]:
+        for body in (change["after"], (change["before"] or {}).get("content")):
+            if body:
+                items = list(body.items())
+                body.clear()
+                body.update(reversed(items))
+    (applied / "plan.json").write_text(json.dumps(doc, separators=(",", ":")))
+    result = lac("apply", "plan.json", cwd=applied)
+    assert result.code == 0, result.err
+    assert ("process.build_fct_orders", "Build the orders fact") in _store(applied)
 
 
 def test_without_lac_yaml_a_saved_plan_is_checked_against_its_manifests(applied: Path, lac: Any) -> None:

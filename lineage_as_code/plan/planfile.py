@@ -24,12 +24,13 @@ Shape (format_version 2)::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import __version__
-from ..canonical import indented_json, plain_dict
+from ..canonical import canonical_text, indented_json, plain_dict
 from ..errors import PlanError
 from ..manifest.validate import schema_problems
 from ..state import StateEntry
@@ -131,9 +132,29 @@ def _change(target: str, c: Mapping[str, Any]) -> Change:
                   prior_body=before.get("content") if before else None)
 
 
-def _parse(data: bytes, where: str) -> Any:
+class _Digest(dict[str, str]):
+    """A saved body apply only compares, kept as the sha256 of its canonical JSON (``{"sha256": ...}``,
+    an object as the schema asks, and never empty). A plan of a million changes holds a gigabyte of
+    bodies; as parsed objects they were three times the file, alive while apply re-derived the plan."""
+
+
+def _digested(doc: dict[str, Any]) -> dict[str, Any]:
+    """``json.loads``'s object hook for a plan that is only verified: a change's ``after`` and a prior
+    entry's ``content`` become their digests as each change is read (objects are built inside out, so
+    the body is let go before the next change is parsed). A body that holds an object shaped like a
+    change is digested with that object digested too: it then differs from the body apply would write,
+    and the plan is refused, never accepted wrongly."""
+    if "after_hash" in doc:
+        if type(doc.get("after")) is dict:
+            doc["after"] = _Digest(sha256=content_hash(doc["after"]))
+    elif "hash" in doc and type(doc.get("content")) is dict:
+        doc["content"] = _Digest(sha256=content_hash(doc["content"]))
+    return doc
+
+
+def _parse(data: bytes, where: str, bodies: bool = True) -> Any:
     try:
-        return json.loads(data)
+        return json.loads(data) if bodies else json.loads(data, object_hook=_digested)
     except RecursionError:
         raise PlanError(f"{where}: not a lineage-as-code plan file (nested too deeply)") from None
     except ValueError as exc:
@@ -171,10 +192,12 @@ def target_from_doc(t: Mapping[str, Any]) -> TargetPlan:
                       *_estimate(t.get("estimate")))
 
 
-def load_plan(data: bytes, where: str) -> Plan:
+def load_plan(data: bytes, where: str, bodies: bool = True) -> Plan:
     """Parse a saved plan after checking it against ``schemas/plan.schema.json``; raise PlanError
-    naming every problem (up to ten) when it is not a plan this version can apply."""
-    doc = _parse(data, where)
+    naming every problem (up to ten) when it is not a plan this version can apply. Without ``bodies``
+    (a plan apply verifies, and never shows), each change's body and prior content is kept only as its
+    digest, which ``plan_differences`` compares with the content apply would write."""
+    doc = _parse(data, where, bodies)
     if isinstance(doc, dict) and doc.get("format_version") not in (PLAN_FORMAT_VERSION, None):
         raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version "
                         f"(it reads format {PLAN_FORMAT_VERSION}); run plan again")
@@ -195,7 +218,17 @@ def _same_document(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> 
     tuple-versus-list spelling could make equal documents compare unequal."""
     if a is None or b is None:
         return a is b
+    if isinstance(a, _Digest) or isinstance(b, _Digest):
+        if isinstance(a, _Digest) and isinstance(b, _Digest):
+            return a == b
+        digest, other = (a, b) if isinstance(a, _Digest) else (b, a)
+        return digest["sha256"] == _text_hash(other)
     return dict(a) == dict(b) or content_hash(a) == content_hash(b)
+
+
+def _text_hash(body: Mapping[str, Any]) -> str:
+    """``content_hash(body)``, from the text a body view writes itself (and keeps, for apply to send)."""
+    return hashlib.sha256(canonical_text(body).encode()).hexdigest()
 
 
 def _same_change(a: Change, b: Change) -> bool:
