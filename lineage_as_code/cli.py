@@ -152,12 +152,14 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     saved = _saved_plan(args.paths)
     plan_file = saved[0] if saved else None
+    handed = [saved[1]] if saved else []  # handed to apply, which lets it go once verified: not kept here
+    del saved
     paths = [] if plan_file else list(args.paths)
     request = PlanRequest(tuple(paths), tuple(args.target or ()), args.refresh, args.retry_uncertain)
     if plan_file and args.retry_uncertain:
         raise UsageError("--retry-uncertain applies manifests, not a saved plan: run lac apply --retry-uncertain")
     with console.progress_bar("Applying") as advance:
-        plan, report = apply_project(config, request, plan_file=plan_file, saved_plan=saved[1] if saved else None,
+        plan, report = apply_project(config, request, plan_file=plan_file, saved_plan=handed.pop() if handed else None,
                                      allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None, args.detail),
                                      progress=console.info if not console.interactive else lambda _: None,

@@ -256,7 +256,9 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
             owner = state.lineage or str(uuid.uuid4())  # the lineage id the first write gives the state
             if plan_file:
                 saved = saved_plan or load_plan(read_object(plan_file), plan_file, bodies=False)
+                saved_plan = None  # once verified, only the re-derived plan is used: let the saved one go
                 plan, targets = _verified(config, saved, state, stack, owner, plan_file)
+                del saved
             else:
                 plan, targets = _gather(config, request, state, stack, owner)
             if not plan.has_changes or not confirm(plan):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +265,29 @@ def test_max_duration_stops_at_a_batch_boundary_and_the_next_apply_resumes(lac: 
     assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
     assert lac("plan", "--detailed-exitcode", cwd=tmp_path).code == 0
     assert lac("apply", "--max-duration", "soon", cwd=tmp_path).code == 1
+
+
+@pytest.mark.parametrize("first", ["show", "apply"])
+def test_a_saved_plan_reads_alike_for_show_and_for_apply_whichever_comes_first(applied: Path, first: str) -> None:
+    """Both readings check the file against the plan schema; compiling one checker must not change the
+    schema the other compiles (a reference rewritten in place was once resolved over the network)."""
+    script = (
+        "import sys\n"
+        "from lineage_as_code.plan.planfile import load_plan\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "order = [True, False] if sys.argv[2] == 'show' else [False, True]\n"
+        "plans = [load_plan(data, 'plan.json', bodies=b) for b in order]\n"
+        "print(sorted(len(t.changes) for p in plans for t in p.targets))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(applied / "plan.json"), first],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout)
+    assert counts[0] == counts[1] > 0
+
+
+def test_a_schema_reference_outside_the_schema_is_an_error_never_a_request() -> None:
+    from lineage_as_code.manifest.validate import compile_gate
+
+    with pytest.raises(Exception, match="never fetched"):
+        compile_gate({"$id": "https://lineage-as-code.dev/schemas/x.json",
+                      "properties": {"a": {"$ref": "https://lineage-as-code.dev/schemas/elsewhere.json"}}})

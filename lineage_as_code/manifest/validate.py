@@ -9,6 +9,7 @@ alias bombs and absurd nesting become Problems too, never tracebacks.
 from __future__ import annotations
 
 import codecs
+import copy
 import difflib
 import json
 import re
@@ -104,13 +105,26 @@ def _keywords(node: Any, found: set[str], inside_properties: bool = False) -> se
 def _gate(name: str) -> Callable[[Any], Any] | None:
     """A compiled validator that says only valid/invalid, fast; None when the schema needs more
     than the keywords it understands. jsonschema still writes every message."""
-    import fastjsonschema
 
     schema = load_schema(name)
     if _keywords(schema, set()) - _GATE_KEYWORDS:
         return None
-    body = {k: v for k, v in schema.items() if k != "$schema"}
-    compiled: Callable[[Any], Any] = fastjsonschema.compile(body)
+    return compile_gate(schema)
+
+
+def _no_remote(uri: str) -> Any:
+    raise ValueError(f"a schema refers to {uri[:80]!r}: schemas are resolved within themselves, never fetched")
+
+
+def compile_gate(schema: dict[str, Any]) -> Callable[[Any], Any]:
+    """fastjsonschema's validator of ``schema`` (raising ``JsonSchemaException`` on an invalid document): its
+    references resolved within the schema (a reference outside it is an error, never a request), its
+    verdict only what counts (jsonschema writes the messages)."""
+    import fastjsonschema
+
+    body = copy.deepcopy({k: v for k, v in schema.items() if k != "$schema"})  # compiling rewrites its refs in place
+    compiled: Callable[[Any], Any] = fastjsonschema.compile(
+        body, handlers={"http": _no_remote, "https": _no_remote})
     return compiled
 
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
 from typing import Any
 
 from .. import __version__
 from ..canonical import canonical_text, indented_json, plain_dict
 from ..errors import PlanError
-from ..manifest.validate import schema_problems
+from ..manifest.validate import compile_gate, load_schema, schema_problems
 from ..state import StateEntry
 from .contract import content_hash
 from .impact import Impact
@@ -132,29 +133,87 @@ def _change(target: str, c: Mapping[str, Any]) -> Change:
                   prior_body=before.get("content") if before else None)
 
 
-class _Digest(dict[str, str]):
-    """A saved body apply only compares, kept as the sha256 of its canonical JSON (``{"sha256": ...}``,
-    an object as the schema asks, and never empty). A plan of a million changes holds a gigabyte of
-    bodies; as parsed objects they were three times the file, alive while apply re-derived the plan."""
+class _Compared(dict[str, str]):
+    """A saved change as apply verifies it: in place of its body, the sha256 of everything
+    ``plan_differences`` compares (``{"sha256": ...}``). A plan of a million changes holds a gigabyte of
+    bodies; parsed as objects they were three times the file, alive while apply re-derived the plan."""
 
 
-def _digested(doc: dict[str, Any]) -> dict[str, Any]:
-    """``json.loads``'s object hook for a plan that is only verified: a change's ``after`` and a prior
-    entry's ``content`` become their digests as each change is read (objects are built inside out, so
-    the body is let go before the next change is parsed). A body that holds an object shaped like a
-    change is digested with that object digested too: it then differs from the body apply would write,
-    and the plan is refused, never accepted wrongly."""
-    if "after_hash" in doc:
-        if type(doc.get("after")) is dict:
-            doc["after"] = _Digest(sha256=content_hash(doc["after"]))
-    elif "hash" in doc and type(doc.get("content")) is dict:
-        doc["content"] = _Digest(sha256=content_hash(doc["content"]))
-    return doc
+def _compared_doc(kind: str, action: str, after_hash: str, prior: list[Any] | None, placeholder: bool,
+                  requires: list[str], edges: list[list[str]], after: str | None, private: str | None,
+                  prior_body: str | None) -> str:
+    """The sha256 of what is compared of a change (bodies as their own digests)."""
+    return content_hash([kind, action, after_hash, prior, placeholder, requires, edges, after, private, prior_body])
 
 
-def _parse(data: bytes, where: str, bodies: bool = True) -> Any:
+def _saved_digest(c: Mapping[str, Any]) -> str:
+    """``_compared_doc`` of a change document the schema accepted."""
+    before = c["before"]
+    prior = None if before is None else [before["id"], before["hash"], before["kind"], before["partial"],
+                                         before.get("edges", [])]
+    content = before.get("content") if before is not None else None
+    after, private = c["after"], c["private"]
+    return _compared_doc(c["kind"], c["action"], c["after_hash"], prior, c["placeholder"], c["requires"], c["edges"],
+                         None if after is None else content_hash(after),
+                         None if private is None else content_hash(private),
+                         None if content is None else content_hash(content))
+
+
+def _fresh_digest(c: Change) -> str:
+    """``_compared_doc`` of a change apply would make; its bodies' texts are the ones apply sends."""
+    e = c.prior
+    prior = None if e is None else [e.id, e.hash, e.kind, e.partial, [list(x) for x in e.edges]]
+    return _compared_doc(c.kind, c.action.value, c.after_hash, prior, c.placeholder, list(c.requires),
+                         [list(x) for x in c.edges], None if c.after is None else _text_hash(c.after),
+                         None if c.private is None else content_hash(plain_dict(c.private)),
+                         None if c.prior_body is None else _text_hash(c.prior_body))
+
+
+def _plan_part(name: str, root: dict[str, Any], change: dict[str, Any] | None = None) -> Callable[[Any], Any]:
+    """A gate for part of the plan schema: ``root`` over its definitions (``change`` in place of the change
+    definition when given), as a document of its own (own ``$id``, so it never meets the whole schema's)."""
+    schema = load_schema("plan")
+    defs = {**schema["$defs"], **({"change": change} if change is not None else {})}
+    base = str(schema["$id"]).rsplit("/", 1)[0]
+    return compile_gate({**root, "$id": f"{base}/plan-{name}.schema.json", "$defs": defs})
+
+
+@cache
+def _change_gate() -> Callable[[Any], Any]:
+    """The plan schema's change definition alone: each change is checked as it is read."""
+    return _plan_part("change", {"$ref": "#/$defs/change"})
+
+
+@cache
+def _outline_gate() -> Callable[[Any], Any]:
+    """The plan schema with its changes left out (each was checked by ``_change_gate`` as it was read)."""
+    schema = load_schema("plan")
+    return _plan_part("outline", {k: v for k, v in schema.items() if k not in ("$schema", "$id", "$defs")}, {})
+
+
+def _compared(doc: dict[str, Any]) -> Any:
+    """``json.loads``'s object hook for a plan that is only verified: each change document the schema and
+    the action rule accept becomes ``(address, action, _Compared)`` as it is read (objects are built inside
+    out, so its bodies are let go before the next change is parsed). Anything else is left as it is: a
+    change refused here makes the file read again whole, which names every problem. An object shaped like
+    a change inside a body is taken for one too: the body then differs from what apply would write and
+    the plan is refused, never accepted wrongly."""
+    import fastjsonschema
+
+    if "after_hash" not in doc:
+        return doc
     try:
-        return json.loads(data) if bodies else json.loads(data, object_hook=_digested)
+        _change_gate()(doc)
+    except fastjsonschema.JsonSchemaException:
+        return doc
+    if _action_problem(doc, ""):
+        return doc
+    return (doc["address"], doc["action"], _Compared(sha256=_saved_digest(doc)))
+
+
+def _parse(data: bytes, where: str, hook: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+    try:
+        return json.loads(data, object_hook=hook)
     except RecursionError:
         raise PlanError(f"{where}: not a lineage-as-code plan file (nested too deeply)") from None
     except ValueError as exc:
@@ -171,25 +230,40 @@ def _estimate(doc: Mapping[str, Any] | None) -> tuple[int, float | None]:
     return (int(doc["requests"]), doc["seconds"]) if doc else (0, None)
 
 
+def _action_problem(c: Mapping[str, Any], where: str) -> str:
+    """What the schema cannot say of a change: a create or update carries a non-empty ``after``, a delete none."""
+    writes = c["action"] in ("create", "update", "adopt")
+    if bool(c["after"]) == writes:
+        return ""
+    return f"{where}: {c['address'][:80]}: 'after' must be {'a non-empty object' if writes else 'null'} for {c['action']}"
+
+
 def _action_problems(doc: Mapping[str, Any], where: str) -> list[str]:
-    """What the schema cannot say: a create or update carries a non-empty ``after``, a delete none."""
-    out = []
-    for t in doc["targets"]:
-        for c in t["changes"]:
-            writes = c["action"] in ("create", "update", "adopt")
-            if bool(c["after"]) != writes:
-                out.append(f"{where}: {c['address'][:80]}: 'after' must be "
-                           f"{'a non-empty object' if writes else 'null'} for {c['action']}")
-    return out
+    return [p for t in doc["targets"] for c in t["changes"] if (p := _action_problem(c, where))]
 
 
 def target_from_doc(t: Mapping[str, Any]) -> TargetPlan:
-    """The TargetPlan of ``target_doc``'s document (one the plan schema accepted, or this tool wrote)."""
-    changes = tuple(_change(t["name"], c) for c in t["changes"])
-    skipped = tuple(Skip(t["name"], s["address"], s["reason"], s["source"], s["cannot_delete"]) for s in t["skipped"])
-    return TargetPlan(t["name"], t["type"], changes, t["summary"]["unchanged"], skipped, tuple(t["unmanaged"]),
+    """The TargetPlan of ``target_doc``'s document (one the plan schema accepted, or this tool wrote), or of
+    one whose changes were read as ``(address, action, _Compared)`` for verifying."""
+    name = t["name"]
+    changes = tuple(_change(name, c) if isinstance(c, dict) else
+                    Change(name, c[0], "", Action(c[1]), after=c[2]) for c in t["changes"])
+    skipped = tuple(Skip(name, s["address"], s["reason"], s["source"], s["cannot_delete"]) for s in t["skipped"])
+    return TargetPlan(name, t["type"], changes, t["summary"]["unchanged"], skipped, tuple(t["unmanaged"]),
                       tuple(t["warnings"]), t["refreshed"], t.get("out_of_scope", 0), _impacts(t.get("impacts", [])),
                       *_estimate(t.get("estimate")))
+
+
+def _outline_holds(doc: Any) -> bool:
+    """Whether a plan read for verifying is valid: its outline under the schema, and every change read as
+    one (each passed the schema and the action rule as it was read)."""
+    import fastjsonschema
+
+    try:
+        _outline_gate()(doc)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return all(type(c) is tuple for t in doc["targets"] for c in t["changes"])
 
 
 def load_plan(data: bytes, where: str, bodies: bool = True) -> Plan:
@@ -197,11 +271,16 @@ def load_plan(data: bytes, where: str, bodies: bool = True) -> Plan:
     naming every problem (up to ten) when it is not a plan this version can apply. Without ``bodies``
     (a plan apply verifies, and never shows), each change's body and prior content is kept only as its
     digest, which ``plan_differences`` compares with the content apply would write."""
-    doc = _parse(data, where, bodies)
+    if not bodies:
+        _change_gate(), _outline_gate()  # compiled before the parse, whose hook uses the first
+    doc = _parse(data, where, None if bodies else _compared)
+    if not bodies and not _outline_holds(doc):
+        return load_plan(data, where)  # read whole, so that every problem is named
     if isinstance(doc, dict) and doc.get("format_version") not in (PLAN_FORMAT_VERSION, None):
         raise PlanError(f"{where}: plan format {doc.get('format_version')!r} is not supported by this version "
                         f"(it reads format {PLAN_FORMAT_VERSION}); run plan again")
-    problems = [str(p) for p in schema_problems(doc, "plan", where, lambda _path: 0)] or _action_problems(doc, where)
+    problems = [] if not bodies else (
+        [str(p) for p in schema_problems(doc, "plan", where, lambda _path: 0)] or _action_problems(doc, where))
     if problems:
         shown = "\n".join(f"  {p}" for p in problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
@@ -218,11 +297,6 @@ def _same_document(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> 
     tuple-versus-list spelling could make equal documents compare unequal."""
     if a is None or b is None:
         return a is b
-    if isinstance(a, _Digest) or isinstance(b, _Digest):
-        if isinstance(a, _Digest) and isinstance(b, _Digest):
-            return a == b
-        digest, other = (a, b) if isinstance(a, _Digest) else (b, a)
-        return digest["sha256"] == _text_hash(other)
     return dict(a) == dict(b) or content_hash(a) == content_hash(b)
 
 
@@ -236,6 +310,8 @@ def _same_change(a: Change, b: Change) -> bool:
     (vendor id, hash and the content it was written with, from state), placeholder, private data,
     dependencies and edges. The prior content is compared too: the field-level diff a reviewer read
     must be the one state gives."""
+    if isinstance(a.after, _Compared):  # read for verifying: one digest of all of this
+        return a.after["sha256"] == _fresh_digest(b)
     prior_a = (a.prior.id, a.prior.hash, a.prior.kind, a.prior.partial, a.prior.edges) if a.prior else None
     prior_b = (b.prior.id, b.prior.hash, b.prior.kind, b.prior.partial, b.prior.edges) if b.prior else None
     return ((a.kind, a.action, a.after_hash, prior_a, a.placeholder, a.requires, a.edges)
