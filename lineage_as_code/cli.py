@@ -123,7 +123,7 @@ def _saved_plan(paths: Sequence[str]) -> tuple[str, Plan] | None:
         return None
     data = read_object(plans[0])
     try:
-        return plans[0], load_plan(data, plans[0], bodies=False)  # only verified: its bodies kept as digests
+        return plans[0], load_plan(data, plans[0], bodies=False)  # only verified: one digest per change
     except PlanError:
         try:
             doc = json.loads(data)

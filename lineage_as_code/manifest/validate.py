@@ -105,7 +105,6 @@ def _keywords(node: Any, found: set[str], inside_properties: bool = False) -> se
 def _gate(name: str) -> Callable[[Any], Any] | None:
     """A compiled validator that says only valid/invalid, fast; None when the schema needs more
     than the keywords it understands. jsonschema still writes every message."""
-
     schema = load_schema(name)
     if _keywords(schema, set()) - _GATE_KEYWORDS:
         return None

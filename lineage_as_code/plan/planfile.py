@@ -139,7 +139,7 @@ class _Compared(dict[str, str]):
     bodies; parsed as objects they were three times the file, alive while apply re-derived the plan."""
 
 
-def _compared_doc(kind: str, action: str, after_hash: str, prior: list[Any] | None, placeholder: bool,
+def _compared_digest(kind: str, action: str, after_hash: str, prior: list[Any] | None, placeholder: bool,
                   requires: list[str], edges: list[list[str]], after: str | None, private: str | None,
                   prior_body: str | None) -> str:
     """The sha256 of what is compared of a change (bodies as their own digests)."""
@@ -147,23 +147,23 @@ def _compared_doc(kind: str, action: str, after_hash: str, prior: list[Any] | No
 
 
 def _saved_digest(c: Mapping[str, Any]) -> str:
-    """``_compared_doc`` of a change document the schema accepted."""
+    """``_compared_digest`` of a change document the schema accepted."""
     before = c["before"]
     prior = None if before is None else [before["id"], before["hash"], before["kind"], before["partial"],
                                          before.get("edges", [])]
     content = before.get("content") if before is not None else None
     after, private = c["after"], c["private"]
-    return _compared_doc(c["kind"], c["action"], c["after_hash"], prior, c["placeholder"], c["requires"], c["edges"],
+    return _compared_digest(c["kind"], c["action"], c["after_hash"], prior, c["placeholder"], c["requires"], c["edges"],
                          None if after is None else content_hash(after),
                          None if private is None else content_hash(private),
                          None if content is None else content_hash(content))
 
 
 def _fresh_digest(c: Change) -> str:
-    """``_compared_doc`` of a change apply would make; its bodies' texts are the ones apply sends."""
+    """``_compared_digest`` of a change apply would make; its bodies' texts are the ones apply sends."""
     e = c.prior
     prior = None if e is None else [e.id, e.hash, e.kind, e.partial, [list(x) for x in e.edges]]
-    return _compared_doc(c.kind, c.action.value, c.after_hash, prior, c.placeholder, list(c.requires),
+    return _compared_digest(c.kind, c.action.value, c.after_hash, prior, c.placeholder, list(c.requires),
                          [list(x) for x in c.edges], None if c.after is None else _text_hash(c.after),
                          None if c.private is None else content_hash(plain_dict(c.private)),
                          None if c.prior_body is None else _text_hash(c.prior_body))
@@ -269,8 +269,8 @@ def _outline_holds(doc: Any) -> bool:
 def load_plan(data: bytes, where: str, bodies: bool = True) -> Plan:
     """Parse a saved plan after checking it against ``schemas/plan.schema.json``; raise PlanError
     naming every problem (up to ten) when it is not a plan this version can apply. Without ``bodies``
-    (a plan apply verifies, and never shows), each change's body and prior content is kept only as its
-    digest, which ``plan_differences`` compares with the content apply would write."""
+    (a plan apply verifies, and never shows), each change is kept as its address, action and one digest
+    of everything ``plan_differences`` compares with the change apply would make."""
     if not bodies:
         _change_gate(), _outline_gate()  # compiled before the parse, whose hook uses the first
     doc = _parse(data, where, None if bodies else _compared)
