@@ -139,34 +139,16 @@ class _Compared(dict[str, str]):
     bodies; parsed as objects they were three times the file, alive while apply re-derived the plan."""
 
 
-def _compared_digest(kind: str, action: str, after_hash: str, prior: list[Any] | None, placeholder: bool,
-                  requires: list[str], edges: list[list[str]], after: str | None, private: str | None,
-                  prior_body: str | None) -> str:
-    """The sha256 of what is compared of a change (bodies as their own digests)."""
-    return content_hash([kind, action, after_hash, prior, placeholder, requires, edges, after, private, prior_body])
-
-
-def _saved_digest(c: Mapping[str, Any]) -> str:
-    """``_compared_digest`` of a change document the schema accepted."""
-    before = c["before"]
-    prior = None if before is None else [before["id"], before["hash"], before["kind"], before["partial"],
-                                         before.get("edges", [])]
-    content = before.get("content") if before is not None else None
-    after, private = c["after"], c["private"]
-    return _compared_digest(c["kind"], c["action"], c["after_hash"], prior, c["placeholder"], c["requires"], c["edges"],
-                         None if after is None else content_hash(after),
-                         None if private is None else content_hash(private),
-                         None if content is None else content_hash(content))
-
-
-def _fresh_digest(c: Change) -> str:
-    """``_compared_digest`` of a change apply would make; its bodies' texts are the ones apply sends."""
+def _change_digest(c: Change) -> str:
+    """The sha256 of everything ``plan_differences`` compares of a change: action, content, what it replaces
+    (vendor id, hash and the content it was written with, from state), placeholder, private data,
+    dependencies and edges; bodies as their canonical JSON (the text a body view writes itself, and keeps
+    for apply to send). A saved change read for verifying is kept as this alone (``_Compared``)."""
     e = c.prior
     prior = None if e is None else [e.id, e.hash, e.kind, e.partial, [list(x) for x in e.edges]]
-    return _compared_digest(c.kind, c.action.value, c.after_hash, prior, c.placeholder, list(c.requires),
-                         [list(x) for x in c.edges], None if c.after is None else _text_hash(c.after),
-                         None if c.private is None else content_hash(plain_dict(c.private)),
-                         None if c.prior_body is None else _text_hash(c.prior_body))
+    bodies = [None if body is None else _text_hash(body) for body in (c.after, c.private, c.prior_body)]
+    return content_hash([c.kind, c.action.value, c.after_hash, prior, c.placeholder, list(c.requires),
+                         [list(x) for x in c.edges], *bodies])
 
 
 def _plan_part(name: str, root: dict[str, Any], change: dict[str, Any] | None = None) -> Callable[[Any], Any]:
@@ -208,7 +190,7 @@ def _compared(doc: dict[str, Any]) -> Any:
         return doc
     if _action_problem(doc, ""):
         return doc
-    return (doc["address"], doc["action"], _Compared(sha256=_saved_digest(doc)))
+    return (doc["address"], doc["action"], _Compared(sha256=_change_digest(_change("", doc))))
 
 
 def _parse(data: bytes, where: str, hook: Callable[[dict[str, Any]], Any] | None = None) -> Any:
@@ -292,32 +274,19 @@ def load_plan(data: bytes, where: str, bodies: bool = True) -> Plan:
                 tuple((m["name"], m["etag"]) for m in doc["manifests"]), scope)
 
 
-def _same_document(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
-    """Equal as JSON: compared directly first (the common case), by canonical hash only when a
-    tuple-versus-list spelling could make equal documents compare unequal."""
-    if a is None or b is None:
-        return a is b
-    return dict(a) == dict(b) or content_hash(a) == content_hash(b)
-
-
 def _text_hash(body: Mapping[str, Any]) -> str:
     """``content_hash(body)``, from the text a body view writes itself (and keeps, for apply to send)."""
     return hashlib.sha256(canonical_text(body).encode()).hexdigest()
 
 
 def _same_change(a: Change, b: Change) -> bool:
-    """Whether a reviewed change is the one apply would make: action, content, what it replaces
-    (vendor id, hash and the content it was written with, from state), placeholder, private data,
-    dependencies and edges. The prior content is compared too: the field-level diff a reviewer read
-    must be the one state gives."""
-    if isinstance(a.after, _Compared):  # read for verifying: one digest of all of this
-        return a.after["sha256"] == _fresh_digest(b)
-    prior_a = (a.prior.id, a.prior.hash, a.prior.kind, a.prior.partial, a.prior.edges) if a.prior else None
-    prior_b = (b.prior.id, b.prior.hash, b.prior.kind, b.prior.partial, b.prior.edges) if b.prior else None
-    return ((a.kind, a.action, a.after_hash, prior_a, a.placeholder, a.requires, a.edges)
-            == (b.kind, b.action, b.after_hash, prior_b, b.placeholder, b.requires, b.edges)
-            and _same_document(a.after, b.after) and _same_document(a.private, b.private)
-            and _same_document(a.prior_body, b.prior_body))
+    """Whether a reviewed change is the one apply would make (``_change_digest``). The prior content is
+    compared too: the field-level diff a reviewer read must be the one state gives."""
+    return _digest_of(a) == _digest_of(b)
+
+
+def _digest_of(c: Change) -> str:
+    return c.after["sha256"] if isinstance(c.after, _Compared) else _change_digest(c)
 
 
 def plan_differences(saved: Plan, fresh: Plan, limit: int = MAX_PROBLEMS_SHOWN) -> list[str]:
