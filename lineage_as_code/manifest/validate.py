@@ -122,9 +122,64 @@ def compile_gate(schema: dict[str, Any]) -> Callable[[Any], Any]:
     import fastjsonschema
 
     body = copy.deepcopy({k: v for k, v in schema.items() if k != "$schema"})  # compiling rewrites its refs in place
+    _exclusive_choices(body, body)
     compiled: Callable[[Any], Any] = fastjsonschema.compile(
         body, handlers={"http": _no_remote, "https": _no_remote})
     return compiled
+
+
+def _resolved(branch: Any, root: dict[str, Any]) -> Any:
+    """``branch`` with a lone local reference (``{"$ref": "#/$defs/x"}``) followed; else as it is."""
+    for _ in range(8):
+        if not (isinstance(branch, dict) and set(branch) == {"$ref"} and str(branch["$ref"]).startswith("#/$defs/")):
+            break
+        branch = root.get("$defs", {}).get(branch["$ref"][len("#/$defs/"):], branch)
+    return branch
+
+
+def _types(branch: Any) -> set[str] | None:
+    named = branch.get("type") if isinstance(branch, dict) else None
+    if named is None:
+        return None
+    found = {named} if isinstance(named, str) else set(named)
+    return {"number" if t == "integer" else t for t in found}  # an integer is a number too
+
+
+def _absent(branch: Any) -> set[str]:
+    """Properties ``branch`` allows only when absent (``not: {required: [p]}``, ``not: {anyOf: [{required: [p]}]}``)."""
+    rule = branch.get("not") if isinstance(branch, dict) else None
+    if not isinstance(rule, dict):
+        return set()
+    alternatives = rule.get("anyOf", [rule]) if set(rule) <= {"anyOf", "required"} and len(rule) == 1 else []
+    return {alt["required"][0] for alt in alternatives
+            if isinstance(alt, dict) and set(alt) == {"required"} and len(alt["required"]) == 1}
+
+
+def _disjoint(a: Any, b: Any) -> bool:
+    """Whether no instance can satisfy both branches: their types differ, or one requires what the other forbids."""
+    types_a, types_b = _types(a), _types(b)
+    if types_a is not None and types_b is not None and not types_a & types_b:
+        return True
+    required_a = set(a.get("required", ())) if isinstance(a, dict) else set()
+    required_b = set(b.get("required", ())) if isinstance(b, dict) else set()
+    return bool(required_a & _absent(b) or required_b & _absent(a))
+
+
+def _exclusive_choices(node: Any, root: dict[str, Any]) -> None:
+    """Turn every ``oneOf`` whose branches exclude each other into ``anyOf``, in place: at most one branch can
+    hold, so the verdict is the same, and the gate stops at the branch that holds rather than proving every
+    other one fails (an exception per branch in the compiled code: 60% of a manifest's check)."""
+    if isinstance(node, dict):
+        branches = node.get("oneOf")
+        if isinstance(branches, list) and "anyOf" not in node:
+            resolved = [_resolved(b, root) for b in branches]
+            if all(_disjoint(x, y) for i, x in enumerate(resolved) for y in resolved[i + 1:]):
+                node["anyOf"] = node.pop("oneOf")
+        for value in node.values():
+            _exclusive_choices(value, root)
+    elif isinstance(node, list):
+        for item in node:
+            _exclusive_choices(item, root)
 
 
 def is_valid(instance: Any, schema_name: str) -> bool:

@@ -3,11 +3,13 @@ invalid manifest through unreported."""
 
 from __future__ import annotations
 
+import fastjsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from lineage_as_code.manifest.validate import _gate, is_valid, load_schema
+from lineage_as_code.manifest.validate import _exclusive_choices, _gate, compile_gate, is_valid, load_schema
 
 scalar = st.one_of(st.none(), st.booleans(), st.integers(-2, 3), st.sampled_from(
     ["", "x", "pg:d.s.t", "bad id", "a.b", "UPSERT", "update", "s3://b/k", "https://x", "TOKEN_ENV", "x" * 250]))
@@ -106,3 +108,37 @@ def test_every_shipped_schema_is_a_valid_2020_12_schema():
     assert {"manifest", "config", "state", "lineage-row", "plan"} <= set(names)
     for name in names:
         Draft202012Validator.check_schema(load_schema(name))
+
+
+CHOICES = [
+    # (a oneOf, whether its branches exclude each other, instances to judge)
+    ([{"type": "string"}, {"type": "object"}], True, ["x", {}, 1, None]),
+    ([{"$ref": "#/$defs/text"}, {"type": "array"}], True, ["x", [], {}]),
+    ([{"type": "number"}, {"type": "integer"}], False, [1, 1.5, "x"]),
+    ([{"type": ["string", "null"]}, {"type": "null"}], False, [None, "x"]),
+    ([{"required": ["a"]}, {"required": ["b"]}], False, [{"a": 1}, {"a": 1, "b": 2}, {}, "x"]),
+    ([{"required": ["a"]}, {"not": {"required": ["a"]}}], True, [{"a": 1}, {}, "x"]),
+    ([{"required": ["a"], "not": {"anyOf": [{"required": ["b"]}]}}, {"required": ["b"]}], True,
+     [{"a": 1}, {"b": 1}, {"a": 1, "b": 1}, {}]),
+    ([{"required": ["a"]}, {"not": {"required": ["a", "b"]}}], False, [{"a": 1}, {"a": 1, "b": 1}, {}]),
+    ([{"minLength": 1}, {"maxLength": 3}], False, ["ab", "abcdef", ""]),
+]
+
+
+@pytest.mark.parametrize(("branches", "exclusive", "instances"), CHOICES)
+def test_a_gate_judges_one_of_as_jsonschema_does(branches, exclusive, instances):
+    """The gate turns a oneOf whose branches exclude each other into an anyOf (it stops at the branch that
+    holds); one whose branches can both hold must stay a oneOf, or a value matching both would pass."""
+    schema = {"$defs": {"text": {"type": "string"}}, "properties": {"v": {"oneOf": branches}}}
+    gate = compile_gate(schema)
+    reference = Draft202012Validator(schema)
+    for instance in instances:
+        try:
+            gate({"v": instance})
+            verdict = True
+        except fastjsonschema.JsonSchemaException:
+            verdict = False
+        assert verdict == reference.is_valid({"v": instance}), instance
+    rewritten = {"$defs": schema["$defs"], "properties": {"v": {"oneOf": branches}}}
+    _exclusive_choices(rewritten, rewritten)
+    assert ("anyOf" in rewritten["properties"]["v"]) == exclusive
