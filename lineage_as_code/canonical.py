@@ -148,10 +148,17 @@ def with_key(text: str, key: str, value: Any, place: int | None = None) -> str:
     at = key_place(text, key) if place is None else place
     if at < 0:
         return canonical_json({**json.loads(text), key: value})
-    member = f"{canonical_json(key)}:{canonical_json(value)}"
+    member = _member(key, value) if type(value) in (bool, str, int, type(None)) else \
+        f"{canonical_json(key)}:{canonical_json(value)}"
     if at == len(text) - 1:  # after every member
         return f'{text[:at]}{"," if at > 1 else ""}{member}}}'
     return f"{text[:at]}{member},{text[at:]}"
+
+
+@functools.lru_cache(maxsize=64, typed=True)  # typed: True and 1 are one key to a dict, two values here
+def _member(key: str, value: bool | str | int | None) -> str:
+    """``"key":value`` in canonical JSON: the same few members (``"partial":true``) go into every body."""
+    return f"{canonical_json(key)}:{canonical_json(value)}"
 
 
 def content_hash(body: Any) -> str:

@@ -31,6 +31,12 @@ def test_a_key_added_to_canonical_text_gives_the_text_of_the_object_with_it(body
     assert with_key(text, key, value, key_place(text, key)) == with_key(text, key, value)  # a place kept
 
 
+def test_a_key_set_to_one_and_to_true_keeps_each_value():
+    """``True == 1`` (and ``False == 0``): the members written by value must not be confused."""
+    for value, written in ((1, "1"), (True, "true"), (0, "0"), (False, "false"), (1, "1"), (None, "null")):
+        assert with_key('{"a":1}', "partial", value) == f'{{"a":1,"partial":{written}}}'
+
+
 @settings(max_examples=200, deadline=None)
 @given(body=_flat, partial=st.booleans())
 def test_a_cached_assets_body_with_its_placeholder_flag_writes_as_its_dict(body, partial):
