@@ -93,7 +93,36 @@ def _one_segment(entry: str, ctx: _FileContext, path: tuple[str | int, ...], ali
     return None
 
 
-def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[str, Asset],
+class _Candidates:
+    """The assets a process's column references may name (its inputs, or its outputs), indexed once per
+    process by every trailing run of their segments (``t``, ``s.t``, ``d.s.t``) as the references are
+    resolved: a process with many column mappings no longer compares each against every asset."""
+
+    __slots__ = ("_by_suffix", "_keys", "assets")
+
+    def __init__(self, assets: tuple[Asset, ...]) -> None:
+        self.assets = assets
+        self._by_suffix: dict[tuple[str, ...], list[Asset]] | None = None
+        self._keys: set[str] | None = None
+
+    def has(self, asset: Asset) -> bool:
+        if self._keys is None:
+            self._keys = {a.key for a in self.assets}
+        return asset.key in self._keys
+
+    def ending(self, platform: str | None, part: tuple[str, ...]) -> list[Asset]:
+        """The assets (in order) whose non-empty segments end with ``part``, on ``platform`` when given."""
+        if self._by_suffix is None:
+            index: dict[tuple[str, ...], list[Asset]] = {}
+            for a in self.assets:
+                segments = tuple(s for s in (a.database, a.schema, a.name) if s)
+                for k in range(1, len(segments) + 1):
+                    index.setdefault(segments[-k:], []).append(a)
+            self._by_suffix = index
+        return [a for a in self._by_suffix.get(part, ()) if platform is None or a.platform == platform]
+
+
+def _resolve_column(text: str, candidates: _Candidates, aliases: Mapping[str, Asset],
                     role: str, ctx: _FileContext, path: tuple[str | int, ...]) -> ColumnRef | None:
     try:
         platform, segments = split_ref(text)
@@ -107,13 +136,11 @@ def _resolve_column(text: str, candidates: tuple[Asset, ...], aliases: Mapping[s
     if platform is None and len(asset_part) == 1 and asset_part[0] in aliases:
         ctx.used.add(asset_part[0])
         asset = aliases[asset_part[0]]
-        if asset.key not in {c.key for c in candidates}:
+        if not candidates.has(asset):
             ctx.problem(path, f"alias {asset_part[0]!r} ({asset.key}) is not among the process's {role}")
             return None
         return ColumnRef(asset.key, column)
-    matches = [a for a in candidates
-               if (platform is None or a.platform == platform)
-               and [s for s in (a.database, a.schema, a.name) if s][-len(asset_part):] == asset_part]
+    matches = candidates.ending(platform, tuple(asset_part))
     if len(matches) == 1:
         return ColumnRef(matches[0].key, column)
     ref = ".".join(asset_part)
@@ -140,14 +167,15 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
     ins = tuple(dict.fromkeys(a for a in inputs if a is not None))
     outs = tuple(dict.fromkeys(a for a in outputs if a is not None))
     mappings = []
+    from_inputs, to_outputs = _Candidates(ins), _Candidates(outs)
     for j, col in enumerate(entry.get("columns", [])):
         cpath = (*base, "columns", j)
         froms = col["from"] if isinstance(col["from"], list) else [col["from"]]
         if isinstance(col["from"], list):
-            sources = [_resolve_column(f, ins, aliases, "inputs", ctx, (*cpath, "from", k)) for k, f in enumerate(froms)]
+            sources = [_resolve_column(f, from_inputs, aliases, "inputs", ctx, (*cpath, "from", k)) for k, f in enumerate(froms)]
         else:
-            sources = [_resolve_column(froms[0], ins, aliases, "inputs", ctx, (*cpath, "from"))]
-        target = _resolve_column(col["to"], outs, aliases, "outputs", ctx, (*cpath, "to"))
+            sources = [_resolve_column(froms[0], from_inputs, aliases, "inputs", ctx, (*cpath, "from"))]
+        target = _resolve_column(col["to"], to_outputs, aliases, "outputs", ctx, (*cpath, "to"))
         if target is not None and all(s is not None for s in sources):
             mappings.append(ColumnMapping(tuple(s for s in sources if s), target, str(col.get("transform", ""))))
     if len(ctx.problems) > before:
