@@ -36,14 +36,22 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class LineMap:
-    """Maps JSON paths inside one document to the line they were written on."""
+    """Maps JSON paths inside one document to the line they were written on.
 
-    def __init__(self, lines: dict[Path, int] | None = None) -> None:
+    It may hold only the paths ``depth`` steps deep or less (the lines every read asks for: a process's
+    own) and ``complete``, which gives every path's line: called the first time a deeper path is asked for,
+    which only a problem's report does. A large manifest then keeps no line for each of its values."""
+
+    def __init__(self, lines: dict[Path, int] | None = None,
+                 complete: Callable[[], dict[Path, int]] | None = None, depth: int = 0) -> None:
         self._lines = lines or {}
+        self._complete, self._depth = complete, depth
 
     def line(self, path: Iterable[str | int]) -> int:
         """Return the line of ``path`` or of its nearest ancestor (0 when nothing is known)."""
         key = tuple(path)
+        if self._complete is not None and len(key) > self._depth:
+            self._lines, self._complete = self._complete(), None
         while key:
             if key in self._lines:
                 return self._lines[key]
@@ -381,11 +389,12 @@ _SCALAR, _MAP_START, _SEQ_START = yaml.ScalarEvent, yaml.MappingStartEvent, yaml
 _ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
-def _from_events(text: str) -> tuple[Any, dict[Path, int]]:
-    """The document's value and the line of every path, built straight from libyaml's events: the same value
-    and lines as composing nodes, resolving and constructing them (``_from_nodes``), in a fifth of the time,
-    for the documents manifests are (no anchors, aliases, tags or merge keys). Raises ``_Unsure`` for any
-    other document, and lets a YAML error through: the caller reads those the composing way.
+def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, int]]:
+    """The document's value and the line of every path (of every path ``depth`` steps deep or less, when
+    given), built straight from libyaml's events: the same value and lines as composing nodes, resolving and
+    constructing them (``_from_nodes``), in a fifth of the time, for the documents manifests are (no
+    anchors, aliases, tags or merge keys). Raises ``_Unsure`` for any other document, and lets a YAML error
+    through: the caller reads those the composing way.
 
     Scalars are resolved as the loader resolves them: a plain scalar by the loader's implicit resolvers for
     its first character (none match most names, which stay strings), and one that matches is constructed
@@ -396,6 +405,7 @@ def _from_events(text: str) -> tuple[Any, dict[Path, int]]:
     if None in resolvers or getattr(loader, "yaml_path_resolvers", None):
         loader.dispose()
         raise _Unsure
+    deepest = MAX_DEPTH + 1 if depth is None else depth  # the longest path whose line is kept
     lines: dict[Path, int] = {}
     get = loader.get_event
     try:
@@ -403,7 +413,8 @@ def _from_events(text: str) -> tuple[Any, dict[Path, int]]:
         event = get()
         if isinstance(event, yaml.StreamEndEvent):
             return None, lines
-        # Each open collection: [value, path, is a mapping, the pending key's text, its value, keys seen]
+        # Each open collection: [value, its path (None: its values' lines are not kept), is a mapping, the
+        # pending key's text, that key's value, keys seen]
         stack: list[list[Any]] = []
         root: Any = None
         nodes = 0
@@ -430,16 +441,20 @@ def _from_events(text: str) -> tuple[Any, dict[Path, int]]:
                             break
             else:
                 value = {} if kind is _MAP_START else []
-            line = event.start_mark.line + 1
+            path: Path | None
             if not stack:
-                path: Path = ()
-                lines[path] = line
+                path = ()
+                lines[path] = event.start_mark.line + 1
                 root = value
             else:
                 top = stack[-1]
+                within = top[1]
                 if not top[2]:
-                    path = (*top[1], len(top[0]))
-                    lines[path] = line
+                    if within is not None:
+                        path = (*within, len(top[0]))
+                        lines[path] = event.start_mark.line + 1
+                    else:
+                        path = None
                     top[0].append(value)
                 elif top[3] is None:  # a key
                     text_key = event.value if kind is _SCALAR else None
@@ -447,14 +462,16 @@ def _from_events(text: str) -> tuple[Any, dict[Path, int]]:
                         raise _Unsure
                     top[5].add(text_key)
                     top[3], top[4] = text_key, value
-                    lines[(*top[1], text_key)] = line
+                    if within is not None:
+                        lines[(*within, text_key)] = event.start_mark.line + 1
                     continue
                 else:
-                    path = (*top[1], top[3])
+                    path = (*within, top[3]) if within is not None else None
                     top[0][top[4]] = value
                     top[3] = None
             if kind is not _SCALAR:
-                stack.append([value, path, kind is _MAP_START, None, None, set()])
+                stack.append([value, path if path is not None and len(path) < deepest else None,
+                              kind is _MAP_START, None, None, set()])
                 if len(stack) > MAX_DEPTH:
                     raise _Unsure
         if nodes > MAX_EXPANDED_NODES or not isinstance(get(), yaml.StreamEndEvent):
@@ -464,6 +481,11 @@ def _from_events(text: str) -> tuple[Any, dict[Path, int]]:
         loader.dispose()
 
 
+# What a read keeps the lines of: the document's keys and each of their items (``processes[3]``, the line a
+# process is reported at); the lines of deeper values are found again when a problem is reported there.
+_KEPT_DEPTH = 2
+
+
 def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     """Parse one YAML document; return (value, line map, problems). Never raises for bad input."""
     try:
@@ -471,10 +493,10 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
     except UnicodeDecodeError as exc:
         return None, LineMap(), [undecodable(file, data, exc)]
     try:
-        value, lines = _from_events(text)
+        value, lines = _from_events(text, _KEPT_DEPTH)
     except Exception:  # noqa: BLE001 - anything unusual is read the composing way, which reports it exactly
         return _from_nodes(file, text)
-    return value, LineMap(lines), []
+    return value, LineMap(lines, lambda: _from_events(text)[1], _KEPT_DEPTH), []
 
 
 def _from_nodes(file: str, text: str) -> tuple[Any, LineMap, list[Problem]]:

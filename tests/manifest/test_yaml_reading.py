@@ -17,10 +17,15 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 
 
 def _both(text: str) -> tuple[tuple[str, dict, list], tuple[str, dict, list]]:
-    """(what load_yaml gives, what composing nodes gives): values by repr, so types, key order and NaN count."""
+    """(what load_yaml gives, what composing nodes gives): values by repr, so types, key order and NaN count;
+    the line of every path composing knows, and of a path below each (its nearest ancestor's line), asked for
+    shallow paths first, as a read does, then deep ones."""
     value, lines, problems = load_yaml("m.yaml", text.encode())
     ref_value, ref_lines, ref_problems = _from_nodes("m.yaml", text)
-    return (repr(value), lines._lines, problems), (repr(ref_value), ref_lines._lines, ref_problems)
+    paths = sorted(ref_lines._lines, key=len)
+    paths += [(*p, "below") for p in paths]
+    asked = [lines.line(p) for p in paths]
+    return (repr(value), asked, problems), (repr(ref_value), [ref_lines.line(p) for p in paths], ref_problems)
 
 
 DOCUMENTS = {
@@ -122,6 +127,17 @@ def test_documents_without_anchors_tags_merges_or_duplicates_are_read_from_event
 def test_what_only_composing_reads_exactly_is_left_to_it(name):
     with pytest.raises(_Unsure):
         _from_events(DOCUMENTS[name])
+
+
+def test_a_read_keeps_the_lines_of_the_top_two_levels_and_finds_deeper_ones_when_asked():
+    text = "version: 1\nprocesses:\n  - id: a\n    inputs:\n      - x.y\n  - id: b\n"
+    value, lines, _ = load_yaml("m.yaml", text.encode())
+    assert value["processes"][1]["id"] == "b"
+    kept = dict(lines._lines)
+    assert kept == {(): 1, ("version",): 1, ("processes",): 2, ("processes", 0): 3, ("processes", 1): 6}
+    assert lines.line(("processes", 0, "inputs", 0)) == 5
+    assert lines.line(("processes", 1, "id")) == 6
+    assert lines.line(("processes", 0, "id")) == 3
 
 
 def test_problems_keep_their_lines_when_the_document_is_read_again():
