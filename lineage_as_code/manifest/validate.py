@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
 
 Path = tuple[str | int, ...]
+# What aliases may add to the values a document writes out (a bomb of 9 references to 9 references ...
+# is refused before it is expanded), and what a document may write out itself: a file of 1M column edges
+# holds about 4.5M values, and a manifest file is at most 256 MB unless raised.
 MAX_EXPANDED_NODES = 2_000_000
+MAX_DOCUMENT_NODES = 20_000_000
+
+
+def _too_many_values() -> str:
+    return f"document holds more than {MAX_DOCUMENT_NODES:,} values: split it into several manifest files"
 # What aliases may add to a document's values: one 1 MB scalar referenced 2,000 times would
 # otherwise make a 2 GB plan out of a 1 MB file.
 MAX_ALIAS_EXPANSION_CHARS = 16 * 2**20
@@ -394,7 +402,8 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
     given), built straight from libyaml's events: the same value and lines as composing nodes, resolving and
     constructing them (``_from_nodes``), in a fifth of the time, for the documents manifests are (no
     anchors, aliases, tags or merge keys). Raises ``_Unsure`` for any other document, and lets a YAML error
-    through: the caller reads those the composing way.
+    through: the caller reads those the composing way; raises ``_TooMany`` for one that holds more than
+    MAX_DOCUMENT_NODES values (and is otherwise plain: its values are let go, the rest only checked).
 
     Scalars are resolved as the loader resolves them: a plain scalar by the loader's implicit resolvers for
     its first character (none match most names, which stay strings), and one that matches is constructed
@@ -426,7 +435,6 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
                 continue
             if kind is yaml.DocumentEndEvent:
                 break
-            nodes += 1
             if kind not in (_SCALAR, _MAP_START, _SEQ_START) or event.anchor is not None or event.tag is not None:
                 raise _Unsure
             if kind is _SCALAR:
@@ -474,11 +482,46 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
                               kind is _MAP_START, None, None, set()])
                 if len(stack) > MAX_DEPTH:
                     raise _Unsure
-        if nodes > MAX_EXPANDED_NODES or not isinstance(get(), yaml.StreamEndEvent):
+            nodes += 1  # values only, as composing counts them (keys ``continue`` above)
+            if nodes > MAX_DOCUMENT_NODES:
+                open_now = len(stack)
+                stack.clear()
+                root = value = None  # let what was built go, and only check the rest
+                _rest_is_plain(get, open_now)
+                raise _TooMany(lines[()])
+        if not isinstance(get(), yaml.StreamEndEvent):
             raise _Unsure
         return root, lines
     finally:
         loader.dispose()
+
+
+class _TooMany(Exception):
+    """The document holds more than MAX_DOCUMENT_NODES values (on the line of its first)."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def _rest_is_plain(get: Callable[[], Any], depth: int) -> None:
+    """Read the rest of a document's events (its first ``depth`` collections open) without building
+    anything; raise ``_Unsure`` where composing would report something else first (an anchor, an alias,
+    a tag, nesting too deep, a second document), and let a YAML error through."""
+    while True:
+        event = get()
+        kind = type(event)
+        if kind in _ENDS:
+            depth -= 1
+        elif kind is yaml.DocumentEndEvent:
+            break
+        elif kind not in (_SCALAR, _MAP_START, _SEQ_START) or event.anchor is not None or event.tag is not None:
+            raise _Unsure
+        elif kind is not _SCALAR:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Unsure
+    if not isinstance(get(), yaml.StreamEndEvent):
+        raise _Unsure
 
 
 # What a read keeps the lines of: the document's keys and each of their items (``processes[3]``, the line a
@@ -494,6 +537,8 @@ def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:
         return None, LineMap(), [undecodable(file, data, exc)]
     try:
         value, lines = _from_events(text, _KEPT_DEPTH)
+    except _TooMany as exc:
+        return None, LineMap(), [Problem(file, exc.line, "", _too_many_values())]
     except Exception:  # noqa: BLE001 - anything unusual is read the composing way, which reports it exactly
         return _from_nodes(file, text)
     return value, LineMap(lines, lambda: _from_events(text)[1], _KEPT_DEPTH), []
@@ -510,7 +555,11 @@ def _from_nodes(file: str, text: str) -> tuple[Any, LineMap, list[Problem]]:
         node = loader.get_single_node()
         if node is None:
             return None, LineMap(), []
-        if _expanded_size(node, {}) > MAX_EXPANDED_NODES:
+        memo: dict[int, int] = {}
+        expanded = _expanded_size(node, memo)  # memo: one entry per value node the file writes out
+        if len(memo) > MAX_DOCUMENT_NODES:
+            return None, LineMap(), [Problem(file, node.start_mark.line + 1, "", _too_many_values())]
+        if expanded - len(memo) > MAX_EXPANDED_NODES:
             line = node.start_mark.line + 1
             return None, LineMap(), [Problem(file, line, "", "document expands to too many nodes (YAML alias bomb?)")]
         chars = _expanded_chars(node, {}) if _has_alias(text) else 0

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.compile.writer import build_manifest_yaml
+from lineage_as_code.manifest import validate
 from lineage_as_code.manifest.refs import parse_asset
 from lineage_as_code.manifest.validate import _from_events, _from_nodes, _Unsure, load_yaml
 from lineage_as_code.model import Process
@@ -194,3 +195,40 @@ def test_any_document_yaml_writes_is_read_alike_both_ways(value, flow, style, in
 def test_fragments_of_yaml_are_read_alike_both_ways(parts):
     got, reference = _both("".join(parts))
     assert got == reference
+
+
+def _plain_values(count: int) -> str:
+    return "version: 1\nprocesses:\n" + "".join(f"  - id: p{i}\n" for i in range(count))
+
+
+@pytest.fixture
+def small_limits(monkeypatch):
+    """What a document may hold, and aliases add, made small enough to cross in a test."""
+    monkeypatch.setattr(validate, "MAX_DOCUMENT_NODES", 40)
+    monkeypatch.setattr(validate, "MAX_EXPANDED_NODES", 10)
+
+
+def test_a_large_document_without_aliases_is_no_alias_bomb(small_limits):
+    """15 processes are 33 values: three times what aliases may add, fewer than a document may hold."""
+    text = _plain_values(15)
+    value, _, problems = load_yaml("m.yaml", text.encode())
+    assert problems == [] and len(value["processes"]) == 15
+    assert _both(text)[0] == _both(text)[1]
+
+
+@pytest.mark.parametrize("tail", ["", "  - id: &a later\n", "  - id: [unclosed\n", "---\nsecond: 1\n",
+                                  "  - id: " + "[" * 70 + "]" * 70 + "\n"])
+def test_a_document_of_too_many_values_is_refused_by_both_readings_alike(small_limits, tail):
+    text = "# comment\n" + _plain_values(30) + tail
+    got, reference = _both(text)
+    assert got == reference
+    if not tail:
+        assert [(p.line, p.message) for p in got[2]] == [
+            (2, "document holds more than 40 values: split it into several manifest files")]
+
+
+def test_aliases_may_add_only_so_many_values(small_limits):
+    text = "base: &b [1, 2, 3, 4, 5, 6]\nuses: [*b, *b]\n"  # 8 values written, 12 more by aliases
+    got, reference = _both(text)
+    assert got == reference
+    assert [p.message for p in got[2]] == ["document expands to too many nodes (YAML alias bomb?)"]
