@@ -427,6 +427,7 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
         stack: list[list[Any]] = []
         root: Any = None
         nodes = 0
+        keys: dict[str, str] = {}
         while True:
             event = get()
             kind = type(event)
@@ -469,6 +470,8 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
                     if text_key is None or text_key == "<<" or text_key in top[5]:
                         raise _Unsure
                     top[5].add(text_key)
+                    if type(value) is str:  # one string per distinct key: a million mappings share "from"
+                        value = text_key = keys.setdefault(value, value)
                     top[3], top[4] = text_key, value
                     if within is not None:
                         lines[(*within, text_key)] = event.start_mark.line + 1
