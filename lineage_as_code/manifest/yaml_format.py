@@ -7,13 +7,14 @@ each at its ``file:line``. A process whose own entry broke the schema is left ou
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..display import excerpt
 from ..errors import Problem
-from ..model import Asset, ColumnMapping, ColumnRef, Process, SourceLocation, freeze_mapping
+from ..model import Asset, ColumnBlock, ColumnMapping, ColumnRef, ColumnSlice, Process, SourceLocation, freeze_mapping
 from .refs import RefError, build_asset, parse_asset, split_ref
 from .validate import LineMap, did_you_mean, field_path, load_yaml, schema_problems
 
@@ -32,9 +33,52 @@ class ParsedFile:
     touched: dict[str, Asset] | None = None
 
 
+class _Mappings:
+    """A file's column mappings as one ColumnBlock, filled as its processes are read: each distinct asset
+    key, column name and transform kept once, and per mapping the codes of its sources, target and
+    transform (a few bytes a mapping, where tuples of named tuples took hundreds). A process's mappings are
+    the slice of the block its own added."""
+
+    def __init__(self) -> None:
+        self._codes: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+        self.keys: list[str] = []
+        self.columns: list[str] = []
+        self.transforms: list[str] = []
+        self.source_key, self.source_column, self.source_at = array("q"), array("q"), array("q", [0])
+        self.target_key, self.target_column, self.transform_of = array("q"), array("q"), array("q")
+        self.block = ColumnBlock(self.keys, self.columns, self.transforms, source_key=self.source_key,
+                                 source_column=self.source_column, source_at=self.source_at,
+                                 target_key=self.target_key, target_column=self.target_column,
+                                 transform_of=self.transform_of)
+
+    @staticmethod
+    def _code(codes: dict[str, int], values: list[str], value: str) -> int:
+        code = codes.get(value)
+        if code is None:
+            code = codes[value] = len(values)
+            values.append(value)
+        return code
+
+    def add(self, sources: list[ColumnRef], target: ColumnRef, transform: str) -> None:
+        keys, columns, transforms = self._codes
+        for ref in sources:
+            self.source_key.append(self._code(keys, self.keys, ref.asset))
+            self.source_column.append(self._code(columns, self.columns, ref.column))
+        self.source_at.append(len(self.source_key))
+        self.target_key.append(self._code(keys, self.keys, target.asset))
+        self.target_column.append(self._code(columns, self.columns, target.column))
+        self.transform_of.append(self._code(transforms, self.transforms, transform))
+
+    def since(self, start: int) -> ColumnSlice | tuple[ColumnMapping, ...]:
+        """The mappings added since there were ``start``."""
+        stop = len(self.target_key)
+        return ColumnSlice(self.block, start, stop) if stop > start else ()
+
+
 class _FileContext:
     def __init__(self, name: str, lines: LineMap, defaults: Mapping[str, str]) -> None:
         self.name = name
+        self.mappings = _Mappings()
         self.lines = lines
         self.defaults = defaults
         self.aliases: dict[str, Asset] = {}
@@ -166,7 +210,8 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
         ctx.problem((*base, "outputs") if "outputs" in entry else base, "process has no outputs")
     ins = tuple(dict.fromkeys(a for a in inputs if a is not None))
     outs = tuple(dict.fromkeys(a for a in outputs if a is not None))
-    mappings = []
+    mappings = ctx.mappings
+    first = len(mappings.target_key)
     from_inputs, to_outputs = _Candidates(ins), _Candidates(outs)
     for j, col in enumerate(entry.get("columns", [])):
         cpath = (*base, "columns", j)
@@ -177,7 +222,7 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
             sources = [_resolve_column(froms[0], from_inputs, aliases, "inputs", ctx, (*cpath, "from"))]
         target = _resolve_column(col["to"], to_outputs, aliases, "outputs", ctx, (*cpath, "to"))
         if target is not None and all(s is not None for s in sources):
-            mappings.append(ColumnMapping(tuple(s for s in sources if s), target, str(col.get("transform", ""))))
+            mappings.add([s for s in sources if s], target, str(col.get("transform", "")))
     if len(ctx.problems) > before:
         return None
     ctx.used.update(a.key for a in (*ins, *outs))
@@ -190,7 +235,7 @@ def _process(entry: dict[str, Any], index: int, ctx: _FileContext) -> Process | 
         sql=str(entry.get("sql", "")),
         owner=str(entry.get("owner", "")),
         attributes=freeze_mapping({str(k): str(v) for k, v in (entry.get("attributes") or {}).items()}),
-        columns=tuple(mappings),
+        columns=mappings.since(first),
         ids=freeze_mapping({str(k): str(v) for k, v in (entry.get("ids") or {}).items()}),
         source=SourceLocation(ctx.name, ctx.lines.line(base)),
         derived_by=str(entry.get("derived_by", "")),
@@ -236,7 +281,9 @@ def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None
         if asset is not None:
             ctx.declared[asset.key] = asset
             out.assets.append(asset)
-    for i, entry in enumerate(value.get("processes") or []):
+    entries = value.get("processes") or []
+    for i, entry in enumerate(entries):
+        entries[i] = None  # each entry let go once read: a large file's values and its processes never all coexist
         if f"processes[{i}]" in broken:
             continue
         proc = _process(entry, i, ctx)
