@@ -78,3 +78,31 @@ def test_alias_bombs_are_refused_without_expanding_them():
 def test_deep_nesting_is_a_problem():
     (problem,) = parse_yaml("deep.yaml", b"version: 1\nx: " + b"[" * 200 + b"]" * 200).problems
     assert "nesting deeper" in problem.message
+
+
+def test_each_process_has_exactly_its_own_column_mappings_when_another_is_refused():
+    text = b"""version: 1
+defaults: {platform: pg}
+processes:
+  - id: refused
+    inputs: [d.s.a]
+    outputs: [d.s.b]
+    columns:
+      - {from: [a.x], to: b.x}
+      - {from: [ghost.y], to: b.y}
+  - id: kept
+    inputs: [d.s.c, d.s.e]
+    outputs: [d.s.f]
+    columns:
+      - {from: [c.x, e.x], to: f.x, transform: sum}
+      - {from: c.y, to: f.y}
+  - id: none
+    inputs: [d.s.f]
+    outputs: [d.s.g]
+"""
+    parsed = parse_yaml("m.yaml", text)
+    assert [(p.line, p.field) for p in parsed.problems] == [(9, "processes[0].columns[1].from[0]")]
+    kept, none = parsed.processes
+    assert [(tuple(map(str, m.sources)), str(m.target), m.transform) for m in kept.columns] == [
+        (("pg:d.s.c.x", "pg:d.s.e.x"), "pg:d.s.f.x", "sum"), (("pg:d.s.c.y",), "pg:d.s.f.y", "")]
+    assert tuple(kept.columns) == kept.columns and len(none.columns) == 0
