@@ -52,7 +52,7 @@ class LineMap:
 
     def __init__(self, lines: dict[Path, int] | None = None,
                  complete: Callable[[], dict[Path, int]] | None = None, depth: int = 0) -> None:
-        self._lines = lines or {}
+        self._lines = {} if lines is None else lines
         self._complete, self._depth = complete, depth
 
     def line(self, path: Iterable[str | int]) -> int:
@@ -198,18 +198,42 @@ def _exclusive_choices(node: Any, root: dict[str, Any]) -> None:
             _exclusive_choices(item, root)
 
 
-def is_valid(instance: Any, schema_name: str) -> bool:
-    """Whether ``instance`` satisfies the schema (the fast gate when there is one)."""
+@cache
+def _part_gate(name: str, definition: str) -> Callable[[Any], Any] | None:
+    """The gate of one definition of a shipped schema (``$defs[definition]``, its references resolved in the
+    schema), or None where the schema has no gate."""
+    schema = load_schema(name)
+    if _gate(name) is None:
+        return None
+    return compile_gate({"$defs": schema["$defs"], **schema["$defs"][definition]})
+
+
+def _passes(gate: Callable[[Any], Any], instance: Any) -> bool:
     import fastjsonschema
 
-    gate = _gate(schema_name)
-    if gate is None:
-        return bool(_validator(schema_name).is_valid(instance))
     try:
         gate(instance)
     except fastjsonschema.JsonSchemaException:
         return False
     return True
+
+
+def is_valid_part(instance: Any, schema_name: str, definition: str) -> bool:
+    """Whether ``instance`` satisfies ``$defs[definition]`` of the schema (what an item of a list of them
+    must: checked alone as it is read)."""
+    gate = _part_gate(schema_name, definition)
+    if gate is None:
+        from jsonschema import Draft202012Validator
+
+        schema = load_schema(schema_name)
+        return bool(Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"][definition]}).is_valid(instance))
+    return _passes(gate, instance)
+
+
+def is_valid(instance: Any, schema_name: str) -> bool:
+    """Whether ``instance`` satisfies the schema (the fast gate when there is one)."""
+    gate = _gate(schema_name)
+    return bool(_validator(schema_name).is_valid(instance)) if gate is None else _passes(gate, instance)
 
 
 def _short(value: str, limit: int = 160) -> str:
@@ -397,7 +421,11 @@ _SCALAR, _MAP_START, _SEQ_START = yaml.ScalarEvent, yaml.MappingStartEvent, yaml
 _ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
-def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, int]]:
+ItemHook = Callable[[int, Any, dict[str, Any]], Any]
+
+
+def _from_events(text: str, depth: int | None = None, lines: dict[Path, int] | None = None,
+                 each: tuple[str, ItemHook] | None = None) -> tuple[Any, dict[Path, int]]:
     """The document's value and the line of every path (of every path ``depth`` steps deep or less, when
     given), built straight from libyaml's events: the same value and lines as composing nodes, resolving and
     constructing them (``_from_nodes``), in a fifth of the time, for the documents manifests are (no
@@ -407,7 +435,13 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
 
     Scalars are resolved as the loader resolves them: a plain scalar by the loader's implicit resolvers for
     its first character (none match most names, which stay strings), and one that matches is constructed
-    by the loader's own constructor for the tag (``yes`` is true, ``0o17`` is 15, ``2024-01-01`` a date)."""
+    by the loader's own constructor for the tag (``yes`` is true, ``0o17`` is 15, ``2024-01-01`` a date).
+
+    ``lines``: the dict to fill (the caller may read it as the document is read). ``each``: (a key, a
+    function): when the document is a mapping whose value under that key is a list, each item of the list
+    is handed to the function as soon as it is read, with its index and the mapping as read so far, and
+    what the function returns is kept in its place (a reader that turns each item into what it needs
+    need not hold every item at once). What the function raises goes through."""
     loader = _Loader(text)
     resolvers = type(loader).yaml_implicit_resolvers
     constructors = type(loader).yaml_constructors
@@ -415,7 +449,8 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
         loader.dispose()
         raise _Unsure
     deepest = MAX_DEPTH + 1 if depth is None else depth  # the longest path whose line is kept
-    lines: dict[Path, int] = {}
+    lines = {} if lines is None else lines
+    items: list[Any] | None = None  # the list whose items are handed to ``each`` (once found)
     get = loader.get_event
     try:
         get()  # stream start
@@ -433,6 +468,9 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
             kind = type(event)
             if kind in _ENDS:
                 stack.pop()
+                if items is not None and stack and stack[-1][0] is items:  # one of the items is read
+                    at = len(items) - 1
+                    items[at] = each[1](at, items[at], root)  # type: ignore[index]
                 continue
             if kind is yaml.DocumentEndEvent:
                 break
@@ -465,6 +503,8 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
                     else:
                         path = None
                     top[0].append(value)
+                    if kind is _SCALAR and top[0] is items:
+                        items[-1] = each[1](len(items) - 1, value, root)  # type: ignore[index]
                 elif top[3] is None:  # a key
                     text_key = event.value if kind is _SCALAR else None
                     if text_key is None or text_key == "<<" or text_key in top[5]:
@@ -479,6 +519,8 @@ def _from_events(text: str, depth: int | None = None) -> tuple[Any, dict[Path, i
                 else:
                     path = (*within, top[3]) if within is not None else None
                     top[0][top[4]] = value
+                    if each is not None and kind is _SEQ_START and len(stack) == 1 and top[3] == each[0]:
+                        items = value
                     top[3] = None
             if kind is not _SCALAR:
                 stack.append([value, path if path is not None and len(path) < deepest else None,
@@ -530,6 +572,17 @@ def _rest_is_plain(get: Callable[[], Any], depth: int) -> None:
 # What a read keeps the lines of: the document's keys and each of their items (``processes[3]``, the line a
 # process is reported at); the lines of deeper values are found again when a problem is reported there.
 _KEPT_DEPTH = 2
+
+
+def read_yaml_items(text: str, key: str, each: Callable[[int, Any, dict[str, Any], LineMap], Any]) -> Any:
+    """Read a document from its events, handing each item of its list under ``key`` to ``each`` as soon as it
+    is read (with its index, the document's mapping as read so far and the document's line map) and keeping
+    what ``each`` returns in its place; return the document. Raises for any document ``load_yaml`` would
+    not read from events alone (and what ``each`` raises): its caller then reads it with ``load_yaml``."""
+    kept: dict[Path, int] = {}
+    lines = LineMap(kept, lambda: _from_events(text)[1], _KEPT_DEPTH)
+    value, _ = _from_events(text, _KEPT_DEPTH, kept, (key, lambda at, item, head: each(at, item, head, lines)))
+    return value
 
 
 def load_yaml(file: str, data: bytes) -> tuple[Any, LineMap, list[Problem]]:

@@ -16,7 +16,16 @@ from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnBlock, ColumnMapping, ColumnRef, ColumnSlice, Process, SourceLocation, freeze_mapping
 from .refs import RefError, build_asset, parse_asset, split_ref
-from .validate import LineMap, did_you_mean, field_path, load_yaml, schema_problems
+from .validate import (
+    LineMap,
+    did_you_mean,
+    field_path,
+    is_valid,
+    is_valid_part,
+    load_yaml,
+    read_yaml_items,
+    schema_problems,
+)
 
 
 @dataclass
@@ -262,6 +271,64 @@ def _derived(proc: Process, entry: dict[str, Any], ctx: _FileContext, base: tupl
 
 def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None) -> ParsedFile:
     """Parse one YAML manifest; ``defaults`` (from lac.yaml) sit under the file's own defaults."""
+    read = _parse_as_read(name, data, defaults)
+    return read if read is not None else _parse_whole(name, data, defaults)
+
+
+class _Whole(Exception):
+    """The file is to be read whole (``_parse_whole``): only that reading reports what was found."""
+
+
+def _start(name: str, value: dict[str, Any], lines: LineMap, defaults: Mapping[str, str] | None,
+           out: ParsedFile) -> _FileContext:
+    """The context a file's processes are read in: its defaults over lac.yaml's, its declared assets."""
+    out.compiled_from = str(value.get("compiled_from", ""))
+    ctx = _FileContext(name, lines, {**(defaults or {}), **(value.get("defaults") or {})})
+    for i, entry in enumerate(value.get("assets") or []):
+        asset = _asset_from_entry(entry, ctx, ("assets", i), ctx.aliases)
+        if asset is not None:
+            ctx.declared[asset.key] = asset
+            out.assets.append(asset)
+    return ctx
+
+
+def _parse_as_read(name: str, data: bytes, defaults: Mapping[str, str] | None) -> ParsedFile | None:
+    """``_parse_whole``'s result for a file whose processes come last and are each valid, each process read
+    as soon as its entry is (the entry is then let go: a large file's entries never all exist at once);
+    None for any other file, which is then read whole, and only so reported."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    out = ParsedFile()
+    contexts: list[_FileContext] = []
+
+    def read(index: int, entry: Any, head: dict[str, Any], lines: LineMap) -> None:
+        if not contexts:  # what comes before the processes must be all there is, and valid
+            if not is_valid({**head, "processes": []}, "manifest"):
+                raise _Whole
+            contexts.append(_start(name, head, lines, defaults, out))
+        if not is_valid_part(entry, "manifest", "process"):
+            raise _Whole
+        proc = _process(entry, index, contexts[0])
+        if proc is not None:
+            out.processes.append(proc)
+
+    try:
+        value = read_yaml_items(text, "processes", read)
+    except Exception:  # noqa: BLE001 - whatever stopped it, the whole reading decides and reports
+        return None
+    if not contexts or not isinstance(value, dict) or list(value)[-1] != "processes":
+        return None  # no process, or keys after them (defaults written after the processes they apply to)
+    ctx = contexts[0]
+    out.problems.extend(ctx.problems)
+    out.warnings.extend(_unused_aliases(value.get("assets") or [], ctx))
+    return out
+
+
+def _parse_whole(name: str, data: bytes, defaults: Mapping[str, str] | None = None) -> ParsedFile:
+    """``parse_yaml`` of any file: the document read whole, checked against the schema whole (every
+    problem reported), then its processes read."""
     value, lines, problems = load_yaml(name, data)
     out = ParsedFile(problems=list(problems))
     if problems:
@@ -274,13 +341,7 @@ def parse_yaml(name: str, data: bytes, defaults: Mapping[str, str] | None = None
     if not isinstance(value, dict) or any(not p.field.startswith("processes[") for p in schema_errors):
         return out  # only errors inside single processes leave the rest of the file worth checking
     broken = {p.field.split("]")[0] + "]" for p in schema_errors if p.field.startswith("processes[")}
-    out.compiled_from = str(value.get("compiled_from", ""))
-    ctx = _FileContext(name, lines, {**(defaults or {}), **(value.get("defaults") or {})})
-    for i, entry in enumerate(value.get("assets") or []):
-        asset = _asset_from_entry(entry, ctx, ("assets", i), ctx.aliases)
-        if asset is not None:
-            ctx.declared[asset.key] = asset
-            out.assets.append(asset)
+    ctx = _start(name, value, lines, defaults, out)
     entries = value.get("processes") or []
     for i, entry in enumerate(entries):
         entries[i] = None  # each entry let go once read: a large file's values and its processes never all coexist

@@ -1,4 +1,9 @@
-from lineage_as_code.manifest.yaml_format import parse_yaml
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lineage_as_code.manifest.yaml_format import _parse_as_read, _parse_whole, parse_yaml
 
 GOOD = b"""
 version: 1
@@ -106,3 +111,68 @@ processes:
     assert [(tuple(map(str, m.sources)), str(m.target), m.transform) for m in kept.columns] == [
         (("pg:d.s.c.x", "pg:d.s.e.x"), "pg:d.s.f.x", "sum"), (("pg:d.s.c.y",), "pg:d.s.f.y", "")]
     assert tuple(kept.columns) == kept.columns and len(none.columns) == 0
+
+
+# A file whose processes come last and are each valid has each process read as soon as its entry is read
+# (``_parse_as_read``); any other is read whole (``_parse_whole``). Both must give the same result.
+AS_READ = {
+    "plain": GOOD.decode(),
+    "defaults after the processes": "version: 1\nprocesses:\n  - {id: p, inputs: [s.a], outputs: [s.b]}\n"
+                                    "defaults: {platform: pg, database: D}\n",
+    "assets after the processes": "version: 1\ndefaults: {platform: pg}\nprocesses:\n"
+                                  "  - {id: p, inputs: [d.s.a], outputs: [x]}\nassets:\n  - {ref: d.s.b, alias: x}\n",
+    "version after the processes": "processes:\n  - {id: p, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\nversion: 1\n",
+    "an invalid entry": "version: 1\nprocesses:\n  - {id: ok, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n"
+                        "  - {id: 'bad id', inputs: [pg:d.s.a], outputs: [pg:d.s.b], colour: red}\n"
+                        "  - {id: ok2, inputs: [pg:d.s.a], outputs: [ghost]}\n",
+    "an invalid head": "version: 2\nprocesses:\n  - {id: p, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n",
+    "an unknown key before": "version: 1\ncolour: red\nprocesses:\n  - {id: p, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n",
+    "problems in processes": "version: 1\ndefaults: {platform: pg}\nassets:\n  - {ref: d.s.a, alias: a}\n"
+                             "  - {ref: d.s.z, alias: unused}\nprocesses:\n  - {id: p, inputs: [a], outputs: [ghost]}\n"
+                             "  - id: q\n    inputs: [a]\n    outputs: [d.s.c]\n    columns:\n"
+                             "      - {from: [a.x], to: nowhere.y}\n  - {id: r, inputs: [a], outputs: [d.s.c]}\n",
+    "a scalar entry": "version: 1\nprocesses:\n  - just-text\n  - {id: p, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n",
+    "no processes": "version: 1\nprocesses: []\n",
+    "an alias in a process": "version: 1\nprocesses:\n  - &p {id: p, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n",
+    "a duplicate key in a process": "version: 1\nprocesses:\n  - {id: p, id: q, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n",
+    "a syntax error after a process": "version: 1\nprocesses:\n  - {id: p, inputs: [pg:d.s.a], outputs: [pg:d.s.b]}\n"
+                                      "  - {id: q, inputs: [\n",
+    "derived from sql": "version: 1\ndefaults: {platform: pg, database: d}\nprocesses:\n"
+                        "  - {id: p, inputs: [s.a], outputs: [s.b], sql: 'select x as y from s.a', derive: columns}\n",
+}
+
+
+@pytest.mark.parametrize("name", AS_READ)
+def test_a_file_read_process_by_process_gives_what_reading_it_whole_gives(name):
+    text = AS_READ[name].encode()
+    assert parse_yaml("m.yaml", text, {"connection": "c"}) == _parse_whole("m.yaml", text, {"connection": "c"})
+
+
+@pytest.mark.parametrize(("name", "as_read"), [
+    ("plain", True), ("problems in processes", True), ("derived from sql", True),
+    ("defaults after the processes", False), ("assets after the processes", False), ("an invalid entry", False),
+    ("an invalid head", False), ("an alias in a process", False), ("a syntax error after a process", False)])
+def test_only_a_file_whose_processes_come_last_and_are_valid_is_read_process_by_process(name, as_read):
+    assert (_parse_as_read("m.yaml", AS_READ[name].encode(), None) is not None) == as_read
+
+
+_refs = st.sampled_from(["pg:d.s.a", "d.s.b", "s.c", "a", "x", "pg:d.s.a", "`p.q`.r.t"])
+_entries = st.fixed_dictionaries(
+    {"id": st.sampled_from(["p", "q", "r", "p", "bad id"]), "inputs": st.lists(_refs, max_size=3),
+     "outputs": st.lists(_refs, max_size=2)},
+    optional={"columns": st.lists(st.fixed_dictionaries({"from": st.sampled_from(["a.x", "s.c.y", "ghost.z", "x.w"]),
+                                                         "to": st.sampled_from(["x.v", "b.v", "s.c.u"])},
+                                                        optional={"transform": st.just("t")}), max_size=3),
+              "name": st.just("n"), "attributes": st.just({"k": "v"})})
+_heads = st.fixed_dictionaries({"version": st.sampled_from([1, 1, 1, 2])}, optional={
+    "defaults": st.sampled_from([{"platform": "pg"}, {"platform": "pg", "database": "d"}, {"colour": 1}]),
+    "assets": st.lists(st.fixed_dictionaries({"ref": _refs, "alias": st.sampled_from(["a", "x", "y"])}), max_size=2),
+    "compiled_from": st.just("lac compile dbt")})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_heads, st.lists(_entries, max_size=4), st.booleans(), st.booleans())
+def test_any_manifest_is_parsed_alike_process_by_process_and_whole(head, entries, head_last, flow):
+    document = {**head, "processes": entries} if not head_last else {"processes": entries, **head}
+    text = yaml.dump(document, Dumper=yaml.SafeDumper, sort_keys=False, default_flow_style=flow).encode()
+    assert parse_yaml("m.yaml", text) == _parse_whole("m.yaml", text)
