@@ -129,25 +129,22 @@ def build_asset(
 
 
 def parse_asset(text: str, defaults: Mapping[str, str]) -> Asset:
-    """Parse a shorthand reference into an Asset; raise RefError when malformed."""
+    """Parse a shorthand reference into an Asset; raise RefError when malformed. A plain
+    ``platform:database.schema.name`` (no part that a key quotes, nothing to fill from ``defaults``) is its
+    own key and is built without the tokenizer: most references in a large file."""
+    plain = _PLAIN.fullmatch(text)
+    if plain is not None:
+        platform, database, schema, name = plain.groups()
+        return Asset(platform, database, schema, name, str(defaults.get("type") or "table"),
+                     str(defaults.get("connection") or "")).with_key(text)
     platform, segments = split_ref(text)
     return build_asset(platform, segments, defaults)
 
 
 def parse_assets(texts: Iterable[str], defaults: Mapping[str, str]) -> list[Asset | str]:
-    """Parse many references: per text, its Asset with the key already set, or why it is malformed.
-
-    A plain ``platform:database.schema.name`` (no part that a key quotes, nothing to fill from
-    ``defaults``) is its own key and is built without the tokenizer: most references in a large file.
-    """
-    type_, connection = str(defaults.get("type") or "table"), str(defaults.get("connection") or "")
+    """Parse many references: per text, its Asset with the key already set, or why it is malformed."""
     out: list[Asset | str] = []
     for text in texts:
-        plain = _PLAIN.fullmatch(text)
-        if plain is not None:
-            platform, database, schema, name = plain.groups()
-            out.append(Asset(platform, database, schema, name, type_, connection).with_key(text))
-            continue
         try:
             asset = parse_asset(text, defaults)
         except RefError as exc:

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lineage_as_code.manifest.refs import RefError, parse_asset, parse_assets, scan_ref, split_ref
+from lineage_as_code.manifest.refs import RefError, build_asset, parse_asset, parse_assets, scan_ref, split_ref
 from lineage_as_code.model import Asset
 
 
@@ -51,12 +51,18 @@ def test_the_fast_path_splits_exactly_as_the_full_tokenizer(text):
 @example("pg:db.sch:x.y", {})
 @example("pg:db.sch", {"database": "D"})
 @example("db.sch.orders", {"platform": "pg"})
-def test_many_references_parse_as_one_does_with_the_key_the_model_builds(text, defaults):
+def test_references_parse_as_the_tokenizer_reads_them_with_the_key_the_model_builds(text, defaults):
+    """A plain reference is its own key and skips the tokenizer: the same asset either way."""
     try:
-        want: Asset | str = parse_asset(text, defaults)
+        want: Asset | str = build_asset(*split_ref(text), defaults)
     except RefError as exc:
         want = str(exc)
+    try:
+        one: Asset | str = parse_asset(text, defaults)
+    except RefError as exc:
+        one = str(exc)
     (got,) = parse_assets([text], defaults)
-    assert got == want
+    assert got == want and one == want
     if isinstance(got, Asset):
         assert got.key == Asset(got.platform, got.database, got.schema, got.name).key
+        assert isinstance(one, Asset) and one.key == got.key
