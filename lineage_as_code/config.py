@@ -20,7 +20,8 @@ import yaml
 
 from .errors import ConfigError, ManifestError, Problem
 from .manifest import EdgeLimits
-from .manifest.validate import load_yaml, schema_problems
+from .manifest.validate import schema_problems
+from .manifest.yaml_reader import load_yaml
 from .plan.contract import InputHandling, Policy
 from .sources import is_remote, read_object
 

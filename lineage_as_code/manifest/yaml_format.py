@@ -16,16 +16,8 @@ from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnBlock, ColumnMapping, ColumnRef, ColumnSlice, Process, SourceLocation, freeze_mapping
 from .refs import RefError, build_asset, parse_asset, split_ref
-from .validate import (
-    LineMap,
-    did_you_mean,
-    field_path,
-    is_valid,
-    is_valid_part,
-    load_yaml,
-    read_yaml_items,
-    schema_problems,
-)
+from .validate import did_you_mean, field_path, is_valid, is_valid_part, schema_problems
+from .yaml_reader import LineMap, load_yaml, read_yaml_items
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 
 from lineage_as_code.manifest import ManifestInput, csv_common, parse_file
 from lineage_as_code.manifest.csv_common import Layout, Table, header_line, read_table
-from lineage_as_code.manifest.validate import load_yaml
+from lineage_as_code.manifest.yaml_reader import load_yaml
 
 SMALL_CHUNKS = (1, 2, 3)  # rows per chunk: every seam falls somewhere different
 EVERY_SIZE = (*SMALL_CHUNKS, csv_common.CHUNK_ROWS)

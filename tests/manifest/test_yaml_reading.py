@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.compile.writer import build_manifest_yaml
-from lineage_as_code.manifest import validate
+from lineage_as_code.manifest import yaml_reader
 from lineage_as_code.manifest.refs import parse_asset
-from lineage_as_code.manifest.validate import _from_events, _from_nodes, _Unsure, load_yaml
+from lineage_as_code.manifest.yaml_reader import _from_events, _from_nodes, _Unsure, load_yaml
 from lineage_as_code.model import Process
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
@@ -204,8 +204,8 @@ def _plain_values(count: int) -> str:
 @pytest.fixture
 def small_limits(monkeypatch):
     """What a document may hold, and aliases add, made small enough to cross in a test."""
-    monkeypatch.setattr(validate, "MAX_DOCUMENT_NODES", 40)
-    monkeypatch.setattr(validate, "MAX_EXPANDED_NODES", 10)
+    monkeypatch.setattr(yaml_reader, "MAX_DOCUMENT_NODES", 40)
+    monkeypatch.setattr(yaml_reader, "MAX_EXPANDED_NODES", 10)
 
 
 def test_a_large_document_without_aliases_is_no_alias_bomb(small_limits):
