@@ -47,13 +47,20 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+def schema_part(name: str, definition: str | None = None) -> dict[str, Any]:
+    """A shipped schema, or one of its definitions (``$defs[definition]``) as a schema of its own, its
+    references resolved among the schema's definitions: what an item of a list of them must satisfy."""
+    schema = load_schema(name)
+    return schema if definition is None else {**schema["$defs"][definition], "$defs": schema["$defs"]}
+
+
 @cache
-def _validator(name: str) -> Draft202012Validator:
-    """jsonschema's validator of a shipped schema; imported only when a document is checked by it (the
-    fast gate answers the common case, valid, without it)."""
+def validator(name: str, definition: str | None = None) -> Draft202012Validator:
+    """jsonschema's validator of a shipped schema (or of one definition); imported only when a document is
+    checked by it (the fast gate answers the common case, valid, without it)."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(load_schema(name))
+    return Draft202012Validator(schema_part(name, definition))
 
 
 # Keywords whose meaning is the same in draft-07 (what fastjsonschema compiles) and 2020-12.
@@ -76,13 +83,12 @@ def _keywords(node: Any, found: set[str], inside_properties: bool = False) -> se
 
 
 @cache
-def _gate(name: str) -> Callable[[Any], Any] | None:
-    """A compiled validator that says only valid/invalid, fast; None when the schema needs more
-    than the keywords it understands. jsonschema still writes every message."""
-    schema = load_schema(name)
-    if _keywords(schema, set()) - _GATE_KEYWORDS:
+def _gate(name: str, definition: str | None = None) -> Callable[[Any], Any] | None:
+    """A compiled validator of a shipped schema (or of one definition) that says only valid/invalid, fast;
+    None when the schema needs more than the keywords it understands. jsonschema still writes every message."""
+    if _keywords(load_schema(name), set()) - _GATE_KEYWORDS:
         return None
-    return compile_gate(schema)
+    return compile_gate(schema_part(name, definition))
 
 
 def _no_remote(uri: str) -> Any:
@@ -156,42 +162,18 @@ def _exclusive_choices(node: Any, root: dict[str, Any]) -> None:
             _exclusive_choices(item, root)
 
 
-@cache
-def _part_gate(name: str, definition: str) -> Callable[[Any], Any] | None:
-    """The gate of one definition of a shipped schema (``$defs[definition]``, its references resolved in the
-    schema), or None where the schema has no gate."""
-    schema = load_schema(name)
-    if _gate(name) is None:
-        return None
-    return compile_gate({"$defs": schema["$defs"], **schema["$defs"][definition]})
-
-
-def _passes(gate: Callable[[Any], Any], instance: Any) -> bool:
+def is_valid(instance: Any, schema_name: str, definition: str | None = None) -> bool:
+    """Whether ``instance`` satisfies the schema, or one of its definitions (the fast gate when there is one)."""
     import fastjsonschema
 
+    gate = _gate(schema_name, definition)
+    if gate is None:
+        return bool(validator(schema_name, definition).is_valid(instance))
     try:
         gate(instance)
     except fastjsonschema.JsonSchemaException:
         return False
     return True
-
-
-def is_valid_part(instance: Any, schema_name: str, definition: str) -> bool:
-    """Whether ``instance`` satisfies ``$defs[definition]`` of the schema (what an item of a list of them
-    must: checked alone as it is read)."""
-    gate = _part_gate(schema_name, definition)
-    if gate is None:
-        from jsonschema import Draft202012Validator
-
-        schema = load_schema(schema_name)
-        return bool(Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"][definition]}).is_valid(instance))
-    return _passes(gate, instance)
-
-
-def is_valid(instance: Any, schema_name: str) -> bool:
-    """Whether ``instance`` satisfies the schema (the fast gate when there is one)."""
-    gate = _gate(schema_name)
-    return bool(_validator(schema_name).is_valid(instance)) if gate is None else _passes(gate, instance)
 
 
 def shortened(value: str, limit: int = 160) -> str:
@@ -246,7 +228,7 @@ def schema_problems(
     if is_valid(instance, schema_name):
         return []
     problems = []
-    for error in _validator(schema_name).iter_errors(instance):
+    for error in validator(schema_name).iter_errors(instance):
         path = (*base, *error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             known = set(error.schema.get("properties", {}))

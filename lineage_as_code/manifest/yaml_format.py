@@ -16,7 +16,7 @@ from ..display import excerpt
 from ..errors import Problem
 from ..model import Asset, ColumnBlock, ColumnMapping, ColumnRef, ColumnSlice, Process, SourceLocation, freeze_mapping
 from .refs import RefError, build_asset, parse_asset, split_ref
-from .validate import did_you_mean, field_path, is_valid, is_valid_part, schema_problems
+from .validate import did_you_mean, field_path, is_valid, schema_problems
 from .yaml_reader import LineMap, load_yaml, read_yaml_items
 
 
@@ -300,7 +300,7 @@ def _parse_as_read(name: str, data: bytes, defaults: Mapping[str, str] | None) -
             if not is_valid({**head, "processes": []}, "manifest"):
                 raise _Whole
             contexts.append(_start(name, head, lines, defaults, out))
-        if not is_valid_part(entry, "manifest", "process"):
+        if not is_valid(entry, "manifest", "process"):
             raise _Whole
         proc = _process(entry, index, contexts[0])
         if proc is not None:

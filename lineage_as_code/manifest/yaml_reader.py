@@ -152,8 +152,8 @@ def _too_deep(text: str) -> int | None:
 
 class _Unsure(Exception):
     """The event reader met something only the composing reader handles exactly (an anchor, an alias, a tag,
-    a merge key, a duplicate key, a key that is not a scalar, more than one document, too many nodes or
-    levels, or an error): the document is read again that way."""
+    a merge key, a duplicate key, a key that is not a scalar, more than one document, nesting too deep):
+    the document is read again that way."""
 
 
 _SCALAR, _MAP_START, _SEQ_START = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent

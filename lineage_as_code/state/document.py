@@ -20,7 +20,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StateError
-from ..manifest.validate import load_schema
+from ..manifest.validate import load_schema, validator
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -29,14 +29,8 @@ Edges = tuple[tuple[str, str], ...]
 RawEntry = tuple[str, str, str, bool, Edges, str, bool]
 
 
-@cache
 def _validator(pointer: str = "") -> Draft202012Validator:
-    from jsonschema import Draft202012Validator
-
-    schema = load_schema("state")
-    if not pointer:
-        return Draft202012Validator(schema)
-    return Draft202012Validator({**schema["$defs"][pointer], "$defs": schema["$defs"]})
+    return validator("state", pointer or None)
 
 
 def corrupt(where: str, detail: str) -> StateError:
