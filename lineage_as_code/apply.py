@@ -138,7 +138,9 @@ class _Recorder:
         if not self.working:
             return
         targets = dict(self.written.targets)
-        targets.update({t: MappingProxyType(dict(entries)) for t, entries in self.working.items()})
+        # not copied: the recorder lets each working dict go once it is written (and a failed write's
+        # state is never seen), so nothing changes it under the state that holds it
+        targets.update({t: MappingProxyType(entries) for t, entries in self.working.items()})
         pending = State(self.lineage, self.written.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
                         self.written.with_content(self.content), self.written.raw_sections())
         started = self.clock()

@@ -202,7 +202,7 @@ class Content:
         spans = {key: (start, end) for key, start, end in self._spans(loaded, used - parsed.keys())} \
             if self._hi > self._lo else {}
         raw = loaded[0]
-        for h in sorted(parsed.keys() | spans.keys()):
+        for h in sorted(parsed.keys() | spans.keys() if spans else parsed):
             body = parsed.get(h)
             if body is None:
                 start, end = spans[h]

@@ -92,7 +92,7 @@ SELECT id, e.s, e.t FROM (
     SELECT seq, id, unnest(flatten(list_transform(inputs, lambda i, a: list_transform(
         outputs, lambda o, b: {'s': i, 't': o, 'a': a, 'b': b})))) AS e
     FROM (SELECT seq, body->>'$.id' AS id, json_extract_string(body, '$.inputs[*]') AS inputs,
-                 json_extract_string(body, '$.outputs[*]') AS outputs FROM incoming))
+                 json_extract_string(body, '$.outputs[*]') AS outputs FROM incoming WHERE seq >= $lo AND seq < $hi))
 ORDER BY seq, e.a, e.b"""
 _COLUMN_EDGES = """
 INSERT INTO column_edges (process_id, source, source_column, target, target_column, transform)
@@ -101,8 +101,14 @@ SELECT id, e.source[1], e.source[2], e.target[1], e.target[2], e.transform FROM 
         json_transform(m->'$.sources', '[["VARCHAR"]]'), lambda s, b: {
             'source': s, 'target': json_transform(m->'$.target', '["VARCHAR"]'), 'transform': m->>'$.transform',
             'a': a, 'b': b})))) AS e
-    FROM (SELECT seq, body->>'$.id' AS id, json_extract(body, '$.columns[*]') AS columns FROM incoming))
+    FROM (SELECT seq, body->>'$.id' AS id, json_extract(body, '$.columns[*]') AS columns FROM incoming
+          WHERE seq >= $lo AND seq < $hi))
 ORDER BY seq, e.a, e.b"""
+# The most body text one statement takes apart into edges: its JSON values and the sort that keeps their
+# order are held at once. A batch of 50,000 processes of ~11 column mappings each took 230 MB more in one
+# statement, 150 MB in statements of this size (most of that the rows the batch's transaction inserted).
+# Bounded by text, not by a count of processes, so a batch of wide processes is bounded too.
+UNNEST_TEXT = 1 << 22  # characters
 
 
 def _unregister(db: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -115,8 +121,8 @@ def _unregister(db: duckdb.DuckDBPyConnection, name: str) -> None:
 def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Change], now: datetime) -> None:
     """Insert the rows of ``changes`` (assets or processes, none a delete), and a process's edges and
     column edges, from their bodies' canonical JSON, with each row's row hash in the same statement."""
-    frame = _frame({"seq": range(len(changes)), "address": [c.address for c in changes],
-                    "body": [canonical_text(c.after or {}) for c in changes],
+    bodies = [canonical_text(c.after or {}) for c in changes]
+    frame = _frame({"seq": range(len(changes)), "address": [c.address for c in changes], "body": bodies,
                     "content_hash": [c.after_hash for c in changes], "owner": [c.owner or None for c in changes]})
     fields = _BODY_FIELDS[table]
     wrap = _FROM_BODY[table]
@@ -131,10 +137,26 @@ def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Chan
                    f"SELECT address, {picked}{extra}, content_hash, ? AS updated_at, owner AS managed_by "
                    f"FROM (SELECT *, json_extract_string(body, [{paths}]) AS v FROM incoming))", [now])
         if table == "processes":
-            db.execute(_EDGES)
-            db.execute(_COLUMN_EDGES)
+            for lo, hi in _slices(bodies, UNNEST_TEXT):
+                db.execute(_EDGES, {"lo": lo, "hi": hi})
+                db.execute(_COLUMN_EDGES, {"lo": lo, "hi": hi})
     finally:
         _unregister(db, "incoming")
+
+
+def _slices(texts: Sequence[str], most: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive runs of ``texts`` of at most ``most`` characters each (a longer text
+    alone), covering them all in order."""
+    out = []
+    start = size = 0
+    for i, text in enumerate(texts):
+        if i > start and size + len(text) > most:
+            out.append((start, i))
+            start, size = i, 0
+        size += len(text)
+    if start < len(texts):
+        out.append((start, len(texts)))
+    return out
 
 
 def _process_columns(db: duckdb.DuckDBPyConnection) -> set[str]:

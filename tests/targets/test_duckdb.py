@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
 from lineage_as_code.plan.contract import content_hash
+from lineage_as_code.targets import duckdb as duckdb_target
 from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources, process_body
 from tests.targets.harness import apply, make_project, plan, write_generated
 
@@ -210,9 +211,13 @@ def test_rows_written_in_bulk_are_not_mistaken_for_rows_edited_in_place(tmp_path
     assert change.address == "process.odd" and "changed in the target" in change.reason
 
 
-def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(tmp_path, lac):
+@pytest.mark.parametrize("sliced", [False, True])
+def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(tmp_path, lac, monkeypatch, sliced):
     """Rows are taken apart from the bodies in SQL; each process's inputs, outputs and column mappings
-    keep the manifest's order (which is part of its content), across batches of thousands of processes."""
+    keep the manifest's order (which is part of its content), across batches of thousands of processes,
+    and across the slices of a batch its edges are taken apart in (``sliced``: a few bodies a slice)."""
+    if sliced:
+        monkeypatch.setattr(duckdb_target, "UNNEST_TEXT", 3000)
     lines = ["process_id,source,target,source_column,target_column,transform"]
     for p in range(3000):
         for table in ("zeta", "mid", "alpha"):  # neither sorted nor in the order of the asset map
@@ -230,10 +235,23 @@ def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(t
         edges = db.execute("SELECT source, target FROM edges WHERE process_id = 'p2999' ORDER BY rowid").fetchall()
         columns = db.execute("SELECT source_column, target_column, transform FROM column_edges "
                              "WHERE process_id = 'p2999' ORDER BY rowid").fetchall()
+        counts = db.execute("SELECT (SELECT count(*) FROM edges), (SELECT count(DISTINCT (process_id, source, target)) "
+                            "FROM edges), (SELECT count(*) FROM column_edges)").fetchone()
     assert edges == [(f"pg:db.raw.{t}_3", f"pg:db.marts.{o}_2999") for t in ("zeta", "mid", "alpha")
                      for o in ("t_out", "b_out")]
     assert columns == [("z", "y", ""), ("a", "y", ""), ("m", "b", "cast(m as int)")]
+    assert counts == (3000 * 6, 3000 * 6, 3000 * 3)  # every process's edges once: no slice lost or taken twice
     imported = lac("import", "local", "--out", "imported", "--adopt", cwd=tmp_path)
     assert imported.code == 0 and "could not be read back" not in imported.out + imported.err
     replanned = lac("plan", "imported", "--detailed-exitcode", cwd=tmp_path)
     assert replanned.code == 0, replanned.out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=12), max_size=30), st.integers(1, 40))
+def test_bodies_are_taken_apart_in_runs_that_cover_them_in_order(texts, most):
+    runs = duckdb_target._slices(texts, most)
+    assert [i for start, stop in runs for i in range(start, stop)] == list(range(len(texts)))
+    for start, stop in runs:
+        assert stop > start
+        assert stop - start == 1 or sum(map(len, texts[start:stop])) <= most
