@@ -103,9 +103,31 @@ def compile_gate(schema: dict[str, Any]) -> Callable[[Any], Any]:
 
     body = copy.deepcopy({k: v for k, v in schema.items() if k != "$schema"})  # compiling rewrites its refs in place
     _exclusive_choices(body, body)
+    body = _inlined(body, body, ())
     compiled: Callable[[Any], Any] = fastjsonschema.compile(
         body, handlers={"http": _no_remote, "https": _no_remote})
     return compiled
+
+
+def _inlined(node: Any, root: dict[str, Any], within: tuple[str, ...]) -> Any:
+    """``node`` with each lone local reference (``{"$ref": "#/$defs/x"}``) replaced by the definition it names,
+    itself inlined, except where that definition is being inlined already (a recursive one stays a
+    reference). The same schema: a lone reference means what it names. The compiled code then checks each
+    value in place: a reference is a call, which formats the value's path (``.inputs[3]``) from every local
+    variable whether or not the value is valid (a third of a YAML manifest's check)."""
+    if isinstance(node, list):
+        return [_inlined(item, root, within) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if len(node) == 1 and isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref[len("#/$defs/"):]
+        definition = root.get("$defs", {}).get(name)
+        if isinstance(definition, dict) and name not in within:
+            return _inlined(definition, root, (*within, name))
+        return node
+    return {key: value if key in ("$defs", "const", "enum") else _inlined(value, root, within)
+            for key, value in node.items()}
 
 
 def _resolved(branch: Any, root: dict[str, Any]) -> Any:

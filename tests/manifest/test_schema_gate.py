@@ -142,3 +142,38 @@ def test_a_gate_judges_one_of_as_jsonschema_does(branches, exclusive, instances)
     rewritten = {"$defs": schema["$defs"], "properties": {"v": {"oneOf": branches}}}
     _exclusive_choices(rewritten, rewritten)
     assert ("anyOf" in rewritten["properties"]["v"]) == exclusive
+
+
+REFERRING = {
+    "$defs": {
+        "tree": {"type": "object", "additionalProperties": False, "properties": {
+            "name": {"$ref": "#/$defs/name"}, "children": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}},
+        "name": {"$ref": "#/$defs/text"},  # a definition that is itself a reference
+        "text": {"type": "string", "minLength": 1},
+        "marker": {"const": {"$ref": "#/$defs/text"}},  # data that looks like a reference, not a reference
+        "loop": {"$ref": "#/$defs/back"}, "back": {"anyOf": [{"type": "integer"}, {"$ref": "#/$defs/loop"}]},
+    },
+    "properties": {"root": {"$ref": "#/$defs/tree"}, "names": {"type": "array", "items": {"$ref": "#/$defs/name"}},
+                   "marker": {"$ref": "#/$defs/marker"}, "loop": {"$ref": "#/$defs/loop"}},
+}
+REFERRED = [
+    {"root": {"name": "a", "children": [{"name": "b", "children": [{"name": "c"}]}]}},
+    {"root": {"name": "a", "children": [{"name": "b", "children": [{"name": ""}]}]}},
+    {"root": {"name": "a", "children": [{"children": [{"name": 1}]}]}},
+    {"root": {"children": [{"other": 1}]}},
+    {"names": ["a", "b"]}, {"names": ["a", ""]}, {"names": [1]},
+    {"marker": {"$ref": "#/$defs/text"}}, {"marker": "x"}, {"marker": {"type": "string", "minLength": 1}},
+    {"loop": 3},  # (a value the loop does not settle would recurse for ever, in either)
+]
+
+
+@pytest.mark.parametrize("instance", REFERRED)
+def test_a_gate_follows_references_as_jsonschema_does(instance):
+    """The gate checks what a reference names in place of the reference (recursive definitions stay
+    references; a ``const`` that looks like one is data): the verdict is jsonschema's."""
+    try:
+        compile_gate(REFERRING)(instance)
+        verdict = True
+    except fastjsonschema.JsonSchemaException:
+        verdict = False
+    assert verdict == Draft202012Validator(REFERRING).is_valid(instance)
