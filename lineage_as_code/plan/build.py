@@ -119,14 +119,24 @@ class _After(Mapping[str, Any]):
     def canonical(self) -> str:
         if self._text is not None:
             return self._text
-        text = canonical_text(self._body)
-        if self._partial is not None:
-            if self._place is None:
-                self._place = key_place(text, "partial")
-            text = with_key(text, "partial", self._partial, self._place)
+        text = canonical_text(self._body) if self._partial is None else self._flagged(self._partial)
         if not getattr(self._body, "kept_text", False):
             self._text = text
         return text
+
+    def _flagged(self, partial: bool) -> str:
+        """The body's text with its placeholder flag: written by the body where it can (an asset's view,
+        TypeError where a field is not a string), else put in place in its text."""
+        write = getattr(self._body, "canonical_flagged", None)
+        if write is not None and type(partial) is bool:
+            try:
+                return str(write(partial))
+            except TypeError:
+                pass
+        text = canonical_text(self._body)
+        if self._place is None:
+            self._place = key_place(text, "partial")
+        return with_key(text, "partial", partial, self._place)
 
     def __bool__(self) -> bool:
         return self._partial is not None or bool(self._body)

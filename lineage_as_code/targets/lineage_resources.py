@@ -100,6 +100,10 @@ class AssetBody(Mapping[str, Any]):
         """Its canonical JSON, written from the asset's fields; TypeError when one is not a string."""
         return _asset_text(self._of)
 
+    def canonical_flagged(self, partial: bool) -> str:
+        """The canonical JSON of ``{**body, "partial": partial}`` (what an apply writes), written the same way."""
+        return _asset_text(self._of, '"partial":true,' if partial else '"partial":false,')
+
 
 class ProcessBody(Mapping[str, Any]):
     """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
@@ -139,10 +143,11 @@ class ProcessBody(Mapping[str, Any]):
         return self._texts.text(p, inputs, outputs)
 
 
-def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
-    """The canonical JSON of ``asset_body(a)`` (sorted keys, no blanks, UTF-8 as is)."""
+def _asset_text(a: Asset, flag: str = "", e: Callable[[str], str] = encode_basestring) -> str:
+    """The canonical JSON of ``asset_body(a)`` (sorted keys, no blanks, UTF-8 as is); ``flag``: the member
+    written between ``name`` and ``platform`` (``"partial":true,``), where ``partial`` sorts."""
     return (f'{{"connection":{e(a.connection)},"database":{e(a.database)},"key":{e(a.key)},"name":{e(a.name)},'
-            f'"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
+            f'{flag}"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
 
 
 _encode = canonical_json
