@@ -50,3 +50,26 @@ def test_python_dash_m_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "lineage_as_code", "validate", str(EXAMPLES / "manifests")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("valid:")
+
+
+def test_the_lac_command_ends_with_its_code_its_whole_output_and_its_exit_handlers_run(tmp_path, lac):
+    """``lac`` ends without freeing what the command built, but otherwise as an exit does: its whole output
+    written (to a pipe, which buffers), exit handlers run (a temporary folder's removal, a coverage tool's
+    save), and the command's exit code."""
+    import os
+    import subprocess
+    import sys
+
+    handled = tmp_path / "handled"
+    script = ("import atexit, pathlib, sys\n"
+              f"atexit.register(lambda: pathlib.Path({str(handled)!r}).write_text('ran'))\n"
+              "from lineage_as_code.cli import run\n"
+              f"sys.argv = ['lac', 'plan', '--detailed-exitcode', {str(EXAMPLES / 'manifests')!r}]\n"
+              "run()\n")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output to a pipe waits in a buffer
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False,
+                          cwd=tmp_path, env=buffered)
+    in_process = lac("plan", "--detailed-exitcode", str(EXAMPLES / "manifests"), cwd=tmp_path)
+    assert proc.returncode == in_process.code == 2
+    assert proc.stdout == in_process.out and "Plan: 27 to create" in proc.stdout
+    assert handled.read_text() == "ran"
