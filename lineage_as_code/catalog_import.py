@@ -29,13 +29,12 @@ from .config import Config, TargetConfig
 from .errors import ConfigError, StateError, UsageError
 from .model import Lineage, Process, bulk_allocation
 from .plan.build import asset_hash
-from .plan.contract import ASSET, Current, InputHandling, Resource
+from .plan.contract import ASSET, Current, InputHandling, KnownResources, Resource
 from .project import canonical_file, read_manifests
 from .sources import write_object
 from .state import State, StateEntry, StateStore, open_state_store
 from .targets import open_target
 from .targets.importers import Advance, ImportedLineage, parse_filters, read_target_lineage
-from .workflow import KnownResources
 
 IMPORT_MARK = "lac import "
 RECORD = ".lac-import.json"  # the CSV files an import wrote, with their mark

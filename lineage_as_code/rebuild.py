@@ -11,6 +11,7 @@ their resources from other people's.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -31,7 +32,7 @@ class RebuildReport:
     recorded: dict[str, int] = field(default_factory=dict)
 
 
-def _lineage_of(held: dict[str, dict[str, Current]], wanted: str) -> str:
+def _lineage_of(held: dict[str, Mapping[str, Current]], wanted: str) -> str:
     """The one lineage id the targets' markers name (or ``wanted``); StateError when it is ambiguous."""
     if wanted:
         return wanted
@@ -43,7 +44,7 @@ def _lineage_of(held: dict[str, dict[str, Current]], wanted: str) -> str:
     return next(iter(owners), "")
 
 
-def _entries(current: dict[str, Current], desired: dict[str, Resource], lineage: str,
+def _entries(current: Mapping[str, Current], desired: dict[str, Resource], lineage: str,
              root: str) -> dict[str, StateEntry]:
     out = {}
     for address, held in current.items():
@@ -65,7 +66,7 @@ def rebuild_state(config: Config, targets: list[str], lineage: str = "", force: 
         with ExitStack() as stack, bulk_allocation():
             state = store.read()
             loaded = read_manifests(config)
-            held: dict[str, dict[str, Current]] = {}
+            held: dict[str, Mapping[str, Current]] = {}
             desired: dict[str, dict[str, Resource]] = {}
             for tc in config.select(targets):
                 target = open_target(tc)

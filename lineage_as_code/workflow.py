@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +21,7 @@ from .config import Config
 from .errors import ManifestWarning, PlanError, Problem, StalePlanError
 from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan, check_mode
-from .plan.contract import Current
+from .plan.contract import KnownResources
 from .plan.model import Plan, PlanScope, TargetPlan
 from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
@@ -29,23 +29,6 @@ from .sources import is_remote, read_object
 from .state import State, StateEntry, StateStore, open_state_store
 from .targets import open_target
 from .targets.base import Target
-
-
-class KnownResources(Mapping[str, Current]):
-    """State entries seen as what a target last held, built only for the addresses a target reads."""
-
-    def __init__(self, entries: Mapping[str, StateEntry]) -> None:
-        self._entries = entries
-
-    def __getitem__(self, address: str) -> Current:
-        e = self._entries[address]
-        return Current(address, e.kind, e.id, e.hash, e.partial)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 @dataclass(frozen=True)

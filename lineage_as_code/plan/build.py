@@ -311,8 +311,9 @@ def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lo
         reason = "already gone from the target" if t.refreshed and lookup.get(address) is None else ""
         changes.append(Change(t.name, address, entry.kind, Action.DELETE, None, "", entry, "", reason))
     if t.in_scope is None and caps.supports_delete:
-        for address, held in sorted(t.current.items()):
-            if address not in state and address not in desired and ctx.ours(held):
+        for address in sorted(a for a in t.current if a not in state and a not in desired):
+            held = t.current[address]
+            if ctx.ours(held):
                 changes.append(Change(t.name, address, held.kind, Action.DELETE, None, "", _held_entry(held), "",
                                       "carries this project's ownership marker but is missing from state"))
     return changes, skipped, out_of_scope
@@ -377,8 +378,8 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     guard = mass_delete_problem(provisional, t.policy, len(state))
     if guard:
         warnings.insert(0, f"{guard}: apply will refuse this plan without --allow-mass-delete")
-    unmanaged = sorted(a for a, c in t.current.items()
-                       if c.kind != ASSET and a not in state and a not in desired and not ctx.ours(c))
+    unmanaged = sorted(a for a in t.current if a not in state and a not in desired
+                       and (c := t.current[a]).kind != ASSET and not ctx.ours(c))
     ordered = tuple(sorted(changes, key=attrgetter("address")))
     return TargetPlan(
         name=t.name, type=t.type, changes=ordered, unchanged=unchanged,

@@ -10,13 +10,14 @@ only parses ``lac.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from ..canonical import content_hash
 from ..model import slot_init
+from ..state import StateEntry
 
 ASSET = "asset"
 
@@ -169,6 +170,7 @@ def source_file(source: str) -> str:
     return head if sep and tail.isdigit() else source
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Current:
     """What a target holds at an address: its vendor id, and the content hash when known.
@@ -183,6 +185,35 @@ class Current:
     hash: str | None = None
     partial: bool = False
     owner: str = ""
+
+
+class KnownResources(Mapping[str, Current]):
+    """State's entries of one target as what the target last held (``read``'s ``known``): a Current made
+    for each address only when it is asked for."""
+
+    def __init__(self, entries: Mapping[str, StateEntry]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, address: str) -> Current:
+        e = self._entries[address]
+        return Current(address, e.kind, e.id, e.hash, e.partial)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def fields(self) -> Iterator[tuple[str, str, str, str | None, bool]]:
+        return ((a, e.kind, e.id, e.hash, e.partial) for a, e in self._entries.items())
+
+
+def known_fields(known: Mapping[str, Current]) -> Iterator[tuple[str, str, str, str | None, bool]]:
+    """(address, kind, id, hash, partial) of each of ``known``, read from state's entries where they are
+    its entries (a target reading a million need not make a Current for each)."""
+    if isinstance(known, KnownResources):
+        return known.fields()
+    return ((a, c.kind, c.id, c.hash, c.partial) for a, c in known.items())
 
 
 @dataclass(frozen=True, slots=True)

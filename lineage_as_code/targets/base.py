@@ -36,7 +36,7 @@ class Target(Protocol):
         """Return the target's resources for ``lineage``; pure, no I/O."""
         ...
 
-    def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> dict[str, Current]:
+    def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> Mapping[str, Current]:
         """Return what the target holds: always the assets of ``desired`` that exist (input
         handling needs them); with ``refresh`` also the managed resources in ``known``, and any
         unmanaged lineage it can list cheaply. Absent addresses do not exist."""

@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.canonical import canonical_json, canonical_text
+from lineage_as_code.config import TargetConfig
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
-from lineage_as_code.plan.contract import content_hash
+from lineage_as_code.plan.contract import Current, KnownResources, Policy, content_hash
+from lineage_as_code.state import open_state_store
 from lineage_as_code.targets import duckdb as duckdb_target
 from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources, process_body
 from tests.targets.harness import apply, make_project, plan, write_generated
@@ -108,6 +110,54 @@ def test_lineage_written_by_others_is_listed_as_unmanaged_and_never_touched(tmp_
     assert "no changes" in shown.out
     apply(config)
     assert rows(tmp_path / "l.duckdb", "SELECT name FROM processes WHERE id = 'hand_made'") == [("By hand",)]
+
+
+def _held_rows(path, refresh):
+    """What the store holds, row by row, read with plain SQL: what ``read`` must answer, whatever state says."""
+    tables = [("assets", "asset", "lower(partial::VARCHAR)")] + ([("processes", "process", "'false'")] if refresh else [])
+    out = {}
+    for table, kind, partial in tables:
+        for address, digest, flag, owner in rows(path, f"SELECT address, CASE WHEN row_hash IS NULL OR row_hash = "
+                                                      f"{duckdb_target._ROW_HASH[table]} THEN content_hash ELSE "
+                                                      f"'edited in place' END, {partial}, coalesce(managed_by, '') "
+                                                      f"FROM {table}"):
+            out[address] = Current(address, kind, address, digest, flag == "true", owner)
+    return out
+
+
+@pytest.mark.parametrize("refresh", [True, False])
+def test_a_read_answers_what_the_store_holds_whatever_state_records(tmp_path, refresh):
+    config = make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb"}})
+    apply(config)
+    db = tmp_path / "l.duckdb"
+    entries = dict(open_state_store(config.state_path).read().entries("local"))
+    assets = sorted(a for a in entries if a.startswith("asset."))
+    processes = sorted(a for a in entries if a.startswith("process."))
+    edited = processes[1]
+    with duckdb.connect(str(db)) as conn:  # drift, lineage of others, a row edited in place
+        conn.execute("DELETE FROM processes WHERE id = 'rpt_revenue'")
+        conn.execute("UPDATE processes SET name = 'hand edited' WHERE address = ?", [edited])
+        conn.execute("INSERT INTO processes (address, id, name) VALUES ('process.hand_made', 'hand_made', 'By hand')")
+        conn.execute("UPDATE assets SET managed_by = 'another-project' WHERE address = ?", [assets[0]])
+    # what state may say beside what the store holds: another hash, another flag, another id, another kind
+    entries[assets[1]] = entries[assets[1]]._replace(hash="0" * 64 + ":partial")
+    entries[assets[2]] = entries[assets[2]]._replace(partial=not entries[assets[2]].partial)
+    entries[assets[3]] = entries[assets[3]]._replace(id="vendor-id")
+    entries[processes[0]] = entries[processes[0]]._replace(kind="asset")
+    del entries[assets[4]]
+    entries["asset.nowhere:db.s.t"] = entries[assets[5]]._replace(id="asset.nowhere:db.s.t")
+    target = duckdb_target.DuckDBTarget(TargetConfig("local", "duckdb", {"path": str(db)}, Policy()))
+    held = target.read([], KnownResources(entries), refresh)
+    expected = _held_rows(db, refresh)
+    assert dict(held.items()) == expected
+    assert len(held) == len(expected) and sorted(held) == sorted(expected)
+    assert all(held.get(a) == c and a in held for a, c in expected.items())
+    assert held.get("asset.nowhere:db.s.t") is None and "process.rpt_revenue" not in held
+    if refresh:
+        assert held[edited].hash == "edited in place" and held["process.hand_made"].owner == ""
+    assert held[assets[0]].owner == "another-project"
+    # and against a plain mapping of Currents, as an import passes
+    assert dict(target.read([], dict(KnownResources(entries).items()), refresh).items()) == expected
 
 
 # Content hashes written to state by earlier versions: a translate that hashed differently would plan
