@@ -191,7 +191,10 @@ def _build_ends(cells: dict[str, Cells], column_rows: np.ndarray) -> _Ends:
     connections = cells["Source Connection"].values[_occurrences(cells, "Connection")[firsts]].tolist()
     ends = triple_of[firsts].tolist()
     sorted_keys = list(map(unique_keys.__getitem__, by_key))
-    parts = zip(*map(_table_parts, map(tables.__getitem__, ends)), strict=True) if ends else ((), (), ())
+    databases, schemas, names = zip(*map(_table_parts, map(tables.__getitem__, ends)), strict=True) if ends \
+        else ((), (), ())
+    shared: dict[str, str] = {}  # a few databases and schemas, each held once, not once per asset (60 MB at 600k)
+    parts = [shared.setdefault(d, d) for d in databases], [shared.setdefault(s, s) for s in schemas], names
     kinds = ["Table" if is_column else kind for kind, is_column in zip(types, column[firsts].tolist(), strict=True)]
     assets = list(map(Asset.with_key, map(Asset, [platforms[at[end]] for end in ends], *parts, kinds, connections),
                       sorted_keys))  # each key already built per distinct identity (a test holds them equal)

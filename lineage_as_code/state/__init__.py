@@ -148,8 +148,8 @@ class State:
         ``schemas/state.schema.json`` refuses it (see ``state/document.py``). In the layout this tool
         writes, each target's entries are parsed when first asked for (a plan that needs none of a
         target's entries, or only their digest, never parses them). ``opened``: the file ``data`` was read
-        from, kept open; its content section is then read from it when needed, and only the bytes before
-        that section are kept."""
+        from, kept open; its sections are then read from it again when needed, and none of ``data`` is
+        kept (a million entries are a few hundred MB of lines)."""
         from .document import check_envelope, split_targets
 
         m = _HEAD.match(data)
@@ -157,16 +157,16 @@ class State:
         span = content_span(data, split[1]) if split else None
         if m is None or split is None or (span is None and data[split[1]:] != b"}\n}\n"):
             return cls._parsed_whole(data, where)
-        content = Content(None, data, where, span=span) if span else Content(None, b"", where)
-        if span and opened is not None:  # the targets' sections again, as views of a copy of their bytes
-            in_head = split_targets(data[:span[0]], m.end())  # the same bytes as above: it splits the same
-            if in_head is not None:
-                split, content = in_head, Content(None, opened, where, span=span)
-        sections = split[0]
+        view = memoryview(data)
+        sections = {name: view[start:stop] for name, (start, stop) in split[0].items()}
         lineage, serial = json.loads(m.group(1)), int(m.group(2))
         check_envelope({"format_version": FORMAT_VERSION, "lineage": lineage, "serial": serial,
                         "targets": {name: {} for name in sections}}, where)
-        return cls(lineage, serial, _Sections(sections, where), content)
+        if opened is None:
+            content = Content(None, data, where, span=span) if span else Content(None, b"", where)
+            return cls(lineage, serial, _Sections(sections, where), content)
+        content = Content(None, opened, where, span=span) if span else Content(None, b"", where)
+        return cls(lineage, serial, _Sections(sections, where, opened, split[0]), content)
 
     @classmethod
     def _parsed_whole(cls, data: bytes, where: str) -> State:
@@ -254,10 +254,17 @@ def _section_bytes(entries: Mapping[str, StateEntry]) -> bytes:
 
 
 class _Sections(Mapping[str, Mapping[str, StateEntry]]):
-    """A state file's targets, each kept as its raw entry lines until first read."""
+    """A state file's targets, each kept as its raw entry lines until first read. Read from a file kept open
+    (``opened``, each section at its ``spans``), the lines are not kept but read again when asked for (to
+    parse, or to pass unchanged lines through to the next state file), and must hash as they did at first:
+    a re-plan of a million entries held their 260 MB of lines to its end."""
 
-    def __init__(self, raw: dict[str, memoryview], where: str) -> None:
-        self._raw = raw
+    def __init__(self, raw: dict[str, memoryview], where: str, opened: Opened | None = None,
+                 spans: Mapping[str, tuple[int, int]] | None = None) -> None:
+        self._opened: Opened | None = opened if spans is not None else None
+        self._spans: dict[str, tuple[int, int]] = dict(spans or {})
+        self._digests = {t: hashlib.sha256(v).hexdigest() for t, v in raw.items()} if self._opened else {}
+        self._raw: dict[str, memoryview | None] = dict.fromkeys(raw) if self._opened else dict(raw)
         self._parsed: dict[str, Mapping[str, StateEntry]] = {}
         self._where = where
         self._layouts: dict[str, tuple[list[str], Any] | None] = {}  # addresses, and a numpy array of line starts
@@ -267,7 +274,7 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         if found is None:
             from .document import parse_section
 
-            raw = self._raw[target]
+            raw = self.raw(target)
             with bulk_allocation():
                 entries = _entries_in_pieces(raw, self._where, target)
                 if entries is None:
@@ -282,10 +289,27 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         return len(self._raw)
 
     def digest(self, target: str) -> str:
-        return hashlib.sha256(self._raw.get(target, memoryview(b""))).hexdigest()
+        known = self._digests.get(target)
+        return known or hashlib.sha256(self._raw.get(target) or b"").hexdigest()
 
     def raw(self, target: str) -> memoryview:
-        return self._raw[target]
+        """``target``'s entry lines; StateError when the file no longer holds what it held when read."""
+        view = self._raw[target]
+        if view is not None:
+            return view
+        assert self._opened is not None  # a section is released only where it can be read again
+        start, stop = self._spans[target]
+        data = self._opened[start:stop]
+        if hashlib.sha256(data).hexdigest() != self._digests[target]:
+            raise StateError(f"{self._where}: the state file was changed in place while this run read it; run again")
+        return memoryview(data)
+
+    def _size(self, target: str) -> int:
+        view = self._raw[target]
+        if view is not None:
+            return len(view)
+        start, stop = self._spans[target]
+        return stop - start
 
     def runs(self, target: str, entries: Mapping[str, StateEntry]) -> list[str | tuple[int, int]] | None:
         """How ``entries`` are written from this file's section of ``target``: (start, end) spans of its raw
@@ -295,14 +319,14 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         parsed = self._parsed.get(target)
         if parsed is None or target not in self._raw:
             return None
-        raw = self._raw[target]
+        size = self._size(target)
         if entries is parsed:
-            return [(0, len(raw))] if len(raw) else []
+            return [(0, size)] if size else []
         changed = {a: e for a, e in entries.items() if (held := parsed.get(a)) is not e and held != e}
         dropped = parsed.keys() - entries.keys() if len(entries) - len(changed.keys() - parsed.keys()) < len(parsed) \
             else set()
         if not changed and not dropped:
-            return [(0, len(raw))] if len(raw) else []
+            return [(0, size)] if size else []
         layout = self._layout(target, parsed)
         if layout is None:
             return None
@@ -312,12 +336,12 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         for address in sorted(changed.keys() | dropped):
             at = bisect_left(keys, address, done)
             if at > done:  # the lines before it, without the last one's ",\n"
-                runs.append((int(starts[done]), int(starts[at]) - 2 if at < len(keys) else len(raw)))
+                runs.append((int(starts[done]), int(starts[at]) - 2 if at < len(keys) else size))
             if address in changed:
                 runs.append(_entry_line(address, changed[address]))
             done = at + 1 if at < len(keys) and keys[at] == address else at
         if done < len(keys):
-            runs.append((int(starts[done]), len(raw)))
+            runs.append((int(starts[done]), size))
         return runs
 
     def _layout(self, target: str, parsed: Mapping[str, StateEntry]) -> tuple[list[str], Any] | None:
@@ -329,7 +353,7 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
             return self._layouts[target]
         import numpy as np
 
-        raw = self._raw[target]
+        raw = self.raw(target)
         keys = list(parsed)  # in the file's order: a dict keeps the order its keys came in
         data = np.frombuffer(raw, dtype=np.uint8)
         ends = byte_positions(data, 10)

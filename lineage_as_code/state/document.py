@@ -82,13 +82,12 @@ def _only(values: Iterable[Any], allowed: type) -> bool:
 _SECTION = re.compile(rb',?("(?:[^"\\\n]|\\.)*"):\{\n')
 
 
-def split_targets(data: bytes, start: int) -> tuple[dict[str, memoryview], int] | None:
-    """Each target's entry lines (views of ``data``, not copies) of a state document in the layout this
-    tool writes, whose targets map opens at ``start``, and where that map closes; None for any other
-    layout (a state edited by hand), which is then parsed whole. Only the targets are searched: the
-    content section after them is most of a large state's bytes."""
-    sections: dict[str, memoryview] = {}
-    view = memoryview(data)
+def split_targets(data: bytes, start: int) -> tuple[dict[str, tuple[int, int]], int] | None:
+    """Where each target's entry lines lie (start, stop) in a state document in the layout this tool
+    writes, whose targets map opens at ``start``, and where that map closes; None for any other layout (a
+    state edited by hand), which is then parsed whole. Only the targets are searched: the content section
+    after them is most of a large state's bytes."""
+    sections: dict[str, tuple[int, int]] = {}
     at = start
     while data[at:at + 1] != b"}":
         m = _SECTION.match(data, at)
@@ -101,7 +100,7 @@ def split_targets(data: bytes, start: int) -> tuple[dict[str, memoryview], int] 
             return None
         if stop < 0 or name in sections:
             return None
-        sections[name] = view[m.end():stop]
+        sections[name] = (m.end(), stop)
         at = stop + 3
     return sections, at
 

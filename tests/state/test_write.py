@@ -143,3 +143,28 @@ def test_a_state_file_cut_while_a_run_reads_its_bodies_is_an_error_naming_it(tmp
         fh.truncate(path.stat().st_size - 40)
     with pytest.raises(StateError, match="state.json: the state file changed while this run read it; run again"):
         read.updated("local", {"asset.z": StateEntry("asset", "z", "f" * 64)}, set()).to_json()
+
+
+def test_a_state_file_edited_in_place_while_a_run_holds_it_is_an_error_not_another_state(tmp_path: Path) -> None:
+    """A local state's entry lines are read from the file again when the run needs them (to read its entries,
+    and to pass unchanged lines through to the next file): lines edited in place meanwhile, even to the same
+    length, are an error, never entries or lines of another state."""
+    import pytest
+
+    from lineage_as_code.errors import StateError
+
+    path = tmp_path / "state.json"
+    store = LocalStateStore(str(path))
+    entries = {f"asset.a{i}": StateEntry("asset", f"id{i}", f"{i:064x}") for i in range(5)}
+    store.write(_state({"local": entries}, {f"{i:064x}": {"name": f"a{i}"} for i in range(5)}), expected_serial=0)
+    unparsed, parsed = store.read(), store.read()
+    assert dict(parsed.entries("local")) == entries
+    data = path.read_bytes()
+    with open(path, "r+b") as fh:  # one id changed, the file the same length
+        fh.seek(data.index(b'"id3"') + 3)
+        fh.write(b"9")
+    with pytest.raises(StateError, match="state.json: the state file was changed in place while this run read it"):
+        unparsed.entries("local")
+    with pytest.raises(StateError, match="state.json: the state file was changed in place while this run read it"):
+        parsed.updated("local", {"asset.z": StateEntry("asset", "z", "f" * 64)}, set()).to_json()
+    assert dict(store.read().entries("local"))["asset.a3"].id == "id9"  # read afresh, the edit is what state holds
