@@ -394,7 +394,10 @@ def _estimate(t: TargetInput, ordered: Sequence[Change]) -> dict[str, Any]:
     caps = t.capabilities
     writes: dict[tuple[str, bool], list[int]] = {}
     if not caps.request_units:  # every change is one unit: count them (a million creates, a million ones)
-        counted = Counter((c.kind, c.action is Action.DELETE) for c in ordered if c.action is not Action.ADOPT)
+        counted: Counter[tuple[str, bool]] = Counter()
+        for (kind, action), n in Counter(zip(map(attrgetter("kind"), ordered), map(attrgetter("action"), ordered))).items():
+            if action is not Action.ADOPT:
+                counted[kind, action is Action.DELETE] += n
         writes = {group: [1] * n for group, n in counted.items()}
     for c in ordered if caps.request_units else ():
         if c.action is not Action.ADOPT:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 from ..model import slot_init
@@ -100,8 +103,12 @@ class TargetPlan:
     requests: int = 0  # what an apply of this plan will send (estimate from the target's capabilities)
     seconds: float | None = None  # how long that takes at the target's rate limit (None: not limited)
 
+    @cached_property
+    def _counts(self) -> Counter[Action]:
+        return Counter(map(attrgetter("action"), self.changes))  # once: a plan's summary asks for each action
+
     def count(self, action: Action) -> int:
-        return sum(1 for c in self.changes if c.action is action)
+        return self._counts[action]
 
     @property
     def writes(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 
 from ..display import escape_control
 from .contract import source_file
@@ -53,7 +54,12 @@ def _after_removal(t: TargetPlan, code: Callable[[str], str]) -> str:
 
 def change_groups(t: TargetPlan) -> list[tuple[Action, str, str, int]]:
     """(action, kind, manifest file, count) for a large target: what a reviewer reads instead of every line."""
-    counts = Counter((c.action, c.kind, source_file(c.source) or "(no longer in the manifests)") for c in t.changes)
+    changes = t.changes
+    counted = Counter(zip(map(attrgetter("action"), changes), map(attrgetter("kind"), changes),
+                          map(source_file, map(attrgetter("source"), changes))))
+    counts: Counter[tuple[Action, str, str]] = Counter()
+    for (action, kind, file), n in counted.items():
+        counts[action, kind, file or "(no longer in the manifests)"] += n
     return sorted(((a, k, f, n) for (a, k, f), n in counts.items()), key=lambda g: (_ORDER[g[0]], -g[3], g[1], g[2]))
 
 

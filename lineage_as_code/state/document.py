@@ -180,11 +180,16 @@ def plainly_valid(entries: Mapping[str, Any]) -> bool:
     rows = list(entries.values())
     if not rows:
         return True
-    if not (_only(rows, list) and set(map(len, rows)) <= {5, 6, 7}):
+    lengths = set(map(len, rows)) if _only(rows, list) else set()
+    if not lengths or not lengths <= {5, 6, 7}:
         return False
     kinds, vids, digests, partials, edges = (list(map(itemgetter(i), rows)) for i in range(5))
-    files = [r[5] for r in rows if len(r) >= 6]
-    uncertain = [r[6] for r in rows if len(r) == 7]
+    if len(lengths) == 1:  # every entry the same length (as written: each has its file): no test per entry
+        files = list(map(itemgetter(5), rows)) if 6 in lengths or 7 in lengths else []
+        uncertain = list(map(itemgetter(6), rows)) if 7 in lengths else []
+    else:
+        files = [r[5] for r in rows if len(r) >= 6]
+        uncertain = [r[6] for r in rows if len(r) == 7]
     if not (_only(kinds, str) and all(kinds) and _only(vids, str) and _only(digests, str)
             and _only(partials, int) and set(partials) <= {0, 1} and _only(edges, list) and _only(files, str)
             and _only(uncertain, int) and set(uncertain) <= {0, 1}):
