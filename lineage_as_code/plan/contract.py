@@ -207,6 +207,11 @@ class KnownResources(Mapping[str, Current]):
     def fields(self) -> Iterator[tuple[str, str, str, str | None, bool]]:
         return ((a, e.kind, e.id, e.hash, e.partial) for a, e in self._entries.items())
 
+    def held(self, address: str, owner: str) -> Current:
+        """``address``'s Current as held by a target under ownership marker ``owner``."""
+        e = self._entries[address]
+        return Current(address, e.kind, e.id, e.hash, e.partial, owner)
+
 
 def known_fields(known: Mapping[str, Current]) -> Iterator[tuple[str, str, str, str | None, bool]]:
     """(address, kind, id, hash, partial) of each of ``known``, read from state's entries where they are
@@ -214,6 +219,14 @@ def known_fields(known: Mapping[str, Current]) -> Iterator[tuple[str, str, str, 
     if isinstance(known, KnownResources):
         return known.fields()
     return ((a, c.kind, c.id, c.hash, c.partial) for a, c in known.items())
+
+
+def known_held(known: Mapping[str, Current], address: str, owner: str) -> Current:
+    """``known[address]`` as held by a target under ownership marker ``owner``."""
+    if isinstance(known, KnownResources):
+        return known.held(address, owner)
+    k = known[address]
+    return Current(address, k.kind, k.id, k.hash, k.partial, owner)
 
 
 @dataclass(frozen=True, slots=True)

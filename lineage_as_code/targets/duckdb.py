@@ -30,7 +30,7 @@ from ..canonical import canonical_text
 from ..config import TargetConfig
 from ..errors import TerminalTargetError
 from ..model import Lineage
-from ..plan.contract import known_fields
+from ..plan.contract import known_fields, known_held
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .lineage_resources import lineage_resources
@@ -257,8 +257,7 @@ class _Held(Mapping[str, Current]):
             return found
         for owner, addresses in self._same.items():
             if address in addresses:
-                k = self._known[address]
-                return Current(address, k.kind, k.id, k.hash, k.partial, owner)
+                return known_held(self._known, address, owner)
         raise KeyError(address)
 
     def __contains__(self, address: object) -> bool:
