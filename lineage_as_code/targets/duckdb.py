@@ -251,17 +251,21 @@ class _Held(Mapping[str, Current]):
     def __init__(self, known: Mapping[str, Current], same: dict[str, set[str]], other: dict[str, Current]) -> None:
         self._known, self._same, self._other = known, same, other
 
+    def _owner_of(self, address: object) -> str | None:
+        """The ownership marker of a row as state records it at ``address``; None when there is none."""
+        return next((owner for owner, addresses in self._same.items() if address in addresses), None)
+
     def __getitem__(self, address: str) -> Current:
         found = self._other.get(address)
         if found is not None:
             return found
-        for owner, addresses in self._same.items():
-            if address in addresses:
-                return known_held(self._known, address, owner)
-        raise KeyError(address)
+        owner = self._owner_of(address)
+        if owner is None:
+            raise KeyError(address)
+        return known_held(self._known, address, owner)
 
     def __contains__(self, address: object) -> bool:
-        return address in self._other or any(address in addresses for addresses in self._same.values())
+        return address in self._other or self._owner_of(address) is not None
 
     def __iter__(self) -> Iterator[str]:
         for addresses in self._same.values():
