@@ -26,7 +26,7 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .canonical import canonical_text, encoder, plain_value
+from .canonical import LazyBody, canonical_text, encoder, plain_value
 from .config import TargetConfig
 from .errors import Problem
 from .opened import Opened, byte_positions, read_opened
@@ -53,49 +53,6 @@ class CachedResources:
     resources: list[Resource]
     column_edges: int
     notes: tuple[Problem, ...] = ()  # the warnings parsing the manifests gave: a plan from the cache repeats them
-
-
-class LazyBody(Mapping[str, Any]):
-    """A resource body kept as JSON text until first read: ``data[start:end]`` of the cache file, which
-    all bodies share (no copy per body): its bytes, or the file itself kept open (``Opened``). The text is
-    the body's canonical JSON (the cache writes it so, and its signature covers it): writing the body again
-    (state content, a DuckDB row) takes the text as it is, and ``to_dict`` parses without keeping the
-    result, so an apply of a million cached bodies holds no dict per body."""
-
-    __slots__ = ("_data", "_end", "_start", "_value")
-    kept_text = True  # ``canonical()`` is read from where the cache keeps it: nobody need keep a copy
-
-    def __init__(self, data: bytes | Opened, start: int, end: int) -> None:
-        self._data, self._start, self._end = data, start, end
-        self._value: dict[str, Any] | None = None
-
-    def _parse(self) -> dict[str, Any]:
-        value: dict[str, Any] = json.loads(self._data[self._start:self._end])
-        return value
-
-    def _load(self) -> dict[str, Any]:
-        if self._value is None:
-            self._value = self._parse()
-        return self._value
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-    def __bool__(self) -> bool:
-        return self._end - self._start > 2  # "{}" is the only empty object canonical JSON writes
-
-    def to_dict(self) -> dict[str, Any]:
-        """The body as a new dict (kept only when it was already parsed to be read key by key)."""
-        return self._value if self._value is not None else self._parse()
-
-    def canonical(self) -> str:
-        return self._data[self._start:self._end].decode()
 
 
 def _key_file() -> Path:

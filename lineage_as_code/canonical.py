@@ -13,9 +13,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from json.encoder import encode_basestring as _encode_text  # the C string encoder json.dumps uses
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .opened import Opened
 
 
 def plain_dict(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -164,3 +167,66 @@ def _member(key: str, value: bool | str | int | None) -> str:
 def content_hash(body: Any) -> str:
     """sha256 of the canonical JSON of ``body``: the identity of a resource's content."""
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+class TextBody(Mapping[str, Any]):
+    """A resource body kept as its canonical JSON, encoded (UTF-8), until first read. Whoever makes one
+    vouches that the text is the body's canonical JSON (a translation wrote it so; the cache wrote it so and
+    its signature covers it): writing the body again (the cache, state's content, a DuckDB row) takes the
+    text as it is, and ``to_dict`` parses without keeping the result, so an apply of a million bodies holds
+    no dict per body. A body read key by key is parsed once and kept."""
+
+    __slots__ = ("_text", "_value")
+    kept_text = True  # ``canonical()`` is read from where the text is kept: nobody need keep a copy
+
+    def __init__(self, text: bytes) -> None:
+        self._text = text
+        self._value: dict[str, Any] | None = None
+
+    def _raw(self) -> bytes:
+        return self._text
+
+    def _parse(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self._raw())
+        return value
+
+    def _load(self) -> dict[str, Any]:
+        if self._value is None:
+            self._value = self._parse()
+        return self._value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __bool__(self) -> bool:
+        return len(self._text) > 2  # "{}" is the only empty object canonical JSON writes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body as a new dict (kept only when it was already parsed to be read key by key)."""
+        return self._value if self._value is not None else self._parse()
+
+    def canonical(self) -> str:
+        return self._raw().decode()
+
+
+class LazyBody(TextBody):
+    """A ``TextBody`` whose text is ``data[start:end]`` of bytes that many bodies share (no copy per body):
+    the cache file's bytes, or that file itself kept open (``Opened``)."""
+
+    __slots__ = ("_data", "_end", "_start")
+
+    def __init__(self, data: bytes | Opened, start: int, end: int) -> None:  # no text of its own to pass up
+        self._data, self._start, self._end = data, start, end
+        self._value = None
+
+    def _raw(self) -> bytes:
+        return self._data[self._start:self._end]
+
+    def __bool__(self) -> bool:
+        return self._end - self._start > 2

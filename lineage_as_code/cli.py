@@ -93,7 +93,7 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     if args.out and args.out != STDOUT:
         check_plan_destination(args.out, config.state_path)  # before planning, which may take a while
     loaded = read_manifests(config, args.paths)
-    plan = plan_project(config, _request(args), loaded)
+    plan = plan_project(config, _request(args), loaded, keep_lineage=args.format == "markdown")
     _keep(plan, loaded)
     # The picture's context is the lineage the plan was made from (parsed once, or now on a cache hit).
     context = build_context_edges(loaded.lineage) if args.format == "markdown" and plan.has_changes else ()

@@ -36,6 +36,8 @@ class LoadedManifests:
         it: at a million rows they are hundreds of megabytes the rest of a plan never reads. What the parse
         freed is given back too. A parse that failed fails the same way when asked again."""
         _ = self.digest
+        if self.__dict__.get("let_go"):
+            raise RuntimeError("the manifests' lineage was let go: a run that needs it after planning must keep it")
         failed = self.__dict__.get("failed")
         if failed is not None:  # the bytes were handed to that parse: the same error again
             raise failed
@@ -58,7 +60,15 @@ class LoadedManifests:
 
     @property
     def parsed(self) -> bool:
-        return "lineage" in self.__dict__
+        return "lineage" in self.__dict__ or "let_go" in self.__dict__
+
+    def let_go(self) -> None:
+        """Drop the parsed lineage (its bytes went when it was parsed): a run whose targets have translated
+        it needs it no more, and at a million rows it is hundreds of megabytes its translation does not
+        refer to. Asking for it afterwards is an error, never a parse of nothing."""
+        if self.parsed:
+            self.__dict__.pop("lineage", None)
+            self.__dict__["let_go"] = True
 
     @property
     def notes(self) -> tuple[Problem, ...]:

@@ -76,11 +76,12 @@ def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -
     return covers
 
 
-def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack,
-            owner: str = "", loaded: LoadedManifests | None = None) -> tuple[Plan, dict[str, Target]]:
+def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack, owner: str = "",
+            loaded: LoadedManifests | None = None, keep_lineage: bool = False) -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
-    ``loaded`` is the manifests of ``request.paths`` when the caller has read them already. Callers run
-    it inside ``bulk_allocation``."""
+    ``loaded`` is the manifests of ``request.paths`` when the caller has read them already; their
+    lineage is let go once every target has translated it, unless ``keep_lineage``. Callers run it
+    inside ``bulk_allocation``."""
     loaded = loaded or read_manifests(config, request.paths)
     if request.retry_uncertain:
         state = _retrying(state)
@@ -116,8 +117,8 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
             continue
         cached = cache.get(tc.name, key)
         if cached is None:
-            lineage = loaded.lineage
-            cached = CachedResources(target.translate(lineage), lineage.column_edge_count, loaded.notes)
+            cached = CachedResources(target.translate(loaded.lineage), loaded.lineage.column_edge_count,
+                                     loaded.notes)
             cache.put(tc.name, key, cached)
         else:
             repeat(cached.notes)
@@ -132,6 +133,8 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
                                   target.capabilities.notes
                                   + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
                                   in_scope))
+    if not keep_lineage:
+        loaded.let_go()
     scope = PlanScope(tuple(request.paths), tuple(request.targets), request.refresh, in_scope is None)
     plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner,
                       remembered)
@@ -157,12 +160,14 @@ def _noop_key(cache: ResourceCache, key: str, state: State, name: str, target: T
                           covered)
 
 
-def plan_project(config: Config, request: PlanRequest, loaded: LoadedManifests | None = None) -> Plan:
+def plan_project(config: Config, request: PlanRequest, loaded: LoadedManifests | None = None,
+                 keep_lineage: bool = False) -> Plan:
     """Build the plan for the project's manifests against its state and targets. Pass ``loaded``
-    (``read_manifests`` of ``request.paths``) to use the manifests afterwards without reading them again."""
+    (``read_manifests`` of ``request.paths``) to use the manifests afterwards without reading them
+    again, and ``keep_lineage`` to read their lineage afterwards."""
     store = open_state_store(config.state_path)
     with ExitStack() as stack, bulk_allocation():
-        plan, _ = _gather(config, request, store.read(), stack, loaded=loaded)
+        plan, _ = _gather(config, request, store.read(), stack, loaded=loaded, keep_lineage=keep_lineage)
     return plan
 
 

@@ -29,3 +29,33 @@ def test_a_parse_that_failed_fails_the_same_way_when_asked_again():
         _ = loaded.lineage
     assert [str(p) for p in again.value.problems] == [str(p) for p in first.value.problems]
     assert any("m.csv:2" in str(p) for p in first.value.problems)
+
+
+def test_a_lineage_let_go_is_not_parsed_again_from_the_emptied_bytes():
+    loaded = LoadedManifests((ManifestFile("m.csv", GOOD, "e1"),))
+    loaded.let_go()  # not parsed yet: nothing to let go, the bytes stay
+    assert [p.id for p in loaded.lineage.processes] == ["p1"]
+    loaded.let_go()
+    assert loaded.parsed
+    with pytest.raises(RuntimeError, match="let go"):  # never an empty lineage read from the emptied bytes
+        _ = loaded.lineage
+
+
+def test_a_plan_lets_its_lineage_go_once_translated_unless_asked_to_keep_it(tmp_path, monkeypatch):
+    from lineage_as_code.config import load_config
+    from lineage_as_code.project import read_manifests
+    from lineage_as_code.workflow import PlanRequest, plan_project
+
+    (tmp_path / "m.csv").write_bytes(GOOD)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LAC_NO_CACHE", "1")
+    config = load_config(None)
+    for keep in (False, True):
+        loaded = read_manifests(config, ["m.csv"])
+        plan = plan_project(config, PlanRequest(("m.csv",)), loaded, keep_lineage=keep)
+        assert [c.address for c in plan.targets[0].changes if c.kind == "process"] == ["process.p1"]
+        if keep:  # a markdown plan draws its picture's context from it afterwards
+            assert [p.id for p in loaded.lineage.processes] == ["p1"]
+        else:
+            with pytest.raises(RuntimeError):
+                _ = loaded.lineage

@@ -3,27 +3,25 @@
 Vendor targets that need other shapes build their own; this is shared, not imposed.
 
 At a million rows there is one resource per process and per asset, so their cost is the model's:
-a body is a small read-only view of the Asset or Process it describes (built into a dict only for
-the resources a plan changes), and its content hash is taken from canonical JSON written straight
-from the model's fields, never from a dict encoded one at a time. The text is byte for byte what
-``content_hash`` of the body's dict encodes (a test pins a few hashes), so state written before
-plans "No changes" after.
+a body is its canonical JSON, written straight from the model's fields (never from a dict encoded one
+at a time), hashed, and kept as that text (``TextBody``), parsed only for the resources a plan shows,
+so the lineage it was written from can go once translated. The text is byte for byte what ``content_hash`` of the body's dict encodes (a
+test pins a few hashes), so state written before plans "No changes" after.
 """
 
 from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
-from operator import attrgetter
 from typing import Any
 
-from ..canonical import canonical_json
+from ..canonical import TextBody, canonical_json
 from ..model import Asset, ColumnBlock, ColumnSlice, Lineage, Process, ints_of
-from .base import ASSET, Resource, content_hash
+from .base import ASSET, Resource
 
 
 def asset_address(asset: Asset) -> str:
@@ -63,107 +61,20 @@ def process_body(process: Process) -> dict[str, Any]:
     return body
 
 
-_ASSET_KEYS = ("key", "platform", "database", "schema", "name", "type", "connection")  # Asset attributes
-_ASSET_FIELDS = {k: attrgetter(k) for k in _ASSET_KEYS}
-_PROCESS_FIELDS: dict[str, Callable[[Process], Any] | None] = {  # None: the Process attribute of that name
-    "id": None, "name": None, "description": None, "sql": None, "owner": None,
-    "attributes": lambda p: dict(p.attributes), "inputs": lambda p: [a.key for a in p.inputs],
-    "outputs": lambda p: [a.key for a in p.outputs], "columns": _columns, "derived_by": None}
-_DERIVED_KEYS = tuple(_PROCESS_FIELDS)
-_DECLARED_KEYS = _DERIVED_KEYS[:-1]  # derived_by is present only for derived processes
-
-
-class AssetBody(Mapping[str, Any]):
-    """``asset_body(asset)`` as a read-only view: the same keys and values, no dict of its own."""
-
-    __slots__ = ("_of",)
-
-    def __init__(self, asset: Asset) -> None:
-        self._of = asset
-
-    def __getitem__(self, key: str) -> Any:
-        return _ASSET_FIELDS[key](self._of)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(_ASSET_KEYS)
-
-    def keys(self) -> Any:  # what dict(body) and {**body} ask for: the plain tuple is the cheapest
-        return _ASSET_KEYS
-
-    def __len__(self) -> int:
-        return len(_ASSET_KEYS)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asset_body(self._of)
-
-    def canonical(self) -> str:
-        """Its canonical JSON, written from the asset's fields; TypeError when one is not a string."""
-        return _asset_text(self._of)
-
-    def canonical_flagged(self, partial: bool) -> str:
-        """The canonical JSON of ``{**body, "partial": partial}`` (what an apply writes), written the same way."""
-        return _asset_text(self._of, '"partial":true,' if partial else '"partial":false,')
-
-
-class ProcessBody(Mapping[str, Any]):
-    """``process_body(process)`` as a read-only view: values are built when read (lists afresh each
-    time, so a caller may keep or change what it got)."""
-
-    __slots__ = ("_of", "_texts")
-
-    def __init__(self, process: Process, texts: _ProcessTexts | None = None) -> None:
-        self._of = process
-        self._texts = texts  # shared by the bodies of one translation: attribute texts kept, column texts in runs
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in _PROCESS_FIELDS or (key == "derived_by" and not self._of.derived_by):
-            raise KeyError(key)
-        build = _PROCESS_FIELDS[key]
-        return getattr(self._of, key) if build is None else build(self._of)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def keys(self) -> Any:  # what dict(body) and {**body} ask for: the plain tuple is the cheapest
-        return _DERIVED_KEYS if self._of.derived_by else _DECLARED_KEYS
-
-    def __len__(self) -> int:
-        return len(self.keys())
-
-    def to_dict(self) -> dict[str, Any]:
-        return process_body(self._of)
-
-    def canonical(self) -> str:
-        """Its canonical JSON, written from the process's fields; TypeError when one is not a string
-        (or its attributes are not in name order)."""
-        p = self._of
-        inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
-        if self._texts is None:
-            return _process_text(p, _attributes_text(p.attributes), inputs, outputs)
-        return self._texts.text(p, inputs, outputs)
-
-
-def _asset_text(a: Asset, flag: str = "", e: Callable[[str], str] = encode_basestring) -> str:
-    """The canonical JSON of ``asset_body(a)`` (sorted keys, no blanks, UTF-8 as is); ``flag``: the member
-    written between ``name`` and ``platform`` (``"partial":true,``), where ``partial`` sorts."""
+def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
+    """The canonical JSON of ``asset_body(a)`` (sorted keys, no blanks, UTF-8 as is); TypeError where a
+    field is not a string."""
     return (f'{{"connection":{e(a.connection)},"database":{e(a.database)},"key":{e(a.key)},"name":{e(a.name)},'
-            f'{flag}"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
+            f'"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
 
 
-_encode = canonical_json
-
-
-def asset_hash(asset: Asset) -> str:
-    """``content_hash(asset_body(asset))``, without building the dict."""
+def _asset_json(a: Asset) -> str:
+    """The canonical JSON of ``asset_body(a)``: written from its fields, or by the generic encoder where
+    one is not a string (an asset built by hand)."""
     try:
-        return hashlib.sha256(_asset_text(asset).encode()).hexdigest()
-    except TypeError:  # a field that is not a string: the generic encoder decides, as it always did
-        return content_hash(asset_body(asset))
-
-
-def process_hash(process: Process) -> str:
-    """``content_hash(process_body(process))``, with the encoder built once."""
-    return hashlib.sha256(_encode(process_body(process)).encode()).hexdigest()
+        return _asset_text(a)
+    except TypeError:
+        return canonical_json(asset_body(a))
 
 
 def _attributes_text(attributes: tuple[tuple[str, str], ...], e: Callable[[str], str] = encode_basestring) -> str:
@@ -269,8 +180,7 @@ def _process_text(p: Process, attributes: str, inputs: list[str], outputs: list[
 class _ProcessTexts:
     """The canonical JSON of many processes' bodies, written straight from their fields: each distinct
     attribute set written once and kept (a translation's processes share a few), column mappings written
-    in runs (``_MappingTexts``). Its hash is ``process_hash``, the generic encoder deciding where a field
-    is not a string."""
+    in runs (``_MappingTexts``); the generic encoder writes a process where a field is not a string."""
 
     def __init__(self) -> None:
         self._attributes: dict[tuple[tuple[str, str], ...], str] = {}
@@ -284,10 +194,20 @@ class _ProcessTexts:
         return _process_text(process, attributes, inputs, outputs, self.runs)
 
     def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
+        """That text, or the generic encoder's where a field is not a string (a process built by hand)."""
         try:
-            return hashlib.sha256(self.text(process, inputs, outputs).encode()).hexdigest()
+            return self.text(process, inputs, outputs)
         except TypeError:
-            return process_hash(process)
+            return canonical_json(process_body(process))
+
+
+def _body(text: str) -> tuple[TextBody, str]:
+    """The body whose canonical JSON is ``text``, and its content hash: the text is encoded once, hashed
+    and kept. No body refers to the Asset or Process it was written from, so a run can let the lineage go
+    once it is translated; writing a body again (the cache, state's content, a DuckDB row) takes its text
+    as it is."""
+    data = text.encode()
+    return TextBody(data), hashlib.sha256(data).hexdigest()
 
 
 def lineage_resources(lineage: Lineage) -> list[Resource]:
@@ -300,7 +220,7 @@ def lineage_resources(lineage: Lineage) -> list[Resource]:
     # asset key -> (its address, one string shared by the asset and its users; the source of the first
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
-    hasher = _ProcessTexts()
+    texts = _ProcessTexts()
     processes = []
     for p in lineage.processes:
         source = str(p.source)
@@ -317,11 +237,12 @@ def lineage_resources(lineage: Lineage) -> list[Resource]:
         else:
             edges = tuple([(i, o) for i in inputs for o in outputs])
             held = tuple(dict.fromkeys(requires))
-        processes.append(Resource(process_address(p), "process", ProcessBody(p, hasher), source, held, edges,
-                                  hasher(p, inputs, outputs)))
+        body, digest = _body(texts(p, inputs, outputs))
+        processes.append(Resource(process_address(p), "process", body, source, held, edges, digest))
     resources = []
     for a in lineage.assets.values():
         at, source = used.get(a.key) or (asset_address(a), "")
-        resources.append(Resource(at, ASSET, AssetBody(a), source, hash=asset_hash(a)))
+        body, digest = _body(_asset_json(a))
+        resources.append(Resource(at, ASSET, body, source, hash=digest))
     resources.extend(processes)
     return resources
