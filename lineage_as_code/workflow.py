@@ -17,11 +17,11 @@ from types import MappingProxyType
 
 from .apply import Advance, ApplyReport, apply_plan
 from .cache import CachedResources, ResourceCache
-from .config import Config
+from .config import Config, TargetConfig
 from .errors import ManifestWarning, PlanError, Problem, StalePlanError
 from .model import bulk_allocation
 from .plan.build import TargetInput, build_plan, check_mode
-from .plan.contract import KnownResources
+from .plan.contract import Capabilities, KnownResources
 from .plan.model import Plan, PlanScope, TargetPlan
 from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
@@ -94,6 +94,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     remembered: dict[str, TargetPlan] = {}  # targets whose plan is known to be a no-op
     noop_keys: dict[str, tuple[str, tuple[Problem, ...]]] = {}  # where to remember a no-op, and its notes
     repeated: list[tuple[Problem, ...]] = []
+    translated: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources]] = []
 
     def repeat(notes: tuple[Problem, ...]) -> None:
         if not loaded.parsed and notes not in repeated:
@@ -124,6 +125,10 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
             repeat(cached.notes)
         if noop_key:
             noop_keys[tc.name] = (noop_key, cached.notes)
+        translated.append((tc, target, caps, refresh, cached))
+    if not keep_lineage:  # every target has its translation: the lineage goes before state and targets are read
+        loaded.let_go()
+    for tc, target, caps, refresh, cached in translated:
         desired = cached.resources
         known = KnownResources(state.entries(tc.name))
         current = target.read(desired, known, refresh)
@@ -133,8 +138,6 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
                                   target.capabilities.notes
                                   + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
                                   in_scope))
-    if not keep_lineage:
-        loaded.let_go()
     scope = PlanScope(tuple(request.paths), tuple(request.targets), request.refresh, in_scope is None)
     plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner,
                       remembered)
