@@ -214,6 +214,10 @@ class TextBody(Mapping[str, Any]):
     def canonical(self) -> str:
         return self._raw().decode()
 
+    def encoded(self) -> bytes:
+        """Its canonical JSON, UTF-8."""
+        return self._raw()
+
 
 class LazyBody(TextBody):
     """A ``TextBody`` whose text is ``data[start:end]`` of bytes that many bodies share (no copy per body):

@@ -224,3 +224,50 @@ def test_a_cache_file_cut_while_its_bodies_are_read_is_an_error_naming_it(tmp_pa
         fh.truncate(10)
     with pytest.raises(SourceError, match=f"{path.name}: the translation cache changed while this run read it"):
         dict(hit.resources[-1].body)
+
+
+def test_a_run_that_wrote_the_cache_reads_its_bodies_from_the_file_it_wrote(tmp_path):
+    """Once cached, a translation's bodies are read from the file when needed (their text is not held for the
+    rest of the run), and are the bodies that were written even when another run replaces the file."""
+    from lineage_as_code.cache import CachedResources, ResourceCache
+    from lineage_as_code.canonical import TextBody, canonical_json, canonical_text
+    from lineage_as_code.plan.contract import Resource
+
+    bodies = [{"key": f"a{i}", "name": f"table {i}", "tags": ["x", i]} for i in range(3)]
+    written = [Resource(f"asset.a{i}", "asset", TextBody(canonical_json(b).encode()) if i else b, "m.csv:2", (),
+                        (), f"h{i}") for i, b in enumerate(bodies)]
+    resources = list(written)
+    ResourceCache(tmp_path / "cache").put("local", "k" * 32, CachedResources(resources, 0))
+    (path,) = (tmp_path / "cache").glob("local-*.json")
+    other = path.with_name("other.tmp")
+    other.write_bytes(path.read_bytes().replace(b"table ", b"forged"))
+    os.replace(other, path)
+    assert [r.body is w.body for r, w in zip(resources, written)] == [False] * 3  # swapped: read from the file
+    assert [(r.address, r.hash, r.source) for r in resources] == [(w.address, w.hash, w.source) for w in written]
+    assert [dict(r.body) for r in resources] == bodies
+    assert [canonical_text(r.body) for r in resources] == [canonical_json(b) for b in bodies]
+
+
+def test_a_translation_that_cannot_be_cached_keeps_its_bodies(tmp_path):
+    from datetime import date
+
+    from lineage_as_code.cache import CachedResources, ResourceCache
+    from lineage_as_code.plan.contract import Resource
+
+    body = {"key": "a", "when": date(2026, 1, 1)}  # not plain JSON data: not cached
+    resources = [Resource("asset.a", "asset", body, "m.csv:2")]
+    ResourceCache(tmp_path / "cache").put("local", "k" * 32, CachedResources(resources, 0))
+    assert resources[0].body is body and not list((tmp_path / "cache").glob("local-*.json"))
+
+
+def test_an_apply_that_wrote_the_cache_keeps_its_bodies_text(tmp_path):
+    """An apply writes every body twice (to the target and to state): it keeps them rather than read each
+    from the file twice."""
+    from lineage_as_code.cache import CachedResources, ResourceCache
+    from lineage_as_code.canonical import TextBody
+    from lineage_as_code.plan.contract import Resource
+
+    body = TextBody(b'{"key":"a"}')
+    resources = [Resource("asset.a", "asset", body, "m.csv:2")]
+    ResourceCache(tmp_path / "cache").put("local", "k" * 32, CachedResources(resources, 0), reread=False)
+    assert resources[0].body is body and len(list((tmp_path / "cache").glob("local-*.json"))) == 1
