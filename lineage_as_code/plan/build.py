@@ -86,10 +86,10 @@ class _After(Mapping[str, Any]):
     """What a change writes, as a read-only view of the resource's body (an asset's with its placeholder
     flag: ``{**body, "partial": partial}``), so a plan of a million creates holds no dict per body (JSON
     encoding and ``dict()`` see the dict). Its canonical JSON is made once, when first asked for: an apply
-    writes the same text to the target and to state's content. A body that keeps its own text (a cached
-    one: a slice of the cache file's bytes) is not copied: its text is taken from it each time, which
-    costs a decode (and, for an asset's placeholder flag, a splice at the place found the first time),
-    where keeping it cost an apply of a million cached rows about 180 MB."""
+    writes the same text to the target and to state's content. A body that keeps its own text (a
+    translation's, or a cached one: a slice of the cache file's bytes) is not copied: its text is taken
+    from it each time, which costs a decode (and, for an asset's placeholder flag, a splice at the place
+    found the first time), where keeping it cost an apply of a million cached rows about 180 MB."""
 
     __slots__ = ("_body", "_partial", "_place", "_text")
     kept_text = True  # ``canonical()`` keeps its text, or its body does: nobody need keep a copy
@@ -125,14 +125,7 @@ class _After(Mapping[str, Any]):
         return text
 
     def _flagged(self, partial: bool) -> str:
-        """The body's text with its placeholder flag: written by the body where it can (an asset's view,
-        TypeError where a field is not a string), else put in place in its text."""
-        write = getattr(self._body, "canonical_flagged", None)
-        if write is not None and type(partial) is bool:
-            try:
-                return str(write(partial))
-            except TypeError:
-                pass
+        """The body's text with its placeholder flag put in place in it."""
         text = canonical_text(self._body)
         if self._place is None:
             self._place = key_place(text, "partial")
