@@ -5,8 +5,9 @@ Vendor targets that need other shapes build their own; this is shared, not impos
 At a million rows there is one resource per process and per asset, so their cost is the model's:
 a body is its canonical JSON, written straight from the model's fields (never from a dict encoded one
 at a time), hashed, and kept as that text (``TextBody``), parsed only for the resources a plan shows,
-so the lineage it was written from can go once translated. The text is byte for byte what ``content_hash`` of the body's dict encodes (a
-test pins a few hashes), so state written before plans "No changes" after.
+so the lineage it was written from can go once translated. The text is byte for byte what
+``content_hash`` of the body's dict encodes (a test pins a few hashes), so state written before plans
+"No changes" after.
 """
 
 from __future__ import annotations
