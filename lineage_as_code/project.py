@@ -34,7 +34,8 @@ class LoadedManifests:
         parse emits are emitted as usual and kept in ``notes`` (a cached plan repeats them). Once parsed,
         the manifests' bytes are let go (their digest is taken first), each as soon as its parser has read
         it: at a million rows they are hundreds of megabytes the rest of a plan never reads. What the parse
-        freed is given back too. A parse that failed fails the same way when asked again."""
+        freed is given back too. A parse that failed fails the same way when asked again; a lineage let go
+        (``let_go``) is an error to ask for."""
         _ = self.digest
         if self.__dict__.get("let_go"):
             raise RuntimeError("the manifests' lineage was let go: a run that needs it after planning must keep it")

@@ -400,11 +400,14 @@ def _estimate(t: TargetInput, ordered: Sequence[Change]) -> dict[str, Any]:
 
 
 def _asset_types(desired: Sequence[Resource]) -> dict[str, str]:
-    """Asset key -> type, from the asset resources that carry both."""
+    """Asset key -> type, from the asset resources that carry both. Each body is read as a dict made for
+    the purpose (``plain_dict``): read key by key, a body kept as text keeps what it parsed, a dict per
+    asset for the rest of the run."""
     out = {}
     for r in desired:
         if r.kind == ASSET:
-            key, kind = r.body.get("key"), r.body.get("type")
+            body = plain_dict(r.body)
+            key, kind = body.get("key"), body.get("type")
             if isinstance(key, str) and isinstance(kind, str):
                 out[key] = kind
     return out
