@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from .errors import ApplyError, ApplyStoppedError, AuthError, MassDeleteError, TargetError
 from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
-from .plan.model import Action, Change, Plan, TargetPlan
+from .plan.model import Action, Change, Plan, TargetPlan, column
 from .state import State, StateEntry, StateStore
 from .targets.base import Target
 
@@ -57,23 +58,20 @@ def check_mass_delete(plan: Plan, policies: Mapping[str, Policy], state: State, 
                                   "re-run with --allow-mass-delete.")
 
 
-def _stages(t: TargetPlan, caps: Capabilities) -> list[list[Change]]:
-    """The plan's changes in the order they are applied: writes by ``kind_order`` (kinds it does not
-    name last), then deletes in the reverse order; each stage keeps the plan's order. One pass."""
+def _stages(t: TargetPlan, caps: Capabilities, actions: Sequence[Action]) -> list[array[int]]:
+    """The positions of the plan's changes in the order they are applied: writes by ``kind_order`` (kinds
+    it does not name last), then deletes in the reverse order; each stage keeps the plan's order. One pass,
+    over the changes' kinds and actions: a change is made when its batch is sent (``Changes``)."""
     order = {kind: i for i, kind in enumerate(caps.kind_order)}
     last = len(order)
-    writes: dict[int, list[Change]] = {}
-    deletes: dict[int, list[Change]] = {}
-    for c in t.changes:
-        if c.action is Action.DELETE:
-            deletes.setdefault(order.get(c.kind, last), []).append(c)
-        elif c.action in (Action.CREATE, Action.UPDATE, Action.ADOPT):
-            writes.setdefault(order.get(c.kind, last), []).append(c)
+    writes: dict[int, array[int]] = {}
+    deletes: dict[int, array[int]] = {}
+    for i, (kind, action) in enumerate(zip(column(t.changes, "kind"), actions, strict=True)):
+        if action is Action.DELETE:
+            deletes.setdefault(order.get(kind, last), array("q")).append(i)
+        elif action in (Action.CREATE, Action.UPDATE, Action.ADOPT):
+            writes.setdefault(order.get(kind, last), array("q")).append(i)
     return [writes[r] for r in sorted(writes)] + [deletes[r] for r in sorted(deletes, reverse=True)]
-
-
-def _batches(changes: list[Change], size: int) -> list[list[Change]]:
-    return [changes[i:i + size] for i in range(0, len(changes), size)]
 
 
 class _Recorder:
@@ -176,24 +174,31 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
     caps = target.capabilities
     size = max(1, min(caps.max_batch_size, policy.batch_size or caps.max_batch_size))
     failed: set[str] = set()
-    for stage in _stages(t, caps):
-        runnable = []
-        for change in stage:
-            blocked = [r for r in change.requires if r in failed]
-            if blocked:
-                failed.add(change.address)
-                report.failures.append(f"{t.name}: {change.address}: not applied because {blocked[0]} failed")
-            else:
-                runnable.append(change)
-        adopted = [c for c in runnable if c.action is Action.ADOPT]
+    changes = t.changes
+    actions = list(column(changes, "action"))
+    for stage in _stages(t, caps, actions):
+        runnable: Sequence[int] = stage
+        if failed:
+            runnable = []
+            for i in stage:
+                change = changes[i]
+                blocked = [r for r in change.requires if r in failed]
+                if blocked:
+                    failed.add(change.address)
+                    report.failures.append(f"{t.name}: {change.address}: not applied because {blocked[0]} failed")
+                else:
+                    runnable.append(i)
+        adopted = [changes[i] for i in runnable if actions[i] is Action.ADOPT]
         if adopted:  # already in the target as declared: recorded in state, nothing is sent
             recorder.record(t.name, {c.address: _entry(c, c.prior.id if c.prior else "", recorder.file_of)
                                      for c in adopted}, set(), _content(adopted))
             report.adopted += len(adopted)
             report.done += len(adopted)
             advance(report.done, report.total)
-        runnable = [c for c in runnable if c.action is not Action.ADOPT]
-        for batch in _batches(runnable, size):
+        if adopted:
+            runnable = [i for i in runnable if actions[i] is not Action.ADOPT]
+        for lo in range(0, len(runnable), size):
+            batch = [changes[i] for i in runnable[lo:lo + size]]
             if recorder.out_of_time():
                 raise _OutOfTime
             try:

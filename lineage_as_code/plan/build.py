@@ -24,7 +24,7 @@ from ..state import State, StateEntry
 from ..state.content import Content
 from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
 from .impact import build_impacts
-from .model import Action, Change, Plan, PlanScope, Skip, TargetPlan
+from .model import Action, Change, Changes, Plan, PlanScope, Skip, TargetPlan
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class _Lookup:
 
     def get(self, address: str) -> Current | None:
         hit = self.exact.get(address)
-        if hit is None and not self.case_sensitive:
+        if hit is None and self.folded:  # (empty when case_sensitive)
             hit = self.folded.get(address.casefold())
         return hit
 
@@ -72,6 +72,7 @@ class _Context:
     t: TargetInput
     lineage: str  # the state lineage id: what this project's ownership markers carry ('' before the first apply)
     owner: str  # the marker new writes carry: the state lineage, or the one the first apply will give it
+    creates: _Creates  # the create of a resource neither state nor the target holds
 
     def ours(self, held: Current | None) -> bool:
         return bool(held is not None and self.lineage and held.owner == self.lineage)
@@ -135,6 +136,30 @@ class _After(Mapping[str, Any]):
         return self._partial is not None or bool(self._body)
 
 
+_UPSERT = "asset the target lacks (UPSERT)"
+_PLACEHOLDER = "placeholder for an asset the target lacks (PARTIAL)"
+
+
+class _Creates:
+    """Makes the create of a resource that neither state nor the target holds: what ``Changes`` keeps
+    pending as its resource. Holds only what every such change shares (not the target's input, which
+    holds what the target was read to hold)."""
+
+    __slots__ = ("owner", "partial", "target")
+
+    def __init__(self, target: str, owner: str, partial: bool) -> None:
+        self.target, self.owner, self.partial = target, owner, partial
+
+    def __call__(self, res: Resource) -> Change:
+        if res.kind == ASSET:
+            partial = self.partial
+            return Change(self.target, res.address, ASSET, Action.CREATE, _After(res.body, partial),
+                          asset_hash(res, partial), None, res.source, _PLACEHOLDER if partial else _UPSERT,
+                          res.requires, res.edges, partial, None, self.owner)
+        return Change(self.target, res.address, res.kind, Action.CREATE, _After(res.body), res.hash, None, res.source,
+                      "", res.requires, res.edges, False, None, self.owner)
+
+
 def _held_entry(held: Current, file: str = "") -> StateEntry:
     """What the target was read to hold, as a state entry (adoptions and orphans of this project)."""
     return StateEntry(held.kind, held.id, held.hash or "", held.partial, (), file)
@@ -155,11 +180,7 @@ def _asset_change(res: Resource, entry: StateEntry | None, held: Current | None,
         return ctx.change(res, Action.UPDATE, digest, _held_entry(held), "carries this project's ownership marker",
                           partial, _After(res.body, partial))
     if entry is None:
-        if mode is InputHandling.UPDATE:
-            return "missing"
-        reason = "placeholder for an asset the target lacks (PARTIAL)" if partial else "asset the target lacks (UPSERT)"
-        return ctx.change(res, Action.CREATE, asset_hash(res, partial), None, reason, partial,
-                          _After(res.body, partial))
+        return "missing" if mode is InputHandling.UPDATE else ctx.creates(res)
     partial = entry.partial if mode is InputHandling.UPDATE else partial
     digest = asset_hash(res, partial)
     gone = ctx.t.refreshed and held is None
@@ -182,8 +203,9 @@ def _resource_change(res: Resource, entry: StateEntry | None, held: Current | No
             raise PlanError(f"{res.source}: {res.address} exists in target {ctx.t.name!r} and carries another "
                             f"project's ownership marker ({held.owner}); this project will not take it over. If it "
                             "is this project's and its state file was lost, run 'lac state rebuild'")
-        reason = "exists in the target; will be adopted" if held is not None else ""
-        return ctx.change(res, Action.CREATE, res.hash, _held_entry(held) if held else None, reason)
+        if held is None:
+            return ctx.creates(res)
+        return ctx.change(res, Action.CREATE, res.hash, _held_entry(held), "exists in the target; will be adopted")
     if ctx.t.refreshed and held is None:
         return ctx.change(res, Action.CREATE, res.hash, entry, "recorded in state but missing from the target")
     drifted = ctx.t.refreshed and held is not None and held.hash is not None and held.hash != entry.hash
@@ -247,15 +269,22 @@ class _Declared:
 
 
 def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context,
-                     lookup: _Lookup) -> tuple[list[Change], list[Skip], set[str], int]:
-    """Changes for what the manifests declare; returns (changes, skipped, kept addresses, unchanged)."""
-    changes: list[Change] = []
+                     lookup: _Lookup) -> tuple[list[Change | Resource], list[Skip], set[str], int]:
+    """Changes for what the manifests declare; returns (changes, skipped, kept addresses, unchanged). The
+    create of a resource that neither state nor the target holds is left pending: the resource stands for
+    it (``Changes``)."""
+    changes: list[Change | Resource] = []
     skipped: list[Skip] = []
     unresolved: dict[str, str] = {}
     unchanged = 0
+    pending = t.policy.input_handling is not InputHandling.UPDATE  # (UPDATE creates no asset)
+    entry_of, held_at, add = state.get, lookup.get, changes.append
     for res in (r for r in t.desired if r.kind == ASSET):
-        entry = state.get(res.address)
-        outcome = _asset_change(res, entry, lookup.get(res.address), ctx)
+        entry, held = entry_of(res.address), held_at(res.address)
+        if entry is None and held is None and pending:
+            add(res)
+            continue
+        outcome = _asset_change(res, entry, held, ctx)
         if outcome == "missing":
             unresolved[res.address] = f"{res.address} not found in {t.name} (UPDATE mode creates no assets)"
         elif isinstance(outcome, Change):
@@ -264,18 +293,22 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
             unchanged += 1
     kept: set[str] = set()
     for res in (r for r in t.desired if r.kind != ASSET):
-        missing = [unresolved[a] for a in res.requires if a in unresolved]
+        missing = [unresolved[a] for a in res.requires if a in unresolved] if unresolved else None
         if missing:
             unresolved[res.address] = missing[0]
             skipped.append(Skip(t.name, res.address, "skipped: " + "; ".join(missing), res.source))
             if res.address in state:
                 kept.add(res.address)
             continue
-        change = _resource_change(res, state.get(res.address), lookup.get(res.address), ctx)
+        entry, held = entry_of(res.address), held_at(res.address)
+        if entry is None and held is None:
+            add(res)
+            continue
+        change = _resource_change(res, entry, held, ctx)
         if change is None:
             unchanged += 1
         else:
-            changes.append(change)
+            add(change)
     return changes, skipped, kept, unchanged
 
 
@@ -312,12 +345,12 @@ def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lo
     return changes, skipped, out_of_scope
 
 
-def _edges_left_behind(t: TargetInput, changes: Sequence[Change]) -> list[Skip]:
+def _edges_left_behind(t: TargetInput, changes: Sequence[Change | Resource]) -> list[Skip]:
     """On a target without delete, the table edges an update stops declaring: the re-sent resource may
     not replace what it held (the vendor does not say), so they are listed for removal by hand."""
     found = []
     for c in changes:
-        if c.action is Action.UPDATE and c.prior is not None:
+        if type(c) is Change and c.action is Action.UPDATE and c.prior is not None:
             for source, target in sorted(set(c.prior.edges) - set(c.edges)):
                 found.append(Skip(t.name, f"{c.address}: {source} -> {target}",
                                   f"{c.address} no longer declares this edge, but {t.type} offers no delete: "
@@ -338,13 +371,14 @@ def mass_delete_problem(t: TargetPlan, policy: Policy, managed: int) -> str:
     return ""
 
 
-def _with_prior_body(changes: list[Change], content: Content | None) -> list[Change]:
-    """Each change with the body its state entry was written with, when state holds it."""
+def _with_prior_body(changes: list[Change | Resource], content: Content | None) -> list[Change | Resource]:
+    """Each change with the body its state entry was written with, when state holds it (a pending create
+    replaces nothing)."""
     if not content:
         return changes
-    bodies = content.get_many(c.prior.hash for c in changes if c.prior is not None)
-    return [replace(c, prior_body=bodies[c.prior.hash]) if c.prior is not None and c.prior.hash in bodies else c
-            for c in changes]
+    bodies = content.get_many(c.prior.hash for c in changes if type(c) is Change and c.prior is not None)
+    return [replace(c, prior_body=bodies[c.prior.hash])
+            if type(c) is Change and c.prior is not None and c.prior.hash in bodies else c for c in changes]
 
 
 def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: str = "",
@@ -352,14 +386,17 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     """Diff one target; raise PlanError when its policy cannot be honoured. ``content`` is state's
     bodies by content hash (the prior side of each update's field-level diff)."""
     check_mode(t.name, t.type, t.capabilities, t.policy)
-    ctx = _Context(t, lineage, owner or lineage)
+    creates = _Creates(t.name, owner or lineage, t.policy.input_handling is InputHandling.PARTIAL)
+    ctx = _Context(t, lineage, owner or lineage, creates)
     lookup = _Lookup(t.current, t.policy.case_sensitive_match)
     changes, skipped, kept, unchanged = _desired_changes(t, state, ctx, lookup)
     _skip_or_fail(t, skipped)
-    desired = {r.address for r in t.desired}
+    # (asked for only when state or the target holds something: a first plan needs no set of a million addresses)
+    desired: set[str] = {r.address for r in t.desired} if state or t.current else set()
     removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept, desired)
     declared = _Declared(t.desired)
-    changes = [declared.kept(c) if c.action in (Action.UPDATE, Action.DELETE) else c for c in changes + removals]
+    changes = [declared.kept(c) if type(c) is Change and c.action in (Action.UPDATE, Action.DELETE) else c
+               for c in changes + removals]
     changes = _with_prior_body(changes, content)
     if not t.capabilities.supports_delete:
         undeletable += _edges_left_behind(t, changes)
@@ -367,28 +404,29 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     warnings += [f"{address} is kept as it was: this run skipped it" for address in sorted(kept)]
     if t.column_edges and not t.capabilities.supports_column_lineage:
         warnings.append(f"{t.column_edges} column edge(s) not sent: {t.type} does not take column lineage")
-    provisional = TargetPlan(t.name, t.type, tuple(changes))
+    provisional = TargetPlan(t.name, t.type, Changes(changes, creates))
     guard = mass_delete_problem(provisional, t.policy, len(state))
     if guard:
         warnings.insert(0, f"{guard}: apply will refuse this plan without --allow-mass-delete")
     unmanaged = sorted(a for a in t.current if a not in state and a not in desired
                        and (c := t.current[a]).kind != ASSET and not ctx.ours(c))
-    ordered = tuple(sorted(changes, key=attrgetter("address")))
+    ordered = Changes(sorted(changes, key=attrgetter("address")), creates)
     return TargetPlan(
         name=t.name, type=t.type, changes=ordered, unchanged=unchanged,
         skipped=tuple(sorted(skipped + undeletable, key=lambda s: s.address)), unmanaged=tuple(unmanaged),
         warnings=tuple(warnings), refreshed=t.refreshed, out_of_scope=out_of_scope,
-        impacts=build_impacts(changes, state, lambda: _asset_types(t.desired)), **_estimate(t, ordered),
+        impacts=build_impacts([c for c in changes if type(c) is Change], state, lambda: _asset_types(t.desired)),
+        **_estimate(t, ordered),
     )
 
 
-def _estimate(t: TargetInput, ordered: Sequence[Change]) -> dict[str, Any]:
+def _estimate(t: TargetInput, ordered: Changes) -> dict[str, Any]:
     """What an apply of ``ordered`` (sorted by address, the order apply sends them in) will send."""
     caps = t.capabilities
     writes: dict[tuple[str, bool], list[int]] = {}
     if not caps.request_units:  # every change is one unit: count them (a million creates, a million ones)
         counted: Counter[tuple[str, bool]] = Counter()
-        for (kind, action), n in Counter(zip(map(attrgetter("kind"), ordered), map(attrgetter("action"), ordered))).items():
+        for (kind, action), n in Counter(zip(ordered.column("kind"), ordered.column("action"))).items():
             if action is not Action.ADOPT:
                 counted[kind, action is Action.DELETE] += n
         writes = {group: [1] * n for group, n in counted.items()}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -76,6 +76,73 @@ class Change:
         return doc
 
 
+# What a change shares with the resource it comes from: read from the resource while the change is pending.
+SHARED = frozenset({"address", "kind", "source", "requires", "edges"})
+
+
+class Changes(Sequence[Change]):
+    """A target plan's changes, in order, where most of them are the create of a resource that neither
+    state nor the target holds: such a change is kept as its resource (``pending``) and made, by ``make``,
+    each time it is read. A first plan of a million rows then holds no Change, body view or asset hash per
+    row (about 350 bytes each), and whoever counts the changes by action or kind reads ``column`` without
+    making them. Reads as the tuple of its changes: equal to it, in the same order."""
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, items: Sequence[Any], make: Callable[[Any], Change]) -> None:
+        self._items = items  # each a Change, or a resource whose create ``make`` makes
+        self._make = make
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return Changes(self._items[index], self._make)
+        item = self._items[index]
+        return item if type(item) is Change else self._make(item)
+
+    def __iter__(self) -> Iterator[Change]:
+        make = self._make
+        for item in self._items:
+            yield item if type(item) is Change else make(item)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        pending = sum(1 for item in self._items if type(item) is not Change)
+        return f"Changes({len(self._items)}, {pending} pending)"
+
+    def column(self, name: str) -> Iterator[Any]:
+        """Each change's ``name``, in order, without making a pending change for what its resource holds
+        (``SHARED``) or for its action (a create)."""
+        if name == "action":
+            return (item.action if type(item) is Change else Action.CREATE for item in self._items)
+        if name in SHARED:
+            return map(attrgetter(name), self._items)
+        return map(attrgetter(name), self)
+
+
+def column(changes: Sequence[Change], name: str) -> Iterator[Any]:
+    """Each change's ``name``, in order (``Changes.column`` where it can spare making them)."""
+    if isinstance(changes, Changes):
+        return changes.column(name)
+    return map(attrgetter(name), changes)
+
+
+def with_action(changes: Sequence[Change], action: Action) -> list[Change]:
+    """The changes of ``action``, in order, made only if they are (deletes are never pending)."""
+    return [changes[i] for i, a in enumerate(column(changes, "action")) if a is action]
+
+
 @slot_init
 @dataclass(frozen=True, slots=True)
 class Skip:
@@ -92,7 +159,7 @@ class Skip:
 class TargetPlan:
     name: str
     type: str
-    changes: tuple[Change, ...] = ()
+    changes: Sequence[Change] = ()  # a tuple, or ``Changes``
     unchanged: int = 0
     skipped: tuple[Skip, ...] = ()
     unmanaged: tuple[str, ...] = ()
@@ -105,7 +172,7 @@ class TargetPlan:
 
     @cached_property
     def _counts(self) -> Counter[Action]:
-        return Counter(map(attrgetter("action"), self.changes))  # once: a plan's summary asks for each action
+        return Counter(column(self.changes, "action"))  # once: a plan's summary asks for each action
 
     def count(self, action: Action) -> int:
         return self._counts[action]
@@ -113,7 +180,7 @@ class TargetPlan:
     @property
     def writes(self) -> int:
         """Changes that send something to the target (adoptions only record state)."""
-        return sum(1 for c in self.changes if c.action is not Action.ADOPT)
+        return sum(1 for action in column(self.changes, "action") if action is not Action.ADOPT)
 
     @property
     def undeletable(self) -> tuple[Skip, ...]:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from operator import attrgetter
 
 from ..display import escape_control
 from .contract import source_file
 from .diff import change_diff
 from .impact import Impact
 from .mermaid import render_mermaid
-from .model import Action, Change, Plan, TargetPlan
+from .model import Action, Change, Plan, TargetPlan, column, with_action
 
 PLAN_MARKER = "<!-- lineage-as-code:plan -->"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~>-])")
@@ -55,8 +54,8 @@ def _after_removal(t: TargetPlan, code: Callable[[str], str]) -> str:
 def change_groups(t: TargetPlan) -> list[tuple[Action, str, str, int]]:
     """(action, kind, manifest file, count) for a large target: what a reviewer reads instead of every line."""
     changes = t.changes
-    counted = Counter(zip(map(attrgetter("action"), changes), map(attrgetter("kind"), changes),
-                          map(source_file, map(attrgetter("source"), changes))))
+    counted = Counter(zip(column(changes, "action"), column(changes, "kind"),
+                          map(source_file, column(changes, "source"))))
     counts: Counter[tuple[Action, str, str]] = Counter()
     for (action, kind, file), n in counted.items():
         counts[action, kind, file or "(no longer in the manifests)"] += n
@@ -67,7 +66,7 @@ def _summary_lines(t: TargetPlan, paint: Callable[[str, str], str], colours: dic
     out = [f"  {len(t.changes):,} changes, summarised by action, kind and manifest file ('--detail' lists each):"]
     for action, kind, file, count in change_groups(t):
         out.append(paint(escape_control(f"  {action.symbol} {count:>9,} {kind:<14} {file}"), colours.get(action, "dim")))
-    deletes = [c for c in t.changes if c.action is Action.DELETE]
+    deletes = with_action(t.changes, Action.DELETE)
     if deletes:
         out.append(paint("  Deletes:", "red"))
         out += [paint(escape_control(f"    - {c.address}"), "red") for c in deletes[:DELETES_LISTED]]
@@ -222,7 +221,7 @@ def render_markdown(plan: Plan, context: Iterable[tuple[str, str]] = (), detail:
     if notes:
         out += ["", "> [!IMPORTANT]"] + [f"> {n}" for n in notes]
     out += _impact_section(plan)
-    deletes = [c for c in plan.changes if c.action is Action.DELETE]
+    deletes = [c for t in plan.targets for c in with_action(t.changes, Action.DELETE)]
     if deletes:
         out += ["", "> [!WARNING]", f"> This plan **deletes {len(deletes)}** resource(s) from the catalogs:"]
         out += [f"> - `{c.target}`: {escape_md(c.address)}" for c in deletes[:50]]

@@ -8,7 +8,7 @@ from lineage_as_code.config import InputHandling, Policy
 from lineage_as_code.errors import PlanError
 from lineage_as_code.manifest import ManifestInput, build_lineage
 from lineage_as_code.plan.build import TargetInput, build_plan
-from lineage_as_code.plan.model import Action
+from lineage_as_code.plan.model import Action, column, with_action
 from lineage_as_code.plan.planfile import dump_plan, load_plan
 from lineage_as_code.state import State, StateEntry
 from lineage_as_code.targets.base import ASSET, Capabilities, Current
@@ -123,3 +123,29 @@ def test_targets_without_delete_list_removals_as_skipped():
     assert not plan.has_changes
     assert {s.address for s in plan.targets[0].skipped} == {"process.mart", "asset.pg:shop.mart.d"}
     assert all("offers no delete" in s.reason for s in plan.targets[0].skipped)
+
+
+def test_a_plan_whose_creates_are_made_when_read_reads_like_a_tuple_of_its_changes():
+    """The creates of resources neither state nor the target holds are made when read: every read gives
+    equal changes, in address order among the updates and deletes, and counting them by action or kind
+    (what a summary does) agrees with the changes themselves."""
+    bigger = MANIFEST + b"  - {id: report, inputs: [mart.d], outputs: [bi.e]}\n"
+    state = applied_state(target_input())
+    owned = dict(state.entries("t"))
+    owned["process.mart"] = owned["process.mart"]._replace(hash="an older body")
+    owned["process.gone"] = StateEntry("process", "process.gone", "h")
+    state = State("the-lineage").updated("t", owned, set())
+    current = {a: Current(a, e.kind, e.id, e.hash) for a, e in owned.items() if a != "process.gone"}
+    plan = build_plan([target_input(current=current, text=bigger)], state).targets[0]
+    changes = plan.changes
+    made = list(changes)
+    assert [(c.action, c.address) for c in made] == [
+        (Action.CREATE, "asset.pg:shop.bi.e"), (Action.DELETE, "process.gone"), (Action.UPDATE, "process.mart"),
+        (Action.CREATE, "process.report")]
+    assert made == list(changes) and changes == tuple(made) and changes[1:3] == tuple(made[1:3])
+    assert changes[-1] == made[-1] and changes[0].after["partial"] is True and changes[0].after_hash.endswith(":partial")
+    assert (plan.count(Action.CREATE), plan.count(Action.UPDATE), plan.count(Action.DELETE), plan.writes) == (2, 1, 1, 4)
+    for name in ("action", "kind", "address", "source", "requires", "edges"):
+        assert list(column(changes, name)) == [getattr(c, name) for c in made]
+    assert with_action(changes, Action.DELETE) == [made[1]]
+    assert {c.owner for c in made if c.action is Action.CREATE} == {"the-lineage"}
