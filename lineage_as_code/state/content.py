@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
+from json.encoder import encode_basestring_ascii as _quoted  # json.dumps of a str, in C, with no call around it
 from typing import Any
 
 from ..canonical import canonical_text
@@ -149,7 +150,7 @@ class Content:
         keys = {h.encode() for h in used}
         new = sorted(parsed)
         new_keys = [h.encode() for h in new]
-        if any(json.dumps(h)[1:-1] != h for h in new):  # not plain ASCII: its line's key is not its bytes
+        if any(_quoted(h)[1:-1] != h for h in new):  # not plain ASCII: its line's key is not its bytes
             return None
         out: list[str | tuple[int, int]] = []
         start = stop = -1  # the run of raw lines being passed through
@@ -186,7 +187,7 @@ class Content:
         (``kept_text``)."""
         line = self._encoded.get(h)
         if line is None:
-            line = f"{json.dumps(h)}:{canonical_text(body)}"
+            line = f"{_quoted(h)}:{canonical_text(body)}"
             if not getattr(body, "kept_text", False):
                 self._encoded[h] = line
         return line
@@ -206,7 +207,7 @@ class Content:
             body = parsed.get(h)
             if body is None:
                 start, end = spans[h]
-                yield f"{json.dumps(h)}:{raw[start:end].decode()}"
+                yield f"{_quoted(h)}:{raw[start:end].decode()}"
             else:
                 yield self._line(h, body)
 

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage_as_code.state import State, StateEntry
+from lineage_as_code.state import State, StateEntry, _entry_doc, _entry_line
 from lineage_as_code.state.content import Content
 from lineage_as_code.state.local import LocalStateStore
 
@@ -168,3 +168,12 @@ def test_a_state_file_edited_in_place_while_a_run_holds_it_is_an_error_not_anoth
     with pytest.raises(StateError, match="state.json: the state file was changed in place while this run read it"):
         parsed.updated("local", {"asset.z": StateEntry("asset", "z", "f" * 64)}, set()).to_json()
     assert dict(store.read().entries("local"))["asset.a3"].id == "id9"  # read afresh, the edit is what state holds
+
+
+@settings(max_examples=300, deadline=None)
+@given(addresses, entry)
+def test_an_entry_line_is_what_json_writes_for_it(address: str, e: StateEntry) -> None:
+    compact = {"separators": (",", ":")}
+    assert _entry_line(address, e) == f"{json.dumps(address)}:{json.dumps(_entry_doc(e), **compact)}"
+    odd = e._replace(id=7, edges=((e.kind, e.hash),))  # a field the line is not written from as text
+    assert _entry_line(address, odd) == f"{json.dumps(address)}:{json.dumps(_entry_doc(odd), **compact)}"
