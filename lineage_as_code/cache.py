@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
+from json.encoder import encode_basestring  # json.dumps(ensure_ascii=False) of a str, in C
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,22 @@ _head_json = encoder(sort_keys=False, ascii_only=False, default=plain_value)
 _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # what is not plain data is not cached
 
 
+def _head(r: Resource) -> str:
+    """``[address, kind, source, requires, edges, hash]`` as compact JSON (UTF-8 as is), written from its
+    strings (a cache of a million resources writes a million heads); the encoder writes any other."""
+    q = encode_basestring
+    try:
+        requires = ",".join(map(q, r.requires))
+        edges = ",".join([f"[{q(a)},{q(b)}]" for a, b in r.edges])
+        return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{edges}],{q(r.hash)}]"
+    except (TypeError, ValueError):  # a field that is not a string, an edge that is not a pair
+        return _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
+
+
 def _resource_parts(r: Resource) -> tuple[bytes, bytes]:
     """A resource's line in the cache file as its head and its body, each encoded: ``head TAB body``. A body
     that keeps its text encoded (``TextBody``) is written as it is."""
-    head = _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
+    head = _head(r)
     encoded = getattr(r.body, "encoded", None)
     return head.encode(), encoded() if encoded is not None else canonical_text(r.body, _body_json).encode()
 
@@ -230,7 +243,7 @@ class ResourceCache:
         if signing is None:
             return None
         try:
-            data, opened = read_opened(self._path(target, key), "the translation cache")
+            data, opened = read_opened(self._path(target, key), "the translation cache", ahead=True)
             if not data.endswith(b"\n"):
                 return None
             cut = data.rfind(b"\n", 0, len(data) - 1) + 1
@@ -271,7 +284,8 @@ class ResourceCache:
             for old in (*self.folder.glob(f"{mine}.json"), *self.folder.glob(f"{mine}.pickle")):
                 old.unlink(missing_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
-            opened = Opened(os.dup(fd), str(path), "the translation cache") if reread and hasattr(os, "pread") else None
+            opened = Opened(os.dup(fd), str(path), "the translation cache", ahead=True) \
+                if reread and hasattr(os, "pread") else None
             resources = value.resources
             spans = array("q")  # where each body is in the file: start, end
             try:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lineage_as_code import project
+from lineage_as_code.cache import CachedResources, ResourceCache, _resource_parts
+from lineage_as_code.plan.contract import Resource
 from tests.conftest import FIXTURE
 
 
@@ -271,3 +276,38 @@ def test_an_apply_that_wrote_the_cache_keeps_its_bodies_text(tmp_path):
     resources = [Resource("asset.a", "asset", body, "m.csv:2")]
     ResourceCache(tmp_path / "cache").put("local", "k" * 32, CachedResources(resources, 0), reread=False)
     assert resources[0].body is body and len(list((tmp_path / "cache").glob("local-*.json"))) == 1
+
+
+_TEXT = st.text(alphabet='ab."\\/:\u00e9\u2028\n ', max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(_TEXT, _TEXT, _TEXT, st.lists(_TEXT, max_size=3), st.lists(st.tuples(_TEXT, _TEXT), max_size=3),
+                 _TEXT))
+def test_a_cached_resource_head_is_what_json_writes_for_it(fields) -> None:
+    address, kind, source, requires, edges, digest = fields
+    r = Resource(address, kind, {"x": 1}, source, tuple(requires), tuple(edges), digest or "h")
+    doc = [r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash]
+    assert _resource_parts(r)[0] == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    odd = Resource(address, kind, {"x": 1}, source, (7,), ((address, kind, source),), "h")  # not written as text
+    doc = [odd.address, odd.kind, odd.source, [7], [[address, kind, source]], "h"]
+    assert _resource_parts(odd)[0] == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_cached_bodies_read_in_any_order_are_the_ones_written(tmp_path, monkeypatch):
+    """Bodies asked for in the file's order are read ahead a window at a time and cut from it; asked for
+    in any other order, each is read alone: either way each is the body written (a window far smaller
+    than usual here, so that windows end inside bodies)."""
+    import random
+
+    from lineage_as_code.opened import Opened
+
+    monkeypatch.setattr(Opened, "AHEAD", 200)
+    written = [{"key": f"a{i}", "name": "t\u00e9" * (i % 7), "n": i} for i in range(60)]
+    cache = ResourceCache(tmp_path / "cache")
+    cache.put("local", "k" * 32, CachedResources([Resource(f"asset.a{i:02}", "asset", b, "m.csv:2")
+                                                  for i, b in enumerate(written)], 0))
+    for order in (list(range(60)), list(range(59, -1, -1)), random.Random(7).sample(range(60), 60)):
+        hit = cache.get("local", "k" * 32)
+        assert hit is not None
+        assert {i: dict(hit.resources[i].body) for i in order} == dict(enumerate(written))
