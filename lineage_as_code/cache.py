@@ -243,7 +243,7 @@ class ResourceCache:
         if signing is None:
             return None
         try:
-            data, opened = read_opened(self._path(target, key), "the translation cache", ahead=True)
+            data, opened = read_opened(self._path(target, key), "the translation cache")
             if not data.endswith(b"\n"):
                 return None
             cut = data.rfind(b"\n", 0, len(data) - 1) + 1
@@ -284,8 +284,7 @@ class ResourceCache:
             for old in (*self.folder.glob(f"{mine}.json"), *self.folder.glob(f"{mine}.pickle")):
                 old.unlink(missing_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
-            opened = Opened(os.dup(fd), str(path), "the translation cache", ahead=True) \
-                if reread and hasattr(os, "pread") else None
+            opened = Opened(os.dup(fd), str(path), "the translation cache") if reread and hasattr(os, "pread") else None
             resources = value.resources
             spans = array("q")  # where each body is in the file: start, end
             try:

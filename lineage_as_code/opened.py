@@ -18,55 +18,28 @@ from .errors import LineageAsCodeError, SourceError
 
 
 class Opened:
-    """``opened[start:stop]``: those bytes of the file, read when asked for.
+    """``opened[start:stop]``: those bytes of the file, read when asked for."""
 
-    With ``ahead``, spans asked for one after the other in the file's order (the bodies of a cache file as
-    a plan lists them or an apply sends them) are read ahead, ``AHEAD`` bytes at a time, and cut from what
-    was read: a system call per span cost about 6 us, a million of them 12% of an apply. A span asked for
-    anywhere else is read alone. Without it (a state file, whose sections are read whole and must read as
-    the file holds them each time: an edit in place is then found), every span is read when asked for."""
+    __slots__ = ("__weakref__", "_error", "_fd", "_name", "_what")
 
-    __slots__ = ("__weakref__", "_ahead", "_error", "_fd", "_name", "_read_ahead", "_what")
-    AHEAD = 1 << 20  # bytes read at once for spans asked for in order
-    NEAR = 1 << 16  # how far past the last span the next may start and still count as in order
-
-    def __init__(self, fd: int, name: str, what: str, error: type[LineageAsCodeError] = SourceError,
-                 ahead: bool = False) -> None:
-        self._fd, self._name, self._what, self._error, self._read_ahead = fd, name, what, error, ahead
-        # (where the last span ended, where the bytes read ahead start, those bytes): one value, replaced
-        # whole, so a reader in another thread sees a consistent one
-        self._ahead: tuple[int, int, bytes] = (-1, 0, b"")
+    def __init__(self, fd: int, name: str, what: str, error: type[LineageAsCodeError] = SourceError) -> None:
+        self._fd, self._name, self._what, self._error = fd, name, what, error
         weakref.finalize(self, os.close, fd)
 
     def __getitem__(self, span: slice) -> bytes:
         start, stop = span.start, span.stop
-        last, at, read = self._ahead
-        if at <= start and stop <= at + len(read):
-            self._ahead = (stop, at, read)
-            return read[start - at:stop - at]
-        if self._read_ahead and 0 <= start - last <= self.NEAR and stop - start < self.AHEAD:
-            read = self._read(start, self.AHEAD, stop - start)
-            self._ahead = (stop, start, read)
-            return read[:stop - start]
-        self._ahead = (stop, at, read)
-        return self._read(start, stop - start, stop - start)
-
-    def _read(self, start: int, size: int, least: int) -> bytes:
-        """``size`` bytes from ``start`` (fewer at the file's end, never fewer than ``least``)."""
         try:
-            data = os.pread(self._fd, size, start)
+            data = os.pread(self._fd, stop - start, start)
         except OSError as exc:
             raise self._error(f"{self._name}: cannot read {self._what}: {exc.strerror}") from exc
-        if len(data) < least:
+        if len(data) != stop - start:
             raise self._error(f"{self._name}: {self._what} changed while this run read it; run again")
         return data
 
 
-def read_opened(path: Path, what: str, error: type[LineageAsCodeError] = SourceError,
-                ahead: bool = False) -> tuple[bytes, Opened | None]:
+def read_opened(path: Path, what: str, error: type[LineageAsCodeError] = SourceError) -> tuple[bytes, Opened | None]:
     """The bytes of ``path``, and the file kept open for later reads where the system can read at an
-    offset (else None: whoever needs them again keeps the bytes), reading ahead with ``ahead`` (``Opened``).
-    OSError as ``open`` raises it."""
+    offset (else None: whoever needs them again keeps the bytes). OSError as ``open`` raises it."""
     if not hasattr(os, "pread"):
         return path.read_bytes(), None
     fd = os.open(path, os.O_RDONLY)
@@ -76,7 +49,7 @@ def read_opened(path: Path, what: str, error: type[LineageAsCodeError] = SourceE
     except BaseException:
         os.close(fd)
         raise
-    return data, Opened(fd, str(path), what, error, ahead)
+    return data, Opened(fd, str(path), what, error)
 
 
 def byte_positions(data: Any, byte: int, step: int = 1 << 26) -> Any:
