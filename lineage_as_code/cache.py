@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .canonical import LazyBody, canonical_text, encoder, plain_value
+from .canonical import LazyBody, canonical_text, encoder, pairs_text, plain_value
 from .config import TargetConfig
 from .errors import Problem
 from .opened import Opened, byte_positions, read_opened
@@ -111,8 +111,7 @@ def _head(r: Resource) -> str:
     q = encode_basestring
     try:
         requires = ",".join(map(q, r.requires))
-        edges = ",".join([f"[{q(a)},{q(b)}]" for a, b in r.edges])
-        return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{edges}],{q(r.hash)}]"
+        return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{pairs_text(r.edges, q)}],{q(r.hash)}]"
     except (TypeError, ValueError):  # a field that is not a string, an edge that is not a pair
         return _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from json.encoder import encode_basestring as _encode_text  # the C string encoder json.dumps uses
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,13 @@ def canonical_text(body: Any, encode: Callable[[Any], str] | None = None) -> str
         except TypeError:
             pass
     return (encode or canonical_json)(body)
+
+
+def pairs_text(pairs: Iterable[tuple[str, str]], quote: Callable[[str], str]) -> str:
+    """``[a,b],[c,d]``: the items of a JSON array of string pairs (edges), each string written by ``quote``
+    (one of json's C string encoders); TypeError where one is not a string, ValueError where an item is not
+    a pair. For lines written by the million from their strings, whose writer falls back to an encoder."""
+    return ",".join([f"[{quote(a)},{quote(b)}]" for a, b in pairs])
 
 
 def key_place(text: str, key: str) -> int:

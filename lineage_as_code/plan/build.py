@@ -404,13 +404,12 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     warnings += [f"{address} is kept as it was: this run skipped it" for address in sorted(kept)]
     if t.column_edges and not t.capabilities.supports_column_lineage:
         warnings.append(f"{t.column_edges} column edge(s) not sent: {t.type} does not take column lineage")
-    provisional = TargetPlan(t.name, t.type, Changes(changes, creates))
-    guard = mass_delete_problem(provisional, t.policy, len(state))
+    ordered = Changes(sorted(changes, key=attrgetter("address")), creates)
+    guard = mass_delete_problem(TargetPlan(t.name, t.type, ordered), t.policy, len(state))
     if guard:
         warnings.insert(0, f"{guard}: apply will refuse this plan without --allow-mass-delete")
     unmanaged = sorted(a for a in t.current if a not in state and a not in desired
                        and (c := t.current[a]).kind != ASSET and not ctx.ours(c))
-    ordered = Changes(sorted(changes, key=attrgetter("address")), creates)
     return TargetPlan(
         name=t.name, type=t.type, changes=ordered, unchanged=unchanged,
         skipped=tuple(sorted(skipped + undeletable, key=lambda s: s.address)), unmanaged=tuple(unmanaged),

@@ -77,7 +77,7 @@ class Change:
 
 
 # What a change shares with the resource it comes from: read from the resource while the change is pending.
-SHARED = frozenset({"address", "kind", "source", "requires", "edges"})
+_SHARED = frozenset({"address", "kind", "source", "requires", "edges"})
 
 
 class Changes(Sequence[Change]):
@@ -124,7 +124,7 @@ class Changes(Sequence[Change]):
 
     def column(self, name: str) -> Iterator[Any]:
         """Each change's ``name``, in order, without making a pending change for what its resource holds
-        (``SHARED``) or for its action (a create)."""
+        (``_SHARED``) or for its action (a create)."""
         if name == "action":  # every one a create, but for the few made: one list, not a call per change
             items = self._items
             if self._made is None:
@@ -133,7 +133,7 @@ class Changes(Sequence[Change]):
             for i in self._made:
                 actions[i] = items[i].action
             return iter(actions)
-        if name in SHARED:
+        if name in _SHARED:
             return map(attrgetter(name), self._items)
         return map(attrgetter(name), self)
 

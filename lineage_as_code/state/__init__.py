@@ -26,7 +26,7 @@ from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol
 
-from ..canonical import encoder, plain_value
+from ..canonical import encoder, pairs_text, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
 from ..opened import Opened, byte_positions
@@ -229,7 +229,7 @@ def _entry_line(address: str, entry: StateEntry) -> str:
     as fast as the encoder does it); the encoder writes any other."""
     q = _quoted
     try:
-        edges = ",".join([f"[{q(a)},{q(b)}]" for a, b in entry.edges])
+        edges = pairs_text(entry.edges, q)
         tail = f",{q(entry.file)}{',1' if entry.uncertain else ''}" if entry.file or entry.uncertain else ""
         return (f"{q(address)}:[{q(entry.kind)},{q(entry.id)},{q(entry.hash)},{1 if entry.partial else 0},"
                 f"[{edges}]{tail}]")
