@@ -10,6 +10,7 @@ write, lock, unlock, force-unlock) so the same contract tests run against every 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -21,16 +22,19 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from itertools import islice, pairwise
+from itertools import chain, islice, pairwise
 from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ..canonical import encoder, pairs_text, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
 from ..opened import Opened, byte_positions
 from .content import OPEN, Content, content_span, joined
+
+if TYPE_CHECKING:
+    from .document import Columns
 
 FORMAT_VERSION = 1
 
@@ -61,17 +65,24 @@ def _entry_doc(entry: StateEntry) -> list[object]:
     return doc
 
 
-def _entry(address: str, item: list[Any], shared: dict[str, str]) -> StateEntry:
-    """An entry ``plainly_valid`` accepted (``state/document.py``). Its kind and file, the same for many
-    entries, and the asset keys its edges join, each in the edges of several processes, are kept once
-    (``shared``), and an id equal to the address is the address: a million entries would otherwise hold a
-    million copies of each (a million table edges: 2 million keys, 150 MB, where 600k distinct ones are)."""
-    kind, vid, digest, partial, edges, *rest = item
-    file = rest[0] if rest else ""
+_made = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
+
+
+def _entries(addresses: list[str], columns: Columns, shared: dict[str, str]) -> dict[str, StateEntry]:
+    """Entries ``plain_columns`` accepted (``state/document.py``), made column by column. A kind and a file,
+    each the same for many entries, and the asset keys edges join, each in the edges of several processes,
+    are kept once (``shared``), and an id equal to its address is that address: a million entries would
+    otherwise hold a million copies of each (a million table edges: 2 million keys, 150 MB, where 600k
+    distinct ones are)."""
+    kinds, vids, digests, partials, edges, files, uncertain = columns
     share = shared.setdefault
-    return StateEntry(share(kind, kind), address if vid == address else vid, digest, partial == 1,
-                      tuple([(share(a, a), share(b, b)) for a, b in edges]) if edges else (), share(file, file),
-                      len(rest) > 1 and rest[1] == 1)
+    flat = list(chain.from_iterable(chain.from_iterable(edges)))  # every edge's two keys, entry after entry
+    keys = iter(list(map(share, flat, flat)))
+    pairs = iter(list(zip(keys, keys)))
+    fields = zip(map(share, kinds, kinds), [a if v == a else v for a, v in zip(addresses, vids)], digests,
+                 map((1).__eq__, partials), [tuple(islice(pairs, n)) if n else () for n in map(len, edges)],
+                 map(share, files, files), map((1).__eq__, uncertain))
+    return dict(zip(addresses, map(_made, fields)))
 
 
 @dataclass(frozen=True)
@@ -178,7 +189,7 @@ class State:
         head = data[:span[0] - len(OPEN)] + b"\n}\n" if span else data
         with bulk_allocation():
             doc = parse_state_document(head, where)
-            targets = {t: _target_entries(entries, where, t) for t, entries in doc["targets"].items()}
+            targets = {t: MappingProxyType(_target_entries(entries, where, t)) for t, entries in doc["targets"].items()}
         if doc.get("content"):
             content = Content(doc["content"], where=where)
         return cls(doc["lineage"], int(doc["serial"]), MappingProxyType(targets), content)
@@ -192,13 +203,13 @@ class State:
 
 
 def _target_entries(entries: Mapping[str, Any], where: str, target: str,
-                    shared: dict[str, str] | None = None) -> Mapping[str, StateEntry]:
-    from .document import build_entry, plainly_valid
+                    shared: dict[str, str] | None = None) -> dict[str, StateEntry]:
+    from .document import build_entry, plain_columns
 
-    if plainly_valid(entries):
-        shared = {} if shared is None else shared
-        return MappingProxyType({a: _entry(a, item, shared) for a, item in entries.items()})
-    return MappingProxyType({a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()})
+    columns = plain_columns(entries)
+    if columns is not None:
+        return _entries(list(entries), columns, {} if shared is None else shared)
+    return {a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()}
 
 
 def _entries_in_pieces(raw: memoryview, where: str, target: str) -> dict[str, StateEntry] | None:
@@ -290,7 +301,7 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
             with bulk_allocation():
                 entries = _entries_in_pieces(raw, self._where, target)
                 if entries is None:
-                    entries = dict(_target_entries(parse_section(raw, self._where, target), self._where, target))
+                    entries = _target_entries(parse_section(raw, self._where, target), self._where, target)
                 found = self._parsed[target] = MappingProxyType(entries)
         return found
 

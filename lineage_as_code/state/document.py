@@ -172,30 +172,41 @@ def section_pieces(raw: memoryview, size: int | None = None) -> Iterator[dict[st
         at = cut.end() if cut else end
 
 
-def plainly_valid(entries: Mapping[str, Any]) -> bool:
-    """Whether every entry of one target is plainly valid (what the schema's ``entry`` accepts,
-    in its usual spelling). Checked column by column with ``map``/``set``, which run at C speed:
-    a state holds hundreds of thousands of entries and millions of edges. False means: look at
-    each entry with ``build_entry``."""
+Columns = tuple[list[str], list[str], list[str], list[int], list[list[list[str]]], list[str], list[int]]
+
+
+def plain_columns(entries: Mapping[str, Any]) -> Columns | None:
+    """The columns of one target's entries (kind, id, hash, partial, edges, file, uncertain; a file or an
+    uncertain flag left out is ``""`` or 0) when every entry is plainly valid (what the schema's ``entry``
+    accepts, in its usual spelling); None when one may not be, which ``build_entry`` then looks at. Taken
+    and checked column by column with ``map``/``set``, at C speed: a state holds hundreds of thousands of
+    entries and millions of edges."""
     rows = list(entries.values())
     if not rows:
-        return True
+        return [], [], [], [], [], [], []
     lengths = set(map(len, rows)) if _only(rows, list) else set()
     if not lengths or not lengths <= {5, 6, 7}:
-        return False
+        return None
     kinds, vids, digests, partials, edges = (list(map(itemgetter(i), rows)) for i in range(5))
     if len(lengths) == 1:  # every entry the same length (as written: each has its file): no test per entry
-        files = list(map(itemgetter(5), rows)) if 6 in lengths or 7 in lengths else []
-        uncertain = list(map(itemgetter(6), rows)) if 7 in lengths else []
+        files = list(map(itemgetter(5), rows)) if 6 in lengths or 7 in lengths else [""] * len(rows)
+        uncertain = list(map(itemgetter(6), rows)) if 7 in lengths else [0] * len(rows)
     else:
-        files = [r[5] for r in rows if len(r) >= 6]
-        uncertain = [r[6] for r in rows if len(r) == 7]
+        files = [r[5] if len(r) > 5 else "" for r in rows]
+        uncertain = [r[6] if len(r) > 6 else 0 for r in rows]
     if not (_only(kinds, str) and all(kinds) and _only(vids, str) and _only(digests, str)
             and _only(partials, int) and set(partials) <= {0, 1} and _only(edges, list) and _only(files, str)
             and _only(uncertain, int) and set(uncertain) <= {0, 1}):
-        return False
+        return None
     pairs = list(chain.from_iterable(edges))
-    return _only(pairs, list) and set(map(len, pairs)) <= {2} and _only(chain.from_iterable(pairs), str)
+    if not (_only(pairs, list) and set(map(len, pairs)) <= {2} and _only(chain.from_iterable(pairs), str)):
+        return None
+    return kinds, vids, digests, partials, edges, files, uncertain
+
+
+def plainly_valid(entries: Mapping[str, Any]) -> bool:
+    """Whether every entry of one target is plainly valid (``plain_columns``)."""
+    return plain_columns(entries) is not None
 
 
 def build_entry(raw: Any, where: str, target: str, address: str) -> RawEntry:

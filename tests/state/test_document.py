@@ -26,6 +26,11 @@ entries = st.one_of(
               st.lists(edge, max_size=3)).map(list),
     st.lists(st.one_of(scalars, st.lists(edge, max_size=2)), max_size=6),
     scalars,
+    # as this tool writes them, with a file and an uncertain flag or not (lengths mixed within a target)
+    st.tuples(st.text(max_size=3), st.text(max_size=3), st.text(max_size=3), st.sampled_from([0, 1]),
+              st.lists(st.lists(st.text(max_size=2), min_size=2, max_size=2), max_size=2),
+              st.one_of(st.text(max_size=3), scalars), st.sampled_from([0, 1, 1.0, True, 2]),
+              st.integers(5, 7)).map(lambda t: list(t[:t[-1]])),
 )
 
 
@@ -47,6 +52,7 @@ def test_entries_are_read_exactly_when_the_schema_accepts_them(raws: list[Any]) 
         entry = state.entries("t")[f"asset.a{i}"]
         assert (entry.kind, entry.id, entry.hash, entry.partial) == (raw[0], raw[1], raw[2], bool(raw[3]))
         assert entry.edges == tuple((a, b) for a, b in raw[4])
+        assert (entry.file, entry.uncertain) == (raw[5] if len(raw) > 5 else "", len(raw) > 6 and raw[6] == 1)
 
 
 ENVELOPE = Draft202012Validator(SCHEMA)
