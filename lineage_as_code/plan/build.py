@@ -47,6 +47,11 @@ class TargetInput:
     in_scope: Callable[[str], bool] | None = None
 
 
+# What a target holds at an address exactly as state's entry there records it (its read said so: ``as_recorded``):
+# present, and not known to differ from that entry. Only ever read beside that entry.
+_AS_RECORDED = Current("", "", "", None)
+
+
 class _Lookup:
     """Find what a target holds at an address, honouring case_sensitive_match."""
 
@@ -54,12 +59,21 @@ class _Lookup:
         self.case_sensitive = case_sensitive
         self.exact = current
         self.folded = {} if case_sensitive else {k.casefold(): v for k, v in current.items()}
+        self.recorded: Callable[[str], bool] | None = getattr(current, "as_recorded", None)
 
     def get(self, address: str) -> Current | None:
         hit = self.exact.get(address)
         if hit is None and self.folded:  # (empty when case_sensitive)
             hit = self.folded.get(address.casefold())
         return hit
+
+    def held(self, address: str, entry: StateEntry | None) -> Current | None:
+        """What the target holds at ``address``, beside state's ``entry`` there: ``_AS_RECORDED`` when the
+        target's read found it as ``entry`` records it (a re-plan of a million unchanged rows makes no
+        Current for them)."""
+        if entry is not None and self.recorded is not None and self.recorded(address):
+            return _AS_RECORDED
+        return self.get(address)
 
 
 def asset_hash(res: Resource, partial: bool) -> str:
@@ -278,9 +292,10 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
     unresolved: dict[str, str] = {}
     unchanged = 0
     pending = t.policy.input_handling is not InputHandling.UPDATE  # (UPDATE creates no asset)
-    entry_of, held_at, add = state.get, lookup.get, changes.append
+    entry_of, held_at, add = state.get, lookup.held, changes.append
     for res in (r for r in t.desired if r.kind == ASSET):
-        entry, held = entry_of(res.address), held_at(res.address)
+        entry = entry_of(res.address)
+        held = held_at(res.address, entry)
         if entry is None and held is None and pending:
             add(res)
             continue
@@ -300,7 +315,8 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
             if res.address in state:
                 kept.add(res.address)
             continue
-        entry, held = entry_of(res.address), held_at(res.address)
+        entry = entry_of(res.address)
+        held = held_at(res.address, entry)
         if entry is None and held is None:
             add(res)
             continue

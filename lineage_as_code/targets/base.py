@@ -39,7 +39,9 @@ class Target(Protocol):
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> Mapping[str, Current]:
         """Return what the target holds: always the assets of ``desired`` that exist (input
         handling needs them); with ``refresh`` also the managed resources in ``known``, and any
-        unmanaged lineage it can list cheaply. Absent addresses do not exist."""
+        unmanaged lineage it can list cheaply. Absent addresses do not exist. The mapping may also answer
+        ``as_recorded(address)``: whether the target holds ``address`` exactly as ``known`` records it (a
+        plan then needs no Current for it)."""
         ...
 
     def held_digest(self, refresh: bool) -> str | None:

@@ -253,16 +253,27 @@ class _Held(Mapping[str, Current]):
 
     def _owner_of(self, address: object) -> str | None:
         """The ownership marker of a row as state records it at ``address``; None when there is none."""
-        return next((owner for owner, addresses in self._same.items() if address in addresses), None)
+        for owner, addresses in self._same.items():
+            if address in addresses:
+                return owner
+        return None
 
-    def __getitem__(self, address: str) -> Current:
+    def as_recorded(self, address: str) -> bool:
+        """Whether the row at ``address`` is exactly as state records it."""
+        return self._owner_of(address) is not None
+
+    def get(self, address: str, default: Any = None) -> Any:  # (Mapping's raises and catches a KeyError per miss)
         found = self._other.get(address)
         if found is not None:
             return found
         owner = self._owner_of(address)
-        if owner is None:
+        return default if owner is None else known_held(self._known, address, owner)
+
+    def __getitem__(self, address: str) -> Current:
+        found = self.get(address)
+        if found is None:
             raise KeyError(address)
-        return known_held(self._known, address, owner)
+        return found  # type: ignore[no-any-return]
 
     def __contains__(self, address: object) -> bool:
         return address in self._other or self._owner_of(address) is not None
