@@ -204,11 +204,6 @@ def plain_columns(entries: Mapping[str, Any]) -> Columns | None:
     return kinds, vids, digests, partials, edges, files, uncertain
 
 
-def plainly_valid(entries: Mapping[str, Any]) -> bool:
-    """Whether every entry of one target is plainly valid (``plain_columns``)."""
-    return plain_columns(entries) is not None
-
-
 def build_entry(raw: Any, where: str, target: str, address: str) -> RawEntry:
     """Return one state entry as ``(kind, id, hash, partial, edges, file, uncertain)``; StateError when the schema
     refuses it."""
