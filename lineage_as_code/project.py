@@ -63,6 +63,13 @@ class LoadedManifests:
     def parsed(self) -> bool:
         return "lineage" in self.__dict__ or "let_go" in self.__dict__
 
+    def hand_over(self) -> Lineage:
+        """The lineage, for its last use: let go here (as by ``let_go``) and returned ``owned``, so that the
+        one it is handed to, holding the only reference, may free it as it goes (``Lineage.take``)."""
+        lineage = self.lineage
+        self.let_go()
+        return replace(lineage, owned=True)
+
     def let_go(self) -> None:
         """Drop the parsed lineage (its bytes went when it was parsed): a run whose targets have translated
         it needs it no more, and at a million rows it is hundreds of megabytes its translation does not

@@ -98,7 +98,9 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     remembered: dict[str, TargetPlan] = {}  # targets whose plan is known to be a no-op
     noop_keys: dict[str, tuple[str, tuple[Problem, ...]]] = {}  # where to remember a no-op, and its notes
     repeated: list[tuple[Problem, ...]] = []
+    found: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources | None, str, str]] = []
     translated: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources, str]] = []
+    served: list[tuple[Problem, ...]] = []  # the warnings of plans served from the cache
 
     def repeat(notes: tuple[Problem, ...]) -> None:
         if not loaded.parsed and notes not in repeated:
@@ -118,20 +120,26 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         hit = cache.get_noop(tc.name, noop_key) if noop_key else None
         if hit is not None:
             remembered[tc.name] = hit[0]
-            repeat(hit[1])
+            served.append(hit[1])
             continue
         cached = cache.get(tc.name, key)
+        if cached is not None:
+            served.append(cached.notes)
+        found.append((tc, target, caps, refresh, cached, "" if cached is not None else key, noop_key))
+    # The targets the cache does not serve translate the lineage, in config order, the last one taking it
+    # apart as it goes (unless ``keep_lineage``): it is not held whole beside a whole translation.
+    last = max((i for i, f in enumerate(found) if f[4] is None), default=-1)
+    for i, (tc, target, caps, refresh, cached, key, noop_key) in enumerate(found):
         if cached is None:
-            cached = CachedResources(target.translate(loaded.lineage), loaded.lineage.column_edge_count,
-                                     loaded.notes)
-        else:
-            repeat(cached.notes)
-            key = ""  # nothing to write
+            edges = loaded.lineage.column_edge_count
+            lineage = loaded.hand_over() if i == last and not keep_lineage else loaded.lineage
+            cached = CachedResources(target.translate(lineage), edges, loaded.notes)
+            del lineage
         if noop_key:
             noop_keys[tc.name] = (noop_key, cached.notes)
         translated.append((tc, target, caps, refresh, cached, key))
-    if not keep_lineage:  # every target has its translation: the lineage goes before state and targets are read
-        loaded.let_go()
+    for notes in served:  # said once: a parse above said them already
+        repeat(notes)
     for tc, target, caps, refresh, cached, key in translated:
         if key:  # a new translation: cached, and from then on its bodies are read from the cache file
             cache.put(tc.name, key, cached, reread=not for_apply)

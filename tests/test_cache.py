@@ -105,6 +105,28 @@ def test_a_plan_from_the_cache_repeats_the_warnings_the_manifests_gave(lac, root
     assert "by_hand.yaml:3: process 'dup' is written by hand here and wins" in again.err
 
 
+def test_a_target_the_cache_serves_and_one_it_misses_plan_alike_and_warn_once(lac, root):
+    """Of two targets, those the cache misses translate the lineage (the last one taking it apart as it
+    goes): each plans every resource, and the manifests' warnings are said once, never once per target."""
+    config = root / "lac.yaml"
+    config.write_text(config.read_text() + "  second:\n    type: duckdb\n    path: .lac/second.duckdb\n")
+    (root / "manifests" / "compiled.yaml").write_text(
+        "version: 1\ncompiled_from: dbt\nprocesses:\n  - {id: dup, inputs: [pg:db.s.a], outputs: [pg:db.s.b]}\n")
+    (root / "manifests" / "by_hand.yaml").write_text(
+        "version: 1\nprocesses:\n  - {id: dup, inputs: [pg:db.s.a], outputs: [pg:db.s.c]}\n")
+    first = lac("plan", "--format", "json", cwd=root)
+    local, second = json.loads(first.out)["targets"]
+    assert [c["address"] for c in local["changes"]] == [c["address"] for c in second["changes"]]
+    assert "process.dup" in [c["address"] for c in second["changes"]]
+    assert first.err.count("is written by hand here and wins") == 1, first.err
+    for served, missed in (("local", "second"), ("second", "local")):
+        for cached in (root / ".lac" / "cache").glob(f"{missed}-*.json"):
+            cached.unlink()
+        again = lac("plan", "--format", "json", cwd=root)
+        assert again.out == first.out, served
+        assert again.err.count("by_hand.yaml:3: process 'dup' is written by hand here and wins") == 1, again.err
+
+
 def test_a_cache_file_whose_header_was_edited_is_a_miss(lac, root, monkeypatch):
     expected = lac("plan", cwd=root).out
     cached = next((root / ".lac" / "cache").glob("local-*.json"))

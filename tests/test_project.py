@@ -59,3 +59,14 @@ def test_a_plan_lets_its_lineage_go_once_translated_unless_asked_to_keep_it(tmp_
         else:
             with pytest.raises(RuntimeError):
                 _ = loaded.lineage
+
+
+def test_a_lineage_handed_over_for_its_last_use_is_let_go_here():
+    loaded = LoadedManifests((ManifestFile("m.csv", GOOD, "e1"),))
+    handed = loaded.hand_over()
+    assert handed.owned and [p.id for p in handed.processes] == ["p1"]
+    with pytest.raises(RuntimeError, match="let go"):  # nobody else reads it while it is taken apart
+        _ = loaded.lineage
+    processes, assets = handed.take()
+    assert [p.id for p in processes] == ["p1"] and sorted(assets) == ["pg:d.s.a", "pg:d.s.b"]
+    assert handed.processes == () and not handed.assets

@@ -33,7 +33,9 @@ class Target(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     def translate(self, lineage: Lineage) -> list[Resource]:
-        """Return the target's resources for ``lineage``; pure, no I/O."""
+        """Return the target's resources for ``lineage``; pure, no I/O. A lineage handed over for its last
+        use (``owned``) may be taken apart as it is translated (``Lineage.take``), by a translation that
+        reads nothing of it afterwards."""
         ...
 
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> Mapping[str, Current]:

@@ -315,7 +315,7 @@ class DuckDBTarget:
         return self._conn
 
     def translate(self, lineage: Lineage) -> list[Resource]:
-        return lineage_resources(lineage)
+        return lineage_resources(lineage, take_apart=True)  # nothing here reads the lineage afterwards
 
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> Mapping[str, Current]:
         """What the store holds, read through a read-only connection (closed before any apply), so a

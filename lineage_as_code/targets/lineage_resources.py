@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
-from typing import Any
+from typing import Any, TypeVar
 
 from ..canonical import TextBody, canonical_json
 from ..model import Asset, ColumnBlock, ColumnSlice, Lineage, Process, ints_of
 from .base import ASSET, Resource
+
+_T = TypeVar("_T")
 
 
 def asset_address(asset: Asset) -> str:
@@ -211,19 +213,42 @@ def _body(text: str) -> tuple[TextBody, str]:
     return TextBody(data), hashlib.sha256(data).hexdigest()
 
 
-def lineage_resources(lineage: Lineage) -> list[Resource]:
+def _handed(values: list[Any]) -> Iterator[Any]:
+    """Each of ``values`` in order, let go from the list as it is given."""
+    for i in range(len(values)):
+        value, values[i] = values[i], None
+        yield value
+
+
+def _popped(values: dict[str, _T]) -> Iterator[_T]:
+    """Each of ``values`` in key order, popped from the dict as it is given."""
+    for key in list(values):
+        yield values.pop(key)
+
+
+def lineage_resources(lineage: Lineage, take_apart: bool = False) -> list[Resource]:
     """Assets first, then processes, each process requiring its assets. An asset's source is the
     first process (in id order) that references it.
 
     One pass over the processes does all of a process's work, reading each of its assets' keys once:
-    at a million rows the assets lie scattered in memory, and every extra walk costs seconds.
+    at a million rows the assets lie scattered in memory, and every extra walk costs seconds. With
+    ``take_apart``, from a translation that reads nothing of the lineage afterwards, a lineage handed over
+    for its last use (``owned``) is taken apart as it is translated: each process and asset goes once its
+    resources are made.
     """
+    if take_apart and lineage.owned:
+        processes, assets = lineage.take()
+        return _resources(_handed(processes), _popped(assets))
+    return _resources(lineage.processes, lineage.assets.values())
+
+
+def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Resource]:
     # asset key -> (its address, one string shared by the asset and its users; the source of the first
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
     texts = _ProcessTexts()
-    processes = []
-    for p in lineage.processes:
+    made = []
+    for p in processes:
         source = str(p.source)
         inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
         requires = []
@@ -239,11 +264,11 @@ def lineage_resources(lineage: Lineage) -> list[Resource]:
             edges = tuple([(i, o) for i in inputs for o in outputs])
             held = tuple(dict.fromkeys(requires))
         body, digest = _body(texts(p, inputs, outputs))
-        processes.append(Resource(process_address(p), "process", body, source, held, edges, digest))
+        made.append(Resource(process_address(p), "process", body, source, held, edges, digest))
     resources = []
-    for a in lineage.assets.values():
+    for a in assets:
         at, source = used.get(a.key) or (asset_address(a), "")
         body, digest = _body(_asset_json(a))
         resources.append(Resource(at, ASSET, body, source, hash=digest))
-    resources.extend(processes)
+    resources.extend(made)
     return resources

@@ -8,7 +8,8 @@ emulator (or a real DuckDB file), and must keep the promises of the plan/target 
   is listed for removal by hand;
 - a lost state file followed by an apply duplicates nothing and converges;
 - each target declares an ambiguous-failure policy it can keep (reconcile only where it can read back);
-- a read that says a resource is held as state records it (``as_recorded``) says so only of what is.
+- a read that says a resource is held as state records it (``as_recorded``) says so only of what is;
+- a lineage handed over for its last use translates as a shared one does.
 """
 
 from __future__ import annotations
@@ -182,6 +183,34 @@ def test_each_target_declares_an_ambiguous_failure_policy_it_can_keep(name: str,
             # reconcile reads the write back before sending it again: only a target that can read can
             if caps.ambiguous_failure is AmbiguousFailure.RECONCILE:
                 assert caps.supports_refresh, f"{name} cannot reconcile without reading back"
+
+
+@pytest.mark.parametrize("name", TARGETS)
+def test_a_lineage_handed_over_for_its_last_use_translates_as_a_shared_one(name: str, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's last translation is handed the lineage to take apart as it goes (``owned``): whatever a
+    target does with it, what it makes is what it makes of a shared lineage, in the same order."""
+    from dataclasses import replace
+
+    from lineage_as_code.canonical import canonical_text
+    from lineage_as_code.config import load_config
+    from lineage_as_code.project import read_manifests
+
+    def made(lineage: Any) -> list[tuple[Any, ...]]:
+        target = open_target(next(iter(config.targets.values())))
+        try:
+            return [(r.address, r.kind, r.source, r.requires, r.edges, r.hash, canonical_text(r.body))
+                    for r in target.translate(lineage)]
+        finally:
+            target.close()
+
+    with rig(name, tmp_path, monkeypatch):
+        config = load_config(str(tmp_path / "lac.yaml"))
+        loaded = read_manifests(config)
+        shared = made(loaded.lineage)
+        assert len([m for m in shared if m[1] != "asset"]) >= 6
+        assert made(loaded.hand_over()) == shared
+        assert made(replace(read_manifests(config).lineage, owned=True)) == shared
 
 
 # A vendor setting the lac.yaml schema leaves open (the shared ones, such as max_parallel, it checks itself).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import duckdb
 import pytest
 from hypothesis import given, settings
@@ -190,6 +192,23 @@ def test_content_hashes_are_the_ones_earlier_versions_wrote_to_state():
         "asset.snowflake:RAW.shop.orders", 'asset.postgres:`pub.lic`.`we"ird\\näme\t`',
         "asset.snowflake:ANALYTICS.marts.fct_orders")
     assert by_address["asset.snowflake:ANALYTICS.marts.fct_orders"].source == "m.yaml:3"
+
+
+def test_a_lineage_handed_over_translates_as_a_shared_one_and_is_taken_apart():
+    """The last translation of a run takes the lineage apart as it goes (each process and asset freed once
+    translated); what it makes is what a translation of the shared lineage makes, in the same order."""
+    shared = Lineage.build(_PROCESSES)
+    expected = [(r.address, r.kind, r.source, r.requires, r.edges, r.hash, canonical_text(r.body))
+                for r in lineage_resources(shared)]
+    with pytest.raises(RuntimeError, match="handed over"):  # a shared lineage is never emptied
+        shared.take()
+    handed = replace(shared, owned=True)
+    assert len(lineage_resources(handed)) == 5 and len(handed.processes) == 2  # only when asked to
+    got = [(r.address, r.kind, r.source, r.requires, r.edges, r.hash, canonical_text(r.body))
+           for r in duckdb_target.DuckDBTarget(TargetConfig("local", "duckdb", {}, Policy())).translate(handed)]
+    assert got == expected and len(got) == 5
+    assert handed.processes == () and not handed.assets
+    assert len(shared.processes) == 2  # the shared one it was made from is as it was
 
 
 _text = st.text(max_size=12)
