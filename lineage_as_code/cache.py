@@ -11,10 +11,14 @@ signed with HMAC-SHA256 under a key kept outside the project (in the user's cach
 on first use). A file that is unsigned, signed with another key, corrupt or of another shape is a
 miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
 
-File shape: one line per resource, ``[address, kind, source, requires, edges, hash]`` TAB ``body JSON``
-(JSON text never holds a raw tab), then a header line ``{"format", "key", "column_edges", "count",
-"notes", "mac"}``, last because the file is written as it is encoded and the mac covers the lines
-and the rest of the header. ``notes`` are the manifests' warnings, which a plan from the cache repeats. Bodies are parsed only when read, so a no-op re-plan never parses a million of them.
+File shape: the canonical JSON of every body, one after another; then one line per resource,
+``[address, kind, source, requires, edges, hash, start, end]`` (its body: bytes ``start`` to ``end``);
+then a header line ``{"format", "key", "column_edges", "count", "heads", "notes", "mac"}`` (``heads``:
+where the resource lines begin), last because the file is written as it is made and the mac covers
+everything before it and the rest of the header. ``notes`` are the manifests' warnings, which a plan
+from the cache repeats. A translation writes its bodies into the file as it makes them (``spill``), so
+a plan does not hold a million of them; bodies are parsed only when read, so a no-op re-plan never
+parses them.
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ from . import __version__
 from .canonical import LazyBody, canonical_text, encoder, pairs_text, plain_value
 from .config import TargetConfig
 from .errors import Problem
-from .opened import Opened, byte_positions, read_opened
+from .opened import Opened, Spill, byte_positions, read_opened
 from .plan.contract import Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 NOOP_FORMAT = 1
 _CHUNK = 10_000  # resources encoded and written (and head lines parsed) at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
@@ -105,55 +109,57 @@ _head_json = encoder(sort_keys=False, ascii_only=False, default=plain_value)
 _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # what is not plain data is not cached
 
 
-def _head(r: Resource) -> str:
-    """``[address, kind, source, requires, edges, hash]`` as compact JSON (UTF-8 as is), written from its
-    strings (a cache of a million resources writes a million heads); the encoder writes any other."""
+def _head(r: Resource, start: int, end: int) -> bytes:
+    """``[address, kind, source, requires, edges, hash, start, end]`` as compact JSON (UTF-8 as is), written
+    from its strings (a cache of a million resources writes a million heads); the encoder writes any other."""
     q = encode_basestring
     try:
         requires = ",".join(map(q, r.requires))
-        return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{pairs_text(r.edges, q)}],{q(r.hash)}]"
+        return (f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{pairs_text(r.edges, q)}],{q(r.hash)},"
+                f"{start},{end}]").encode()
     except (TypeError, ValueError):  # a field that is not a string, an edge that is not a pair
-        return _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash])
+        return _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash,
+                           start, end]).encode()
 
 
-def _resource_parts(r: Resource) -> tuple[bytes, bytes]:
-    """A resource's line in the cache file as its head and its body, each encoded: ``head TAB body``. A body
-    that keeps its text encoded (``TextBody``) is written as it is."""
-    head = _head(r)
-    encoded = getattr(r.body, "encoded", None)
-    return head.encode(), encoded() if encoded is not None else canonical_text(r.body, _body_json).encode()
+def _encoded(body: Any) -> bytes:
+    """A body's canonical JSON, UTF-8: a body that keeps its text encoded (``TextBody``) gives it as it is;
+    TypeError or ValueError where a body is not plain JSON data."""
+    encoded = getattr(body, "encoded", None)
+    return encoded() if encoded is not None else canonical_text(body, _body_json).encode()
 
 
-def _resources(data: bytes, cut: int, opened: Opened | None = None) -> list[Resource]:
-    """The resources of a cache file's lines (``data[:cut]``): found by where its newlines and tabs are
-    (one of each per line, looked for a few MB at a time), the heads of a chunk of lines parsed by one
-    ``json.loads`` (a million calls of it were most of a no-op re-plan), every body left where the file
-    is (``opened``, else ``data``) until read."""
+def _resources(data: bytes, heads: int, cut: int, opened: Opened | None = None) -> list[Resource]:
+    """The resources of a cache file whose resource lines are ``data[heads:cut]``: found by where its
+    newlines are (looked for a few MB at a time), a chunk of lines parsed by one ``json.loads`` (a million
+    calls of it were most of a no-op re-plan), every body left where the file is (``opened``, else
+    ``data``) until read."""
     import numpy as np
 
-    raw = np.frombuffer(data, dtype=np.uint8, count=cut)
-    ends, tabs = byte_positions(raw, 10), byte_positions(raw, 9)
-    starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
-    if len(tabs) != len(ends) or not ((tabs > starts) & (tabs < ends)).all():
+    if heads == cut:
+        return []
+    ends = byte_positions(np.frombuffer(data, dtype=np.uint8, count=cut - heads, offset=heads), 10) + heads
+    if not len(ends) or int(ends[-1]) != cut - 1:
         raise ValueError("not a cache file's lines")
+    starts = np.concatenate([np.asarray([heads], dtype=ends.dtype), ends[:-1] + 1])
     out: list[Resource] = []
     shared: dict[str, str] = {}  # one string per kind
     for at in range(0, len(ends), _CHUNK):  # in chunks: the joined text stays small
-        s, t, e = (a[at:at + _CHUNK].tolist() for a in (starts, tabs, ends))
-        out += _chunk(data, s, t, e, shared, opened or data)
+        first, last = int(starts[at]), int(ends[min(at + _CHUNK, len(ends)) - 1])
+        # JSON text holds no raw newline: the chunk's lines, made one array
+        out += _chunk(json.loads(b"[" + data[first:last].replace(b"\n", b",") + b"]"), shared, opened or data, heads)
     return out
 
 
-def _chunk(data: bytes, starts: list[int], tabs: list[int], ends: list[int], shared: dict[str, str],
-           bodies: bytes | Opened) -> list[Resource]:
-    heads = json.loads(b"[" + b",".join([data[s:t] for s, t in zip(starts, tabs, strict=True)]) + b"]")
+def _chunk(heads: list[Any], shared: dict[str, str], bodies: bytes | Opened, limit: int) -> list[Resource]:
     out = []
-    for tab, end, head in zip(tabs, ends, heads, strict=True):
-        address, kind, source, requires, edges, digest = head
+    for head in heads:
+        address, kind, source, requires, edges, digest, start, end = head
         if not (isinstance(address, str) and isinstance(kind, str) and isinstance(source, str)
-                and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)):
+                and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)
+                and type(start) is int and type(end) is int and 0 <= start <= end <= limit):
             raise TypeError("not a cached resource")
-        out.append(Resource(address, shared.setdefault(kind, kind), LazyBody(bodies, tab + 1, end), source,
+        out.append(Resource(address, shared.setdefault(kind, kind), LazyBody(bodies, start, end), source,
                             tuple(requires), tuple(map(tuple, edges)), digest))
     return out
 
@@ -252,10 +258,12 @@ class ResourceCache:
             given = str(header.pop("mac", ""))
             with memoryview(data)[:cut] as rest:  # the lines, not copied: the file is most of a no-op plan's memory
                 lines_mac = hmac.new(signing, rest, hashlib.sha256).hexdigest()
+            heads = header.get("heads")
             if not (hmac.compare_digest(given, _mac(signing, header, lines_mac))
-                    and header.get("format") == CACHE_FORMAT and header.get("key") == key):
+                    and header.get("format") == CACHE_FORMAT and header.get("key") == key
+                    and type(heads) is int and 0 <= heads <= cut):
                 return None
-            resources = _resources(data, cut, opened)
+            resources = _resources(data, heads, cut, opened)
             if len(resources) != header.get("count"):
                 return None
             return CachedResources(resources, int(header["column_edges"]),
@@ -263,61 +271,80 @@ class ResourceCache:
         except (OSError, ValueError, TypeError, KeyError, RecursionError):
             return None
 
-    def put(self, target: str, key: str, value: CachedResources, reread: bool = True) -> None:
+    def spill(self, target: str) -> Spill | None:
+        """A new cache file for ``target``, for a translation to write its bodies into as it makes them
+        (``bodies_spilled_to``); ``put`` finishes it, and whoever made it ``discard``s it if ``put`` is not
+        reached. None when the cache is off or no file can be made."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None:
+            return None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
+        except OSError:
+            return None
+        return Spill(fd, tmp, hmac.new(signing, digestmod=hashlib.sha256), tmp)
+
+    def put(self, target: str, key: str, value: CachedResources, reread: bool = True,
+            spill: Spill | None = None) -> None:
         """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator).
 
-        Written as it is encoded, a chunk of resources at a time, signed as it goes: a million
-        resources never exist as one text in memory (that text, its lines and its bytes were most
-        of an apply's peak). The header line comes last. Once the file is in place, and if ``reread``,
-        each of ``value``'s resources is swapped, in its list, for the same resource whose body is read
-        from that file when needed (``LazyBody``; the file is kept open, so a run that replaces it later
-        changes nothing here): the run goes on without holding the bodies' text, at a million Lineage
-        Builder rows about 190 MB."""
+        Written as it is encoded, signed as it goes: a million resources never exist as one text in memory
+        (that text, its lines and its bytes were most of an apply's peak). ``spill`` is the file
+        ``spill(target)`` gave, where the translation wrote its bodies; the bodies that are not there yet are
+        added, then the resource lines, then the header. Once the file is in place, and if ``reread``, each of
+        ``value``'s resources whose body was added here is swapped, in its list, for the same resource whose
+        body is read from that file when needed (``LazyBody``; the file is kept open, so a run that replaces
+        it later changes nothing here): the run goes on without holding the bodies' text, at a million
+        Lineage Builder rows about 190 MB."""
         signing = _signing_key() if self.enabled else None
         if signing is None:
             return
+        if spill is None or spill.mac is None or not spill.path:
+            spill = self.spill(target)
+            if spill is None:
+                return
         path = self._path(target, key)
+        resources = value.resources
+        spans = array("q")  # where each body is in the file: start, end
+        added = []  # the resources whose bodies were added here
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            for i, r in enumerate(resources):
+                body = r.body
+                span = body.span_in(spill) if type(body) is LazyBody else None
+                if span is None:
+                    data = _encoded(body)
+                    begin = spill.add(data)
+                    span = (begin, begin + len(data))
+                    added.append(i)
+                spans.extend(span)
+            heads = spill.size
+            for start in range(0, len(resources), _CHUNK):
+                stop = min(start + _CHUNK, len(resources))
+                spill.add(b"\n".join([_head(r, spans[2 * i], spans[2 * i + 1])
+                                      for i, r in zip(range(start, stop), resources[start:stop])]) + b"\n")
+            spill.flush()
+            if spill.failed or spill.mac is None:
+                raise OSError("the cache file was not written whole")
+            header: dict[str, Any] = {
+                "format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges, "count": len(resources),
+                "heads": heads, "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
+            header["mac"] = _mac(signing, header, spill.mac.hexdigest())
+            spill.mac = None  # the header is not part of what it signs
+            spill.add(json.dumps(header).encode() + b"\n")
+            spill.flush()
+            if spill.failed:
+                raise OSError("the cache file was not written whole")
             mine = glob.escape(target) + "-" + "[0-9a-f]" * 32  # not a target whose name starts with this one's
             for old in (*self.folder.glob(f"{mine}.json"), *self.folder.glob(f"{mine}.pickle")):
                 old.unlink(missing_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target}-", suffix=".tmp", dir=self.folder)
-            opened = Opened(os.dup(fd), str(path), "the translation cache") if reread and hasattr(os, "pread") else None
-            resources = value.resources
-            spans = array("q")  # where each body is in the file: start, end
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    lines_mac = hmac.new(signing, digestmod=hashlib.sha256)
-                    at = 0
-                    for start in range(0, len(resources), _CHUNK):
-                        parts: list[bytes] = []
-                        for r in resources[start:start + _CHUNK]:
-                            head, body = _resource_parts(r)
-                            parts += (head, b"\t", body, b"\n")
-                            at += len(head) + 1
-                            spans.append(at)
-                            at += len(body)
-                            spans.append(at)
-                            at += 1
-                        chunk = b"".join(parts)
-                        lines_mac.update(chunk)
-                        fh.write(chunk)
-                    header: dict[str, Any] = {
-                        "format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
-                        "count": len(resources), "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
-                    header["mac"] = _mac(signing, header, lines_mac.hexdigest())
-                    fh.write(json.dumps(header).encode() + b"\n")
-                os.replace(tmp, path)
-            except (TypeError, ValueError):  # a body that is not plain JSON data is not cached
-                os.unlink(tmp)
-                return
-            except OSError:
-                os.unlink(tmp)
-                raise
-        except OSError:
+            os.replace(spill.path, path)
+            spill.path = ""
+        except (TypeError, ValueError, OSError):  # a body that is not plain JSON data is not cached
+            spill.discard()
             return
-        if opened is not None:
-            for i, r in enumerate(resources):  # one at a time: each text goes as its resource is swapped
-                resources[i] = Resource(r.address, r.kind, LazyBody(opened, spans[2 * i], spans[2 * i + 1]), r.source,
+        if reread:
+            for i in added:  # one at a time: each text goes as its resource is swapped
+                r = resources[i]
+                resources[i] = Resource(r.address, r.kind, LazyBody(spill, spans[2 * i], spans[2 * i + 1]), r.source,
                                         r.requires, r.edges, r.hash)

@@ -14,11 +14,13 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from json.encoder import encode_basestring as _encode_text  # the C string encoder json.dumps uses
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .opened import Opened
+    from .opened import Opened, Spill
 
 
 def plain_dict(body: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -228,16 +230,40 @@ class TextBody(Mapping[str, Any]):
 
 class LazyBody(TextBody):
     """A ``TextBody`` whose text is ``data[start:end]`` of bytes that many bodies share (no copy per body):
-    the cache file's bytes, or that file itself kept open (``Opened``)."""
+    the cache file's bytes, that file itself kept open (``Opened``), or a file this run writes (``Spill``)."""
 
     __slots__ = ("_data", "_end", "_start")
 
-    def __init__(self, data: bytes | Opened, start: int, end: int) -> None:  # no text of its own to pass up
+    def __init__(self, data: bytes | Opened | Spill, start: int, end: int) -> None:  # no text of its own to pass up
         self._data, self._start, self._end = data, start, end
         self._value = None
 
     def _raw(self) -> bytes:
         return self._data[self._start:self._end]
 
+    def span_in(self, data: object) -> tuple[int, int] | None:
+        """Where its text lies in ``data``, when that is what it is read from; else None."""
+        return (self._start, self._end) if self._data is data else None
+
     def __bool__(self) -> bool:
         return self._end - self._start > 2
+
+
+_SPILL: ContextVar[Spill | None] = ContextVar("body_spill", default=None)
+
+
+@contextmanager
+def bodies_spilled_to(spill: Spill | None) -> Iterator[None]:
+    """Within it, a translation that can writes the bodies it makes to ``spill`` as it makes them, and
+    holds each as the place it lies there (``LazyBody``), read back when needed: a million bodies are then
+    never all in memory. None: they are held as text (``TextBody``), as outside it."""
+    token = _SPILL.set(spill)
+    try:
+        yield
+    finally:
+        _SPILL.reset(token)
+
+
+def body_spill() -> Spill | None:
+    """Where a translation writes the bodies it makes (``bodies_spilled_to``); None: it holds them."""
+    return _SPILL.get()

@@ -9,8 +9,11 @@ else meanwhile) is an error naming the file, never a guess.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import weakref
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +62,98 @@ def byte_positions(data: Any, byte: int, step: int = 1 << 26) -> Any:
 
     found = [np.flatnonzero(data[at:at + step] == byte) + at for at in range(0, len(data), step)]
     return np.concatenate([np.zeros(0, dtype=np.int64), *found])
+
+
+class Spill:
+    """Bytes appended to a file as they are made, and read back by position as ``Opened`` reads
+    (``spill[start:stop]``): a translation's million bodies held on disk, not in memory. They are written a
+    few MB at a time, each chunk fed first to ``mac`` when one is given (the cache signs what it writes as
+    it goes). Should a write fail (a full disk), what was not written stays in memory and is read from
+    there, and ``failed`` says the file is not whole: the run goes on, only the file is not to be used."""
+
+    __slots__ = ("__weakref__", "_chunk", "_fd", "_flushed", "_held", "_held_at", "_pending", "failed", "mac", "name",
+                 "path", "size")
+
+    def __init__(self, fd: int, name: str, mac: Any = None, path: str = "", chunk: int = 1 << 23) -> None:
+        self._fd, self.name, self.mac, self._chunk = fd, name, mac, chunk
+        self.path = path  # the file's name while it is being written ("" when none reaches it)
+        self.size = 0  # bytes added
+        self._flushed = 0  # bytes written to the file, or held where they could not be
+        self._pending: list[bytes] = []
+        self._held: list[bytes] = []  # chunks that could not be written, and where each starts
+        self._held_at: list[int] = []
+        self.failed = False
+        weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def anonymous(cls) -> Spill | None:
+        """A spill to a file of the system's temporary folder that no name reaches (removed at once, so
+        gone with the run whatever ends it); None where none can be made."""
+        try:
+            fd, path = tempfile.mkstemp(prefix="lac-bodies-")
+        except OSError:
+            return None
+        try:
+            os.unlink(path)
+        except OSError:
+            os.close(fd)
+            return None
+        return cls(fd, "a temporary file")
+
+    def add(self, data: bytes) -> int:
+        """Append ``data``; where it starts."""
+        start = self.size
+        self._pending.append(data)
+        self.size = start + len(data)
+        if self.size - self._flushed >= self._chunk:
+            self.flush()
+        return start
+
+    def flush(self) -> None:
+        """Write what was added since the last flush."""
+        if not self._pending:
+            return
+        chunk = b"".join(self._pending)
+        self._pending = []
+        start, self._flushed = self._flushed, self.size
+        if self.mac is not None:
+            self.mac.update(chunk)
+        if not self.failed:
+            try:
+                with memoryview(chunk) as view:
+                    written = 0
+                    while written < len(chunk):
+                        written += os.write(self._fd, view[written:])
+                return
+            except OSError:
+                self.failed = True
+        self._held.append(chunk)
+        self._held_at.append(start)
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop = span.start, span.stop
+        if stop > self._flushed:
+            self.flush()
+        if self._held_at and start >= self._held_at[0]:
+            i = bisect_right(self._held_at, start) - 1
+            at = self._held_at[i]
+            return self._held[i][start - at:stop - at]
+        try:
+            if hasattr(os, "pread"):
+                data = os.pread(self._fd, stop - start, start)
+            else:  # read at the place, then back to the end, where the next write goes
+                os.lseek(self._fd, start, os.SEEK_SET)
+                data = os.read(self._fd, stop - start)
+                os.lseek(self._fd, 0, os.SEEK_END)
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read back what this run wrote: {exc.strerror}") from exc
+        if len(data) != stop - start:
+            raise SourceError(f"{self.name}: cut while this run read it; run again")
+        return data
+
+    def discard(self) -> None:
+        """Remove the file's name, if it still has one (what was added stays readable through the descriptor)."""
+        if self.path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+            self.path = ""

@@ -17,9 +17,11 @@ from types import MappingProxyType
 
 from .apply import Advance, ApplyReport, apply_plan
 from .cache import CachedResources, ResourceCache
+from .canonical import bodies_spilled_to
 from .config import Config, TargetConfig
 from .errors import ManifestWarning, PlanError, Problem, StalePlanError
 from .model import bulk_allocation
+from .opened import Spill
 from .plan.build import TargetInput, build_plan, check_mode
 from .plan.contract import Capabilities, KnownResources
 from .plan.model import Plan, PlanScope, TargetPlan
@@ -99,7 +101,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     noop_keys: dict[str, tuple[str, tuple[Problem, ...]]] = {}  # where to remember a no-op, and its notes
     repeated: list[tuple[Problem, ...]] = []
     found: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources | None, str, str]] = []
-    translated: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources, str]] = []
+    translated: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources, str, Spill | None]] = []
     served: list[tuple[Problem, ...]] = []  # the warnings of plans served from the cache
 
     def repeat(notes: tuple[Problem, ...]) -> None:
@@ -130,19 +132,25 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     # apart as it goes (unless ``keep_lineage``): it is not held whole beside a whole translation.
     last = max((i for i, f in enumerate(found) if f[4] is None), default=-1)
     for i, (tc, target, caps, refresh, cached, key, noop_key) in enumerate(found):
+        spill = None
         if cached is None:
             edges = loaded.lineage.column_edge_count
             lineage = loaded.hand_over() if i == last and not keep_lineage else loaded.lineage
-            cached = CachedResources(target.translate(lineage), edges, loaded.notes)
+            if not for_apply:  # the bodies go to the cache file as they are made (else a file no name reaches)
+                spill = cache.spill(tc.name) or Spill.anonymous()
+                if spill is not None:
+                    stack.callback(spill.discard)
+            with bodies_spilled_to(spill):
+                cached = CachedResources(target.translate(lineage), edges, loaded.notes)
             del lineage
         if noop_key:
             noop_keys[tc.name] = (noop_key, cached.notes)
-        translated.append((tc, target, caps, refresh, cached, key))
+        translated.append((tc, target, caps, refresh, cached, key, spill))
     for notes in served:  # said once: a parse above said them already
         repeat(notes)
-    for tc, target, caps, refresh, cached, key in translated:
+    for tc, target, caps, refresh, cached, key, spill in translated:
         if key:  # a new translation: cached, and from then on its bodies are read from the cache file
-            cache.put(tc.name, key, cached, reread=not for_apply)
+            cache.put(tc.name, key, cached, reread=not for_apply, spill=spill)
         desired = cached.resources
         known = KnownResources(state.entries(tc.name))
         current = target.read(desired, known, refresh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import pickle
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code import project
-from lineage_as_code.cache import CachedResources, ResourceCache, _resource_parts
+from lineage_as_code.cache import CachedResources, ResourceCache, _head
 from lineage_as_code.plan.contract import Resource
 from tests.conftest import FIXTURE
 
@@ -309,11 +310,12 @@ _TEXT = st.text(alphabet='ab."\\/:\u00e9\u2028\n ', max_size=5)
 def test_a_cached_resource_head_is_what_json_writes_for_it(fields) -> None:
     address, kind, source, requires, edges, digest = fields
     r = Resource(address, kind, {"x": 1}, source, tuple(requires), tuple(edges), digest or "h")
-    doc = [r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash]
-    assert _resource_parts(r)[0] == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    doc = [r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash, 12, 345]
+    assert _head(r, 12, 345) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    assert b"\n" not in _head(r, 12, 345)  # one line per resource
     odd = Resource(address, kind, {"x": 1}, source, (7,), ((address, kind, source),), "h")  # not written as text
-    doc = [odd.address, odd.kind, odd.source, [7], [[address, kind, source]], "h"]
-    assert _resource_parts(odd)[0] == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    doc = [odd.address, odd.kind, odd.source, [7], [[address, kind, source]], "h", 0, 9]
+    assert _head(odd, 0, 9) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def test_cached_bodies_read_in_any_order_are_the_ones_written(tmp_path):
@@ -328,3 +330,38 @@ def test_cached_bodies_read_in_any_order_are_the_ones_written(tmp_path):
         hit = cache.get("local", "k" * 32)
         assert hit is not None
         assert {i: dict(hit.resources[i].body) for i in order} == dict(enumerate(written))
+
+
+def test_a_signed_cache_file_whose_lines_point_outside_its_bodies_is_a_miss(tmp_path):
+    """Where a resource's body lies is checked, not trusted, even in a file this machine signed."""
+    from lineage_as_code import cache as cache_module
+
+    cache, _, path = _cached(tmp_path)
+    data = path.read_bytes()
+    cut = data.rfind(b"\n", 0, len(data) - 1) + 1
+    header = json.loads(data[cut:])
+    lines = data[:cut]
+    last = lines.rfind(b",", 0, len(lines) - 2)  # the last line's end offset
+    bad = lines[:last] + b",99999]\n"
+    header.pop("mac")
+    signing = cache_module._signing_key()
+    header["mac"] = cache_module._mac(signing, header, hmac.new(signing, bad, "sha256").hexdigest())
+    path.write_bytes(bad + json.dumps(header).encode() + b"\n")
+    assert cache.get("local", "k" * 32) is None
+    header.pop("mac")
+    header["mac"] = cache_module._mac(signing, header, hmac.new(signing, lines, "sha256").hexdigest())
+    path.write_bytes(lines + json.dumps(header).encode() + b"\n")  # the same file, as written: a hit
+    assert cache.get("local", "k" * 32) is not None
+
+
+def test_a_plan_reads_back_the_bodies_its_translation_wrote_aside(lac, root, monkeypatch):
+    """A translation writes its bodies to the cache file (or, with the cache off, to a file no name reaches)
+    as it makes them; what the plan shows is what it shows with every body held in memory."""
+    from lineage_as_code.opened import Spill
+
+    spilled = lac("plan", "--format", "json", cwd=root)
+    monkeypatch.setenv("LAC_NO_CACHE", "1")
+    anonymous = lac("plan", "--format", "json", cwd=root)
+    monkeypatch.setattr(Spill, "anonymous", classmethod(lambda cls: None))
+    held = lac("plan", "--format", "json", cwd=root)
+    assert spilled.out == anonymous.out == held.out and '"after": {' in held.out

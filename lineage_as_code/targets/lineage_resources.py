@@ -20,8 +20,9 @@ from itertools import pairwise
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from typing import Any, TypeVar
 
-from ..canonical import TextBody, canonical_json
+from ..canonical import LazyBody, TextBody, body_spill, canonical_json
 from ..model import Asset, ColumnBlock, ColumnSlice, Lineage, Process, ints_of
+from ..opened import Spill
 from .base import ASSET, Resource
 
 _T = TypeVar("_T")
@@ -204,13 +205,17 @@ class _ProcessTexts:
             return canonical_json(process_body(process))
 
 
-def _body(text: str) -> tuple[TextBody, str]:
-    """The body whose canonical JSON is ``text``, and its content hash: the text is encoded once, hashed
-    and kept. No body refers to the Asset or Process it was written from, so a run can let the lineage go
-    once it is translated; writing a body again (the cache, state's content, a DuckDB row) takes its text
-    as it is."""
+def _body(text: str, spill: Spill | None = None) -> tuple[TextBody, str]:
+    """The body whose canonical JSON is ``text``, and its content hash: the text is encoded once, hashed,
+    and kept, or written to ``spill`` (``bodies_spilled_to``) and read back from there when needed. No body
+    refers to the Asset or Process it was written from, so a run can let the lineage go once it is
+    translated; writing a body again (the cache, state's content, a DuckDB row) takes its text as it is."""
     data = text.encode()
-    return TextBody(data), hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    if spill is None:
+        return TextBody(data), digest
+    start = spill.add(data)
+    return LazyBody(spill, start, start + len(data)), digest
 
 
 def _handed(values: list[Any]) -> Iterator[Any]:
@@ -247,6 +252,7 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Re
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
     texts = _ProcessTexts()
+    spill = body_spill()
     made = []
     for p in processes:
         source = str(p.source)
@@ -263,12 +269,12 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Re
         else:
             edges = tuple([(i, o) for i in inputs for o in outputs])
             held = tuple(dict.fromkeys(requires))
-        body, digest = _body(texts(p, inputs, outputs))
+        body, digest = _body(texts(p, inputs, outputs), spill)
         made.append(Resource(process_address(p), "process", body, source, held, edges, digest))
     resources = []
     for a in assets:
         at, source = used.get(a.key) or (asset_address(a), "")
-        body, digest = _body(_asset_json(a))
+        body, digest = _body(_asset_json(a), spill)
         resources.append(Resource(at, ASSET, body, source, hash=digest))
     resources.extend(made)
     return resources
