@@ -324,7 +324,7 @@ class ResourceCache:
                 spill.add(b"\n".join([_head(r, spans[2 * i], spans[2 * i + 1])
                                       for i, r in zip(range(start, stop), resources[start:stop])]) + b"\n")
             spill.flush()
-            if spill.failed or spill.mac is None:
+            if spill.failed:
                 raise OSError("the cache file was not written whole")
             header: dict[str, Any] = {
                 "format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges, "count": len(resources),
