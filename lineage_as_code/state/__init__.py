@@ -19,7 +19,7 @@ import re
 import socket
 import uuid
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, islice, pairwise
@@ -212,15 +212,16 @@ def _target_entries(entries: Mapping[str, Any], where: str, target: str,
     return {a: StateEntry(*build_entry(raw, where, target, a)) for a, raw in entries.items()}
 
 
-def _entries_in_pieces(raw: memoryview, where: str, target: str) -> dict[str, StateEntry] | None:
-    """A target's entries read a piece of lines at a time (``section_pieces``); None when the pieces
-    cannot decide: one does not parse, or holds an entry the schema refuses, which a later spelling of its
-    address would replace in the whole (JSON keeps the last), so the whole section is read instead."""
+def _entries_in_pieces(blocks: Iterable[bytes | memoryview], where: str, target: str) -> dict[str, StateEntry] | None:
+    """A target's entries read a piece of lines at a time (``section_pieces`` of ``blocks``, its bytes); None
+    when the pieces cannot decide: one does not parse, or holds an entry the schema refuses, which a later
+    spelling of its address would replace in the whole (JSON keeps the last), so the whole section is read
+    instead."""
     from .document import section_pieces
 
     entries: dict[str, StateEntry] = {}
     shared: dict[str, str] = {}
-    for piece in section_pieces(raw):
+    for piece in section_pieces(blocks):
         if piece is None:
             return None
         try:
@@ -297,10 +298,10 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         if found is None:
             from .document import parse_section
 
-            raw = self.raw(target)
             with bulk_allocation():
-                entries = _entries_in_pieces(raw, self._where, target)
+                entries = _entries_in_pieces(self._blocks(target), self._where, target)
                 if entries is None:
+                    raw = self.raw(target)
                     entries = _target_entries(parse_section(raw, self._where, target), self._where, target)
                 found = self._parsed[target] = MappingProxyType(entries)
         return found
@@ -324,8 +325,31 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         start, stop = self._spans[target]
         data = self._opened[start:stop]
         if hashlib.sha256(data).hexdigest() != self._digests[target]:
-            raise StateError(f"{self._where}: the state file was changed in place while this run read it; run again")
+            raise self._changed()
         return memoryview(data)
+
+    def _changed(self) -> StateError:
+        return StateError(f"{self._where}: the state file was changed in place while this run read it; run again")
+
+    def _blocks(self, target: str) -> Iterator[bytes | memoryview]:
+        """``target``'s entry lines a few MB at a time: read from the file as they are taken when it is kept
+        open (a million entries' 260 MB of lines are then never held at once), checked to hash as they did
+        at first once the last is read (StateError otherwise, as ``raw``)."""
+        from . import document
+
+        view = self._raw[target]
+        if view is not None:
+            yield from document.blocks_of(view)
+            return
+        assert self._opened is not None  # a section is released only where it can be read again
+        start, stop = self._spans[target]
+        digest = hashlib.sha256()
+        for at in range(start, stop, document.PIECE):
+            block = self._opened[at:min(at + document.PIECE, stop)]
+            digest.update(block)
+            if at + document.PIECE >= stop and digest.hexdigest() != self._digests[target]:
+                raise self._changed()
+            yield block
 
     def _size(self, target: str) -> int:
         view = self._raw[target]

@@ -147,29 +147,55 @@ def parse_section(raw: memoryview, where: str, target: str) -> Any:
 
 
 PIECE = 1 << 23  # bytes of entry lines parsed at a time
-_LINE_END = re.compile(rb",\n")
 
 
-def section_pieces(raw: memoryview, size: int | None = None) -> Iterator[dict[str, Any] | None]:
-    """One target's entries parsed a piece of about ``size`` bytes at a time, each piece cut after an
-    entry line's ``,\n`` (this tool writes one entry per line, and JSON text holds no raw line end), so
-    that the JSON of a whole section of a million entries, twice the entries' own memory, is never
-    alive at once. Pieces that each parse, and share no address, make the same object as the whole.
-    Yields None, and stops, at a piece that does not parse (a section laid out by hand, or not JSON):
-    it is then parsed whole, which accepts what the pieces could not, or words the error."""
-    at, end, size = 0, len(raw), size or PIECE
-    while at < end:
-        cut = _LINE_END.search(raw, at + size) if at + size < end else None
-        stop = cut.start() if cut else end
-        try:
-            if stop == at:  # an empty line between two commas: not an object's members
-                raise ValueError("empty line")
-            piece = json.loads(b"".join((b"{", raw[at:stop], b"}")))
-        except (ValueError, RecursionError):
-            yield None
-            return
+def blocks_of(raw: memoryview | bytes, size: int | None = None) -> Iterator[memoryview]:
+    """``raw`` in blocks of ``size`` bytes, as ``section_pieces`` takes them."""
+    size = size or PIECE
+    view = memoryview(raw)
+    return (view[at:at + size] for at in range(0, len(view), size))
+
+
+def section_pieces(blocks: Iterable[bytes | memoryview]) -> Iterator[dict[str, Any] | None]:
+    """One target's entries parsed a block of bytes at a time (``blocks``: the section's lines, in order,
+    cut anywhere: ``blocks_of`` a section held, or read from the file as they are parsed), each piece
+    cut after the last entry line's ``,\n`` its block holds (this tool writes one entry per line, and JSON
+    text holds no raw line end), so that the JSON of a whole section of a million entries, twice the
+    entries' own memory, is never alive at once, nor need the section's bytes be. Pieces that each parse,
+    and share no address, make the same object as the whole. Yields None, and stops, at a piece that does
+    not parse (a section laid out by hand, or not JSON): it is then parsed whole, which accepts what the
+    pieces could not, or words the error."""
+    carry = b""
+    cut_last = False  # the bytes so far ended at a cut: an entry must follow
+    for block in blocks:
+        if not block:
+            continue
+        data = carry + block
+        cut = data.rfind(b",\n")
+        if cut < 0:
+            carry, cut_last = data, False
+            continue
+        carry, cut_last = data[cut + 2:], True
+        piece = _piece(data[:cut])
         yield piece
-        at = cut.end() if cut else end
+        if piece is None:
+            return
+    if carry:
+        yield _piece(carry)
+    elif cut_last:  # the section ends in ",\n": not an object's members
+        yield None
+
+
+def _piece(lines: bytes) -> dict[str, Any] | None:
+    """Entry lines (joined by ``,\n``, without the last one's) as the members of an object; None when
+    they are not."""
+    if not lines:  # an empty line between two commas
+        return None
+    try:
+        piece = json.loads(b"".join((b"{", lines, b"}")))
+    except (ValueError, RecursionError):
+        return None
+    return piece if isinstance(piece, dict) else None
 
 
 Columns = tuple[list[str], list[str], list[str], list[int], list[list[list[str]]], list[str], list[int]]

@@ -5,8 +5,10 @@ is decided by the schema."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -15,6 +17,7 @@ from lineage_as_code.errors import StateError
 from lineage_as_code.manifest.validate import load_schema
 from lineage_as_code.state import State, document
 from lineage_as_code.state.document import check_envelope, plain_columns
+from lineage_as_code.state.local import LocalStateStore
 
 SCHEMA = load_schema("state")
 ENTRY = Draft202012Validator({**SCHEMA["$defs"]["entry"], "$defs": SCHEMA["$defs"]})
@@ -118,6 +121,27 @@ def test_a_large_section_read_a_piece_at_a_time_is_the_section(monkeypatch: Any)
         read = State.from_json(data, "state.json")
         assert dict(read.entries("local")) == dict(state.entries("local")), size
         assert dict(read.entries("other")) == {}
+
+
+def test_a_section_read_from_the_file_a_block_at_a_time_is_the_section(monkeypatch: Any, tmp_path: Path) -> None:
+    """A state read from a file kept open parses its entries as it reads them from the file again, a block at
+    a time, never holding the whole section: cut anywhere, blocks read the same entries; an edit in place
+    anywhere in the section, even in its first block, is an error once the last block is read."""
+    store = LocalStateStore(str(tmp_path / "state.json"))
+    state = _ledger(60)
+    store.write(state, expected_serial=0)
+    written = State("lineage-1", 5, state.targets)
+    for size in (1, 7, 50, 300, 10 ** 9):
+        monkeypatch.setattr(document, "PIECE", size)
+        assert dict(store.read().entries("local")) == dict(written.entries("local")), size
+    monkeypatch.setattr(document, "PIECE", 64)
+    held = store.read()
+    data = (tmp_path / "state.json").read_bytes()
+    with open(tmp_path / "state.json", "r+b") as fh:  # the first entry's hash, the file the same length
+        fh.seek(data.index(b'"h0:full"') + 1)
+        fh.write(b"X")
+    with pytest.raises(StateError, match="the state file was changed in place while this run read it"):
+        held.entries("local")
 
 
 def test_a_section_whose_lines_are_not_one_entry_each_is_read_whole(monkeypatch: Any) -> None:
