@@ -10,7 +10,7 @@ only parses ``lac.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -204,8 +204,10 @@ class KnownResources(Mapping[str, Current]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def fields(self) -> Iterator[tuple[str, str, str, str | None, bool]]:
-        return ((a, e.kind, e.id, e.hash, e.partial) for a, e in self._entries.items())
+    @property
+    def recorded(self) -> Callable[[str], Sequence[Any] | None]:
+        """``known_recorded``: state's entry itself, whose first fields are (kind, id, hash, partial)."""
+        return self._entries.get
 
     def held(self, address: str, owner: str) -> Current:
         """``address``'s Current as held by a target under ownership marker ``owner``."""
@@ -213,12 +215,19 @@ class KnownResources(Mapping[str, Current]):
         return Current(address, e.kind, e.id, e.hash, e.partial, owner)
 
 
-def known_fields(known: Mapping[str, Current]) -> Iterator[tuple[str, str, str, str | None, bool]]:
-    """(address, kind, id, hash, partial) of each of ``known``, read from state's entries where they are
-    its entries (a target reading a million need not make a Current for each)."""
+def known_recorded(known: Mapping[str, Current]) -> Callable[[str], Sequence[Any] | None]:
+    """A lookup of what ``known`` holds at an address, whose first four items are its kind, id, hash and
+    partial flag (None where it holds nothing): state's entry itself where ``known`` is state's entries (a
+    target comparing a million rows need not make a Current, nor a tuple, for each). The id is the very
+    string ``known`` holds."""
     if isinstance(known, KnownResources):
-        return known.fields()
-    return ((a, c.kind, c.id, c.hash, c.partial) for a, c in known.items())
+        return known.recorded
+    get = known.get
+
+    def recorded(address: str) -> tuple[str, str, str | None, bool] | None:
+        c = get(address)
+        return None if c is None else (c.kind, c.id, c.hash, c.partial)
+    return recorded
 
 
 def known_held(known: Mapping[str, Current], address: str, owner: str) -> Current:

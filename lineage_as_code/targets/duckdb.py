@@ -30,7 +30,7 @@ from ..canonical import canonical_text
 from ..config import TargetConfig
 from ..errors import TerminalTargetError
 from ..model import Lineage
-from ..plan.contract import known_fields, known_held
+from ..plan.contract import known_held, known_recorded
 from ..plan.model import Action, Change
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .lineage_resources import lineage_resources
@@ -207,40 +207,25 @@ _KINDS = {"assets": ASSET, "processes": "process"}
 def _held(db: duckdb.DuckDBPyConnection, queries: list[tuple[str, list[str]]],
           known: Mapping[str, Current]) -> Mapping[str, Current]:
     """What the tables of ``queries`` hold. Rows exactly as state records them (``known``: same kind, the
-    address as id, same hash and placeholder flag) are matched in SQL and kept as state's addresses, by
-    ownership marker; only the other rows come back to Python, each as a Current. A re-plan of a million
-    unchanged rows fetched a million rows and held a Current and two strings for each, about 350 MB."""
-    kinds = {_KINDS[table] for table, _ in queries}
-    addresses: list[str] = []
-    columns: dict[str, list[str]] = {"address": addresses, "kind": [], "hash": [], "partial": []}
-    add_address, add_kind, add_hash, add_partial = (column.append for column in columns.values())
-    for address, kind, vid, digest, partial in known_fields(known):
-        if kind in kinds and vid == address and digest is not None:
-            add_address(address)
-            add_kind(kind)
-            add_hash(digest)
-            add_partial("true" if partial else "false")
+    address as id, same hash and placeholder flag) are kept as state's addresses, by ownership marker; only
+    the other rows are kept as a Current each. Rows are fetched and compared a chunk at a time: a re-plan of
+    a million unchanged rows held a Current and two strings for each (about 350 MB), and a join in SQL
+    against state's entries, registered as a table, took DuckDB 300 MB for 600k rows."""
     same: dict[str, set[str]] = {}
     other: dict[str, Current] = {}
     owners: dict[str, str] = {}  # one string per ownership marker, not one per row
-    db.register("recorded", _frame({"i": range(len(addresses)), **columns}))
-    try:
-        for table, (address_of, digest_of, partial_of, marker) in queries:
-            rows = (f"(SELECT {address_of} AS address, {digest_of} AS digest, {partial_of} AS partial, {marker} AS owner "
-                    f"FROM {table}) h LEFT JOIN recorded k ON k.address = h.address AND k.kind = '{_KINDS[table]}' "
-                    "AND k.hash = h.digest AND k.partial = h.partial")
-            differ = 0
-            for owner, found, others in db.execute(
-                    f"SELECT h.owner, list(k.i) FILTER (WHERE k.i IS NOT NULL), count(*) FILTER (WHERE k.i IS NULL) "
-                    f"FROM {rows} GROUP BY h.owner").fetchall():
-                if found:
-                    same.setdefault(owners.setdefault(owner, owner), set()).update(map(addresses.__getitem__, found))
-                differ += others
-            for address, digest, partial, owner in _rows(db, f"SELECT h.* FROM {rows} WHERE k.i IS NULL") if differ else ():
-                other[address] = Current(address, _KINDS[table], address, digest, partial == "true",
-                                         owners.setdefault(owner, owner))
-    finally:
-        _unregister(db, "recorded")
+    recorded = known_recorded(known)
+    for table, (address_of, digest_of, partial_of, marker) in queries:
+        kind = _KINDS[table]
+        for address, digest, partial, owner in _rows(
+                db, f"SELECT {address_of}, {digest_of}, coalesce({partial_of} = 'true', false), {marker} FROM {table}"):
+            owner = owners.setdefault(owner, owner)
+            held = recorded(address)
+            if held is not None and held[0] == kind and held[1] == address and held[2] == digest \
+                    and held[3] == partial:
+                (same.get(owner) or same.setdefault(owner, set())).add(held[1])  # state's string: the id is the address
+            else:
+                other[address] = Current(address, kind, address, digest, partial, owner)
     return _Held(known, same, other)
 
 
