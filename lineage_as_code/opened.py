@@ -55,6 +55,20 @@ def read_opened(path: Path, what: str, error: type[LineageAsCodeError] = SourceE
     return data, Opened(fd, str(path), what, error)
 
 
+def open_at(path: Path, what: str, error: type[LineageAsCodeError] = SourceError) -> tuple[Opened, int] | None:
+    """``path`` kept open for reads at offsets, none made yet, and its size; None where the system cannot
+    read at an offset (whoever needs the bytes then reads them whole). OSError as ``open`` raises it."""
+    if not hasattr(os, "pread"):
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+    except BaseException:
+        os.close(fd)
+        raise
+    return Opened(fd, str(path), what, error), size
+
+
 def byte_positions(data: Any, byte: int, step: int = 1 << 26) -> Any:
     """The positions of ``byte`` in ``data`` (a numpy byte array, such as a large file's bytes), looked for
     ``step`` bytes at a time: a comparison of the whole at once is a bool array as large as the file."""

@@ -332,6 +332,50 @@ def test_cached_bodies_read_in_any_order_are_the_ones_written(tmp_path):
         assert {i: dict(hit.resources[i].body) for i in order} == dict(enumerate(written))
 
 
+def test_a_cache_file_is_read_and_checked_a_block_at_a_time_however_it_is_cut(tmp_path, monkeypatch):
+    """A hit reads the header from the file's end and signs the bodies a block at a time without holding
+    them: whatever the sizes (a header longer than the end first read, blocks smaller than a body), a file
+    as written is a hit with its bodies, and a byte changed in any block of bodies is a miss."""
+    from lineage_as_code import cache as cache_module
+    from lineage_as_code.errors import Problem
+
+    written = [{"key": f"a{i}", "name": f"table {i}"} for i in range(40)]
+    notes = tuple(Problem("m.csv", n, "name", "a warning " * 5) for n in range(30))  # a header of a few KB
+    cache = ResourceCache(tmp_path / "cache")
+    cache.put("local", "k" * 32, CachedResources([Resource(f"asset.a{i:02}", "asset", b, "m.csv:2")
+                                                  for i, b in enumerate(written)], 0, notes))
+    path = next((tmp_path / "cache").glob("local-*.json"))
+    data = path.read_bytes()
+    for tail, block in ((8, 3), (100, 64), (1 << 16, 1 << 23)):
+        monkeypatch.setattr(cache_module, "_TAIL", tail)
+        monkeypatch.setattr(cache_module, "_BLOCK", block)
+        hit = cache.get("local", "k" * 32)
+        assert hit is not None and hit.notes == notes
+        assert [dict(r.body) for r in hit.resources] == written
+        for at in (data.index(b"table 1"), data.index(b"table 39")):  # the first block of bodies, and the last
+            path.write_bytes(data[:at] + b"T" + data[at + 1:])
+            assert cache.get("local", "k" * 32) is None, (tail, block, at)
+            path.write_bytes(data)
+
+
+def test_cached_requires_and_edges_come_back_as_written_never_regrouped(tmp_path):
+    """The addresses a process requires and its edges' keys are read back as written, each pair a pair:
+    an edge that is not a pair (no translation makes one) is never cut into pairs of other keys."""
+    asset = Resource("asset.pg:db.s.a", "asset", {"key": "pg:db.s.a"}, "m.csv:2")
+    process = Resource("process.p", "process", {"name": "p"}, "m.csv:3", ("asset.pg:db.s.a", "asset.pg:db.s.b"),
+                       (("pg:db.s.a", "pg:db.s.b"), ("pg:db.s.a", "pg:db.s.c")))
+    odd = Resource("process.q", "process", {"name": "q"}, "m.csv:4", (), (("pg:db.s.a", "pg:db.s.b", "pg:db.s.c"),))
+    cache = ResourceCache(tmp_path / "cache")
+    cache.put("local", "k" * 32, CachedResources([asset, process], 0))
+    hit = cache.get("local", "k" * 32)
+    assert hit is not None
+    assert [(r.address, r.requires, r.edges) for r in hit.resources] == [
+        (r.address, r.requires, r.edges) for r in (asset, process)]
+    cache.put("local", "q" * 32, CachedResources([asset, process, odd], 0))
+    hit = cache.get("local", "q" * 32)
+    assert hit is None or [r.edges for r in hit.resources] == [r.edges for r in (asset, process, odd)]
+
+
 def test_a_signed_cache_file_whose_lines_point_outside_its_bodies_is_a_miss(tmp_path):
     """Where a resource's body lies is checked, not trusted, even in a file this machine signed."""
     from lineage_as_code import cache as cache_module
