@@ -12,9 +12,10 @@ on first use). A file that is unsigned, signed with another key, corrupt or of a
 miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
 
 File shape: the canonical JSON of every body, one after another; then one line per resource,
-``[address, kind, source, requires, edges, hash, start, end]`` (its body: bytes ``start`` to ``end``);
-then a header line ``{"format", "key", "column_edges", "count", "heads", "notes", "mac"}`` (``heads``:
-where the resource lines begin), last because the file is written as it is made and the mac covers
+``[address, kind, source, requires, edges, hash, start, end]`` (its body: bytes ``start`` to ``end``; an
+address required that is an asset's earlier in the file, as that asset's index; each edge as two indices
+in ``keys``); then a header line ``{"format", "key", "column_edges", "count", "heads", "keys", "notes",
+"mac"}`` (``heads``: where the resource lines begin; ``keys``: every edge key, once), last because the file is written as it is made and the mac covers
 everything before it and the rest of the header. ``notes`` are the manifests' warnings, which a plan
 from the cache repeats. A translation writes its bodies into the file as it makes them (``spill``), so
 a plan does not hold a million of them; bodies are parsed only when read, so a no-op re-plan never
@@ -31,17 +32,16 @@ import os
 import secrets
 import tempfile
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
-from itertools import chain
 from json.encoder import encode_basestring  # json.dumps(ensure_ascii=False) of a str, in C
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .canonical import LazyBody, canonical_text, encoder, pairs_text, plain_value
+from .canonical import LazyBody, canonical_text, encoder, plain_value
 from .config import TargetConfig
 from .errors import Problem, SourceError
 from .opened import Opened, Spill, byte_positions, open_at, read_opened
@@ -49,7 +49,7 @@ from .plan.contract import ASSET, Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 NOOP_FORMAT = 1
 _CHUNK = 10_000  # resources encoded and written (and head lines parsed) at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
@@ -110,17 +110,46 @@ _head_json = encoder(sort_keys=False, ascii_only=False, default=plain_value)
 _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # what is not plain data is not cached
 
 
-def _head(r: Resource, start: int, end: int) -> bytes:
+class _Places:
+    """Where the strings a cache file's resource lines refer to are written: each asset's address as the
+    index of its resource in the file, each edge key as its index in the file's key table (the header's
+    ``keys``). Found by identity (a translation shares these strings among the resources it makes), so a
+    string met again is written as a number, and read back as that one string: JSON would otherwise make a
+    string per occurrence, and sharing them again by value cost a hit of a million resources 3 s."""
+
+    def __init__(self) -> None:
+        self.assets: dict[int, int] = {}  # id(address) -> index of its resource
+        self.keyed: dict[int, int] = {}  # id(key) -> index in keys
+        self.keys: list[str] = []
+
+    def add(self, resources: Sequence[Resource], start: int) -> None:
+        """Note the assets among ``resources``, the file's resources from index ``start`` on."""
+        for i, r in enumerate(resources, start):
+            if r.kind == ASSET and type(r.address) is str:
+                self.assets[id(r.address)] = i
+
+    def key(self, key: str) -> int:
+        """The index of ``key`` in the key table, added when new; TypeError for a key that is not a string."""
+        place = self.keyed.get(id(key))
+        if place is None:
+            if type(key) is not str:
+                raise TypeError("an edge key that is not a string is not cached")
+            place = self.keyed[id(key)] = len(self.keys)
+            self.keys.append(key)
+        return place
+
+
+def _head(r: Resource, start: int, end: int, places: _Places) -> bytes:
     """``[address, kind, source, requires, edges, hash, start, end]`` as compact JSON (UTF-8 as is), written
-    from its strings (a cache of a million resources writes a million heads); the encoder writes any other."""
+    from its strings (a cache of a million resources writes a million heads): each address required is
+    the index of its resource in the file where ``places`` knows it (else the address), each edge a pair of
+    indices in the key table. TypeError or ValueError where a field is not a string or an edge not a pair:
+    such a resource is not cached."""
     q = encode_basestring
-    try:
-        requires = ",".join(map(q, r.requires))
-        return (f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{pairs_text(r.edges, q)}],{q(r.hash)},"
-                f"{start},{end}]").encode()
-    except (TypeError, ValueError):  # a field that is not a string, an edge that is not a pair
-        return _head_json([r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash,
-                           start, end]).encode()
+    assets, key = places.assets.get, places.key
+    requires = ",".join([str(at) if (at := assets(id(a))) is not None else q(a) for a in r.requires])
+    edges = ",".join([f"[{key(a)},{key(b)}]" for a, b in r.edges])
+    return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{edges}],{q(r.hash)},{start},{end}]".encode()
 
 
 def _encoded(body: Any) -> bytes:
@@ -130,11 +159,11 @@ def _encoded(body: Any) -> bytes:
     return encoded() if encoded is not None else canonical_text(body, _body_json).encode()
 
 
-def _resources(lines: bytes, bodies: bytes | Opened, limit: int) -> list[Resource]:
+def _resources(lines: bytes, bodies: bytes | Opened, limit: int, keys: list[str]) -> list[Resource]:
     """The resources of a cache file's resource ``lines``: found by where its newlines are (looked for a
     few MB at a time), a chunk of lines parsed by one ``json.loads`` (a million calls of it were most of a
     no-op re-plan), every body left where it is (``bodies``: the file kept open, or its bytes, whose first
-    ``limit`` bytes are bodies) until read."""
+    ``limit`` bytes are bodies) until read; ``keys``: the file's key table."""
     import numpy as np
 
     if not lines:
@@ -144,11 +173,44 @@ def _resources(lines: bytes, bodies: bytes | Opened, limit: int) -> list[Resourc
         raise ValueError("not a cache file's lines")
     starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
     out: list[Resource] = []
+    addresses: list[str] = []  # every resource's address so far, by index
     shared: dict[str, str] = {}  # one string per kind
+    table = dict(enumerate(keys))  # (a dict: an index out of the table is a KeyError, never another key)
     for at in range(0, len(ends), _CHUNK):  # in chunks: the joined text stays small
         first, last = int(starts[at]), int(ends[min(at + _CHUNK, len(ends)) - 1])
         # JSON text holds no raw newline: the chunk's lines, made one array
-        out += _chunk(json.loads(b"[" + lines[first:last].replace(b"\n", b",") + b"]"), shared, bodies, limit)
+        heads = json.loads(b"[" + lines[first:last].replace(b"\n", b",") + b"]")
+        out += _chunk(heads, shared, bodies, limit, addresses, table)
+    return out
+
+
+def _literal(value: Any) -> str:
+    """An address required that is written as itself; TypeError for anything but a string."""
+    if type(value) is not str:
+        raise TypeError("not a cached resource")
+    return value
+
+
+def _chunk(heads: list[Any], shared: dict[str, str], bodies: bytes | Opened, limit: int, addresses: list[str],
+           keys: Mapping[int, str]) -> list[Resource]:
+    """Resources of parsed head lines, each taken and checked as it comes (a pass per field over a million
+    resources cost twice as much: each pass reads every value again). ``addresses`` (of the file's resources
+    before these, extended with theirs) and ``keys`` (the file's key table, by index) give the strings their
+    indices stand for. TypeError, ValueError, IndexError or KeyError for anything that is not a cached
+    resource as written."""
+    out = []
+    share = shared.setdefault
+    at, key, add = addresses.__getitem__, keys.__getitem__, addresses.append
+    for head in heads:
+        address, kind, source, requires, edges, digest, start, end = head
+        if not (type(address) is str and type(kind) is str and type(source) is str and type(digest) is str
+                and type(requires) is list and type(edges) is list
+                and type(start) is int and type(end) is int and 0 <= start <= end <= limit):
+            raise TypeError("not a cached resource")
+        add(address)
+        held = tuple([at(a) if type(a) is int and a >= 0 else _literal(a) for a in requires]) if requires else ()
+        pairs = tuple([(key(a), key(b)) for a, b in edges]) if edges else ()
+        out.append(Resource(address, share(kind, kind), LazyBody(bodies, start, end), source, held, pairs, digest))
     return out
 
 
@@ -192,32 +254,6 @@ def _read_signed(path: Path, signing: bytes, key: str) -> tuple[dict[str, Any], 
     if not hmac.compare_digest(given, _mac(signing, header, signed.hexdigest())):
         return None
     return header, lines, bodies
-
-
-def _chunk(heads: list[Any], shared: dict[str, str], bodies: bytes | Opened, limit: int) -> list[Resource]:
-    """Resources of parsed head lines. An asset's address, the addresses a process requires and the keys of
-    its edges are kept once each (``shared``): each is in the lines of several resources, and JSON makes a
-    string for every one (at a million Lineage Builder rows, 300 MB of copies)."""
-    out = []
-    share = shared.setdefault
-    for head in heads:
-        address, kind, source, requires, edges, digest, start, end = head
-        if not (isinstance(address, str) and isinstance(kind, str) and isinstance(source, str)
-                and isinstance(digest, str) and isinstance(requires, list) and isinstance(edges, list)
-                and type(start) is int and type(end) is int and 0 <= start <= end <= limit):
-            raise TypeError("not a cached resource")
-        kind = share(kind, kind)
-        if kind == ASSET:
-            address = share(address, address)
-        pairs = tuple(map(tuple, edges))
-        if pairs:
-            if set(map(len, pairs)) != {2}:
-                raise TypeError("not a cached resource")
-            keys = iter(list(map(share, flat := list(chain.from_iterable(pairs)), flat)))
-            pairs = tuple(zip(keys, keys))
-        out.append(Resource(address, kind, LazyBody(bodies, start, end), source,
-                            tuple(map(share, requires, requires)), pairs, digest))
-    return out
 
 
 def _signed(signing: bytes, doc: Mapping[str, Any]) -> str:
@@ -308,12 +344,15 @@ class ResourceCache:
             if found is None:
                 return None
             header, lines, bodies = found
-            resources = _resources(lines, bodies, header["heads"])
+            keys = header["keys"]
+            if not (type(keys) is list and set(map(type, keys)) <= {str}):
+                return None
+            resources = _resources(lines, bodies, header["heads"], keys)
             if len(resources) != header.get("count"):
                 return None
             return CachedResources(resources, int(header["column_edges"]),
                                    tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"]))
-        except (OSError, SourceError, ValueError, TypeError, KeyError, RecursionError):  # (SourceError: a file cut)
+        except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):  # (SourceError: cut)
             return None
 
     def spill(self, target: str) -> Spill | None:
@@ -364,16 +403,19 @@ class ResourceCache:
                     added.append(i)
                 spans.extend(span)
             heads = spill.size
+            places = _Places()
             for start in range(0, len(resources), _CHUNK):
                 stop = min(start + _CHUNK, len(resources))
-                spill.add(b"\n".join([_head(r, spans[2 * i], spans[2 * i + 1])
+                places.add(resources[start:stop], start)  # read back, these are known once their chunk is
+                spill.add(b"\n".join([_head(r, spans[2 * i], spans[2 * i + 1], places)
                                       for i, r in zip(range(start, stop), resources[start:stop])]) + b"\n")
             spill.flush()
             if spill.failed:
                 raise OSError("the cache file was not written whole")
             header: dict[str, Any] = {
                 "format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges, "count": len(resources),
-                "heads": heads, "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
+                "heads": heads, "keys": places.keys,
+                "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
             header["mac"] = _mac(signing, header, spill.mac.hexdigest())
             spill.mac = None  # the header is not part of what it signs
             spill.add(json.dumps(header).encode() + b"\n")

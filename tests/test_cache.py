@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code import project
-from lineage_as_code.cache import CachedResources, ResourceCache, _head
+from lineage_as_code.cache import CachedResources, ResourceCache, _head, _Places
 from lineage_as_code.plan.contract import Resource
 from tests.conftest import FIXTURE
 
@@ -307,15 +307,33 @@ _TEXT = st.text(alphabet='ab."\\/:\u00e9\u2028\n ', max_size=5)
 @settings(max_examples=300, deadline=None)
 @given(st.tuples(_TEXT, _TEXT, _TEXT, st.lists(_TEXT, max_size=3), st.lists(st.tuples(_TEXT, _TEXT), max_size=3),
                  _TEXT))
-def test_a_cached_resource_head_is_what_json_writes_for_it(fields) -> None:
+def test_a_cached_resource_head_is_its_fields_as_json_with_shared_strings_as_indices(fields) -> None:
+    """A head is one line of JSON: the resource's strings as json writes them, each address it requires that
+    is an asset written before it as that asset's index, each edge key as its index in the file's key table."""
     address, kind, source, requires, edges, digest = fields
-    r = Resource(address, kind, {"x": 1}, source, tuple(requires), tuple(edges), digest or "h")
-    doc = [r.address, r.kind, r.source, list(r.requires), [list(e) for e in r.edges], r.hash, 12, 345]
-    assert _head(r, 12, 345) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-    assert b"\n" not in _head(r, 12, 345)  # one line per resource
-    odd = Resource(address, kind, {"x": 1}, source, (7,), ((address, kind, source),), "h")  # not written as text
-    doc = [odd.address, odd.kind, odd.source, [7], [[address, kind, source]], "h", 0, 9]
-    assert _head(odd, 0, 9) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    asset = Resource("asset." + address, "asset", {"x": 1})
+    r = Resource(address, kind, {"x": 1}, source, (*requires, asset.address), tuple(edges), digest or "h")
+    places = _Places()
+    places.add([asset], 4)
+    line = _head(r, 12, 345, places)
+    assert b"\n" not in line  # one line per resource
+    doc = json.loads(line)
+    assert doc[:3] == [address, kind, source] and doc[5:] == [r.hash, 12, 345]
+    assert doc[3] == [*requires, 4]
+    assert [tuple(places.keys[i] for i in e) for e in doc[4]] == list(edges)
+    again = _head(r, 12, 345, places)  # the same key objects: the table does not grow
+    assert again == line and len(places.keys) <= 2 * len(edges)
+
+
+def test_a_resource_whose_fields_are_not_strings_is_not_cached(tmp_path):
+    """A field that is not a string (a resource built by hand) could not be read back as written: nothing is
+    cached, and the plan goes on."""
+    odd = Resource("process.p", "process", {"x": 1}, "m.csv:2", (7,), (("a", "b"),), "h")
+    with pytest.raises(TypeError):
+        _head(odd, 0, 9, _Places())
+    cache = ResourceCache(tmp_path / "cache")
+    cache.put("local", "k" * 32, CachedResources([odd], 0))
+    assert cache.get("local", "k" * 32) is None and not list((tmp_path / "cache").glob("local-*.json"))
 
 
 def test_cached_bodies_read_in_any_order_are_the_ones_written(tmp_path):
@@ -396,6 +414,39 @@ def test_a_signed_cache_file_whose_lines_point_outside_its_bodies_is_a_miss(tmp_
     header["mac"] = cache_module._mac(signing, header, hmac.new(signing, lines, "sha256").hexdigest())
     path.write_bytes(lines + json.dumps(header).encode() + b"\n")  # the same file, as written: a hit
     assert cache.get("local", "k" * 32) is not None
+
+
+def test_a_signed_cache_file_whose_indices_point_nowhere_is_a_miss(tmp_path):
+    """A required address or an edge key written as an index is read as the string at that index, and an
+    index that is not one (negative, past the end, not a number) is a miss, never another string, even in
+    a file this machine signed."""
+    from lineage_as_code import cache as cache_module
+
+    asset = Resource("asset.pg:db.s.a", "asset", {"key": "pg:db.s.a"}, "m.csv:2")
+    process = Resource("process.p", "process", {"name": "p"}, "m.csv:3", (asset.address,),
+                       (("pg:db.s.a", "pg:db.s.b"),))
+    cache = ResourceCache(tmp_path / "cache")
+    cache.put("local", "k" * 32, CachedResources([asset, process], 0))
+    path = next((tmp_path / "cache").glob("local-*.json"))
+    data = path.read_bytes()
+    cut = data.rfind(b"\n", 0, len(data) - 1) + 1
+    header, lines = json.loads(data[cut:]), data[:cut]
+    assert b'"m.csv:3",[0],[[0,1]]' in lines and header["keys"] == ["pg:db.s.a", "pg:db.s.b"]
+    signing = cache_module._signing_key()
+
+    def signed(new_lines):
+        doc = {k: v for k, v in header.items() if k != "mac"}
+        doc["mac"] = cache_module._mac(signing, doc, hmac.new(signing, new_lines, "sha256").hexdigest())
+        path.write_bytes(new_lines + json.dumps(doc).encode() + b"\n")
+        return cache.get("local", "k" * 32)
+
+    hit = signed(lines)
+    assert hit is not None and [(r.requires, r.edges) for r in hit.resources] == [((), ()), (
+        ("asset.pg:db.s.a",), (("pg:db.s.a", "pg:db.s.b"),))]
+    assert hit.resources[1].requires[0] is hit.resources[0].address  # one string, not a copy
+    for bad in (b"[-1],[[0,1]]", b"[2],[[0,1]]", b"[true],[[0,1]]", b"[0],[[0,2]]", b"[0],[[-1,1]]",
+                b"[0],[[0,1,1]]", b'[0],[["pg:db.s.a",1]]'):
+        assert signed(lines.replace(b"[0],[[0,1]]", bad)) is None, bad
 
 
 def test_a_plan_reads_back_the_bodies_its_translation_wrote_aside(lac, root, monkeypatch):
