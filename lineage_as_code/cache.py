@@ -15,11 +15,11 @@ File shape: the canonical JSON of every body, one after another; then one line p
 ``[address, kind, source, requires, edges, hash, start, end]`` (its body: bytes ``start`` to ``end``; an
 address required that is an asset's earlier in the file, as that asset's index; each edge as two indices
 in ``keys``); then a header line ``{"format", "key", "column_edges", "count", "heads", "keys", "notes",
-"mac"}`` (``heads``: where the resource lines begin; ``keys``: every edge key, once), last because the file is written as it is made and the mac covers
-everything before it and the rest of the header. ``notes`` are the manifests' warnings, which a plan
-from the cache repeats. A translation writes its bodies into the file as it makes them (``spill``), so
-a plan does not hold a million of them; bodies are parsed only when read, so a no-op re-plan never
-parses them.
+"mac"}`` (``heads``: where the resource lines begin; ``keys``: every edge key, once), last because the
+file is written as it is made and the mac covers everything before it and the rest of the header.
+``notes`` are the manifests' warnings, which a plan from the cache repeats. A translation writes its
+bodies into the file as it makes them (``spill``), so a plan does not hold a million of them; bodies
+are parsed only when read, so a no-op re-plan never parses them.
 """
 
 from __future__ import annotations
@@ -106,7 +106,6 @@ def _parser_version() -> str:
         return ""
 
 
-_head_json = encoder(sort_keys=False, ascii_only=False, default=plain_value)
 _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # what is not plain data is not cached
 
 
@@ -115,7 +114,7 @@ class _Places:
     index of its resource in the file, each edge key as its index in the file's key table (the header's
     ``keys``). Found by identity (a translation shares these strings among the resources it makes), so a
     string met again is written as a number, and read back as that one string: JSON would otherwise make a
-    string per occurrence, and sharing them again by value cost a hit of a million resources 3 s."""
+    string per occurrence, and sharing them again by value cost a hit of a million resources about 4 s."""
 
     def __init__(self) -> None:
         self.assets: dict[int, int] = {}  # id(address) -> index of its resource
@@ -352,7 +351,8 @@ class ResourceCache:
                 return None
             return CachedResources(resources, int(header["column_edges"]),
                                    tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"]))
-        except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):  # (SourceError: cut)
+        except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):
+            # (SourceError: the file cut while it was read)
             return None
 
     def spill(self, target: str) -> Spill | None:
