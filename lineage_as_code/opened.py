@@ -39,20 +39,20 @@ class Opened:
             raise self._error(f"{self._name}: {self._what} changed while this run read it; run again")
         return data
 
+    def whole(self) -> bytes:
+        """Every byte of the file, from its start to its end as it is now. OSError as ``read`` raises it."""
+        with os.fdopen(os.dup(self._fd), "rb") as fh:  # (a descriptor of its own: this one stays open)
+            fh.seek(0)
+            return fh.read()
+
 
 def read_opened(path: Path, what: str, error: type[LineageAsCodeError] = SourceError) -> tuple[bytes, Opened | None]:
     """The bytes of ``path``, and the file kept open for later reads where the system can read at an
     offset (else None: whoever needs them again keeps the bytes). OSError as ``open`` raises it."""
-    if not hasattr(os, "pread"):
+    kept = open_at(path, what, error)
+    if kept is None:
         return path.read_bytes(), None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            data = fh.read()
-    except BaseException:
-        os.close(fd)
-        raise
-    return data, Opened(fd, str(path), what, error)
+    return kept[0].whole(), kept[0]
 
 
 def open_at(path: Path, what: str, error: type[LineageAsCodeError] = SourceError) -> tuple[Opened, int] | None:

@@ -149,10 +149,9 @@ def parse_section(raw: memoryview, where: str, target: str) -> Any:
 PIECE = 1 << 23  # bytes of entry lines parsed at a time
 
 
-def blocks_of(raw: memoryview | bytes, size: int | None = None) -> Iterator[memoryview]:
-    """``raw`` in blocks of ``size`` bytes, as ``section_pieces`` takes them."""
-    size = size or PIECE
-    view = memoryview(raw)
+def blocks_of(raw: memoryview | bytes) -> Iterator[memoryview]:
+    """``raw`` in blocks of ``PIECE`` bytes, as ``section_pieces`` takes them."""
+    view, size = memoryview(raw), PIECE
     return (view[at:at + size] for at in range(0, len(view), size))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -211,7 +212,7 @@ def _held(db: duckdb.DuckDBPyConnection, queries: list[tuple[str, list[str]]],
     the other rows are kept as a Current each. Rows are fetched and compared a chunk at a time: a re-plan of
     a million unchanged rows held a Current and two strings for each (about 350 MB), and a join in SQL
     against state's entries, registered as a table, took DuckDB 300 MB for 600k rows."""
-    same: dict[str, set[str]] = {}
+    same: defaultdict[str, set[str]] = defaultdict(set)
     other: dict[str, Current] = {}
     owners: dict[str, str] = {}  # one string per ownership marker, not one per row
     recorded = known_recorded(known)
@@ -223,7 +224,7 @@ def _held(db: duckdb.DuckDBPyConnection, queries: list[tuple[str, list[str]]],
             held = recorded(address)
             if held is not None and held[0] == kind and held[1] == address and held[2] == digest \
                     and held[3] == partial:
-                (same.get(owner) or same.setdefault(owner, set())).add(held[1])  # state's string: the id is the address
+                same[owner].add(held[1])  # state's string: the id is the address
             else:
                 other[address] = Current(address, kind, address, digest, partial, owner)
     return _Held(known, same, other)
