@@ -78,9 +78,10 @@ class _Recorder:
     """Records each batch's outcome in state, with compare-and-swap on the serial.
 
     Small batches against a large state would rewrite the whole file hundreds of times, so writes
-    are spaced at least ``interval`` seconds apart, and at least twenty times as long as the last
-    write took (so state writes cost at most about 5% of an apply), and always made at the end
-    (also after a failure). A crash can lose only the writes of that last interval; every one of them was an
+    are spaced at least ``interval`` seconds apart, and at least twenty times as long as the next write
+    is expected to take (the last one's time per entry, times the entries recorded now: a state that
+    grows as the apply goes takes longer to write each time), so state writes cost at most about 5% of
+    an apply; and always made at the end (also after a failure). A crash can lose only the writes of that last interval; every one of them was an
     idempotent upsert or delete, so the next plan adopts or repeats them and converges.
     """
 
@@ -95,7 +96,7 @@ class _Recorder:
         self.working: dict[str, dict[str, StateEntry]] = {}  # targets changed since the last write
         self.content: dict[str, Mapping[str, Any]] = {}  # bodies written since then, by content hash
         self.interval = interval
-        self.spacing = interval
+        self.per_entry = 0.0  # seconds the last write took per entry of the targets it recorded
         self.clock = clock
         self.last = clock()
 
@@ -129,8 +130,13 @@ class _Recorder:
         for address in drop:
             entries.pop(address, None)
         entries.update(put)
-        if self.clock() - self.last >= self.spacing:
+        waited = self.clock() - self.last
+        if not self.interval or (waited >= self.interval and waited >= 20 * self.per_entry * self._recorded()):
             self.flush()
+
+    def _recorded(self) -> int:
+        """The entries of the targets changed since the last write."""
+        return sum(map(len, self.working.values()))
 
     def flush(self) -> None:
         if not self.working:
@@ -141,13 +147,13 @@ class _Recorder:
         targets.update({t: MappingProxyType(entries) for t, entries in self.working.items()})
         pending = State(self.lineage, self.written.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
                         self.written.with_content(self.content), self.written.raw_sections())
-        started = self.clock()
+        started, recorded = self.clock(), self._recorded()
         self.store.write(pending, expected_serial=self.written.serial)
         self.written = pending
         self.working = {}
         self.content = {}
         self.last = self.clock()
-        self.spacing = max(self.interval, 20 * (self.last - started)) if self.interval else 0.0
+        self.per_entry = (self.last - started) / max(recorded, 1)
 
 
 Advance = Callable[[int, int], None]

@@ -369,14 +369,13 @@ class ResourceCache:
             return None
         return Spill(fd, tmp, hmac.new(signing, digestmod=hashlib.sha256), tmp)
 
-    def put(self, target: str, key: str, value: CachedResources, reread: bool = True,
-            spill: Spill | None = None) -> None:
+    def put(self, target: str, key: str, value: CachedResources, spill: Spill | None = None) -> None:
         """Store ``value`` signed; failures to write are ignored (the cache is only an accelerator).
 
         Written as it is encoded, signed as it goes: a million resources never exist as one text in memory
         (that text, its lines and its bytes were most of an apply's peak). ``spill`` is the file
         ``spill(target)`` gave, where the translation wrote its bodies; the bodies that are not there yet are
-        added, then the resource lines, then the header. Once the file is in place, and if ``reread``, each of
+        added, then the resource lines, then the header. Once the file is in place, each of
         ``value``'s resources whose body was added here is swapped, in its list, for the same resource whose
         body is read from that file when needed (``LazyBody``; the file is kept open, so a run that replaces
         it later changes nothing here): the run goes on without holding the bodies' text, at a million
@@ -430,8 +429,7 @@ class ResourceCache:
         except (TypeError, ValueError, OSError):  # a body that is not plain JSON data is not cached
             spill.discard()
             return
-        if reread:
-            for i in added:  # one at a time: each text goes as its resource is swapped
-                r = resources[i]
-                resources[i] = Resource(r.address, r.kind, LazyBody(spill, spans[2 * i], spans[2 * i + 1]), r.source,
-                                        r.requires, r.edges, r.hash)
+        for i in added:  # one at a time: each text goes as its resource is swapped
+            r = resources[i]
+            resources[i] = Resource(r.address, r.kind, LazyBody(spill, spans[2 * i], spans[2 * i + 1]), r.source,
+                                    r.requires, r.edges, r.hash)

@@ -19,19 +19,53 @@ from typing import Any
 
 from .errors import LineageAsCodeError, SourceError
 
+_AHEAD = 1 << 18  # bytes read at once where small reads follow one another
+
+
+class _Ahead:
+    """The bytes read past the end of a small read that began where the one before it ended: a batch's
+    bodies, read in the order they were written (a translation's, a cache file's), are then a system call
+    per few hundred bodies rather than one each. A read anywhere else is made alone: bodies asked for in
+    another order (by content hash) read no more than they need."""
+
+    __slots__ = ("at", "data", "last")
+
+    def __init__(self) -> None:
+        self.data, self.at, self.last = b"", 0, -1
+
+    def get(self, fd: int, start: int, stop: int, limit: int) -> bytes | None:
+        """Bytes ``start`` to ``stop`` from those read ahead, or read with the ones after them (never past
+        ``limit``) when this read begins where the last one ended; None when they are to be read alone. A
+        file is read at an offset only; OSError as ``os.pread`` raises it."""
+        at, data = self.at, self.data
+        follows, self.last = start == self.last, stop
+        if at <= start and stop <= at + len(data):
+            return data[start - at:stop - at]
+        if not follows or stop - start >= _AHEAD or not hasattr(os, "pread"):
+            return None
+        data = os.pread(fd, max(min(start + _AHEAD, limit), stop) - start, start)
+        if len(data) < stop - start:  # (the caller's own read says what went wrong)
+            return None
+        self.data, self.at = data, start
+        return data[:stop - start]
+
 
 class Opened:
     """``opened[start:stop]``: those bytes of the file, read when asked for."""
 
-    __slots__ = ("__weakref__", "_error", "_fd", "_name", "_what")
+    __slots__ = ("__weakref__", "_ahead", "_error", "_fd", "_name", "_what")
 
     def __init__(self, fd: int, name: str, what: str, error: type[LineageAsCodeError] = SourceError) -> None:
         self._fd, self._name, self._what, self._error = fd, name, what, error
+        self._ahead = _Ahead()
         weakref.finalize(self, os.close, fd)
 
     def __getitem__(self, span: slice) -> bytes:
         start, stop = span.start, span.stop
         try:
+            ahead = self._ahead.get(self._fd, start, stop, start + _AHEAD)
+            if ahead is not None:
+                return ahead
             data = os.pread(self._fd, stop - start, start)
         except OSError as exc:
             raise self._error(f"{self._name}: cannot read {self._what}: {exc.strerror}") from exc
@@ -85,8 +119,8 @@ class Spill:
     it goes). Should a write fail (a full disk), what was not written stays in memory and is read from
     there, and ``failed`` says the file is not whole: the run goes on, only the file is not to be used."""
 
-    __slots__ = ("__weakref__", "_chunk", "_fd", "_flushed", "_held", "_held_at", "_pending", "failed", "mac", "name",
-                 "path", "size")
+    __slots__ = ("__weakref__", "_ahead", "_chunk", "_fd", "_flushed", "_held", "_held_at", "_pending", "failed", "mac",
+                 "name", "path", "size")
 
     def __init__(self, fd: int, name: str, mac: Any = None, path: str = "", chunk: int = 1 << 23) -> None:
         self._fd, self.name, self.mac, self._chunk = fd, name, mac, chunk
@@ -97,6 +131,7 @@ class Spill:
         self._held: list[bytes] = []  # chunks that could not be written, and where each starts
         self._held_at: list[int] = []
         self.failed = False
+        self._ahead = _Ahead()
         weakref.finalize(self, os.close, fd)
 
     @classmethod
@@ -153,6 +188,9 @@ class Spill:
             at = self._held_at[i]
             return self._held[i][start - at:stop - at]
         try:
+            ahead = self._ahead.get(self._fd, start, stop, self._held_at[0] if self._held_at else self._flushed)
+            if ahead is not None:
+                return ahead
             if hasattr(os, "pread"):
                 data = os.pread(self._fd, stop - start, start)
             else:  # read at the place, then back to the end, where the next write goes

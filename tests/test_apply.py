@@ -121,3 +121,37 @@ def test_state_written_by_someone_else_mid_run_is_a_conflict(tmp_path):
     store.write(state.updated("other", {}, set()), expected_serial=0)
     with pytest.raises(StateConflictError):
         apply_plan(plan, {"fake": target}, {"fake": Policy()}, store, state)
+
+
+@pytest.mark.parametrize(("seconds_per_entry", "longest_gap"), [(0.002, None), (0.00001, 10.0)])
+def test_state_writes_take_at_most_a_twentieth_of_an_apply_whose_state_grows(tmp_path, seconds_per_entry,
+                                                                               longest_gap):
+    """A state written as an apply goes takes longer to write the more it records: the writes are spaced by
+    what the next one is expected to take, so those before the last take at most about 5% of the apply;
+    a state that is cheap to write is still written every few seconds."""
+    from itertools import pairwise
+
+    from lineage_as_code.apply import _Recorder
+    from lineage_as_code.state import StateEntry
+
+    now = [0.0]
+    store = LocalStateStore(str(tmp_path / "s.json"))
+    written = store.write
+    writes: list[tuple[float, float]] = []  # (when it ended, what it took)
+
+    def write(state, expected_serial):
+        written(state, expected_serial)
+        took = seconds_per_entry * len(state.entries("t"))
+        now[0] += took
+        writes.append((now[0], took))
+    store.write = write
+    recorder = _Recorder(store, store.read(), interval=1.0, clock=lambda: now[0], lineage="l")
+    for batch in range(200):
+        now[0] += 1.0  # a batch sent
+        recorder.record("t", {f"asset.a{batch}-{i}": StateEntry("asset", f"a{batch}-{i}", "h") for i in range(100)},
+                        set())
+    recorder.flush()
+    assert len(store.read().entries("t")) == 20_000
+    assert sum(took for _, took in writes[:-1]) <= 0.05 * now[0]
+    if longest_gap is not None:
+        assert max(b - a for a, b in pairwise([0.0, *(end for end, _ in writes)])) <= longest_gap

@@ -288,19 +288,6 @@ def test_a_translation_that_cannot_be_cached_keeps_its_bodies(tmp_path):
     assert resources[0].body is body and not list((tmp_path / "cache").glob("local-*.json"))
 
 
-def test_an_apply_that_wrote_the_cache_keeps_its_bodies_text(tmp_path):
-    """An apply writes every body twice (to the target and to state): it keeps them rather than read each
-    from the file twice."""
-    from lineage_as_code.cache import CachedResources, ResourceCache
-    from lineage_as_code.canonical import TextBody
-    from lineage_as_code.plan.contract import Resource
-
-    body = TextBody(b'{"key":"a"}')
-    resources = [Resource("asset.a", "asset", body, "m.csv:2")]
-    ResourceCache(tmp_path / "cache").put("local", "k" * 32, CachedResources(resources, 0), reread=False)
-    assert resources[0].body is body and len(list((tmp_path / "cache").glob("local-*.json"))) == 1
-
-
 _TEXT = st.text(alphabet='ab."\\/:\u00e9\u2028\n ', max_size=5)
 
 
@@ -460,3 +447,32 @@ def test_a_plan_reads_back_the_bodies_its_translation_wrote_aside(lac, root, mon
     monkeypatch.setattr(Spill, "anonymous", classmethod(lambda cls: None))
     held = lac("plan", "--format", "json", cwd=root)
     assert spilled.out == anonymous.out == held.out and '"after": {' in held.out
+
+
+def test_an_apply_writes_the_bodies_its_translation_wrote_aside(lac, tmp_path, monkeypatch):
+    """An apply reads each body back from where its translation wrote it (the cache file, or with the cache
+    off a file no name reaches) as it writes it to the store and to state: the store and state's content
+    are what an apply that held every body in memory writes."""
+    import duckdb
+
+    from lineage_as_code.opened import Spill
+
+    def applied(name: str) -> tuple[object, ...]:
+        root = tmp_path / name
+        shutil.copytree(FIXTURE / "manifests", root / "manifests")
+        shutil.copy(FIXTURE / "lac.yaml", root / "lac.yaml")
+        assert lac("apply", "--auto-approve", cwd=root).code == 0
+        with duckdb.connect(str(root / ".lac" / "lineage.duckdb"), read_only=True) as db:
+            rows = tuple(db.execute(f"SELECT * EXCLUDE (updated_at, managed_by, row_hash) FROM {table} ORDER BY ALL").fetchall()
+                         for table in ("assets", "processes")) + tuple(
+                db.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() for table in ("edges", "column_edges"))
+        state = json.loads((root / ".lac" / "state.json").read_bytes())
+        return rows, state["content"], {t: {a: e[:5] for a, e in entries.items()}
+                                        for t, entries in state["targets"].items()}
+
+    spilled = applied("cached")
+    monkeypatch.setenv("LAC_NO_CACHE", "1")
+    anonymous = applied("anonymous")
+    monkeypatch.setattr(Spill, "anonymous", classmethod(lambda cls: None))
+    held = applied("held")
+    assert spilled == anonymous == held and held[1] and held[0][0] and held[0][1]

@@ -62,3 +62,24 @@ def test_a_discarded_spill_loses_its_name_not_its_bodies(tmp_path):
     assert anonymous is not None and not anonymous.path
     at = anonymous.add(b"[]")
     assert anonymous[at:at + 2] == b"[]"
+
+
+def test_bodies_read_in_the_order_they_were_written_are_the_ones_written(tmp_path, monkeypatch):
+    """A run reads a batch's bodies in the order they were written (read ahead of each other): every one is
+    its own bytes, across the file, what a full disk kept in memory, and what is still to be written."""
+    spill = _spill(tmp_path, chunk=4096)
+    written = os.write
+    calls = []
+
+    def fill(fd, data):
+        calls.append(len(data))
+        if len(calls) > 40:
+            raise OSError(28, "No space left on device")
+        return written(fd, data)
+    monkeypatch.setattr(os, "write", fill)
+    texts = [f'{{"key":"t{i}","name":"{"x" * (i % 97)}"}}'.encode() for i in range(3000)]
+    spans = [(start, start + len(t)) for t, start in ((t, spill.add(t)) for t in texts)]
+    assert spill.failed and spill.size > 40 * 4096  # some bodies in the file, the rest held, the last pending
+    for _ in range(2):
+        assert [spill[a:b] for a, b in spans] == texts
+    assert [spill[a:b] for a, b in spans[::3]] == texts[::3]  # skipping some: each read alone
