@@ -81,8 +81,9 @@ class _Recorder:
     are spaced at least ``interval`` seconds apart, and at least twenty times as long as the next write
     is expected to take (the last one's time per entry, times the entries recorded now: a state that
     grows as the apply goes takes longer to write each time), so state writes cost at most about 5% of
-    an apply; and always made at the end (also after a failure). A crash can lose only the writes of that last interval; every one of them was an
-    idempotent upsert or delete, so the next plan adopts or repeats them and converges.
+    an apply; and always made at the end (also after a failure). A crash can lose only the writes of that
+    last interval; every one of them was an idempotent upsert or delete, so the next plan adopts or
+    repeats them and converges.
     """
 
     def __init__(self, store: StateStore, state: State, interval: float = 1.0,

@@ -120,7 +120,9 @@ class Content:
     def merged(self, new: Mapping[str, Mapping[str, Any]] | None) -> Content:
         if not new:
             return self
-        return Content({**self._parsed, **new}, self._raw, self.where, self._encoded, (self._lo, self._hi))
+        merged = Content(None, self._raw, self.where, self._encoded, (self._lo, self._hi))
+        merged._parsed = {**self._parsed, **new}  # made here: not copied again (an apply merges a million)
+        return merged
 
     def pieces(self, used: set[str], chunk: int = 10_000) -> Iterator[bytes]:
         """The content section's lines for every hash in ``used`` this content holds, in hash order, joined
@@ -129,7 +131,7 @@ class Content:
         section is in this tool's layout (one line per body, keys in strictly increasing order, each line
         but the last ending in its comma): a state of a million bodies is then written again without
         decoding or encoding one of them. Else each line is made as it is taken (``lines``)."""
-        parsed = {h: body for h, body in self._parsed.items() if h in used}
+        parsed = self._used(used)
         loaded = self._loaded() if self._hi > self._lo else (b"", 0, 0)
         runs = self._runs(loaded, used, parsed) if self._hi > self._lo else None
         if runs is None:
@@ -140,6 +142,13 @@ class Content:
                 gap = b",\n"
             return
         yield from joined(loaded[0], runs)
+
+    def _used(self, used: set[str]) -> Mapping[str, Mapping[str, Any]]:
+        """The parsed bodies whose hash is in ``used``: all of them, not copied, when every one is (an apply's
+        state write: a million of them)."""
+        if all(map(used.__contains__, self._parsed)):
+            return self._parsed
+        return {h: body for h, body in self._parsed.items() if h in used}
 
     def _runs(self, loaded: tuple[bytes, int, int], used: set[str],
               parsed: Mapping[str, Mapping[str, Any]]) -> list[str | tuple[int, int]] | None:
@@ -197,7 +206,7 @@ class Content:
         """``"hash":{body}`` for every hash in ``used`` this content holds, in hash order, made as they are
         taken: a state of a million bodies is written without holding all its lines at once."""
         if parsed is None:
-            parsed = {h: body for h, body in self._parsed.items() if h in used}
+            parsed = self._used(used)
         if loaded is None:
             loaded = self._loaded() if self._hi > self._lo else (b"", 0, 0)
         spans = {key: (start, end) for key, start, end in self._spans(loaded, used - parsed.keys())} \
