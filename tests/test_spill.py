@@ -26,18 +26,24 @@ def test_what_was_added_is_read_back_wherever_it_lies(tmp_path):
     assert (tmp_path / "bodies.tmp").read_bytes() == b"".join(texts)
 
 
-def test_a_full_disk_keeps_what_it_could_not_write_and_says_the_file_is_not_whole(tmp_path, monkeypatch):
-    spill = _spill(tmp_path)
-    texts = [f"body number {i:03}".encode() for i in range(40)]
+def _disk_full_after(writes: int, monkeypatch) -> list[int]:
+    """Make every ``os.write`` after the first ``writes`` fail as a full disk does; the sizes of those tried."""
     written = os.write
-    calls = []
+    calls: list[int] = []
 
     def fill(fd, data):
         calls.append(len(data))
-        if len(calls) > 2:
+        if len(calls) > writes:
             raise OSError(28, "No space left on device")
         return written(fd, data)
     monkeypatch.setattr(os, "write", fill)
+    return calls
+
+
+def test_a_full_disk_keeps_what_it_could_not_write_and_says_the_file_is_not_whole(tmp_path, monkeypatch):
+    spill = _spill(tmp_path)
+    texts = [f"body number {i:03}".encode() for i in range(40)]
+    calls = _disk_full_after(2, monkeypatch)
     spans = [(start, start + len(t)) for t, start in ((t, spill.add(t)) for t in texts)]
     spill.flush()
     assert spill.failed and len(calls) == 3  # no write tried after the failed one
@@ -68,15 +74,7 @@ def test_bodies_read_in_the_order_they_were_written_are_the_ones_written(tmp_pat
     """A run reads a batch's bodies in the order they were written (read ahead of each other): every one is
     its own bytes, across the file, what a full disk kept in memory, and what is still to be written."""
     spill = _spill(tmp_path, chunk=4096)
-    written = os.write
-    calls = []
-
-    def fill(fd, data):
-        calls.append(len(data))
-        if len(calls) > 40:
-            raise OSError(28, "No space left on device")
-        return written(fd, data)
-    monkeypatch.setattr(os, "write", fill)
+    _disk_full_after(40, monkeypatch)
     texts = [f'{{"key":"t{i}","name":"{"x" * (i % 97)}"}}'.encode() for i in range(3000)]
     spans = [(start, start + len(t)) for t, start in ((t, spill.add(t)) for t in texts)]
     assert spill.failed and spill.size > 40 * 4096  # some bodies in the file, the rest held, the last pending
