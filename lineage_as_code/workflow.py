@@ -79,8 +79,7 @@ def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -
 
 
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack, owner: str = "",
-            loaded: LoadedManifests | None = None, keep_lineage: bool = False
-            ) -> tuple[Plan, dict[str, Target]]:
+            loaded: LoadedManifests | None = None, keep_lineage: bool = False) -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
     ``loaded`` is the manifests of ``request.paths`` when the caller has read them already; their
     lineage is let go once every target has translated it, unless ``keep_lineage``. A new translation
