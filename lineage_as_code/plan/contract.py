@@ -238,6 +238,7 @@ def known_held(known: Mapping[str, Current], address: str, owner: str) -> Curren
     return Current(address, k.kind, k.id, k.hash, k.partial, owner)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ItemResult:
     """The outcome of one change in a batch: ``ok`` with the vendor id, or an error message.
