@@ -46,6 +46,18 @@ def test_a_cached_assets_body_with_its_placeholder_flag_writes_as_its_dict(body,
     assert canonical_text(after) == canonical_json({**body, "partial": partial}) == canonical_json(dict(after))
     assert canonical_text(after) == canonical_json({**body, "partial": partial})  # again, from the place found
     assert json.loads(canonical_text(after)) == {**body, "partial": partial}
+    other = _After(cached, not partial)  # another change's view of the same body: the place the body kept
+    assert canonical_text(other) == canonical_json({**body, "partial": not partial})
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=_flat, key=_text)
+def test_a_body_keeps_the_place_of_its_placeholder_flag_and_of_no_other_key(body, key):
+    body.pop("partial", None)
+    text = canonical_json(body)
+    cached = LazyBody(text.encode(), 0, len(text.encode()))
+    assert cached.place_of("partial", text) == key_place(text, "partial")
+    assert cached.place_of(key, text) == key_place(text, key)  # asked after "partial": not its place
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
-from ..canonical import canonical_text, key_place, plain_dict, with_key
+from ..canonical import PLACED, canonical_text, key_place, plain_dict, with_key
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
@@ -93,7 +93,7 @@ class _Context:
 
     def change(self, res: Resource, action: Action, after_hash: str, prior: StateEntry | None, reason: str = "",
                placeholder: bool = False, body: Mapping[str, object] | None = None) -> Change:
-        return Change(self.t.name, res.address, res.kind, action, body if body is not None else _After(res.body),
+        return Change(self.t.name, res.address, res.kind, action, body if body is not None else _written(res.body),
                       after_hash, prior, res.source, reason, res.requires, res.edges, placeholder, None, self.owner)
 
 
@@ -103,8 +103,8 @@ class _After(Mapping[str, Any]):
     encoding and ``dict()`` see the dict). Its canonical JSON is made once, when first asked for: an apply
     writes the same text to the target and to state's content. A body that keeps its own text (a
     translation's, or a cached one: a slice of the cache file's bytes) is not copied: its text is taken
-    from it each time, which costs a decode (and, for an asset's placeholder flag, a splice at the place
-    found the first time), where keeping it cost an apply of a million cached rows about 180 MB."""
+    from it each time, which costs a decode (and, for an asset's placeholder flag, a splice at the place the
+    body keeps once found), where keeping it cost an apply of a million cached rows about 180 MB."""
 
     __slots__ = ("_body", "_partial", "_place", "_text")
     kept_text = True  # ``canonical()`` keeps its text, or its body does: nobody need keep a copy
@@ -143,11 +143,19 @@ class _After(Mapping[str, Any]):
         """The body's text with its placeholder flag put in place in it."""
         text = canonical_text(self._body)
         if self._place is None:
-            self._place = key_place(text, "partial")
-        return with_key(text, "partial", partial, self._place)
+            place_of = getattr(self._body, "place_of", None)
+            self._place = key_place(text, PLACED) if place_of is None else place_of(PLACED, text)
+        return with_key(text, PLACED, partial, self._place)
 
     def __bool__(self) -> bool:
         return self._partial is not None or bool(self._body)
+
+
+def _written(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What a change writes of a body that takes no placeholder flag: the body itself where it keeps its own
+    text (read-only, nothing to add: a view of it would be one more object per change, and state's content
+    keeps what each change wrote until the apply ends), else a view of it (``_After``)."""
+    return body if getattr(body, "kept_text", False) else _After(body)
 
 
 _UPSERT = "asset the target lacks (UPSERT)"
@@ -170,7 +178,7 @@ class _Creates:
             return Change(self.target, res.address, ASSET, Action.CREATE, _After(res.body, partial),
                           asset_hash(res, partial), None, res.source, _PLACEHOLDER if partial else _UPSERT,
                           res.requires, res.edges, partial, None, self.owner)
-        return Change(self.target, res.address, res.kind, Action.CREATE, _After(res.body), res.hash, None, res.source,
+        return Change(self.target, res.address, res.kind, Action.CREATE, _written(res.body), res.hash, None, res.source,
                       "", res.requires, res.edges, False, None, self.owner)
 
 
