@@ -192,12 +192,12 @@ class TextBody(Mapping[str, Any]):
     kept_text = True  # ``canonical()`` is read from where the text is kept: nobody need keep a copy
 
     def __init__(self, text: bytes) -> None:
-        self._data = text
+        self._data: bytes | Opened | Spill = text  # its own text; a LazyBody's: where its text lies
         self._value: dict[str, Any] | None = None
         self._placed: int | None = None
 
     def _raw(self) -> bytes:
-        return self._data  # type: ignore[return-value]
+        return self._data  # type: ignore[return-value]  # (its own text: bytes)
 
     def _parse(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self._raw())
@@ -218,7 +218,7 @@ class TextBody(Mapping[str, Any]):
         return len(self._load())
 
     def __bool__(self) -> bool:
-        return len(self._data) > 2  # "{}" is the only empty object canonical JSON writes
+        return len(self._raw()) > 2  # "{}" is the only empty object canonical JSON writes
 
     def to_dict(self) -> dict[str, Any]:
         """The body as a new dict (kept only when it was already parsed to be read key by key)."""
