@@ -333,11 +333,93 @@ class Process:
         return [(i.key, o.key) for i in self.inputs for o in self.outputs]
 
 
+class ProcessBlock(Sequence[Process]):
+    """Many processes as columns, the way a CSV parser finds them: per process its id, name, details,
+    attributes, column mappings and first line, and its inputs and outputs as positions into one list of
+    the file's assets (``inputs``: every process's, process after process; ``input_at``: where each
+    process's start, one bound more than processes). A read-only sequence that equals the tuple of the
+    same Processes, each built when read; a translation into resources reads the columns instead
+    (``lineage_resources``): at a million processes, neither the Process objects, their tuples of assets
+    and their source locations are made, nor is an asset's key read through the asset.
+
+    ``descriptions``, ``sqls`` and ``owners`` are None where every process has none. Position arrays are
+    integer sequences with ``tolist`` and slicing (numpy arrays).
+    """
+
+    __slots__ = ("assets", "attributes", "columns", "descriptions", "file", "ids", "input_at", "inputs", "lines",
+                 "names", "output_at", "outputs", "owners", "sqls")
+
+    def __init__(self, ids: list[str], names: list[str], assets: Sequence[Asset], inputs: Codes, input_at: Codes,
+                 outputs: Codes, output_at: Codes, *, attributes: list[tuple[tuple[str, str], ...]],
+                 columns: list[tuple[ColumnMapping, ...] | ColumnSlice], file: str, lines: list[int],
+                 descriptions: list[str] | None = None, sqls: list[str] | None = None,
+                 owners: list[str] | None = None) -> None:
+        self.ids, self.names, self.assets = ids, names, assets
+        self.inputs, self.input_at, self.outputs, self.output_at = inputs, input_at, outputs, output_at
+        self.attributes, self.columns, self.file, self.lines = attributes, columns, file, lines
+        self.descriptions, self.sqls, self.owners = descriptions, sqls, owners
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def let_go(self) -> None:
+        """Empty the block, for the one it was handed to for its last use (``Lineage.take``): what it held
+        is freed as that one lets go of it too."""
+        self.ids, self.names, self.assets, self.attributes, self.columns, self.lines = [], [], [], [], [], []
+        self.inputs, self.outputs, self.input_at, self.output_at = [], [], [0], [0]
+        self.descriptions = self.sqls = self.owners = None
+
+    def ends(self, i: int) -> tuple[list[int], list[int]]:
+        """The positions in ``assets`` of process ``i``'s inputs and of its outputs."""
+        (a, b), (c, d) = ints_of(self.input_at, i, i + 2), ints_of(self.output_at, i, i + 2)
+        return ints_of(self.inputs, a, b), ints_of(self.outputs, c, d)
+
+    def edge_count(self) -> int:
+        """Every process's inputs times its outputs, summed, read from the bounds."""
+        return sum(map(int.__mul__, *((b - a for a, b in pairwise(ints_of(at, 0, len(at))))
+                                      for at in (self.input_at, self.output_at))))
+
+    def _process(self, i: int) -> Process:
+        asset = self.assets.__getitem__
+        inputs, outputs = self.ends(i)
+        return Process(self.ids[i], self.names[i], tuple(map(asset, inputs)), tuple(map(asset, outputs)),
+                       self.descriptions[i] if self.descriptions else "", self.sqls[i] if self.sqls else "",
+                       self.owners[i] if self.owners else "", self.attributes[i], self.columns[i], (),
+                       SourceLocation(self.file, self.lines[i]))
+
+    @overload
+    def __getitem__(self, index: int) -> Process: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Process, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Process | tuple[Process, ...]:
+        if isinstance(index, slice):
+            return tuple(map(self._process, range(len(self))[index]))
+        if not -len(self) <= index < len(self):
+            raise IndexError("process index out of range")
+        return self._process(index % len(self))
+
+    def __iter__(self) -> Iterator[Process]:
+        return map(self._process, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProcessBlock | tuple | list):
+            return len(self) == len(other) and all(map(Process.__eq__, self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"ProcessBlock({len(self)} processes of {self.file})"
+
+
 @dataclass(frozen=True)
 class Lineage:
     """The desired lineage merged from every manifest: processes sorted by id, assets by key."""
 
-    processes: tuple[Process, ...]
+    processes: tuple[Process, ...] | ProcessBlock
     assets: Mapping[str, Asset] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = field(default=(), compare=False)  # e.g. a hand-written process overriding a compiled one
     # Handed over for its last use (``LoadedManifests.hand_over``): whoever holds it may take it apart (``take``).
@@ -358,7 +440,7 @@ class Lineage:
         return cls(procs, MappingProxyType(dict(sorted(assets.items()))))
 
     @classmethod
-    def build_sorted(cls, processes: tuple[Process, ...], assets: dict[str, Asset]) -> Lineage:
+    def build_sorted(cls, processes: tuple[Process, ...] | ProcessBlock, assets: dict[str, Asset]) -> Lineage:
         """``build(processes)`` for values that are already in its shape: ``processes`` sorted by id, and
         ``assets`` every asset they touch (none with per-target ids), each key once, sorted by key.
 
@@ -367,27 +449,32 @@ class Lineage:
         """
         return cls(processes, MappingProxyType(assets))
 
-    def take(self) -> tuple[list[Process], dict[str, Asset]]:
+    def take(self) -> tuple[list[Process] | ProcessBlock, dict[str, Asset]]:
         """The processes and assets of an ``owned`` lineage, handed to its last user, which holds the only
         reference to it: the lineage is left empty, and what the caller drops from the list and the dict
         as it goes is freed then, not when the last of them is done with. A million-row translation so
         never holds the whole lineage beside its whole translation (about 250 MB at 1M Lineage Builder rows).
-        A lineage that is not ``owned`` is shared: taking it apart is an error."""
+        A lineage that is not ``owned`` is shared: taking it apart is an error. A ProcessBlock is handed
+        over as it is, for its taker to empty as it goes (``ProcessBlock.let_go``)."""
         if not self.owned:
             raise RuntimeError("only a lineage handed over for its last use can be taken apart")
-        processes, assets = list(self.processes), dict(self.assets)
+        processes = self.processes if isinstance(self.processes, ProcessBlock) else list(self.processes)
+        assets = dict(self.assets)
         object.__setattr__(self, "processes", ())
         object.__setattr__(self, "assets", MappingProxyType({}))
         return processes, assets
 
     @property
     def edge_count(self) -> int:
+        if isinstance(self.processes, ProcessBlock):
+            return self.processes.edge_count()
         return sum(len(p.inputs) * len(p.outputs) for p in self.processes)
 
     @property
     def column_edge_count(self) -> int:
         total = 0
-        for columns in map(_columns_of, self.processes):  # most processes of table lineage have none
+        processes = self.processes
+        for columns in processes.columns if isinstance(processes, ProcessBlock) else map(_columns_of, processes):  # most processes of table lineage have none
             if columns:
                 total += columns.source_count() if isinstance(columns, ColumnSlice) else \
                     sum(len(m.sources) for m in columns)

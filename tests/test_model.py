@@ -9,9 +9,10 @@ import gc
 import inspect
 import shutil
 
+import numpy as np
 import pytest
 
-from lineage_as_code.model import Asset, Process, SourceLocation, bulk_allocation, slot_init
+from lineage_as_code.model import Asset, Lineage, Process, ProcessBlock, SourceLocation, bulk_allocation, slot_init
 from lineage_as_code.plan.contract import Resource
 from lineage_as_code.plan.model import Action, Change, Skip
 from tests.conftest import FIXTURE
@@ -80,3 +81,24 @@ def test_a_bulk_build_is_set_aside_and_the_command_line_hands_it_back(lac, tmp_p
     shutil.copytree(FIXTURE, project)
     assert lac("plan", cwd=project).code == 0
     assert gc.get_freeze_count() == 0  # an in-process caller's garbage is collectable again
+
+
+def test_a_process_block_reads_as_the_tuple_of_its_processes():
+    """A parser's processes kept as columns: indexing (from either end), slicing, iterating, equality and
+    hashing give what the tuple of the same Processes gives; an index past either end is an IndexError."""
+    a, b, c = (Asset("pg", "d", "s", n) for n in "abc")
+    processes = (Process("p", "P", (a,), (b,), attributes=(("k", "v"),), source=SourceLocation("m.csv", 2)),
+                 Process("q", "Q", (a, b), (c,), source=SourceLocation("m.csv", 4)))
+    block = ProcessBlock(["p", "q"], ["P", "Q"], [a, b, c], np.array([0, 0, 1]), np.array([0, 1, 3]),
+                         np.array([1, 2]), np.array([0, 1, 2]), attributes=[(("k", "v"),), ()], columns=[(), ()],
+                         file="m.csv", lines=[2, 4])
+    assert len(block) == 2 and block == processes and list(block) == list(processes)
+    assert (block[0], block[-1], block[1:], block[::-1]) == (processes[0], processes[-1], processes[1:], processes[::-1])
+    assert [p.source for p in block] == [p.source for p in processes]
+    assert hash(block) == hash(processes)
+    for past in (2, -3):
+        with pytest.raises(IndexError):
+            block[past]
+    lineage = Lineage.build_sorted(block, {x.key: x for x in (a, b, c)})
+    assert (lineage.edge_count, lineage.column_edge_count) == (3, 0) == (
+        Lineage.build(processes).edge_count, Lineage.build(processes).column_edge_count)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from ..errors import ManifestError, ManifestWarning, Problem
-from ..model import Lineage, Process
+from ..model import Lineage, Process, ProcessBlock
 from .yaml_format import ParsedFile, parse_yaml
 
 __all__ = ["EdgeLimits", "ManifestInput", "ManifestWarning", "build_lineage", "parse_file"]
@@ -33,6 +33,17 @@ class EdgeLimits:
         edges = len(proc.inputs) * len(proc.outputs)
         if edges <= self.warn and edges <= self.max:
             return None
+        return self._finding(proc, edges)
+
+    def check_block(self, block: ProcessBlock) -> list[tuple[Problem, bool]]:
+        """``check`` of each process of ``block``, in order, read from its bounds: only a process over a
+        limit is built."""
+        import numpy as np  # (imported where a parser that makes a ProcessBlock already did)
+
+        edges = np.multiply(*(np.diff(np.asarray(at, dtype=np.int64)) for at in (block.input_at, block.output_at)))
+        return [self._finding(block[i], int(edges[i])) for i in np.nonzero(edges > min(self.warn, self.max))[0].tolist()]
+
+    def _finding(self, proc: Process, edges: int) -> tuple[Problem, bool]:
         refused = edges > self.max
         limit, setting = (self.max, "max_edges_per_process") if refused else (self.warn, "warn_edges_per_process")
         return Problem(proc.source.file, proc.source.line, "", (
@@ -99,16 +110,29 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
     overrides: list[str] = []
     count = 0
     parsed = ParsedFile()
+    # The first file's processes, when a parser gave them as a ProcessBlock (each id once): added to
+    # ``seen`` only when another file comes (none of them can be a duplicate), so that a project of one
+    # file builds no Process for them.
+    first: ProcessBlock | None = None
     for item in items:
         count += 1
+        if first is not None:
+            seen.update(zip(first.ids, first, strict=True))
+            first = None
         parsed = parse_file(item, defaults, field_separator)
         problems.extend(parsed.problems)
         notes.extend(parsed.warnings)
         assets.extend(parsed.assets)
         if parsed.compiled_from:
             compiled.add(item.name)
+        if isinstance(parsed.processes, ProcessBlock):
+            for finding, refused in limits.check_block(parsed.processes):
+                (problems if refused else notes).append(finding)
+            if not seen:
+                first = parsed.processes
+                continue
         for proc in parsed.processes:
-            wide = limits.check(proc)
+            wide = None if isinstance(parsed.processes, ProcessBlock) else limits.check(proc)
             if wide is not None:
                 (problems if wide[1] else notes).append(wide[0])
             prior = seen.get(proc.id)
@@ -131,8 +155,10 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
         raise ManifestError(problems)
     for note in sorted(notes):
         warnings.warn(ManifestWarning(note), stacklevel=2)
-    if count == 1 and parsed.touched is not None and not assets:
-        return Lineage.build_sorted(tuple(parsed.processes), parsed.touched)  # one file: no merge to do
+    if count == 1 and parsed.touched is not None and not assets:  # one file: no merge to do
+        return Lineage.build_sorted(first or tuple(parsed.processes), parsed.touched)
+    if first is not None:
+        seen.update(zip(first.ids, first, strict=True))
     return replace(Lineage.build(seen.values(), assets), warnings=tuple(overrides))
 
 

@@ -15,9 +15,10 @@ Built for millions of rows: each column is read once into its distinct stripped 
 row's integer code into them (a source and a target column share one set of values, so an asset
 has one code whichever end it is), and from then on rows are handled as arrays of codes: identities
 are split and keys quoted once per distinct (identity, platform), assets deduplicated by key and
-processes grouped by integer keys. Python objects are made once per asset, process and column
-mapping, never per row; assets come out sorted by key and processes by id, so the Lineage is built
-from them without sorting or walking them again.
+processes grouped by integer keys. Python objects are made once per asset, never per row; processes
+come out as columns (a ``ProcessBlock``: a Process is made only when one is read) and column mappings
+as a ``ColumnBlock``; assets come out sorted by key and processes by id, so the Lineage is built from
+them without sorting or walking them again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from itertools import compress, pairwise, repeat
+from itertools import compress
 
 import numpy as np
 import pandas as pd
@@ -37,8 +38,7 @@ from ..model import (
     ColumnBlock,
     ColumnMapping,
     ColumnSlice,
-    Process,
-    SourceLocation,
+    ProcessBlock,
     freeze_mapping,
     quote_segment,
 )
@@ -298,13 +298,9 @@ def parse_atlan_csv(name: str, table: Table) -> ParsedFile:
     attributes = _attributes(kept, extras, firsts)
     names = kept["Transformation Name"].at(firsts).tolist()
     first_lines = line_numbers[keep][firsts].tolist()
-    get = ends.assets.__getitem__  # (a numpy array of Assets would probe each for the array protocol)
-    (ins, in_at), (outs, out_at) = ((list(map(get, values.tolist())), bounds) for values, bounds in (inputs, outputs))
-    del cells, kept, pid  # the per-row columns: dropped before a million processes are built
-    ends_of = [[tuple(each[a:b]) for a, b in pairwise(at)] for each, at in ((ins, in_at), (outs, out_at))]
-    sources = list(map(SourceLocation, repeat(name), first_lines))
-    # built by map, positionally: a million processes, no Python loop around their constructor
-    out.processes = list(map(Process, ids, names, *ends_of, repeat(""), repeat(""), repeat(""), attributes, columns,
-                             repeat(()), sources))
+    (ins, in_at), (outs, out_at) = inputs, outputs
+    out.processes = ProcessBlock(ids, names, ends.assets, ins, np.asarray(in_at, dtype=np.int64), outs,
+                                 np.asarray(out_at, dtype=np.int64), attributes=attributes, columns=columns, file=name,
+                                 lines=first_lines)
     out.touched = dict(zip(ends.keys, ends.assets, strict=True))
     return out

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import pairwise, repeat
 from typing import cast
 
 import numpy as np
@@ -26,7 +25,7 @@ import pandas as pd
 
 from ..display import excerpt
 from ..errors import Problem
-from ..model import Asset, ColumnBlock, Process, SourceLocation, freeze_mapping
+from ..model import Asset, ColumnBlock, ColumnMapping, ColumnSlice, ProcessBlock, freeze_mapping
 from .csv_common import (
     NATIVE_COLUMNS,
     Cells,
@@ -242,15 +241,15 @@ def _details(name: str, known: dict[str, Cells], kept: np.ndarray, proc: np.ndar
     return details, problems
 
 
-def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tuple[list[Asset], list[int]]:
+def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tuple[np.ndarray, np.ndarray]:
     """Per process, the assets at one end of its rows, each key once in first-seen order, each the
-    Asset of the first row naming its key: all of them, process after process, and the bounds."""
+    Asset of the first row naming its key (as its text's position in ``refs.asset_of``): all of them,
+    process after process, and the bounds."""
     width = max(len(refs.keys), 1)
     pair_of, pairs = pd.factorize(proc * width + refs.key_of[text])
     by_process = np.argsort(pairs // width, kind="stable")
-    first = text[first_rows(pair_of, len(pairs))[by_process]].tolist()
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))]).tolist()
-    return cast("list[Asset]", list(map(refs.asset_of.__getitem__, first))), bounds
+    first = text[first_rows(pair_of, len(pairs))[by_process]]
+    return first, np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))])
 
 
 def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
@@ -361,12 +360,12 @@ def parse_native_csv(name: str, table: Table, defaults: Mapping[str, str] | None
         known.pop(field, None)
     found = _find_columns(proc, len(ids), known, kept, rows, ends, refs)
     del known, proc, ends, kept  # the per-row codes: gone before the objects are built
-    columns = [()] * len(ids) if found is None else column_slices(*found)
+    columns: list[tuple[ColumnMapping, ...] | ColumnSlice] = [()] * len(ids) if found is None else column_slices(*found)
     del found
-    names, descriptions, sqls, owners = (details.get(f, [""] * len(ids)) for f in _DETAILS)
-    ends_of = [[tuple(each[a:b]) for a, b in pairwise(at)] for each, at in ((ins, in_at), (outs, out_at))]
-    sources = list(map(SourceLocation, repeat(name), first_lines))
-    # built by map, positionally: a million processes, no Python loop around their constructor
-    out.processes = list(map(Process, ids, [n or pid for n, pid in zip(names, ids, strict=True)], *ends_of,
-                             descriptions, sqls, owners, attributes, columns, repeat(()), sources))
+    names = details.get("process_name", [""] * len(ids))
+    out.processes = ProcessBlock(ids, [n or pid for n, pid in zip(names, ids, strict=True)],
+                                 cast("list[Asset]", refs.asset_of), ins, in_at, outs, out_at,
+                                 attributes=attributes, columns=columns, file=name, lines=first_lines,
+                                 descriptions=details.get("description"), sqls=details.get("sql"),
+                                 owners=details.get("owner"))
     return out

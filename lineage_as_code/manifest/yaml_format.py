@@ -14,7 +14,17 @@ from typing import Any
 
 from ..display import excerpt
 from ..errors import Problem
-from ..model import Asset, ColumnBlock, ColumnMapping, ColumnRef, ColumnSlice, Process, SourceLocation, freeze_mapping
+from ..model import (
+    Asset,
+    ColumnBlock,
+    ColumnMapping,
+    ColumnRef,
+    ColumnSlice,
+    Process,
+    ProcessBlock,
+    SourceLocation,
+    freeze_mapping,
+)
 from .refs import RefError, build_asset, parse_asset, split_ref
 from .validate import did_you_mean, field_path, is_valid, schema_problems
 from .yaml_reader import LineMap, load_yaml, read_yaml_items
@@ -24,7 +34,7 @@ from .yaml_reader import LineMap, load_yaml, read_yaml_items
 class ParsedFile:
     """What one manifest contributes: processes, file-level assets, and problems."""
 
-    processes: list[Process] = field(default_factory=list)
+    processes: list[Process] | ProcessBlock = field(default_factory=list)  # a CSV parser's: a ProcessBlock
     assets: list[Asset] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     compiled_from: str = ""  # set when ``lac compile`` wrote the file: its processes yield to hand-written ones
@@ -292,7 +302,8 @@ def _parse_as_read(name: str, data: bytes, defaults: Mapping[str, str] | None) -
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    out = ParsedFile()
+    processes: list[Process] = []
+    out = ParsedFile(processes)
     contexts: list[_FileContext] = []
 
     def read(index: int, entry: Any, head: dict[str, Any], lines: LineMap) -> None:
@@ -304,7 +315,7 @@ def _parse_as_read(name: str, data: bytes, defaults: Mapping[str, str] | None) -
             raise _Whole
         proc = _process(entry, index, contexts[0])
         if proc is not None:
-            out.processes.append(proc)
+            processes.append(proc)
 
     try:
         value = read_yaml_items(text, "processes", read)
@@ -322,7 +333,8 @@ def _parse_whole(name: str, data: bytes, defaults: Mapping[str, str] | None = No
     """``parse_yaml`` of any file: the document read whole, checked against the schema whole (every
     problem reported), then its processes read."""
     value, lines, problems = load_yaml(name, data)
-    out = ParsedFile(problems=list(problems))
+    processes: list[Process] = []
+    out = ParsedFile(processes, problems=list(problems))
     if problems:
         return out
     if value is None:
@@ -341,7 +353,7 @@ def _parse_whole(name: str, data: bytes, defaults: Mapping[str, str] | None = No
             continue
         proc = _process(entry, i, ctx)
         if proc is not None:
-            out.processes.append(proc)
+            processes.append(proc)
     out.problems.extend(ctx.problems)
     out.warnings.extend(_unused_aliases(value.get("assets") or [], ctx))
     return out

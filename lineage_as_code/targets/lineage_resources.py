@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import pairwise, repeat
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from typing import Any, TypeVar
 
 from ..canonical import LazyBody, TextBody, body_spill, canonical_json
-from ..model import Asset, ColumnBlock, ColumnSlice, Lineage, Process, ints_of
+from ..model import Asset, ColumnBlock, ColumnMapping, ColumnSlice, Lineage, Process, ProcessBlock, ints_of
 from ..opened import Spill
 from .base import ASSET, Resource
 
@@ -46,22 +47,28 @@ def asset_body(asset: Asset) -> dict[str, Any]:
             "name": asset.name, "type": asset.type, "connection": asset.connection}
 
 
-def _columns(process: Process) -> list[dict[str, Any]]:
+def _columns(columns: Iterable[ColumnMapping]) -> list[dict[str, Any]]:
     return [{"sources": [[s.asset, s.column] for s in m.sources], "target": [m.target.asset, m.target.column],
-             "transform": m.transform} for m in process.columns]
+             "transform": m.transform} for m in columns]
 
 
 def process_body(process: Process) -> dict[str, Any]:
-    """A process's content. ``derived_by`` (the tool that read its inputs or columns from its SQL) is
-    present only for derived processes, so declared ones keep the content hash they always had."""
-    body = {
-        "id": process.id, "name": process.name, "description": process.description, "sql": process.sql,
-        "owner": process.owner, "attributes": dict(process.attributes),
-        "inputs": [a.key for a in process.inputs], "outputs": [a.key for a in process.outputs],
-        "columns": _columns(process),
-    }
-    if process.derived_by:
-        body["derived_by"] = process.derived_by
+    """A process's content."""
+    p = process
+    return _process_dict(p.id, p.name, p.description, p.sql, p.owner, p.attributes, p.columns, p.derived_by,
+                         [a.key for a in p.inputs], [a.key for a in p.outputs])
+
+
+def _process_dict(id: str, name: str, description: str, sql: str, owner: str,
+                  attributes: tuple[tuple[str, str], ...], columns: Iterable[ColumnMapping], derived_by: str,
+                  inputs: list[str], outputs: list[str]) -> dict[str, Any]:
+    """The content of the process of these fields and input and output keys. ``derived_by`` (the tool that
+    read its inputs or columns from its SQL) is present only for derived processes, so declared ones keep
+    the content hash they always had."""
+    body = {"id": id, "name": name, "description": description, "sql": sql, "owner": owner,
+            "attributes": dict(attributes), "inputs": inputs, "outputs": outputs, "columns": _columns(columns)}
+    if derived_by:
+        body["derived_by"] = derived_by
     return body
 
 
@@ -89,11 +96,10 @@ def _attributes_text(attributes: tuple[tuple[str, str], ...], e: Callable[[str],
     return "{" + ",".join([f"{e(k)}:{e(v)}" for k, v in attributes]) + "}"
 
 
-def _columns_text(process: Process, runs: _MappingTexts | None = None) -> str:
-    """The canonical JSON of ``_columns(process)``. Mappings held as a ColumnSlice are written from their
+def _columns_text(columns: tuple[ColumnMapping, ...] | ColumnSlice, runs: _MappingTexts | None = None) -> str:
+    """The canonical JSON of a process's ``_columns``. Mappings held as a ColumnSlice are written from their
     block's columns through ``runs`` when one is given (a run of many processes' mappings at a time)."""
     e = encode_basestring
-    columns = process.columns
     if isinstance(columns, ColumnSlice) and runs is not None:
         return "[" + ",".join(runs(columns)) + "]"
     parts = []
@@ -169,16 +175,15 @@ def _mapping_texts(block: ColumnBlock, start: int, stop: int, keys: list[str], c
             f'"target":[{k[t]},{c[u]}],"transform":{transforms[x]}}}' for a, b, (t, u, x) in zip(at, at[1:], targets)]
 
 
-def _process_text(p: Process, attributes: str, inputs: list[str], outputs: list[str],
-                  runs: _MappingTexts | None = None) -> str:
-    """The canonical JSON of ``process_body(p)``, given its attributes' text (mostly shared) and its
-    inputs' and outputs' keys."""
+def _process_text(id: str, name: str, description: str, sql: str, owner: str, attributes: str, columns: str,
+                  derived_by: str, inputs: list[str], outputs: list[str]) -> str:
+    """The canonical JSON of a process's ``process_body``, given its fields, its attributes' and column
+    mappings' text (attributes mostly shared) and its inputs' and outputs' keys."""
     e = encode_basestring
-    columns = _columns_text(p, runs) if p.columns else "[]"
-    derived = f'"derived_by":{e(p.derived_by)},' if p.derived_by else ""
-    return (f'{{"attributes":{attributes},"columns":{columns},{derived}"description":{e(p.description)},'
-            f'"id":{e(p.id)},"inputs":[{",".join(map(e, inputs))}],"name":{e(p.name)},'
-            f'"outputs":[{",".join(map(e, outputs))}],"owner":{e(p.owner)},"sql":{e(p.sql)}}}')
+    derived = f'"derived_by":{e(derived_by)},' if derived_by else ""
+    return (f'{{"attributes":{attributes},"columns":{columns},{derived}"description":{e(description)},'
+            f'"id":{e(id)},"inputs":[{",".join(map(e, inputs))}],"name":{e(name)},'
+            f'"outputs":[{",".join(map(e, outputs))}],"owner":{e(owner)},"sql":{e(sql)}}}')
 
 
 class _ProcessTexts:
@@ -192,10 +197,19 @@ class _ProcessTexts:
 
     def text(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
         """The canonical JSON of ``process_body(process)``; TypeError where a field is not a string."""
-        attributes = self._attributes.get(process.attributes)
-        if attributes is None:
-            attributes = self._attributes[process.attributes] = _attributes_text(process.attributes)
-        return _process_text(process, attributes, inputs, outputs, self.runs)
+        p = process
+        return self.of(p.id, p.name, p.description, p.sql, p.owner, p.attributes, p.columns, p.derived_by,
+                       inputs, outputs)
+
+    def of(self, id: str, name: str, description: str, sql: str, owner: str,
+           attributes: tuple[tuple[str, str], ...], columns: tuple[ColumnMapping, ...] | ColumnSlice,
+           derived_by: str, inputs: list[str], outputs: list[str]) -> str:
+        """``text`` of the process of these fields."""
+        attributes_text = self._attributes.get(attributes)
+        if attributes_text is None:
+            attributes_text = self._attributes[attributes] = _attributes_text(attributes)
+        return _process_text(id, name, description, sql, owner, attributes_text,
+                             _columns_text(columns, self.runs) if columns else "[]", derived_by, inputs, outputs)
 
     def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
         """That text, or the generic encoder's where a field is not a string (a process built by hand)."""
@@ -243,7 +257,11 @@ def lineage_resources(lineage: Lineage, take_apart: bool = False) -> list[Resour
     """
     if take_apart and lineage.owned:
         processes, assets = lineage.take()
+        if isinstance(processes, ProcessBlock):
+            return _block_resources(processes, _popped(assets), owned=True)
         return _resources(_handed(processes), _popped(assets))
+    if isinstance(lineage.processes, ProcessBlock):
+        return _block_resources(lineage.processes, lineage.assets.values())
     return _resources(lineage.processes, lineage.assets.values())
 
 
@@ -277,4 +295,70 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Re
         body, digest = _body(_asset_json(a), spill)
         resources.append(Resource(at, ASSET, body, source, hash=digest))
     resources.extend(made)
+    return resources
+
+
+def _block_resources(block: ProcessBlock, assets: Iterable[Asset], owned: bool = False) -> list[Resource]:
+    """``_resources`` of a ProcessBlock's processes, read from its columns, equal to those of its Processes
+    (a test holds them so): each asset's key and address found once, by its position in the block, and
+    the first process that uses each asset found from the positions before any resource is made, not by a
+    lookup per reference; no Process is built. An ``owned`` block (a lineage's last use: ``Lineage.take``)
+    is emptied as it is read, so that what it held is freed as it goes."""
+    import numpy as np  # (a ProcessBlock comes from a CSV parser, which imported it)
+
+    n = len(block)
+    sources = [f"{block.file}:{line}" if line else block.file for line in block.lines]  # str(SourceLocation)
+    keys = [a.key if a is not None else "" for a in block.assets]  # (a position no process uses may be None)
+    ends = [array("q", np.asarray(codes, dtype=np.int64).tobytes())
+            for codes in (block.inputs, block.input_at, block.outputs, block.output_at)]
+    given = (block.ids, block.names, block.descriptions, block.sqls, block.owners, block.attributes, block.columns)
+    if owned:
+        block.let_go()
+    # per position: the first position of its key (positions may share one), its address (one per key,
+    # shared by the asset and its users) and the first process that uses its key
+    position_of: dict[str, int] = {}
+    addresses: list[str] = []
+    for j, key in enumerate(keys):
+        known = position_of.setdefault(key, j)
+        addresses.append(asset_address_of(key) if known == j else addresses[known])
+    first = np.full(len(keys), n, dtype=np.int64)
+    inputs_of, input_at, outputs_of, output_at = ends
+    for values, bounds in ((inputs_of, input_at), (outputs_of, output_at)):
+        np.minimum.at(first, np.frombuffer(values, dtype=np.int64), np.repeat(np.arange(n), np.diff(bounds)))
+    if len(position_of) < len(keys):
+        np.minimum.at(first, np.array([position_of[key] for key in keys], dtype=np.int64), first.copy())
+    first_user = first.tolist()
+    del first
+    spill = body_spill()
+    resources = []
+    for asset in assets:
+        pos = position_of.get(asset.key)
+        used = n if pos is None else first_user[pos]
+        at, source = (addresses[pos], sources[used]) if pos is not None and used < n else (asset_address(asset), "")
+        body, digest = _body(_asset_json(asset), spill)
+        resources.append(Resource(at, ASSET, body, source, hash=digest))
+    del position_of, first_user
+    texts = _ProcessTexts()
+    ids, names, descriptions, sqls, owners, attributes_of, columns_of = given
+    del given
+    none = repeat("")
+    for pid, name, description, sql, owner, attributes, columns, source, (a, b), (c, d) in zip(
+            _handed(ids) if owned else ids, _handed(names) if owned else names, descriptions or none, sqls or none,
+            owners or none, attributes_of, columns_of, sources, pairwise(input_at), pairwise(output_at)):
+        ins, outs = inputs_of[a:b], outputs_of[c:d]
+        inputs, outputs = [keys[j] for j in ins], [keys[j] for j in outs]
+        if len(ins) == 1 and len(outs) == 1:  # the common shape, without a dict
+            edges: tuple[tuple[str, str], ...] = ((inputs[0], outputs[0]),)
+            read, written = addresses[ins[0]], addresses[outs[0]]
+            held: tuple[str, ...] = (read, written) if read != written else (read,)
+        else:
+            edges = tuple([(s, t) for s in inputs for t in outputs])
+            held = tuple(dict.fromkeys([addresses[j] for j in (*ins, *outs)]))
+        try:
+            text = texts.of(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs)
+        except TypeError:  # a field that is not a string: the generic encoder
+            text = canonical_json(_process_dict(pid, name, description, sql, owner, attributes, columns, "",
+                                                inputs, outputs))
+        body, digest = _body(text, spill)
+        resources.append(Resource(f"process.{pid}", "process", body, source, held, edges, digest))
     return resources

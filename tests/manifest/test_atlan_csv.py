@@ -24,6 +24,7 @@ from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage
 from lineage_as_code.plan.contract import content_hash
 from lineage_as_code.targets.lineage_resources import lineage_resources
+from tests.manifest import resources_read_from_columns_equal_those_of_processes
 
 HEADER = ",".join(ATLAN_COLUMNS)
 
@@ -189,6 +190,7 @@ def test_the_column_wise_parser_reads_table_and_column_rows_as_a_row_by_row_read
     assert built.processes == general.processes
     assert [p.source for p in built.processes] == [p.source for p in general.processes]
     assert list(built.assets.items()) == list(general.assets.items())
+    resources_read_from_columns_equal_those_of_processes(built)
     got = {p.id: (p.name, [a.key for a in p.inputs], [a.key for a in p.outputs], list(p.columns))
            for p in parsed.processes}
     want, types = _reference(rows)

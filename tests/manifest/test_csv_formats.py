@@ -6,23 +6,26 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest.mock import patch
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.display import excerpt
-from lineage_as_code.errors import Problem
-from lineage_as_code.manifest import ManifestInput, csv_common, parse_file
-from lineage_as_code.manifest.csv_common import NATIVE_COLUMNS
+from lineage_as_code.errors import ManifestError, ManifestWarning, Problem
+from lineage_as_code.manifest import EdgeLimits, ManifestInput, build_lineage, csv_common, parse_file
+from lineage_as_code.manifest.csv_common import ATLAN_COLUMNS, NATIVE_COLUMNS
 from lineage_as_code.manifest.refs import RefError, parse_asset
 from lineage_as_code.manifest.validate import schema_problems
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation, freeze_mapping
 from lineage_as_code.plan.contract import content_hash
 from lineage_as_code.targets.lineage_resources import _MappingTexts, lineage_resources
+from tests.manifest import resources_read_from_columns_equal_those_of_processes
 
 ATLAN_HEADER = ("Source Type,Source Connector,Source Connection,Source Identity,Source Name,"
                 "Target Type,Target Connector,Target Connection,Target Identity,Target Name,"
@@ -229,6 +232,8 @@ def test_the_native_parser_reads_a_file_as_a_row_by_row_reading_does(drawn, defa
                 assert canonical_text(resource.body) == canonical_json(resource.body.to_dict())
     if parsed.touched is not None:  # the Lineage a file alone gives, built from the parser's own sorted values
         assert list(parsed.touched.items()) == list(general.assets.items())
+    if parsed.processes:  # (its assets: a file whose references disagree on one key's Asset has no ``touched``)
+        resources_read_from_columns_equal_those_of_processes(Lineage(parsed.processes, general.assets))
     for asset in general.assets.values():
         assert asset.key == Asset(asset.platform, asset.database, asset.schema, asset.name).key
 
@@ -251,3 +256,46 @@ def test_mappings_written_in_runs_give_each_body_its_own_text_across_run_seams()
             assert [r.hash for r in resources] == [content_hash(r.body.to_dict()) for r in resources]
             for r in [*resources[::3], *resources[::-2], *resources]:
                 assert canonical_text(r.body) == canonical_json(r.body.to_dict())
+
+
+def test_a_csv_files_processes_meet_the_next_files_as_one_lineage_duplicates_and_all():
+    """A CSV parser gives its processes as columns, built only when read; a file after it still finds a
+    duplicate id in it (named at both places), and a lineage of two files holds the processes of both."""
+    first = ManifestInput("a.csv", b"process_id,source,target\np,pg:d.s.a,pg:d.s.b\nq,pg:d.s.b,pg:d.s.c\n")
+    again = ManifestInput("b.csv", b"process_id,source,target\nr,pg:d.s.c,pg:d.s.d\nq,pg:d.s.a,pg:d.s.d\n")
+    with pytest.raises(ManifestError) as raised:
+        build_lineage([first, again])
+    assert [str(p) for p in raised.value.problems] == [
+        "b.csv:3: id: duplicate process id 'q': also defined at a.csv:3"]
+    other = ManifestInput("c.yaml", b"version: 1\nprocesses:\n  - {id: z, inputs: [pg:d.s.d], outputs: [pg:d.s.e]}\n")
+    merged = build_lineage([first, other])
+    assert [(p.id, str(p.source)) for p in merged.processes] == [("p", "a.csv:2"), ("q", "a.csv:3"), ("z", "c.yaml:3")]
+    assert list(merged.assets) == [f"pg:d.s.{t}" for t in "abcde"]
+
+
+@pytest.mark.parametrize("name", ["native", "builder"])
+def test_a_csv_process_over_an_edge_limit_is_named_at_its_first_line(name):
+    """Edge limits hold for processes a CSV parser keeps as columns: 2 x 2 edges over a warning limit of 3
+    warn, 3 x 2 over a limit of 5 are refused, each at the process's first row."""
+    def row(pid: str, source: str, target: str) -> str:
+        if name == "native":
+            return f"{pid},pg:d.s.{source},pg:d.s.{target}"
+        return f"Table,pg,c,d/s/{source},{source},Table,pg,c,d/s/{target},{target},dbt,etl,{pid},Build {pid}"
+    header = "process_id,source,target" if name == "native" else ",".join(ATLAN_COLUMNS)
+    rows = [row("ok", "a", "b"), *(row("two", s, t) for s in "ab" for t in "cd"),
+            *(row("six", s, t) for s in "abc" for t in "ef")]
+    data = "\n".join([header, *rows]).encode()
+    limits = EdgeLimits(warn=3, max=5)
+    with pytest.raises(ManifestError) as raised, warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        build_lineage([ManifestInput("m.csv", data)], limits=limits)
+    assert [str(p) for p in raised.value.problems] == [
+        ("m.csv:7: process 'six' has 6 table edges (3 inputs x 2 outputs), over max_edges_per_process (5); split it, "
+         "or raise max_edges_per_process under defaults in lac.yaml")]
+    assert not warned  # a run with a problem emits no warning
+    kept = ManifestInput("m.csv", "\n".join([header, *rows[:5]]).encode())
+    with pytest.warns(ManifestWarning) as warned:
+        build_lineage([kept], limits=limits)
+    assert [str(w.message.problem) for w in warned] == [
+        ("m.csv:3: process 'two' has 4 table edges (2 inputs x 2 outputs), over warn_edges_per_process (3); split it, "
+         "or raise warn_edges_per_process under defaults in lac.yaml")]
