@@ -11,7 +11,8 @@ from __future__ import annotations
 import ctypes
 import gc
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from functools import cache
@@ -333,6 +334,99 @@ class Process:
         return [(i.key, o.key) for i in self.inputs for o in self.outputs]
 
 
+class AssetTable(Mapping[str, Asset]):
+    """Many assets as columns, sorted by key, the way a CSV parser finds them: per asset its key, platform,
+    database, schema, name, type and connection. A read-only mapping by key (found by bisection) that
+    equals the dict of the same Assets, each built when read; ``positions`` reads them by position, as a
+    ProcessBlock's inputs and outputs point at them. A translation reads the columns instead."""
+
+    __slots__ = ("connections", "databases", "keys_", "names", "platforms", "schemas", "types")
+
+    def __init__(self, keys: list[str], platforms: list[str], databases: list[str], schemas: list[str],
+                 names: list[str], types: list[str], connections: list[str]) -> None:
+        self.keys_, self.platforms, self.databases, self.schemas = keys, platforms, databases, schemas
+        self.names, self.types, self.connections = names, types, connections
+
+    def at(self, i: int) -> Asset:
+        """The asset at position ``i``."""
+        return Asset(self.platforms[i], self.databases[i], self.schemas[i], self.names[i], self.types[i],
+                     self.connections[i]).with_key(self.keys_[i])
+
+    def _position(self, key: object) -> int | None:
+        i = bisect_left(self.keys_, key) if isinstance(key, str) else len(self.keys_)
+        return i if i < len(self.keys_) and self.keys_[i] == key else None
+
+    def __getitem__(self, key: str) -> Asset:
+        i = self._position(key)
+        if i is None:
+            raise KeyError(key)
+        return self.at(i)
+
+    def __contains__(self, key: object) -> bool:
+        return self._position(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys_)
+
+    def __len__(self) -> int:
+        return len(self.keys_)
+
+    def values(self) -> ValuesView[Asset]:
+        return _AssetValues(self)
+
+    def items(self) -> ItemsView[str, Asset]:
+        return _AssetItems(self)
+
+    def let_go(self) -> None:
+        """Empty the table, for the one it was handed to for its last use (``Lineage.take``): what it held
+        is freed as that one lets go of it too."""
+        self.keys_, self.platforms, self.databases, self.schemas = [], [], [], []
+        self.names, self.types, self.connections = [], [], []
+
+    def positions(self) -> Sequence[Asset]:
+        """The assets by position (keys in order)."""
+        return _AssetPositions(self)
+
+    def __repr__(self) -> str:
+        return f"AssetTable({len(self)} assets)"
+
+
+class _AssetValues(ValuesView[Asset]):
+    _mapping: AssetTable
+
+    def __iter__(self) -> Iterator[Asset]:
+        return map(self._mapping.at, range(len(self._mapping)))
+
+
+class _AssetItems(ItemsView[str, Asset]):
+    _mapping: AssetTable
+
+    def __iter__(self) -> Iterator[tuple[str, Asset]]:
+        table = self._mapping
+        return zip(table.keys_, map(table.at, range(len(table))), strict=True)
+
+
+class _AssetPositions(Sequence[Asset]):
+    __slots__ = ("table",)
+
+    def __init__(self, table: AssetTable) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @overload
+    def __getitem__(self, index: int) -> Asset: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Asset]: ...
+
+    def __getitem__(self, index: int | slice) -> Asset | list[Asset]:
+        if isinstance(index, slice):
+            return list(map(self.table.at, range(len(self.table))[index]))
+        return self.table.at(range(len(self.table))[index])
+
+
 class ProcessBlock(Sequence[Process]):
     """Many processes as columns, the way a CSV parser finds them: per process its id, name, details,
     attributes, column mappings and first line, and its inputs and outputs as positions into one list of
@@ -440,26 +534,27 @@ class Lineage:
         return cls(procs, MappingProxyType(dict(sorted(assets.items()))))
 
     @classmethod
-    def build_sorted(cls, processes: tuple[Process, ...] | ProcessBlock, assets: dict[str, Asset]) -> Lineage:
+    def build_sorted(cls, processes: tuple[Process, ...] | ProcessBlock,
+                     assets: dict[str, Asset] | AssetTable) -> Lineage:
         """``build(processes)`` for values that are already in its shape: ``processes`` sorted by id, and
         ``assets`` every asset they touch (none with per-target ids), each key once, sorted by key.
 
         A parser that deduplicated assets and numbered processes in id order hands them over as they
         are, instead of a sort and a walk over every process's assets (seconds at a million rows).
         """
-        return cls(processes, MappingProxyType(assets))
+        return cls(processes, assets if isinstance(assets, AssetTable) else MappingProxyType(assets))
 
-    def take(self) -> tuple[list[Process] | ProcessBlock, dict[str, Asset]]:
+    def take(self) -> tuple[list[Process] | ProcessBlock, dict[str, Asset] | AssetTable]:
         """The processes and assets of an ``owned`` lineage, handed to its last user, which holds the only
         reference to it: the lineage is left empty, and what the caller drops from the list and the dict
         as it goes is freed then, not when the last of them is done with. A million-row translation so
         never holds the whole lineage beside its whole translation (about 250 MB at 1M Lineage Builder rows).
-        A lineage that is not ``owned`` is shared: taking it apart is an error. A ProcessBlock is handed
-        over as it is, for its taker to empty as it goes (``ProcessBlock.let_go``)."""
+        A lineage that is not ``owned`` is shared: taking it apart is an error. A ProcessBlock or an
+        AssetTable is handed over as it is, for its taker to empty as it goes (their ``let_go``)."""
         if not self.owned:
             raise RuntimeError("only a lineage handed over for its last use can be taken apart")
         processes = self.processes if isinstance(self.processes, ProcessBlock) else list(self.processes)
-        assets = dict(self.assets)
+        assets = self.assets if isinstance(self.assets, AssetTable) else dict(self.assets)
         object.__setattr__(self, "processes", ())
         object.__setattr__(self, "assets", MappingProxyType({}))
         return processes, assets

@@ -12,7 +12,16 @@ import shutil
 import numpy as np
 import pytest
 
-from lineage_as_code.model import Asset, Lineage, Process, ProcessBlock, SourceLocation, bulk_allocation, slot_init
+from lineage_as_code.model import (
+    Asset,
+    AssetTable,
+    Lineage,
+    Process,
+    ProcessBlock,
+    SourceLocation,
+    bulk_allocation,
+    slot_init,
+)
 from lineage_as_code.plan.contract import Resource
 from lineage_as_code.plan.model import Action, Change, Skip
 from tests.conftest import FIXTURE
@@ -102,3 +111,23 @@ def test_a_process_block_reads_as_the_tuple_of_its_processes():
     lineage = Lineage.build_sorted(block, {x.key: x for x in (a, b, c)})
     assert (lineage.edge_count, lineage.column_edge_count) == (3, 0) == (
         Lineage.build(processes).edge_count, Lineage.build(processes).column_edge_count)
+
+
+def test_an_asset_table_reads_as_the_dict_of_its_assets_by_key():
+    """A parser's assets kept as columns, sorted by key: lookups (hits, misses, non-strings), iteration,
+    values, items and positions give what the dict of the same Assets gives."""
+    assets = sorted((Asset("pg", "d", "s", n, t, c) for n, t, c in (("b", "view", ""), ("a", "table", "prod"),
+                                                                      ("c.d", "table", ""))), key=lambda a: a.key)
+    table = AssetTable([a.key for a in assets], *(list(column) for column in zip(
+        *((a.platform, a.database, a.schema, a.name, a.type, a.connection) for a in assets), strict=True)))
+    by_key = {a.key: a for a in assets}
+    assert table == by_key and len(table) == 3 and list(table) == list(by_key)
+    assert list(table.values()) == assets and list(table.items()) == list(by_key.items())
+    assert table["pg:d.s.b"] == by_key["pg:d.s.b"] and table.get("pg:d.s.`c.d`").name == "c.d"
+    assert [table.get(k) for k in ("pg:d.s.z", "", 3)] == [None, None, None]
+    assert "pg:d.s.a" in table and "pg:d.s.aa" not in table and None not in table
+    with pytest.raises(KeyError):
+        table["pg:d.s.0"]
+    positions = table.positions()
+    assert (positions[0], positions[-1], positions[1:]) == (assets[0], assets[-1], assets[1:])
+    assert [a.key for a in table.values()] == [a.key for a in assets]  # each built with its key

@@ -15,9 +15,9 @@ Built for millions of rows: each column is read once into its distinct stripped 
 row's integer code into them (a source and a target column share one set of values, so an asset
 has one code whichever end it is), and from then on rows are handled as arrays of codes: identities
 are split and keys quoted once per distinct (identity, platform), assets deduplicated by key and
-processes grouped by integer keys. Python objects are made once per asset, never per row; processes
-come out as columns (a ``ProcessBlock``: a Process is made only when one is read) and column mappings
-as a ``ColumnBlock``; assets come out sorted by key and processes by id, so the Lineage is built from
+processes grouped by integer keys. No Python object is made per row: assets come out as columns (an
+``AssetTable``), processes too (a ``ProcessBlock``), each Asset and Process made only when one is read,
+and column mappings as a ``ColumnBlock``; assets come out sorted by key and processes by id, so the Lineage is built from
 them without sorting or walking them again.
 """
 
@@ -34,7 +34,7 @@ import pandas as pd
 from ..errors import Problem
 from ..model import (
     NEEDS_QUOTE,
-    Asset,
+    AssetTable,
     ColumnBlock,
     ColumnMapping,
     ColumnSlice,
@@ -141,7 +141,7 @@ class _Ends:
     """The assets of the kept rows: one per distinct key, sorted by key, and per row its source's and
     target's index into them and the code of each end's column (into ``columns``; '' on table rows)."""
 
-    assets: list[Asset]
+    assets: AssetTable
     keys: list[str]
     source: np.ndarray
     target: np.ndarray
@@ -194,10 +194,10 @@ def _build_ends(cells: dict[str, Cells], column_rows: np.ndarray) -> _Ends:
     databases, schemas, names = zip(*map(_table_parts, map(tables.__getitem__, ends)), strict=True) if ends \
         else ((), (), ())
     shared: dict[str, str] = {}  # a few databases and schemas, each held once, not once per asset (60 MB at 600k)
-    parts = [shared.setdefault(d, d) for d in databases], [shared.setdefault(s, s) for s in schemas], names
+    parts = [shared.setdefault(d, d) for d in databases], [shared.setdefault(s, s) for s in schemas], list(names)
     kinds = ["Table" if is_column else kind for kind, is_column in zip(types, column[firsts].tolist(), strict=True)]
-    assets = list(map(Asset.with_key, map(Asset, [platforms[at[end]] for end in ends], *parts, kinds, connections),
-                      sorted_keys))  # each key already built per distinct identity (a test holds them equal)
+    # each key already built per distinct identity (a test holds them equal to the model's own)
+    assets = AssetTable(sorted_keys, [platforms[at[end]] for end in ends], *parts, kinds, connections)
     position = np.empty(len(by_key), dtype=np.int64)
     position[by_key] = np.arange(len(by_key))
     at_end = position[at_end]
@@ -299,8 +299,8 @@ def parse_atlan_csv(name: str, table: Table) -> ParsedFile:
     names = kept["Transformation Name"].at(firsts).tolist()
     first_lines = line_numbers[keep][firsts].tolist()
     (ins, in_at), (outs, out_at) = inputs, outputs
-    out.processes = ProcessBlock(ids, names, ends.assets, ins, np.asarray(in_at, dtype=np.int64), outs,
+    out.processes = ProcessBlock(ids, names, ends.assets.positions(), ins, np.asarray(in_at, dtype=np.int64), outs,
                                  np.asarray(out_at, dtype=np.int64), attributes=attributes, columns=columns, file=name,
                                  lines=first_lines)
-    out.touched = dict(zip(ends.keys, ends.assets, strict=True))
+    out.touched = ends.assets
     return out

@@ -16,6 +16,7 @@ from ..display import excerpt
 from ..errors import Problem
 from ..model import (
     Asset,
+    AssetTable,
     ColumnBlock,
     ColumnMapping,
     ColumnRef,
@@ -41,7 +42,7 @@ class ParsedFile:
     warnings: list[Problem] = field(default_factory=list)
     # Set by a parser whose processes come sorted by id, each id once: every asset they touch, each
     # key once, sorted by key. The Lineage of such a file alone is built from them as they are.
-    touched: dict[str, Asset] | None = None
+    touched: dict[str, Asset] | AssetTable | None = None
 
 
 class _Mappings:

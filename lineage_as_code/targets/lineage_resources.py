@@ -22,7 +22,18 @@ from json.encoder import encode_basestring  # the C string encoder json.dumps(en
 from typing import Any, TypeVar
 
 from ..canonical import LazyBody, TextBody, body_spill, canonical_json
-from ..model import Asset, ColumnBlock, ColumnMapping, ColumnSlice, Lineage, Process, ProcessBlock, ints_of
+from ..model import (
+    Asset,
+    AssetTable,
+    ColumnBlock,
+    ColumnMapping,
+    ColumnSlice,
+    Lineage,
+    Process,
+    ProcessBlock,
+    _AssetPositions,
+    ints_of,
+)
 from ..opened import Spill
 from .base import ASSET, Resource
 
@@ -72,11 +83,17 @@ def _process_dict(id: str, name: str, description: str, sql: str, owner: str,
     return body
 
 
-def _asset_text(a: Asset, e: Callable[[str], str] = encode_basestring) -> str:
+def _asset_text(a: Asset) -> str:
     """The canonical JSON of ``asset_body(a)`` (sorted keys, no blanks, UTF-8 as is); TypeError where a
     field is not a string."""
-    return (f'{{"connection":{e(a.connection)},"database":{e(a.database)},"key":{e(a.key)},"name":{e(a.name)},'
-            f'"platform":{e(a.platform)},"schema":{e(a.schema)},"type":{e(a.type)}}}')
+    return _asset_text_of(a.connection, a.database, a.key, a.name, a.platform, a.schema, a.type)
+
+
+def _asset_text_of(connection: str, database: str, key: str, name: str, platform: str, schema: str, type: str,
+                   e: Callable[[str], str] = encode_basestring) -> str:
+    """``_asset_text`` of the asset of these fields."""
+    return (f'{{"connection":{e(connection)},"database":{e(database)},"key":{e(key)},"name":{e(name)},'
+            f'"platform":{e(platform)},"schema":{e(schema)},"type":{e(type)}}}')
 
 
 def _asset_json(a: Asset) -> str:
@@ -258,10 +275,12 @@ def lineage_resources(lineage: Lineage, take_apart: bool = False) -> list[Resour
     if take_apart and lineage.owned:
         processes, assets = lineage.take()
         if isinstance(processes, ProcessBlock):
-            return _block_resources(processes, _popped(assets), owned=True)
-        return _resources(_handed(processes), _popped(assets))
+            return _block_resources(processes, assets if isinstance(assets, AssetTable) else _popped(assets),
+                                    owned=True)
+        return _resources(_handed(processes), assets.values() if isinstance(assets, AssetTable) else _popped(assets))
     if isinstance(lineage.processes, ProcessBlock):
-        return _block_resources(lineage.processes, lineage.assets.values())
+        given = lineage.assets
+        return _block_resources(lineage.processes, given if isinstance(given, AssetTable) else given.values())
     return _resources(lineage.processes, lineage.assets.values())
 
 
@@ -298,7 +317,8 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Re
     return resources
 
 
-def _block_resources(block: ProcessBlock, assets: Iterable[Asset], owned: bool = False) -> list[Resource]:
+def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, owned: bool = False
+                     ) -> list[Resource]:
     """``_resources`` of a ProcessBlock's processes, read from its columns, equal to those of its Processes
     (a test holds them so): each asset's key and address found once, by its position in the block, and
     the first process that uses each asset found from the positions before any resource is made, not by a
@@ -308,7 +328,9 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset], owned: bool =
 
     n = len(block)
     sources = [f"{block.file}:{line}" if line else block.file for line in block.lines]  # str(SourceLocation)
-    keys = [a.key if a is not None else "" for a in block.assets]  # (a position no process uses may be None)
+    table = block.assets.table if isinstance(block.assets, _AssetPositions) else None
+    # (a position no process uses may be None)
+    keys = table.keys_ if table is not None else [a.key if a is not None else "" for a in block.assets]
     ends = [array("q", np.asarray(codes, dtype=np.int64).tobytes())
             for codes in (block.inputs, block.input_at, block.outputs, block.output_at)]
     given = (block.ids, block.names, block.descriptions, block.sqls, block.owners, block.attributes, block.columns)
@@ -331,13 +353,29 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset], owned: bool =
     del first
     spill = body_spill()
     resources = []
-    for asset in assets:
-        pos = position_of.get(asset.key)
-        used = n if pos is None else first_user[pos]
-        at, source = (addresses[pos], sources[used]) if pos is not None and used < n else (asset_address(asset), "")
-        body, digest = _body(_asset_json(asset), spill)
-        resources.append(Resource(at, ASSET, body, source, hash=digest))
+    if table is not None and assets is table:  # the assets the positions point at, as columns: read in order
+        for connection, database, key, name, platform, schema, type_, address, used in zip(
+                table.connections, table.databases, table.keys_, table.names, table.platforms, table.schemas,
+                table.types, addresses, first_user, strict=True):
+            try:
+                text = _asset_text_of(connection, database, key, name, platform, schema, type_)
+            except TypeError:
+                text = canonical_json({"key": key, "platform": platform, "database": database, "schema": schema,
+                                       "name": name, "type": type_, "connection": connection})
+            body, digest = _body(text, spill)
+            resources.append(Resource(address if used < n else asset_address_of(key), ASSET, body,
+                                      sources[used] if used < n else "", hash=digest))
+    else:
+        for asset in assets.values() if isinstance(assets, AssetTable) else assets:
+            pos = position_of.get(asset.key)
+            used = n if pos is None else first_user[pos]
+            at, source = ((addresses[pos], sources[used]) if pos is not None and used < n
+                          else (asset_address(asset), ""))
+            body, digest = _body(_asset_json(asset), spill)
+            resources.append(Resource(at, ASSET, body, source, hash=digest))
     del position_of, first_user
+    if owned and isinstance(assets, AssetTable):
+        assets.let_go()  # (``keys`` is kept: the processes' text reads it)
     texts = _ProcessTexts()
     ids, names, descriptions, sqls, owners, attributes_of, columns_of = given
     del given
