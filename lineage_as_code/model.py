@@ -385,7 +385,7 @@ class AssetTable(Mapping[str, Asset]):
 
     def positions(self) -> Sequence[Asset]:
         """The assets by position (keys in order)."""
-        return _AssetPositions(self)
+        return AssetPositions(self)
 
     def __repr__(self) -> str:
         return f"AssetTable({len(self)} assets)"
@@ -406,7 +406,9 @@ class _AssetItems(ItemsView[str, Asset]):
         return zip(table.keys_, map(table.at, range(len(table))), strict=True)
 
 
-class _AssetPositions(Sequence[Asset]):
+class AssetPositions(Sequence[Asset]):
+    """An AssetTable's assets by position, each built when read."""
+
     __slots__ = ("table",)
 
     def __init__(self, table: AssetTable) -> None:

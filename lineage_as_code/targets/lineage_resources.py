@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from ..canonical import LazyBody, TextBody, body_spill, canonical_json
 from ..model import (
     Asset,
+    AssetPositions,
     AssetTable,
     ColumnBlock,
     ColumnMapping,
@@ -31,7 +32,6 @@ from ..model import (
     Lineage,
     Process,
     ProcessBlock,
-    _AssetPositions,
     ints_of,
 )
 from ..opened import Spill
@@ -328,7 +328,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
 
     n = len(block)
     sources = [f"{block.file}:{line}" if line else block.file for line in block.lines]  # str(SourceLocation)
-    table = block.assets.table if isinstance(block.assets, _AssetPositions) else None
+    table = block.assets.table if isinstance(block.assets, AssetPositions) else None
     # (a position no process uses may be None)
     keys = table.keys_ if table is not None else [a.key if a is not None else "" for a in block.assets]
     ends = [array("q", np.asarray(codes, dtype=np.int64).tobytes())
@@ -359,9 +359,9 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
                 table.types, addresses, first_user, strict=True):
             try:
                 text = _asset_text_of(connection, database, key, name, platform, schema, type_)
-            except TypeError:
-                text = canonical_json({"key": key, "platform": platform, "database": database, "schema": schema,
-                                       "name": name, "type": type_, "connection": connection})
+            except TypeError:  # a field that is not a string: the generic encoder
+                text = canonical_json(asset_body(Asset(platform, database, schema, name, type_, connection)
+                                                 .with_key(key)))
             body, digest = _body(text, spill)
             resources.append(Resource(address if used < n else asset_address_of(key), ASSET, body,
                                       sources[used] if used < n else "", hash=digest))
