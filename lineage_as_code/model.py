@@ -146,7 +146,12 @@ class SourceLocation:
     line: int = 0
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
+        return location_text(self.file, self.line)
+
+
+def location_text(file: str, line: int) -> str:
+    """``file:line`` (``file`` alone where the line is unknown), as a SourceLocation reads."""
+    return f"{file}:{line}" if line else file
 
 
 @slot_init
@@ -402,8 +407,7 @@ class _AssetItems(ItemsView[str, Asset]):
     _mapping: AssetTable
 
     def __iter__(self) -> Iterator[tuple[str, Asset]]:
-        table = self._mapping
-        return zip(table.keys_, map(table.at, range(len(table))), strict=True)
+        return zip(self._mapping.keys_, _AssetValues(self._mapping), strict=True)
 
 
 class AssetPositions(Sequence[Asset]):

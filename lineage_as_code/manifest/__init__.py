@@ -9,7 +9,7 @@ the CLI prints through its console whichever command parsed the manifests.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -35,13 +35,17 @@ class EdgeLimits:
             return None
         return self._finding(proc, edges)
 
-    def check_block(self, block: ProcessBlock) -> list[tuple[Problem, bool]]:
-        """``check`` of each process of ``block``, in order, read from its bounds: only a process over a
-        limit is built."""
+    def check_all(self, processes: Sequence[Process]) -> list[tuple[Problem, bool]]:
+        """``check`` of each of ``processes``, in order; a ProcessBlock's read from its bounds, building only
+        a process over a limit."""
+        if not isinstance(processes, ProcessBlock):
+            return [found for found in map(self.check, processes) if found is not None]
         import numpy as np  # (imported where a parser that makes a ProcessBlock already did)
 
-        edges = np.multiply(*(np.diff(np.asarray(at, dtype=np.int64)) for at in (block.input_at, block.output_at)))
-        return [self._finding(block[i], int(edges[i])) for i in np.nonzero(edges > min(self.warn, self.max))[0].tolist()]
+        edges = np.multiply(*(np.diff(np.asarray(at, dtype=np.int64)) for at in (processes.input_at,
+                                                                                  processes.output_at)))
+        return [self._finding(processes[i], int(edges[i]))
+                for i in np.nonzero(edges > min(self.warn, self.max))[0].tolist()]
 
     def _finding(self, proc: Process, edges: int) -> tuple[Problem, bool]:
         refused = edges > self.max
@@ -125,16 +129,12 @@ def build_lineage(items: Iterable[ManifestInput], defaults: Mapping[str, str] | 
         assets.extend(parsed.assets)
         if parsed.compiled_from:
             compiled.add(item.name)
-        if isinstance(parsed.processes, ProcessBlock):
-            for finding, refused in limits.check_block(parsed.processes):
-                (problems if refused else notes).append(finding)
-            if not seen:
-                first = parsed.processes
-                continue
+        for finding, refused in limits.check_all(parsed.processes):  # (problems and notes are sorted)
+            (problems if refused else notes).append(finding)
+        if isinstance(parsed.processes, ProcessBlock) and not seen:
+            first = parsed.processes
+            continue
         for proc in parsed.processes:
-            wide = None if isinstance(parsed.processes, ProcessBlock) else limits.check(proc)
-            if wide is not None:
-                (problems if wide[1] else notes).append(wide[0])
             prior = seen.get(proc.id)
             if prior is None:
                 seen[proc.id] = proc

@@ -33,6 +33,7 @@ from ..model import (
     Process,
     ProcessBlock,
     ints_of,
+    location_text,
 )
 from ..opened import Spill
 from .base import ASSET, Resource
@@ -50,7 +51,12 @@ def asset_address_of(key: str) -> str:
 
 
 def process_address(process: Process) -> str:
-    return f"process.{process.id}"
+    return process_address_of(process.id)
+
+
+def process_address_of(process_id: str) -> str:
+    """The address of the process whose id is ``process_id``."""
+    return f"process.{process_id}"
 
 
 def asset_body(asset: Asset) -> dict[str, Any]:
@@ -212,16 +218,11 @@ class _ProcessTexts:
         self._attributes: dict[tuple[tuple[str, str], ...], str] = {}
         self.runs = _MappingTexts()
 
-    def text(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
-        """The canonical JSON of ``process_body(process)``; TypeError where a field is not a string."""
-        p = process
-        return self.of(p.id, p.name, p.description, p.sql, p.owner, p.attributes, p.columns, p.derived_by,
-                       inputs, outputs)
-
     def of(self, id: str, name: str, description: str, sql: str, owner: str,
            attributes: tuple[tuple[str, str], ...], columns: tuple[ColumnMapping, ...] | ColumnSlice,
            derived_by: str, inputs: list[str], outputs: list[str]) -> str:
-        """``text`` of the process of these fields."""
+        """The canonical JSON of the ``process_body`` of the process of these fields; TypeError where a field
+        is not a string."""
         attributes_text = self._attributes.get(attributes)
         if attributes_text is None:
             attributes_text = self._attributes[attributes] = _attributes_text(attributes)
@@ -229,11 +230,21 @@ class _ProcessTexts:
                              _columns_text(columns, self.runs) if columns else "[]", derived_by, inputs, outputs)
 
     def __call__(self, process: Process, inputs: list[str], outputs: list[str]) -> str:
-        """That text, or the generic encoder's where a field is not a string (a process built by hand)."""
+        """The canonical JSON of ``process_body(process)``: ``written`` of its fields (the generic encoder's
+        where one is not a string, as in a process built by hand)."""
+        p = process
+        return self.written(p.id, p.name, p.description, p.sql, p.owner, p.attributes, p.columns, p.derived_by,
+                            inputs, outputs)
+
+    def written(self, id: str, name: str, description: str, sql: str, owner: str,
+                attributes: tuple[tuple[str, str], ...], columns: tuple[ColumnMapping, ...] | ColumnSlice,
+                derived_by: str, inputs: list[str], outputs: list[str]) -> str:
+        """``of``, or the generic encoder's text where a field is not a string."""
         try:
-            return self.text(process, inputs, outputs)
+            return self.of(id, name, description, sql, owner, attributes, columns, derived_by, inputs, outputs)
         except TypeError:
-            return canonical_json(process_body(process))
+            return canonical_json(_process_dict(id, name, description, sql, owner, attributes, columns, derived_by,
+                                                inputs, outputs))
 
 
 def _body(text: str, spill: Spill | None = None) -> tuple[TextBody, str]:
@@ -284,6 +295,15 @@ def lineage_resources(lineage: Lineage, take_apart: bool = False) -> list[Resour
     return _resources(lineage.processes, lineage.assets.values())
 
 
+def _edges_held(inputs: list[str], outputs: list[str], requires: list[str]
+                ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A process's table edges (every input to every output) and the addresses it requires, each once, in
+    order (``requires``: its inputs' and outputs' addresses)."""
+    if len(inputs) == 1 and len(outputs) == 1:  # the common shape, without a dict
+        return ((inputs[0], outputs[0]),), tuple(requires) if requires[0] != requires[1] else (requires[0],)
+    return tuple([(i, o) for i in inputs for o in outputs]), tuple(dict.fromkeys(requires))
+
+
 def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Resource]:
     # asset key -> (its address, one string shared by the asset and its users; the source of the first
     # process that uses it): one lookup per reference
@@ -300,12 +320,7 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Re
             if found is None:
                 found = used[key] = (asset_address_of(key), source)
             requires.append(found[0])
-        if len(inputs) == 1 and len(outputs) == 1:  # the common shape, without a dict
-            edges: tuple[tuple[str, str], ...] = ((inputs[0], outputs[0]),)
-            held = tuple(requires) if requires[0] != requires[1] else (requires[0],)
-        else:
-            edges = tuple([(i, o) for i in inputs for o in outputs])
-            held = tuple(dict.fromkeys(requires))
+        edges, held = _edges_held(inputs, outputs, requires)
         body, digest = _body(texts(p, inputs, outputs), spill)
         made.append(Resource(process_address(p), "process", body, source, held, edges, digest))
     resources = []
@@ -327,7 +342,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
     import numpy as np  # (a ProcessBlock comes from a CSV parser, which imported it)
 
     n = len(block)
-    sources = [f"{block.file}:{line}" if line else block.file for line in block.lines]  # str(SourceLocation)
+    sources = [location_text(block.file, line) for line in block.lines]
     table = block.assets.table if isinstance(block.assets, AssetPositions) else None
     # (a position no process uses may be None)
     keys = table.keys_ if table is not None else [a.key if a is not None else "" for a in block.assets]
@@ -383,20 +398,10 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
     for pid, name, description, sql, owner, attributes, columns, source, (a, b), (c, d) in zip(
             _handed(ids) if owned else ids, _handed(names) if owned else names, descriptions or none, sqls or none,
             owners or none, attributes_of, columns_of, sources, pairwise(input_at), pairwise(output_at)):
-        ins, outs = inputs_of[a:b], outputs_of[c:d]
-        inputs, outputs = [keys[j] for j in ins], [keys[j] for j in outs]
-        if len(ins) == 1 and len(outs) == 1:  # the common shape, without a dict
-            edges: tuple[tuple[str, str], ...] = ((inputs[0], outputs[0]),)
-            read, written = addresses[ins[0]], addresses[outs[0]]
-            held: tuple[str, ...] = (read, written) if read != written else (read,)
-        else:
-            edges = tuple([(s, t) for s in inputs for t in outputs])
-            held = tuple(dict.fromkeys([addresses[j] for j in (*ins, *outs)]))
-        try:
-            text = texts.of(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs)
-        except TypeError:  # a field that is not a string: the generic encoder
-            text = canonical_json(_process_dict(pid, name, description, sql, owner, attributes, columns, "",
-                                                inputs, outputs))
+        ends_at = inputs_of[a:b] + outputs_of[c:d]
+        inputs, outputs = [keys[j] for j in ends_at[:b - a]], [keys[j] for j in ends_at[b - a:]]
+        edges, held = _edges_held(inputs, outputs, [addresses[j] for j in ends_at])
+        text = texts.written(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs)
         body, digest = _body(text, spill)
-        resources.append(Resource(f"process.{pid}", "process", body, source, held, edges, digest))
+        resources.append(Resource(process_address_of(pid), "process", body, source, held, edges, digest))
     return resources
