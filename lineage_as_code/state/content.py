@@ -125,12 +125,12 @@ class Content:
         return merged
 
     def pieces(self, used: set[str], chunk: int = 10_000) -> Iterator[bytes]:
-        """The content section's lines for every hash in ``used`` this content holds, in hash order, joined
-        by ``,\n``, in pieces a writer puts one after the other (nothing when none is held). The raw lines
-        still used are passed through as the file holds them, a run of lines at a time, where the raw
-        section is in this tool's layout (one line per body, keys in strictly increasing order, each line
-        but the last ending in its comma): a state of a million bodies is then written again without
-        decoding or encoding one of them. Else each line is made as it is taken (``lines``)."""
+        """The content section's lines for every hash in ``used`` this content holds, joined by ``,\n``, in
+        pieces a writer puts one after the other (nothing when none is held). In the order of ``lines``. The
+        raw lines still used are passed through as the file holds them, a run of lines at a time, where the
+        raw section is in this tool's layout (one line per body, each line but the last ending in its
+        comma): a state of a million bodies is then written again without decoding or encoding one of
+        them. Else each line is made as it is taken (``lines``)."""
         parsed = self._used(used)
         loaded = self._loaded() if self._hi > self._lo else (b"", 0, 0)
         runs = self._runs(loaded, used, parsed) if self._hi > self._lo else None
@@ -153,42 +153,38 @@ class Content:
     def _runs(self, loaded: tuple[bytes, int, int], used: set[str],
               parsed: Mapping[str, Mapping[str, Any]]) -> list[str | tuple[int, int]] | None:
         """What ``pieces`` writes when the raw section can be passed through: (start, end) of each run of
-        raw lines still used, and the line of each parsed body, in hash order. None when the section is not
-        in this tool's layout (a parsed body whose hash a raw line also holds is written from the parse)."""
+        raw lines still used, and the line of each parsed body, in the order of ``lines``. None when the
+        section is not in this tool's layout."""
         raw, at, hi = loaded
         keys = {h.encode() for h in used}
-        new = sorted(parsed)
-        new_keys = [h.encode() for h in new]
-        if any(_quoted(h)[1:-1] != h for h in new):  # not plain ASCII: its line's key is not its bytes
+        if any(_quoted(h)[1:-1] != h for h in parsed):  # not plain ASCII: its line's key is not its bytes
             return None
+        new = {h.encode(): h for h in parsed}
+        placed: set[str] = set()  # the parsed bodies written in the place of a raw line
         out: list[str | tuple[int, int]] = []
         start = stop = -1  # the run of raw lines being passed through
-        previous = b""
-        i = 0
         for m in _LINE.finditer(raw, at, hi):  # each line whole, its key matched where it starts
             key, end = m.group(1), m.end()
-            if m.start() != at or key <= previous or (raw[end - 1] == 44) != (end < hi):
+            if m.start() != at or (raw[end - 1] == 44) != (end < hi):
                 return None  # a line that is not of this layout, or whose key holds an escape
-            previous = key
-            while i < len(new_keys) and new_keys[i] <= key:
-                if start >= 0:
-                    out.append((start, stop))
-                    start = -1
-                out.append(self._line(new[i], parsed[new[i]]))
-                i += 1
-            if key in keys and (i == 0 or new_keys[i - 1] != key):
+            h = new.get(key)
+            if h is None and key in keys:
                 if start < 0:
                     start = at
                 stop = end - (end < hi)  # without the line's comma
-            elif start >= 0:
-                out.append((start, stop))
-                start = -1
+            else:
+                if start >= 0:
+                    out.append((start, stop))
+                    start = -1
+                if h is not None and h not in placed:
+                    out.append(self._line(h, parsed[h]))
+                    placed.add(h)
             at = end + 1
         if at <= hi:  # a line the pattern did not take (an empty last one, or one after a bad line end)
             return None
         if start >= 0:
             out.append((start, stop))
-        out += [self._line(h, parsed[h]) for h in new[i:]]
+        out += [self._line(h, body) for h, body in parsed.items() if h not in placed]
         return out
 
     def _line(self, h: str, body: Mapping[str, Any]) -> str:
@@ -203,21 +199,23 @@ class Content:
 
     def lines(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]] | None = None,
               loaded: tuple[bytes, int, int] | None = None) -> Iterator[str]:
-        """``"hash":{body}`` for every hash in ``used`` this content holds, in hash order, made as they are
-        taken: a state of a million bodies is written without holding all its lines at once."""
+        """``"hash":{body}`` for every hash in ``used`` this content holds, made as they are taken (a state of a
+        million bodies is written without holding all its lines at once): the raw section's hashes in the
+        order the file holds them (a body parsed since in its place), then the other parsed bodies in the
+        order they were recorded. An apply records its bodies in the order it writes them, which is the
+        order its translation or the cache file holds them: each is read back after the one before it, not
+        from wherever its hash would sort (a system call per body for a million bodies)."""
         if parsed is None:
             parsed = self._used(used)
         if loaded is None:
             loaded = self._loaded() if self._hi > self._lo else (b"", 0, 0)
-        spans = {key: (start, end) for key, start, end in self._spans(loaded, used - parsed.keys())} \
-            if self._hi > self._lo else {}
+        spans = {key: (start, end) for key, start, end in self._spans(loaded, used)} if self._hi > self._lo else {}
         raw = loaded[0]
-        for h in sorted(parsed.keys() | spans.keys() if spans else parsed):
+        for h, (start, end) in spans.items():
             body = parsed.get(h)
-            if body is None:
-                start, end = spans[h]
-                yield f"{_quoted(h)}:{raw[start:end].decode()}"
-            else:
+            yield f"{_quoted(h)}:{raw[start:end].decode()}" if body is None else self._line(h, body)
+        for h, body in parsed.items():
+            if h not in spans:
                 yield self._line(h, body)
 
 

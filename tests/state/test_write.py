@@ -177,3 +177,33 @@ def test_an_entry_line_is_what_json_writes_for_it(address: str, e: StateEntry) -
     assert _entry_line(address, e) == f"{json.dumps(address)}:{json.dumps(_entry_doc(e), **compact)}"
     odd = e._replace(id=7, edges=((e.kind, e.hash),))  # a field the line is not written from as text
     assert _entry_line(address, odd) == f"{json.dumps(address)}:{json.dumps(_entry_doc(odd), **compact)}"
+
+
+def _content_hashes(data: bytes) -> list[str]:
+    """The hashes of a state file's content lines, in the order it holds them."""
+    section = data.partition(b',"content":{\n')[2].rpartition(b"\n}\n}\n")[0]
+    return [json.loads(b"{" + line.rstrip(b",") + b"}").popitem()[0] for line in section.split(b"\n")]
+
+
+def test_a_state_keeps_its_bodies_where_they_were_and_adds_new_ones_after_them(tmp_path: Path) -> None:
+    """The content section changes where bodies changed, as a pull request's diff of it shows: each body
+    kept stays on its line, one no longer used leaves, and bodies written since come after the others, in
+    the order the run wrote them (not where their hashes would sort)."""
+    store = LocalStateStore(str(tmp_path / "state.json"))
+    digests = [f"{c * 64}" for c in "8c4a"]
+    entries = {f"asset.a{i}": StateEntry("asset", f"id{i}", h) for i, h in enumerate(digests)}
+    store.write(_state({"local": entries}, {h: {"name": h[0]} for h in digests}), expected_serial=0)
+    assert _content_hashes((tmp_path / "state.json").read_bytes()) == digests
+    read = store.read()
+    new = {"f" * 64: {"name": "f"}, "0" * 64: {"name": "0"}, "5" * 64: {"name": "5"}}
+    put = {f"asset.n{h[0]}": StateEntry("asset", f"n{h[0]}", h) for h in new}
+    after = read.updated("local", put, {"asset.a1"}, new)
+    store.write(after, expected_serial=read.serial)
+    data = (tmp_path / "state.json").read_bytes()
+    assert _content_hashes(data) == ["8" * 64, "4" * 64, "a" * 64, "f" * 64, "0" * 64, "5" * 64]
+    assert dict(store.read().content._everything()) == {h: {"name": h[0]} for h in (*digests[::2], digests[3], *new)}
+    # a second run's write, from the file the first one left: the same lines, none moved
+    again = store.read()
+    store.write(again.updated("local", {}, {"asset.n0"}), expected_serial=again.serial)
+    assert _content_hashes((tmp_path / "state.json").read_bytes()) == \
+        ["8" * 64, "4" * 64, "a" * 64, "f" * 64, "5" * 64]
