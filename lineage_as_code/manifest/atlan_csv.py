@@ -186,20 +186,23 @@ def _build_ends(cells: dict[str, Cells], column_rows: np.ndarray) -> _Ends:
     np.minimum.at(first, at_end, rank)
     first %= max(2 * rows, 1)
     by_key = sorted(range(len(unique_keys)), key=unique_keys.__getitem__)
-    firsts = first[by_key]
+    sorted_keys = list(map(unique_keys.__getitem__, by_key))
+    order = np.array(by_key, dtype=np.int64)  # (a list as an index is converted at each use)
+    del by_key
+    firsts = first[order]
     types = cells["Source Type"].values[_occurrences(cells, "Type")[firsts]].tolist()
     connections = cells["Source Connection"].values[_occurrences(cells, "Connection")[firsts]].tolist()
     ends = triple_of[firsts].tolist()
-    sorted_keys = list(map(unique_keys.__getitem__, by_key))
-    databases, schemas, names = zip(*map(_table_parts, map(tables.__getitem__, ends)), strict=True) if ends \
-        else ((), (), ())
+    split = list(map(_table_parts, map(tables.__getitem__, ends)))
     shared: dict[str, str] = {}  # a few databases and schemas, each held once, not once per asset (60 MB at 600k)
-    parts = [shared.setdefault(d, d) for d in databases], [shared.setdefault(s, s) for s in schemas], list(names)
+    parts = ([shared.setdefault(d, d) for d, _, _ in split], [shared.setdefault(s, s) for _, s, _ in split],
+             [n for _, _, n in split])
+    del split
     kinds = ["Table" if is_column else kind for kind, is_column in zip(types, column[firsts].tolist(), strict=True)]
     # each key already built per distinct identity (a test holds them equal to the model's own)
     assets = AssetTable(sorted_keys, [platforms[at[end]] for end in ends], *parts, kinds, connections)
-    position = np.empty(len(by_key), dtype=np.int64)
-    position[by_key] = np.arange(len(by_key))
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
     at_end = position[at_end]
     column_of, names = pd.factorize(np.array(columns, dtype=object))
     column_end = column_of[triple_of]
