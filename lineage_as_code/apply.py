@@ -10,18 +10,21 @@ reported, its dependents are skipped, and the run ends with ApplyError listing e
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
 from .errors import ApplyError, ApplyStoppedError, AuthError, MassDeleteError, TargetError
 from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
-from .plan.model import Action, Change, Plan, TargetPlan, column
+from .plan.model import Action, Change, Plan, TargetPlan, column, take
 from .state import State, StateEntry, StateStore
 from .targets.base import Target
 
@@ -176,6 +179,62 @@ def _content(changes: Iterable[Change]) -> dict[str, Mapping[str, Any]]:
     return {c.after_hash: c.after for c in changes if c.after is not None and c.after_hash}
 
 
+_entry_of = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
+
+
+def _all_written(batch: Sequence[Change], results: Sequence[ItemResult], file_of: Callable[[str], str]
+                 ) -> tuple[dict[str, StateEntry], dict[str, Mapping[str, Any]], int] | None:
+    """What state records of a batch of creates and updates that all landed, their results in the batch's
+    order (as a target gives them): the entries, the bodies by content hash and the number of creates, read
+    field by field from the batch (``plan.model.column``: a batch of creates is made of resources, and a
+    million Changes made to be read once cost an apply seconds). None for any other batch: a delete, a
+    failure, an uncertain write, results in another order."""
+    addresses = list(column(batch, "address"))
+    actions = list(column(batch, "action"))
+    if len(results) != len(addresses) or Action.DELETE in actions \
+            or not all(r.ok and not r.uncertain for r in results) \
+            or list(map(attrgetter("address"), results)) != addresses:
+        return None
+    hashes = list(column(batch, "after_hash"))
+    files = map(file_of, map(source_file, column(batch, "source")))
+    entries = map(_entry_of, zip(column(batch, "kind"), map(attrgetter("id"), results), hashes,
+                                 column(batch, "placeholder"), column(batch, "edges"), files, repeat(False)))
+    content = {h: after for h, after in zip(hashes, column(batch, "after")) if after is not None and h}
+    return dict(zip(addresses, entries)), content, actions.count(Action.CREATE)
+
+
+def _outcomes(name: str, batch: Sequence[Change], results: Sequence[ItemResult], file_of: Callable[[str], str],
+              report: ApplyReport, failed: set[str]) -> tuple[dict[str, StateEntry], set[str], dict[str, Any]]:
+    """What state records of a batch, change by change (the entries put, the addresses dropped, the bodies
+    written by content hash), its failures and uncertain writes reported, the failed ones added to
+    ``failed``."""
+    by_address = {r.address: r for r in results}
+    put: dict[str, StateEntry] = {}
+    drop: set[str] = set()
+    for change in batch:
+        res = by_address.get(change.address) or ItemResult(change.address, False, error="no result returned")
+        if res.uncertain and change.action is not Action.DELETE:
+            # Held, not failed: recorded as written-but-unconfirmed so no later run re-sends it blindly.
+            put[change.address] = _entry(change, res.id or (change.prior.id if change.prior else ""), file_of,
+                                         uncertain=True)
+            report.uncertain.append(f"{name}: {change.address}")
+            continue
+        if not res.ok:
+            failed.add(change.address)
+            report.failures.append(f"{name}: {change.action.value} {change.address}: {res.error}")
+            continue
+        if change.action is Action.DELETE:
+            drop.add(change.address)
+            report.deleted += 1
+            continue
+        put[change.address] = _entry(change, res.id, file_of)
+        if change.action is Action.CREATE:
+            report.created += 1
+        else:
+            report.updated += 1
+    return put, drop, _content(c for c in batch if c.address in put)
+
+
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
                   progress: Callable[[str], None], advance: Advance) -> None:
     caps = target.capabilities
@@ -205,7 +264,7 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
         if adopted:
             runnable = [i for i in runnable if actions[i] is not Action.ADOPT]
         for lo in range(0, len(runnable), size):
-            batch = [changes[i] for i in runnable[lo:lo + size]]
+            batch = take(changes, runnable[lo:lo + size])
             if recorder.out_of_time():
                 raise _OutOfTime
             try:
@@ -215,31 +274,14 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
             except TargetError as exc:
                 results = [ItemResult(c.address, False, error=str(exc)) for c in batch]
             report.batches += 1
-            by_address = {r.address: r for r in results}
-            put: dict[str, StateEntry] = {}
-            drop: set[str] = set()
-            for change in batch:
-                res = by_address.get(change.address) or ItemResult(change.address, False, error="no result returned")
-                if res.uncertain and change.action is not Action.DELETE:
-                    # Held, not failed: recorded as written-but-unconfirmed so no later run re-sends it blindly.
-                    put[change.address] = _entry(change, res.id or (change.prior.id if change.prior else ""),
-                                                 recorder.file_of, uncertain=True)
-                    report.uncertain.append(f"{t.name}: {change.address}")
-                    continue
-                if not res.ok:
-                    failed.add(change.address)
-                    report.failures.append(f"{t.name}: {change.action.value} {change.address}: {res.error}")
-                    continue
-                if change.action is Action.DELETE:
-                    drop.add(change.address)
-                    report.deleted += 1
-                    continue
-                put[change.address] = _entry(change, res.id, recorder.file_of)
-                if change.action is Action.CREATE:
-                    report.created += 1
-                else:
-                    report.updated += 1
-            recorder.record(t.name, put, drop, _content(c for c in batch if c.address in put))
+            written = _all_written(batch, results, recorder.file_of)
+            if written is None:
+                recorder.record(t.name, *_outcomes(t.name, batch, results, recorder.file_of, report, failed))
+            else:
+                put, content, created = written
+                recorder.record(t.name, put, set(), content)
+                report.created += created
+                report.updated += len(put) - created
             report.done += len(batch)
             progress(f"{t.name}: batch {report.batches} applied ({report.done}/{report.total} changes)")
             advance(report.done, report.total)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -87,12 +87,15 @@ class Changes(Sequence[Change]):
     row (about 350 bytes each), and whoever counts the changes by action or kind reads ``column`` without
     making them. Reads as the tuple of its changes: equal to it, in the same order."""
 
-    __slots__ = ("_items", "_made", "_make")
+    __slots__ = ("_given", "_items", "_made", "_make")
 
-    def __init__(self, items: Sequence[Any], make: Callable[[Any], Change]) -> None:
+    def __init__(self, items: Sequence[Any], make: Callable[[Any], Change], keep: bool = False) -> None:
         self._items = items  # each a Change, or a resource whose create ``make`` makes
         self._make = make
         self._made: list[int] | None = None  # the positions of the Changes among them, once asked for
+        # with ``keep`` (a batch: a target and then state read the same fields of it), the fields ``make``
+        # gave, by name, made once
+        self._given: dict[str, list[Any]] | None = {} if keep else None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -122,9 +125,16 @@ class Changes(Sequence[Change]):
         pending = sum(1 for item in self._items if type(item) is not Change)
         return f"Changes({len(self._items)}, {pending} pending)"
 
+    def take(self, positions: Iterable[int]) -> Changes:
+        """The changes at ``positions``, in that order, those pending still pending (an apply's batch: the
+        fields read of its pending changes are made once, and kept as long as it is)."""
+        items = self._items
+        return Changes([items[i] for i in positions], self._make, keep=True)
+
     def column(self, name: str) -> Iterator[Any]:
         """Each change's ``name``, in order, without making a pending change for what its resource holds
-        (``_SHARED``) or for its action (a create)."""
+        (``_SHARED``), for its action (a create), or for what ``make`` can give of it alone (its
+        ``column(items, name)``, None for a field it cannot)."""
         if name == "action":  # every one a create, but for the few made: one list, not a call per change
             items = self._items
             if self._made is None:
@@ -135,7 +145,17 @@ class Changes(Sequence[Change]):
             return iter(actions)
         if name in _SHARED:
             return map(attrgetter(name), self._items)
-        return map(attrgetter(name), self)
+        kept = self._given.get(name) if self._given is not None else None
+        if kept is not None:
+            return iter(kept)
+        give = getattr(self._make, "column", None)
+        given = give(self._items, name) if give is not None else None
+        if given is None:
+            return map(attrgetter(name), self)
+        if self._given is not None:
+            kept = self._given[name] = list(given)
+            return iter(kept)
+        return given
 
 
 def column(changes: Sequence[Change], name: str) -> Iterator[Any]:
@@ -143,6 +163,13 @@ def column(changes: Sequence[Change], name: str) -> Iterator[Any]:
     if isinstance(changes, Changes):
         return changes.column(name)
     return map(attrgetter(name), changes)
+
+
+def take(changes: Sequence[Change], positions: Iterable[int]) -> Sequence[Change]:
+    """The changes at ``positions``, in that order (``Changes.take``: those pending still pending)."""
+    if isinstance(changes, Changes):
+        return changes.take(positions)
+    return [changes[i] for i in positions]
 
 
 def with_action(changes: Sequence[Change], action: Action) -> list[Change]:

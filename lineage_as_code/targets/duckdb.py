@@ -32,7 +32,7 @@ from ..config import TargetConfig
 from ..errors import TerminalTargetError
 from ..model import Lineage
 from ..plan.contract import known_held, known_recorded
-from ..plan.model import Action, Change
+from ..plan.model import Action, Change, column, take
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .lineage_resources import lineage_resources
 
@@ -131,12 +131,13 @@ def _unregister(db: duckdb.DuckDBPyConnection, name: str) -> None:
         db.unregister(name)
 
 
-def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Change], now: datetime) -> None:
+def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: Sequence[Change], now: datetime) -> None:
     """Insert the rows of ``changes`` (assets or processes, none a delete), and a process's edges and
     column edges, from their bodies' canonical JSON, with each row's row hash in the same statement."""
-    bodies = [canonical_text(c.after or {}) for c in changes]
-    frame = _frame({"seq": range(len(changes)), "address": [c.address for c in changes], "body": bodies,
-                    "content_hash": [c.after_hash for c in changes], "owner": [c.owner or None for c in changes]})
+    bodies = [canonical_text(after or {}) for after in column(changes, "after")]
+    frame = _frame({"seq": range(len(changes)), "address": list(column(changes, "address")), "body": bodies,
+                    "content_hash": list(column(changes, "after_hash")),
+                    "owner": [owner or None for owner in column(changes, "owner")]})
     fields = _BODY_FIELDS[table]
     wrap = _FROM_BODY[table]
     picked = ", ".join(wrap.get(name, "{}").format(f"v[{i}]") + f" AS {name}" for i, name in enumerate(fields, 1))
@@ -155,6 +156,11 @@ def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: list[Chan
                 db.execute(_COLUMN_EDGES, {"lo": lo, "hi": hi})
     finally:
         _unregister(db, "incoming")
+
+
+def _not_deleted(changes: Sequence[Change]) -> Sequence[Change]:
+    """The changes that write a row (all but the deletes)."""
+    return take(changes, [i for i, action in enumerate(column(changes, "action")) if action is not Action.DELETE])
 
 
 def _slices(texts: Sequence[str], most: int) -> list[tuple[int, int]]:
@@ -355,8 +361,10 @@ class DuckDBTarget:
     def apply(self, batch: Sequence[Change]) -> list[ItemResult]:
         db = self._db()
         now = datetime.now(UTC).replace(tzinfo=None)
-        assets = [c for c in batch if c.kind == ASSET]
-        processes = [c for c in batch if c.kind == "process"]
+        # read by field: a batch of creates is made of resources, not Changes (``plan.model.Changes``)
+        kinds = list(column(batch, "kind"))
+        assets = take(batch, [i for i, kind in enumerate(kinds) if kind == ASSET])
+        processes = take(batch, [i for i, kind in enumerate(kinds) if kind == "process"])
         try:
             db.execute("BEGIN TRANSACTION")
             self._write_assets(db, assets, now)
@@ -367,28 +375,28 @@ class DuckDBTarget:
             detail = str(exc).split("\n", 1)[0]  # DuckDB adds paragraphs of tuning advice
             if isinstance(exc, duckdb.OutOfMemoryException):
                 detail += f"; raise the target's memory_limit (now {self.memory_limit}) or lower its batch_size"
-            return [ItemResult(c.address, False, error=f"DuckDB: {detail}") for c in batch]
-        return [ItemResult(c.address, True, id=c.address) for c in batch]
+            return [ItemResult(address, False, error=f"DuckDB: {detail}") for address in column(batch, "address")]
+        return [ItemResult(address, True, id=address) for address in column(batch, "address")]
 
     @staticmethod
-    def _write_assets(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
+    def _write_assets(db: duckdb.DuckDBPyConnection, changes: Sequence[Change], now: datetime) -> None:
         if not changes:
             return
-        db.register("gone", _frame({"address": [c.address for c in changes]}))
+        db.register("gone", _frame({"address": list(column(changes, "address"))}))
         try:
             db.execute("DELETE FROM assets WHERE address IN (SELECT address FROM gone)")
         finally:
             _unregister(db, "gone")
-        written = [c for c in changes if c.action is not Action.DELETE]
+        written = _not_deleted(changes)
         if written:
             _insert_bodies(db, "assets", written, now)
 
     @staticmethod
-    def _write_processes(db: duckdb.DuckDBPyConnection, changes: list[Change], now: datetime) -> None:
+    def _write_processes(db: duckdb.DuckDBPyConnection, changes: Sequence[Change], now: datetime) -> None:
         if not changes:
             return
-        gone = _frame({"address": [c.address for c in changes],
-                       "id": [c.address.split(".", 1)[1] for c in changes]})
+        addresses = list(column(changes, "address"))
+        gone = _frame({"address": addresses, "id": [address.split(".", 1)[1] for address in addresses]})
         db.register("gone", gone)
         try:
             db.execute("DELETE FROM processes WHERE address IN (SELECT address FROM gone)")
@@ -396,7 +404,7 @@ class DuckDBTarget:
             db.execute("DELETE FROM column_edges WHERE process_id IN (SELECT id FROM gone)")
         finally:
             _unregister(db, "gone")
-        written = [c for c in changes if c.action is not Action.DELETE]
+        written = _not_deleted(changes)
         if written:
             _insert_bodies(db, "processes", written, now)
 

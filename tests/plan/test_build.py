@@ -8,7 +8,7 @@ from lineage_as_code.config import InputHandling, Policy
 from lineage_as_code.errors import PlanError
 from lineage_as_code.manifest import ManifestInput, build_lineage
 from lineage_as_code.plan.build import TargetInput, build_plan
-from lineage_as_code.plan.model import Action, column, with_action
+from lineage_as_code.plan.model import Action, column, take, with_action
 from lineage_as_code.plan.planfile import dump_plan, load_plan
 from lineage_as_code.state import State, StateEntry
 from lineage_as_code.targets.base import ASSET, Capabilities, Current
@@ -145,7 +145,12 @@ def test_a_plan_whose_creates_are_made_when_read_reads_like_a_tuple_of_its_chang
     assert made == list(changes) and changes == tuple(made) and changes[1:3] == tuple(made[1:3])
     assert changes[-1] == made[-1] and changes[0].after["partial"] is True and changes[0].after_hash.endswith(":partial")
     assert (plan.count(Action.CREATE), plan.count(Action.UPDATE), plan.count(Action.DELETE), plan.writes) == (2, 1, 1, 4)
-    for name in ("action", "kind", "address", "source", "requires", "edges"):
+    for name in ("action", "kind", "address", "source", "requires", "edges", "after", "after_hash", "placeholder",
+                 "owner", "reason"):
         assert list(column(changes, name)) == [getattr(c, name) for c in made]
+    picked = take(changes, [3, 0, 2])  # an apply's batch: the same changes, in the order asked for
+    assert picked == (made[3], made[0], made[2]) and list(column(picked, "after_hash")) == \
+        [made[3].after_hash, made[0].after_hash, made[2].after_hash]
+    assert take(made, [1]) == [made[1]]
     assert with_action(changes, Action.DELETE) == [made[1]]
     assert {c.owner for c in made if c.action is Action.CREATE} == {"the-lineage"}
