@@ -20,6 +20,7 @@ class FakeTarget:
     existing: dict[str, Current] = field(default_factory=dict)     # what the "catalog" holds
     fail_addresses: set[str] = field(default_factory=set)           # items that always fail
     crash_on_batch: int | None = None                               # raise on the Nth batch
+    reorder: bool = False                                           # answer a batch last item first
     batches: list[list[tuple[str, str]]] = field(default_factory=list)
 
     @property
@@ -50,7 +51,7 @@ class FakeTarget:
             else:
                 self.existing[c.address] = Current(c.address, c.kind, "id-" + c.address, c.after_hash)
             results.append(ItemResult(c.address, True, id="id-" + c.address))
-        return results
+        return results[::-1] if self.reorder else results
 
     def close(self) -> None:
         return None

@@ -8,6 +8,8 @@ from lineage_as_code.apply import apply_plan
 from lineage_as_code.config import Policy
 from lineage_as_code.errors import ApplyError, MassDeleteError, StateConflictError
 from lineage_as_code.plan.build import TargetInput, build_plan
+from lineage_as_code.plan.contract import InputHandling
+from lineage_as_code.state import StateEntry
 from lineage_as_code.state.local import LocalStateStore
 from lineage_as_code.targets.base import Capabilities
 from lineage_as_code.targets.lineage_resources import lineage_resources
@@ -64,6 +66,27 @@ def test_policy_batch_size_lowers_the_batch(tmp_path):
     target, store = FakeTarget(), LocalStateStore(str(tmp_path / "s.json"))
     run(target, store, policy=Policy(batch_size=1))
     assert [len(b) for b in target.batches] == [1] * 6
+
+
+@pytest.mark.parametrize("mode", [InputHandling.UPSERT, InputHandling.PARTIAL])
+def test_state_records_each_write_as_planned_however_the_target_orders_its_answers(tmp_path, mode):
+    """A batch whose writes all landed is recorded from its fields; any other, change by change: both record
+    each change's vendor id, content hash, placeholder flag, edges, manifest file and body."""
+    recorded = []
+    for reorder in (False, True):
+        target, store = FakeTarget(reorder=reorder), LocalStateStore(str(tmp_path / f"{reorder}.json"))
+        plan, state = plan_for(target, store, policy=Policy(input_handling=mode))
+        changes = list(plan.targets[0].changes)
+        report, _ = apply_plan(plan, {"fake": target}, {"fake": Policy(input_handling=mode)}, store, state)
+        written = store.read()
+        assert report.created == len(changes) == 6
+        assert dict(written.entries("fake")) == {
+            c.address: StateEntry(c.kind, "id-" + c.address, c.after_hash, c.placeholder, c.edges, "m.yaml")
+            for c in changes}
+        assert written.content._everything() == {c.after_hash: dict(c.after) for c in changes}
+        recorded.append((dict(written.entries("fake")), written.content._everything()))
+    assert recorded[0] == recorded[1]
+    assert any(e.partial for e in recorded[0][0].values()) is (mode is InputHandling.PARTIAL)
 
 
 def test_a_failed_item_fails_neither_its_batch_nor_unrelated_work_and_a_rerun_finishes(tmp_path):
