@@ -112,28 +112,29 @@ _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # w
 class _Places:
     """Where the strings a cache file's resource lines refer to are written: each asset's address as the
     index of its resource in the file, each edge key as its index in the file's key table (the header's
-    ``keys``). Found by identity (a translation shares these strings among the resources it makes), so a
-    string met again is written as a number, and read back as that one string: JSON would otherwise make a
-    string per occurrence, and sharing them again by value cost a hit of a million resources about 4 s."""
+    ``keys``). A string met again is written as that number, and read back as one string: JSON would
+    otherwise make a string per occurrence, and sharing them again by value cost a hit of a million
+    resources about 4 s. Kept by the string itself (its hash is cached in it, and the translation shares
+    each among the resources it makes, so a lookup compares by identity), each number as its text."""
 
     def __init__(self) -> None:
-        self.assets: dict[int, int] = {}  # id(address) -> index of its resource
-        self.keyed: dict[int, int] = {}  # id(key) -> index in keys
+        self.assets: dict[str, str] = {}  # address -> index of its resource
+        self.keyed: dict[str, str] = {}  # key -> index in keys
         self.keys: list[str] = []
 
     def add(self, resources: Sequence[Resource], start: int) -> None:
         """Note the assets among ``resources``, the file's resources from index ``start`` on."""
         for i, r in enumerate(resources, start):
             if r.kind == ASSET and type(r.address) is str:
-                self.assets[id(r.address)] = i
+                self.assets[r.address] = str(i)
 
-    def key(self, key: str) -> int:
+    def key(self, key: str) -> str:
         """The index of ``key`` in the key table, added when new; TypeError for a key that is not a string."""
-        place = self.keyed.get(id(key))
+        place = self.keyed.get(key)
         if place is None:
             if type(key) is not str:
                 raise TypeError("an edge key that is not a string is not cached")
-            place = self.keyed[id(key)] = len(self.keys)
+            place = self.keyed[key] = str(len(self.keys))
             self.keys.append(key)
         return place
 
@@ -145,9 +146,13 @@ def _head(r: Resource, start: int, end: int, places: _Places) -> bytes:
     indices in the key table. TypeError or ValueError where a field is not a string or an edge not a pair:
     such a resource is not cached."""
     q = encode_basestring
-    assets, key = places.assets.get, places.key
-    requires = ",".join([str(at) if (at := assets(id(a))) is not None else q(a) for a in r.requires])
-    edges = ",".join([f"[{key(a)},{key(b)}]" for a, b in r.edges])
+    requires = edges = ""
+    if r.requires:
+        at = places.assets.get
+        requires = ",".join([at(a) or q(a) for a in r.requires])  # (an index is never "")
+    if r.edges:
+        known, key = places.keyed.get, places.key
+        edges = ",".join([f"[{known(a) or key(a)},{known(b) or key(b)}]" for a, b in r.edges])
     return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{edges}],{q(r.hash)},{start},{end}]".encode()
 
 
