@@ -10,7 +10,6 @@ reported, its dependents are skipped, and the run ends with ApplyError listing e
 
 from __future__ import annotations
 
-import functools
 import time
 import uuid
 from array import array
@@ -25,7 +24,7 @@ from .errors import ApplyError, ApplyStoppedError, AuthError, MassDeleteError, T
 from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
 from .plan.model import Action, Change, Plan, TargetPlan, column, take
-from .state import State, StateEntry, StateStore
+from .state import State, StateEntry, StateStore, entry_of
 from .targets.base import Target
 
 
@@ -179,9 +178,6 @@ def _content(changes: Iterable[Change]) -> dict[str, Mapping[str, Any]]:
     return {c.after_hash: c.after for c in changes if c.after is not None and c.after_hash}
 
 
-_entry_of = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
-
-
 def _all_written(batch: Sequence[Change], results: Sequence[ItemResult], file_of: Callable[[str], str]
                  ) -> tuple[dict[str, StateEntry], dict[str, Mapping[str, Any]], int] | None:
     """What state records of a batch of creates and updates that all landed, their results in the batch's
@@ -197,7 +193,7 @@ def _all_written(batch: Sequence[Change], results: Sequence[ItemResult], file_of
         return None
     hashes = list(column(batch, "after_hash"))
     files = map(file_of, map(source_file, column(batch, "source")))
-    entries = map(_entry_of, zip(column(batch, "kind"), map(attrgetter("id"), results), hashes,
+    entries = map(entry_of, zip(column(batch, "kind"), map(attrgetter("id"), results), hashes,
                                  column(batch, "placeholder"), column(batch, "edges"), files, repeat(False)))
     content = {h: after for h, after in zip(hashes, column(batch, "after")) if after is not None and h}
     return dict(zip(addresses, entries)), content, actions.count(Action.CREATE)

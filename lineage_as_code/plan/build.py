@@ -172,31 +172,37 @@ class _Creates:
     def __init__(self, target: str, owner: str, partial: bool) -> None:
         self.target, self.owner, self.partial = target, owner, partial
 
+    def _after(self, res: Resource) -> Mapping[str, Any]:
+        """The body the create of ``res`` writes: an asset's with its placeholder flag."""
+        return _After(res.body, self.partial) if res.kind == ASSET else _written(res.body)
+
+    def _hash(self, res: Resource) -> str:
+        return asset_hash(res, self.partial) if res.kind == ASSET else res.hash
+
+    def _placeholder(self, res: Resource) -> bool:
+        return self.partial and res.kind == ASSET
+
+    def _owner(self, _res: Resource) -> str:
+        return self.owner
+
     def column(self, items: Sequence[Change | Resource], name: str) -> Iterator[Any] | None:
         """``name`` of each of ``items`` (a made Change, or a resource whose create this makes), for the fields
         a create takes from its resource alone (the body it writes, its hash, its placeholder flag, its
         owner): an apply reads them for a batch of a million creates without making a Change of each. None
         for any other field."""
-        partial = self.partial
-        if name == "after":
-            return (item.after if isinstance(item, Change) else
-                    _After(item.body, partial) if item.kind == ASSET else _written(item.body) for item in items)
-        if name == "after_hash":
-            return (item.after_hash if isinstance(item, Change) else
-                    asset_hash(item, partial) if item.kind == ASSET else item.hash for item in items)
-        if name == "placeholder":
-            return (item.placeholder if isinstance(item, Change) else partial and item.kind == ASSET for item in items)
-        if name == "owner":
-            return (item.owner if isinstance(item, Change) else self.owner for item in items)
-        return None
+        made = {"after": self._after, "after_hash": self._hash, "placeholder": self._placeholder,
+                "owner": self._owner}.get(name)
+        if made is None:
+            return None
+        return (getattr(item, name) if isinstance(item, Change) else made(item) for item in items)
 
     def __call__(self, res: Resource) -> Change:
         if res.kind == ASSET:
             partial = self.partial
-            return Change(self.target, res.address, ASSET, Action.CREATE, _After(res.body, partial),
-                          asset_hash(res, partial), None, res.source, _PLACEHOLDER if partial else _UPSERT,
-                          res.requires, res.edges, partial, None, self.owner)
-        return Change(self.target, res.address, res.kind, Action.CREATE, _written(res.body), res.hash, None, res.source,
+            return Change(self.target, res.address, ASSET, Action.CREATE, self._after(res), self._hash(res), None,
+                          res.source, _PLACEHOLDER if partial else _UPSERT, res.requires, res.edges, partial, None,
+                          self.owner)
+        return Change(self.target, res.address, res.kind, Action.CREATE, self._after(res), res.hash, None, res.source,
                       "", res.requires, res.edges, False, None, self.owner)
 
 

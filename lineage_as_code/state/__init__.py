@@ -65,7 +65,7 @@ def _entry_doc(entry: StateEntry) -> list[object]:
     return doc
 
 
-_made = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
+entry_of = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
 
 
 def _entries(addresses: list[str], columns: Columns, shared: dict[str, str]) -> dict[str, StateEntry]:
@@ -82,7 +82,7 @@ def _entries(addresses: list[str], columns: Columns, shared: dict[str, str]) -> 
     fields = zip(map(share, kinds, kinds), [a if v == a else v for a, v in zip(addresses, vids)], digests,
                  map((1).__eq__, partials), [tuple(islice(pairs, n)) if n else () for n in map(len, edges)],
                  map(share, files, files), map((1).__eq__, uncertain))
-    return dict(zip(addresses, map(_made, fields)))
+    return dict(zip(addresses, map(entry_of, fields)))
 
 
 @dataclass(frozen=True)
