@@ -87,15 +87,18 @@ class Changes(Sequence[Change]):
     row (about 350 bytes each), and whoever counts the changes by action or kind reads ``column`` without
     making them. Reads as the tuple of its changes: equal to it, in the same order."""
 
-    __slots__ = ("_given", "_items", "_made", "_make")
+    __slots__ = ("_given", "_items", "_made", "_make", "_taken_from")
 
-    def __init__(self, items: Sequence[Any], make: Callable[[Any], Change], keep: bool = False) -> None:
+    def __init__(self, items: Sequence[Any], make: Callable[[Any], Change], keep: bool = False,
+                 taken_from: tuple[Changes, list[int]] | None = None) -> None:
         self._items = items  # each a Change, or a resource whose create ``make`` makes
         self._make = make
         self._made: list[int] | None = None  # the positions of the Changes among them, once asked for
         # with ``keep`` (a batch: a target and then state read the same fields of it), the fields ``make``
-        # gave, by name, made once
+        # gave, by name, made once; ``taken_from``: the kept batch, and the positions in it, this part of it
+        # was taken from (a target's assets, its processes), whose fields it reads
         self._given: dict[str, list[Any]] | None = {} if keep else None
+        self._taken_from = taken_from
 
     def __len__(self) -> int:
         return len(self._items)
@@ -127,9 +130,33 @@ class Changes(Sequence[Change]):
 
     def take(self, positions: Iterable[int]) -> Changes:
         """The changes at ``positions``, in that order, those pending still pending (an apply's batch: the
-        fields read of its pending changes are made once, and kept as long as it is)."""
+        fields read of its pending changes are made once, and kept as long as it is; a part taken of such a
+        batch reads them from it, so that a target's reads and state's are of the same values)."""
         items = self._items
-        return Changes([items[i] for i in positions], self._make, keep=True)
+        at = list(positions)
+        return Changes([items[i] for i in at], self._make, keep=True,
+                       taken_from=(self, at) if self._given is not None else None)
+
+    def _kept(self, name: str) -> list[Any] | None:
+        """``name`` of each change, as ``make`` gives it, made once and kept (a batch only); None otherwise."""
+        if self._given is None:
+            return None
+        kept = self._given.get(name)
+        if kept is None:
+            if self._taken_from is not None:
+                whole, at = self._taken_from
+                of_whole = whole._kept(name)
+                if of_whole is None:
+                    return None
+                kept = [of_whole[i] for i in at]
+            else:
+                give = getattr(self._make, "column", None)
+                given = give(self._items, name) if give is not None else None
+                if given is None:
+                    return None
+                kept = list(given)
+            self._given[name] = kept
+        return kept
 
     def column(self, name: str) -> Iterator[Any]:
         """Each change's ``name``, in order, without making a pending change for what its resource holds
@@ -145,17 +172,12 @@ class Changes(Sequence[Change]):
             return iter(actions)
         if name in _SHARED:
             return map(attrgetter(name), self._items)
-        kept = self._given.get(name) if self._given is not None else None
+        kept = self._kept(name)
         if kept is not None:
             return iter(kept)
         give = getattr(self._make, "column", None)
-        given = give(self._items, name) if give is not None else None
-        if given is None:
-            return map(attrgetter(name), self)
-        if self._given is not None:
-            kept = self._given[name] = list(given)
-            return iter(kept)
-        return given
+        given = give(self._items, name) if give is not None and self._given is None else None
+        return map(attrgetter(name), self) if given is None else given
 
 
 def column(changes: Sequence[Change], name: str) -> Iterator[Any]:

@@ -152,5 +152,7 @@ def test_a_plan_whose_creates_are_made_when_read_reads_like_a_tuple_of_its_chang
     assert picked == (made[3], made[0], made[2]) and list(column(picked, "after_hash")) == \
         [made[3].after_hash, made[0].after_hash, made[2].after_hash]
     assert take(made, [1]) == [made[1]]
+    part = take(picked, [1, 2])  # a target's part of a batch reads the batch's values, not made again
+    assert part == (made[0], made[2]) and next(column(part, "after")) is list(column(picked, "after"))[1]
     assert with_action(changes, Action.DELETE) == [made[1]]
     assert {c.owner for c in made if c.action is Action.CREATE} == {"the-lineage"}
