@@ -25,6 +25,7 @@ from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
 from .plan.model import Action, Change, Plan, TargetPlan, column, take
 from .state import State, StateEntry, StateStore, entry_of
+from .state.entries import Overlay
 from .targets.base import Target
 
 
@@ -96,7 +97,7 @@ class _Recorder:
         self.deadline: float | None = None
         self.lineage = state.lineage or lineage or str(uuid.uuid4())
         self.written = state
-        self.working: dict[str, dict[str, StateEntry]] = {}  # targets changed since the last write
+        self.working: dict[str, dict[str, StateEntry] | Overlay] = {}  # targets changed since the last write
         self.content: dict[str, Mapping[str, Any]] = {}  # bodies written since then, by content hash
         self.interval = interval
         self.per_entry = 0.0  # seconds the last write took per entry of the targets it recorded
@@ -129,7 +130,7 @@ class _Recorder:
             self.content.update(content)
         entries = self.working.get(target)
         if entries is None:
-            entries = self.working[target] = dict(self.written.entries(target))
+            entries = self.working[target] = Overlay.over(self.written.entries(target))
         for address in drop:
             entries.pop(address, None)
         entries.update(put)
@@ -147,7 +148,8 @@ class _Recorder:
         targets = dict(self.written.targets)
         # not copied: the recorder lets each working dict go once it is written (and a failed write's
         # state is never seen), so nothing changes it under the state that holds it
-        targets.update({t: MappingProxyType(entries) for t, entries in self.working.items()})
+        targets.update({t: entries if isinstance(entries, Overlay) else MappingProxyType(entries)
+                        for t, entries in self.working.items()})
         pending = State(self.lineage, self.written.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
                         self.written.with_content(self.content), self.written.raw_sections())
         started, recorded = self.clock(), self._recorded()

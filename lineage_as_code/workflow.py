@@ -29,6 +29,7 @@ from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
 from .sources import is_remote, read_object
 from .state import State, StateEntry, StateStore, open_state_store
+from .state.entries import uncertain_in
 from .targets import open_target
 from .targets.base import Target
 
@@ -43,7 +44,7 @@ class PlanRequest:
 
 def _uncertain_note(entries: Mapping[str, StateEntry], retrying: bool) -> tuple[str, ...]:
     """The plan's note about writes whose outcome is unknown (none when there are none)."""
-    held = sorted(a for a, e in entries.items() if e.uncertain)
+    held = sorted(uncertain_in(entries))
     if not held:
         return ()
     listed = ", ".join(held[:10]) + (f" and {len(held) - 10} more" if len(held) > 10 else "")

@@ -22,6 +22,7 @@ from ..canonical import PLACED, canonical_text, key_place, plain_dict, with_key
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
+from ..state.entries import files_of
 from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
 from .impact import build_impacts
 from .model import Action, Change, Changes, Plan, PlanScope, Skip, TargetPlan
@@ -314,6 +315,24 @@ class _Declared:
         return replace(change, private=private)
 
 
+def _unchanged_test(t: TargetInput, state: Mapping[str, StateEntry],
+                    lookup: _Lookup) -> Callable[[str, str], bool] | None:
+    """Where state keeps its entries as columns (``hash_of``), a test of whether the resource at an address
+    is unchanged without making its entry: state records that very hash there, and (when the target was read)
+    the target holds it as state records it (``as_recorded``). None where there is no such test. A resource
+    the test does not pass is looked at in full, so the test only ever spares work: a million unchanged
+    resources make no entry."""
+    hash_of: Callable[[str], str | None] | None = getattr(state, "hash_of", None)
+    if hash_of is None:
+        return None
+    if not t.refreshed:
+        return lambda address, digest: hash_of(address) == digest
+    held = lookup.recorded
+    if held is None:
+        return None
+    return lambda address, digest: hash_of(address) == digest and held(address)
+
+
 def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context,
                      lookup: _Lookup) -> tuple[list[Change | Resource], list[Skip], set[str], int]:
     """Changes for what the manifests declare; returns (changes, skipped, kept addresses, unchanged). The
@@ -324,8 +343,13 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
     unresolved: dict[str, str] = {}
     unchanged = 0
     pending = t.policy.input_handling is not InputHandling.UPDATE  # (UPDATE creates no asset)
+    partial = t.policy.input_handling is InputHandling.PARTIAL
     entry_of, held_at, add = state.get, lookup.held, changes.append
+    same = _unchanged_test(t, state, lookup)
     for res in (r for r in t.desired if r.kind == ASSET):
+        if same is not None and pending and same(res.address, asset_hash(res, partial)):
+            unchanged += 1
+            continue
         entry = entry_of(res.address)
         held = held_at(res.address, entry)
         if entry is None and held is None and pending:
@@ -346,6 +370,9 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
             skipped.append(Skip(t.name, res.address, "skipped: " + "; ".join(missing), res.source))
             if res.address in state:
                 kept.add(res.address)
+            continue
+        if same is not None and same(res.address, res.hash):
+            unchanged += 1
             continue
         entry = entry_of(res.address)
         held = held_at(res.address, entry)
@@ -369,7 +396,7 @@ def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lo
     out_of_scope = 0
     in_scope = t.in_scope
     used_elsewhere: set[str] = set()  # asset keys the lineage this plan leaves alone still uses
-    if in_scope is not None:
+    if in_scope is not None and not all(map(in_scope, files_of(state))):  # (most plans cover every file)
         used_elsewhere = {k for e in state.values() if e.kind != ASSET and not in_scope(e.file)
                           for edge in e.edges for k in edge}
     for address in sorted(set(state) - desired - kept):

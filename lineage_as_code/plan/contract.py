@@ -206,8 +206,10 @@ class KnownResources(Mapping[str, Current]):
 
     @property
     def recorded(self) -> Callable[[str], Sequence[Any] | None]:
-        """``known_recorded``: state's entry itself, whose first fields are (kind, id, hash, partial)."""
-        return self._entries.get
+        """``known_recorded``: state's entry itself, whose first fields are (kind, id, hash, partial), or just
+        those fields where state keeps its entries as columns (``recorded``)."""
+        fields: Callable[[str], Sequence[Any] | None] | None = getattr(self._entries, "recorded", None)
+        return fields if fields is not None else self._entries.get
 
     def held(self, address: str, owner: str) -> Current:
         """``address``'s Current as held by a target under ownership marker ``owner``."""

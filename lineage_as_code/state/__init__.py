@@ -10,7 +10,6 @@ write, lock, unlock, force-unlock) so the same contract tests run against every 
 
 from __future__ import annotations
 
-import functools
 import getpass
 import hashlib
 import json
@@ -25,33 +24,19 @@ from datetime import UTC, datetime
 from itertools import chain, islice, pairwise
 from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..canonical import encoder, pairs_text, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
 from ..opened import Opened, byte_positions
 from .content import OPEN, Content, content_span, joined
+from .entries import Overlay, StateEntry, entry_of, hashes_of
 
 if TYPE_CHECKING:
     from .document import Columns
 
 FORMAT_VERSION = 1
-
-
-class StateEntry(NamedTuple):
-    """One managed resource: its kind, the vendor's id for it, and the hash of what was written.
-    (A tuple: states hold hundreds of thousands of these.)"""
-
-    kind: str
-    id: str
-    hash: str
-    partial: bool = False
-    edges: tuple[tuple[str, str], ...] = ()
-    file: str = ""  # the manifest file that declared it: a plan of some files prunes only what they declared
-    # A write whose outcome is unknown (a lost reply on a target whose ambiguous-failure policy is hold):
-    # kept as if written, reported by every plan, re-sent only by ``lac apply --retry-uncertain``.
-    uncertain: bool = False
 
 
 def _entry_doc(entry: StateEntry) -> list[object]:
@@ -63,9 +48,6 @@ def _entry_doc(entry: StateEntry) -> list[object]:
     if entry.uncertain:
         doc.append(1)
     return doc
-
-
-entry_of = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
 
 
 def _entries(addresses: list[str], columns: Columns, shared: dict[str, str]) -> dict[str, StateEntry]:
@@ -108,10 +90,12 @@ class State:
                 content: Mapping[str, Mapping[str, Any]] | None = None) -> State:
         """Return the next state: entries put/dropped for ``target`` (with the ``content`` they were
         written with, by hash), serial + 1, lineage fixed."""
-        current = {k: v for k, v in self.entries(target).items() if k not in drop}
+        current = Overlay.over(self.entries(target))  # (entries kept as columns are not copied)
+        for address in drop:
+            current.pop(address, None)
         current.update(put)
         targets = dict(self.targets)
-        targets[target] = MappingProxyType(dict(sorted(current.items())))
+        targets[target] = current if isinstance(current, Overlay) else MappingProxyType(dict(sorted(current.items())))
         return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
                      self.with_content(content), self.raw_sections())
 
@@ -147,7 +131,7 @@ class State:
             yield b"\n}\n"
         yield b"}\n"
         first = True
-        for piece in self.content.pieces({e.hash for entries in self.targets.values() for e in entries.values()}):
+        for piece in self.content.pieces({h for entries in self.targets.values() for h in hashes_of(entries)}):
             yield b',"content":{\n' + piece if first else piece
             first = False
         if not first:
@@ -296,14 +280,18 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
     def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
         found = self._parsed.get(target)
         if found is None:
-            from .document import parse_section
+            from .document import line_runs, parse_section
+            from .entries import LineEntries
 
             with bulk_allocation():
-                entries = _entries_in_pieces(self._blocks(target), self._where, target)
-                if entries is None:
-                    raw = self.raw(target)
-                    entries = _target_entries(parse_section(raw, self._where, target), self._where, target)
-                found = self._parsed[target] = MappingProxyType(entries)
+                found = LineEntries.read(line_runs(self._blocks(target)))  # as this tool writes them
+                if found is None:
+                    entries = _entries_in_pieces(self._blocks(target), self._where, target)
+                    if entries is None:
+                        raw = self.raw(target)
+                        entries = _target_entries(parse_section(raw, self._where, target), self._where, target)
+                    found = MappingProxyType(entries)
+                self._parsed[target] = found
         return found
 
     def __iter__(self) -> Iterator[str]:
@@ -369,9 +357,13 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         size = self._size(target)
         if entries is parsed:
             return [(0, size)] if size else []
-        changed = {a: e for a, e in entries.items() if (held := parsed.get(a)) is not e and held != e}
-        dropped = parsed.keys() - entries.keys() if len(entries) - len(changed.keys() - parsed.keys()) < len(parsed) \
-            else set()
+        if isinstance(entries, Overlay) and entries.base is parsed:  # what was put and dropped is known
+            changed = {a: e for a, e in entries.put.items() if parsed.get(a) != e}
+            dropped = entries.dropped - entries.put.keys()
+        else:
+            changed = {a: e for a, e in entries.items() if (held := parsed.get(a)) is not e and held != e}
+            dropped = parsed.keys() - entries.keys() \
+                if len(entries) - len(changed.keys() - parsed.keys()) < len(parsed) else set()
         if not changed and not dropped:
             return [(0, size)] if size else []
         layout = self._layout(target, parsed)

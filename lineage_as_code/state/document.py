@@ -155,15 +155,12 @@ def blocks_of(raw: memoryview | bytes) -> Iterator[memoryview]:
     return (view[at:at + size] for at in range(0, len(view), size))
 
 
-def section_pieces(blocks: Iterable[bytes | memoryview]) -> Iterator[dict[str, Any] | None]:
-    """One target's entries parsed a block of bytes at a time (``blocks``: the section's lines, in order,
-    cut anywhere: ``blocks_of`` a section held, or read from the file as they are parsed), each piece
-    cut after the last entry line's ``,\n`` its block holds (this tool writes one entry per line, and JSON
-    text holds no raw line end), so that the JSON of a whole section of a million entries, twice the
-    entries' own memory, is never alive at once, nor need the section's bytes be. Pieces that each parse,
-    and share no address, make the same object as the whole. Yields None, and stops, at a piece that does
-    not parse (a section laid out by hand, or not JSON): it is then parsed whole, which accepts what the
-    pieces could not, or words the error."""
+def line_runs(blocks: Iterable[bytes | memoryview]) -> Iterator[bytes]:
+    """One target's entry lines (``blocks``: its bytes, in order, cut anywhere: ``blocks_of`` a section held,
+    or read from the file as they are taken) in runs of whole lines, each run cut before the ``,\n`` after
+    the last line its block ends (this tool writes one entry per line, and JSON text holds no raw line end):
+    the lines of a section of a million entries are never held at once. A section that ends in ``,\n``
+    (not an object's members) ends with an empty run, as does an empty line between two commas."""
     carry = b""
     cut_last = False  # the bytes so far ended at a cut: an entry must follow
     for block in blocks:
@@ -175,14 +172,22 @@ def section_pieces(blocks: Iterable[bytes | memoryview]) -> Iterator[dict[str, A
             carry, cut_last = data, False
             continue
         carry, cut_last = data[cut + 2:], True
-        piece = _piece(data[:cut])
+        yield data[:cut]
+    if carry or cut_last:
+        yield carry
+
+
+def section_pieces(blocks: Iterable[bytes | memoryview]) -> Iterator[dict[str, Any] | None]:
+    """One target's entries parsed a run of lines at a time (``line_runs`` of ``blocks``), so that the JSON of
+    a whole section of a million entries, twice the entries' own memory, is never alive at once. Pieces that
+    each parse, and share no address, make the same object as the whole. Yields None, and stops, at a piece
+    that does not parse (a section laid out by hand, or not JSON): it is then parsed whole, which accepts
+    what the pieces could not, or words the error."""
+    for run in line_runs(blocks):
+        piece = _piece(run)
         yield piece
         if piece is None:
             return
-    if carry:
-        yield _piece(carry)
-    elif cut_last:  # the section ends in ",\n": not an object's members
-        yield None
 
 
 def _piece(lines: bytes) -> dict[str, Any] | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lineage_as_code.config import InputHandling, Policy
 from lineage_as_code.errors import PlanError
@@ -156,3 +158,60 @@ def test_a_plan_whose_creates_are_made_when_read_reads_like_a_tuple_of_its_chang
     assert part == (made[0], made[2]) and next(column(part, "after")) is list(column(picked, "after"))[1]
     assert with_action(changes, Action.DELETE) == [made[1]]
     assert {c.owner for c in made if c.action is Action.CREATE} == {"the-lineage"}
+
+
+class _Held(dict):  # type: ignore[type-arg]
+    """What a target was read to hold, and which addresses it holds exactly as state records them (as the
+    embedded store says)."""
+
+    def __init__(self, held: dict[str, Current], recorded: set[str]) -> None:
+        super().__init__(held)
+        self.recorded = recorded
+
+    def as_recorded(self, address: str) -> bool:
+        return address in self.recorded
+
+
+_RESOURCES = lineage_resources(lineage())
+_WAYS = ["absent", "as planned", "as planned, partial", "as planned, full", "other", "uncertain",
+         "full hash, partial flag"]  # (the last only by hand: the hash says whether it is a placeholder)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WAYS), min_size=len(_RESOURCES), max_size=len(_RESOURCES)),
+       st.lists(st.sampled_from(["absent", "as recorded", "same hash", "other hash"]), min_size=len(_RESOURCES),
+                max_size=len(_RESOURCES)),
+       st.sampled_from(list(InputHandling)), st.booleans(), st.booleans(), st.booleans())
+def test_a_plan_against_state_read_as_columns_is_the_plan_against_its_entries(
+        ways: list[str], held: list[str], mode: InputHandling, refreshed: bool, orphan: bool,
+        scoped: bool) -> None:
+    """State read from its file keeps its entries as columns, and the plan passes over a resource that state
+    records with the hash it would write (and the target holds as recorded) without making its entry: whatever
+    state and the target hold, the plan is the one made from the entries themselves."""
+    from types import MappingProxyType
+
+    entries: dict[str, StateEntry] = {}
+    current: dict[str, Current] = {}
+    recorded: set[str] = set()
+    for res, way, there in zip(_RESOURCES, ways, held, strict=True):
+        partial = mode is InputHandling.PARTIAL if way == "as planned" else way.endswith(("partial", "flag"))
+        digest = (f"{res.hash}:{'partial' if partial else 'full'}" if res.kind == ASSET else res.hash) \
+            if way.startswith("as planned") else f"{res.hash}:full" if way.startswith("full") else "0" * 64
+        if way != "absent":
+            entries[res.address] = StateEntry(res.kind, res.address, digest, partial, res.edges, "m.yaml",
+                                              way == "uncertain")
+        if there == "as recorded" and way != "absent":
+            recorded.add(res.address)
+        elif there != "absent":
+            current[res.address] = Current(res.address, res.kind, res.address,
+                                           digest if there == "same hash" else "f" * 64, False, "lineage-1")
+    if orphan:  # state records a process no manifest declares any more
+        entries["process.gone"] = StateEntry("process", "process.gone", "1" * 64, False,
+                                             (("pg:shop.raw.a", "pg:shop.x"),), "old.yaml")
+    state = State("lineage-1", 3, MappingProxyType({"t": MappingProxyType(dict(sorted(entries.items())))}))
+    read = State.from_json(state.to_json(), "state.json")
+    assert type(read.entries("t")) is not MappingProxyType  # read as columns
+    caps = Capabilities(max_batch_size=10, modes=frozenset(InputHandling))
+    t = TargetInput("t", "fake", caps, Policy(input_handling=mode, fail_on_errors=False), _RESOURCES,
+                    _Held(current, recorded), refreshed, in_scope=(lambda f: f == "m.yaml") if scoped else None)
+    assert dump_plan(build_plan([t], read)) == dump_plan(build_plan([t], state))

@@ -59,6 +59,64 @@ def test_entries_are_read_exactly_when_the_schema_accepts_them(raws: list[Any]) 
         assert (entry.file, entry.uncertain) == (raw[5] if len(raw) > 5 else "", len(raw) > 6 and raw[6] == 1)
 
 
+def _laid_out(rows: list[tuple[str, Any]], ascii_only: bool) -> bytes:
+    """A state whose target ``t`` holds ``rows`` (address, entry: anything), one line each, in the layout
+    this tool writes."""
+    def dumps(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_only)
+    lines = ",\n".join(f"{dumps(address)}:{dumps(raw)}" for address, raw in rows)
+    return b'{"format_version":1,"lineage":"x","serial":1,"targets":{\n"t":{\n' + lines.encode() + b"\n}\n}\n}\n"
+
+
+def _read_entries(data: bytes) -> tuple[dict[str, Any] | None, str]:
+    try:
+        entries = State.from_json(data, "state.json").entries("t")
+        return {a: tuple(e) for a, e in entries.items()}, ""
+    except StateError as exc:
+        return None, str(exc)
+
+
+plain = st.text(alphabet="ab.:/ ", max_size=3)
+wide = st.text(alphabet="ab\u00e9", max_size=3)  # (written as is, or escaped: ascii_only)
+addresses = st.one_of(plain, st.text(max_size=3))
+flag = st.sampled_from([0, 1, 1, 0, 2])  # (2: what the schema refuses, in the same plain spelling)
+as_written = st.tuples(plain, plain, plain, flag, st.lists(st.lists(plain, min_size=2, max_size=2), max_size=2),
+                       wide, flag, st.integers(5, 7)).map(lambda t: list(t[:t[-1]]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.lists(st.tuples(plain, as_written), max_size=4),  # (else most sections hold a line read whole)
+                 st.lists(st.tuples(addresses, st.one_of(as_written, entries)), max_size=4)), st.booleans())
+def test_entries_read_as_columns_are_what_reading_them_as_json_gives(rows: list[tuple[str, Any]],
+                                                                     ascii_only: bool) -> None:
+    """State's entries in this tool's layout are read a run of lines at a time into columns where each line is
+    plainly valid (strings without escapes); whatever they hold (escapes, other spellings, control
+    characters, an address twice, entries the schema refuses), the entries read, or the error, are those of
+    the general reading, and the schema decides."""
+    from unittest import mock
+
+    from lineage_as_code.state.entries import LineEntries
+
+    data = _laid_out(rows, ascii_only)
+    read = _read_entries(data)
+    with mock.patch.object(LineEntries, "read", return_value=None):
+        assert read == _read_entries(data)
+    if read[0] is not None:
+        assert all(ENTRY.is_valid(raw) for raw in dict(rows).values())
+        assert list(read[0]) == list(dict(rows))  # in the file's order, an address twice at its first place
+
+
+def test_a_state_of_plain_entries_is_read_as_columns_and_still_reads_each_entry_whole() -> None:
+    """The columns answer what a plan asks of every entry (its hash, what the target should hold) without
+    making an entry, and give each entry whole when asked."""
+    state = _ledger(60)
+    read = State.from_json(state.to_json(), "state.json").entries("local")
+    assert read.hash_of("process.p1") == "h1" and read.hash_of("process.p0") is None  # type: ignore[attr-defined]
+    assert read.recorded("asset.pg:db.s.a3") == ("asset", "asset.pg:db.s.a3", "h3:full", False)  # type: ignore[attr-defined]
+    assert dict(read) == dict(state.entries("local"))
+    assert sorted(read.uncertain()) == sorted(a for a, e in state.entries("local").items() if e.uncertain)  # type: ignore[attr-defined]
+
+
 ENVELOPE = Draft202012Validator(SCHEMA)
 names = st.sampled_from(["local", "cat", "", "x" * 3])
 fields = {
