@@ -387,7 +387,9 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         """(addresses in order, where each one's line starts) of ``target``'s raw section when it is laid out
         as this tool writes it: one entry per line, each line ``"address":`` as written (so nothing else
         starts there: a line start is never inside a JSON string), addresses strictly increasing, each line
-        but the last ending in ``,``. None for any other layout. Worked out once."""
+        but the last ending in ``,``. None for any other layout. Worked out once; that each line starts with its
+        address as written is known without a look where the entries were read as columns from lines that are
+        (``LineEntries.lines_as_written``)."""
         if target in self._layouts:
             return self._layouts[target]
         import numpy as np
@@ -400,8 +402,9 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
         if (keys and len(ends) + 1 == len(keys) and data[-1] != 44 and bool((data[ends - 1] == 44).all())
                 and all(a < b for a, b in pairwise(keys))):
             starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends + 1])
-            if all(_lines_start_with(data, starts[at:at + _CHUNK], keys[at:at + _CHUNK])
-                   for at in range(0, len(keys), _CHUNK)):
+            if getattr(parsed, "lines_as_written", False) or all(
+                    _lines_start_with(data, starts[at:at + _CHUNK], keys[at:at + _CHUNK])
+                    for at in range(0, len(keys), _CHUNK)):
                 found = keys, starts
         self._layouts[target] = found
         return found

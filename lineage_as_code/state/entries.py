@@ -70,6 +70,9 @@ class LineEntries(Mapping[str, StateEntry]):
         self._edges: list[str] = []  # each entry's edge list as JSON text, without its brackets
         self._files: list[str] = []
         self._uncertain: list[bool] = []
+        # Each line starts with its address as this tool writes it (ASCII, nothing escaped), one line per
+        # address: what a state write needs to know to pass the lines through (``_Sections._layout``).
+        self.lines_as_written = False
 
     @classmethod
     def read(cls, runs: Iterable[bytes]) -> LineEntries | None:
@@ -78,6 +81,7 @@ class LineEntries(Mapping[str, StateEntry]):
         out = cls()
         shared: dict[str, str] = {}  # a kind, a file: one string for the many entries that have it
         share = shared.setdefault
+        lines, ascii_only = 0, True
         for run in runs:
             try:
                 text = run.decode()
@@ -87,6 +91,8 @@ class LineEntries(Mapping[str, StateEntry]):
             ends = text.count("\n")  # (only between lines: a string holds no raw control character)
             if len(found) != ends + 1 or text.count(",\n") != ends or text.endswith(","):
                 return None
+            lines += len(found)
+            ascii_only = ascii_only and run.isascii()
             addresses = list(map(itemgetter(0), found))
             out._rows.update(zip(addresses, range(len(out._kinds), len(out._kinds) + len(found))))
             out._kinds += [share(k, k) for k in map(itemgetter(1), found)]
@@ -96,6 +102,7 @@ class LineEntries(Mapping[str, StateEntry]):
             out._edges += map(itemgetter(5), found)
             out._files += [share(f, f) for f in map(itemgetter(6), found)]
             out._uncertain += map("1".__eq__, map(itemgetter(7), found))
+        out.lines_as_written = ascii_only and lines == len(out._rows)
         return out
 
     def _entry(self, row: int) -> StateEntry:
