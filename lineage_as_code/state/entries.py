@@ -46,16 +46,42 @@ class StateEntry(NamedTuple):
 entry_of = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tuple of its fields, in C
 
 
-_TEXT = r'[^"\\\x00-\x1f]*'  # a JSON string's characters without escapes (JSON forbids the controls)
+# A JSON string's characters (JSON forbids the controls), an escape (a backslash and what follows) read
+# afterwards by json itself, only in the runs that hold one (``_unescaped``).
+_TEXT = r'[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*'
+
 _EDGE = rf'\["{_TEXT}","{_TEXT}"\]'
 _LINE = re.compile(
-    rf'^"({_TEXT})":\["([^"\\\x00-\x1f]+)","({_TEXT})","({_TEXT})",([01]),\[((?:{_EDGE}(?:,{_EDGE})*)?)\]'
+    rf'^"({_TEXT})":\["({_TEXT})","({_TEXT})","({_TEXT})",([01]),\[((?:{_EDGE}(?:,{_EDGE})*)?)\]'
     rf'(?:,"({_TEXT})"(?:,([01]))?)?\],?$', re.MULTILINE)
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
     """An edge list's text (``["a","b"],["c","d"]``, as ``_LINE`` accepted it) as pairs."""
     return tuple(map(tuple, json.loads(f"[{text}]")))  # type: ignore[arg-type]
+
+
+def _text(field: str) -> str:
+    """A string field's text as JSON reads it (ValueError for an escape JSON does not have)."""
+    return json.loads(f'"{field}"') if "\\" in field else field  # type: ignore[no-any-return]
+
+
+def _unescaped(found: list[tuple[str, ...]]) -> list[tuple[str, ...]] | None:
+    """``_LINE``'s fields of a run's lines with their escapes read as JSON reads them (an edge list's text is
+    checked, and kept as it is); None where one is not an escape JSON has."""
+    out = []
+    try:
+        for row in found:
+            if any("\\" in field for field in row):
+                address, kind, vid, digest, partial, edges, file, uncertain = row
+                if "\\" in edges:
+                    json.loads(f"[{edges}]")
+                row = (_text(address), _text(kind), _text(vid), _text(digest), partial, edges, _text(file),
+                       uncertain)
+            out.append(row)
+    except ValueError:
+        return None
+    return out
 
 
 class LineEntries(Mapping[str, StateEntry]):
@@ -77,7 +103,8 @@ class LineEntries(Mapping[str, StateEntry]):
     @classmethod
     def read(cls, runs: Iterable[bytes]) -> LineEntries | None:
         """The entries of a section's runs of lines (``document.line_runs``); None unless every line is one
-        ``_LINE`` accepts, every line but the last ends in a comma and the text is UTF-8."""
+        ``_LINE`` accepts (with a kind), every escape is JSON's, every line but the last ends in a comma
+        and the text is UTF-8."""
         out = cls()
         shared: dict[str, str] = {}  # a kind, a file: one string for the many entries that have it
         share = shared.setdefault
@@ -93,9 +120,18 @@ class LineEntries(Mapping[str, StateEntry]):
                 return None
             lines += len(found)
             ascii_only = ascii_only and run.isascii()
+            if "\\" in text:
+                read = _unescaped(found)
+                if read is None:
+                    return None
+                found = read
+                ascii_only = False  # (an escape spelled otherwise than this tool writes it is not as written)
+            kinds = list(map(itemgetter(1), found))
+            if "" in kinds:
+                return None  # (the schema wants a kind)
             addresses = list(map(itemgetter(0), found))
             out._rows.update(zip(addresses, range(len(out._kinds), len(out._kinds) + len(found))))
-            out._kinds += [share(k, k) for k in map(itemgetter(1), found)]
+            out._kinds += [share(k, k) for k in kinds]
             out._ids += [a if v == a else v for a, v in zip(addresses, map(itemgetter(2), found))]
             out._hashes += map(itemgetter(3), found)
             out._partials += map("1".__eq__, map(itemgetter(4), found))

@@ -106,6 +106,22 @@ def test_entries_read_as_columns_are_what_reading_them_as_json_gives(rows: list[
         assert list(read[0]) == list(dict(rows))  # in the file's order, an address twice at its first place
 
 
+@pytest.mark.parametrize("line", [
+    r'"a\x":["asset","a","h",0,[],"m.csv"]',  # an address
+    r'"a":["asset","a\u12","h",0,[],"m.csv"]',  # an id
+    r'"a":["asset","a","h",0,[["k\q","b"]],"m.csv"]',  # an edge's key
+    r'"a":["asset","a","h",0,[],"m\'.csv"]',  # a file
+    '"a":["asset","a","h",0,[],"m\\\t.csv"]',  # a backslash before a tab
+])
+def test_an_escape_json_does_not_have_is_an_error_as_the_general_reading_words_it(line: str) -> None:
+    """A state's lines in this tool's layout holding an escape JSON does not have are not JSON: an error, in
+    whichever field, as the general reading words it."""
+    data = _laid_out([("b", ["asset", "b", "h", 0, [], "m.csv"])], True)
+    data = data.replace(b"\n}\n}", f",\n{line}\n}}\n}}".encode(), 1)
+    read = _read_entries(data)
+    assert read[0] is None and "state file is corrupt" in read[1], read
+
+
 def test_a_state_of_plain_entries_is_read_as_columns_and_still_reads_each_entry_whole() -> None:
     """The columns answer what a plan asks of every entry (its hash, what the target should hold) without
     making an entry, and give each entry whole when asked."""
