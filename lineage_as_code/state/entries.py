@@ -7,10 +7,10 @@ hashes and reads one entry whole. Made one by one (JSON's list, the entry's tupl
 a million entries took 11-13 s of that plan and hundreds of MB. ``LineEntries`` reads the lines this
 tool writes (``"address":[kind, id, hash, partial, edges, file?, uncertain?]``, one per line) a run of
 lines at a time with one regular expression, which accepts only what the schema's ``entry`` accepts
-in its plain spelling (strings without escapes, so each means exactly what it says; 0 or 1 for the flags),
-and keeps each field a column; an edge list stays its JSON text until its entry is asked for. Anything
-else (an escape, a space, a number written ``1.0``) is read by the general path, which accepts it or
-words the error.
+in the spelling this tool writes (strings without control characters, their escapes read by json itself;
+a kind; 0 or 1 for the flags), and keeps each field a column; an edge list stays its JSON text until its
+entry is asked for. Anything else (a space, a number written ``1.0``, an escape JSON does not have) is read
+by the general path, which accepts it or words the error.
 
 ``Overlay`` is such entries with some put and some dropped (what an apply has recorded so far), so that
 recording one change to a million entries does not copy them, and writing the next state passes the
@@ -243,30 +243,10 @@ class Overlay(Mapping[str, StateEntry]):
         return (len(base) + sum(1 for a in self.put if a not in base)
                 - sum(1 for a in self.dropped if a not in self.put))
 
-    def hash_of(self, address: str) -> str | None:
-        found = self.put.get(address)
-        if found is not None:
-            return found.hash
-        return None if address in self.dropped else self.base.hash_of(address)
-
-    def recorded(self, address: str) -> tuple[str, str, str, bool] | None:
-        found = self.put.get(address)
-        if found is not None:
-            return found.kind, found.id, found.hash, found.partial
-        return None if address in self.dropped else self.base.recorded(address)
-
     def hashes(self) -> list[str]:
         kept = self.base.hashes() if not self.put and not self.dropped else [
             h for a, h in zip(self.base, self.base.hashes()) if a not in self.put and a not in self.dropped]
         return kept + [e.hash for e in self.put.values()]
-
-    def files(self) -> set[str]:
-        return self.base.files() | {e.file for e in self.put.values()}
-
-    def uncertain(self) -> list[str]:
-        put, dropped = self.put, self.dropped
-        return ([a for a in self.base.uncertain() if a not in put and a not in dropped]
-                + [a for a, e in put.items() if e.uncertain])
 
 
 def hashes_of(entries: Mapping[str, StateEntry]) -> Iterable[str]:
@@ -277,16 +257,16 @@ def hashes_of(entries: Mapping[str, StateEntry]) -> Iterable[str]:
 
 
 def files_of(entries: Mapping[str, StateEntry]) -> set[str]:
-    """The manifest files ``entries`` were declared in, or a few more where they are kept as columns (an entry
-    put over one of them, or dropped, may have been the last of its file): a test that holds for each of
-    these holds for each entry's."""
-    if isinstance(entries, LineEntries | Overlay):
+    """The manifest files ``entries`` were declared in, or a few more where they are kept as columns (a line
+    a later line with the same address replaced): a test that holds for each of these holds for each
+    entry's."""
+    if isinstance(entries, LineEntries):
         return entries.files()
     return {e.file for e in entries.values()}
 
 
 def uncertain_in(entries: Mapping[str, StateEntry]) -> list[str]:
     """The addresses of ``entries`` whose write's outcome is unknown."""
-    if isinstance(entries, LineEntries | Overlay):
+    if isinstance(entries, LineEntries):
         return entries.uncertain()
     return [a for a, e in entries.items() if e.uncertain]
