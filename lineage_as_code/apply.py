@@ -25,7 +25,7 @@ from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
 from .plan.model import Action, Change, Plan, TargetPlan, column, take
 from .state import State, StateEntry, StateStore, entry_of
-from .state.entries import Overlay
+from .state.entries import Overlay, settled
 from .targets.base import Target
 
 
@@ -148,8 +148,7 @@ class _Recorder:
         targets = dict(self.written.targets)
         # not copied: the recorder lets each working dict go once it is written (and a failed write's
         # state is never seen), so nothing changes it under the state that holds it
-        targets.update({t: entries if isinstance(entries, Overlay) else MappingProxyType(entries)
-                        for t, entries in self.working.items()})
+        targets.update({t: settled(entries) for t, entries in self.working.items()})
         pending = State(self.lineage, self.written.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
                         self.written.with_content(self.content), self.written.raw_sections())
         started, recorded = self.clock(), self._recorded()

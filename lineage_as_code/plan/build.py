@@ -22,7 +22,7 @@ from ..canonical import PLACED, canonical_text, key_place, plain_dict, with_key
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
-from ..state.entries import files_of
+from ..state.entries import files_of, hash_lookup
 from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
 from .impact import build_impacts
 from .model import Action, Change, Changes, Plan, PlanScope, Skip, TargetPlan
@@ -317,12 +317,12 @@ class _Declared:
 
 def _unchanged_test(t: TargetInput, state: Mapping[str, StateEntry],
                     lookup: _Lookup) -> Callable[[str, str], bool] | None:
-    """Where state keeps its entries as columns (``hash_of``), a test of whether the resource at an address
+    """Where state keeps its entries as columns (``hash_lookup``), a test of whether the resource at an address
     is unchanged without making its entry: state records that very hash there, and (when the target was read)
     the target holds it as state records it (``as_recorded``). None where there is no such test. A resource
     the test does not pass is looked at in full, so the test only ever spares work: a million unchanged
     resources make no entry."""
-    hash_of: Callable[[str], str | None] | None = getattr(state, "hash_of", None)
+    hash_of = hash_lookup(state)
     if hash_of is None:
         return None
     if not t.refreshed:

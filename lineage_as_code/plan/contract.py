@@ -18,6 +18,7 @@ from typing import Any
 from ..canonical import content_hash
 from ..model import slot_init
 from ..state import StateEntry
+from ..state.entries import fields_lookup
 
 ASSET = "asset"
 
@@ -207,9 +208,8 @@ class KnownResources(Mapping[str, Current]):
     @property
     def recorded(self) -> Callable[[str], Sequence[Any] | None]:
         """``known_recorded``: state's entry itself, whose first fields are (kind, id, hash, partial), or just
-        those fields where state keeps its entries as columns (``recorded``)."""
-        fields: Callable[[str], Sequence[Any] | None] | None = getattr(self._entries, "recorded", None)
-        return fields if fields is not None else self._entries.get
+        those fields where state keeps its entries as columns (``state.entries.fields_lookup``)."""
+        return fields_lookup(self._entries)
 
     def held(self, address: str, owner: str) -> Current:
         """``address``'s Current as held by a target under ownership marker ``owner``."""

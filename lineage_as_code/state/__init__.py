@@ -31,7 +31,7 @@ from ..errors import LockError, StateError
 from ..model import bulk_allocation
 from ..opened import Opened, byte_positions
 from .content import OPEN, Content, content_span, joined
-from .entries import Overlay, StateEntry, entry_of, hashes_of
+from .entries import Overlay, StateEntry, entry_of, hashes_of, settled
 
 if TYPE_CHECKING:
     from .document import Columns
@@ -95,7 +95,7 @@ class State:
             current.pop(address, None)
         current.update(put)
         targets = dict(self.targets)
-        targets[target] = current if isinstance(current, Overlay) else MappingProxyType(dict(sorted(current.items())))
+        targets[target] = settled(current if isinstance(current, Overlay) else dict(sorted(current.items())))
         return State(self.lineage or str(uuid.uuid4()), self.serial + 1, MappingProxyType(dict(sorted(targets.items()))),
                      self.with_content(content), self.raw_sections())
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import compress
 from operator import itemgetter
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 
@@ -247,6 +248,25 @@ class Overlay(Mapping[str, StateEntry]):
         kept = self.base.hashes() if not self.put and not self.dropped else [
             h for a, h in zip(self.base, self.base.hashes()) if a not in self.put and a not in self.dropped]
         return kept + [e.hash for e in self.put.values()]
+
+
+def hash_lookup(entries: Mapping[str, StateEntry]) -> Callable[[str], str | None] | None:
+    """The content hash recorded at an address, read from its column, where ``entries`` are kept as columns
+    (None at an address they do not hold); None where they are not."""
+    return entries.hash_of if isinstance(entries, LineEntries) else None
+
+
+def fields_lookup(entries: Mapping[str, StateEntry]) -> Callable[[str], Sequence[Any] | None]:
+    """What ``entries`` record at an address, whose first four items are (kind, id, hash, partial): just those,
+    read from their columns, where they are kept as columns; else the entry itself. None where they hold
+    nothing there."""
+    return entries.recorded if isinstance(entries, LineEntries) else entries.get
+
+
+def settled(entries: dict[str, StateEntry] | Overlay) -> Mapping[str, StateEntry]:
+    """Entries changed through ``Overlay.over``, as a state holds them: an overlay as it is (a state write
+    reads what it changed from it), a dict read-only."""
+    return entries if isinstance(entries, Overlay) else MappingProxyType(entries)
 
 
 def hashes_of(entries: Mapping[str, StateEntry]) -> Iterable[str]:
