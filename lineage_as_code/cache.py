@@ -11,15 +11,20 @@ signed with HMAC-SHA256 under a key kept outside the project (in the user's cach
 on first use). A file that is unsigned, signed with another key, corrupt or of another shape is a
 miss, never an error. Safe to delete; one file per target is kept. ``LAC_NO_CACHE=1`` bypasses it.
 
-File shape: the canonical JSON of every body, one after another; then one line per resource,
-``[address, kind, source, requires, edges, hash, start, end]`` (its body: bytes ``start`` to ``end``; an
-address required that is an asset's earlier in the file, as that asset's index; each edge as two indices
-in ``keys``); then a header line ``{"format", "key", "column_edges", "count", "heads", "keys", "notes",
-"mac"}`` (``heads``: where the resource lines begin; ``keys``: every edge key, once), last because the
-file is written as it is made and the mac covers everything before it and the rest of the header.
-``notes`` are the manifests' warnings, which a plan from the cache repeats. A translation writes its
-bodies into the file as it makes them (``spill``), so a plan does not hold a million of them; bodies
-are parsed only when read, so a no-op re-plan never parses them.
+File shape: the canonical JSON of every body, one after another; then the resources' fields, a column
+each (``_COLUMNS``): their addresses, sources and every edge key once as JSON arrays of strings, their
+hashes one after another at a fixed width (or a JSON array where they differ in width), and as arrays of
+little-endian integers where each body lies (bytes ``start`` to ``end``) and where an asset's placeholder
+flag goes in it when known, each kind (an index in the header's ``kinds``), how many addresses each
+requires and which (the index of the resource at that address in the file, or ``-1 - i`` for the ``i``-th
+of ``literals``) and how many edges each has and their keys (indices in ``keys``); then a header line ``{"format", "key", "column_edges", "count", "heads",
+"columns", "kinds", "hash_width", "notes", "mac"}`` (``heads``: where the columns begin; ``columns``: where
+each lies after it), last because the file is written as it is made and the mac covers everything before
+it and the rest of the header. ``notes`` are the manifests' warnings, which a plan from the cache repeats.
+A translation writes its bodies into the file as it makes them (``spill``), so a plan does not hold a
+million of them; bodies are parsed only when read, so a no-op re-plan never parses them. A column is
+written and read whole, by C code (json, numpy): a resource at a time, as lines of JSON, writing and
+reading a million of them took 5.7 s each.
 """
 
 from __future__ import annotations
@@ -32,11 +37,12 @@ import os
 import secrets
 import tempfile
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
-from json.encoder import encode_basestring  # json.dumps(ensure_ascii=False) of a str, in C
+from itertools import chain, pairwise
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +50,14 @@ from . import __version__
 from .canonical import LazyBody, canonical_text, encoder, plain_value
 from .config import TargetConfig
 from .errors import Problem, SourceError
-from .opened import Opened, Spill, byte_positions, open_at, read_opened
-from .plan.contract import ASSET, Resource
+from .opened import Opened, Spill, open_at, read_opened
+from .plan.contract import Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
 
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 NOOP_FORMAT = 1
-_CHUNK = 10_000  # resources encoded and written (and head lines parsed) at a time
+_CHUNK = 100_000  # strings of a column encoded and written at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
 
@@ -109,53 +115,6 @@ def _parser_version() -> str:
 _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # what is not plain data is not cached
 
 
-class _Places:
-    """Where the strings a cache file's resource lines refer to are written: each asset's address as the
-    index of its resource in the file, each edge key as its index in the file's key table (the header's
-    ``keys``). A string met again is written as that number, and read back as one string: JSON would
-    otherwise make a string per occurrence, and sharing them again by value cost a hit of a million
-    resources about 4 s. Kept by the string itself (its hash is cached in it, and the translation shares
-    each among the resources it makes, so a lookup compares by identity), each number as its text."""
-
-    def __init__(self) -> None:
-        self.assets: dict[str, str] = {}  # address -> index of its resource
-        self.keyed: dict[str, str] = {}  # key -> index in keys
-        self.keys: list[str] = []
-
-    def add(self, resources: Sequence[Resource], start: int) -> None:
-        """Note the assets among ``resources``, the file's resources from index ``start`` on."""
-        for i, r in enumerate(resources, start):
-            if r.kind == ASSET and type(r.address) is str:
-                self.assets[r.address] = str(i)
-
-    def key(self, key: str) -> str:
-        """The index of ``key`` in the key table, added when new; TypeError for a key that is not a string."""
-        place = self.keyed.get(key)
-        if place is None:
-            if type(key) is not str:
-                raise TypeError("an edge key that is not a string is not cached")
-            place = self.keyed[key] = str(len(self.keys))
-            self.keys.append(key)
-        return place
-
-
-def _head(r: Resource, start: int, end: int, places: _Places) -> bytes:
-    """``[address, kind, source, requires, edges, hash, start, end]`` as compact JSON (UTF-8 as is), written
-    from its strings (a cache of a million resources writes a million heads): each address required is
-    the index of its resource in the file where ``places`` knows it (else the address), each edge a pair of
-    indices in the key table. TypeError or ValueError where a field is not a string or an edge not a pair:
-    such a resource is not cached."""
-    q = encode_basestring
-    requires = edges = ""
-    if r.requires:
-        at = places.assets.get
-        requires = ",".join([at(a) or q(a) for a in r.requires])  # (an index is never "")
-    if r.edges:
-        known, key = places.keyed.get, places.key
-        edges = ",".join([f"[{known(a) or key(a)},{known(b) or key(b)}]" for a, b in r.edges])
-    return f"[{q(r.address)},{q(r.kind)},{q(r.source)},[{requires}],[{edges}],{q(r.hash)},{start},{end}]".encode()
-
-
 def _encoded(body: Any) -> bytes:
     """A body's canonical JSON, UTF-8: a body that keeps its text encoded (``TextBody``) gives it as it is;
     TypeError or ValueError where a body is not plain JSON data."""
@@ -163,70 +122,177 @@ def _encoded(body: Any) -> bytes:
     return encoded() if encoded is not None else canonical_text(body, _body_json).encode()
 
 
-def _resources(lines: bytes, bodies: bytes | Opened, limit: int, keys: list[str]) -> list[Resource]:
-    """The resources of a cache file's resource ``lines``: found by where its newlines are (looked for a
-    few MB at a time), a chunk of lines parsed by one ``json.loads`` (a million calls of it were most of a
-    no-op re-plan), every body left where it is (``bodies``: the file kept open, or its bytes, whose first
-    ``limit`` bytes are bodies) until read; ``keys``: the file's key table."""
+# A column of integers: its numpy type (little-endian, whatever the machine's order).
+_INTS = {"spans": "<i8", "placed": "<i8", "kind_codes": "<i4", "require_counts": "<i4", "requires": "<i8", "edge_counts": "<i4",
+         "edges": "<i8"}
+_UNPLACED = -2  # in ``placed``: a body whose placeholder flag's place is not known (-1: it cannot be placed)
+_STRINGS = ("addresses", "sources", "literals", "keys")  # columns that are JSON arrays of strings
+_COLUMNS = (*_STRINGS, "hashes", *_INTS)
+_string_array = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def _strings_of(values: Sequence[Any]) -> Iterator[bytes]:
+    """``values`` as one JSON array of strings (UTF-8 as is), in parts of at most ``_CHUNK`` strings: the
+    million addresses of a large translation are never one text. TypeError where one is not a string,
+    ValueError where one cannot be UTF-8 (a lone surrogate)."""
+    yield b"["
+    for at in range(0, len(values), _CHUNK):
+        part = values[at:at + _CHUNK]
+        if not set(map(type, part)) <= {str}:
+            raise TypeError("a field that is not a string is not cached")
+        yield (b"," if at else b"") + _string_array(part)[1:-1].encode()
+    yield b"]"
+
+
+def _hashes_of(hashes: list[Any]) -> tuple[int, Iterator[bytes]]:
+    """The hashes' column and its width: every hash one after another where all are ASCII strings of one
+    width (a translation's sha256 digests are), else a JSON array of strings (width 0)."""
+    width = len(hashes[0]) if hashes and type(hashes[0]) is str else 0
+    if width and set(map(len, hashes)) == {width} and all(map(str.isascii, hashes)):
+        return width, ("".join(hashes[at:at + _CHUNK]).encode() for at in range(0, len(hashes), _CHUNK))
+    return 0, _strings_of(hashes)
+
+
+def _ints(values: Iterable[int] | array, kind: str) -> Iterator[bytes]:
     import numpy as np
 
-    if not lines:
-        return []
-    ends = byte_positions(np.frombuffer(lines, dtype=np.uint8), 10)
-    if not len(ends) or int(ends[-1]) != len(lines) - 1:
-        raise ValueError("not a cache file's lines")
-    starts = np.concatenate([np.zeros(1, dtype=ends.dtype), ends[:-1] + 1])
-    out: list[Resource] = []
-    addresses: list[str] = []  # every resource's address so far, by index
-    shared: dict[str, str] = {}  # one string per kind
-    table = dict(enumerate(keys))  # (a dict: an index out of the table is a KeyError, never another key)
-    for at in range(0, len(ends), _CHUNK):  # in chunks: the joined text stays small
-        first, last = int(starts[at]), int(ends[min(at + _CHUNK, len(ends)) - 1])
-        # JSON text holds no raw newline: the chunk's lines, made one array
-        heads = json.loads(b"[" + lines[first:last].replace(b"\n", b",") + b"]")
-        out += _chunk(heads, shared, bodies, limit, addresses, table)
-    return out
+    yield np.asarray(values if isinstance(values, array) else list(values), dtype=kind).tobytes()
 
 
-def _literal(value: Any) -> str:
-    """An address required that is written as itself; TypeError for anything but a string."""
-    if type(value) is not str:
-        raise TypeError("not a cached resource")
-    return value
+def _columns(resources: Sequence[Resource], spans: array, placed: array, header: dict[str, Any]
+             ) -> Iterator[tuple[str, Iterable[bytes]]]:
+    """Each column of ``resources`` (``_COLUMNS``), by name, as the parts of its bytes, made as it is written
+    (one column's lists at a time); the header's ``kinds`` and ``hash_width`` are set in ``header``. Every
+    string field is checked to be one, every edge to be a pair: TypeError or ValueError otherwise (such a
+    translation is not cached; it could not be read back as made)."""
+    addresses = list(map(attrgetter("address"), resources))
+    yield "addresses", _strings_of(addresses)
+    yield "sources", _strings_of(list(map(attrgetter("source"), resources)))
+    header["hash_width"], hashes = _hashes_of(list(map(attrgetter("hash"), resources)))
+    yield "hashes", hashes
+    yield "spans", _ints(spans, _INTS["spans"])
+    yield "placed", _ints(placed, _INTS["placed"])
+    kinds: dict[Any, int] = {}
+    codes = [kinds.setdefault(kind, len(kinds)) for kind in map(attrgetter("kind"), resources)]
+    if not set(map(type, kinds)) <= {str}:
+        raise TypeError("a kind that is not a string is not cached")
+    header["kinds"] = list(kinds)
+    yield "kind_codes", _ints(codes, _INTS["kind_codes"])
+    del codes
+    # an address required is its resource's index in the file (one string when read back, the very one that
+    # resource has), any other as a literal: -1 - its index among them
+    requires = list(map(attrgetter("requires"), resources))
+    yield "require_counts", _ints(map(len, requires), _INTS["require_counts"])
+    required = list(chain.from_iterable(requires))
+    del requires
+    index = dict(zip(addresses, range(len(addresses))))
+    places: list[Any] = list(map(index.get, required))
+    del index, addresses
+    literals: dict[str, int] = {}
+    if None in places:
+        for i, (place, address) in enumerate(zip(places, required)):
+            if place is None:
+                places[i] = -1 - literals.setdefault(address, len(literals))
+    yield "requires", _ints(places, _INTS["requires"])
+    del places, required
+    yield "literals", _strings_of(list(literals))
+    # each edge a pair of indices in the key table, every key once
+    edges = list(map(attrgetter("edges"), resources))
+    yield "edge_counts", _ints(map(len, edges), _INTS["edge_counts"])
+    pairs = list(chain.from_iterable(edges))
+    del edges
+    if not set(map(len, pairs)) <= {2}:
+        raise ValueError("an edge that is not a pair is not cached")
+    keyed: dict[Any, int] = {}
+    yield "edges", _ints([keyed.setdefault(key, len(keyed)) for key in chain.from_iterable(pairs)], _INTS["edges"])
+    del pairs
+    yield "keys", _strings_of(list(keyed))
 
 
-def _chunk(heads: list[Any], shared: dict[str, str], bodies: bytes | Opened, limit: int, addresses: list[str],
-           keys: Mapping[int, str]) -> list[Resource]:
-    """Resources of parsed head lines, each taken and checked as it comes (a pass per field over a million
-    resources cost twice as much: each pass reads every value again). ``addresses`` (of the file's resources
-    before these, extended with theirs) and ``keys`` (the file's key table, by index) give the strings their
-    indices stand for. TypeError, ValueError, IndexError or KeyError for anything that is not a cached
-    resource as written."""
-    out = []
-    share = shared.setdefault
-    at, key, add = addresses.__getitem__, keys.__getitem__, addresses.append
-    for head in heads:
-        address, kind, source, requires, edges, digest, start, end = head
-        if not (type(address) is str and type(kind) is str and type(source) is str and type(digest) is str
-                and type(requires) is list and type(edges) is list
-                and type(start) is int and type(end) is int and 0 <= start <= end <= limit):
-            raise TypeError("not a cached resource")
-        add(address)
-        held = tuple([at(a) if type(a) is int and a >= 0 else _literal(a) for a in requires]) if requires else ()
-        pairs = tuple([(key(a), key(b)) for a, b in edges]) if edges else ()
-        out.append(Resource(address, share(kind, kind), LazyBody(bodies, start, end), source, held, pairs, digest))
-    return out
+def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> list[Resource]:
+    """The resources of a cache file whose ``header`` was read, its columns read from ``bodies`` (the file
+    kept open, or its bytes; its first ``cut`` bytes signed), every body left where it is until read. Every
+    index, count and place is checked against what it points into: TypeError, ValueError, KeyError or
+    IndexError for anything that is not a cache file's columns as written."""
+    import numpy as np
+
+    count, heads, places, width, kinds = (header["count"], header["heads"], header["columns"],
+                                          header["hash_width"], header["kinds"])
+    if not (type(count) is int and count >= 0 and type(width) is int and width >= 0 and type(places) is dict
+            and set(places) == set(_COLUMNS) and type(kinds) is list and set(map(type, kinds)) <= {str}):
+        raise TypeError("not a cache file's header")
+
+    def read(name: str) -> bytes:
+        start, end = places[name]
+        if not (type(start) is int and type(end) is int and 0 <= start <= end <= cut - heads):
+            raise ValueError(f"column {name} lies outside the file")
+        return bodies[heads + start:heads + end]
+
+    def strings(name: str, length: int | None = None) -> list[str]:
+        values = json.loads(read(name))
+        if type(values) is not list or not set(map(type, values)) <= {str} or length not in (None, len(values)):
+            raise TypeError(f"column {name} is not {length or 'a list of'} strings")
+        return values
+
+    def ints(name: str, length: int | None, low: int, high: int) -> Any:
+        values = np.frombuffer(read(name), dtype=_INTS[name])
+        if (length is not None and len(values) != length) or (len(values) and not (
+                low <= int(values.min()) and int(values.max()) < high)):
+            raise ValueError(f"column {name} is not {length} integers from {low} to {high}")
+        return values
+
+    def grouped(counts: Any, flat: list[Any]) -> list[tuple[Any, ...]]:
+        """``flat`` cut into tuples of ``counts`` items each (the shared empty tuple for none)."""
+        bounds = np.cumsum(counts, dtype=np.int64)
+        if len(bounds) and int(bounds[-1]) != len(flat) or not len(bounds) and flat:
+            raise ValueError("counts that do not add up to their column")
+        return [tuple(flat[a:b]) if b != a else () for a, b in pairwise(chain((0,), bounds.tolist()))]
+
+    addresses = strings("addresses", count)
+    sources = strings("sources", count)
+    if width:
+        text = read("hashes").decode("ascii")
+        if len(text) != width * count:
+            raise ValueError("column hashes is not of the header's width")
+        hashes = [text[at:at + width] for at in range(0, len(text), width)]
+    else:
+        hashes = strings("hashes", count)
+    spans = ints("spans", 2 * count, 0, heads + 1)
+    starts, ends = spans[0::2], spans[1::2]
+    if bool((starts > ends).any()):
+        raise ValueError("a body that ends before it starts")
+    placed = ints("placed", count, _UNPLACED, heads)
+    if bool((placed >= ends - starts).any()):
+        raise ValueError("a place outside its body")
+    of_kind = np.array(kinds, dtype=object)[ints("kind_codes", count, 0, len(kinds))].tolist()
+    literals = strings("literals")
+    pool = np.empty(count + len(literals), dtype=object)  # resource i's address at i, literal j at count + j
+    pool[:count], pool[count:] = addresses, literals
+    required = ints("requires", None, -len(literals), count)
+    required = np.where(required < 0, count - 1 - required, required)
+    requires = grouped(ints("require_counts", count, 0, 1 << 31), pool[required].tolist())
+    del pool, required
+    keys = np.array(strings("keys"), dtype=object)
+    ends_of = keys[ints("edges", None, 0, len(keys))].tolist()
+    edges = grouped(ints("edge_counts", count, 0, 1 << 31), list(zip(ends_of[0::2], ends_of[1::2], strict=True)))
+    del keys, ends_of
+    return [Resource(address, kind, LazyBody(bodies, start, end, None if place == _UNPLACED else place), source,
+                     held, pairs, digest)
+            for address, kind, start, end, place, source, held, pairs, digest in zip(
+                addresses, of_kind, starts.tolist(), ends.tolist(), placed.tolist(), sources, requires, edges, hashes,
+                strict=True)]
 
 
 _TAIL = 1 << 16  # bytes of a cache file's end read first, to find its header line
 _BLOCK = 1 << 23  # bytes of bodies signed at a time
 
 
-def _read_signed(path: Path, signing: bytes, key: str) -> tuple[dict[str, Any], bytes, bytes | Opened] | None:
-    """(header, resource lines, where the bodies are read) of the cache file at ``path`` when it is one of
-    this format, for ``key``, and its MAC holds; None otherwise. The file is kept open and its bodies (most
-    of its bytes) are signed a block at a time as they are read, never held: they are read again, each when
-    it is needed. Where the system cannot read at an offset, the file is read whole and kept."""
+def _read_signed(path: Path, signing: bytes, key: str) -> tuple[dict[str, Any], bytes | Opened, int] | None:
+    """(header, where the bodies and columns are read, how many bytes of it the MAC covers) of the cache
+    file at ``path`` when it is one of this format, for ``key``, and its MAC holds; None otherwise. The file
+    is kept open and signed a block at a time as it is read, never held: its columns are read again, each
+    whole, and its bodies each when needed. Where the system cannot read at an offset, the file is read
+    whole and kept."""
     kept = open_at(path, "the translation cache")
     if kept is None:
         whole, _ = read_opened(path, "the translation cache")
@@ -251,13 +317,11 @@ def _read_signed(path: Path, signing: bytes, key: str) -> tuple[dict[str, Any], 
             and 0 <= heads <= cut):
         return None
     signed = hmac.new(signing, digestmod=hashlib.sha256)
-    for start in range(0, heads, _BLOCK):
-        signed.update(bodies[start:min(start + _BLOCK, heads)])
-    lines = bodies[heads:cut]
-    signed.update(lines)
+    for start in range(0, cut, _BLOCK):
+        signed.update(bodies[start:min(start + _BLOCK, cut)])
     if not hmac.compare_digest(given, _mac(signing, header, signed.hexdigest())):
         return None
-    return header, lines, bodies
+    return header, bodies, cut
 
 
 def _signed(signing: bytes, doc: Mapping[str, Any]) -> str:
@@ -347,13 +411,8 @@ class ResourceCache:
             found = _read_signed(self._path(target, key), signing, key)
             if found is None:
                 return None
-            header, lines, bodies = found
-            keys = header["keys"]
-            if not (type(keys) is list and set(map(type, keys)) <= {str}):
-                return None
-            resources = _resources(lines, bodies, header["heads"], keys)
-            if len(resources) != header.get("count"):
-                return None
+            header, bodies, cut = found
+            resources = _resources(header, bodies, cut)
             return CachedResources(resources, int(header["column_edges"]),
                                    tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"]))
         except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):
@@ -380,7 +439,7 @@ class ResourceCache:
         Written as it is encoded, signed as it goes: a million resources never exist as one text in memory
         (that text, its lines and its bytes were most of an apply's peak). ``spill`` is the file
         ``spill(target)`` gave, where the translation wrote its bodies; the bodies that are not there yet are
-        added, then the resource lines, then the header. Once the file is in place, each of
+        added, then the resources' columns, then the header. Once the file is in place, each of
         ``value``'s resources whose body was added here is swapped, in its list, for the same resource whose
         body is read from that file when needed (``LazyBody``; the file is kept open, so a run that replaces
         it later changes nothing here): the run goes on without holding the bodies' text, at a million
@@ -395,6 +454,7 @@ class ResourceCache:
         path = self._path(target, key)
         resources = value.resources
         spans = array("q")  # where each body is in the file: start, end
+        placed = array("q")  # where each body's placeholder flag goes, when known (``TextBody.placed``)
         added = []  # the resources whose bodies were added here
         try:
             for i, r in enumerate(resources):
@@ -406,20 +466,21 @@ class ResourceCache:
                     span = (begin, begin + len(data))
                     added.append(i)
                 spans.extend(span)
+                place = getattr(body, "placed", None)
+                placed.append(_UNPLACED if place is None else place)
             heads = spill.size
-            places = _Places()
-            for start in range(0, len(resources), _CHUNK):
-                stop = min(start + _CHUNK, len(resources))
-                places.add(resources[start:stop], start)  # read back, these are known once their chunk is
-                spill.add(b"\n".join([_head(r, spans[2 * i], spans[2 * i + 1], places)
-                                      for i, r in zip(range(start, stop), resources[start:stop])]) + b"\n")
+            header: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
+                                      "count": len(resources), "heads": heads, "columns": {}}
+            for name, parts in _columns(resources, spans, placed, header):
+                start = spill.size - heads
+                for part in parts:
+                    spill.add(part)
+                header["columns"][name] = [start, spill.size - heads]
+            spill.add(b"\n")  # the header's line starts after the last newline (a header holds none)
             spill.flush()
             if spill.failed:
                 raise OSError("the cache file was not written whole")
-            header: dict[str, Any] = {
-                "format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges, "count": len(resources),
-                "heads": heads, "keys": places.keys,
-                "notes": [[p.file, p.line, p.field, p.message] for p in value.notes]}
+            header["notes"] = [[p.file, p.line, p.field, p.message] for p in value.notes]
             header["mac"] = _mac(signing, header, spill.mac.hexdigest())
             spill.mac = None  # the header is not part of what it signs
             spill.add(json.dumps(header).encode() + b"\n")
@@ -436,5 +497,5 @@ class ResourceCache:
             return
         for i in added:  # one at a time: each text goes as its resource is swapped
             r = resources[i]
-            resources[i] = Resource(r.address, r.kind, LazyBody(spill, spans[2 * i], spans[2 * i + 1]), r.source,
-                                    r.requires, r.edges, r.hash)
+            body = LazyBody(spill, spans[2 * i], spans[2 * i + 1], None if placed[i] == _UNPLACED else placed[i])
+            resources[i] = Resource(r.address, r.kind, body, r.source, r.requires, r.edges, r.hash)

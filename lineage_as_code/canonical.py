@@ -191,10 +191,10 @@ class TextBody(Mapping[str, Any]):
     __slots__ = ("_data", "_placed", "_value")
     kept_text = True  # ``canonical()`` is read from where the text is kept: nobody need keep a copy
 
-    def __init__(self, text: bytes) -> None:
+    def __init__(self, text: bytes, placed: int | None = None) -> None:
         self._data: bytes | Opened | Spill = text  # its own text; a LazyBody's: where its text lies
         self._value: dict[str, Any] | None = None
-        self._placed: int | None = None
+        self._placed = placed  # ``place_of(PLACED)``, once known (whoever wrote the text may know it)
 
     def _raw(self) -> bytes:
         return self._data  # type: ignore[return-value]  # (its own text: bytes)
@@ -234,11 +234,17 @@ class TextBody(Mapping[str, Any]):
     def place_of(self, key: str, text: str) -> int:
         """``key_place(text, key)`` for its canonical ``text``, kept once found when ``key`` is ``PLACED``: a
         plan puts an asset's placeholder flag into its body's text each time the body is written (to the
-        target, to state), and finding where took 3 us each time."""
+        target, to state), and finding where took 3 us each time. (Given when the body was made, it is
+        where the flag goes in that text, whatever the text holds: ``with_key`` then splices it there.)"""
         if key != PLACED:
             return key_place(text, key)
         if self._placed is None:
             self._placed = key_place(text, key)
+        return self._placed
+
+    @property
+    def placed(self) -> int | None:
+        """``place_of(PLACED, ...)`` when it is known without the text (given, or found before)."""
         return self._placed
 
 
@@ -248,9 +254,9 @@ class LazyBody(TextBody):
 
     __slots__ = ("_end", "_start")
 
-    def __init__(self, data: bytes | Opened | Spill, start: int, end: int) -> None:  # no text of its own to pass up
-        self._data, self._start, self._end = data, start, end
-        self._value = self._placed = None
+    def __init__(self, data: bytes | Opened | Spill, start: int, end: int, placed: int | None = None) -> None:
+        self._data, self._start, self._end = data, start, end  # (no text of its own to pass up)
+        self._value, self._placed = None, placed
 
     def _raw(self) -> bytes:
         return self._data[self._start:self._end]

@@ -4,10 +4,13 @@ the general encoder writes: the content hashes and stored bodies of an apply dep
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lineage_as_code.cache import CachedResources, ResourceCache
 from lineage_as_code.canonical import LazyBody, canonical_json, canonical_text, indented_json, key_place, with_key
 from lineage_as_code.model import Asset, Lineage, Process
 from lineage_as_code.plan.build import _After
@@ -66,11 +69,17 @@ def test_an_assets_body_with_its_placeholder_flag_writes_as_its_dict(fields, par
     """Written straight from the asset's fields; a field that is not a string (a type built by hand) by the
     encoder: the text is the dict's either way."""
     asset = Asset(*fields)
-    (body,) = [r.body for r in lineage_resources(Lineage.build([Process("p", "P", (), (asset,))]))
-               if r.kind == "asset"]
-    after = _After(body, partial)
-    assert canonical_text(after) == canonical_json({**asset_body(asset), "partial": partial})
-    assert canonical_text(after) == canonical_json(dict(after))
+    resources = lineage_resources(Lineage.build([Process("p", "P", (), (asset,))]))
+    with tempfile.TemporaryDirectory() as folder:  # and read back from the translation cache
+        cache = ResourceCache(Path(folder))
+        cache.put("local", "k" * 32, CachedResources(list(resources), 0))
+        hit = cache.get("local", "k" * 32)
+        assert hit is not None
+        for found in (resources, hit.resources):
+            (body,) = [r.body for r in found if r.kind == "asset"]
+            after = _After(body, partial)
+            assert canonical_text(after) == canonical_json({**asset_body(asset), "partial": partial})
+            assert canonical_text(after) == canonical_json(dict(after))
 
 
 _any = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | _text,
