@@ -122,9 +122,9 @@ def _encoded(body: Any) -> bytes:
     return encoded() if encoded is not None else canonical_text(body, _body_json).encode()
 
 
-# A column of integers: its numpy type (little-endian, whatever the machine's order).
-_INTS = {"spans": "<i8", "placed": "<i8", "kind_codes": "<i4", "require_counts": "<i4", "requires": "<i8", "edge_counts": "<i4",
-         "edges": "<i8"}
+# The columns of integers, each with its numpy type (little-endian, whatever the machine's order).
+_INTS = {"spans": "<i8", "placed": "<i8", "kind_codes": "<i4", "require_counts": "<i4", "requires": "<i8",
+         "edge_counts": "<i4", "edges": "<i8"}
 _UNPLACED = -2  # in ``placed``: a body whose placeholder flag's place is not known (-1: it cannot be placed)
 _STRINGS = ("addresses", "sources", "literals", "keys")  # columns that are JSON arrays of strings
 _COLUMNS = (*_STRINGS, "hashes", *_INTS)

@@ -52,8 +52,11 @@ entry_of = functools.partial(tuple.__new__, StateEntry)  # a StateEntry of a tup
 _TEXT = r'[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*'
 
 _EDGE = rf'\["{_TEXT}","{_TEXT}"\]'
+# An id written as its address is matched by a backreference (a million lines' ids are then no strings made
+# to be dropped): its third group is the id's closing quote, and its fourth is empty; any other id is the
+# fourth group, the third empty.
 _LINE = re.compile(
-    rf'^"({_TEXT})":\["({_TEXT})","({_TEXT})","({_TEXT})",([01]),\[((?:{_EDGE}(?:,{_EDGE})*)?)\]'
+    rf'^"({_TEXT})":\["({_TEXT})",(?:"\1(")|"({_TEXT})"),"({_TEXT})",([01]),\[((?:{_EDGE}(?:,{_EDGE})*)?)\]'
     rf'(?:,"({_TEXT})"(?:,([01]))?)?\],?$', re.MULTILINE)
 
 
@@ -74,10 +77,10 @@ def _unescaped(found: list[tuple[str, ...]]) -> list[tuple[str, ...]] | None:
     try:
         for row in found:
             if any("\\" in field for field in row):
-                address, kind, vid, digest, partial, edges, file, uncertain = row
+                address, kind, same, vid, digest, partial, edges, file, uncertain = row
                 if "\\" in edges:
                     json.loads(f"[{edges}]")
-                row = (_text(address), _text(kind), _text(vid), _text(digest), partial, edges, _text(file),
+                row = (_text(address), _text(kind), same, _text(vid), _text(digest), partial, edges, _text(file),
                        uncertain)
             out.append(row)
     except ValueError:
@@ -133,12 +136,13 @@ class LineEntries(Mapping[str, StateEntry]):
             addresses = list(map(itemgetter(0), found))
             out._rows.update(zip(addresses, range(len(out._kinds), len(out._kinds) + len(found))))
             out._kinds += [share(k, k) for k in kinds]
-            out._ids += [a if v == a else v for a, v in zip(addresses, map(itemgetter(2), found))]
-            out._hashes += map(itemgetter(3), found)
-            out._partials += map("1".__eq__, map(itemgetter(4), found))
-            out._edges += map(itemgetter(5), found)
-            out._files += [share(f, f) for f in map(itemgetter(6), found)]
-            out._uncertain += map("1".__eq__, map(itemgetter(7), found))
+            out._ids += [a if same or v == a else v for a, same, v in zip(addresses, map(itemgetter(2), found),
+                                                                          map(itemgetter(3), found))]
+            out._hashes += map(itemgetter(4), found)
+            out._partials += map("1".__eq__, map(itemgetter(5), found))
+            out._edges += map(itemgetter(6), found)
+            out._files += [share(f, f) for f in map(itemgetter(7), found)]
+            out._uncertain += map("1".__eq__, map(itemgetter(8), found))
         out.lines_as_written = ascii_only and lines == len(out._rows)
         return out
 
