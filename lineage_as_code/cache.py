@@ -126,6 +126,7 @@ def _encoded(body: Any) -> bytes:
 _INTS = {"spans": "<i8", "placed": "<i8", "kind_codes": "<i4", "require_counts": "<i4", "requires": "<i8",
          "edge_counts": "<i4", "edges": "<i8"}
 _UNPLACED = -2  # in ``placed``: a body whose placeholder flag's place is not known (-1: it cannot be placed)
+
 _STRINGS = ("addresses", "sources", "literals", "keys")  # columns that are JSON arrays of strings
 _COLUMNS = (*_STRINGS, "hashes", *_INTS)
 _string_array = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
@@ -186,15 +187,15 @@ def _columns(resources: Sequence[Resource], spans: array, placed: array, header:
     required = list(chain.from_iterable(requires))
     del requires
     index = dict(zip(addresses, range(len(addresses))))
-    places: list[Any] = list(map(index.get, required))
+    indices: list[Any] = list(map(index.get, required))
     del index, addresses
     literals: dict[str, int] = {}
-    if None in places:
-        for i, (place, address) in enumerate(zip(places, required)):
-            if place is None:
-                places[i] = -1 - literals.setdefault(address, len(literals))
-    yield "requires", _ints(places, _INTS["requires"])
-    del places, required
+    if None in indices:
+        for i, (at, address) in enumerate(zip(indices, required)):
+            if at is None:
+                indices[i] = -1 - literals.setdefault(address, len(literals))
+    yield "requires", _ints(indices, _INTS["requires"])
+    del indices, required
     yield "literals", _strings_of(list(literals))
     # each edge a pair of indices in the key table, every key once
     edges = list(map(attrgetter("edges"), resources))
@@ -216,14 +217,14 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> l
     IndexError for anything that is not a cache file's columns as written."""
     import numpy as np
 
-    count, heads, places, width, kinds = (header["count"], header["heads"], header["columns"],
-                                          header["hash_width"], header["kinds"])
-    if not (type(count) is int and count >= 0 and type(width) is int and width >= 0 and type(places) is dict
-            and set(places) == set(_COLUMNS) and type(kinds) is list and set(map(type, kinds)) <= {str}):
+    count, heads, where, width, kinds = (header["count"], header["heads"], header["columns"],
+                                         header["hash_width"], header["kinds"])
+    if not (type(count) is int and count >= 0 and type(width) is int and width >= 0 and type(where) is dict
+            and set(where) == set(_COLUMNS) and type(kinds) is list and set(map(type, kinds)) <= {str}):
         raise TypeError("not a cache file's header")
 
     def read(name: str) -> bytes:
-        start, end = places[name]
+        start, end = where[name]
         if not (type(start) is int and type(end) is int and 0 <= start <= end <= cut - heads):
             raise ValueError(f"column {name} lies outside the file")
         return bodies[heads + start:heads + end]
