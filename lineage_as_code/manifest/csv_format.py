@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import compress
 from typing import cast
 
 import numpy as np
@@ -25,7 +26,7 @@ import pandas as pd
 
 from ..display import excerpt
 from ..errors import Problem
-from ..model import Asset, ColumnBlock, ColumnMapping, ColumnSlice, ProcessBlock, freeze_mapping
+from ..model import Asset, AssetTable, ColumnBlock, ColumnMapping, ColumnSlice, ProcessBlock, freeze_mapping
 from .csv_common import (
     NATIVE_COLUMNS,
     Cells,
@@ -38,7 +39,7 @@ from .csv_common import (
     normalise_native,
     small_codes,
 )
-from .refs import parse_assets
+from .refs import parse_assets, plain_parts
 from .rows import Unsupported, invalid_rows
 from .validate import load_schema, schema_problems
 from .yaml_format import ParsedFile
@@ -115,38 +116,57 @@ def _row_problems(name: str, known: dict[str, Cells], rows: int, lines: np.ndarr
 @dataclass
 class _Refs:
     """The distinct texts of ``source`` and ``target``, parsed: per text code, its key's code (-1 when
-    the text is empty or malformed) and its Asset; the distinct keys; and why each malformed text is."""
+    the text is empty or malformed); the distinct keys, sorted; why each malformed text is; and the assets, as
+    ``fields`` (per key code its platform, database, schema, name, type and connection) when every text of
+    a key gives an equal Asset, else as ``asset_of`` (per text code its Asset, None for no asset)."""
 
     key_of: np.ndarray
-    asset_of: list[Asset | None]
     keys: list[str]
     reasons: dict[int, str]
-    by_key: list[Asset] | None  # per key code its Asset, when every text of the key gives an equal one
+    fields: tuple[list[str], list[str], list[str], list[str], list[str], list[str]] | None
+    asset_of: list[Asset | None] | None = None
 
 
 def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
     """Parse each distinct reference once; texts that name one key share one key code and, when
-    their Assets are equal (always, unless a reference quotes an empty segment), one Asset."""
-    given = [i for i, t in enumerate(texts) if t]
+    their Assets are equal (always, unless a reference quotes an empty segment), one set of fields.
+    Keys are numbered in sorted order. A file whose every reference is plain (``platform:database.
+    schema.name``, its own key: most large ones) is split in one scan, and no Asset is made."""
+    by_text = sorted((i for i, t in enumerate(texts) if t), key=texts.__getitem__)
+    keys = [texts[i] for i in by_text]
+    parts = plain_parts(keys)
+    if parts is not None:
+        key_of = np.full(len(texts), -1, dtype=np.int64)
+        key_of[by_text] = np.arange(len(by_text))
+        platforms, databases, schemas, names = (list(column) for column in zip(*parts)) if parts else ([], [], [], [])
+        held: dict[str, str] = {}  # a few platforms, databases and schemas, each held once, not once per asset
+        for column in (platforms, databases, schemas):
+            column[:] = [held.setdefault(v, v) for v in column]
+        kind, connection = str(defaults.get("type") or "table"), str(defaults.get("connection") or "")
+        return _Refs(key_of, keys, {}, (platforms, databases, schemas, names, [kind] * len(keys),
+                                        [connection] * len(keys)))
     assets: list[Asset | None] = [None] * len(texts)
     reasons: dict[int, str] = {}
-    for i, found in zip(given, parse_assets([texts[i] for i in given], defaults), strict=True):
+    for i, found in zip(by_text, parse_assets(keys, defaults), strict=True):
         if isinstance(found, str):
             reasons[i] = found
         else:
             assets[i] = found
-    key_of, keys = pd.factorize(np.array([a.key if a is not None else None for a in assets], dtype=object))
+    found_keys = sorted({a.key for a in assets if a is not None})
+    code_of = {key: code for code, key in enumerate(found_keys)}
+    key_of = np.array([code_of[a.key] if a is not None else -1 for a in assets], dtype=np.int64)
     by_key: dict[int, Asset] = {}
     shared = True
     for code, asset in zip(key_of.tolist(), assets, strict=True):
         if asset is not None:
             first = by_key.setdefault(code, asset)
             shared = shared and (first is asset or first == asset)
-    codes = key_of.astype(np.int64, copy=False)
     if not shared:  # each process then keeps the Asset of its own first row naming the key
-        return _Refs(codes, assets, keys.tolist(), reasons, None)
-    return _Refs(codes, [by_key.get(k) for k in key_of.tolist()], keys.tolist(), reasons,
-                 [by_key[k] for k in range(len(keys))])
+        return _Refs(key_of, found_keys, reasons, None, assets)
+    one = [by_key[k] for k in range(len(found_keys))]
+    return _Refs(key_of, found_keys, reasons, ([a.platform for a in one], [a.database for a in one],
+                                              [a.schema for a in one], [a.name for a in one],
+                                              [a.type for a in one], [a.connection for a in one]))
 
 
 def _ref_problems(name: str, ends: tuple[Cells, Cells], refs: _Refs, keep: np.ndarray,
@@ -156,12 +176,12 @@ def _ref_problems(name: str, ends: tuple[Cells, Cells], refs: _Refs, keep: np.nd
     is named once, for the one seen first."""
     if not refs.reasons:
         return []
-    bad = np.zeros(len(refs.asset_of) + 1, dtype=bool)
+    bad = np.zeros(len(refs.key_of) + 1, dtype=bool)
     bad[list(refs.reasons)] = True
     source, target = (cells.codes for cells in ends)
     assert source is not None and target is not None
     rows = np.nonzero(keep & (bad[source] | bad[target]))[0]
-    none = len(refs.asset_of)
+    none = len(refs.key_of)
     chosen = np.minimum(np.where(bad[source[rows]], source[rows], none), np.where(bad[target[rows]], target[rows], none))
     order = np.lexsort((rows, chosen))
     keep[rows] = False
@@ -242,14 +262,26 @@ def _details(name: str, known: dict[str, Cells], kept: np.ndarray, proc: np.ndar
 
 
 def _ends(proc: np.ndarray, processes: int, text: np.ndarray, refs: _Refs) -> tuple[np.ndarray, np.ndarray]:
-    """Per process, the assets at one end of its rows, each key once in first-seen order, each the
-    Asset of the first row naming its key (as its text's position in ``refs.asset_of``): all of them,
-    process after process, and the bounds."""
+    """Per process, the assets at one end of its rows, each key once in first-seen order, each as the
+    text code of the first row naming its key: all of them, process after process, and the bounds."""
     width = max(len(refs.keys), 1)
     pair_of, pairs = pd.factorize(proc * width + refs.key_of[text])
     by_process = np.argsort(pairs // width, kind="stable")
     first = text[first_rows(pair_of, len(pairs))[by_process]]
     return first, np.concatenate([[0], np.cumsum(np.bincount(pairs // width, minlength=processes))])
+
+
+def _asset_table(refs: _Refs, ends: tuple[np.ndarray, np.ndarray], ins: np.ndarray, outs: np.ndarray
+                 ) -> tuple[AssetTable, np.ndarray, np.ndarray]:
+    """The assets the kept rows' ``ends`` (text codes) name, as columns sorted by key (the Lineage Builder
+    parser's shape: no Asset is made until one is read); and the processes' inputs and outputs (text
+    codes, ``_ends``) as positions into them."""
+    assert refs.fields is not None
+    used = np.bincount(np.concatenate([refs.key_of[end] for end in ends]), minlength=len(refs.keys)) > 0
+    kept = used.tolist()
+    table = AssetTable(*(list(compress(column, kept)) for column in (refs.keys, *refs.fields)))
+    position = np.cumsum(used) - 1  # (keys are numbered in sorted order)
+    return table, position[refs.key_of[ins]], position[refs.key_of[outs]]
 
 
 def _find_columns(proc: np.ndarray, processes: int, known: dict[str, Cells], kept: np.ndarray, rows: int,
@@ -352,9 +384,10 @@ def parse_native_csv(name: str, table: Table, defaults: Mapping[str, str] | None
     heads = kept[first_rows(proc, len(ids))]
     attributes = _attributes(extras, heads)
     first_lines = line_numbers[heads].tolist()
-    if refs.by_key is not None:  # one Asset per key: the file's assets, sorted by key, are those of its Lineage
-        used = np.nonzero(np.bincount(np.concatenate([refs.key_of[end] for end in ends]), minlength=len(refs.keys)))[0]
-        out.touched = {refs.keys[k]: refs.by_key[k] for k in sorted(used.tolist(), key=refs.keys.__getitem__)}
+    assets: Sequence[Asset] = cast("list[Asset]", refs.asset_of)
+    if refs.fields is not None:  # one Asset per key: the file's assets, sorted by key, are those of its Lineage
+        touched, ins, outs = _asset_table(refs, ends, ins, outs)
+        out.touched, assets = touched, touched.positions()
     del extras, line_numbers, keep
     for field in ("process_id", "source", "target", *_DETAILS):  # read: their codes are let go
         known.pop(field, None)
@@ -364,7 +397,7 @@ def parse_native_csv(name: str, table: Table, defaults: Mapping[str, str] | None
     del found
     names = details.get("process_name", [""] * len(ids))
     out.processes = ProcessBlock(ids, [n or pid for n, pid in zip(names, ids, strict=True)],
-                                 cast("list[Asset]", refs.asset_of), ins, in_at, outs, out_at,
+                                 assets, ins, in_at, outs, out_at,
                                  attributes=attributes, columns=columns, file=name, lines=first_lines,
                                  descriptions=details.get("description"), sqls=details.get("sql"),
                                  owners=details.get("owner"))

@@ -16,6 +16,7 @@ from ..model import Asset
 
 # ``platform:database.schema.name`` with no part a key quotes (see model.NEEDS_QUOTE): its own key
 _PLAIN = re.compile(r"([^.:\s`]+):([^.:\s`]+)\.([^.:\s`]+)\.([^.:\s`]+)")
+_PLAIN_LINES = re.compile(f"^{_PLAIN.pattern}$", re.MULTILINE)  # (no part holds a line end)
 
 
 def _quoted(text: str) -> str:
@@ -139,6 +140,18 @@ def parse_asset(text: str, defaults: Mapping[str, str]) -> Asset:
                      str(defaults.get("connection") or "")).with_key(text)
     platform, segments = split_ref(text)
     return build_asset(platform, segments, defaults)
+
+
+def plain_parts(texts: list[str]) -> list[tuple[str, str, str, str]] | None:
+    """Per text, its platform, database, schema and name, when every one is a plain reference (``_PLAIN``:
+    its own key, nothing to fill from defaults); None otherwise. The texts are matched as the lines of one
+    string, in one scan: a text holding a line end is not plain, and n lines give n matches only when
+    each line is one."""
+    joined = "\n".join(texts)
+    if joined.count("\n") != max(len(texts) - 1, 0):
+        return None
+    found: list[tuple[str, str, str, str]] = _PLAIN_LINES.findall(joined)
+    return found if len(found) == len(texts) else None
 
 
 def parse_assets(texts: Iterable[str], defaults: Mapping[str, str]) -> list[Asset | str]:

@@ -233,7 +233,9 @@ def test_the_native_parser_reads_a_file_as_a_row_by_row_reading_does(drawn, defa
     if parsed.touched is not None:  # the Lineage a file alone gives, built from the parser's own sorted values
         assert list(parsed.touched.items()) == list(general.assets.items())
     if parsed.processes:  # (its assets: a file whose references disagree on one key's Asset has no ``touched``)
-        resources_read_from_columns_equal_those_of_processes(Lineage(parsed.processes, general.assets))
+        resources_read_from_columns_equal_those_of_processes(
+            Lineage.build_sorted(parsed.processes, parsed.touched) if parsed.touched is not None
+            else Lineage(parsed.processes, general.assets))
     for asset in general.assets.values():
         assert asset.key == Asset(asset.platform, asset.database, asset.schema, asset.name).key
 

@@ -1,8 +1,18 @@
+import re
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lineage_as_code.manifest.refs import RefError, build_asset, parse_asset, parse_assets, scan_ref, split_ref
+from lineage_as_code.manifest.refs import (
+    RefError,
+    build_asset,
+    parse_asset,
+    parse_assets,
+    plain_parts,
+    scan_ref,
+    split_ref,
+)
 from lineage_as_code.model import Asset
 
 
@@ -66,3 +76,22 @@ def test_references_parse_as_the_tokenizer_reads_them_with_the_key_the_model_bui
     if isinstance(got, Asset):
         assert got.key == Asset(got.platform, got.database, got.schema, got.name).key
         assert isinstance(one, Asset) and one.key == got.key
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.text(alphabet="ab.:`x \n\u2028", max_size=10), max_size=5))
+@example(["pg:d.s.a\npg:d.s.b", ""])  # two plain lines in one text, and a text of none: as many lines as texts
+@example(["pg:d.s.a\n", "pg:d.s.b"])
+@example(["pg:d.s.a", "pg:d.s.b"])
+@example([])
+def test_references_read_together_are_plain_exactly_when_each_one_is(texts):
+    """A file's references are split in one scan when every one is plain (``platform:db.schema.name``, its own
+    key): the same parts each one parses into, and none at all when any one is not."""
+    found = plain_parts(texts)
+    part = r"[^.:\s`]+"  # no dot, colon, blank or backtick: nothing a key quotes
+    each = [parse_asset(t, {}) if re.fullmatch(f"{part}:{part}\\.{part}\\.{part}", t) else None for t in texts]
+    if any(a is None for a in each):
+        assert found is None
+    else:
+        assert found == [(a.platform, a.database, a.schema, a.name) for a in each if a is not None]
+        assert [a.key for a in each if a is not None] == texts

@@ -4,7 +4,7 @@ stop being the source of truth."""
 from __future__ import annotations
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -19,6 +19,9 @@ cell = st.one_of(st.just(""), st.sampled_from(["p1", "bad id", "x" * 300, "pg:d.
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.fixed_dictionaries({c: cell for c in COLUMNS}), min_size=1, max_size=20))
+@example([dict.fromkeys(COLUMNS, "p1")])  # every value clean: the control-character check is one scan of them all
+@example([dict.fromkeys(COLUMNS, "p1"), {**dict.fromkeys(COLUMNS, "p2"), "process_name": "a\x85b"}])
+@example([{**dict.fromkeys(COLUMNS, "p1"), "source": "\x1f"}, dict.fromkeys(COLUMNS, "p2")])
 def test_vectorised_verdicts_equal_jsonschema(rows):
     schema = load_schema("lineage-row")
     frame = pd.DataFrame(rows, columns=COLUMNS, dtype=object)
