@@ -358,15 +358,18 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
     # per position: the first position of its key (positions may share one), its address (one per key,
     # shared by the asset and its users) and the first process that uses its key
     position_of: dict[str, int] = {}
-    addresses: list[str] = []
-    for j, key in enumerate(keys):
-        known = position_of.setdefault(key, j)
-        addresses.append(asset_address_of(key) if known == j else addresses[known])
+    if table is not None:  # an AssetTable holds each key once
+        addresses = list(map(asset_address_of, keys))
+    else:
+        addresses = []
+        for j, key in enumerate(keys):
+            known = position_of.setdefault(key, j)
+            addresses.append(asset_address_of(key) if known == j else addresses[known])
     first = np.full(len(keys), n, dtype=np.int64)
     inputs_of, input_at, outputs_of, output_at = ends
     for values, bounds in ((inputs_of, input_at), (outputs_of, output_at)):
         np.minimum.at(first, np.frombuffer(values, dtype=np.int64), np.repeat(np.arange(n), np.diff(bounds)))
-    if len(position_of) < len(keys):
+    if table is None and len(position_of) < len(keys):
         np.minimum.at(first, np.array([position_of[key] for key in keys], dtype=np.int64), first.copy())
     first_user = first.tolist()
     del first
@@ -385,6 +388,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
             resources.append(Resource(address if used < n else asset_address_of(key), ASSET, body,
                                       sources[used] if used < n else "", hash=digest))
     else:
+        position_of = position_of or {key: j for j, key in enumerate(keys)}
         for asset in assets.values() if isinstance(assets, AssetTable) else assets:
             pos = position_of.get(asset.key)
             used = n if pos is None else first_user[pos]
@@ -403,9 +407,14 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
     for pid, name, description, sql, owner, attributes, columns, source, (a, b), (c, d) in zip(
             _handed(ids) if owned else ids, _handed(names) if owned else names, descriptions or none, sqls or none,
             owners or none, attributes_of, columns_of, sources, pairwise(input_at), pairwise(output_at)):
-        ends_at = inputs_of[a:b] + outputs_of[c:d]
-        inputs, outputs = [keys[j] for j in ends_at[:b - a]], [keys[j] for j in ends_at[b - a:]]
-        edges, held = _edges_held(inputs, outputs, [addresses[j] for j in ends_at])
+        if b - a == 1 and d - c == 1:  # one input, one output: the common shape, without slices
+            i, o = inputs_of[a], outputs_of[c]
+            inputs, outputs = [keys[i]], [keys[o]]
+            edges, held = _edges_held(inputs, outputs, [addresses[i], addresses[o]])
+        else:
+            ends_at = inputs_of[a:b] + outputs_of[c:d]
+            inputs, outputs = [keys[j] for j in ends_at[:b - a]], [keys[j] for j in ends_at[b - a:]]
+            edges, held = _edges_held(inputs, outputs, [addresses[j] for j in ends_at])
         text = texts.written(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs)
         body, digest = _body(text, spill)
         resources.append(Resource(process_address_of(pid), "process", body, source, held, edges, digest))
