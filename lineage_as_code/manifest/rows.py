@@ -110,4 +110,16 @@ def _all_outside(pattern: str, texts: list[str]) -> bool:
     character") and all of them joined match it, so none holds a character of X: one scan of them all, where
     a search per text took a second at a million values. False says nothing: each text is then searched on
     its own."""
-    return _NEGATED_CLASS.fullmatch(pattern) is not None and re.search(pattern, "".join(texts)) is not None
+    if _NEGATED_CLASS.fullmatch(pattern) is None:
+        return False
+    joined = "".join(texts)
+    if joined.isascii():  # bytes without the ASCII characters of X as long as with them: a third of the match's time
+        data = joined.encode()
+        return len(data.translate(None, _ascii_refused(pattern))) == len(data)
+    return re.search(pattern, joined) is not None
+
+
+@cache
+def _ascii_refused(pattern: str) -> bytes:
+    """The ASCII characters a text of one character fails ``pattern`` with."""
+    return bytes(c for c in range(128) if re.search(pattern, chr(c)) is None)
