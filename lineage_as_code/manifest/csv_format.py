@@ -133,8 +133,10 @@ def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
     their Assets are equal (always, unless a reference quotes an empty segment), one set of fields.
     Keys are numbered in sorted order. A file whose every reference is plain (``platform:database.
     schema.name``, its own key: most large ones) is split in one scan, and no Asset is made."""
-    by_text = sorted((i for i, t in enumerate(texts) if t), key=texts.__getitem__)
-    keys = [texts[i] for i in by_text]
+    by_text = sorted(range(len(texts)), key=texts.__getitem__)
+    if by_text and not texts[by_text[0]]:  # the empty text (distinct texts: once at most) sorts first
+        del by_text[0]
+    keys = list(map(texts.__getitem__, by_text))
     parts = plain_parts(keys)
     if parts is not None:
         key_of = np.full(len(texts), -1, dtype=np.int64)
