@@ -96,26 +96,28 @@ _FROM_BODY = {
     "assets": {"connection": "coalesce({}, '')", "partial": "coalesce({}::BOOLEAN, false)"},
     "processes": {"derived_by": "nullif({}, '')"},
 }
-# Each body is parsed once per statement (in the inner SELECT) and its lists are unnested with their
-# positions; rows are inserted in the order of the body's lists (``rowid`` order, which an import reads
-# back: the order of a process's inputs, outputs and column mappings is part of its content).
+# Each body is parsed once per statement, into the typed values the statement reads (``json_transform``
+# of the inner SELECT: a JSON path per value, or per column mapping, parsed it again), and its lists are
+# unnested with their positions; rows are inserted in the order of the body's lists (``rowid`` order,
+# which an import reads back: the order of a process's inputs, outputs and column mappings is part of its
+# content).
 _EDGES = """
 INSERT INTO edges (process_id, source, target)
 SELECT id, e.s, e.t FROM (
-    SELECT seq, id, unnest(flatten(list_transform(inputs, lambda i, a: list_transform(
-        outputs, lambda o, b: {'s': i, 't': o, 'a': a, 'b': b})))) AS e
-    FROM (SELECT seq, body->>'$.id' AS id, json_extract_string(body, '$.inputs[*]') AS inputs,
-                 json_extract_string(body, '$.outputs[*]') AS outputs FROM incoming WHERE seq >= $lo AND seq < $hi))
+    SELECT seq, p.id AS id, unnest(flatten(list_transform(p.inputs, lambda i, a: list_transform(
+        p.outputs, lambda o, b: {'s': i, 't': o, 'a': a, 'b': b})))) AS e
+    FROM (SELECT seq, json_transform(body, '{"id": "VARCHAR", "inputs": ["VARCHAR"], "outputs": ["VARCHAR"]}') AS p
+          FROM incoming WHERE seq >= $lo AND seq < $hi))
 ORDER BY seq, e.a, e.b"""
 _COLUMN_EDGES = """
 INSERT INTO column_edges (process_id, source, source_column, target, target_column, transform)
 SELECT id, e.source[1], e.source[2], e.target[1], e.target[2], e.transform FROM (
-    SELECT seq, id, unnest(flatten(list_transform(columns, lambda m, a: list_transform(
-        json_transform(m->'$.sources', '[["VARCHAR"]]'), lambda s, b: {
-            'source': s, 'target': json_transform(m->'$.target', '["VARCHAR"]'), 'transform': m->>'$.transform',
-            'a': a, 'b': b})))) AS e
-    FROM (SELECT seq, body->>'$.id' AS id, json_extract(body, '$.columns[*]') AS columns FROM incoming
-          WHERE seq >= $lo AND seq < $hi))
+    SELECT seq, p.id AS id, unnest(flatten(list_transform(p.columns, lambda m, a: list_transform(
+        m.sources, lambda s, b: {'source': s, 'target': m.target, 'transform': m.transform, 'a': a, 'b': b}))))
+        AS e
+    FROM (SELECT seq, json_transform(body, '{"id": "VARCHAR", "columns": [{"sources": [["VARCHAR"]],
+                                             "target": ["VARCHAR"], "transform": "VARCHAR"}]}') AS p
+          FROM incoming WHERE seq >= $lo AND seq < $hi))
 ORDER BY seq, e.a, e.b"""
 # The most body text one statement takes apart into edges: its JSON values and the sort that keeps their
 # order are held at once. A batch of 50,000 processes of ~11 column mappings each took 230 MB more in one

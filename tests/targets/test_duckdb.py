@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -13,6 +15,7 @@ from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.config import TargetConfig
 from lineage_as_code.model import Asset, ColumnMapping, ColumnRef, Lineage, Process, SourceLocation
 from lineage_as_code.plan.contract import Current, KnownResources, Policy, content_hash
+from lineage_as_code.plan.model import Action
 from lineage_as_code.state import open_state_store
 from lineage_as_code.targets import duckdb as duckdb_target
 from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources, process_body
@@ -324,3 +327,37 @@ def test_bodies_are_taken_apart_in_runs_that_cover_them_in_order(texts, most):
     for start, stop in runs:
         assert stop > start
         assert stop - start == 1 or sum(map(len, texts[start:stop])) <= most
+
+
+_ref = st.tuples(_text, _text)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(_text, min_size=1, max_size=3), st.lists(_text, min_size=1, max_size=3),
+                          st.lists(st.tuples(st.lists(_ref, min_size=1, max_size=3), _ref, _text), max_size=3)),
+                min_size=1, max_size=4))
+def test_a_process_body_lands_as_its_edges_and_column_edges_in_the_order_it_lists_them(tmp_path_factory, drawn):
+    """The store takes each process body apart in SQL: every input to every output, and every source of
+    every column mapping, as rows in the body's order, whatever the keys, column names and transforms hold
+    (quotes, backslashes, control characters, any script)."""
+    changes, edges, column_edges = [], [], []
+    for n, (inputs, outputs, columns) in enumerate(drawn):
+        pid = f"p{n}"
+        body = {"id": pid, "name": pid, "description": "", "sql": "", "owner": "", "attributes": {},
+                "inputs": inputs, "outputs": outputs,
+                "columns": [{"sources": [list(s) for s in sources], "target": list(target), "transform": how}
+                            for sources, target, how in columns]}
+        changes.append(SimpleNamespace(address=f"process.{pid}", action=Action.CREATE, after=body,
+                                       after_hash=content_hash(body), owner=""))
+        edges += [(pid, i, o) for i in inputs for o in outputs]
+        column_edges += [(pid, *s, *target, how) for sources, target, how in columns for s in sources]
+    target = duckdb_target.DuckDBTarget(TargetConfig(
+        "local", "duckdb", {"path": str(tmp_path_factory.mktemp("store") / "l.duckdb")}, Policy()))
+    try:
+        db = target._db()
+        duckdb_target.DuckDBTarget._write_processes(db, changes, datetime(2026, 1, 1))
+        assert db.execute("SELECT process_id, source, target FROM edges ORDER BY rowid").fetchall() == edges
+        assert db.execute("SELECT process_id, source, source_column, target, target_column, transform "
+                          "FROM column_edges ORDER BY rowid").fetchall() == column_edges
+    finally:
+        target.close()
