@@ -90,11 +90,11 @@ _BODY_FIELDS = {
     "assets": {"key": "$.key", "platform": "$.platform", "database": "$.database", "schema": "$.schema",
                "name": "$.name", "type": "$.type", "connection": "$.connection", "partial": "$.partial"},
     "processes": {"id": "$.id", "name": "$.name", "description": "$.description", "sql": "$.sql",
-                  "owner": "$.owner", "derived_by": "$.derived_by"},
+                  "owner": "$.owner", "derived_by": "$.derived_by", "attributes": "$.attributes"},
 }
 _FROM_BODY = {
     "assets": {"connection": "coalesce({}, '')", "partial": "coalesce({}::BOOLEAN, false)"},
-    "processes": {"derived_by": "nullif({}, '')"},
+    "processes": {"derived_by": "nullif({}, '')", "attributes": "{}::JSON"},  # (an object's JSON text, minified)
 }
 # Each body is parsed once per statement, into the typed values the statement reads (``json_transform``
 # of the inner SELECT: a JSON path per value, or per column mapping, parsed it again), and its lists are
@@ -144,13 +144,12 @@ def _insert_bodies(db: duckdb.DuckDBPyConnection, table: str, changes: Sequence[
     wrap = _FROM_BODY[table]
     picked = ", ".join(wrap.get(name, "{}").format(f"v[{i}]") + f" AS {name}" for i, name in enumerate(fields, 1))
     paths = ", ".join(f"'{path}'" for path in fields.values())
-    extra = ", json_extract(body, '$.attributes') AS attributes" if table == "processes" else ""
-    columns = ["address", *fields, *(["attributes"] if extra else []), "content_hash", "updated_at", "managed_by"]
+    columns = ["address", *fields, "content_hash", "updated_at", "managed_by"]
     db.register("incoming", frame)
     try:
         db.execute(f"INSERT INTO {table} ({', '.join(columns)}, row_hash) "
                    f"SELECT {', '.join(columns)}, {_ROW_HASH[table]} FROM ("
-                   f"SELECT address, {picked}{extra}, content_hash, ? AS updated_at, owner AS managed_by "
+                   f"SELECT address, {picked}, content_hash, ? AS updated_at, owner AS managed_by "
                    f"FROM (SELECT *, json_extract_string(body, [{paths}]) AS v FROM incoming))", [now])
         if table == "processes":
             for lo, hi in _slices(bodies, UNNEST_TEXT):

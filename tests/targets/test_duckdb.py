@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime
 from types import SimpleNamespace
@@ -334,16 +335,17 @@ _ref = st.tuples(_text, _text)
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.lists(_text, min_size=1, max_size=3), st.lists(_text, min_size=1, max_size=3),
-                          st.lists(st.tuples(st.lists(_ref, min_size=1, max_size=3), _ref, _text), max_size=3)),
+                          st.lists(st.tuples(st.lists(_ref, min_size=1, max_size=3), _ref, _text), max_size=3),
+                          st.dictionaries(_text, _text, max_size=2)),
                 min_size=1, max_size=4))
 def test_a_process_body_lands_as_its_edges_and_column_edges_in_the_order_it_lists_them(tmp_path_factory, drawn):
     """The store takes each process body apart in SQL: every input to every output, and every source of
-    every column mapping, as rows in the body's order, whatever the keys, column names and transforms hold
-    (quotes, backslashes, control characters, any script)."""
+    every column mapping, as rows in the body's order, and its attributes as JSON, whatever the keys, column
+    names, transforms and attributes hold (quotes, backslashes, control characters, any script)."""
     changes, edges, column_edges = [], [], []
-    for n, (inputs, outputs, columns) in enumerate(drawn):
+    for n, (inputs, outputs, columns, attributes) in enumerate(drawn):
         pid = f"p{n}"
-        body = {"id": pid, "name": pid, "description": "", "sql": "", "owner": "", "attributes": {},
+        body = {"id": pid, "name": pid, "description": "", "sql": "", "owner": "", "attributes": attributes,
                 "inputs": inputs, "outputs": outputs,
                 "columns": [{"sources": [list(s) for s in sources], "target": list(target), "transform": how}
                             for sources, target, how in columns]}
@@ -359,5 +361,7 @@ def test_a_process_body_lands_as_its_edges_and_column_edges_in_the_order_it_list
         assert db.execute("SELECT process_id, source, target FROM edges ORDER BY rowid").fetchall() == edges
         assert db.execute("SELECT process_id, source, source_column, target, target_column, transform "
                           "FROM column_edges ORDER BY rowid").fetchall() == column_edges
+        assert [json.loads(text) for (text,) in db.execute("SELECT attributes FROM processes ORDER BY id").fetchall()] == [
+            attributes for _, _, _, attributes in drawn]
     finally:
         target.close()
