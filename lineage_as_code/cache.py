@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .canonical import LazyBody, canonical_text, encoder, plain_value
+from .canonical import LazyBody, canonical_text, encoder, kept_encoded, plain_value
 from .config import TargetConfig
 from .errors import Problem, SourceError
 from .opened import Opened, Spill, open_at, read_opened
@@ -118,8 +118,8 @@ _body_json = encoder(sort_keys=True, ascii_only=False, default=plain_value)  # w
 def _encoded(body: Any) -> bytes:
     """A body's canonical JSON, UTF-8: a body that keeps its text encoded (``TextBody``) gives it as it is;
     TypeError or ValueError where a body is not plain JSON data."""
-    encoded = getattr(body, "encoded", None)
-    return encoded() if encoded is not None else canonical_text(body, _body_json).encode()
+    kept = kept_encoded(body)
+    return kept if kept is not None else canonical_text(body, _body_json).encode()
 
 
 # The columns of integers, each with its numpy type (little-endian, whatever the machine's order).

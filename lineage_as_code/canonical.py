@@ -118,6 +118,13 @@ def _indented(value: Any, pad: str) -> str:
     raise _Unusual
 
 
+def kept_encoded(body: Any) -> bytes | None:
+    """The canonical JSON, UTF-8, of a body that keeps it so (``TextBody.encoded``), as it is, neither decoded
+    nor encoded again; None for any other body (its text is then ``canonical_text``'s)."""
+    encoded = getattr(body, "encoded", None)
+    return encoded() if encoded is not None else None
+
+
 def canonical_text(body: Any, encode: Callable[[Any], str] | None = None) -> str:
     """``canonical_json(body)``, written by the body itself when it is a view that can (``canonical()``,
     which raises TypeError where it cannot and the encoder decides: ``encode``, canonical_json by default,

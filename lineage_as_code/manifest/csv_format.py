@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import cast
 
 import numpy as np
@@ -114,6 +114,9 @@ def _row_problems(name: str, known: dict[str, Cells], rows: int, lines: np.ndarr
     return problems, keep
 
 
+_ASSET_FIELDS = ("platform", "database", "schema", "name", "type", "connection")  # AssetTable's, after the keys
+
+
 @dataclass
 class _Refs:
     """The distinct texts of ``source`` and ``target``, parsed: per text code, its key's code (-1 when
@@ -124,7 +127,7 @@ class _Refs:
     key_of: np.ndarray
     keys: list[str]
     reasons: dict[int, str]
-    fields: tuple[list[str], list[str], list[str], list[str], list[str], list[str]] | None
+    fields: tuple[list[str], ...] | None  # (``_ASSET_FIELDS``, each a list by key code)
     asset_of: list[Asset | None] | None = None
 
 
@@ -168,9 +171,7 @@ def _parse_refs(texts: list[str], defaults: Mapping[str, str]) -> _Refs:
     if not shared:  # each process then keeps the Asset of its own first row naming the key
         return _Refs(key_of, found_keys, reasons, None, assets)
     one = [by_key[k] for k in range(len(found_keys))]
-    return _Refs(key_of, found_keys, reasons, ([a.platform for a in one], [a.database for a in one],
-                                              [a.schema for a in one], [a.name for a in one],
-                                              [a.type for a in one], [a.connection for a in one]))
+    return _Refs(key_of, found_keys, reasons, tuple(list(map(attrgetter(f), one)) for f in _ASSET_FIELDS))
 
 
 def _ref_problems(name: str, ends: tuple[Cells, Cells], refs: _Refs, keep: np.ndarray,

@@ -20,7 +20,7 @@ from itertools import islice
 from json.encoder import encode_basestring_ascii as _quoted  # json.dumps of a str, in C, with no call around it
 from typing import Any
 
-from ..canonical import canonical_text
+from ..canonical import canonical_text, kept_encoded
 from ..errors import StateError
 from ..opened import Opened
 
@@ -198,12 +198,12 @@ class Content:
         return line
 
     def _encoded_line(self, h: str, body: Mapping[str, Any]) -> bytes:
-        """``_line`` in UTF-8: from the body's own encoded text where it keeps one (``encoded``), which is then
-        neither decoded nor encoded again (178 MB of a million native CSV rows' bodies)."""
-        encoded = getattr(body, "encoded", None)
-        if encoded is None:
+        """``_line`` in UTF-8: from the body's own encoded text where it keeps one (``kept_encoded``: 178 MB of a
+        million native CSV rows' bodies, neither decoded nor encoded again)."""
+        kept = kept_encoded(body)
+        if kept is None:
             return self._line(h, body).encode()
-        return b"%s:%s" % (_quoted(h).encode(), encoded())
+        return b"%s:%s" % (_quoted(h).encode(), kept)
 
     def lines(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]] | None = None,
               loaded: tuple[bytes, int, int] | None = None) -> Iterator[bytes]:
