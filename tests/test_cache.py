@@ -188,6 +188,32 @@ def test_a_row_edited_or_deleted_in_the_store_is_seen_after_a_remembered_plan(la
     assert deleted.code == 2 and f"+ {process}" in deleted.out
 
 
+@pytest.mark.parametrize(("table", "column", "value", "seen"), [
+    ("assets", "name", "'edited'", True), ("assets", "content_hash", "'0'", True),
+    ("assets", "partial", "NOT partial", True), ("assets", "managed_by", "'someone else'", True),
+    ("assets", "row_hash", "'0'", True), ("processes", "sql", "'select 2'", True),
+    ("processes", "managed_by", "'someone else'", True), ("assets", "updated_at", "updated_at - INTERVAL 1 DAY", False),
+])
+def test_an_edit_of_anything_a_plan_reads_from_the_store_is_not_remembered_past(lac, root, monkeypatch, table, column,
+                                                                                value, seen):
+    """A remembered plan is keyed on what the store holds: any edit of what a plan reads of a row (its
+    fields, the hashes it carries, its ownership marker) makes the next plan read the store again; the time
+    a row was written is not read, and an edit of it leaves the plan remembered."""
+    import duckdb
+
+    from lineage_as_code.targets.duckdb import DuckDBTarget
+
+    remembered_noop(lac, root, monkeypatch)
+    with duckdb.connect(str(root / ".lac" / "lineage.duckdb")) as db:
+        address = db.execute(f"SELECT address FROM {table} ORDER BY address LIMIT 1").fetchone()[0]
+        db.execute(f"UPDATE {table} SET {column} = {value} WHERE address = ?", [address])
+    reads = []
+    real = DuckDBTarget.read
+    monkeypatch.setattr(DuckDBTarget, "read", lambda self, *a, **k: reads.append(1) or real(self, *a, **k))
+    lac("plan", cwd=root)
+    assert bool(reads) is seen
+
+
 def test_a_state_changed_since_a_remembered_plan_is_diffed(lac, root, monkeypatch):
     remembered_noop(lac, root, monkeypatch)
     state = root / ".lac" / "state.json"

@@ -30,7 +30,7 @@ from ..canonical import encoder, pairs_text, plain_value
 from ..errors import LockError, StateError
 from ..model import bulk_allocation
 from ..opened import Opened, byte_positions
-from .content import OPEN, Content, content_span, joined
+from .content import CLOSE, OPEN, Content, content_span, joined
 from .entries import Overlay, StateEntry, entry_of, hashes_of, settled
 
 if TYPE_CHECKING:
@@ -146,13 +146,38 @@ class State:
         target's entries, or only their digest, never parses them). ``opened``: the file ``data`` was read
         from, kept open; its sections are then read from it again when needed, and none of ``data`` is
         kept (a million entries are a few hundred MB of lines)."""
+        state = cls._laid_out(data, len(data), data.endswith(CLOSE), where, opened)
+        return cls._parsed_whole(data, where) if state is None else state
+
+    @classmethod
+    def from_file(cls, opened: Opened, size: int, where: str) -> State:
+        """``from_json`` of the file ``opened`` keeps open (``size`` bytes), of which only the first bytes
+        through the targets are read where it is laid out as this tool writes it: the content section after
+        them, most of a large state's bytes, is read from the file when needed (a plan remembered as a no-op
+        needs only the targets' digests). A state of any other layout is read whole."""
+        head, whole = _through_targets(opened, size)
+        if whole:
+            return cls.from_json(head, where, opened)
+        closes = size >= len(CLOSE) and opened[size - len(CLOSE):size] == CLOSE
+        state = cls._laid_out(head, size, closes, where, opened)
+        return cls.from_json(opened.whole(), where, opened) if state is None else state
+
+    @classmethod
+    def _laid_out(cls, data: bytes, size: int, closes: bool, where: str, opened: Opened | None) -> State | None:
+        """The state of a document in the layout this tool writes, None for any other. ``data``: the
+        document's bytes, or (from ``opened``) its first bytes through its targets and the content
+        section's opening; ``size``: the whole's length; ``closes``: whether it ends as a content section
+        does."""
         from .document import check_envelope, split_targets
 
         m = _HEAD.match(data)
         split = split_targets(data, m.end()) if m else None
-        span = content_span(data, split[1]) if split else None
-        if m is None or split is None or (span is None and data[split[1]:] != b"}\n}\n"):
-            return cls._parsed_whole(data, where)
+        if m is None or split is None:
+            return None
+        closed = split[1]
+        span = (closed + 1 + len(OPEN), size - len(CLOSE)) if closes and data.startswith(OPEN, closed + 1) else None
+        if span is None and (size != closed + 4 or data[closed:closed + 4] != b"}\n}\n"):
+            return None
         view = memoryview(data)
         sections = {name: view[start:stop] for name, (start, stop) in split[0].items()}
         lineage, serial = json.loads(m.group(1)), int(m.group(2))
@@ -485,6 +510,35 @@ _HEAD = re.compile(rb'\{"format_version":1,"lineage":("(?:[^"\\\n]|\\.)*"),"seri
 
 
 HEAD_BYTES = 1 << 16  # more than the first line of any state this tool writes (its lineage is <= 200 chars)
+
+
+_TARGETS_END = b"\n}\n}"  # the last target's entries closed, then the targets map
+
+
+FIRST_PIECE = 1 << 20  # bytes of a state file read first; each piece after is twice the one before
+
+
+def _through_targets(opened: Opened, size: int) -> tuple[bytes, bool]:
+    """The first bytes of the state file ``opened`` (``size`` bytes) through its targets map and the
+    content section's opening, read in pieces twice as large each time; and whether they are the whole
+    file. No entry line holds a line end in the layout this tool writes, so the first ``\\n}\\n}`` is
+    where its targets close; whoever reads these bytes checks them as it checks a whole document, and
+    reads the whole where they are not as expected."""
+    pieces: list[bytes | memoryview] = []
+    have, step, back = 0, FIRST_PIECE, 0
+    while have < size:
+        piece = opened[have - back:min(size, have + step)]  # (``back``: the last bytes read again, for a seam)
+        end = piece.find(_TARGETS_END)
+        pieces.append(memoryview(piece)[back:])
+        at, have = have - back, have - back + len(piece)
+        if end >= 0:
+            need = min(size, at + end + len(_TARGETS_END) + len(OPEN))
+            if have < need:
+                pieces.append(opened[have:need])
+                have = need
+            return b"".join(pieces), have == size
+        back, step = min(len(_TARGETS_END) - 1, have), step * 2
+    return b"".join(pieces), True
 
 
 def peek_head(head: bytes) -> tuple[str, int] | None:

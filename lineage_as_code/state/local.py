@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import LockError, SourceError, StateConflictError, StateError
-from ..opened import read_opened
+from ..opened import open_at
 from ..sources.local_output import resolve_destination, write_local_file
 from . import HEAD_BYTES, JUST_RELEASED, LockInfo, State, locked_error, peek_head, peek_serial
 
@@ -38,15 +38,18 @@ class LocalStateStore:
             raise self._unreadable(exc) from exc
 
     def read(self) -> State:
-        """The state on disk; its content section (most of a large state's bytes) is read from the file,
-        kept open, when a write or an update's field diff needs it (``opened.py``)."""
+        """The state on disk, of which only the first bytes through the targets are read; its content
+        section (most of a large state's bytes) is read from the file, kept open, when a write or an
+        update's field diff needs it (``opened.py``)."""
         try:
-            data, opened = read_opened(self.path, "the state file", StateError)
+            kept = open_at(self.path, "the state file", StateError)
+            if kept is None:
+                return State.from_json(self.path.read_bytes(), self.location)
+            return State.from_file(*kept, self.location)
         except FileNotFoundError:
             return State()
         except OSError as exc:
             raise self._unreadable(exc) from exc
-        return State.from_json(data, self.location, opened)
 
     def _on_disk(self) -> tuple[str, int] | None:
         """(lineage, serial) of the state on disk, None when there is none. Read from its first bytes

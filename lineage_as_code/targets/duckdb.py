@@ -329,19 +329,29 @@ class DuckDBTarget:
 
     def held_digest(self, refresh: bool) -> str | None:
         """Per table ``read`` looks at: its columns, its row count and the XOR of DuckDB's 64-bit hash of
-        each row's values that ``read`` takes (addresses are primary keys, so no two rows cancel out), all
-        in one SQL pass; the file's absence is its own digest. The digest only keys a remembered no-op
-        plan: should DuckDB's hash change between versions, the next plan is made in full, not wrongly
-        remembered."""
+        each row's values but its update time (what ``read`` takes of a row is made of them, the content
+        hash it holds checked against the row's own hash: hashing them as they are is a fraction of that
+        check; addresses are primary keys, so no two rows cancel out), all in one SQL pass; the file's
+        absence is its own digest. The digest only keys a remembered no-op plan: should DuckDB's hash
+        change between versions, the next plan is made in full, not wrongly remembered."""
         if self._conn is not None or not Path(self.path).exists():
             return None if self._conn is not None else "absent"
         db = self._read_only()
         try:
-            columns = _process_columns(db)
-            parts = [sorted(columns)]
-            for table, query in _held_queries(columns, refresh):
-                row = db.execute(f"SELECT count(*), bit_xor(hash({', '.join(query)})) FROM {table}").fetchone()
-                parts.append([table, *map(str, row or ())])
+            tables: dict[str, list[str]] = {}
+            for table, column in db.execute(
+                    "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                    "AND schema_name = current_schema() AND table_name IN ('assets', 'processes') "
+                    "ORDER BY table_name, column_index").fetchall():
+                tables.setdefault(table, []).append(column)
+            parts: list[Any] = [sorted(tables.get("processes", []))]
+            for table, _ in _held_queries(set(tables.get("processes", [])), refresh):
+                kept = [c for c in tables.get(table, []) if c != "updated_at"]
+                if not kept:
+                    return "empty"
+                values = ", ".join('"' + c.replace('"', '""') + '"' for c in kept)
+                row = db.execute(f"SELECT count(*), bit_xor(hash({values})) FROM {table}").fetchone()
+                parts.append([table, kept, *map(str, row or ())])
         except duckdb.CatalogException:
             return "empty"
         except duckdb.Error as exc:

@@ -207,3 +207,51 @@ def test_a_state_keeps_its_bodies_where_they_were_and_adds_new_ones_after_them(t
     store.write(again.updated("local", {}, {"asset.n0"}), expected_serial=again.serial)
     assert _content_hashes((tmp_path / "state.json").read_bytes()) == \
         ["8" * 64, "4" * 64, "a" * 64, "f" * 64, "5" * 64]
+
+
+def _read_as(read: Any) -> tuple[Any, ...]:
+    """What a state read gives (lineage, serial, each target's entries, every body), or its error."""
+    from lineage_as_code.errors import StateError
+
+    try:
+        state = read()
+        return (state.lineage, state.serial, {t: dict(state.entries(t)) for t in state.targets},
+                dict(state.content._everything()))
+    except StateError as exc:
+        return ("error", str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(ledgers, ledgers, st.dictionaries(hashes, bodies, max_size=8),
+       st.sampled_from(["as written", "cut", "grown", "by hand", "no content", "one line"]),
+       st.integers(1, 40), st.sampled_from([1, 2, 5, 64, 1 << 20]))
+def test_a_state_read_from_its_file_is_what_parsing_the_whole_file_gives(
+        local: dict[str, StateEntry], other: dict[str, StateEntry], content: dict[str, dict[str, Any]], form: str,
+        cut: int, piece: int) -> None:
+    """A local state is read only through its targets (its content section, most of a large state, stays in
+    the file until a write or a diff needs it), a piece at a time: whatever the pieces, and whatever the file
+    holds (as this tool writes it, cut short, with bytes after its end, laid out by hand, without a content
+    section), the state read, or the error, is what parsing the whole file as JSON gives."""
+    import lineage_as_code.state as state_module
+
+    data = _state({"local": local, "other": other}, content).to_json()
+    if form == "cut":
+        data = data[:-cut]
+    elif form == "grown":
+        data += b" " * cut
+    elif form == "by hand":
+        data = json.dumps(json.loads(data), indent=1).encode()
+    elif form == "no content":
+        data = data[:data.index(b'\n,"content":{\n') + 1] + b"\n}\n" if b'"content"' in data else data
+    elif form == "one line":
+        data = json.dumps(json.loads(data)).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "state.json"
+        path.write_bytes(data)
+        whole = _read_as(lambda: State._parsed_whole(data, str(path)))
+        saved = state_module.FIRST_PIECE
+        state_module.FIRST_PIECE = piece
+        try:
+            assert _read_as(LocalStateStore(str(path)).read) == whole
+        finally:
+            state_module.FIRST_PIECE = saved
