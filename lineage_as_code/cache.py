@@ -277,10 +277,16 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> l
     ends_of = keys[ints("edges", None, 0, len(keys))].tolist()
     edges = grouped(ints("edge_counts", count, 0, 1 << 31), list(zip(ends_of[0::2], ends_of[1::2], strict=True)))
     del keys, ends_of
+    if count and bool((starts[1:] == ends[:-1]).all()):  # bodies one after another, as a cache is written:
+        bounds = np.append(starts, ends[-1:]).tolist()  # one int where one ends and the next starts
+        body_starts, body_ends = bounds[:-1], bounds[1:]
+    else:
+        body_starts, body_ends = starts.tolist(), ends.tolist()
+    del starts, ends, spans
     return [Resource(address, kind, LazyBody(bodies, start, end, None if place == _UNPLACED else place), source,
                      held, pairs, digest)
             for address, kind, start, end, place, source, held, pairs, digest in zip(
-                addresses, of_kind, starts.tolist(), ends.tolist(), placed.tolist(), sources, requires, edges, hashes,
+                addresses, of_kind, body_starts, body_ends, placed.tolist(), sources, requires, edges, hashes,
                 strict=True)]
 
 

@@ -259,8 +259,8 @@ def _body(text: str, spill: Spill | None = None, placed: int | None = None) -> t
     digest = hashlib.sha256(data).hexdigest()
     if spill is None:
         return TextBody(data, placed), digest
-    start = spill.add(data)
-    return LazyBody(spill, start, start + len(data), placed), digest
+    start = spill.add(data)  # (its end is the spill's size, the next body's start: one int for the two)
+    return LazyBody(spill, start, spill.size, placed), digest
 
 
 def _handed(values: list[Any]) -> Iterator[Any]:
