@@ -177,6 +177,17 @@ def with_key(text: str, key: str, value: Any, place: int | None = None) -> str:
     return f"{text[:at]}{member},{text[at:]}"
 
 
+def with_key_encoded(data: bytes, key: str, value: bool | str | int | None, place: int) -> bytes | None:
+    """``with_key(data.decode(), key, value, place).encode()`` for a text kept encoded, spliced as bytes: where
+    the text is ASCII (``place`` counts characters) and ``place`` is one ``with_key`` splices at; else None."""
+    if place < 0 or place >= len(data) or not data.isascii():
+        return None
+    member = _member(key, value).encode()
+    if place == len(data) - 1:  # after every member
+        return b"%s%s%s}" % (data[:place], b"," if place > 1 else b"", member)
+    return b"%s%s,%s" % (data[:place], member, data[place:])
+
+
 @functools.lru_cache(maxsize=64, typed=True)  # typed: True and 1 are one key to a dict, two values here
 def _member(key: str, value: bool | str | int | None) -> str:
     """``"key":value`` in canonical JSON: the same few members (``"partial":true``) go into every body."""

@@ -46,10 +46,14 @@ def test_a_cached_assets_body_with_its_placeholder_flag_writes_as_its_dict(body,
     cached = LazyBody(text, 1, len(text) - 1)
     assert canonical_text(cached) == canonical_json(body)
     after = _After(cached, partial)
-    assert canonical_text(after) == canonical_json({**body, "partial": partial}) == canonical_json(dict(after))
-    assert canonical_text(after) == canonical_json({**body, "partial": partial})  # again, from the place found
+    flagged = canonical_json({**body, "partial": partial})
+    assert after.encoded() == flagged.encode()  # (UTF-8, as state's content holds it) the place not yet known
+    assert canonical_text(after) == flagged == canonical_json(dict(after))
+    assert canonical_text(after) == flagged  # again, from the place found
+    assert after.encoded() == flagged.encode()  # spliced as bytes at the place found, where the text is ASCII
     assert json.loads(canonical_text(after)) == {**body, "partial": partial}
     other = _After(cached, not partial)  # another change's view of the same body: the place the body kept
+    assert other.encoded() == canonical_json({**body, "partial": not partial}).encode()
     assert canonical_text(other) == canonical_json({**body, "partial": not partial})
 
 
@@ -78,6 +82,7 @@ def test_an_assets_body_with_its_placeholder_flag_writes_as_its_dict(fields, par
         for found in (resources, hit.resources):
             (body,) = [r.body for r in found if r.kind == "asset"]
             after = _After(body, partial)
+            assert after.encoded() == canonical_json({**asset_body(asset), "partial": partial}).encode()
             assert canonical_text(after) == canonical_json({**asset_body(asset), "partial": partial})
             assert canonical_text(after) == canonical_json(dict(after))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
-from ..canonical import PLACED, canonical_text, key_place, plain_dict, with_key
+from ..canonical import PLACED, canonical_text, kept_encoded, key_place, plain_dict, with_key, with_key_encoded
 from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
@@ -147,6 +147,21 @@ class _After(Mapping[str, Any]):
             place_of = getattr(self._body, "place_of", None)
             self._place = key_place(text, PLACED) if place_of is None else place_of(PLACED, text)
         return with_key(text, PLACED, partial, self._place)
+
+    def encoded(self) -> bytes:
+        """``canonical()`` in UTF-8. A body that keeps its text encoded gives it as it is, or with the flag
+        spliced in as bytes where the place for it is known (state's content lines of a million cached
+        assets, neither decoded nor encoded again)."""
+        kept = kept_encoded(self._body) if self._text is None else None
+        if kept is not None:
+            if self._partial is None:
+                return kept
+            place = self._place if self._place is not None else getattr(self._body, "placed", None)
+            if place is not None and type(self._partial) is bool:
+                spliced = with_key_encoded(kept, PLACED, self._partial, place)
+                if spliced is not None:
+                    return spliced
+        return self.canonical().encode()
 
     def __bool__(self) -> bool:
         return self._partial is not None or bool(self._body)

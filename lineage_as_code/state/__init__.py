@@ -276,10 +276,35 @@ def _lines_start_with(data: Any, starts: Any, addresses: list[str]) -> bool:
     return bool(data[first + np.arange(len(expected))].tobytes() == expected)
 
 
+def _pairs(edges: tuple[tuple[str, str], ...]) -> str:
+    """``pairs_text`` of ``edges``, a process's one edge written at once."""
+    if len(edges) == 1 and len(edges[0]) == 2:
+        a, b = edges[0]
+        return f"[{_quoted(a)},{_quoted(b)}]"
+    return pairs_text(edges, _quoted)
+
+
+def _entry_lines(addresses: list[str], entries: list[StateEntry]) -> list[str]:
+    """``_entry_line`` of each address and its entry, written in one pass over their fields (a fifth faster
+    than a call for each); each by ``_entry_line`` where one of them is not written from its strings."""
+    q = _quoted
+    try:
+        return [f"{q(address)}:[{q(kind)},{q(id_)},{q(digest)},{1 if partial else 0},[{_pairs(edges) if edges else ''}]"
+                f"{(',' + q(file) + (',1' if uncertain else '')) if file or uncertain else ''}]"
+                for address, (kind, id_, digest, partial, edges, file, uncertain) in zip(addresses, entries, strict=True)]
+    except (TypeError, ValueError):
+        return list(map(_entry_line, addresses, entries))
+
+
+_LINES = 10_000  # entry lines written at a time
+
+
 def _section_lines(entries: Mapping[str, StateEntry]) -> Iterator[str]:
     """A target's entry lines, in address order, as the state file holds them."""
-    for address in sorted(entries):  # the keys alone: a million (address, entry) pairs were 70 MB at once
-        yield _entry_line(address, entries[address])
+    addresses = sorted(entries)  # the keys alone: a million (address, entry) pairs were 70 MB at once
+    for at in range(0, len(addresses), _LINES):
+        block = addresses[at:at + _LINES]
+        yield from _entry_lines(block, list(map(entries.__getitem__, block)))
 
 
 def _section_bytes(entries: Mapping[str, StateEntry]) -> bytes:

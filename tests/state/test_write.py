@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage_as_code.state import State, StateEntry, _entry_doc, _entry_line
+from lineage_as_code.state import State, StateEntry, _entry_doc, _entry_line, _entry_lines
 from lineage_as_code.state.content import Content
 from lineage_as_code.state.local import LocalStateStore
 
@@ -174,9 +174,16 @@ def test_a_state_file_edited_in_place_while_a_run_holds_it_is_an_error_not_anoth
 @given(addresses, entry)
 def test_an_entry_line_is_what_json_writes_for_it(address: str, e: StateEntry) -> None:
     compact = {"separators": (",", ":")}
-    assert _entry_line(address, e) == f"{json.dumps(address)}:{json.dumps(_entry_doc(e), **compact)}"
+    line = f"{json.dumps(address)}:{json.dumps(_entry_doc(e), **compact)}"
+    assert _entry_line(address, e) == line
     odd = e._replace(id=7, edges=((e.kind, e.hash),))  # a field the line is not written from as text
-    assert _entry_line(address, odd) == f"{json.dumps(address)}:{json.dumps(_entry_doc(odd), **compact)}"
+    odd_line = f"{json.dumps(address)}:{json.dumps(_entry_doc(odd), **compact)}"
+    assert _entry_line(address, odd) == odd_line
+    one_edge = e._replace(edges=((e.id, e.hash),))
+    one_edge_line = f"{json.dumps(address)}:{json.dumps(_entry_doc(one_edge), **compact)}"
+    # a block of lines written at once, and a block holding an entry that is not written from its strings
+    assert _entry_lines([address, address], [e, one_edge]) == [line, one_edge_line]
+    assert _entry_lines([address, address, address], [e, odd, one_edge]) == [line, odd_line, one_edge_line]
 
 
 def _content_hashes(data: bytes) -> list[str]:
