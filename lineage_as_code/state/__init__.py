@@ -157,13 +157,14 @@ class State:
         needs only the targets' digests). A state of any other layout is read whole."""
         head, whole = _through_targets(opened, size)
         if whole:
-            return cls.from_json(head, where, opened)
+            return cls.from_json(bytes(head), where, opened)
         closes = size >= len(CLOSE) and opened[size - len(CLOSE):size] == CLOSE
         state = cls._laid_out(head, size, closes, where, opened)
         return cls.from_json(opened.whole(), where, opened) if state is None else state
 
     @classmethod
-    def _laid_out(cls, data: bytes, size: int, closes: bool, where: str, opened: Opened | None) -> State | None:
+    def _laid_out(cls, data: bytes | bytearray, size: int, closes: bool, where: str, opened: Opened | None
+                  ) -> State | None:
         """The state of a document in the layout this tool writes, None for any other. ``data``: the
         document's bytes, or (from ``opened``) its first bytes through its targets and the content
         section's opening; ``size``: the whole's length; ``closes``: whether it ends as a content section
@@ -184,7 +185,8 @@ class State:
         check_envelope({"format_version": FORMAT_VERSION, "lineage": lineage, "serial": serial,
                         "targets": {name: {} for name in sections}}, where)
         if opened is None:
-            content = Content(None, data, where, span=span) if span else Content(None, b"", where)
+            raw = data if isinstance(data, bytes) else bytes(data)
+            content = Content(None, raw, where, span=span) if span else Content(None, b"", where)
             return cls(lineage, serial, _Sections(sections, where), content)
         content = Content(None, opened, where, span=span) if span else Content(None, b"", where)
         return cls(lineage, serial, _Sections(sections, where, opened, split[0]), content)
@@ -540,30 +542,29 @@ HEAD_BYTES = 1 << 16  # more than the first line of any state this tool writes (
 _TARGETS_END = b"\n}\n}"  # the last target's entries closed, then the targets map
 
 
-FIRST_PIECE = 1 << 20  # bytes of a state file read first; each piece after is twice the one before
+FIRST_PIECE = 1 << 20  # bytes of a state file read first; each piece after is twice the one before, up to
+LAST_PIECE = 1 << 25  # this: what is read past the targets is at most one piece
 
 
-def _through_targets(opened: Opened, size: int) -> tuple[bytes, bool]:
+def _through_targets(opened: Opened, size: int) -> tuple[bytes | bytearray, bool]:
     """The first bytes of the state file ``opened`` (``size`` bytes) through its targets map and the
-    content section's opening, read in pieces twice as large each time; and whether they are the whole
-    file. No entry line holds a line end in the layout this tool writes, so the first ``\\n}\\n}`` is
-    where its targets close; whoever reads these bytes checks them as it checks a whole document, and
-    reads the whole where they are not as expected."""
-    pieces: list[bytes | memoryview] = []
-    have, step, back = 0, FIRST_PIECE, 0
-    while have < size:
-        piece = opened[have - back:min(size, have + step)]  # (``back``: the last bytes read again, for a seam)
-        end = piece.find(_TARGETS_END)
-        pieces.append(memoryview(piece)[back:])
-        at, have = have - back, have - back + len(piece)
+    content section's opening, read in growing pieces, and whether they are the whole file. No entry line
+    holds a line end in the layout this tool writes, so the first ``\\n}\\n}`` is where its targets close;
+    whoever reads these bytes checks them as it checks a whole document, and reads the whole where they
+    are not as expected. The pieces are added to one buffer (a large one grows in place), never joined."""
+    data = bytearray()
+    step = FIRST_PIECE
+    while len(data) < size:
+        have = len(data)
+        data += opened[have:min(size, have + step)]
+        step = min(step * 2, LAST_PIECE)
+        end = data.find(_TARGETS_END, max(0, have - len(_TARGETS_END) + 1))
         if end >= 0:
-            need = min(size, at + end + len(_TARGETS_END) + len(OPEN))
-            if have < need:
-                pieces.append(opened[have:need])
-                have = need
-            return b"".join(pieces), have == size
-        back, step = min(len(_TARGETS_END) - 1, have), step * 2
-    return b"".join(pieces), True
+            need = min(size, end + len(_TARGETS_END) + len(OPEN))
+            if len(data) < need:
+                data += opened[len(data):need]
+            return data, len(data) == size
+    return data, True
 
 
 def peek_head(head: bytes) -> tuple[str, int] | None:

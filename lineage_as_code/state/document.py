@@ -82,7 +82,7 @@ def _only(values: Iterable[Any], allowed: type) -> bool:
 _SECTION = re.compile(rb',?("(?:[^"\\\n]|\\.)*"):\{\n')
 
 
-def split_targets(data: bytes, start: int) -> tuple[dict[str, tuple[int, int]], int] | None:
+def split_targets(data: bytes | bytearray, start: int) -> tuple[dict[str, tuple[int, int]], int] | None:
     """Where each target's entry lines lie (start, stop) in a state document in the layout this tool
     writes, whose targets map opens at ``start``, and where that map closes; None for any other layout (a
     state edited by hand), which is then parsed whole. Only the targets are searched: the content section

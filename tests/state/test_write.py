@@ -231,10 +231,10 @@ def _read_as(read: Any) -> tuple[Any, ...]:
 @settings(max_examples=300, deadline=None)
 @given(ledgers, ledgers, st.dictionaries(hashes, bodies, max_size=8),
        st.sampled_from(["as written", "cut", "grown", "by hand", "no content", "one line"]),
-       st.integers(1, 40), st.sampled_from([1, 2, 5, 64, 1 << 20]))
+       st.integers(1, 40), st.sampled_from([1, 2, 5, 64, 1 << 20]), st.sampled_from([1, 3, 64, 1 << 25]))
 def test_a_state_read_from_its_file_is_what_parsing_the_whole_file_gives(
         local: dict[str, StateEntry], other: dict[str, StateEntry], content: dict[str, dict[str, Any]], form: str,
-        cut: int, piece: int) -> None:
+        cut: int, piece: int, last: int) -> None:
     """A local state is read only through its targets (its content section, most of a large state, stays in
     the file until a write or a diff needs it), a piece at a time: whatever the pieces, and whatever the file
     holds (as this tool writes it, cut short, with bytes after its end, laid out by hand, without a content
@@ -256,9 +256,9 @@ def test_a_state_read_from_its_file_is_what_parsing_the_whole_file_gives(
         path = Path(folder) / "state.json"
         path.write_bytes(data)
         whole = _read_as(lambda: State._parsed_whole(data, str(path)))
-        saved = state_module.FIRST_PIECE
-        state_module.FIRST_PIECE = piece
+        saved = state_module.FIRST_PIECE, state_module.LAST_PIECE
+        state_module.FIRST_PIECE, state_module.LAST_PIECE = piece, max(piece, last)
         try:
             assert _read_as(LocalStateStore(str(path)).read) == whole
         finally:
-            state_module.FIRST_PIECE = saved
+            state_module.FIRST_PIECE, state_module.LAST_PIECE = saved
