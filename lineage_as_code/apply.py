@@ -23,7 +23,7 @@ from typing import Any
 from .errors import ApplyError, ApplyStoppedError, AuthError, MassDeleteError, TargetError
 from .plan.build import mass_delete_problem
 from .plan.contract import Capabilities, ItemResult, Policy, source_file
-from .plan.model import Action, Change, Plan, TargetPlan, column, take
+from .plan.model import Action, Change, Changes, Plan, TargetPlan, column, take
 from .state import State, StateEntry, StateStore, entry_of
 from .state.entries import Overlay, settled
 from .targets.base import Target
@@ -233,12 +233,13 @@ def _outcomes(name: str, batch: Sequence[Change], results: Sequence[ItemResult],
 
 
 def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Recorder, report: ApplyReport,
-                  progress: Callable[[str], None], advance: Advance) -> None:
+                  progress: Callable[[str], None], advance: Advance, let_go: bool = False) -> None:
     caps = target.capabilities
     size = max(1, min(caps.max_batch_size, policy.batch_size or caps.max_batch_size))
     failed: set[str] = set()
     changes = t.changes
     actions = list(column(changes, "action"))
+    done = changes.let_go if let_go and isinstance(changes, Changes) else lambda _positions: None
     for stage in _stages(t, caps, actions):
         runnable: Sequence[int] = stage
         if failed:
@@ -259,6 +260,7 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
             report.done += len(adopted)
             advance(report.done, report.total)
         if adopted:
+            done([i for i in runnable if actions[i] is Action.ADOPT])
             runnable = [i for i in runnable if actions[i] is not Action.ADOPT]
         for lo in range(0, len(runnable), size):
             batch = take(changes, runnable[lo:lo + size])
@@ -280,6 +282,8 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
                 report.created += created
                 report.updated += len(put) - created
             report.done += len(batch)
+            del batch
+            done(runnable[lo:lo + size])
             progress(f"{t.name}: batch {report.batches} applied ({report.done}/{report.total} changes)")
             advance(report.done, report.total)
 
@@ -289,12 +293,14 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str,
                progress: Callable[[str], None] = lambda _: None,
                advance: Advance = lambda _done, _total: None, lineage: str = "",
                file_of: Callable[[str], str] = lambda name: name,
-               max_duration: float | None = None) -> tuple[ApplyReport, State]:
+               max_duration: float | None = None, let_go: bool = False) -> tuple[ApplyReport, State]:
     """Apply every target's changes; return the report and the final state. Raise ApplyError when
     anything failed (state then holds everything that succeeded, so a re-run resumes). ``lineage``
     is the id a state without one gets (the ownership marker the plan's writes carry); ``file_of`` turns
     a manifest's display name into the name state records. With ``max_duration`` (seconds) apply stops
-    at the first batch boundary past it and raises ApplyStoppedError once state records what was done."""
+    at the first batch boundary past it and raises ApplyStoppedError once state records what was done.
+    With ``let_go``, the plan is the caller's to drop: each change is let go once state records it
+    (``Changes.let_go``), and the plan's changes cannot be read afterwards."""
     check_mass_delete(plan, policies, state, allow_mass_delete)
     report = ApplyReport(total=sum(len(t.changes) for t in plan.targets))
     recorder = _Recorder(store, state, state_interval, lineage=lineage, file_of=file_of)
@@ -304,7 +310,7 @@ def apply_plan(plan: Plan, targets: Mapping[str, Target], policies: Mapping[str,
     try:
         for t in plan.targets:
             if t.changes:
-                _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress, advance)
+                _apply_target(t, targets[t.name], policies[t.name], recorder, report, progress, advance, let_go)
     except _OutOfTime:
         recorder.flush()
         raise ApplyStoppedError(f"stopped at the --max-duration limit after {report.done} of {report.total} "

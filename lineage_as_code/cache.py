@@ -256,6 +256,7 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> l
         if len(text) != width * count:
             raise ValueError("column hashes is not of the header's width")
         hashes = [text[at:at + width] for at in range(0, len(text), width)]
+        del text  # (a million hashes' text: not held beside them)
     else:
         hashes = strings("hashes", count)
     spans = ints("spans", 2 * count, 0, heads + 1)

@@ -177,7 +177,8 @@ def _cmd_apply(args: argparse.Namespace, console: Console) -> int:
                                      allow_mass_delete=args.allow_mass_delete,
                                      confirm=_confirm(console, args.auto_approve, plan_file is not None, args.detail),
                                      progress=console.info if not console.interactive else lambda _: None,
-                                     advance=advance, max_duration=args.max_duration)
+                                     advance=advance, max_duration=args.max_duration,
+                                     let_go=True)  # (only its count of changes is read below)
     _keep(plan)
     if report is None:
         console.print("No changes. The targets match the manifests." if not plan.has_changes else "Apply cancelled.")

@@ -37,7 +37,7 @@ class LoadedManifests:
         freed is given back too. A parse that failed fails the same way when asked again; a lineage let go
         (``let_go``) is an error to ask for."""
         _ = self.digest
-        if self.__dict__.get("let_go"):
+        if self.__dict__.get("let_go") or self.__dict__.get("bytes_let_go"):
             raise RuntimeError("the manifests' lineage was let go: a run that needs it after planning must keep it")
         failed = self.__dict__.get("failed")
         if failed is not None:  # the bytes were handed to that parse: the same error again
@@ -73,10 +73,16 @@ class LoadedManifests:
     def let_go(self) -> None:
         """Drop the parsed lineage (its bytes went when it was parsed): a run whose targets have translated
         it needs it no more, and at a million rows it is hundreds of megabytes its translation does not
-        refer to. Asking for it afterwards is an error, never a parse of nothing."""
+        refer to. Unparsed (every target was served from the cache), drop the manifests' bytes instead,
+        their digest taken first: an apply of a 200 MB file served from the cache held them to its end.
+        Asking for the lineage afterwards is an error, never a parse of nothing."""
         if self.parsed:
             self.__dict__.pop("lineage", None)
             self.__dict__["let_go"] = True
+            return
+        _ = self.digest
+        object.__setattr__(self, "files", tuple(replace(f, data=b"") for f in self.files))
+        self.__dict__["bytes_let_go"] = True
 
     @property
     def notes(self) -> tuple[Problem, ...]:

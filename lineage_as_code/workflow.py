@@ -148,6 +148,8 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         translated.append((tc, target, caps, refresh, cached, key, spill))
     for notes in served:  # said once: a parse above said them already
         repeat(notes)
+    if last < 0 and not keep_lineage:  # every target served from the cache (or remembered): no parse to come
+        loaded.let_go()
     for tc, target, caps, refresh, cached, key, spill in translated:
         if key:  # a new translation: cached, and from then on its bodies are read from the cache file
             cache.put(tc.name, key, cached, spill=spill)
@@ -250,7 +252,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
                   saved_plan: Plan | None = None, allow_mass_delete: bool = False, confirm: Callable[[Plan], bool] = lambda _: True,
                   progress: Callable[[str], None] = lambda _: None, advance: Advance = lambda _d, _t: None,
                   store: StateStore | None = None,
-                  max_duration: float | None = None) -> tuple[Plan, ApplyReport | None]:
+                  max_duration: float | None = None, let_go: bool = False) -> tuple[Plan, ApplyReport | None]:
     """Plan (or load ``plan_file``, or take ``saved_plan``, already loaded from it) and apply it under the
     state lock.
 
@@ -260,6 +262,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
     Returns the plan and the report (None when nothing changed or ``confirm`` declined). Raises
     PlanError for a file that is not a valid plan, StalePlanError for one that the state or the
     manifests have moved past or that differs from what apply would do, ApplyError when changes failed.
+    ``let_go``: the caller reads nothing of the plan's changes once it is applied (``apply_plan``).
     """
     store = store or open_state_store(config.state_path)
     lock = store.lock("apply")
@@ -281,7 +284,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
                                    progress=progress, advance=advance, lineage=owner,
                                    # one realpath per manifest, not per change (a million of them)
                                    file_of=functools.cache(lambda name: canonical_file(name, str(config.root))),
-                                   max_duration=max_duration)
+                                   max_duration=max_duration, let_go=let_go)
             return plan, report
     finally:
         store.unlock(lock)

@@ -28,10 +28,11 @@ def plan_for(target: FakeTarget, store: LocalStateStore, text: bytes | None = No
     return build_plan([t], state), state
 
 
-def run(target, store, text=None, policy=None, allow=False):
+def run(target, store, text=None, policy=None, allow=False, let_go=False):
     policy = policy or Policy()
     plan, state = plan_for(target, store, text, policy)
-    return apply_plan(plan, {target.name: target}, {target.name: policy}, store, state, allow_mass_delete=allow)
+    return apply_plan(plan, {target.name: target}, {target.name: policy}, store, state, allow_mass_delete=allow,
+                      let_go=let_go)
 
 
 def test_assets_go_first_in_batches_no_larger_than_the_capability(tmp_path):
@@ -89,18 +90,21 @@ def test_state_records_each_write_as_planned_however_the_target_orders_its_answe
     assert any(e.partial for e in recorded[0][0].values()) is (mode is InputHandling.PARTIAL)
 
 
-def test_a_failed_item_fails_neither_its_batch_nor_unrelated_work_and_a_rerun_finishes(tmp_path):
+@pytest.mark.parametrize("let_go", [False, True])
+def test_a_failed_item_fails_neither_its_batch_nor_unrelated_work_and_a_rerun_finishes(tmp_path, let_go):
+    """Also when each batch's changes are let go once recorded (a console run's apply): a later stage still
+    knows which of its changes an earlier failure blocks."""
     target = FakeTarget(fail_addresses={"asset.pg:shop.raw.a"})
     store = LocalStateStore(str(tmp_path / "s.json"))
     with pytest.raises(ApplyError) as info:
-        run(target, store)
+        run(target, store, let_go=let_go)
     message = str(info.value)
     assert "create asset.pg:shop.raw.a: injected failure" in message
     assert "process.load: not applied because asset.pg:shop.raw.a failed" in message
     recorded = set(store.read().entries("fake"))
     assert "process.mart" in recorded and "process.load" not in recorded
     target.fail_addresses.clear()
-    report, _ = run(target, store)
+    report, _ = run(target, store, let_go=let_go)
     assert report.created == 2 and not plan_for(target, store)[0].has_changes
 
 

@@ -33,11 +33,21 @@ def test_a_parse_that_failed_fails_the_same_way_when_asked_again():
 
 def test_a_lineage_let_go_is_not_parsed_again_from_the_emptied_bytes():
     loaded = LoadedManifests((ManifestFile("m.csv", GOOD, "e1"),))
-    loaded.let_go()  # not parsed yet: nothing to let go, the bytes stay
     assert [p.id for p in loaded.lineage.processes] == ["p1"]
     loaded.let_go()
     assert loaded.parsed
     with pytest.raises(RuntimeError, match="let go"):  # never an empty lineage read from the emptied bytes
+        _ = loaded.lineage
+
+
+def test_manifests_let_go_unparsed_drop_their_bytes_and_keep_their_digest():
+    """Every target served from the cache: the bytes are not needed, and go; the digest that keyed the
+    cache still covers them, and the lineage is never parsed from the emptied bytes."""
+    loaded = LoadedManifests((ManifestFile("m.csv", GOOD, "e1"),))
+    loaded.let_go()
+    assert [f.data for f in loaded.files] == [b""] and [f.etag for f in loaded.files] == ["e1"]
+    assert loaded.digest == LoadedManifests((ManifestFile("m.csv", GOOD, "e1"),)).digest
+    with pytest.raises(RuntimeError, match="let go"):
         _ = loaded.lineage
 
 
@@ -58,6 +68,30 @@ def test_a_plan_lets_its_lineage_go_once_translated_unless_asked_to_keep_it(tmp_
             assert [p.id for p in loaded.lineage.processes] == ["p1"]
         else:
             with pytest.raises(RuntimeError):
+                _ = loaded.lineage
+
+
+def test_a_plan_served_from_the_cache_lets_the_manifests_bytes_go_unless_asked_to_keep_the_lineage(tmp_path,
+                                                                                                   monkeypatch):
+    from lineage_as_code.config import load_config
+    from lineage_as_code.project import read_manifests
+    from lineage_as_code.workflow import PlanRequest, plan_project
+
+    (tmp_path / "m.csv").write_bytes(GOOD)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAC_NO_CACHE", raising=False)
+    config = load_config(None)
+    plan_project(config, PlanRequest(("m.csv",)))  # translated, and cached
+    for keep in (False, True):
+        loaded = read_manifests(config, ["m.csv"])
+        plan = plan_project(config, PlanRequest(("m.csv",)), loaded, keep_lineage=keep)
+        assert [c.address for c in plan.targets[0].changes if c.kind == "process"] == ["process.p1"]
+        assert not loaded.parsed  # served from the cache
+        if keep:  # a markdown plan draws its picture's context from it afterwards: parsed from the bytes kept
+            assert [p.id for p in loaded.lineage.processes] == ["p1"]
+        else:
+            assert [f.data for f in loaded.files] == [b""]
+            with pytest.raises(RuntimeError, match="let go"):
                 _ = loaded.lineage
 
 

@@ -137,6 +137,16 @@ class Changes(Sequence[Change]):
         return Changes([items[i] for i in at], self._make, keep=True,
                        taken_from=(self, at) if self._given is not None else None)
 
+    def let_go(self, positions: Iterable[int]) -> None:
+        """Drop the changes at ``positions``, done with (an apply's batch, once state records it): a million
+        creates' resources are then freed batch by batch, not held to the end of the run beside what state
+        records of them. Reading one of them afterwards is an error."""
+        items = self._items
+        if not isinstance(items, list):
+            return
+        for i in positions:
+            items[i] = None
+
     def _kept(self, name: str) -> list[Any] | None:
         """``name`` of each change, as ``make`` gives it, made once and kept (a batch only); None otherwise."""
         if self._given is None:
