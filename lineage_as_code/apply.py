@@ -252,7 +252,8 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
                     report.failures.append(f"{t.name}: {change.address}: not applied because {blocked[0]} failed")
                 else:
                     runnable.append(i)
-        adopted = [changes[i] for i in runnable if actions[i] is Action.ADOPT]
+        adopting = [i for i in runnable if actions[i] is Action.ADOPT]
+        adopted = [changes[i] for i in adopting]
         if adopted:  # already in the target as declared: recorded in state, nothing is sent
             recorder.record(t.name, {c.address: _entry(c, c.prior.id if c.prior else "", recorder.file_of)
                                      for c in adopted}, set(), _content(adopted))
@@ -260,7 +261,7 @@ def _apply_target(t: TargetPlan, target: Target, policy: Policy, recorder: _Reco
             report.done += len(adopted)
             advance(report.done, report.total)
         if adopted:
-            done([i for i in runnable if actions[i] is Action.ADOPT])
+            done(adopting)
             runnable = [i for i in runnable if actions[i] is not Action.ADOPT]
         for lo in range(0, len(runnable), size):
             batch = take(changes, runnable[lo:lo + size])

@@ -201,9 +201,7 @@ class Content:
         """``_line`` in UTF-8: from the body's own encoded text where it keeps one (``kept_encoded``: 178 MB of a
         million native CSV rows' bodies, neither decoded nor encoded again)."""
         kept = kept_encoded(body)
-        if kept is None:
-            return self._line(h, body).encode()
-        return b"%s:%s" % (_quoted(h).encode(), kept)
+        return self._line(h, body).encode() if kept is None else _raw_line(h, kept)
 
     def lines(self, used: set[str], parsed: Mapping[str, Mapping[str, Any]] | None = None,
               loaded: tuple[bytes, int, int] | None = None) -> Iterator[bytes]:
@@ -221,10 +219,15 @@ class Content:
         raw = loaded[0]
         for h, (start, end) in spans.items():
             body = parsed.get(h)
-            yield b"%s:%s" % (_quoted(h).encode(), raw[start:end]) if body is None else self._encoded_line(h, body)
+            yield _raw_line(h, raw[start:end]) if body is None else self._encoded_line(h, body)
         for h, body in parsed.items():
             if h not in spans:
                 yield self._encoded_line(h, body)
+
+
+def _raw_line(h: str, text: bytes) -> bytes:
+    """``"hash":{body}`` in UTF-8, of a body's encoded text."""
+    return b"%s:%s" % (_quoted(h).encode(), text)
 
 
 PIECE = 1 << 23  # the most bytes of raw lines in one piece a write takes
@@ -245,14 +248,17 @@ def joined(raw: bytes | memoryview, runs: list[str | tuple[int, int]]) -> Iterat
             yield (gap if at == start else b"") + bytes(view[at:min(at + PIECE, stop)])
 
 
-def content_span(data: bytes, closed: int | None = None) -> tuple[int, int] | None:
+def content_span(data: bytes | bytearray, closed: int | None = None, size: int | None = None,
+                 closes: bool | None = None) -> tuple[int, int] | None:
     """(start, end) of the content section's lines in a state of the compact layout, which holds the
     document's head in ``data[:start - len(OPEN)]``; None otherwise. ``closed``: where the targets map
-    closes, when known, for the section starts right after it (nothing else is searched)."""
+    closes, when known, for the section starts right after it (nothing else is searched). ``data`` may be
+    the document's first bytes only, through the section's opening: ``size`` is then the whole's length and
+    ``closes`` whether it ends with ``CLOSE``."""
     if closed is None:
         cut = data.rfind(OPEN)
     else:
         cut = closed + 1 if data.startswith(OPEN, closed + 1) else -1
-    if cut < 0 or not data.endswith(CLOSE):
+    if cut < 0 or not (data.endswith(CLOSE) if closes is None else closes):
         return None
-    return cut + len(OPEN), len(data) - len(CLOSE)
+    return cut + len(OPEN), (len(data) if size is None else size) - len(CLOSE)
