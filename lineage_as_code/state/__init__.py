@@ -151,13 +151,12 @@ class State:
 
     @classmethod
     def from_file(cls, opened: Opened, size: int, where: str) -> State:
-        """``from_json`` of the file ``opened`` keeps open (``size`` bytes), of which only the first bytes
-        through the targets are read where it is laid out as this tool writes it: the content section after
-        them, most of a large state's bytes, is read from the file when needed (a plan remembered as a no-op
-        needs only the targets' digests). A state of any other layout is read whole."""
-        head, whole = _through_targets(opened, size)
-        if whole:
-            return cls.from_json(bytes(head), where, opened)
+        """``from_json`` of the file ``opened`` keeps open (``size`` bytes), read only through its targets
+        where it is laid out as this tool writes it, and those a piece at a time, none kept (each target's
+        lines are read again from the file when needed): the content section after them, most of a large
+        state's bytes, is read when a write or a diff needs it, and a plan remembered as a no-op needs only
+        the targets' digests. A state of any other layout is read whole."""
+        head = opened[0:min(size, HEAD_BYTES)]
         closes = size >= len(CLOSE) and opened[size - len(CLOSE):size] == CLOSE
         state = cls._laid_out(head, size, closes, where, opened)
         return cls.from_json(opened.whole(), where, opened) if state is None else state
@@ -166,30 +165,39 @@ class State:
     def _laid_out(cls, data: bytes | bytearray, size: int, closes: bool, where: str, opened: Opened | None
                   ) -> State | None:
         """The state of a document in the layout this tool writes, None for any other. ``data``: the
-        document's bytes, or (from ``opened``) its first bytes through its targets and the content
-        section's opening; ``size``: the whole's length; ``closes``: whether it ends as a content section
-        does."""
+        document's bytes, or its first bytes when ``opened`` (the file they are read from, kept open: what
+        follows its first line is read from there, a piece at a time); ``size``: the whole's length;
+        ``closes``: whether it ends as a content section does."""
         from .document import check_envelope, split_targets
 
         m = _HEAD.match(data)
-        split = split_targets(data, m.end()) if m else None
-        if m is None or split is None:
+        if m is None:
             return None
-        closed = split[1]
-        span = content_span(data, closed, size, closes)
-        if span is None and (size != closed + 4 or data[closed:closed + 4] != b"}\n}\n"):
+        digests: dict[str, str] = {}
+        if opened is not None:
+            split = split_targets(data[:m.end()], m.end(), lambda start, stop: opened[start:stop], size, digests)
+        else:
+            split = split_targets(data, m.end())
+        if split is None:
             return None
-        view = memoryview(data)
-        sections = {name: view[start:stop] for name, (start, stop) in split[0].items()}
+        spans, closed = split
+        after = opened[closed:min(size, closed + 1 + len(OPEN))] if opened is not None \
+            else data[closed:closed + 1 + len(OPEN)]
+        span = content_span(after, 0, size - closed, closes)  # (from where the targets close)
+        if span is None and (size != closed + 4 or after[:4] != b"}\n}\n"):
+            return None
         lineage, serial = json.loads(m.group(1)), int(m.group(2))
         check_envelope({"format_version": FORMAT_VERSION, "lineage": lineage, "serial": serial,
-                        "targets": {name: {} for name in sections}}, where)
+                        "targets": {name: {} for name in spans}}, where)
+        span = (closed + span[0], closed + span[1]) if span else None
         if opened is None:
+            view = memoryview(data)
+            sections = _Sections({name: view[start:stop] for name, (start, stop) in spans.items()}, where)
             raw = data if isinstance(data, bytes) else bytes(data)
-            content = Content(None, raw, where, span=span) if span else Content(None, b"", where)
-            return cls(lineage, serial, _Sections(sections, where), content)
+            return cls(lineage, serial, sections, Content(None, raw, where, span=span) if span
+                       else Content(None, b"", where))
         content = Content(None, opened, where, span=span) if span else Content(None, b"", where)
-        return cls(lineage, serial, _Sections(sections, where, opened, split[0]), content)
+        return cls(lineage, serial, _Sections.kept_open(opened, spans, digests, where), content)
 
     @classmethod
     def _parsed_whole(cls, data: bytes, where: str) -> State:
@@ -315,15 +323,23 @@ class _Sections(Mapping[str, Mapping[str, StateEntry]]):
     parse, or to pass unchanged lines through to the next state file), and must hash as they did at first:
     a re-plan of a million entries held their 260 MB of lines to its end."""
 
-    def __init__(self, raw: dict[str, memoryview], where: str, opened: Opened | None = None,
-                 spans: Mapping[str, tuple[int, int]] | None = None) -> None:
-        self._opened: Opened | None = opened if spans is not None else None
+    def __init__(self, raw: Mapping[str, memoryview | None], where: str, opened: Opened | None = None,
+                 spans: Mapping[str, tuple[int, int]] | None = None, digests: Mapping[str, str] | None = None
+                 ) -> None:
+        self._opened: Opened | None = opened
         self._spans: dict[str, tuple[int, int]] = dict(spans or {})
-        self._digests = {t: hashlib.sha256(v).hexdigest() for t, v in raw.items()} if self._opened else {}
-        self._raw: dict[str, memoryview | None] = dict.fromkeys(raw) if self._opened else dict(raw)
+        self._digests: dict[str, str] = dict(digests or {})
+        self._raw: dict[str, memoryview | None] = dict(raw)
         self._parsed: dict[str, Mapping[str, StateEntry]] = {}
         self._where = where
         self._layouts: dict[str, tuple[list[str], Any] | None] = {}  # addresses, and a numpy array of line starts
+
+    @classmethod
+    def kept_open(cls, opened: Opened, spans: Mapping[str, tuple[int, int]], digests: Mapping[str, str],
+                  where: str) -> _Sections:
+        """The sections at ``spans`` of the file ``opened`` keeps open, none of their lines held: each is
+        read again when needed, and must hash as ``digests`` says it did at first."""
+        return cls(dict.fromkeys(spans), where, opened, spans, digests)
 
     def __getitem__(self, target: str) -> Mapping[str, StateEntry]:
         found = self._parsed.get(target)
@@ -533,34 +549,6 @@ _HEAD = re.compile(rb'\{"format_version":1,"lineage":("(?:[^"\\\n]|\\.)*"),"seri
 
 
 HEAD_BYTES = 1 << 16  # more than the first line of any state this tool writes (its lineage is <= 200 chars)
-
-
-_TARGETS_END = b"\n}\n}"  # the last target's entries closed, then the targets map
-
-
-FIRST_PIECE = 1 << 20  # bytes of a state file read first; each piece after is twice the one before, up to
-LAST_PIECE = 1 << 25  # this: what is read past the targets is at most one piece
-
-
-def _through_targets(opened: Opened, size: int) -> tuple[bytes | bytearray, bool]:
-    """The first bytes of the state file ``opened`` (``size`` bytes) through its targets map and the
-    content section's opening, read in growing pieces, and whether they are the whole file. No entry line
-    holds a line end in the layout this tool writes, so the first ``\\n}\\n}`` is where its targets close;
-    whoever reads these bytes checks them as it checks a whole document, and reads the whole where they
-    are not as expected. The pieces are added to one buffer (a large one grows in place), never joined."""
-    data = bytearray()
-    step = FIRST_PIECE
-    while len(data) < size:
-        have = len(data)
-        data += opened[have:min(size, have + step)]
-        step = min(step * 2, LAST_PIECE)
-        end = data.find(_TARGETS_END, max(0, have - len(_TARGETS_END) + 1))
-        if end >= 0:
-            need = min(size, end + len(_TARGETS_END) + len(OPEN))
-            if len(data) < need:
-                data += opened[len(data):need]
-            return data, len(data) == size
-    return data, True
 
 
 def peek_head(head: bytes) -> tuple[str, int] | None:

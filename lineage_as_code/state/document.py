@@ -11,6 +11,7 @@ or bytes that are not JSON become one StateError naming the file and the place, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -82,27 +83,66 @@ def _only(values: Iterable[Any], allowed: type) -> bool:
 _SECTION = re.compile(rb',?("(?:[^"\\\n]|\\.)*"):\{\n')
 
 
-def split_targets(data: bytes | bytearray, start: int) -> tuple[dict[str, tuple[int, int]], int] | None:
+SCAN_PIECE = 1 << 22  # bytes of a state file read at a time while its targets are split
+_ROOM = 1 << 16  # a target's opening line longer than this, cut by the end of a piece, is not this tool's
+
+
+def split_targets(data: bytes | bytearray, start: int, read: Callable[[int, int], bytes] | None = None,
+                  size: int = 0, digests: dict[str, str] | None = None
+                  ) -> tuple[dict[str, tuple[int, int]], int] | None:
     """Where each target's entry lines lie (start, stop) in a state document in the layout this tool
     writes, whose targets map opens at ``start``, and where that map closes; None for any other layout (a
     state edited by hand), which is then parsed whole. Only the targets are searched: the content section
-    after them is most of a large state's bytes."""
+    after them is most of a large state's bytes.
+
+    With ``read`` (``read(start, stop)``: those bytes of a file of ``size`` bytes), ``data`` is the file's
+    first bytes, and the rest through the targets is read a piece of ``SCAN_PIECE`` bytes at a time, each let
+    go once searched (a million entries are a few hundred MB of lines, and a plan remembered as a no-op needs
+    only their digests); ``digests`` then receives each target's sha256 of its lines, taken as they pass."""
     sections: dict[str, tuple[int, int]] = {}
-    at = start
-    while data[at:at + 1] != b"}":
-        m = _SECTION.match(data, at)
+    window, base, at = data, 0, start  # window: the bytes from ``base`` on
+
+    def more(keep: int) -> bool:
+        """The window from ``keep`` on, and the next piece after it; False at the end of the file."""
+        nonlocal window, base, at
+        end = base + len(window)
+        if read is None or end >= size:
+            return False
+        window = window[keep:] + read(end, min(size, end + SCAN_PIECE))
+        base, at = base + keep, at - keep
+        return True
+
+    while True:
+        if at >= len(window) and not more(at):
+            return None
+        if window[at:at + 1] == b"}":
+            return sections, base + at
+        m = _SECTION.match(window, at)
+        while m is None and len(window) - at < _ROOM and more(at):
+            m = _SECTION.match(window, at)
         if m is None or m.group(0).startswith(b",") != bool(sections):
             return None
-        stop = data.find(b"\n}\n", m.end())
         try:
             name = json.loads(m.group(1))
         except ValueError:
             return None
-        if stop < 0 or name in sections:
+        if name in sections:
             return None
-        sections[name] = (m.end(), stop)
+        begin = m.end()
+        first, digest = base + begin, hashlib.sha256() if digests is not None else None
+        while (stop := window.find(b"\n}\n", begin)) < 0:
+            keep = max(begin, len(window) - 2)  # (a line end cut by the piece's end is searched again)
+            if digest is not None:
+                digest.update(memoryview(window)[begin:keep])
+            at = keep
+            if not more(keep):
+                return None
+            begin = 0
+        if digest is not None and digests is not None:
+            digest.update(memoryview(window)[begin:stop])
+            digests[name] = digest.hexdigest()
+        sections[name] = (first, base + stop)
         at = stop + 3
-    return sections, at
 
 
 @cache
