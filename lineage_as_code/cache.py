@@ -68,6 +68,17 @@ class CachedResources:
     notes: tuple[Problem, ...] = ()  # the warnings parsing the manifests gave: a plan from the cache repeats them
 
 
+@dataclass(frozen=True)
+class CachedFile:
+    """A cache file found and its MAC checked (``ResourceCache.find``): its header, where its columns and
+    bodies are read, how many of its bytes are signed, and the warnings parsing the manifests gave."""
+
+    header: Mapping[str, Any]
+    bodies: bytes | Opened
+    cut: int
+    notes: tuple[Problem, ...]
+
+
 def _key_file() -> Path:
     configured = os.environ.get(KEY_FILE_ENV)
     if configured:
@@ -411,7 +422,13 @@ class ResourceCache:
 
     def get(self, target: str, key: str) -> CachedResources | None:
         """The cached resources, or None (a miss, a file that is corrupt or not signed by this
-        machine's key, or the cache is off)."""
+        machine's key, or the cache is off): ``read`` of what ``find`` found."""
+        found = self.find(target, key)
+        return self.read(found) if found is not None else None
+
+    def find(self, target: str, key: str) -> CachedFile | None:
+        """The cache file of ``target`` for ``key``, its MAC checked but its resources not yet read, or None
+        (as ``get``). A run that finds every target's can let the manifests' bytes go before it reads them."""
         signing = _signing_key() if self.enabled else None
         if signing is None:
             return None
@@ -420,11 +437,20 @@ class ResourceCache:
             if found is None:
                 return None
             header, bodies, cut = found
-            resources = _resources(header, bodies, cut)
-            return CachedResources(resources, int(header["column_edges"]),
-                                   tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"]))
+            notes = tuple(Problem(str(f), int(n), str(k), str(m)) for f, n, k, m in header["notes"])
+            return CachedFile(header, bodies, cut, notes)
         except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):
             # (SourceError: the file cut while it was read)
+            return None
+
+    @staticmethod
+    def read(found: CachedFile) -> CachedResources | None:
+        """The resources of a cache file ``find`` found; None when they cannot be read after all (the file cut
+        in place since, or columns that are not as written)."""
+        try:
+            return CachedResources(_resources(found.header, found.bodies, found.cut), int(found.header["column_edges"]),
+                                   found.notes)
+        except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):
             return None
 
     def spill(self, target: str) -> Spill | None:

@@ -85,6 +85,11 @@ class LoadedManifests:
         self.__dict__["bytes_let_go"] = True
 
     @property
+    def bytes_gone(self) -> bool:
+        """Whether the manifests' bytes were let go unparsed (``let_go``): their lineage is then read again."""
+        return bool(self.__dict__.get("bytes_let_go"))
+
+    @property
     def notes(self) -> tuple[Problem, ...]:
         """The warnings parsing the manifests gave (empty before they are parsed)."""
         return self.__dict__.get("notes", ())

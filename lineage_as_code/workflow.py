@@ -16,10 +16,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .apply import Advance, ApplyReport, apply_plan
-from .cache import CachedResources, ResourceCache
+from .cache import CachedFile, CachedResources, ResourceCache
 from .canonical import bodies_spilled_to
 from .config import Config, TargetConfig
-from .errors import ManifestWarning, PlanError, Problem, StalePlanError
+from .errors import ManifestWarning, PlanError, Problem, SourceError, StalePlanError
 from .model import bulk_allocation
 from .opened import Spill
 from .plan.build import TargetInput, build_plan, check_mode
@@ -79,6 +79,15 @@ def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -
     return covers
 
 
+def _read_again(config: Config, request: PlanRequest, loaded: LoadedManifests) -> LoadedManifests:
+    """The manifests read again, when their bytes were let go and a translation needs them after all;
+    SourceError when they are no longer what was read (the plan would otherwise mix two versions)."""
+    again = read_manifests(config, request.paths)
+    if again.digest != loaded.digest:
+        raise SourceError("the manifests changed while this run read them; run again")
+    return again
+
+
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack, owner: str = "",
             loaded: LoadedManifests | None = None, keep_lineage: bool = False) -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
@@ -89,11 +98,11 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     the target in the order they were made, read ahead a few hundred at a time; to state by content hash),
     holds none of their text (about 215 MB at 1M Lineage Builder rows). Callers run it inside
     ``bulk_allocation``."""
-    loaded = loaded or read_manifests(config, request.paths)
+    manifests = loaded or read_manifests(config, request.paths)
     if request.retry_uncertain:
         state = _retrying(state)
     cache = ResourceCache(config.cache_dir)
-    in_scope = _scope_test(config, request, loaded)
+    in_scope = _scope_test(config, request, manifests)
     opened: dict[str, Target] = {}
     inputs = []
     # What a partial plan covers (the paths it was given, as state names files): part of its inputs.
@@ -101,12 +110,13 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     remembered: dict[str, TargetPlan] = {}  # targets whose plan is known to be a no-op
     noop_keys: dict[str, tuple[str, tuple[Problem, ...]]] = {}  # where to remember a no-op, and its notes
     repeated: list[tuple[Problem, ...]] = []
+    looked: list[tuple[TargetConfig, Target, Capabilities, bool, CachedFile | None, str, str]] = []
     found: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources | None, str, str]] = []
     translated: list[tuple[TargetConfig, Target, Capabilities, bool, CachedResources, str, Spill | None]] = []
     served: list[tuple[Problem, ...]] = []  # the warnings of plans served from the cache
 
     def repeat(notes: tuple[Problem, ...]) -> None:
-        if not loaded.parsed and notes not in repeated:
+        if not manifests.parsed and notes not in repeated:
             repeated.append(notes)  # the manifests are not parsed: say what parsing them said
             for note in notes:
                 warnings.warn(ManifestWarning(note), stacklevel=3)
@@ -116,7 +126,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         opened[tc.name] = target
         caps = target.capabilities
         check_mode(tc.name, tc.type, caps, tc.policy)  # before any request: a refused mode costs nothing
-        key = cache.key(loaded.digest, tc)
+        key = cache.key(manifests.digest, tc)
         refresh = request.refresh and caps.supports_refresh
         noop_key = "" if request.retry_uncertain else _noop_key(cache, key, state, tc.name, target, refresh, owner,
                                                                  covered)
@@ -125,31 +135,36 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
             remembered[tc.name] = hit[0]
             served.append(hit[1])
             continue
-        cached = cache.get(tc.name, key)
-        if cached is not None:
-            served.append(cached.notes)
+        file = cache.find(tc.name, key)
+        if file is not None:
+            served.append(file.notes)
+        looked.append((tc, target, caps, refresh, file, key, noop_key))
+    if not keep_lineage and all(f[4] is not None for f in looked):
+        manifests.let_go()  # every target served from the cache (or remembered): its bytes go before it is read
+    for tc, target, caps, refresh, file, key, noop_key in looked:
+        cached = cache.read(file) if file is not None else None
         found.append((tc, target, caps, refresh, cached, "" if cached is not None else key, noop_key))
+    if manifests.bytes_gone and any(f[4] is None for f in found):  # a file found could not be read after all
+        manifests = _read_again(config, request, manifests)
     # The targets the cache does not serve translate the lineage, in config order, the last one taking it
     # apart as it goes (unless ``keep_lineage``): it is not held whole beside a whole translation.
     last = max((i for i, f in enumerate(found) if f[4] is None), default=-1)
     for i, (tc, target, caps, refresh, cached, key, noop_key) in enumerate(found):
         spill = None
         if cached is None:
-            edges = loaded.lineage.column_edge_count
-            lineage = loaded.hand_over() if i == last and not keep_lineage else loaded.lineage
+            edges = manifests.lineage.column_edge_count
+            lineage = manifests.hand_over() if i == last and not keep_lineage else manifests.lineage
             spill = cache.spill(tc.name) or Spill.anonymous()  # where the bodies go as they are made
             if spill is not None:
                 stack.callback(spill.discard)
             with bodies_spilled_to(spill):
-                cached = CachedResources(target.translate(lineage), edges, loaded.notes)
+                cached = CachedResources(target.translate(lineage), edges, manifests.notes)
             del lineage
         if noop_key:
             noop_keys[tc.name] = (noop_key, cached.notes)
         translated.append((tc, target, caps, refresh, cached, key, spill))
     for notes in served:  # said once: a parse above said them already
         repeat(notes)
-    if last < 0 and not keep_lineage:  # every target served from the cache (or remembered): no parse to come
-        loaded.let_go()
     for tc, target, caps, refresh, cached, key, spill in translated:
         if key:  # a new translation: cached, and from then on its bodies are read from the cache file
             cache.put(tc.name, key, cached, spill=spill)
@@ -163,7 +178,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
                                   + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
                                   in_scope))
     scope = PlanScope(tuple(request.paths), tuple(request.targets), request.refresh, in_scope is None)
-    plan = build_plan(inputs, state, loaded.digest, [(f.name, f.etag) for f in loaded.files], scope, owner,
+    plan = build_plan(inputs, state, manifests.digest, [(f.name, f.etag) for f in manifests.files], scope, owner,
                       remembered)
     for t in plan.targets:
         if t.name in noop_keys and not t.changes:

@@ -159,7 +159,7 @@ def forbid_diffing(monkeypatch):
 
     def refuse(*_a, **_k):
         raise AssertionError("the plan was worked out again")
-    monkeypatch.setattr(ResourceCache, "get", refuse)
+    monkeypatch.setattr(ResourceCache, "find", refuse)
     monkeypatch.setattr(DuckDBTarget, "read", refuse)
 
 

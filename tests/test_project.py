@@ -95,6 +95,60 @@ def test_a_plan_served_from_the_cache_lets_the_manifests_bytes_go_unless_asked_t
                 _ = loaded.lineage
 
 
+def test_a_run_served_from_the_cache_lets_the_bytes_go_before_it_reads_the_cached_resources(tmp_path, monkeypatch):
+    """At a million rows the bytes and the cached resources would otherwise be in memory at once."""
+    from lineage_as_code.cache import ResourceCache
+    from lineage_as_code.config import load_config
+    from lineage_as_code.project import read_manifests
+    from lineage_as_code.workflow import PlanRequest, plan_project
+
+    (tmp_path / "m.csv").write_bytes(GOOD)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAC_NO_CACHE", raising=False)
+    config = load_config(None)
+    plan_project(config, PlanRequest(("m.csv",)))  # translated, and cached
+    loaded = read_manifests(config, ["m.csv"])
+    held_while_read = []
+    read = ResourceCache.read
+
+    def reading(found):
+        held_while_read.append(sum(len(f.data) for f in loaded.files))
+        return read(found)
+    monkeypatch.setattr(ResourceCache, "read", staticmethod(reading))
+    plan = plan_project(config, PlanRequest(("m.csv",)), loaded)
+    assert [c.address for c in plan.targets[0].changes if c.kind == "process"] == ["process.p1"]
+    assert held_while_read == [0]
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_cache_file_found_but_unreadable_after_the_bytes_went_is_planned_from_the_manifests_read_again(
+        tmp_path, monkeypatch, edited):
+    """The cache file checked out, the bytes went, and then its resources could not be read (the file cut
+    in place meanwhile): the manifests are read again and translated, unless they are no longer the bytes
+    that keyed the cache, which is an error rather than a plan of a mix of the two."""
+    from lineage_as_code.cache import ResourceCache
+    from lineage_as_code.config import load_config
+    from lineage_as_code.errors import SourceError
+    from lineage_as_code.workflow import PlanRequest, plan_project
+
+    (tmp_path / "m.csv").write_bytes(GOOD)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LAC_NO_CACHE", raising=False)
+    config = load_config(None)
+    plan_project(config, PlanRequest(("m.csv",)))  # translated, and cached
+
+    def unreadable(_found):
+        if edited:
+            (tmp_path / "m.csv").write_bytes(GOOD.replace(b"p1", b"p2"))
+    monkeypatch.setattr(ResourceCache, "read", staticmethod(unreadable))
+    if edited:
+        with pytest.raises(SourceError, match="changed while this run read them"):
+            plan_project(config, PlanRequest(("m.csv",)))
+        return
+    plan = plan_project(config, PlanRequest(("m.csv",)))
+    assert [c.address for c in plan.targets[0].changes if c.kind == "process"] == ["process.p1"]
+
+
 def test_a_lineage_handed_over_for_its_last_use_is_let_go_here():
     loaded = LoadedManifests((ManifestFile("m.csv", GOOD, "e1"),))
     handed = loaded.hand_over()
