@@ -36,7 +36,7 @@ from ..plan.model import Action, Change, column, take
 from .base import ASSET, Capabilities, Current, ItemResult, Resource
 from .lineage_resources import lineage_resources
 
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "64MB"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS assets (
     address VARCHAR PRIMARY KEY, key VARCHAR NOT NULL, platform VARCHAR, database VARCHAR, schema VARCHAR,

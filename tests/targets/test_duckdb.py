@@ -301,8 +301,8 @@ def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(t
         lines.append(f"p{p},pg:db.raw.mid_{p % 7},pg:db.marts.b_out_{p},m,b,\"cast(m as int)\"")
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "lineage.csv").write_text("\n".join(lines) + "\n")
-    # a small memory limit for DuckDB itself: it spills rather than fail or hold more
-    make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb", "memory_limit": "64MB"}}, tmp_path / "m")
+    # a memory limit for DuckDB itself far below its default: it spills rather than fail or hold more
+    make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb", "memory_limit": "16MB"}}, tmp_path / "m")
     assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
     with duckdb.connect(str(tmp_path / "l.duckdb"), read_only=True) as db:
         edges = db.execute("SELECT source, target FROM edges WHERE process_id = 'p2999' ORDER BY rowid").fetchall()
