@@ -25,6 +25,10 @@ A translation writes its bodies into the file as it makes them (``spill``), so a
 million of them; bodies are parsed only when read, so a no-op re-plan never parses them. A column is
 written and read whole, by C code (json, numpy): a resource at a time, as lines of JSON, writing and
 reading a million of them took 5.7 s each.
+
+``digests.json`` keeps the digest of each local manifest with its file's stamp (inode, size, modification
+and change times) when it was hashed, signed like the rest: a run whose manifests are as stamped takes
+their digests from it, and reads their bytes only if it parses them (a plan remembered as a no-op never does).
 """
 
 from __future__ import annotations
@@ -54,9 +58,13 @@ from .opened import Opened, Spill, open_at, read_opened
 from .plan.contract import Resource
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
+from .sources import KnownDigests, Stamp
 
 CACHE_FORMAT = 5
 NOOP_FORMAT = 1
+DIGESTS_FORMAT = 1
+DIGESTS_NAME = "digests.json"  # the manifests' digests, by their files' stamps
+DIGESTS_KEPT = 10_000  # files whose digests are kept
 _CHUNK = 100_000  # strings of a column encoded and written at a time
 KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
@@ -383,14 +391,11 @@ class ResourceCache:
         """The plan remembered under ``key`` for ``target`` (one that found nothing to do) and the
         manifests' warnings; None when there is none, it is for other facts, or not signed by this
         machine's key (a file a pull request put there is a miss)."""
-        signing = _signing_key() if self.enabled else None
-        if signing is None:
+        doc = self._get_signed(self._noop_path(target), NOOP_FORMAT)
+        if doc is None:
             return None
         try:
-            doc = json.loads(self._noop_path(target).read_bytes())
-            given = str(doc.pop("mac"))
-            if not (hmac.compare_digest(given, _signed(signing, doc)) and doc["format"] == NOOP_FORMAT
-                    and doc["key"] == key):
+            if doc["key"] != key:
                 return None
             plan = target_from_doc(doc["plan"])
             if plan.changes or plan.name != target:
@@ -406,19 +411,64 @@ class ResourceCache:
             return
         doc: dict[str, Any] = {"format": NOOP_FORMAT, "key": key, "plan": target_doc(plan),
                                "notes": [[p.file, p.line, p.field, p.message] for p in notes]}
+        self._put_signed(self._noop_path(target), doc, signing)
+
+    def _put_signed(self, path: Path, doc: dict[str, Any], signing: bytes) -> None:
+        """Write ``doc`` with its MAC to ``path``, replacing it whole (best effort)."""
         doc["mac"] = _signed(signing, doc)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target}.noop-", suffix=".tmp", dir=self.folder)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(json.dumps(doc).encode())
-                os.replace(tmp, self._noop_path(target))
+                os.replace(tmp, path)
             except OSError:
                 os.unlink(tmp)
                 raise
         except OSError:
             return
+
+    def _get_signed(self, path: Path, form: int) -> dict[str, Any] | None:
+        """The document at ``path`` without its MAC, when it is of format ``form`` and signed by this machine's
+        key; None otherwise (a file a pull request put there is a miss)."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None:
+            return None
+        try:
+            doc = json.loads(path.read_bytes())
+            given = str(doc.pop("mac"))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+        if not (hmac.compare_digest(given, _signed(signing, doc)) and doc.get("format") == form):
+            return None
+        return doc
+
+    def known_digests(self) -> KnownDigests | None:
+        """The manifests' digests earlier runs took, each with its file's stamp (``sources.KnownDigests``);
+        None when the cache is off."""
+        if not self.enabled:
+            return None
+        doc = self._get_signed(self.folder / DIGESTS_NAME, DIGESTS_FORMAT)
+        known: dict[str, tuple[Stamp, bytes]] = {}
+        try:
+            for path, (ino, size, mtime, ctime, digest) in (doc or {}).get("files", {}).items():
+                stamp = (int(ino), int(size), int(mtime), int(ctime))
+                known[str(path)] = (stamp, bytes.fromhex(digest))
+        except (TypeError, ValueError, AttributeError):
+            known = {}
+        return KnownDigests(known)
+
+    def put_digests(self, digests: KnownDigests) -> None:
+        """Keep the digests this run took or used, and those of other files earlier runs took, up to
+        ``DIGESTS_KEPT`` files (best effort)."""
+        signing = _signing_key() if self.enabled else None
+        if signing is None or not digests.taken or all(digests.known.get(p) == v for p, v in digests.taken.items()):
+            return
+        files = {**digests.known, **digests.taken}
+        kept = dict(list(files.items())[-DIGESTS_KEPT:])
+        self._put_signed(self.folder / DIGESTS_NAME, {"format": DIGESTS_FORMAT, "files": {
+            path: [*stamp, digest.hex()] for path, (stamp, digest) in kept.items()}}, signing)
 
     def get(self, target: str, key: str) -> CachedResources | None:
         """The cached resources, or None (a miss, a file that is corrupt or not signed by this

@@ -92,7 +92,7 @@ def _cmd_plan(args: argparse.Namespace, console: Console) -> int:
     config = load_config(args.config)
     if args.out and args.out != STDOUT:
         check_plan_destination(args.out, config.state_path)  # before planning, which may take a while
-    loaded = read_manifests(config, args.paths)
+    loaded = read_manifests(config, args.paths, remember=True)
     plan = plan_project(config, _request(args), loaded, keep_lineage=args.format == "markdown")
     _keep(plan, loaded)
     # The picture's context is the lineage the plan was made from (parsed once, or now on a cache hit).

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from .cache import ResourceCache
 from .config import Config
 from .errors import ConfigError, ManifestWarning, Problem
 from .manifest import EdgeLimits, ManifestInput, build_lineage
@@ -42,8 +43,8 @@ class LoadedManifests:
         failed = self.__dict__.get("failed")
         if failed is not None:  # the bytes were handed to that parse: the same error again
             raise failed
-        inputs = [ManifestInput(f.name, f.data, handed_over=True) for f in reversed(self.files)]
-        object.__setattr__(self, "files", tuple(replace(f, data=b"") for f in self.files))
+        inputs = [ManifestInput(f.name, f.content(), handed_over=True) for f in reversed(self.files)]
+        object.__setattr__(self, "files", tuple(replace(f, data=b"", path=None) for f in self.files))
         try:
             with bulk_allocation(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ManifestWarning)
@@ -81,7 +82,7 @@ class LoadedManifests:
             self.__dict__["let_go"] = True
             return
         _ = self.digest
-        object.__setattr__(self, "files", tuple(replace(f, data=b"") for f in self.files))
+        object.__setattr__(self, "files", tuple(replace(f, data=b"", path=None) for f in self.files))
         self.__dict__["bytes_let_go"] = True
 
     @property
@@ -110,11 +111,14 @@ def _handed_over(inputs: list[ManifestInput]) -> Iterator[ManifestInput]:
         yield inputs.pop()
 
 
-def read_manifests(config: Config, paths: Sequence[str] | None = None) -> LoadedManifests:
+def read_manifests(config: Config, paths: Sequence[str] | None = None, remember: bool = False) -> LoadedManifests:
     """Fetch the manifests' bytes (no parsing); raise SourceError/ConfigError.
 
     Paths given on the command line are read as given. Those listed in lac.yaml must resolve
     inside the project folder unless ``allow_outside_root`` is set, and never include lac.yaml.
+    With ``remember`` (a plan's read, which has a cache), the digests of local files are kept in the cache
+    with the files' stamps, and a file stamped as when it was hashed is not read until it is parsed: a plan
+    remembered as a no-op then reads no manifest at all.
     """
     specs = list(paths or [])
     base = within = None
@@ -125,9 +129,13 @@ def read_manifests(config: Config, paths: Sequence[str] | None = None) -> Loaded
         within = None if config.allow_outside_root else config.root
     exclude = frozenset({config.source} if config.source else ())
     files: dict[str, ManifestFile] = {}
+    cache = ResourceCache(config.cache_dir)
+    digests = cache.known_digests() if remember else None
     for spec in specs:
-        for item in open_source(spec, base, within=within, exclude=exclude):
+        for item in open_source(spec, base, within=within, exclude=exclude, digests=digests):
             files.setdefault(item.name, item)
+    if digests is not None:
+        cache.put_digests(digests)
     return LoadedManifests(tuple(files[name] for name in sorted(files)), dict(config.manifest_defaults),
                            config.field_separator, config.edge_limits)
 

@@ -82,7 +82,7 @@ def _scope_test(config: Config, request: PlanRequest, loaded: LoadedManifests) -
 def _read_again(config: Config, request: PlanRequest, loaded: LoadedManifests) -> LoadedManifests:
     """The manifests read again, when their bytes were let go and a translation needs them after all;
     SourceError when they are no longer what was read (the plan would otherwise mix two versions)."""
-    again = read_manifests(config, request.paths)
+    again = read_manifests(config, request.paths, remember=True)
     if again.digest != loaded.digest:
         raise SourceError("the manifests changed while this run read them; run again")
     return again
@@ -98,7 +98,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     the target in the order they were made, read ahead a few hundred at a time; to state by content hash),
     holds none of their text (about 215 MB at 1M Lineage Builder rows). Callers run it inside
     ``bulk_allocation``."""
-    manifests = loaded or read_manifests(config, request.paths)
+    manifests = loaded or read_manifests(config, request.paths, remember=True)
     if request.retry_uncertain:
         state = _retrying(state)
     cache = ResourceCache(config.cache_dir)

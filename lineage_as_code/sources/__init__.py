@@ -12,6 +12,7 @@ import glob
 import hashlib
 import os
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -51,19 +52,72 @@ def check_manifest_size(name: str, size: int) -> None:
                           f"({MAX_MANIFEST_BYTES_ENV}); split it into several files or raise the limit")
 
 
+Stamp = tuple[int, int, int, int]  # a local file's inode, size, modification and change times (ns)
+_SETTLED_NS = 2_000_000_000  # a file changed this close to its hashing may change again within its timestamp
+
+
+def _stamp(st: os.stat_result) -> Stamp:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 @dataclass(frozen=True)
 class ManifestFile:
     """One manifest as read: its display name (path or URI), bytes, and etag or generation; ``sha256``
-    is the bytes' digest when the reader already took it (a local file's etag is made from it)."""
+    is the bytes' digest when the reader already took it (a local file's etag is made from it). A local
+    file whose digest was known from its stamp (``KnownDigests``) is not read until its bytes are asked for
+    (``content``): a plan remembered as a no-op needs only the digest."""
 
     name: str
     data: bytes
     etag: str
     sha256: bytes = b""
+    path: Path | None = None  # where the bytes are read from, when they were not read yet
+    stamp: Stamp | None = None  # the file's stamp when its digest was taken
 
     def content_digest(self) -> bytes:
         """sha256 of the bytes as read (kept when the bytes are let go)."""
         return self.sha256 or hashlib.sha256(self.data).digest()
+
+    def content(self) -> bytes:
+        """The bytes: as read, or read now from a file not read yet, which must still be the file whose
+        digest was taken (the same stamp, or the same bytes); SourceError otherwise."""
+        if self.path is None:
+            return self.data
+        try:
+            with self.path.open("rb") as fh:
+                stamp = _stamp(os.fstat(fh.fileno()))
+                data = fh.read()
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read: {exc.strerror or exc}") from exc
+        if stamp != self.stamp and hashlib.sha256(data).digest() != self.sha256:
+            raise SourceError(f"{self.name}: changed while this run read it; run again")
+        return data
+
+
+class KnownDigests:
+    """The digests of local manifests taken by earlier runs, each with the stamp of the file it was taken
+    from (resolved path -> (stamp, sha256)), and those this run takes. A file whose stamp is the one recorded
+    has those bytes: its inode, size and change time are the same (no write leaves the change time, which
+    no user can set, as it was), so it need not be read to be hashed. A digest is recorded only for a file
+    last changed well before it was hashed: a write within the file system's timestamp granularity after
+    the hashing could otherwise leave the stamp as it was."""
+
+    def __init__(self, known: dict[str, tuple[Stamp, bytes]] | None = None) -> None:
+        self.known = known or {}
+        self.taken: dict[str, tuple[Stamp, bytes]] = {}
+
+    def get(self, path: Path, stamp: Stamp) -> bytes | None:
+        found = self.known.get(str(path.resolve()))
+        if found is None or found[0] != stamp:
+            return None
+        self.taken[str(path.resolve())] = found
+        return found[1]
+
+    def take(self, path: Path, stamp: Stamp, digest: bytes, started_ns: int) -> None:
+        """Record the digest of the file at ``path`` hashed from ``started_ns`` on, stamped ``stamp`` before and
+        after it was read."""
+        if max(stamp[2], stamp[3]) < started_ns - _SETTLED_NS:
+            self.taken[str(path.resolve())] = (stamp, digest)
 
 
 def is_remote(uri: str) -> bool:
@@ -138,13 +192,24 @@ def open_object_store(uri: str | ObjectURI) -> tuple[ObjectStore, ObjectURI]:
     return AzureObjectStore(loc), loc
 
 
-def _read_local(path: Path, display: str) -> ManifestFile:
+def _read_local(path: Path, display: str, digests: KnownDigests | None = None) -> ManifestFile:
+    """The file at ``path``, read and hashed; or, when ``digests`` knows its digest for the file as it is
+    stamped now, not read: its bytes are read when asked for (``ManifestFile.content``)."""
     try:
-        check_manifest_size(display, path.stat().st_size)
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            before = _stamp(os.fstat(fh.fileno()))
+            check_manifest_size(display, before[1])
+            known = digests.get(path, before) if digests is not None else None
+            if known is not None:
+                return ManifestFile(display, b"", known.hex()[:32], known, path, before)
+            started = time.time_ns()
+            data = fh.read()
+            after = _stamp(os.fstat(fh.fileno()))
     except OSError as exc:
         raise SourceError(f"{display}: cannot read: {exc.strerror or exc}") from exc
     digest = hashlib.sha256(data).digest()
+    if digests is not None and after == before and len(data) == before[1]:
+        digests.take(path, before, digest, started)
     return ManifestFile(display, data, digest.hex()[:32], digest)
 
 
@@ -228,7 +293,7 @@ def _inside(files: list[Path], within: Path | None, spec: str) -> list[Path]:
 
 
 def _open_local(spec: str, base: Path | None, within: Path | None = None,
-                exclude: frozenset[Path] = frozenset()) -> list[ManifestFile]:
+                exclude: frozenset[Path] = frozenset(), digests: KnownDigests | None = None) -> list[ManifestFile]:
     path = Path(spec) if base is None or os.path.isabs(spec) else base / spec
     shown = display_name(spec if base is None else os.path.relpath(path))
     if any(ch in spec for ch in "*?["):
@@ -238,15 +303,15 @@ def _open_local(spec: str, base: Path | None, within: Path | None = None,
     elif path.is_dir():
         files = sorted((p for p in _walk(path) if p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file()), key=str)
     elif path.is_file():
-        return [_read_local(p, shown) for p in _inside([path], within, spec)]
+        return [_read_local(p, shown, digests) for p in _inside([path], within, spec)]
     else:
         raise SourceError(f"{display_name(spec)}: no such file or directory")
     files = [f for f in files if f.resolve() not in exclude]
-    return [_read_local(f, display_name(os.path.relpath(f))) for f in _inside(files, within, spec)]
+    return [_read_local(f, display_name(os.path.relpath(f)), digests) for f in _inside(files, within, spec)]
 
 
 def open_source(uri: str, base: Path | None = None, *, within: Path | None = None,
-                exclude: frozenset[Path] = frozenset()) -> list[ManifestFile]:
+                exclude: frozenset[Path] = frozenset(), digests: KnownDigests | None = None) -> list[ManifestFile]:
     """Return every manifest at ``uri``, sorted by name; raise SourceError when it cannot be read.
 
     Relative local paths resolve against ``base`` (the folder of lac.yaml) when given. With
@@ -259,7 +324,7 @@ def open_source(uri: str, base: Path | None = None, *, within: Path | None = Non
         return open_remote(*open_object_store(uri))
     if "://" in uri:
         raise SourceError(f"{uri}: unsupported scheme; use a local path, s3://, gs://, az:// or abfss://")
-    return _open_local(uri, base, within, exclude)
+    return _open_local(uri, base, within, exclude, digests)
 
 
 def read_object(uri: str) -> bytes:
