@@ -83,6 +83,16 @@ def _only(values: Iterable[Any], allowed: type) -> bool:
 _SECTION = re.compile(rb',?("(?:[^"\\\n]|\\.)*"):\{\n')
 
 
+def _section_end(data: bytes | bytearray, start: int) -> int:
+    """Where the first ``\\n}\\n`` from ``start`` on begins in ``data`` (-1: none): a target's lines end there.
+    Entry lines hold no brace outside their strings, so the first ``}`` is most often that end, found by a
+    scan for one byte (a tenth of the time of a search for the three); where it is not, the three are searched."""
+    brace = data.find(b"}", start + 1)
+    if brace > start and data[brace - 1:brace + 2] == b"\n}\n":
+        return brace - 1
+    return data.find(b"\n}\n", start) if brace >= 0 else -1
+
+
 SCAN_PIECE = 1 << 22  # bytes of a state file read at a time while its targets are split
 _ROOM = 1 << 16  # a target's opening line longer than this, cut by the end of a piece, is not this tool's
 
@@ -130,7 +140,7 @@ def split_targets(data: bytes | bytearray, start: int, read: Callable[[int, int]
             return None
         begin = m.end()
         first, digest = base + begin, hashlib.sha256() if digests is not None else None
-        while (stop := window.find(b"\n}\n", begin)) < 0:
+        while (stop := _section_end(window, begin)) < 0:
             keep = max(begin, len(window) - 2)  # (a line end cut by the piece's end is searched again)
             if digest is not None:
                 digest.update(memoryview(window)[begin:keep])
