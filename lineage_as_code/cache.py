@@ -465,7 +465,8 @@ class ResourceCache:
         signing = _signing_key() if self.enabled else None
         if signing is None or not digests.taken or all(digests.known.get(p) == v for p, v in digests.taken.items()):
             return
-        files = {**digests.known, **digests.taken}
+        files = {path: known for path, known in digests.known.items() if path not in digests.taken}
+        files.update(digests.taken)  # last: the files this run read are the last to go
         kept = dict(list(files.items())[-DIGESTS_KEPT:])
         self._put_signed(self.folder / DIGESTS_NAME, {"format": DIGESTS_FORMAT, "files": {
             path: [*stamp, digest.hex()] for path, (stamp, digest) in kept.items()}}, signing)

@@ -237,6 +237,26 @@ def test_digests_not_signed_by_this_machine_are_not_believed(lac, root, settled)
     assert all(f.data for f in lazy.files) and lazy.digest == read.digest
 
 
+def test_the_digests_kept_are_those_of_the_files_read_last(tmp_path, monkeypatch):
+    from lineage_as_code import cache as cache_module
+    from lineage_as_code.sources import KnownDigests
+
+    monkeypatch.setattr(cache_module, "DIGESTS_KEPT", 2)
+    cache = ResourceCache(tmp_path / "cache")
+    stamp = (1, 2, 3, 4)
+    cache.put_digests(KnownDigests())  # nothing taken: nothing written
+    assert not (tmp_path / "cache" / "digests.json").exists()
+    first = KnownDigests()
+    first.taken = {"/a": (stamp, b"a" * 32), "/b": (stamp, b"b" * 32)}
+    cache.put_digests(first)
+    second = cache.known_digests()
+    assert second is not None and second.known == first.taken
+    second.taken = {"/c": (stamp, b"c" * 32), "/a": (stamp, b"a" * 32)}  # /a read again, /b not
+    cache.put_digests(second)
+    again = cache.known_digests()
+    assert again is not None and set(again.known) == {"/a", "/c"}
+
+
 def test_a_row_edited_or_deleted_in_the_store_is_seen_after_a_remembered_plan(lac, root, monkeypatch):
     import duckdb
 
