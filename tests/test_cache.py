@@ -213,6 +213,25 @@ def test_a_manifest_changed_after_its_digest_was_taken_from_the_cache_is_an_erro
         _ = lazy.lineage
 
 
+def test_a_manifest_grown_after_its_digest_was_taken_from_the_cache_is_an_error_without_reading_it(lac, root,
+                                                                                                    settled):
+    """Its size says it is not the file that was hashed: it is not read (it may be of any size by now)."""
+    import tracemalloc
+
+    from lineage_as_code.errors import SourceError
+
+    lac("plan", cwd=root)
+    lazy = _read(root)
+    os.truncate(root / "manifests" / "reporting.csv", 512 * 2**20)  # (sparse: no disk is written)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError, match="reporting.csv: changed while this run read it"):
+            _ = lazy.lineage
+        assert tracemalloc.get_traced_memory()[1] < 64 * 2**20
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_manifest_changed_just_before_it_was_hashed_is_not_remembered(lac, root, monkeypatch):
     """Its stamp could stay as it is through a second write within the file system's timestamp granularity."""
     from lineage_as_code import sources

@@ -83,14 +83,17 @@ class ManifestFile:
         digest was taken (the same stamp, or the same bytes); SourceError otherwise."""
         if self.path is None:
             return self.data
+        changed = SourceError(f"{self.name}: changed while this run read it; run again")
         try:
             with self.path.open("rb") as fh:
                 stamp = _stamp(os.fstat(fh.fileno()))
-                data = fh.read()
+                if self.stamp is not None and stamp[1] != self.stamp[1]:  # other bytes: not read (it may have grown)
+                    raise changed
+                data = fh.read(stamp[1] + 1)
         except OSError as exc:
             raise SourceError(f"{self.name}: cannot read: {exc.strerror or exc}") from exc
         if stamp != self.stamp and hashlib.sha256(data).digest() != self.sha256:
-            raise SourceError(f"{self.name}: changed while this run read it; run again")
+            raise changed
         return data
 
 
