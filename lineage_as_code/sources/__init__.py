@@ -110,10 +110,12 @@ class KnownDigests:
         self.taken: dict[str, tuple[Stamp, bytes]] = {}
 
     def get(self, path: Path, stamp: Stamp) -> bytes | None:
-        found = self.known.get(str(path.resolve()))
+        """The digest recorded for the file at ``path`` stamped ``stamp``; None when there is none."""
+        where = str(path.resolve())
+        found = self.known.get(where)
         if found is None or found[0] != stamp:
             return None
-        self.taken[str(path.resolve())] = found
+        self.taken[where] = found  # (kept at the next write: a file read is among the last to go)
         return found[1]
 
     def take(self, path: Path, stamp: Stamp, digest: bytes, started_ns: int) -> None:
@@ -319,7 +321,9 @@ def open_source(uri: str, base: Path | None = None, *, within: Path | None = Non
 
     Relative local paths resolve against ``base`` (the folder of lac.yaml) when given. With
     ``within``, a local file that resolves outside that folder (through ``..`` or a link) is an
-    error; files whose resolved path is in ``exclude`` (lac.yaml itself) are skipped.
+    error; files whose resolved path is in ``exclude`` (lac.yaml itself) are skipped. With ``digests``,
+    a local file they know, stamped as when it was hashed, is not read until its bytes are asked for,
+    and the digests of the files read are added to them.
     """
     if is_remote(uri):
         from .remote import open_remote
