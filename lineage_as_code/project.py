@@ -38,13 +38,13 @@ class LoadedManifests:
         freed is given back too. A parse that failed fails the same way when asked again; a lineage let go
         (``let_go``) is an error to ask for."""
         _ = self.digest
-        if self.__dict__.get("let_go") or self.__dict__.get("bytes_let_go"):
+        if self.__dict__.get("let_go") or self.bytes_gone:
             raise RuntimeError("the manifests' lineage was let go: a run that needs it after planning must keep it")
         failed = self.__dict__.get("failed")
         if failed is not None:  # the bytes were handed to that parse: the same error again
             raise failed
         inputs = [ManifestInput(f.name, f.content(), handed_over=True) for f in reversed(self.files)]
-        object.__setattr__(self, "files", tuple(replace(f, data=b"", path=None) for f in self.files))
+        object.__setattr__(self, "files", tuple(f.without_bytes() for f in self.files))
         try:
             with bulk_allocation(), warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ManifestWarning)
@@ -82,7 +82,7 @@ class LoadedManifests:
             self.__dict__["let_go"] = True
             return
         _ = self.digest
-        object.__setattr__(self, "files", tuple(replace(f, data=b"", path=None) for f in self.files))
+        object.__setattr__(self, "files", tuple(f.without_bytes() for f in self.files))
         self.__dict__["bytes_let_go"] = True
 
     @property
@@ -129,12 +129,12 @@ def read_manifests(config: Config, paths: Sequence[str] | None = None, remember:
         within = None if config.allow_outside_root else config.root
     exclude = frozenset({config.source} if config.source else ())
     files: dict[str, ManifestFile] = {}
-    cache = ResourceCache(config.cache_dir)
-    digests = cache.known_digests() if remember else None
+    cache = ResourceCache(config.cache_dir) if remember else None
+    digests = cache.known_digests() if cache is not None else None
     for spec in specs:
         for item in open_source(spec, base, within=within, exclude=exclude, digests=digests):
             files.setdefault(item.name, item)
-    if digests is not None:
+    if cache is not None and digests is not None:
         cache.put_digests(digests)
     return LoadedManifests(tuple(files[name] for name in sorted(files)), dict(config.manifest_defaults),
                            config.field_separator, config.edge_limits)

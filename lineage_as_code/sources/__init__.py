@@ -15,7 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +77,10 @@ class ManifestFile:
     def content_digest(self) -> bytes:
         """sha256 of the bytes as read (kept when the bytes are let go)."""
         return self.sha256 or hashlib.sha256(self.data).digest()
+
+    def without_bytes(self) -> ManifestFile:
+        """This file, its bytes let go and not to be read again (its name, etag and digest kept)."""
+        return replace(self, data=b"", path=None)
 
     def content(self) -> bytes:
         """The bytes: as read, or read now from a file not read yet, which must still be the file whose

@@ -139,14 +139,13 @@ class State:
         yield b"}\n"
 
     @classmethod
-    def from_json(cls, data: bytes, where: str, opened: Opened | None = None) -> State:
+    def from_json(cls, data: bytes, where: str) -> State:
         """Parse a state document; StateError naming the file and the place when
         ``schemas/state.schema.json`` refuses it (see ``state/document.py``). In the layout this tool
         writes, each target's entries are parsed when first asked for (a plan that needs none of a
-        target's entries, or only their digest, never parses them). ``opened``: the file ``data`` was read
-        from, kept open; its sections are then read from it again when needed, and none of ``data`` is
-        kept (a million entries are a few hundred MB of lines)."""
-        state = cls._laid_out(data, len(data), data.endswith(CLOSE), where, opened)
+        target's entries, or only their digest, never parses them). A state file is read with ``from_file``,
+        which keeps none of it."""
+        state = cls._laid_out(data, len(data), data.endswith(CLOSE), where, None)
         return cls._parsed_whole(data, where) if state is None else state
 
     @classmethod
@@ -159,7 +158,7 @@ class State:
         head = opened[0:min(size, HEAD_BYTES)]
         closes = size >= len(CLOSE) and opened[size - len(CLOSE):size] == CLOSE
         state = cls._laid_out(head, size, closes, where, opened)
-        return cls.from_json(opened.whole(), where, opened) if state is None else state
+        return cls._parsed_whole(opened.whole(), where) if state is None else state  # (not split again)
 
     @classmethod
     def _laid_out(cls, data: bytes | bytearray, size: int, closes: bool, where: str, opened: Opened | None
