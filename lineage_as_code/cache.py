@@ -48,14 +48,14 @@ from importlib import metadata
 from itertools import chain, pairwise
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import __version__
 from .canonical import LazyBody, canonical_text, encoder, kept_encoded, plain_value
 from .config import TargetConfig
 from .errors import Problem, SourceError
 from .opened import Opened, Spill, open_at, read_opened
-from .plan.contract import Resource
+from .plan.contract import UNPLACED, Digests, Resource, ResourceTable
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
 from .sources import KnownDigests, Stamp
@@ -71,7 +71,7 @@ KEY_FILE_ENV = "LAC_CACHE_KEY_FILE"
 
 @dataclass(frozen=True)
 class CachedResources:
-    resources: list[Resource]
+    resources: Sequence[Resource]  # a ResourceTable, or a list
     column_edges: int
     notes: tuple[Problem, ...] = ()  # the warnings parsing the manifests gave: a plan from the cache repeats them
 
@@ -144,7 +144,7 @@ def _encoded(body: Any) -> bytes:
 # The columns of integers, each with its numpy type (little-endian, whatever the machine's order).
 _INTS = {"spans": "<i8", "placed": "<i8", "kind_codes": "<i4", "require_counts": "<i4", "requires": "<i8",
          "edge_counts": "<i4", "edges": "<i8"}
-_UNPLACED = -2  # in ``placed``: a body whose placeholder flag's place is not known (-1: it cannot be placed)
+_UNPLACED = UNPLACED  # in ``placed``: a body whose placeholder flag's place is not known (-1: it cannot be placed)
 
 _STRINGS = ("addresses", "sources", "literals", "keys")  # columns that are JSON arrays of strings
 _COLUMNS = (*_STRINGS, "hashes", *_INTS)
@@ -164,9 +164,11 @@ def _strings_of(values: Sequence[Any]) -> Iterator[bytes]:
     yield b"]"
 
 
-def _hashes_of(hashes: list[Any]) -> tuple[int, Iterator[bytes]]:
+def _hashes_of(hashes: Sequence[Any]) -> tuple[int, Iterator[bytes]]:
     """The hashes' column and its width: every hash one after another where all are ASCII strings of one
     width (a translation's sha256 digests are), else a JSON array of strings (width 0)."""
+    if isinstance(hashes, Digests):  # (their hex text, a run of them at a time)
+        return 2 * Digests.SIZE, (hashes.hex(at, at + _CHUNK).encode() for at in range(0, len(hashes), _CHUNK))
     width = len(hashes[0]) if hashes and type(hashes[0]) is str else 0
     if width and set(map(len, hashes)) == {width} and all(map(str.isascii, hashes)):
         return width, ("".join(hashes[at:at + _CHUNK]).encode() for at in range(0, len(hashes), _CHUNK))
@@ -185,15 +187,19 @@ def _columns(resources: Sequence[Resource], spans: array, placed: array, header:
     (one column's lists at a time); the header's ``kinds`` and ``hash_width`` are set in ``header``. Every
     string field is checked to be one, every edge to be a pair: TypeError or ValueError otherwise (such a
     translation is not cached; it could not be read back as made)."""
-    addresses = list(map(attrgetter("address"), resources))
+    def field(name: str) -> list[Any]:
+        if isinstance(resources, ResourceTable):
+            return resources.field(name)
+        return list(map(attrgetter(name), resources))
+    addresses = field("address")
     yield "addresses", _strings_of(addresses)
-    yield "sources", _strings_of(list(map(attrgetter("source"), resources)))
-    header["hash_width"], hashes = _hashes_of(list(map(attrgetter("hash"), resources)))
+    yield "sources", _strings_of(field("source"))
+    header["hash_width"], hashes = _hashes_of(field("hash"))
     yield "hashes", hashes
     yield "spans", _ints(spans, _INTS["spans"])
     yield "placed", _ints(placed, _INTS["placed"])
     kinds: dict[Any, int] = {}
-    codes = [kinds.setdefault(kind, len(kinds)) for kind in map(attrgetter("kind"), resources)]
+    codes = [kinds.setdefault(kind, len(kinds)) for kind in field("kind")]
     if not set(map(type, kinds)) <= {str}:
         raise TypeError("a kind that is not a string is not cached")
     header["kinds"] = list(kinds)
@@ -201,7 +207,7 @@ def _columns(resources: Sequence[Resource], spans: array, placed: array, header:
     del codes
     # an address required is its resource's index in the file (one string when read back, the very one that
     # resource has), any other as a literal: -1 - its index among them
-    requires = list(map(attrgetter("requires"), resources))
+    requires = field("requires")
     yield "require_counts", _ints(map(len, requires), _INTS["require_counts"])
     required = list(chain.from_iterable(requires))
     del requires
@@ -217,7 +223,7 @@ def _columns(resources: Sequence[Resource], spans: array, placed: array, header:
     del indices, required
     yield "literals", _strings_of(list(literals))
     # each edge a pair of indices in the key table, every key once
-    edges = list(map(attrgetter("edges"), resources))
+    edges = field("edges")
     yield "edge_counts", _ints(map(len, edges), _INTS["edge_counts"])
     pairs = list(chain.from_iterable(edges))
     del edges
@@ -229,7 +235,7 @@ def _columns(resources: Sequence[Resource], spans: array, placed: array, header:
     yield "keys", _strings_of(list(keyed))
 
 
-def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> list[Resource]:
+def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> ResourceTable:
     """The resources of a cache file whose ``header`` was read, its columns read from ``bodies`` (the file
     kept open, or its bytes; its first ``cut`` bytes signed), every body left where it is until read. Every
     index, count and place is checked against what it points into: TypeError, ValueError, KeyError or
@@ -274,7 +280,9 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> l
         text = read("hashes").decode("ascii")
         if len(text) != width * count:
             raise ValueError("column hashes is not of the header's width")
-        hashes = [text[at:at + width] for at in range(0, len(text), width)]
+        hashes: Sequence[str] | None = _digests(text) if width == 2 * Digests.SIZE else None
+        if hashes is None:
+            hashes = [text[at:at + width] for at in range(0, len(text), width)]
         del text  # (a million hashes' text: not held beside them)
     else:
         hashes = strings("hashes", count)
@@ -297,17 +305,26 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> l
     ends_of = keys[ints("edges", None, 0, len(keys))].tolist()
     edges = grouped(ints("edge_counts", count, 0, 1 << 31), list(zip(ends_of[0::2], ends_of[1::2], strict=True)))
     del keys, ends_of
-    if count and bool((starts[1:] == ends[:-1]).all()):  # bodies one after another, as a cache is written:
-        bounds = np.append(starts, ends[-1:]).tolist()  # one int where one ends and the next starts
-        body_starts, body_ends = bounds[:-1], bounds[1:]
-    else:
-        body_starts, body_ends = starts.tolist(), ends.tolist()
-    del starts, ends, spans
-    return [Resource(address, kind, LazyBody(bodies, start, end, None if place == _UNPLACED else place), source,
-                     held, pairs, digest)
-            for address, kind, start, end, place, source, held, pairs, digest in zip(
-                addresses, of_kind, body_starts, body_ends, placed.tolist(), sources, requires, edges, hashes,
-                strict=True)]
+    return ResourceTable(addresses, of_kind, hashes, sources, requires, edges, data=bodies, starts=_int_array(starts),
+                         ends=_int_array(ends), placed=_int_array(placed))
+
+
+def _digests(text: str) -> Digests | None:
+    """A hashes column of SHA-256 hex digests as ``Digests`` (32 bytes each, not a string each), where every
+    one is lowercase hex as a translation writes it, so reads back the same; else None."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return Digests(raw) if raw.hex() == text else None
+
+
+def _int_array(values: Any) -> array:
+    """A numpy array of integers as an ``array('q')`` (8 bytes an item, read one at a time without numpy's
+    scalar per read)."""
+    import numpy as np
+
+    return array("q", np.ascontiguousarray(values, dtype=np.int64).tobytes())
 
 
 _TAIL = 1 << 16  # bytes of a cache file's end read first, to find its header line
@@ -541,17 +558,20 @@ class ResourceCache:
         spans = array("q")  # where each body is in the file: start, end
         placed = array("q")  # where each body's placeholder flag goes, when known (``TextBody.placed``)
         added = []  # the resources whose bodies were added here
+        table = resources if isinstance(resources, ResourceTable) else None
         try:
-            for i, r in enumerate(resources):
-                body = r.body
-                span = body.span_in(spill) if type(body) is LazyBody else None
+            for i in range(len(resources)):
+                span = table.span_at(i, spill) if table is not None else None
+                if span is None:
+                    body = table.body_at(i) if table is not None else resources[i].body
+                    span = body.span_in(spill) if type(body) is LazyBody else None
                 if span is None:
                     data = _encoded(body)
                     begin = spill.add(data)
                     span = (begin, begin + len(data))
                     added.append(i)
                 spans.extend(span)
-                place = getattr(body, "placed", None)
+                place = table.placed_at(i) if table is not None else getattr(resources[i].body, "placed", None)
                 placed.append(_UNPLACED if place is None else place)
             heads = spill.size
             header: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "column_edges": value.column_edges,
@@ -580,7 +600,12 @@ class ResourceCache:
         except (TypeError, ValueError, OSError):  # a body that is not plain JSON data is not cached
             spill.discard()
             return
+        if table is not None:  # every body is now in the file: the table reads them all from there
+            if added:
+                table.read_from(spill, spans[0::2], spans[1::2], placed)
+            return
+        listed = cast("list[Resource]", resources)
         for i in added:  # one at a time: each text goes as its resource is swapped
-            r = resources[i]
+            r = listed[i]
             body = LazyBody(spill, spans[2 * i], spans[2 * i + 1], None if placed[i] == _UNPLACED else placed[i])
-            resources[i] = Resource(r.address, r.kind, body, r.source, r.requires, r.edges, r.hash)
+            listed[i] = Resource(r.address, r.kind, body, r.source, r.requires, r.edges, r.hash)

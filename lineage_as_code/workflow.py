@@ -23,7 +23,7 @@ from .errors import ManifestWarning, PlanError, Problem, SourceError, StalePlanE
 from .model import bulk_allocation
 from .opened import Spill
 from .plan.build import TargetInput, build_plan, check_mode
-from .plan.contract import Capabilities, KnownResources
+from .plan.contract import Capabilities, KnownResources, ResourceTable
 from .plan.model import Plan, PlanScope, TargetPlan
 from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
@@ -89,15 +89,17 @@ def _read_again(config: Config, request: PlanRequest, loaded: LoadedManifests) -
 
 
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack, owner: str = "",
-            loaded: LoadedManifests | None = None, keep_lineage: bool = False) -> tuple[Plan, dict[str, Target]]:
+            loaded: LoadedManifests | None = None, keep_lineage: bool = False, applying: bool = False
+            ) -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
     ``loaded`` is the manifests of ``request.paths`` when the caller has read them already; their
     lineage is let go once every target has translated it, unless ``keep_lineage``. A new translation
     writes its bodies to the cache file as it makes them (with the cache off, to a file no name reaches),
     and the run reads each from there when it needs it: a plan, and an apply, which writes each twice (to
     the target in the order they were made, read ahead a few hundred at a time; to state by content hash),
-    holds none of their text (about 215 MB at 1M Lineage Builder rows). Callers run it inside
-    ``bulk_allocation``."""
+    holds none of their text (about 215 MB at 1M Lineage Builder rows). A plan keeps the resources as the
+    columns they were made in (``ResourceTable``); one to be applied (``applying``) makes each a Resource,
+    which the apply lets go once state records it. Callers run it inside ``bulk_allocation``."""
     manifests = loaded or read_manifests(config, request.paths, remember=True)
     if request.retry_uncertain:
         state = _retrying(state)
@@ -165,14 +167,19 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         translated.append((tc, target, caps, refresh, cached, key, spill))
     for notes in served:  # said once: a parse above said them already
         repeat(notes)
-    for tc, target, caps, refresh, cached, key, spill in translated:
+    found.clear()  # each target's resources are held by ``translated`` alone from here, and let go as they are read
+    translated.reverse()
+    while translated:
+        tc, target, caps, refresh, cached, key, spill = translated.pop()
         if key:  # a new translation: cached, and from then on its bodies are read from the cache file
             cache.put(tc.name, key, cached, spill=spill)
-        desired = cached.resources
+        desired, column_edges = cached.resources, cached.column_edges
+        del cached
+        if applying and isinstance(desired, ResourceTable):
+            desired = desired.resources()
         known = KnownResources(state.entries(tc.name))
         current = target.read(desired, known, refresh)
-        inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh,
-                                  cached.column_edges,
+        inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh, column_edges,
                                   # notes read after read(): what the target found may add to them
                                   target.capabilities.notes
                                   + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
@@ -251,7 +258,7 @@ def _verified(config: Config, saved: Plan, state: State, stack: ExitStack, owner
     (with the targets opened for it) when it equals the saved one change for change, else raise
     StalePlanError saying what differs. Nothing in the file is executed as written."""
     _check_fresh(saved, state, where)
-    fresh, targets = _gather(config, _trusted_request(config, saved, where), state, stack, owner)
+    fresh, targets = _gather(config, _trusted_request(config, saved, where), state, stack, owner, applying=True)
     if fresh.manifest_digest != saved.manifest_digest:
         raise StalePlanError(f"{where} was made from other manifests than the ones here now (they changed since); "
                              "run plan again and review the new plan")
@@ -291,7 +298,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
                 plan, targets = _verified(config, saved, state, stack, owner, plan_file)
                 del saved
             else:
-                plan, targets = _gather(config, request, state, stack, owner)
+                plan, targets = _gather(config, request, state, stack, owner, applying=True)
             if not plan.has_changes or not confirm(plan):
                 return plan, None
             policies = {name: config.targets[name].policy for name in targets}

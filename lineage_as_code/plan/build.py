@@ -23,7 +23,7 @@ from ..errors import PlanError
 from ..state import State, StateEntry
 from ..state.content import Content
 from ..state.entries import files_of, hash_lookup
-from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource
+from .contract import ASSET, Capabilities, Current, InputHandling, Policy, Resource, ResourceTable
 from .impact import build_impacts
 from .model import Action, Change, Changes, Plan, PlanScope, Skip, TargetPlan
 
@@ -180,13 +180,18 @@ _PLACEHOLDER = "placeholder for an asset the target lacks (PARTIAL)"
 
 class _Creates:
     """Makes the create of a resource that neither state nor the target holds: what ``Changes`` keeps
-    pending as its resource. Holds only what every such change shares (not the target's input, which
-    holds what the target was read to hold)."""
+    pending as its resource, or as the resource's position in the target's ``ResourceTable`` (``table``), so
+    that a first plan of a million rows makes no Resource to keep. Holds only what every such change shares
+    (not the target's input, which holds what the target was read to hold)."""
 
-    __slots__ = ("owner", "partial", "target")
+    __slots__ = ("owner", "partial", "table", "target")
 
-    def __init__(self, target: str, owner: str, partial: bool) -> None:
-        self.target, self.owner, self.partial = target, owner, partial
+    def __init__(self, target: str, owner: str, partial: bool, table: ResourceTable | None = None) -> None:
+        self.target, self.owner, self.partial, self.table = target, owner, partial, table
+
+    def resource(self, item: Resource | int) -> Resource:
+        """The resource a pending create stands for: itself, or the one at its position in ``table``."""
+        return self.table[item] if type(item) is int and self.table is not None else item  # type: ignore[return-value]
 
     def _after(self, res: Resource) -> Mapping[str, Any]:
         """The body the create of ``res`` writes: an asset's with its placeholder flag."""
@@ -201,18 +206,34 @@ class _Creates:
     def _owner(self, _res: Resource) -> str:
         return self.owner
 
-    def column(self, items: Sequence[Change | Resource], name: str) -> Iterator[Any] | None:
-        """``name`` of each of ``items`` (a made Change, or a resource whose create this makes), for the fields
-        a create takes from its resource alone (the body it writes, its hash, its placeholder flag, its
+    def column(self, items: Sequence[Any], name: str) -> Iterator[Any] | None:
+        """``name`` of each of ``items`` (a made Change, or a pending create: its resource or position), for the
+        fields a create takes from its resource alone (the body it writes, its hash, its placeholder flag, its
         owner): an apply reads them for a batch of a million creates without making a Change of each. None
         for any other field."""
         made = {"after": self._after, "after_hash": self._hash, "placeholder": self._placeholder,
                 "owner": self._owner}.get(name)
         if made is None:
             return None
-        return (getattr(item, name) if isinstance(item, Change) else made(item) for item in items)
+        table = self.table
+        if table is not None and name == "after_hash":  # from the columns: no Resource made
+            kinds, hashes, flag = table.kinds, table.hashes, ":partial" if self.partial else ":full"
+            return (item.after_hash if type(item) is Change else
+                    (hashes[item] + flag if kinds[item] == ASSET else hashes[item]) if type(item) is int
+                    else self._hash(item) for item in items)
+        resource = self.resource
+        return (getattr(item, name) if type(item) is Change else made(resource(item)) for item in items)
 
-    def __call__(self, res: Resource) -> Change:
+    def shared(self, items: Sequence[Any], name: str) -> Iterator[Any]:
+        """``name`` (a field a change shares with its resource: ``_SHARED``) of each of ``items``, read from the
+        table's columns for a pending create kept as a position."""
+        if self.table is None:
+            return map(attrgetter(name), items)
+        values = self.table.field(name)
+        return (values[item] if type(item) is int else getattr(item, name) for item in items)
+
+    def __call__(self, item: Resource | int) -> Change:
+        res = self.resource(item)
         if res.kind == ASSET:
             partial = self.partial
             return Change(self.target, res.address, ASSET, Action.CREATE, self._after(res), self._hash(res), None,
@@ -348,53 +369,71 @@ def _unchanged_test(t: TargetInput, state: Mapping[str, StateEntry],
     return lambda address, digest: hash_of(address) == digest and held(address)
 
 
+def _desired_rows(desired: Sequence[Resource]) -> tuple[Callable[[], Iterator[tuple[Any, str, str, str]]],
+                                                          Callable[[Any], Resource]]:
+    """How ``_desired_changes`` walks ``desired``: a walk giving each resource's handle (what a pending create
+    keeps: the resource, or its position in a ``ResourceTable``), address, kind and hash; and the resource of
+    a handle. A table's walk reads its columns: a resource found unchanged, or left pending, is never made."""
+    if isinstance(desired, ResourceTable):
+        table = desired
+        return (lambda: zip(range(len(table)), table.addresses, table.kinds, table.hashes)), table.__getitem__
+    return (lambda: ((r, r.address, r.kind, r.hash) for r in desired)), (lambda r: r)
+
+
 def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context,
-                     lookup: _Lookup) -> tuple[list[Change | Resource], list[Skip], set[str], int]:
+                     lookup: _Lookup) -> tuple[list[Change | Resource | int], list[Skip], set[str], int]:
     """Changes for what the manifests declare; returns (changes, skipped, kept addresses, unchanged). The
-    create of a resource that neither state nor the target holds is left pending: the resource stands for
-    it (``Changes``)."""
-    changes: list[Change | Resource] = []
+    create of a resource that neither state nor the target holds is left pending: the resource, or its
+    position in the target's table, stands for it (``Changes``)."""
+    changes: list[Change | Resource | int] = []
     skipped: list[Skip] = []
     unresolved: dict[str, str] = {}
     unchanged = 0
     pending = t.policy.input_handling is not InputHandling.UPDATE  # (UPDATE creates no asset)
-    partial = t.policy.input_handling is InputHandling.PARTIAL
+    flag = ":partial" if t.policy.input_handling is InputHandling.PARTIAL else ":full"  # (``asset_hash``)
     entry_of, held_at, add = state.get, lookup.held, changes.append
     same = _unchanged_test(t, state, lookup)
-    for res in (r for r in t.desired if r.kind == ASSET):
-        if same is not None and pending and same(res.address, asset_hash(res, partial)):
+    rows, resource = _desired_rows(t.desired)
+    for handle, address, kind, digest in rows():
+        if kind != ASSET:
+            continue
+        if same is not None and pending and same(address, digest + flag):
             unchanged += 1
             continue
-        entry = entry_of(res.address)
-        held = held_at(res.address, entry)
+        entry = entry_of(address)
+        held = held_at(address, entry)
         if entry is None and held is None and pending:
-            add(res)
+            add(handle)
             continue
-        outcome = _asset_change(res, entry, held, ctx)
+        outcome = _asset_change(resource(handle), entry, held, ctx)
         if outcome == "missing":
-            unresolved[res.address] = f"{res.address} not found in {t.name} (UPDATE mode creates no assets)"
+            unresolved[address] = f"{address} not found in {t.name} (UPDATE mode creates no assets)"
         elif isinstance(outcome, Change):
             changes.append(outcome)
         elif entry is not None:
             unchanged += 1
     kept: set[str] = set()
-    for res in (r for r in t.desired if r.kind != ASSET):
-        missing = [unresolved[a] for a in res.requires if a in unresolved] if unresolved else None
-        if missing:
-            unresolved[res.address] = missing[0]
-            skipped.append(Skip(t.name, res.address, "skipped: " + "; ".join(missing), res.source))
-            if res.address in state:
-                kept.add(res.address)
+    for handle, address, kind, digest in rows():
+        if kind == ASSET:
             continue
-        if same is not None and same(res.address, res.hash):
+        if unresolved:
+            res = resource(handle)
+            missing = [unresolved[a] for a in res.requires if a in unresolved]
+            if missing:
+                unresolved[address] = missing[0]
+                skipped.append(Skip(t.name, address, "skipped: " + "; ".join(missing), res.source))
+                if address in state:
+                    kept.add(address)
+                continue
+        if same is not None and same(address, digest):
             unchanged += 1
             continue
-        entry = entry_of(res.address)
-        held = held_at(res.address, entry)
+        entry = entry_of(address)
+        held = held_at(address, entry)
         if entry is None and held is None:
-            add(res)
+            add(handle)
             continue
-        change = _resource_change(res, entry, held, ctx)
+        change = _resource_change(resource(handle), entry, held, ctx)
         if change is None:
             unchanged += 1
         else:
@@ -435,7 +474,7 @@ def _removals(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Context, lo
     return changes, skipped, out_of_scope
 
 
-def _edges_left_behind(t: TargetInput, changes: Sequence[Change | Resource]) -> list[Skip]:
+def _edges_left_behind(t: TargetInput, changes: Sequence[Change | Resource | int]) -> list[Skip]:
     """On a target without delete, the table edges an update stops declaring: the re-sent resource may
     not replace what it held (the vendor does not say), so they are listed for removal by hand."""
     found = []
@@ -461,7 +500,8 @@ def mass_delete_problem(t: TargetPlan, policy: Policy, managed: int) -> str:
     return ""
 
 
-def _with_prior_body(changes: list[Change | Resource], content: Content | None) -> list[Change | Resource]:
+def _with_prior_body(changes: list[Change | Resource | int], content: Content | None
+                     ) -> list[Change | Resource | int]:
     """Each change with the body its state entry was written with, when state holds it (a pending create
     replaces nothing)."""
     if not content:
@@ -476,13 +516,15 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     """Diff one target; raise PlanError when its policy cannot be honoured. ``content`` is state's
     bodies by content hash (the prior side of each update's field-level diff)."""
     check_mode(t.name, t.type, t.capabilities, t.policy)
-    creates = _Creates(t.name, owner or lineage, t.policy.input_handling is InputHandling.PARTIAL)
+    table = t.desired if isinstance(t.desired, ResourceTable) else None
+    creates = _Creates(t.name, owner or lineage, t.policy.input_handling is InputHandling.PARTIAL, table)
     ctx = _Context(t, lineage, owner or lineage, creates)
     lookup = _Lookup(t.current, t.policy.case_sensitive_match)
     changes, skipped, kept, unchanged = _desired_changes(t, state, ctx, lookup)
     _skip_or_fail(t, skipped)
     # (asked for only when state or the target holds something: a first plan needs no set of a million addresses)
-    desired: set[str] = {r.address for r in t.desired} if state or t.current else set()
+    desired: set[str] = (set(table.addresses) if table is not None else {r.address for r in t.desired}
+                         ) if state or t.current else set()
     removals, undeletable, out_of_scope = _removals(t, state, ctx, lookup, kept, desired)
     declared = _Declared(t.desired)
     changes = [declared.kept(c) if type(c) is Change and c.action in (Action.UPDATE, Action.DELETE) else c
@@ -494,7 +536,8 @@ def build_target_plan(t: TargetInput, state: Mapping[str, StateEntry], lineage: 
     warnings += [f"{address} is kept as it was: this run skipped it" for address in sorted(kept)]
     if t.column_edges and not t.capabilities.supports_column_lineage:
         warnings.append(f"{t.column_edges} column edge(s) not sent: {t.type} does not take column lineage")
-    ordered = Changes(sorted(changes, key=attrgetter("address")), creates)
+    ordered = Changes(sorted(changes, key=attrgetter("address") if table is None else
+                             lambda c: table.addresses[c] if type(c) is int else c.address), creates)
     guard = mass_delete_problem(TargetPlan(t.name, t.type, ordered), t.policy, len(state))
     if guard:
         warnings.insert(0, f"{guard}: apply will refuse this plan without --allow-mass-delete")

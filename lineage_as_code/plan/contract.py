@@ -10,12 +10,12 @@ only parses ``lac.yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
-from ..canonical import content_hash
+from ..canonical import LazyBody, content_hash
 from ..model import slot_init
 from ..state import StateEntry
 from ..state.entries import fields_lookup
@@ -163,6 +163,162 @@ class Resource:
     def file(self) -> str:
         """The manifest file that declared this resource ('' when unknown)."""
         return source_file(self.source)
+
+
+class Digests(Sequence[str]):
+    """SHA-256 digests read as their hex text (a resource's ``hash``), kept as their 32 bytes each: a million
+    hex strings were about 113 bytes each."""
+
+    __slots__ = ("_raw",)
+    SIZE = 32
+
+    def __init__(self, raw: bytes | bytearray = b"") -> None:
+        if len(raw) % self.SIZE:
+            raise ValueError("not a whole number of digests")
+        self._raw = bytearray(raw)
+
+    def add(self, digest: bytes) -> None:
+        """Append one digest (``hashlib.sha256(...).digest()``)."""
+        if len(digest) != self.SIZE:
+            raise ValueError("not a SHA-256 digest")
+        self._raw += digest
+
+    def extend(self, other: Digests) -> None:
+        self._raw += other._raw
+
+    def hex(self, start: int = 0, stop: int | None = None) -> str:
+        """The hex text of digests ``start`` to ``stop``, one after another."""
+        return self._raw[start * self.SIZE:(len(self) if stop is None else stop) * self.SIZE].hex()
+
+    def __len__(self) -> int:
+        return len(self._raw) // self.SIZE
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("digest index out of range")
+        at = index * self.SIZE
+        return self._raw[at:at + self.SIZE].hex()
+
+    def __iter__(self) -> Iterator[str]:
+        raw, size = self._raw, self.SIZE
+        return (raw[at:at + size].hex() for at in range(0, len(raw), size))
+
+
+UNPLACED = -2  # in a ResourceTable's ``placed``: a body whose placeholder flag's place is not known
+# a Resource's field -> the ResourceTable column that holds it
+_TABLE_FIELDS = {"address": "addresses", "kind": "kinds", "hash": "hashes", "source": "sources",
+                 "requires": "requires", "edges": "edges"}
+
+
+class ResourceTable(Sequence[Resource]):
+    """Many resources kept as columns, each made a ``Resource`` only when it is read: at a million resources
+    an object per resource and per body (and the two ints of where its text lies) were about 220 bytes each
+    beside what the columns hold. A body is the text ``data[starts[i]:ends[i]]`` of bytes the resources
+    share (a translation's spill, the cache file), read when the body is (``LazyBody``), or one of ``bodies``
+    where they were made otherwise. Reads as the list of its resources: equal to it, in the same order.
+
+    Who reads many resources for a few fields reads the columns (``addresses``, ``kinds``, ``hashes``,
+    ``sources``, ``requires``, ``edges``) by position."""
+
+    __slots__ = ("_bodies", "_data", "_ends", "_placed", "_starts", "addresses", "edges", "hashes", "kinds",
+                 "requires", "sources")
+
+    def __init__(self, addresses: list[str], kinds: list[str], hashes: Sequence[str], sources: list[str],
+                 requires: list[tuple[str, ...]], edges: list[tuple[tuple[str, str], ...]], *,
+                 data: Any = None, starts: Sequence[int] = (), ends: Sequence[int] = (), placed: Sequence[int] = (),
+                 bodies: list[Mapping[str, Any]] | None = None) -> None:
+        self.addresses, self.kinds, self.hashes, self.sources = addresses, kinds, hashes, sources
+        self.requires, self.edges = requires, edges
+        self._data, self._starts, self._ends, self._placed, self._bodies = data, starts, ends, placed, bodies
+        if not (len(kinds) == len(hashes) == len(sources) == len(requires) == len(edges) == len(addresses)) or (
+                len(bodies) != len(addresses) if bodies is not None
+                else not len(starts) == len(ends) == len(placed) == len(addresses)):
+            raise ValueError("columns of different lengths")
+
+    def field(self, name: str) -> list[Any]:
+        """The column of the resources' field ``name`` (a Resource's attribute other than ``body``)."""
+        return getattr(self, _TABLE_FIELDS[name])  # type: ignore[no-any-return]
+
+    def read_from(self, data: Any, starts: Sequence[int], ends: Sequence[int], placed: Sequence[int]) -> None:
+        """Read every body from now on as ``data[starts[i]:ends[i]]``: where they were all written again (the
+        cache file), the same texts."""
+        if not len(starts) == len(ends) == len(placed) == len(self):
+            raise ValueError("columns of different lengths")
+        self._data, self._starts, self._ends, self._placed, self._bodies = data, starts, ends, placed, None
+
+    def body_at(self, i: int) -> Mapping[str, Any]:
+        """The body of resource ``i``: a new view of its text each time it is asked for."""
+        if self._bodies is not None:
+            return self._bodies[i]
+        place = self._placed[i]
+        return LazyBody(self._data, self._starts[i], self._ends[i], None if place == UNPLACED else place)
+
+    def span_at(self, i: int, data: object) -> tuple[int, int] | None:
+        """Where the text of resource ``i``'s body lies in ``data``, when that is where it is read from."""
+        return (self._starts[i], self._ends[i]) if self._bodies is None and self._data is data else None
+
+    def placed_at(self, i: int) -> int | None:
+        """Where resource ``i``'s body's placeholder flag goes in its text, when known."""
+        if self._bodies is not None:
+            return getattr(self._bodies[i], "placed", None)
+        place = self._placed[i]
+        return None if place == UNPLACED else place
+
+    def resources(self) -> list[Resource]:
+        """Every resource, made: for an apply, which writes each one and lets each go once state records it
+        (a table would be held whole to the end). A body that starts where the one before it ends shares
+        that one int with it."""
+        if self._bodies is not None:
+            bodies: Iterable[Mapping[str, Any]] = self._bodies
+        else:
+            data, starts, ends = self._data, self._starts, self._ends
+            if len(starts) and starts[1:] == ends[:-1]:  # one after another (a cache file, a block's spill)
+                bounds = [*starts, ends[-1]]
+                starts, ends = bounds[:-1], bounds[1:]
+            bodies = (LazyBody(data, start, end, None if place == UNPLACED else place)
+                      for start, end, place in zip(starts, ends, self._placed, strict=True))
+        return [Resource(*fields) for fields in zip(self.addresses, self.kinds, bodies, self.sources, self.requires,
+                                                   self.edges, self.hashes, strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.addresses)
+
+    @overload
+    def __getitem__(self, index: int) -> Resource: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Resource]: ...
+
+    def __getitem__(self, index: int | slice) -> Resource | list[Resource]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self.addresses)
+        return Resource(self.addresses[index], self.kinds[index], self.body_at(index), self.sources[index],
+                        self.requires[index], self.edges[index], self.hashes[index])
+
+    def __iter__(self) -> Iterator[Resource]:
+        return map(self.__getitem__, range(len(self.addresses)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ResourceTable({len(self)} resources)"
 
 
 def source_file(source: str) -> str:

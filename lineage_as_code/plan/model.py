@@ -82,8 +82,8 @@ _SHARED = frozenset({"address", "kind", "source", "requires", "edges"})
 
 class Changes(Sequence[Change]):
     """A target plan's changes, in order, where most of them are the create of a resource that neither
-    state nor the target holds: such a change is kept as its resource (``pending``) and made, by ``make``,
-    each time it is read. A first plan of a million rows then holds no Change, body view or asset hash per
+    state nor the target holds: such a change is kept as its resource, or that resource's position in a
+    ``ResourceTable`` (``pending``), and made, by ``make``, each time it is read. A first plan of a million rows then holds no Change, body view or asset hash per
     row (about 350 bytes each), and whoever counts the changes by action or kind reads ``column`` without
     making them. Reads as the tuple of its changes: equal to it, in the same order."""
 
@@ -91,7 +91,7 @@ class Changes(Sequence[Change]):
 
     def __init__(self, items: Sequence[Any], make: Callable[[Any], Change], keep: bool = False,
                  taken_from: tuple[Changes, list[int]] | None = None) -> None:
-        self._items = items  # each a Change, or a resource whose create ``make`` makes
+        self._items = items  # each a Change, or what ``make`` makes a create of (a resource, or its position)
         self._make = make
         self._made: list[int] | None = None  # the positions of the Changes among them, once asked for
         # with ``keep`` (a batch: a target and then state read the same fields of it), the fields ``make``
@@ -180,8 +180,9 @@ class Changes(Sequence[Change]):
             for i in self._made:
                 actions[i] = items[i].action
             return iter(actions)
-        if name in _SHARED:
-            return map(attrgetter(name), self._items)
+        if name in _SHARED:  # (a pending create kept as a position: ``make.shared`` reads it)
+            shared = getattr(self._make, "shared", None)
+            return map(attrgetter(name), self._items) if shared is None else shared(self._items, name)
         kept = self._kept(name)
         if kept is not None:
             return iter(kept)

@@ -18,9 +18,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..model import Lineage
-from ..plan.contract import ASSET, Capabilities, Current, ItemResult, Resource, content_hash
+from ..plan.contract import (
+    ASSET,
+    UNPLACED,
+    Capabilities,
+    Current,
+    Digests,
+    ItemResult,
+    Resource,
+    ResourceTable,
+    content_hash,
+)
 
-__all__ = ["ASSET", "Capabilities", "Current", "ItemResult", "Resource", "Target", "content_hash"]
+__all__ = ["ASSET", "UNPLACED", "Capabilities", "Current", "Digests", "ItemResult", "Resource", "ResourceTable", "Target",
+           "content_hash"]
 
 
 @runtime_checkable
@@ -32,7 +43,7 @@ class Target(Protocol):
     @property
     def capabilities(self) -> Capabilities: ...
 
-    def translate(self, lineage: Lineage) -> list[Resource]:
+    def translate(self, lineage: Lineage) -> Sequence[Resource]:
         """Return the target's resources for ``lineage``; pure, no I/O. A lineage handed over for its last
         use (``owned``) may be taken apart as it is translated (``Lineage.take``), by a translation that
         reads nothing of it afterwards."""

@@ -307,7 +307,7 @@ class DuckDBTarget:
                 raise TerminalTargetError(f"target {self.name!r}: cannot open {self.path}: {exc}") from exc
         return self._conn
 
-    def translate(self, lineage: Lineage) -> list[Resource]:
+    def translate(self, lineage: Lineage) -> Sequence[Resource]:
         return lineage_resources(lineage, take_apart=True)  # nothing here reads the lineage afterwards
 
     def read(self, desired: Sequence[Resource], known: Mapping[str, Current], refresh: bool) -> Mapping[str, Current]:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import weakref
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from typing import Any, TypeVar
 
-from ..canonical import LazyBody, TextBody, body_spill, canonical_json
+from ..canonical import TextBody, body_spill, canonical_json
 from ..model import (
     Asset,
     AssetPositions,
@@ -36,7 +36,7 @@ from ..model import (
     location_text,
 )
 from ..opened import Spill
-from .base import ASSET, Resource
+from .base import ASSET, UNPLACED, Digests, ResourceTable
 
 _T = TypeVar("_T")
 
@@ -249,18 +249,53 @@ class _ProcessTexts:
                                                 inputs, outputs))
 
 
-def _body(text: str, spill: Spill | None = None, placed: int | None = None) -> tuple[TextBody, str]:
-    """The body whose canonical JSON is ``text``, and its content hash: the text is encoded once, hashed,
-    and kept, or written to ``spill`` (``bodies_spilled_to``) and read back from there when needed. No body
-    refers to the Asset or Process it was written from, so a run can let the lineage go once it is
-    translated; writing a body again (the cache, state's content, a DuckDB row) takes its text as it is.
-    ``placed``: where an asset's placeholder flag goes in ``text``, when known (``TextBody.place_of``)."""
-    data = text.encode()
-    digest = hashlib.sha256(data).hexdigest()
-    if spill is None:
-        return TextBody(data, placed), digest
-    start = spill.add(data)  # (its end is the spill's size, the next body's start: one int for the two)
-    return LazyBody(spill, start, spill.size, placed), digest
+class _Made:
+    """The columns of the resources a translation makes, in order: a ``ResourceTable``, no Resource or body
+    object per resource. Each body's canonical JSON is encoded once, hashed, and written to the run's spill
+    (``bodies_spilled_to``), read back from there when needed, or, with none, kept as a ``TextBody``. No
+    body refers to the Asset or Process it was written from, so a run can let the lineage go once it is
+    translated; writing a body again (the cache, state's content, a DuckDB row) takes its text as it is."""
+
+    def __init__(self, spill: Spill | None) -> None:
+        self.spill = spill
+        self.addresses: list[str] = []
+        self.kinds: list[str] = []
+        self.hashes = Digests()
+        self.sources: list[str] = []
+        self.requires: list[tuple[str, ...]] = []
+        self.edges: list[tuple[tuple[str, str], ...]] = []
+        self.starts, self.ends, self.placed = array("q"), array("q"), array("q")
+        self.bodies: list[Mapping[str, Any]] | None = None if spill is not None else []
+
+    def add(self, address: str, kind: str, text: str, source: str, requires: tuple[str, ...] = (),
+            edges: tuple[tuple[str, str], ...] = (), placed: int | None = None) -> None:
+        """One resource, its body's canonical JSON ``text`` (``placed``: where an asset's placeholder flag goes
+        in it, when known)."""
+        data = text.encode()
+        self.hashes.add(hashlib.sha256(data).digest())
+        if self.bodies is None:
+            spill = self.spill
+            self.starts.append(spill.add(data))  # type: ignore[union-attr]
+            self.ends.append(spill.size)  # type: ignore[union-attr]
+            self.placed.append(UNPLACED if placed is None else placed)
+        else:
+            self.bodies.append(TextBody(data, placed))
+        self.addresses.append(address)
+        self.kinds.append(kind)
+        self.sources.append(source)
+        self.requires.append(requires)
+        self.edges.append(edges)
+
+    def table(self, *after: _Made) -> ResourceTable:
+        """These resources, then those of each of ``after`` (made beside the same spill), as one table."""
+        for other in after:
+            for name in ("addresses", "kinds", "hashes", "sources", "requires", "edges", "starts", "ends", "placed"):
+                getattr(self, name).extend(getattr(other, name))
+            if self.bodies is not None and other.bodies is not None:
+                self.bodies.extend(other.bodies)
+        return ResourceTable(self.addresses, self.kinds, self.hashes, self.sources, self.requires, self.edges,
+                             data=self.spill, starts=self.starts, ends=self.ends, placed=self.placed,
+                             bodies=self.bodies)
 
 
 def _handed(values: list[Any]) -> Iterator[Any]:
@@ -276,7 +311,7 @@ def _popped(values: dict[str, _T]) -> Iterator[_T]:
         yield values.pop(key)
 
 
-def lineage_resources(lineage: Lineage, take_apart: bool = False) -> list[Resource]:
+def lineage_resources(lineage: Lineage, take_apart: bool = False) -> ResourceTable:
     """Assets first, then processes, each process requiring its assets. An asset's source is the
     first process (in id order) that references it.
 
@@ -307,13 +342,13 @@ def _edges_held(inputs: list[str], outputs: list[str], requires: list[str]
     return tuple([(i, o) for i in inputs for o in outputs]), tuple(dict.fromkeys(requires))
 
 
-def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Resource]:
+def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> ResourceTable:
     # asset key -> (its address, one string shared by the asset and its users; the source of the first
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
     texts = _ProcessTexts()
     spill = body_spill()
-    made = []
+    made = _Made(spill)
     for p in processes:
         source = str(p.source)
         inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
@@ -324,20 +359,17 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> list[Re
                 found = used[key] = (asset_address_of(key), source)
             requires.append(found[0])
         edges, held = _edges_held(inputs, outputs, requires)
-        body, digest = _body(texts(p, inputs, outputs), spill)
-        made.append(Resource(process_address(p), "process", body, source, held, edges, digest))
-    resources = []
+        made.add(process_address(p), "process", texts(p, inputs, outputs), source, held, edges)
+    resources = _Made(spill)
     for a in assets:
         at, source = used.get(a.key) or (asset_address(a), "")
         text, placed = _asset_json(a)
-        body, digest = _body(text, spill, placed)
-        resources.append(Resource(at, ASSET, body, source, hash=digest))
-    resources.extend(made)
-    return resources
+        resources.add(at, ASSET, text, source, placed=placed)
+    return resources.table(made)
 
 
 def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, owned: bool = False
-                     ) -> list[Resource]:
+                     ) -> ResourceTable:
     """``_resources`` of a ProcessBlock's processes, read from its columns, equal to those of its Processes
     (a test holds them so): each asset's key and address found once, by its position in the block, and
     the first process that uses each asset found from the positions before any resource is made, not by a
@@ -373,8 +405,8 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
         np.minimum.at(first, np.array([position_of[key] for key in keys], dtype=np.int64), first.copy())
     first_user = first.tolist()
     del first
-    spill = body_spill()
-    resources = []
+    made = _Made(body_spill())
+    add = made.add
     if table is not None and assets is table:  # the assets the positions point at, as columns: read in order
         for connection, database, key, name, platform, schema, type_, address, used in zip(
                 table.connections, table.databases, table.keys_, table.names, table.platforms, table.schemas,
@@ -384,9 +416,8 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
             except TypeError:  # a field that is not a string: the generic encoder
                 text, placed = canonical_json(asset_body(Asset(platform, database, schema, name, type_, connection)
                                                          .with_key(key))), None
-            body, digest = _body(text, spill, placed)
-            resources.append(Resource(address if used < n else asset_address_of(key), ASSET, body,
-                                      sources[used] if used < n else "", hash=digest))
+            add(address if used < n else asset_address_of(key), ASSET, text, sources[used] if used < n else "",
+                placed=placed)
     else:
         position_of = position_of or {key: j for j, key in enumerate(keys)}
         for asset in assets.values() if isinstance(assets, AssetTable) else assets:
@@ -395,8 +426,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
             at, source = ((addresses[pos], sources[used]) if pos is not None and used < n
                           else (asset_address(asset), ""))
             text, placed = _asset_json(asset)
-            body, digest = _body(text, spill, placed)
-            resources.append(Resource(at, ASSET, body, source, hash=digest))
+            add(at, ASSET, text, source, placed=placed)
     del position_of, first_user
     if owned and isinstance(assets, AssetTable):
         assets.let_go()  # (``keys`` is kept: the processes' text reads it)
@@ -415,7 +445,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
             ends_at = inputs_of[a:b] + outputs_of[c:d]
             inputs, outputs = [keys[j] for j in ends_at[:b - a]], [keys[j] for j in ends_at[b - a:]]
             edges, held = _edges_held(inputs, outputs, [addresses[j] for j in ends_at])
-        text = texts.written(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs)
-        body, digest = _body(text, spill)
-        resources.append(Resource(process_address_of(pid), "process", body, source, held, edges, digest))
-    return resources
+        add(process_address_of(pid), "process",
+            texts.written(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs), source,
+            held, edges)
+    return made.table()

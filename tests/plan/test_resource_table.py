@@ -1,0 +1,132 @@
+"""A translation's resources kept as columns (``ResourceTable``): a plan of them is the plan of the same
+resources made one by one, whatever state and the target hold; a cache file gives them back as they were;
+and a million of them hold a fraction of the memory their objects did."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lineage_as_code.canonical import bodies_spilled_to
+from lineage_as_code.config import InputHandling, Policy
+from lineage_as_code.manifest import ManifestInput, build_lineage
+from lineage_as_code.opened import Spill
+from lineage_as_code.plan.build import TargetInput, build_target_plan
+from lineage_as_code.plan.contract import Digests, ResourceTable
+from lineage_as_code.plan.model import column
+from lineage_as_code.state import StateEntry
+from lineage_as_code.targets.base import ASSET, Capabilities, Current
+from lineage_as_code.targets.lineage_resources import lineage_resources
+
+FIELDS = ("address", "kind", "action", "after", "after_hash", "prior", "source", "reason", "requires", "edges",
+          "placeholder", "owner")
+
+
+def native_csv(processes: int) -> bytes:
+    """Many small processes: one input and one output each, two column edges (two rows)."""
+    rows = ["process_id,process_name,source,target,source_column,target_column,transform"]
+    for n in range(processes):
+        source, target = f"pg:shop.raw.t{n % 7}", f"pg:shop.stg.out_{n}"
+        rows += [f"p{n},Load {n},{source},{target},id,id,", f"p{n},Load {n},{source},{target},amount,amount,sum"]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def translated(processes: int) -> ResourceTable:
+    table = lineage_resources(build_lineage([ManifestInput("m.csv", native_csv(processes))]))
+    assert isinstance(table, ResourceTable)
+    return table
+
+
+TABLE = translated(12)
+ADDRESSES = list(TABLE.addresses)
+
+
+@st.composite
+def held(draw: st.DrawFn) -> tuple[dict[str, StateEntry], dict[str, Current]]:
+    """What state records and the target holds: each address unknown, recorded as written, recorded with
+    another hash, or held by the target alone (this project's, or unmarked)."""
+    state: dict[str, StateEntry] = {}
+    current: dict[str, Current] = {}
+    for i, address in enumerate(ADDRESSES):
+        how = draw(st.sampled_from(("none", "same", "changed", "ours", "unmarked", "gone")))
+        kind, digest = TABLE.kinds[i], TABLE.hashes[i]
+        recorded = f"{digest}:partial" if kind == ASSET else digest
+        if how in ("same", "changed", "gone"):
+            state[address] = StateEntry(kind, address, recorded if how != "changed" else "0" * 64, kind == ASSET)
+        if how in ("same", "changed"):
+            current[address] = Current(address, kind, address, recorded, kind == ASSET, "lin")
+        elif how in ("ours", "unmarked"):
+            current[address] = Current(address, kind, address, recorded, kind == ASSET,
+                                       "lin" if how == "ours" else "")
+    return state, current
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(held(), st.sampled_from(list(InputHandling)), st.booleans())
+def test_a_plan_of_the_table_is_the_plan_of_its_resources_one_by_one(found, mode, refreshed):
+    state, current = found
+    caps = Capabilities(max_batch_size=5, adopt_by_hash=True)
+    policy = Policy(input_handling=mode, fail_on_errors=False)
+    plans = [build_target_plan(TargetInput("t", "fake", caps, policy, desired, current, refreshed), state, "lin", "lin")
+             for desired in (TABLE, TABLE.resources())]
+    by_table, by_list = plans
+    assert by_table.changes == by_list.changes
+    for name in FIELDS:
+        assert list(column(by_table.changes, name)) == list(column(by_list.changes, name)), name
+    assert (by_table.unchanged, by_table.skipped, by_table.unmanaged, by_table.warnings) == \
+        (by_list.unchanged, by_list.skipped, by_list.unmanaged, by_list.warnings)
+
+
+def test_a_first_plan_keeps_its_creates_as_positions_and_makes_them_when_read():
+    plan = build_target_plan(TargetInput("t", "fake", Capabilities(max_batch_size=5), Policy(), TABLE, {}), {})
+    changes = plan.changes
+    assert len(changes) == len(TABLE) and "pending" in repr(changes)
+    assert [c.address for c in changes] == sorted(TABLE.addresses)
+    one = changes[len(changes) - 1]
+    assert one.after.to_dict() == TABLE[TABLE.addresses.index(one.address)].body.to_dict()
+
+
+def test_digests_read_as_the_hex_text_they_were_made_from():
+    import hashlib
+
+    made = [hashlib.sha256(str(n).encode()).digest() for n in range(5)]
+    digests = Digests()
+    for d in made:
+        digests.add(d)
+    assert list(digests) == [d.hex() for d in made] and digests[-1] == made[-1].hex()
+    assert digests[1:3] == [made[1].hex(), made[2].hex()] and digests.hex(1, 3) == made[1].hex() + made[2].hex()
+
+
+def _held_bytes(make):
+    """The bytes what ``make()`` returns holds (and the value)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        value = make()
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0] - before, value
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_translation_holds_its_resources_as_columns_not_objects(tmp_path):
+    lineage = build_lineage([ManifestInput("m.csv", native_csv(20_000))])
+    spill = Spill.anonymous()
+    try:
+        def translate() -> ResourceTable:
+            with bodies_spilled_to(spill):
+                table = lineage_resources(lineage)
+            spill.flush()  # (the bodies' text on disk, not in what is measured)
+            return table
+        table_bytes, table = _held_bytes(translate)
+        objects_bytes, objects = _held_bytes(table.resources)
+    finally:
+        spill.discard()
+    assert len(table) == len(objects) > 40_000
+    # the columns, the strings they hold included, against the objects one by one beside them (which share
+    # those strings): the columns hold less than the objects alone add
+    assert table_bytes < objects_bytes, (table_bytes / len(table), objects_bytes / len(table))
