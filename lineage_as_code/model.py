@@ -65,6 +65,14 @@ def bulk_allocation() -> Iterator[None]:
 _UNSET = object()  # a field with a default factory that the caller left out
 
 
+def items_equal(items: Sequence[Any], other: object) -> bool:
+    """``__eq__`` of a sequence that reads as the list of its items (made as they are read): equal to any
+    other sequence of equal items in the same order (NotImplemented for a string or a non-sequence)."""
+    if not isinstance(other, Sequence) or isinstance(other, str):
+        return NotImplemented
+    return len(items) == len(other) and all(a == b for a, b in zip(items, other, strict=True))
+
+
 def slot_init(cls: type[_T]) -> type[_T]:
     """Give a frozen, slotted dataclass an ``__init__`` that fills its slots through their descriptors.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -369,14 +370,16 @@ def _unchanged_test(t: TargetInput, state: Mapping[str, StateEntry],
     return lambda address, digest: hash_of(address) == digest and held(address)
 
 
-def _desired_rows(desired: Sequence[Resource]) -> tuple[Callable[[], Iterator[tuple[Any, str, str, str]]],
-                                                          Callable[[Any], Resource]]:
+def _desired_rows(desired: Sequence[Resource], hashes: bool
+                  ) -> tuple[Callable[[], Iterator[tuple[Any, str, str, str]]], Callable[[Any], Resource]]:
     """How ``_desired_changes`` walks ``desired``: a walk giving each resource's handle (what a pending create
-    keeps: the resource, or its position in a ``ResourceTable``), address, kind and hash; and the resource of
-    a handle. A table's walk reads its columns: a resource found unchanged, or left pending, is never made."""
+    keeps: the resource, or its position in a ``ResourceTable``), address, kind and hash (only when
+    ``hashes``: a table's are made as they are read, and a first plan compares none); and the resource of a
+    handle. A table's walk reads its columns: a resource found unchanged, or left pending, is never made."""
     if isinstance(desired, ResourceTable):
         table = desired
-        return (lambda: zip(range(len(table)), table.addresses, table.kinds, table.hashes)), table.__getitem__
+        return (lambda: zip(range(len(table)), table.addresses, table.kinds,
+                            table.hashes if hashes else repeat(""))), table.__getitem__
     return (lambda: ((r, r.address, r.kind, r.hash) for r in desired)), (lambda r: r)
 
 
@@ -393,7 +396,7 @@ def _desired_changes(t: TargetInput, state: Mapping[str, StateEntry], ctx: _Cont
     flag = ":partial" if t.policy.input_handling is InputHandling.PARTIAL else ":full"  # (``asset_hash``)
     entry_of, held_at, add = state.get, lookup.held, changes.append
     same = _unchanged_test(t, state, lookup)
-    rows, resource = _desired_rows(t.desired)
+    rows, resource = _desired_rows(t.desired, same is not None)
     for handle, address, kind, digest in rows():
         if kind != ASSET:
             continue

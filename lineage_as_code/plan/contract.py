@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, overload
 
 from ..canonical import LazyBody, content_hash
-from ..model import slot_init
+from ..model import items_equal, slot_init
 from ..state import StateEntry
 from ..state.entries import fields_lookup
 
@@ -311,9 +311,7 @@ class ResourceTable(Sequence[Resource]):
         return map(self.__getitem__, range(len(self.addresses)))
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return items_equal(self, other)
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -10,7 +10,7 @@ from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
-from ..model import slot_init
+from ..model import items_equal, slot_init
 from ..state import StateEntry
 
 PLAN_FORMAT_VERSION = 2
@@ -118,9 +118,7 @@ class Changes(Sequence[Change]):
         return bool(self._items)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str):
-            return NotImplemented
-        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return items_equal(self, other)
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -4,6 +4,7 @@ and a million of them hold a fraction of the memory their objects did."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import tracemalloc
 
@@ -130,3 +131,25 @@ def test_a_translation_holds_its_resources_as_columns_not_objects(tmp_path):
     # the columns, the strings they hold included, against the objects one by one beside them (which share
     # those strings): the columns hold less than the objects alone add
     assert table_bytes < objects_bytes, (table_bytes / len(table), objects_bytes / len(table))
+
+
+def test_a_table_comes_back_from_the_cache_as_written_whatever_its_hashes(tmp_path):
+    """A translation's table read back from its cache file: the same resources, field for field, its hashes
+    kept as their bytes where every one is lowercase hex of a SHA-256, and as written where one is not."""
+    from lineage_as_code.cache import CachedResources, ResourceCache
+
+    cache = ResourceCache(tmp_path / "cache")
+    spill = cache.spill("local")
+    assert spill is not None
+    with bodies_spilled_to(spill):
+        table = translated(5)
+    cache.put("local", "k" * 32, CachedResources(table, 0), spill=spill)
+    hit = cache.get("local", "k" * 32)
+    assert hit is not None and isinstance(hit.resources, ResourceTable) and isinstance(hit.resources.hashes, Digests)
+    assert [(r.address, r.kind, r.source, r.requires, r.edges, r.hash, r.body.to_dict()) for r in hit.resources] == \
+        [(r.address, r.kind, r.source, r.requires, r.edges, r.hash, r.body.to_dict()) for r in table]
+    odd = table.resources()
+    odd[0] = dataclasses.replace(odd[0], hash=odd[0].hash.upper())  # 64 characters, not as sha256 writes them
+    cache.put("local", "j" * 32, CachedResources(odd, 0))
+    again = cache.get("local", "j" * 32)
+    assert again is not None and list(again.resources.hashes) == [r.hash for r in odd]
