@@ -222,6 +222,8 @@ class _Creates:
             return (item.after_hash if type(item) is Change else
                     (hashes[item] + flag if kinds[item] == ASSET else hashes[item]) if type(item) is int
                     else self._hash(item) for item in items)
+        if table is None:  # every pending create kept as its resource
+            return (getattr(item, name) if type(item) is Change else made(item) for item in items)
         resource = self.resource
         return (getattr(item, name) if type(item) is Change else made(resource(item)) for item in items)
 
