@@ -235,11 +235,13 @@ def _columns(resources: Sequence[Resource], spans: array, placed: array, header:
     yield "keys", _strings_of(list(keyed))
 
 
-def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> ResourceTable:
+def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int, compact: bool = True) -> ResourceTable:
     """The resources of a cache file whose ``header`` was read, its columns read from ``bodies`` (the file
     kept open, or its bytes; its first ``cut`` bytes signed), every body left where it is until read. Every
     index, count and place is checked against what it points into: TypeError, ValueError, KeyError or
-    IndexError for anything that is not a cache file's columns as written."""
+    IndexError for anything that is not a cache file's columns as written. ``compact``: hashes as their
+    bytes and spans as arrays, for a plan; else (an apply, which makes every resource: ``ResourceTable.
+    resources``) as the strings and ints its resources will hold, so that making them makes no second copy."""
     import numpy as np
 
     count, heads, where, width, kinds = (header["count"], header["heads"], header["columns"],
@@ -280,7 +282,7 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> R
         text = read("hashes").decode("ascii")
         if len(text) != width * count:
             raise ValueError("column hashes is not of the header's width")
-        hashes: Sequence[str] | None = _digests(text) if width == 2 * Digests.SIZE else None
+        hashes: Sequence[str] | None = _digests(text) if compact and width == 2 * Digests.SIZE else None
         if hashes is None:
             hashes = [text[at:at + width] for at in range(0, len(text), width)]
         del text  # (a million hashes' text: not held beside them)
@@ -305,8 +307,16 @@ def _resources(header: Mapping[str, Any], bodies: bytes | Opened, cut: int) -> R
     ends_of = keys[ints("edges", None, 0, len(keys))].tolist()
     edges = grouped(ints("edge_counts", count, 0, 1 << 31), list(zip(ends_of[0::2], ends_of[1::2], strict=True)))
     del keys, ends_of
-    return ResourceTable(addresses, of_kind, hashes, sources, requires, edges, data=bodies, starts=_int_array(starts),
-                         ends=_int_array(ends), placed=_int_array(placed))
+    if compact:
+        return ResourceTable(addresses, of_kind, hashes, sources, requires, edges, data=bodies,
+                             starts=_int_array(starts), ends=_int_array(ends), placed=_int_array(placed))
+    if count and bool((starts[1:] == ends[:-1]).all()):  # one after another: one int where one ends, the next starts
+        bounds = np.append(starts, ends[-1:]).tolist()
+        starts_of, ends_of = bounds[:-1], bounds[1:]
+    else:
+        starts_of, ends_of = starts.tolist(), ends.tolist()
+    return ResourceTable(addresses, of_kind, hashes, sources, requires, edges, data=bodies, starts=starts_of,
+                         ends=ends_of, placed=placed.tolist())
 
 
 def _digests(text: str) -> Digests | None:
@@ -512,12 +522,12 @@ class ResourceCache:
             return None
 
     @staticmethod
-    def read(found: CachedFile) -> CachedResources | None:
+    def read(found: CachedFile, compact: bool = True) -> CachedResources | None:
         """The resources of a cache file ``find`` found; None when they cannot be read after all (the file cut
-        in place since, or columns that are not as written)."""
+        in place since, or columns that are not as written). ``compact``: see ``_resources``."""
         try:
-            return CachedResources(_resources(found.header, found.bodies, found.cut), int(found.header["column_edges"]),
-                                   found.notes)
+            return CachedResources(_resources(found.header, found.bodies, found.cut, compact),
+                                   int(found.header["column_edges"]), found.notes)
         except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):
             return None
 

@@ -10,7 +10,7 @@ import functools
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +23,7 @@ from .errors import ManifestWarning, PlanError, Problem, SourceError, StalePlanE
 from .model import bulk_allocation
 from .opened import Spill
 from .plan.build import TargetInput, build_plan, check_mode
-from .plan.contract import Capabilities, KnownResources, ResourceTable
+from .plan.contract import Capabilities, KnownResources, ResourceTable, resources_made_whole
 from .plan.model import Plan, PlanScope, TargetPlan
 from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
@@ -144,7 +144,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     if not keep_lineage and all(f[4] is not None for f in looked):
         manifests.let_go()  # every target served from the cache (or remembered): its bytes go before it is read
     for tc, target, caps, refresh, file, key, noop_key in looked:
-        cached = cache.read(file) if file is not None else None
+        cached = cache.read(file, compact=not applying) if file is not None else None
         found.append((tc, target, caps, refresh, cached, "" if cached is not None else key, noop_key))
     if manifests.bytes_gone and any(f[4] is None for f in found):  # a file found could not be read after all
         manifests = _read_again(config, request, manifests)
@@ -159,7 +159,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
             spill = cache.spill(tc.name) or Spill.anonymous()  # where the bodies go as they are made
             if spill is not None:
                 stack.callback(spill.discard)
-            with bodies_spilled_to(spill):
+            with bodies_spilled_to(spill), resources_made_whole() if applying else nullcontext():
                 cached = CachedResources(target.translate(lineage), edges, manifests.notes)
             del lineage
         if noop_key:

@@ -10,7 +10,10 @@ only parses ``lac.yaml``.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, overload
@@ -214,6 +217,25 @@ class Digests(Sequence[str]):
         return (raw[at:at + size].hex() for at in range(0, len(raw), size))
 
 
+_WHOLE: ContextVar[bool] = ContextVar("resources_made_whole", default=False)
+
+
+@contextmanager
+def resources_made_whole() -> Iterator[None]:
+    """Within it, a translation gives its resources made one by one (a list), not as columns (a
+    ``ResourceTable``): an apply makes every one of them anyway, and lets each go as state records it."""
+    token = _WHOLE.set(True)
+    try:
+        yield
+    finally:
+        _WHOLE.reset(token)
+
+
+def made_whole() -> bool:
+    """Whether a translation is to give its resources made one by one (``resources_made_whole``)."""
+    return _WHOLE.get()
+
+
 UNPLACED = -2  # in a ResourceTable's ``placed``: a body whose placeholder flag's place is not known
 # a Resource's field -> the ResourceTable column that holds it
 _TABLE_FIELDS = {"address": "addresses", "kind": "kinds", "hash": "hashes", "source": "sources",
@@ -282,8 +304,8 @@ class ResourceTable(Sequence[Resource]):
             bodies: Iterable[Mapping[str, Any]] = self._bodies
         else:
             data, starts, ends = self._data, self._starts, self._ends
-            if len(starts) and starts[1:] == ends[:-1]:  # one after another (a cache file, a block's spill)
-                bounds = [*starts, ends[-1]]
+            if isinstance(starts, array) and len(starts) and starts[1:] == ends[:-1]:  # one after another: one
+                bounds = [*starts, ends[-1]]  # int where one ends and the next starts (ints kept are shared already)
                 starts, ends = bounds[:-1], bounds[1:]
             bodies = (LazyBody(data, start, end, None if place == UNPLACED else place)
                       for start, end, place in zip(starts, ends, self._placed, strict=True))

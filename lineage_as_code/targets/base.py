@@ -28,10 +28,11 @@ from ..plan.contract import (
     Resource,
     ResourceTable,
     content_hash,
+    made_whole,
 )
 
 __all__ = ["ASSET", "UNPLACED", "Capabilities", "Current", "Digests", "ItemResult", "Resource", "ResourceTable", "Target",
-           "content_hash"]
+           "content_hash", "made_whole"]
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ from itertools import pairwise, repeat
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
 from typing import Any, TypeVar
 
-from ..canonical import TextBody, body_spill, canonical_json
+from ..canonical import LazyBody, TextBody, body_spill, canonical_json
 from ..model import (
     Asset,
     AssetPositions,
@@ -36,7 +36,7 @@ from ..model import (
     location_text,
 )
 from ..opened import Spill
-from .base import ASSET, UNPLACED, Digests, ResourceTable
+from .base import ASSET, UNPLACED, Digests, Resource, ResourceTable, made_whole
 
 _T = TypeVar("_T")
 
@@ -286,7 +286,7 @@ class _Made:
         self.requires.append(requires)
         self.edges.append(edges)
 
-    def table(self, *after: _Made) -> ResourceTable:
+    def table(self, *after: _Made) -> Sequence[Resource]:
         """These resources, then those of each of ``after`` (made beside the same spill), as one table."""
         for other in after:
             for name in ("addresses", "kinds", "hashes", "sources", "requires", "edges", "starts", "ends", "placed"):
@@ -296,6 +296,33 @@ class _Made:
         return ResourceTable(self.addresses, self.kinds, self.hashes, self.sources, self.requires, self.edges,
                              data=self.spill, starts=self.starts, ends=self.ends, placed=self.placed,
                              bodies=self.bodies)
+
+
+class _Objects:
+    """What ``_Made`` makes, made one by one: a Resource each, its body the same text (within
+    ``resources_made_whole``: an apply makes every resource, and lets each go as state records it)."""
+
+    def __init__(self, spill: Spill | None) -> None:
+        self.spill = spill
+        self.made: list[Resource] = []
+
+    def add(self, address: str, kind: str, text: str, source: str, requires: tuple[str, ...] = (),
+            edges: tuple[tuple[str, str], ...] = (), placed: int | None = None) -> None:
+        data = text.encode()
+        spill = self.spill
+        body = TextBody(data, placed) if spill is None else LazyBody(spill, spill.add(data), spill.size, placed)
+        self.made.append(Resource(address, kind, body, source, requires, edges, hashlib.sha256(data).hexdigest()))
+
+    def table(self, *after: _Objects) -> Sequence[Resource]:
+        """These resources, then those of each of ``after``."""
+        for other in after:
+            self.made.extend(other.made)
+        return self.made
+
+
+def _made(spill: Spill | None) -> _Made | _Objects:
+    """Where a translation puts the resources it makes: columns, or objects within ``resources_made_whole``."""
+    return _Objects(spill) if made_whole() else _Made(spill)
 
 
 def _handed(values: list[Any]) -> Iterator[Any]:
@@ -311,7 +338,7 @@ def _popped(values: dict[str, _T]) -> Iterator[_T]:
         yield values.pop(key)
 
 
-def lineage_resources(lineage: Lineage, take_apart: bool = False) -> ResourceTable:
+def lineage_resources(lineage: Lineage, take_apart: bool = False) -> Sequence[Resource]:
     """Assets first, then processes, each process requiring its assets. An asset's source is the
     first process (in id order) that references it.
 
@@ -342,13 +369,13 @@ def _edges_held(inputs: list[str], outputs: list[str], requires: list[str]
     return tuple([(i, o) for i in inputs for o in outputs]), tuple(dict.fromkeys(requires))
 
 
-def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> ResourceTable:
+def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> Sequence[Resource]:
     # asset key -> (its address, one string shared by the asset and its users; the source of the first
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
     texts = _ProcessTexts()
     spill = body_spill()
-    made = _Made(spill)
+    made = _made(spill)
     for p in processes:
         source = str(p.source)
         inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
@@ -360,16 +387,16 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> Resourc
             requires.append(found[0])
         edges, held = _edges_held(inputs, outputs, requires)
         made.add(process_address(p), "process", texts(p, inputs, outputs), source, held, edges)
-    resources = _Made(spill)
+    resources = _made(spill)
     for a in assets:
         at, source = used.get(a.key) or (asset_address(a), "")
         text, placed = _asset_json(a)
         resources.add(at, ASSET, text, source, placed=placed)
-    return resources.table(made)
+    return resources.table(made)  # type: ignore[arg-type]  # (both made by ``_made``, alike)
 
 
 def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, owned: bool = False
-                     ) -> ResourceTable:
+                     ) -> Sequence[Resource]:
     """``_resources`` of a ProcessBlock's processes, read from its columns, equal to those of its Processes
     (a test holds them so): each asset's key and address found once, by its position in the block, and
     the first process that uses each asset found from the positions before any resource is made, not by a
@@ -405,7 +432,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
         np.minimum.at(first, np.array([position_of[key] for key in keys], dtype=np.int64), first.copy())
     first_user = first.tolist()
     del first
-    made = _Made(body_spill())
+    made = _made(body_spill())
     add = made.add
     if table is not None and assets is table:  # the assets the positions point at, as columns: read in order
         for connection, database, key, name, platform, schema, type_, address, used in zip(

@@ -153,3 +153,14 @@ def test_a_table_comes_back_from_the_cache_as_written_whatever_its_hashes(tmp_pa
     cache.put("local", "j" * 32, CachedResources(odd, 0))
     again = cache.get("local", "j" * 32)
     assert again is not None and list(again.resources.hashes) == [r.hash for r in odd]
+
+
+def test_a_translation_for_an_apply_gives_the_same_resources_made_one_by_one():
+    """An apply makes every resource, so its translation makes them as it goes (no table to copy them
+    from): the same resources, hashes and body texts as the table's, in the same order."""
+    from lineage_as_code.plan.contract import resources_made_whole
+
+    with resources_made_whole():
+        made = lineage_resources(build_lineage([ManifestInput("m.csv", native_csv(12))]))
+    assert type(made) is list and made == TABLE
+    assert [(r.hash, r.body.encoded()) for r in made] == [(r.hash, r.body.encoded()) for r in TABLE]
