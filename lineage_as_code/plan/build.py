@@ -228,8 +228,7 @@ class _Creates:
         return (getattr(item, name) if type(item) is Change else made(resource(item)) for item in items)
 
     def shared(self, items: Sequence[Any], name: str) -> Iterator[Any]:
-        """``name`` (a field a change shares with its resource: ``_SHARED``) of each of ``items``, read from the
-        table's columns for a pending create kept as a position."""
+        """``name`` (a field a change shares with its resource) of each of ``items``, from the table's columns."""
         if self.table is None:
             return map(attrgetter(name), items)
         values = self.table.field(name)
