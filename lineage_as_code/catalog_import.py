@@ -28,8 +28,8 @@ from .compile.writer import build_manifest_csv, build_manifest_yaml, csv_limit
 from .config import Config, TargetConfig
 from .errors import ConfigError, StateError, UsageError
 from .model import Lineage, Process, bulk_allocation
-from .plan.build import asset_hash
 from .plan.contract import ASSET, Current, InputHandling, KnownResources, Resource
+from .plan.creates import asset_hash
 from .project import canonical_file, read_manifests
 from .sources import write_object
 from .state import State, StateEntry, StateStore, open_state_store

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lineage_as_code.cache import CachedResources, ResourceCache
 from lineage_as_code.canonical import LazyBody, canonical_json, canonical_text, indented_json, key_place, with_key
 from lineage_as_code.model import Asset, Lineage, Process
-from lineage_as_code.plan.build import _After
+from lineage_as_code.plan.creates import After as _After
 from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources
 
 # text with what JSON escapes, and what the fast path looks at: quotes, colons, commas, brackets

@@ -6,7 +6,7 @@ from typing import Any
 
 from lineage_as_code.canonical import canonical_json, canonical_text
 from lineage_as_code.model import Lineage, ProcessBlock
-from lineage_as_code.plan.build import _After
+from lineage_as_code.plan.creates import After as _After
 from lineage_as_code.targets.lineage_resources import lineage_resources
 
 
