@@ -164,3 +164,17 @@ def test_a_translation_for_an_apply_gives_the_same_resources_made_one_by_one():
         made = lineage_resources(build_lineage([ManifestInput("m.csv", native_csv(12))]))
     assert type(made) is list and made == TABLE
     assert [(r.hash, r.body.encoded()) for r in made] == [(r.hash, r.body.encoded()) for r in TABLE]
+
+
+def test_a_table_made_without_a_spill_reads_its_bodies_from_the_cache_file_once_written(tmp_path):
+    """A table whose bodies were kept in memory (no spill) is written to the cache whole, and from then on
+    reads each body from the file (its text no longer held), the same bodies."""
+    from lineage_as_code.cache import CachedResources, ResourceCache
+    from lineage_as_code.canonical import LazyBody
+
+    table = translated(4)
+    before = [r.body.to_dict() for r in table]
+    assert not isinstance(table.body_at(0), LazyBody)
+    ResourceCache(tmp_path / "cache").put("local", "k" * 32, CachedResources(table, 0))
+    assert all(isinstance(table.body_at(i), LazyBody) for i in range(len(table)))
+    assert [r.body.to_dict() for r in table] == before
