@@ -54,7 +54,7 @@ from .canonical import LazyBody
 from .config import TargetConfig
 from .errors import Problem, SourceError
 from .opened import Opened, Spill, open_at, read_opened
-from .plan.contract import Resource, ResourceTable
+from .plan.contract import Resource, ResourceTable, made_whole
 from .plan.model import TargetPlan
 from .plan.planfile import target_doc, target_from_doc
 from .sources import KnownDigests, Stamp
@@ -314,12 +314,15 @@ class ResourceCache:
             return None
 
     @staticmethod
-    def read(found: CachedFile, compact: bool = True) -> CachedResources | None:
-        """The resources of a cache file ``find`` found; None when they cannot be read after all (the file cut
-        in place since, or columns that are not as written). ``compact``: see ``cache_columns.resources_of``."""
+    def read(found: CachedFile) -> CachedResources | None:
+        """The resources of a cache file ``find`` found, as a ``ResourceTable`` (within ``resources_made_whole``:
+        made one by one); None when they cannot be read after all (the file cut in place since, or columns that
+        are not as written)."""
+        whole = made_whole()
         try:
-            return CachedResources(resources_of(found.header, found.bodies, found.cut, compact),
-                                   int(found.header["column_edges"]), found.notes)
+            table = resources_of(found.header, found.bodies, found.cut, compact=not whole)
+            return CachedResources(table.resources() if whole else table, int(found.header["column_edges"]),
+                                   found.notes)
         except (OSError, SourceError, ValueError, TypeError, KeyError, IndexError, RecursionError):
             return None
 

@@ -10,7 +10,7 @@ import functools
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -23,7 +23,7 @@ from .errors import ManifestWarning, PlanError, Problem, SourceError, StalePlanE
 from .model import bulk_allocation
 from .opened import Spill
 from .plan.build import TargetInput, build_plan, check_mode
-from .plan.contract import Capabilities, KnownResources, ResourceTable, resources_made_whole
+from .plan.contract import Capabilities, KnownResources, resources_made_whole
 from .plan.model import Plan, PlanScope, TargetPlan
 from .plan.planfile import load_plan, plan_differences
 from .project import LoadedManifests, canonical_file, read_manifests
@@ -89,8 +89,7 @@ def _read_again(config: Config, request: PlanRequest, loaded: LoadedManifests) -
 
 
 def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack, owner: str = "",
-            loaded: LoadedManifests | None = None, keep_lineage: bool = False, applying: bool = False
-            ) -> tuple[Plan, dict[str, Target]]:
+            loaded: LoadedManifests | None = None, keep_lineage: bool = False) -> tuple[Plan, dict[str, Target]]:
     """Read manifests (or the cached translation), what each target holds, and build the plan.
     ``loaded`` is the manifests of ``request.paths`` when the caller has read them already; their
     lineage is let go once every target has translated it, unless ``keep_lineage``. A new translation
@@ -98,8 +97,9 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     and the run reads each from there when it needs it: a plan, and an apply, which writes each twice (to
     the target in the order they were made, read ahead a few hundred at a time; to state by content hash),
     holds none of their text (about 215 MB at 1M Lineage Builder rows). A plan keeps the resources as the
-    columns they were made in (``ResourceTable``); one to be applied (``applying``) makes each a Resource,
-    which the apply lets go once state records it. Callers run it inside ``bulk_allocation``."""
+    columns they were made in (``ResourceTable``); an apply runs it within ``resources_made_whole``, where
+    the translation and the cache give each as a Resource, which the apply lets go once state records it.
+    Callers run it inside ``bulk_allocation``."""
     manifests = loaded or read_manifests(config, request.paths, remember=True)
     if request.retry_uncertain:
         state = _retrying(state)
@@ -144,7 +144,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
     if not keep_lineage and all(f[4] is not None for f in looked):
         manifests.let_go()  # every target served from the cache (or remembered): its bytes go before it is read
     for tc, target, caps, refresh, file, key, noop_key in looked:
-        cached = cache.read(file, compact=not applying) if file is not None else None
+        cached = cache.read(file) if file is not None else None
         found.append((tc, target, caps, refresh, cached, "" if cached is not None else key, noop_key))
     if manifests.bytes_gone and any(f[4] is None for f in found):  # a file found could not be read after all
         manifests = _read_again(config, request, manifests)
@@ -159,7 +159,7 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
             spill = cache.spill(tc.name) or Spill.anonymous()  # where the bodies go as they are made
             if spill is not None:
                 stack.callback(spill.discard)
-            with bodies_spilled_to(spill), resources_made_whole() if applying else nullcontext():
+            with bodies_spilled_to(spill):
                 cached = CachedResources(target.translate(lineage), edges, manifests.notes)
             del lineage
         if noop_key:
@@ -167,19 +167,13 @@ def _gather(config: Config, request: PlanRequest, state: State, stack: ExitStack
         translated.append((tc, target, caps, refresh, cached, key, spill))
     for notes in served:  # said once: a parse above said them already
         repeat(notes)
-    found.clear()  # each target's resources are held by ``translated`` alone from here, and let go as they are read
-    translated.reverse()
-    while translated:
-        tc, target, caps, refresh, cached, key, spill = translated.pop()
+    for tc, target, caps, refresh, cached, key, spill in translated:
         if key:  # a new translation: cached, and from then on its bodies are read from the cache file
             cache.put(tc.name, key, cached, spill=spill)
-        desired, column_edges = cached.resources, cached.column_edges
-        del cached
-        if applying and isinstance(desired, ResourceTable):
-            desired = desired.resources()
+        desired = cached.resources
         known = KnownResources(state.entries(tc.name))
         current = target.read(desired, known, refresh)
-        inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh, column_edges,
+        inputs.append(TargetInput(tc.name, tc.type, caps, tc.policy, desired, current, refresh, cached.column_edges,
                                   # notes read after read(): what the target found may add to them
                                   target.capabilities.notes
                                   + _uncertain_note(state.entries(tc.name), request.retry_uncertain),
@@ -258,7 +252,7 @@ def _verified(config: Config, saved: Plan, state: State, stack: ExitStack, owner
     (with the targets opened for it) when it equals the saved one change for change, else raise
     StalePlanError saying what differs. Nothing in the file is executed as written."""
     _check_fresh(saved, state, where)
-    fresh, targets = _gather(config, _trusted_request(config, saved, where), state, stack, owner, applying=True)
+    fresh, targets = _gather(config, _trusted_request(config, saved, where), state, stack, owner)
     if fresh.manifest_digest != saved.manifest_digest:
         raise StalePlanError(f"{where} was made from other manifests than the ones here now (they changed since); "
                              "run plan again and review the new plan")
@@ -289,7 +283,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
     store = store or open_state_store(config.state_path)
     lock = store.lock("apply")
     try:
-        with ExitStack() as stack, bulk_allocation():
+        with ExitStack() as stack, bulk_allocation(), resources_made_whole():  # an apply makes every resource
             state = store.read()
             owner = state.lineage or str(uuid.uuid4())  # the lineage id the first write gives the state
             if plan_file:
@@ -298,7 +292,7 @@ def apply_project(config: Config, request: PlanRequest, *, plan_file: str | None
                 plan, targets = _verified(config, saved, state, stack, owner, plan_file)
                 del saved
             else:
-                plan, targets = _gather(config, request, state, stack, owner, applying=True)
+                plan, targets = _gather(config, request, state, stack, owner)
             if not plan.has_changes or not confirm(plan):
                 return plan, None
             policies = {name: config.targets[name].policy for name in targets}

@@ -111,9 +111,9 @@ def test_a_run_served_from_the_cache_lets_the_bytes_go_before_it_reads_the_cache
     held_while_read = []
     read = ResourceCache.read
 
-    def reading(found, compact=True):
+    def reading(found):
         held_while_read.append(sum(len(f.data) for f in loaded.files))
-        return read(found, compact)
+        return read(found)
     monkeypatch.setattr(ResourceCache, "read", staticmethod(reading))
     plan = plan_project(config, PlanRequest(("m.csv",)), loaded)
     assert [c.address for c in plan.targets[0].changes if c.kind == "process"] == ["process.p1"]
@@ -137,7 +137,7 @@ def test_a_cache_file_found_but_unreadable_after_the_bytes_went_is_planned_from_
     config = load_config(None)
     plan_project(config, PlanRequest(("m.csv",)))  # translated, and cached
 
-    def unreadable(_found, compact=True):
+    def unreadable(_found):
         if edited:
             (tmp_path / "m.csv").write_bytes(GOOD.replace(b"p1", b"p2"))
     monkeypatch.setattr(ResourceCache, "read", staticmethod(unreadable))

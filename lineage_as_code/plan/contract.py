@@ -10,7 +10,6 @@ only parses ``lac.yaml``.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -298,17 +297,14 @@ class ResourceTable(Sequence[Resource]):
 
     def resources(self) -> list[Resource]:
         """Every resource, made: for an apply, which writes each one and lets each go once state records it
-        (a table would be held whole to the end). A body that starts where the one before it ends shares
-        that one int with it."""
+        (a table would be held whole to the end). Each body's span is the very ints the table holds (a cache
+        read for an apply keeps them as the ints its bodies will share: ``cache_columns.resources_of``)."""
         if self._bodies is not None:
             bodies: Iterable[Mapping[str, Any]] = self._bodies
         else:
-            data, starts, ends = self._data, self._starts, self._ends
-            if isinstance(starts, array) and len(starts) and starts[1:] == ends[:-1]:  # one after another: one
-                bounds = [*starts, ends[-1]]  # int where one ends and the next starts (ints kept are shared already)
-                starts, ends = bounds[:-1], bounds[1:]
+            data = self._data
             bodies = (LazyBody(data, start, end, None if place == UNPLACED else place)
-                      for start, end, place in zip(starts, ends, self._placed, strict=True))
+                      for start, end, place in zip(self._starts, self._ends, self._placed, strict=True))
         return [Resource(*fields) for fields in zip(self.addresses, self.kinds, bodies, self.sources, self.requires,
                                                    self.edges, self.hashes, strict=True)]
 
