@@ -14,6 +14,7 @@ import os
 import tempfile
 import weakref
 from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,16 @@ class Spill:
         if self.size - self._flushed >= self._chunk:
             self.flush()
         return start
+
+    def add_all(self, data: list[bytes]) -> list[int]:
+        """Append each of ``data``, one after another; where each starts, then where the last ends (no copy of
+        them joined: they are written with the next chunk)."""
+        bounds = list(accumulate(map(len, data), initial=self.size))
+        self._pending += data
+        self.size = bounds[-1]
+        if self.size - self._flushed >= self._chunk:
+            self.flush()
+        return bounds
 
     def flush(self) -> None:
         """Write what was added since the last flush."""

@@ -12,13 +12,15 @@ so the lineage it was written from can go once translated. The text is byte for 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import weakref
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise, repeat
+from itertools import islice, pairwise, repeat
 from json.encoder import encode_basestring  # the C string encoder json.dumps(ensure_ascii=False) uses
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from ..canonical import LazyBody, TextBody, body_spill, canonical_json
@@ -111,6 +113,24 @@ def _asset_json(a: Asset) -> tuple[str, int | None]:
         return _asset_text(a)
     except TypeError:
         return canonical_json(asset_body(a)), None
+
+
+def _asset_texts(columns: list[list[str]]) -> tuple[list[str], list[int | None]]:
+    """``_asset_text_of`` of each asset of ``columns`` (connections, databases, keys, names, platforms, schemas,
+    types) and where its flag goes; an asset with a field that is not a string written by the generic
+    encoder (its flag's place then unknown)."""
+    written: list[tuple[str, int | None]]
+    try:
+        written = list(map(_asset_text_of, *columns))
+    except TypeError:
+        written = []
+        for connection, database, key, name, platform, schema, type_ in zip(*columns):
+            try:
+                written.append(_asset_text_of(connection, database, key, name, platform, schema, type_))
+            except TypeError:
+                asset = Asset(platform, database, schema, name, type_, connection).with_key(key)
+                written.append((canonical_json(asset_body(asset)), None))
+    return list(map(itemgetter(0), written)), list(map(itemgetter(1), written))
 
 
 def _attributes_text(attributes: tuple[tuple[str, str], ...], e: Callable[[str], str] = encode_basestring) -> str:
@@ -267,24 +287,27 @@ class _Made:
         self.starts, self.ends, self.placed = array("q"), array("q"), array("q")
         self.bodies: list[Mapping[str, Any]] | None = None if spill is not None else []
 
-    def add(self, address: str, kind: str, text: str, source: str, requires: tuple[str, ...] = (),
-            edges: tuple[tuple[str, str], ...] = (), placed: int | None = None) -> None:
-        """One resource, its body's canonical JSON ``text`` (``placed``: where an asset's placeholder flag goes
-        in it, when known)."""
-        data = text.encode()
-        self.hashes.add(hashlib.sha256(data).digest())
+    def extend(self, kind: str, addresses: Sequence[str], texts: Sequence[str], sources: Sequence[str],
+               requires: Sequence[tuple[str, ...]], edges: Sequence[tuple[tuple[str, str], ...]],
+               placed: Sequence[int | None]) -> None:
+        """A run of resources of one ``kind``, a column each: their bodies' canonical JSON ``texts`` and, per body,
+        where an asset's placeholder flag goes in it when known (``placed``). The run's bodies are encoded,
+        hashed and spilled a column at a time: a call per resource for each took as long as writing the texts."""
+        data = [text.encode() for text in texts]
+        sha = hashlib.sha256
+        self.hashes.extend(Digests(b"".join([sha(d).digest() for d in data])))
         if self.bodies is None:
-            spill = self.spill
-            self.starts.append(spill.add(data))  # type: ignore[union-attr]
-            self.ends.append(spill.size)  # type: ignore[union-attr]
-            self.placed.append(UNPLACED if placed is None else placed)
+            bounds = array("q", self.spill.add_all(data))  # type: ignore[union-attr]
+            self.starts += bounds[:-1]
+            self.ends += bounds[1:]
+            self.placed += array("q", [UNPLACED if at is None else at for at in placed])
         else:
-            self.bodies.append(TextBody(data, placed))
-        self.addresses.append(address)
-        self.kinds.append(kind)
-        self.sources.append(source)
-        self.requires.append(requires)
-        self.edges.append(edges)
+            self.bodies += map(TextBody, data, placed)
+        self.addresses += addresses
+        self.kinds += [kind] * len(data)
+        self.sources += sources
+        self.requires += requires
+        self.edges += edges
 
     def table(self, *after: _Made) -> Sequence[Resource]:
         """These resources, then those of each of ``after`` (made beside the same spill), as one table."""
@@ -306,12 +329,20 @@ class _Objects:
         self.spill = spill
         self.made: list[Resource] = []
 
-    def add(self, address: str, kind: str, text: str, source: str, requires: tuple[str, ...] = (),
-            edges: tuple[tuple[str, str], ...] = (), placed: int | None = None) -> None:
-        data = text.encode()
-        spill = self.spill
-        body = TextBody(data, placed) if spill is None else LazyBody(spill, spill.add(data), spill.size, placed)
-        self.made.append(Resource(address, kind, body, source, requires, edges, hashlib.sha256(data).hexdigest()))
+    def extend(self, kind: str, addresses: Sequence[str], texts: Sequence[str], sources: Sequence[str],
+               requires: Sequence[tuple[str, ...]], edges: Sequence[tuple[tuple[str, str], ...]],
+               placed: Sequence[int | None]) -> None:
+        """``_Made.extend``: the same bodies, as objects (their spans' ints shared, one body's end the next one's
+        start)."""
+        data = [text.encode() for text in texts]
+        spill, sha = self.spill, hashlib.sha256
+        if spill is None:
+            bodies: Iterable[TextBody] = map(TextBody, data, placed)
+        else:
+            bounds = spill.add_all(data)
+            bodies = map(functools.partial(LazyBody, spill), bounds, bounds[1:], placed)
+        self.made += map(Resource, addresses, repeat(kind), bodies, sources, requires, edges,
+                         [sha(d).hexdigest() for d in data])
 
     def table(self, *after: _Objects) -> Sequence[Resource]:
         """These resources, then those of each of ``after``."""
@@ -323,6 +354,21 @@ class _Objects:
 def _made(spill: Spill | None) -> _Made | _Objects:
     """Where a translation puts the resources it makes: columns, or objects within ``resources_made_whole``."""
     return _Objects(spill) if made_whole() else _Made(spill)
+
+
+RUN = 1 << 14  # the most resources made in one ``extend``: their texts and encoded bodies are held at once
+
+# what a translation gives of each resource: its address, body text, source, requires, edges, flag's place
+_Row = tuple[str, str, str, tuple[str, ...], tuple[tuple[str, str], ...], int | None]
+
+
+def _extend_in_runs(made: _Made | _Objects, kind: str, rows: Iterable[_Row]) -> None:
+    """``made.extend`` of ``rows``, RUN of them at a time."""
+    rows = iter(rows)
+    while run := list(islice(rows, RUN)):
+        addresses, texts, sources, requires, edges, placed = zip(*run)
+        del run
+        made.extend(kind, addresses, texts, sources, requires, edges, placed)
 
 
 def _handed(values: list[Any]) -> Iterator[Any]:
@@ -374,25 +420,55 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> Sequenc
     # process that uses it): one lookup per reference
     used: dict[str, tuple[str, str]] = {}
     texts = _ProcessTexts()
+
+    def process_rows() -> Iterator[_Row]:
+        for p in processes:
+            source = str(p.source)
+            inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
+            requires = []
+            for key in (*inputs, *outputs):
+                found = used.get(key)
+                if found is None:
+                    found = used[key] = (asset_address_of(key), source)
+                requires.append(found[0])
+            edges, held = _edges_held(inputs, outputs, requires)
+            yield process_address(p), texts(p, inputs, outputs), source, held, edges, None
+
+    def asset_rows() -> Iterator[_Row]:  # (once every process is read: ``used`` is then whole)
+        for a in assets:
+            at, source = used.get(a.key) or (asset_address(a), "")
+            text, placed = _asset_json(a)
+            yield at, text, source, (), (), placed
+
     spill = body_spill()
     made = _made(spill)
-    for p in processes:
-        source = str(p.source)
-        inputs, outputs = [a.key for a in p.inputs], [a.key for a in p.outputs]
-        requires = []
-        for key in (*inputs, *outputs):
-            found = used.get(key)
-            if found is None:
-                found = used[key] = (asset_address_of(key), source)
-            requires.append(found[0])
-        edges, held = _edges_held(inputs, outputs, requires)
-        made.add(process_address(p), "process", texts(p, inputs, outputs), source, held, edges)
+    _extend_in_runs(made, "process", process_rows())
     resources = _made(spill)
-    for a in assets:
-        at, source = used.get(a.key) or (asset_address(a), "")
-        text, placed = _asset_json(a)
-        resources.add(at, ASSET, text, source, placed=placed)
+    _extend_in_runs(resources, ASSET, asset_rows())
     return resources.table(made)  # type: ignore[arg-type]  # (both made by ``_made``, alike)
+
+
+def _table_assets(made: _Made | _Objects, table: AssetTable, addresses: list[str], sources: list[str]) -> None:
+    """The resources of an AssetTable's assets, in order, a run at a time (``addresses``, ``sources``: each one's)."""
+    columns = (table.connections, table.databases, table.keys_, table.names, table.platforms, table.schemas,
+               table.types)
+    for lo in range(0, len(addresses), RUN):
+        texts, places = _asset_texts([column[lo:lo + RUN] for column in columns])
+        none = [()] * len(texts)
+        made.extend(ASSET, addresses[lo:lo + RUN], texts, sources[lo:lo + RUN], none, none, places)
+
+
+def _asset_rows(assets: Iterable[Asset], position_of: Mapping[str, int], addresses: list[str], first_user: list[int],
+                sources: list[str]) -> Iterator[_Row]:
+    """The rows of ``assets`` of a block's positions (``position_of`` their keys): at each position, its address
+    and the source of its first user (``sources``, by process, then "" for none); an asset at none, or that no
+    process uses, has its own address and no source."""
+    none = len(sources) - 1
+    for asset in assets:
+        pos = position_of.get(asset.key)
+        used = none if pos is None else first_user[pos]
+        text, placed = _asset_json(asset)
+        yield addresses[pos] if pos is not None and used < none else asset_address(asset), text, sources[used], (), (), placed
 
 
 def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, owned: bool = False
@@ -433,46 +509,37 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
     first_user = first.tolist()
     del first
     made = _made(body_spill())
-    add = made.add
+    source_of = [*sources, ""]  # by the first process that uses an asset; n: none does
     if table is not None and assets is table:  # the assets the positions point at, as columns: read in order
-        for connection, database, key, name, platform, schema, type_, address, used in zip(
-                table.connections, table.databases, table.keys_, table.names, table.platforms, table.schemas,
-                table.types, addresses, first_user, strict=True):
-            try:
-                text, placed = _asset_text_of(connection, database, key, name, platform, schema, type_)
-            except TypeError:  # a field that is not a string: the generic encoder
-                text, placed = canonical_json(asset_body(Asset(platform, database, schema, name, type_, connection)
-                                                         .with_key(key))), None
-            add(address if used < n else asset_address_of(key), ASSET, text, sources[used] if used < n else "",
-                placed=placed)
+        _table_assets(made, table, addresses, list(map(source_of.__getitem__, first_user)))
     else:
-        position_of = position_of or {key: j for j, key in enumerate(keys)}
-        for asset in assets.values() if isinstance(assets, AssetTable) else assets:
-            pos = position_of.get(asset.key)
-            used = n if pos is None else first_user[pos]
-            at, source = ((addresses[pos], sources[used]) if pos is not None and used < n
-                          else (asset_address(asset), ""))
-            text, placed = _asset_json(asset)
-            add(at, ASSET, text, source, placed=placed)
-    del position_of, first_user
+        _extend_in_runs(made, ASSET, _asset_rows(assets.values() if isinstance(assets, AssetTable) else assets,
+                                                 position_of or {key: j for j, key in enumerate(keys)}, addresses,
+                                                 first_user, source_of))
+    del position_of, first_user, source_of
     if owned and isinstance(assets, AssetTable):
         assets.let_go()  # (``keys`` is kept: the processes' text reads it)
-    texts = _ProcessTexts()
+    process_texts = _ProcessTexts()
     ids, names, descriptions, sqls, owners, attributes_of, columns_of = given
     del given
-    none = repeat("")
-    for pid, name, description, sql, owner, attributes, columns, source, (a, b), (c, d) in zip(
-            _handed(ids) if owned else ids, _handed(names) if owned else names, descriptions or none, sqls or none,
-            owners or none, attributes_of, columns_of, sources, pairwise(input_at), pairwise(output_at)):
-        if b - a == 1 and d - c == 1:  # one input, one output: the common shape, without slices
-            i, o = inputs_of[a], outputs_of[c]
-            inputs, outputs = [keys[i]], [keys[o]]
-            edges, held = _edges_held(inputs, outputs, [addresses[i], addresses[o]])
-        else:
-            ends_at = inputs_of[a:b] + outputs_of[c:d]
-            inputs, outputs = [keys[j] for j in ends_at[:b - a]], [keys[j] for j in ends_at[b - a:]]
-            edges, held = _edges_held(inputs, outputs, [addresses[j] for j in ends_at])
-        add(process_address_of(pid), "process",
-            texts.written(pid, name, description, sql, owner, attributes, columns, "", inputs, outputs), source,
-            held, edges)
+    empty = repeat("")
+
+    def process_rows() -> Iterator[_Row]:
+        for pid, name, description, sql, owner, attributes, columns, source, (a, b), (c, d) in zip(
+                _handed(ids) if owned else ids, _handed(names) if owned else names, descriptions or empty,
+                sqls or empty, owners or empty, attributes_of, columns_of, sources, pairwise(input_at),
+                pairwise(output_at)):
+            if b - a == 1 and d - c == 1:  # one input, one output: the common shape, without slices
+                i, o = inputs_of[a], outputs_of[c]
+                inputs, outputs = [keys[i]], [keys[o]]
+                edges, held = _edges_held(inputs, outputs, [addresses[i], addresses[o]])
+            else:
+                ends_at = inputs_of[a:b] + outputs_of[c:d]
+                inputs, outputs = [keys[j] for j in ends_at[:b - a]], [keys[j] for j in ends_at[b - a:]]
+                edges, held = _edges_held(inputs, outputs, [addresses[j] for j in ends_at])
+            yield (process_address_of(pid), process_texts.written(pid, name, description, sql, owner, attributes,
+                                                                  columns, "", inputs, outputs),
+                   source, held, edges, None)
+
+    _extend_in_runs(made, "process", process_rows())
     return made.table()
