@@ -26,6 +26,19 @@ def test_what_was_added_is_read_back_wherever_it_lies(tmp_path):
     assert (tmp_path / "bodies.tmp").read_bytes() == b"".join(texts)
 
 
+def test_runs_added_at_once_read_back_as_the_bodies_added_one_by_one(tmp_path):
+    spill = _spill(tmp_path)
+    texts = [f'{{"key":"t{i}","name":"{"é" * (i % 7)}"}}'.encode() for i in range(60)]
+    bounds = [spill.add(texts[0])]
+    for run in (texts[1:4], [], texts[4:5], texts[5:40], texts[40:]):  # runs smaller and larger than a write
+        at = spill.add_all(run)
+        assert at[0] == spill.size - sum(map(len, run)) and at[-1] == spill.size and len(at) == len(run) + 1
+        bounds += at[:-1]
+    spans = list(zip(bounds, [*bounds[1:], spill.size], strict=True))
+    assert [spill[a:b] for a, b in reversed(spans)] == texts[::-1]
+    assert (tmp_path / "bodies.tmp").read_bytes() == b"".join(texts)
+
+
 def _disk_full_after(writes: int, monkeypatch) -> list[int]:
     """Make every ``os.write`` after the first ``writes`` fail as a full disk does; the sizes of those tried."""
     written = os.write
