@@ -179,12 +179,6 @@ class Digests(Sequence[str]):
             raise ValueError("not a whole number of digests")
         self._raw = bytearray(raw)
 
-    def add(self, digest: bytes) -> None:
-        """Append one digest (``hashlib.sha256(...).digest()``)."""
-        if len(digest) != self.SIZE:
-            raise ValueError("not a SHA-256 digest")
-        self._raw += digest
-
     def extend(self, other: Digests) -> None:
         self._raw += other._raw
 

@@ -94,9 +94,8 @@ def test_digests_read_as_the_hex_text_they_were_made_from():
     import hashlib
 
     made = [hashlib.sha256(str(n).encode()).digest() for n in range(5)]
-    digests = Digests()
-    for d in made:
-        digests.add(d)
+    digests = Digests(b"".join(made[:2]))
+    digests.extend(Digests(b"".join(made[2:])))
     assert list(digests) == [d.hex() for d in made] and digests[-1] == made[-1].hex()
     assert digests[1:3] == [made[1].hex(), made[2].hex()] and digests.hex(1, 3) == made[1].hex() + made[2].hex()
 
