@@ -19,6 +19,7 @@ from lineage_as_code.plan.contract import Current, KnownResources, Policy, conte
 from lineage_as_code.plan.model import Action
 from lineage_as_code.state import open_state_store
 from lineage_as_code.targets import duckdb as duckdb_target
+from lineage_as_code.targets import lineage_resources as lineage_resources_module
 from lineage_as_code.targets.lineage_resources import asset_body, lineage_resources, process_body
 from tests.targets.harness import apply, make_project, plan, write_generated
 
@@ -288,9 +289,11 @@ def test_rows_written_in_bulk_are_not_mistaken_for_rows_edited_in_place(tmp_path
 def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(tmp_path, lac, monkeypatch, sliced):
     """Rows are taken apart from the bodies in SQL; each process's inputs, outputs and column mappings
     keep the manifest's order (which is part of its content), across batches of thousands of processes,
-    and across the slices of a batch its edges are taken apart in (``sliced``: a few bodies a slice)."""
+    across the runs a translation makes its resources in (a few hundred here), and across the slices of a
+    batch its edges are taken apart in (``sliced``: a few bodies a slice)."""
     if sliced:
         monkeypatch.setattr(duckdb_target, "UNNEST_TEXT", 3000)
+    monkeypatch.setattr(lineage_resources_module, "RUN", 777)
     lines = ["process_id,source,target,source_column,target_column,transform"]
     for p in range(3000):
         for table in ("zeta", "mid", "alpha"):  # neither sorted nor in the order of the asset map
@@ -304,6 +307,8 @@ def test_many_processes_land_with_their_lists_in_order_and_import_back_exactly(t
     # a memory limit for DuckDB itself far below its default: it spills rather than fail or hold more
     make_project(tmp_path, {"local": {"type": "duckdb", "path": "l.duckdb", "memory_limit": "16MB"}}, tmp_path / "m")
     assert lac("apply", "--auto-approve", cwd=tmp_path).code == 0
+    # what the plan makes as columns is what the apply made and recorded as objects, body for body
+    assert lac("plan", "--detailed-exitcode", cwd=tmp_path).code == 0
     with duckdb.connect(str(tmp_path / "l.duckdb"), read_only=True) as db:
         edges = db.execute("SELECT source, target FROM edges WHERE process_id = 'p2999' ORDER BY rowid").fetchall()
         columns = db.execute("SELECT source_column, target_column, transform FROM column_edges "
