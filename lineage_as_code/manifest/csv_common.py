@@ -298,7 +298,9 @@ def read_table(name: str, data: bytes, sep: str, layout_of: Callable[[list[str]]
 
 
 def _reader(body: bytes, sep: str) -> TextFileReader:
-    return pd.read_csv(io.BytesIO(body), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=True,
+    # cells as the parser's own strings in object arrays (a missing one NaN): ``dtype=str`` gives the same
+    # values, each column first checked and wrapped as pandas' string array, about 0.1 s per million rows
+    return pd.read_csv(io.BytesIO(body), sep=sep, dtype=object, keep_default_na=False, skip_blank_lines=True,
                        engine="c", quoting=csv.QUOTE_MINIMAL, index_col=False, encoding="utf-8",
                        chunksize=CHUNK_ROWS)
 
