@@ -122,14 +122,9 @@ def _asset_texts(columns: list[list[str]]) -> tuple[list[str], list[int | None]]
     written: list[tuple[str, int | None]]
     try:
         written = list(map(_asset_text_of, *columns))
-    except TypeError:
-        written = []
-        for connection, database, key, name, platform, schema, type_ in zip(*columns):
-            try:
-                written.append(_asset_text_of(connection, database, key, name, platform, schema, type_))
-            except TypeError:
-                asset = Asset(platform, database, schema, name, type_, connection).with_key(key)
-                written.append((canonical_json(asset_body(asset)), None))
+    except TypeError:  # a field that is not a string: each asset as ``_asset_json`` writes it
+        written = [_asset_json(Asset(platform, database, schema, name, type_, connection).with_key(key))
+                   for connection, database, key, name, platform, schema, type_ in zip(*columns)]
     return list(map(itemgetter(0), written)), list(map(itemgetter(1), written))
 
 
@@ -448,14 +443,17 @@ def _resources(processes: Iterable[Process], assets: Iterable[Asset]) -> Sequenc
     return resources.table(made)  # type: ignore[arg-type]  # (both made by ``_made``, alike)
 
 
-def _table_assets(made: _Made | _Objects, table: AssetTable, addresses: list[str], sources: list[str]) -> None:
-    """The resources of an AssetTable's assets, in order, a run at a time (``addresses``, ``sources``: each one's)."""
+def _table_assets(made: _Made | _Objects, table: AssetTable, addresses: list[str], first_user: list[int],
+                  sources: list[str]) -> None:
+    """The resources of an AssetTable's assets, in order, a run at a time: each one's address, and the source of
+    its first user (``first_user``: a position in ``sources``, by process, then "" for none)."""
     columns = (table.connections, table.databases, table.keys_, table.names, table.platforms, table.schemas,
                table.types)
     for lo in range(0, len(addresses), RUN):
         texts, places = _asset_texts([column[lo:lo + RUN] for column in columns])
         none = [()] * len(texts)
-        made.extend(ASSET, addresses[lo:lo + RUN], texts, sources[lo:lo + RUN], none, none, places)
+        made.extend(ASSET, addresses[lo:lo + RUN], texts, list(map(sources.__getitem__, first_user[lo:lo + RUN])),
+                    none, none, places)
 
 
 def _asset_rows(assets: Iterable[Asset], position_of: Mapping[str, int], addresses: list[str], first_user: list[int],
@@ -511,7 +509,7 @@ def _block_resources(block: ProcessBlock, assets: Iterable[Asset] | AssetTable, 
     made = _made(body_spill())
     source_of = [*sources, ""]  # by the first process that uses an asset; n: none does
     if table is not None and assets is table:  # the assets the positions point at, as columns: read in order
-        _table_assets(made, table, addresses, list(map(source_of.__getitem__, first_user)))
+        _table_assets(made, table, addresses, first_user, source_of)
     else:
         _extend_in_runs(made, ASSET, _asset_rows(assets.values() if isinstance(assets, AssetTable) else assets,
                                                  position_of or {key: j for j, key in enumerate(keys)}, addresses,
